@@ -1,0 +1,266 @@
+//! The one table of Bitrix24 error codes: wire string, HTTP status and default message.
+//!
+//! Several rows share a wire string (`ACCESS_DENIED` is both a 400 method-level error and a 401
+//! "REST is off on this plan" answer), so a row is identified by its [`ErrorCode`] variant, never by
+//! the string. Statuses follow spec §12, which overrides older sources.
+
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+macro_rules! error_codes {
+    ($( $(#[$doc:meta])* $variant:ident => $status:literal, $wire:literal, $message:literal; )*) => {
+        /// Every error this server can answer with. See the module docs.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl ErrorCode {
+            /// All rows of the table, in table order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+
+            /// The HTTP status the error is answered with.
+            pub const fn status(self) -> u16 {
+                match self { $(ErrorCode::$variant => $status,)* }
+            }
+
+            /// The value of the `error` key on the wire.
+            pub const fn wire(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $wire,)* }
+            }
+
+            /// The `error_description` used when the caller supplies none.
+            pub const fn default_message(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $message,)* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    // --- transport and system errors (spec §1.3, §7, §12) ---
+    /// The method name is not in the method table; answered before authentication.
+    MethodNotFound => 404, "ERROR_METHOD_NOT_FOUND", "Method not found!";
+    /// Neither webhook credentials nor a token were given.
+    NoAuthFound => 401, "NO_AUTH_FOUND", "Wrong authorization data";
+    /// Unknown webhook user or code, or a revoked webhook.
+    InvalidCredentials => 401, "INVALID_CREDENTIALS", "Invalid request credentials";
+    /// The webhook lacks the method's scope.
+    InsufficientScopeWebhook => 401, "insufficient_scope", "The request requires higher privileges than provided by the webhook token";
+    /// The OAuth token lacks the method's scope.
+    InsufficientScopeToken => 401, "insufficient_scope", "The request requires higher privileges than provided by the access token";
+    /// The access token has expired.
+    ExpiredToken => 401, "expired_token", "The access token provided has expired";
+    /// The access token is unknown.
+    InvalidToken => 401, "invalid_token", "The access token provided is invalid.";
+    /// The user may not use this application.
+    UserAccessError => 401, "user_access_error", "The user does not have access to the application.";
+    /// Plain HTTP where HTTPS is required.
+    HttpsRequired => 401, "INVALID_REQUEST", "Https required.";
+    /// The webhook or application was blocked by an operator.
+    OverloadLimit => 401, "OVERLOAD_LIMIT", "REST API is blocked due to overload.";
+    /// REST is switched off for the portal's plan.
+    RestUnavailable => 401, "ACCESS_DENIED", "REST is available only on commercial plans.";
+    /// The portal was closed.
+    PortalDeleted => 403, "PORTAL_DELETED", "Portal was deleted";
+    /// An `AccessException`: the caller's kind of authorisation cannot use this method.
+    AccessDeniedSystem => 403, "ACCESS_DENIED", "Access denied!";
+    /// The method refuses this authorisation type (e.g. `event.bind` through a webhook).
+    WrongAuthType => 403, "WRONG_AUTH_TYPE", "Current authorization type is denied for this method";
+    /// The operating-time budget of this (client, method) is spent.
+    OperationTimeLimit => 429, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.";
+    /// The request-rate leaky bucket is full.
+    QueryLimitExceeded => 503, "QUERY_LIMIT_EXCEEDED", "Too many requests";
+    /// Our own failure: logged with its cause, generic to the caller.
+    InternalServerError => 500, "INTERNAL_SERVER_ERROR", "Internal server error";
+    /// A request whose bytes could not be decoded (invalid UTF-8).
+    WrongEncoding => 400, "WRONG_ENCODING", "Wrong request encoding";
+    /// A request larger than the configured limits (body, parameter count).
+    RequestTooLarge => 413, "ERROR_REQUEST_TOO_LARGE", "Request is too large";
+    /// A batch command past the 50th.
+    BatchLengthExceeded => 400, "ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded";
+    /// A command that may not run inside `batch`.
+    BatchMethodNotAllowed => 405, "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage";
+
+    // --- D7 controller errors: always HTTP 400 (spec §1.5, §2.6) ---
+    /// Parameter binding failed: missing or not an integer.
+    Argument => 400, "100", "Could not find value for parameter";
+    /// The activity (or item) does not exist.
+    NotFound => 400, "NOT_FOUND", "Entity not found";
+    /// A CRM item does not exist (`crm.item.get` / `delete`).
+    ItemNotFound => 400, "NOT_FOUND", "Item not found";
+    /// An unknown `entityTypeId` in `crm.item.*`.
+    SmartProcessNotFound => 400, "NOT_FOUND", "Smart process not found";
+    /// The caller lacks the CRM right.
+    AccessDenied => 400, "ACCESS_DENIED", "Access denied.";
+    /// The pair is already among the activity's bindings.
+    ActivityIsAlreadyBound => 400, "ACTIVITY_IS_ALREADY_BOUND", "Activity is already linked to this entity";
+    /// The pair is not among the activity's bindings.
+    BindingNotFound => 400, "BINDING_NOT_FOUND", "Activity is not linked to this entity";
+    /// Deleting would leave the activity unbound.
+    LastBindingCannotBeDeleted => 400, "LAST_BINDING_CANNOT_BE_DELETED", "Cannot delete the only one activity-to-entity link.";
+    /// `move` with equal source and target ids.
+    SourceAndTargetIdsEqual => 400, "SOURCE_AND_TARGET_ENTITY_ID_ARE_EQUAL_ERROR", "Source and target entity ID cannot be equal";
+    /// `move` across entity types.
+    SourceAndTargetTypesDiffer => 400, "SOURCE_AND_TARGET_ENTITY_TYPES_ARE_NOT_EQUAL_ERROR", "Source and target entity types are not equal";
+    /// The target CRM item does not exist.
+    OwnerNotFound => 400, "OWNER_NOT_FOUND", "Owner was not found";
+    /// A controller error created without a code (e.g. the 100-binding cap).
+    Uncoded => 400, "0", "Unknown error";
+    /// A date-time parameter that is not ISO-8601.
+    WrongDatetimeFormat => 400, "WRONG_DATETIME_FORMAT", "Wrong datetime format";
+    /// A field value that fails validation.
+    FieldValueNotValid => 400, "CRM_FIELD_ERROR_VALUE_NOT_VALID", "Field value is not valid";
+    /// A filter, order or select key the list does not support.
+    InvalidArgValue => 400, "INVALID_ARG_VALUE", "Invalid argument value";
+
+    // --- legacy CRM proxy errors: HTTP 400, empty code, text only (spec §1.5, §4) ---
+    /// A legacy method's error: the description carries the meaning.
+    Legacy => 400, "", "Unknown error";
+    /// An `ArgumentException` in a legacy handler; carries `"argument"`.
+    ErrorArgument => 400, "ERROR_ARGUMENT", "Argument is null or empty";
+}
+
+/// A Bitrix24 error as it travels: the table row plus the exact description (and, for
+/// `ERROR_ARGUMENT`, the parameter name).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} ({}): {message}", code.wire(), code.status())]
+pub struct RestError {
+    /// The table row.
+    pub code: ErrorCode,
+    /// The `error_description` sent to the caller.
+    pub message: Cow<'static, str>,
+    /// The `argument` key of `ERROR_ARGUMENT` answers.
+    pub argument: Option<String>,
+}
+
+impl RestError {
+    /// The error with its default message.
+    pub fn new(code: ErrorCode) -> Self {
+        Self {
+            code,
+            message: Cow::Borrowed(code.default_message()),
+            argument: None,
+        }
+    }
+
+    /// The error with a specific message.
+    pub fn with_message(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            argument: None,
+        }
+    }
+
+    /// Code `100` for a parameter that is absent (the JS SDK matches this exact text).
+    pub fn missing_parameter(name: &str) -> Self {
+        Self::with_message(
+            ErrorCode::Argument,
+            format!("Could not find value for parameter {{{name}}}"),
+        )
+    }
+
+    /// Code `100` for a parameter whose value is not an integer.
+    pub fn invalid_int_parameter(name: &str, shown: &str) -> Self {
+        Self::with_message(
+            ErrorCode::Argument,
+            format!(
+                "Invalid value {{{shown}}} to match with parameter {{{name}}}. Should be value of type int."
+            ),
+        )
+    }
+
+    /// A legacy-method error: `"error": ""` and the text.
+    pub fn legacy(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::with_message(ErrorCode::Legacy, message)
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        self.code.status()
+    }
+
+    /// The wire envelope.
+    pub fn envelope(&self) -> ErrorEnvelope {
+        ErrorEnvelope {
+            error: self.code.wire().to_string(),
+            error_description: self.message.to_string(),
+            argument: self.argument.clone(),
+        }
+    }
+}
+
+impl From<ErrorCode> for RestError {
+    fn from(code: ErrorCode) -> Self {
+        RestError::new(code)
+    }
+}
+
+/// `{"error": "...", "error_description": "..."}`: no `time` block on errors (spec §1.4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorEnvelope {
+    /// The code, always a JSON string.
+    pub error: String,
+    /// The human-readable message.
+    pub error_description: String,
+    /// The parameter an `ERROR_ARGUMENT` is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argument: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_deterministic_error_is_a_4xx_and_only_our_failures_are_5xx() {
+        for code in ErrorCode::ALL {
+            let status = code.status();
+            match code {
+                ErrorCode::InternalServerError => assert_eq!(status, 500),
+                ErrorCode::QueryLimitExceeded => assert_eq!(status, 503),
+                _ => assert!((400..500).contains(&status), "{code:?} has {status}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_table_follows_the_project_decisions_on_statuses() {
+        assert_eq!(ErrorCode::MethodNotFound.status(), 404);
+        assert_eq!(ErrorCode::NoAuthFound.status(), 401);
+        assert_eq!(ErrorCode::InvalidCredentials.status(), 401);
+        assert_eq!(ErrorCode::InsufficientScopeWebhook.status(), 401);
+        assert_eq!(ErrorCode::PortalDeleted.status(), 403);
+        assert_eq!(ErrorCode::OperationTimeLimit.status(), 429);
+        assert_eq!(ErrorCode::AccessDenied.status(), 400);
+    }
+
+    #[test]
+    fn wire_strings_are_unique_except_for_documented_homonyms() {
+        let mut seen = std::collections::HashMap::new();
+        for code in ErrorCode::ALL {
+            if let Some(other) = seen.insert(code.wire(), *code) {
+                let homonyms = [
+                    ("insufficient_scope"),
+                    ("ACCESS_DENIED"),
+                    ("NOT_FOUND"),
+                ];
+                assert!(homonyms.contains(&code.wire()), "{code:?} and {other:?} share a wire string");
+            }
+        }
+    }
+
+    #[test]
+    fn code_100_messages_match_the_php_binder_text() {
+        assert_eq!(
+            RestError::missing_parameter("activityId").message,
+            "Could not find value for parameter {activityId}"
+        );
+        assert_eq!(
+            RestError::invalid_int_parameter("entityId", "abc").message,
+            "Invalid value {abc} to match with parameter {entityId}. Should be value of type int."
+        );
+    }
+}
