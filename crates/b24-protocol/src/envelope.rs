@@ -133,6 +133,9 @@ mod tests {
             time: TimeBlock::new(1.0, 2.0, 0.0, 0.0, None),
         };
         let v = serde_json::to_value(&env).unwrap();
-        assert_eq!(v.as_object().unwrap().keys().collect::<Vec<_>>(), ["result", "time"]);
+        assert_eq!(
+            v.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["result", "time"]
+        );
     }
 }

@@ -242,12 +242,11 @@ mod tests {
         let mut seen = std::collections::HashMap::new();
         for code in ErrorCode::ALL {
             if let Some(other) = seen.insert(code.wire(), *code) {
-                let homonyms = [
-                    ("insufficient_scope"),
-                    ("ACCESS_DENIED"),
-                    ("NOT_FOUND"),
-                ];
-                assert!(homonyms.contains(&code.wire()), "{code:?} and {other:?} share a wire string");
+                let homonyms = [("insufficient_scope"), ("ACCESS_DENIED"), ("NOT_FOUND")];
+                assert!(
+                    homonyms.contains(&code.wire()),
+                    "{code:?} and {other:?} share a wire string"
+                );
             }
         }
     }

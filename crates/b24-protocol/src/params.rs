@@ -124,9 +124,12 @@ impl PhpArray {
 
     /// Descends into `key`, replacing a scalar (or creating the entry) with an empty array, as PHP does.
     fn child_array(&mut self, key: Option<PhpKey>) -> &mut PhpArray {
-        let reuse = matches!(&key, Some(k) if matches!(self.entries.get(k), Some(PhpValue::Array(_))));
+        let reuse =
+            matches!(&key, Some(k) if matches!(self.entries.get(k), Some(PhpValue::Array(_))));
         let slot = if reuse {
-            self.entries.get_mut(key.as_ref().expect("checked above")).expect("checked above")
+            self.entries
+                .get_mut(key.as_ref().expect("checked above"))
+                .expect("checked above")
         } else {
             self.insert(key, PhpValue::Array(PhpArray::default()))
         };
@@ -152,7 +155,12 @@ impl PhpArray {
             .enumerate()
             .all(|(i, k)| *k == PhpKey::Int(i as i64));
         if is_list {
-            Value::Array(self.entries.into_values().map(PhpValue::into_json).collect())
+            Value::Array(
+                self.entries
+                    .into_values()
+                    .map(PhpValue::into_json)
+                    .collect(),
+            )
         } else {
             Value::Object(self.into_json_object())
         }
@@ -181,7 +189,10 @@ impl PhpValue {
 
 /// Decodes one `application/x-www-form-urlencoded` component: `+` is a space, `%XX` a byte.
 pub fn url_decode(raw: &[u8]) -> Result<String, ParamError> {
-    let spaced: Vec<u8> = raw.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+    let spaced: Vec<u8> = raw
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
     percent_decode(&spaced)
         .decode_utf8()
         .map(|s| s.into_owned())
@@ -373,7 +384,10 @@ mod tests {
 
     #[test]
     fn dots_and_spaces_in_the_top_level_name_become_underscores() {
-        assert_eq!(parse("fields.TITLE=x&a b[c.d]=1"), json!({"fields_TITLE": "x", "a_b": {"c.d": "1"}}));
+        assert_eq!(
+            parse("fields.TITLE=x&a b[c.d]=1"),
+            json!({"fields_TITLE": "x", "a_b": {"c.d": "1"}})
+        );
     }
 
     #[test]
@@ -397,7 +411,10 @@ mod tests {
     #[test]
     fn too_many_variables_are_refused() {
         let q = "a=1&".repeat(11);
-        let limits = DecodeLimits { max_depth: 64, max_vars: 10 };
+        let limits = DecodeLimits {
+            max_depth: 64,
+            max_vars: 10,
+        };
         assert_eq!(
             parse_php_query(q.as_bytes(), limits),
             Err(ParamError::TooManyVariables { limit: 10 })
@@ -424,7 +441,8 @@ mod tests {
 
     #[test]
     fn encoding_matches_http_build_query() {
-        let params = json!({"fields": {"TITLE": "a&b c", "IDS": [1, 2]}, "flag": true, "none": null});
+        let params =
+            json!({"fields": {"TITLE": "a&b c", "IDS": [1, 2]}, "flag": true, "none": null});
         assert_eq!(
             encode_php_query(params.as_object().unwrap()),
             "fields%5BTITLE%5D=a%26b%20c&fields%5BIDS%5D%5B0%5D=1&fields%5BIDS%5D%5B1%5D=2&flag=1"

@@ -84,21 +84,32 @@ mod tests {
     #[test]
     fn a_json_body_replaces_top_level_query_keys_whole() {
         assert_eq!(
-            merged("a[x]=1&b=2", r#"{"a":{"y":3}}"#, Some("application/json; charset=utf-8")),
+            merged(
+                "a[x]=1&b=2",
+                r#"{"a":{"y":3}}"#,
+                Some("application/json; charset=utf-8")
+            ),
             json!({"a": {"y": 3}, "b": "2"})
         );
     }
 
     #[test]
     fn invalid_or_scalar_json_is_treated_as_empty() {
-        assert_eq!(merged("b=2", "{nope", Some("application/json")), json!({"b": "2"}));
+        assert_eq!(
+            merged("b=2", "{nope", Some("application/json")),
+            json!({"b": "2"})
+        );
         assert_eq!(merged("", "5", Some("application/json")), json!({}));
     }
 
     #[test]
     fn form_bodies_and_untyped_bodies_use_php_keys() {
         assert_eq!(
-            merged("", "fields%5BTITLE%5D=x", Some("application/x-www-form-urlencoded")),
+            merged(
+                "",
+                "fields%5BTITLE%5D=x",
+                Some("application/x-www-form-urlencoded")
+            ),
             json!({"fields": {"TITLE": "x"}})
         );
         assert_eq!(merged("", "a[]=1", Some("text/plain")), json!({"a": ["1"]}));

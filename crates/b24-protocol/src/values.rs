@@ -19,9 +19,8 @@ pub fn is_php_numeric(s: &str) -> bool {
         None => (mantissa, ""),
     };
     let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-    let mantissa_ok = digits(int_part)
-        && digits(frac_part)
-        && !(int_part.is_empty() && frac_part.is_empty());
+    let mantissa_ok =
+        digits(int_part) && digits(frac_part) && !(int_part.is_empty() && frac_part.is_empty());
     let exponent_ok = exponent.is_none_or(|e| {
         let e = e.strip_prefix(['+', '-']).unwrap_or(e);
         !e.is_empty() && digits(e)
@@ -166,10 +165,34 @@ mod tests {
 
     #[test]
     fn start_rounds_down_to_a_page_and_negative_means_no_count() {
-        assert_eq!(Page::from_start(Some(&json!("75"))), Page { offset: 50, count: true });
-        assert_eq!(Page::from_start(Some(&json!(-1))), Page { offset: 0, count: false });
-        assert_eq!(Page::from_start(None), Page { offset: 0, count: true });
-        assert_eq!(Page::from_start(Some(&json!("abc"))), Page { offset: 0, count: true });
+        assert_eq!(
+            Page::from_start(Some(&json!("75"))),
+            Page {
+                offset: 50,
+                count: true
+            }
+        );
+        assert_eq!(
+            Page::from_start(Some(&json!(-1))),
+            Page {
+                offset: 0,
+                count: false
+            }
+        );
+        assert_eq!(
+            Page::from_start(None),
+            Page {
+                offset: 0,
+                count: true
+            }
+        );
+        assert_eq!(
+            Page::from_start(Some(&json!("abc"))),
+            Page {
+                offset: 0,
+                count: true
+            }
+        );
         let page = Page::from_start(Some(&json!(50)));
         assert_eq!(page.next(50, 120), Some(100));
         assert_eq!(page.next(50, 100), None);

@@ -1,1 +1,26 @@
-pub fn x(){}
+//! b24-server: a wire-compatible, self-hosted implementation of the Bitrix24 REST API.
+//!
+//! # Layout
+//! - [`http`]: axum routes, request decoding, envelopes. The only module that knows HTTP.
+//! - [`methods`]: the one method table, [`methods::dispatch`], one file per method family.
+//! - [`domain`]: entity types, permissions, the binding rules — written once against [`store::Tx`].
+//! - [`store`]: the storage trait and its SQLite backend (one transaction per call).
+//! - [`auth`]: webhooks (and later OAuth) to a [`auth::Caller`].
+//! - [`admin`]: operator actions shared by the CLI and tests. [`cli`]: the command line.
+//! - [`app`]: build and run the server; [`state`], [`clock`], [`secret`], [`error`].
+
+pub mod admin;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod methods;
+pub mod secret;
+pub mod state;
+pub mod store;
+
+pub use app::{Application, ServeConfig};
+pub use error::ApiError;

@@ -1,0 +1,163 @@
+//! Operator actions shared by the CLI and the tests: first-start bootstrap, users, webhooks.
+//! Each is one write transaction, so the CLI can run them while the server is serving.
+
+use crate::domain::permissions::RightGrant;
+use crate::error::ApiError;
+use crate::methods::KNOWN_SCOPES;
+use crate::secret::{digest, generate_code, WEBHOOK_CODE_LEN};
+use crate::store::{PortalId, Store, WebhookRecord};
+use anyhow::{anyhow, bail};
+
+/// What the first start created: the administrator's all-scope webhook.
+#[derive(Debug, Clone)]
+pub struct FirstStart {
+    /// The administrator's user id (1).
+    pub admin_user_id: i64,
+    /// The webhook code, shown this once and never stored in clear.
+    pub webhook_code: String,
+}
+
+fn to_anyhow(e: ApiError) -> anyhow::Error {
+    match e {
+        ApiError::Internal(e) => e,
+        ApiError::Rest(e) => anyhow!("{}", e.message),
+    }
+}
+
+/// Creates the portal, its administrator and an all-scope webhook if the portal does not exist
+/// yet; records the public URL either way. Returns what was created on a first start.
+pub fn bootstrap(
+    store: &Store,
+    portal: PortalId,
+    public_url: &str,
+) -> anyhow::Result<Option<FirstStart>> {
+    store
+        .write(portal, |tx| {
+            let domain = host_of(public_url);
+            let member_id = hex::encode(digest(&generate_code(32)))[..32].to_string();
+            if !tx.ensure_portal(&domain, &member_id, public_url)? {
+                tx.set_public_url(public_url)?;
+                return Ok(None);
+            }
+            let admin_user_id = tx.insert_user("Administrator", "", true)?;
+            let webhook_code = generate_code(WEBHOOK_CODE_LEN);
+            let scopes: Vec<String> = KNOWN_SCOPES.iter().map(|s| s.to_string()).collect();
+            tx.insert_webhook(admin_user_id, &digest(&webhook_code), &scopes)?;
+            Ok(Some(FirstStart {
+                admin_user_id,
+                webhook_code,
+            }))
+        })
+        .map_err(to_anyhow)
+}
+
+/// `host[:port]` of a URL, for the portal's domain.
+fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest).to_string()
+}
+
+/// The base URL the server last recorded, for printing webhook URLs.
+pub fn public_url(store: &Store, portal: PortalId) -> anyhow::Result<String> {
+    let portal = store
+        .read(portal, |tx| tx.portal_row())
+        .map_err(to_anyhow)?
+        .ok_or_else(|| {
+            anyhow!("the portal does not exist yet: start the server once with `b24-server serve`")
+        })?;
+    Ok(portal.public_url)
+}
+
+/// A webhook URL: `{base}/rest/{user}/{code}/`.
+pub fn webhook_url(public_url: &str, user_id: i64, code: &str) -> String {
+    format!(
+        "{}/rest/{user_id}/{code}/",
+        public_url.trim_end_matches('/')
+    )
+}
+
+/// Creates a user with the given rights; `name` is split into first and last name at the first space.
+pub fn create_user(
+    store: &Store,
+    portal: PortalId,
+    name: &str,
+    admin: bool,
+    rights: &[RightGrant],
+) -> anyhow::Result<i64> {
+    let (first, last) = name.trim().split_once(' ').unwrap_or((name.trim(), ""));
+    store
+        .write(portal, |tx| {
+            if tx.portal_row()?.is_none() {
+                return Err(ApiError::internal(anyhow!(
+                    "the portal does not exist yet: start the server once with `b24-server serve`"
+                )));
+            }
+            let id = tx.insert_user(first, last.trim(), admin)?;
+            for grant in rights {
+                tx.set_user_right(id, grant.entity_type_id, grant.action, grant.level)?;
+            }
+            Ok(id)
+        })
+        .map_err(to_anyhow)
+}
+
+/// Parses `crm,user` into scopes, refusing unknown ones; empty means every known scope.
+pub fn parse_scopes(list: Option<&str>) -> anyhow::Result<Vec<String>> {
+    let Some(list) = list.filter(|l| !l.trim().is_empty()) else {
+        return Ok(KNOWN_SCOPES.iter().map(|s| s.to_string()).collect());
+    };
+    let mut scopes = Vec::new();
+    for scope in list
+        .split(',')
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+    {
+        if !KNOWN_SCOPES.contains(&scope.as_str()) {
+            bail!(
+                "unknown scope '{scope}'; known scopes: {}",
+                KNOWN_SCOPES.join(", ")
+            );
+        }
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    Ok(scopes)
+}
+
+/// Creates a webhook for a user; returns its id and its code (shown once).
+pub fn create_webhook(
+    store: &Store,
+    portal: PortalId,
+    user_id: i64,
+    scopes: &[String],
+) -> anyhow::Result<(i64, String)> {
+    let code = generate_code(WEBHOOK_CODE_LEN);
+    let id = store
+        .write(portal, |tx| {
+            if tx.user(user_id)?.is_none() {
+                return Err(ApiError::internal(anyhow!(
+                    "there is no user {user_id}: create one with `b24-server user create --name NAME`"
+                )));
+            }
+            tx.insert_webhook(user_id, &digest(&code), scopes)
+        })
+        .map_err(to_anyhow)?;
+    Ok((id, code))
+}
+
+/// Every webhook of the portal (codes are not recoverable: only their digests are stored).
+pub fn list_webhooks(store: &Store, portal: PortalId) -> anyhow::Result<Vec<WebhookRecord>> {
+    store.read(portal, |tx| tx.webhooks()).map_err(to_anyhow)
+}
+
+/// Revokes a webhook; its URL stops working at once.
+pub fn revoke_webhook(store: &Store, portal: PortalId, id: i64) -> anyhow::Result<()> {
+    let found = store
+        .write(portal, |tx| tx.revoke_webhook(id))
+        .map_err(to_anyhow)?;
+    if !found {
+        bail!("there is no webhook {id}: `b24-server webhook list` shows them");
+    }
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! Who is calling: incoming webhooks now, OAuth tokens later (spec §7).
+
+use crate::domain::Permissions;
+use crate::error::ApiError;
+use crate::secret::{digest, digests_equal};
+use crate::store::{PortalId, Store, Tx, User};
+use b24_protocol::ErrorCode;
+
+/// The credentials a request carried, before they are checked.
+#[derive(Clone)]
+pub enum Credentials {
+    /// `/rest/{user}/{code}/{method}`.
+    Webhook {
+        /// The user part of the path (an id).
+        user: String,
+        /// The secret code.
+        code: String,
+    },
+    /// An OAuth access token (header `Authorization: Bearer`, or `auth` / `access_token`).
+    Token(String),
+    /// Nothing.
+    None,
+}
+
+impl std::fmt::Debug for Credentials {
+    /// Never prints a secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Webhook { user, .. } => {
+                write!(f, "Webhook {{ user: {user:?}, code: *** }}")
+            }
+            Credentials::Token(_) => f.write_str("Token(***)"),
+            Credentials::None => f.write_str("None"),
+        }
+    }
+}
+
+/// How the caller authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallerKind {
+    /// An incoming webhook, by id.
+    Webhook {
+        /// The webhook's id.
+        id: i64,
+    },
+}
+
+/// An authenticated caller: the user whose rights apply, and the scopes granted.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The portal.
+    pub portal_id: PortalId,
+    /// The user the call runs as.
+    pub user: User,
+    /// That user's CRM rights.
+    pub permissions: Permissions,
+    /// Scopes granted to the webhook or token.
+    pub scopes: Vec<String>,
+    /// Webhook or application.
+    pub kind: CallerKind,
+}
+
+impl Caller {
+    /// Whether the call may use a method of `scope` (`None`: a global method).
+    /// `user` is also satisfied by `user_brief` or `user_basic` (spec §7.4).
+    pub fn has_scope(&self, scope: Option<&str>) -> bool {
+        let Some(scope) = scope else { return true };
+        self.scopes
+            .iter()
+            .any(|s| s == scope || (scope == "user" && (s == "user_brief" || s == "user_basic")))
+    }
+
+    /// The `insufficient_scope` error worded for this caller's kind of credentials.
+    pub fn insufficient_scope(&self) -> ErrorCode {
+        match self.kind {
+            CallerKind::Webhook { .. } => ErrorCode::InsufficientScopeWebhook,
+        }
+    }
+}
+
+/// Checks credentials and loads the caller (spec §7.1): a webhook authenticates when its user is
+/// active and its code's digest matches one of that user's active webhooks.
+pub fn authenticate(
+    store: &Store,
+    portal: PortalId,
+    credentials: &Credentials,
+) -> Result<Caller, ApiError> {
+    match credentials {
+        Credentials::None => Err(ErrorCode::NoAuthFound.into()),
+        // No OAuth application exists yet, so no token can be valid.
+        Credentials::Token(_) => Err(ErrorCode::InvalidToken.into()),
+        Credentials::Webhook { user, code } => {
+            let user_id: i64 = user
+                .parse()
+                .map_err(|_| ApiError::from(ErrorCode::InvalidCredentials))?;
+            let presented = digest(code);
+            store.read(portal, |tx| {
+                let webhooks = tx.webhooks_of_user(user_id)?;
+                // Compare against every webhook of the user so timing does not depend on which matched.
+                let matched = webhooks.iter().fold(None, |found, w| {
+                    if digests_equal(&w.code_digest, &presented) && w.active {
+                        Some(w)
+                    } else {
+                        found
+                    }
+                });
+                let webhook = matched.ok_or(ErrorCode::InvalidCredentials)?;
+                let user = tx
+                    .user(user_id)?
+                    .filter(|u| u.active)
+                    .ok_or(ErrorCode::InvalidCredentials)?;
+                let permissions = load_permissions(tx, &user)?;
+                Ok(Caller {
+                    portal_id: portal,
+                    permissions,
+                    scopes: webhook.scopes.clone(),
+                    kind: CallerKind::Webhook { id: webhook.id },
+                    user,
+                })
+            })
+        }
+    }
+}
+
+/// Loads a user's CRM rights.
+pub fn load_permissions(tx: &mut dyn Tx, user: &User) -> Result<Permissions, ApiError> {
+    let mut permissions = Permissions {
+        user_id: user.id,
+        admin: user.admin,
+        ..Default::default()
+    };
+    if !user.admin {
+        for (entity_type_id, action, level) in tx.user_rights(user.id)? {
+            permissions.rights.insert((entity_type_id, action), level);
+        }
+    }
+    Ok(permissions)
+}

@@ -1,0 +1,38 @@
+//! Permission checks that need the store: "own" rights depend on who an item is assigned to.
+
+use super::{Action, Binding, EntityTypeId, Level, Permissions};
+use crate::error::ApiError;
+use crate::store::Tx;
+
+/// Whether `entity_type_id` names a type that holds CRM items here (a valid binding target).
+pub fn is_item_type(_tx: &mut dyn Tx, entity_type_id: i64) -> Result<bool, ApiError> {
+    Ok(EntityTypeId::is_static_item_type(entity_type_id))
+}
+
+/// Whether the caller may perform `action` on the item `target` (spec §2.1 `canEdit`/`canView`).
+/// An unknown type is never allowed; `entity_id <= 0` asks about the type as a whole.
+pub fn can(
+    tx: &mut dyn Tx,
+    permissions: &Permissions,
+    target: Binding,
+    action: Action,
+) -> Result<bool, ApiError> {
+    if !is_item_type(tx, target.entity_type_id)? {
+        return Ok(false);
+    }
+    let assignee = match permissions.level(target.entity_type_id, action) {
+        Level::Own if target.entity_id > 0 => {
+            tx.item_assignee(target.entity_type_id, target.entity_id)?
+        }
+        _ => None,
+    };
+    Ok(permissions.allows(target.entity_type_id, target.entity_id, action, assignee))
+}
+
+/// Whether the item exists (for `OWNER_NOT_FOUND`).
+pub fn item_exists(tx: &mut dyn Tx, target: Binding) -> Result<bool, ApiError> {
+    Ok(target.entity_id > 0
+        && tx
+            .item_assignee(target.entity_type_id, target.entity_id)?
+            .is_some())
+}

@@ -1,0 +1,272 @@
+//! The HTTP face of the server: routes, request decoding, and rendering envelopes.
+//!
+//! Order of checks (spec §1.3, §11): method lookup (404, before authentication), authentication
+//! (401), then [`dispatch`] (scope, handler). Every answer is JSON, success or error. Request URLs
+//! carry webhook codes, so they are never logged.
+
+use crate::auth::{authenticate, Credentials};
+use crate::error::ApiError;
+use crate::methods::{dispatch, lookup, Dispatched, Params};
+use crate::state::AppState;
+use axum::body::{to_bytes, Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use b24_protocol::params::ParamError;
+use b24_protocol::request::{request_params, BodyKind};
+use b24_protocol::{ErrorCode, RestError, SuccessEnvelope, TimeBlock};
+use percent_encoding::percent_decode_str;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// Parameters that carry credentials; removed before a method sees its parameters (spec §1.2).
+const RESERVED_PARAMS: &[&str] = &["auth", "access_token", "aplogin", "ap", "auth_connector"];
+
+/// The router: everything under `/rest/` is the REST API; anything else is an unknown method.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/rest/{*path}", any(rest))
+        .fallback(any(unknown_path))
+        .with_state(state)
+}
+
+/// A REST path, split: `/rest/{method}` or `/rest/{user}/{code}/{method}`.
+#[derive(Debug, PartialEq, Eq)]
+struct RestPath {
+    webhook: Option<(String, String)>,
+    method: String,
+}
+
+/// Splits the path after `/rest/`; a trailing slash and a `.json` suffix are allowed.
+fn parse_rest_path(path: &str) -> Option<RestPath> {
+    let rest = path.strip_prefix("/rest/")?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let segments: Vec<String> = rest
+        .split('/')
+        .map(|s| percent_decode_str(s).decode_utf8().map(|c| c.into_owned()))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let (webhook, method) = match segments.as_slice() {
+        [method] => (None, method.clone()),
+        [user, code, method] => (Some((user.clone(), code.clone())), method.clone()),
+        _ => return None,
+    };
+    let method = match method.len().checked_sub(5) {
+        Some(cut)
+            if method.is_char_boundary(cut) && method[cut..].eq_ignore_ascii_case(".json") =>
+        {
+            method[..cut].to_string()
+        }
+        _ => method,
+    };
+    (!method.is_empty()).then_some(RestPath { webhook, method })
+}
+
+/// Headers sent with every answer (spec §1.4).
+fn with_common_headers(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("origin, content-type, accept"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// Renders an error envelope; internal errors are logged here with their cause and answered
+/// with a generic message.
+pub fn error_response(error: &ApiError, method: &str) -> Response {
+    if let ApiError::Internal(cause) = error {
+        tracing::error!(
+            method,
+            error = format!("{cause:#}"),
+            "request failed inside the server"
+        );
+    }
+    let rest = error.to_rest();
+    let status = StatusCode::from_u16(rest.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let body = serde_json::to_vec(&rest.envelope()).unwrap_or_default();
+    with_common_headers(status, body)
+}
+
+fn success_response(dispatched: Dispatched, start: f64, finish: f64) -> Response {
+    let Dispatched { output, processing } = dispatched;
+    let envelope = SuccessEnvelope {
+        result: output.result,
+        next: output.next,
+        total: output.total,
+        time: TimeBlock::new(start, finish, processing, 0.0, None),
+    };
+    match serde_json::to_vec(&envelope) {
+        Ok(body) => with_common_headers(StatusCode::OK, body),
+        Err(e) => error_response(&ApiError::internal(e.into()), "response encoding"),
+    }
+}
+
+fn param_error(e: ParamError) -> ApiError {
+    match e {
+        ParamError::InvalidUtf8 => ErrorCode::WrongEncoding.into(),
+        e @ ParamError::TooManyVariables { .. } => {
+            RestError::with_message(ErrorCode::RequestTooLarge, e.to_string()).into()
+        }
+    }
+}
+
+/// Where the OAuth token comes from: `Authorization: Bearer`, then `auth`, then `access_token`.
+fn token_from(headers: &HeaderMap, params: &Map<String, Value>) -> Option<String> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| t.trim().to_string());
+    bearer
+        .or_else(|| {
+            params
+                .get("auth")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .or_else(|| {
+            params
+                .get("access_token")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .filter(|t| !t.is_empty())
+}
+
+async fn rest(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let start = state.clock.now();
+    let Some(path) = parse_rest_path(uri.path()) else {
+        return error_response(&ErrorCode::MethodNotFound.into(), "");
+    };
+    match handle(&state, &method, &uri, &headers, body, &path).await {
+        Ok(dispatched) => success_response(dispatched, start, state.clock.now()),
+        Err(e) => error_response(&e, &path.method),
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+    path: &RestPath,
+) -> Result<Dispatched, ApiError> {
+    // PHP reads a body only for POST; other verbs carry their parameters in the query string.
+    let body = if method == Method::POST {
+        to_bytes(body, state.limits.max_body_bytes)
+            .await
+            .map_err(|_| {
+                RestError::with_message(
+                    ErrorCode::RequestTooLarge,
+                    format!(
+                        "Request body is larger than {} bytes",
+                        state.limits.max_body_bytes
+                    ),
+                )
+            })?
+    } else {
+        Bytes::new()
+    };
+    let kind = BodyKind::from_content_type(
+        headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let query = uri.query().unwrap_or("").as_bytes();
+    let mut params =
+        request_params(query, &body, kind, state.limits.decode).map_err(param_error)?;
+
+    if lookup(&path.method).is_none() {
+        return Err(ErrorCode::MethodNotFound.into());
+    }
+    let credentials = match &path.webhook {
+        Some((user, code)) => Credentials::Webhook {
+            user: user.clone(),
+            code: code.clone(),
+        },
+        None => token_from(headers, &params).map_or(Credentials::None, Credentials::Token),
+    };
+    for key in RESERVED_PARAMS {
+        params.shift_remove(*key);
+    }
+    let auth_state = state.clone();
+    let caller = tokio::task::spawn_blocking(move || {
+        authenticate(&auth_state.store, auth_state.portal_id, &credentials)
+    })
+    .await
+    .map_err(|e| ApiError::internal(anyhow::anyhow!("authentication panicked: {e}")))??;
+    dispatch(state, Arc::new(caller), &path.method, Params(params)).await
+}
+
+async fn unknown_path() -> Response {
+    error_response(&ErrorCode::MethodNotFound.into(), "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(path: &str) -> Option<(Option<(&str, &str)>, String)> {
+        parse_rest_path(path).map(|r| {
+            let webhook = r.webhook.map(|(u, c)| {
+                (
+                    &*Box::leak(u.into_boxed_str()),
+                    &*Box::leak(c.into_boxed_str()),
+                )
+            });
+            (webhook, r.method)
+        })
+    }
+
+    #[test]
+    fn both_url_forms_with_suffix_and_trailing_slash() {
+        assert_eq!(p("/rest/server.time"), Some((None, "server.time".into())));
+        assert_eq!(
+            p("/rest/server.time.json/"),
+            Some((None, "server.time".into()))
+        );
+        assert_eq!(
+            p("/rest/1/abc/crm.item.Add.JSON"),
+            Some((Some(("1", "abc")), "crm.item.Add".into()))
+        );
+        assert_eq!(
+            p("/rest/1/abc/crm.item.add/"),
+            Some((Some(("1", "abc")), "crm.item.add".into()))
+        );
+    }
+
+    #[test]
+    fn other_shapes_are_not_rest_paths() {
+        assert_eq!(p("/rest/"), None);
+        assert_eq!(p("/rest/1/crm.item.add"), None);
+        assert_eq!(p("/rest/1/a/b/c"), None);
+        assert_eq!(p("/rest/.json"), None);
+        assert_eq!(p("/rest/%FF"), None);
+    }
+}

@@ -1,0 +1,302 @@
+//! The method table and `dispatch`, which knows nothing about HTTP: the HTTP layer calls it once
+//! per request, `batch` once per command, tests directly.
+//!
+//! Each method family has its own file; each method is a plain function from a [`Call`] to an
+//! [`Output`], run on the blocking pool because it talks to the store synchronously.
+
+mod activity;
+mod binding;
+mod item;
+mod system;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+use b24_protocol::values::{bind_int, php_display};
+use b24_protocol::{ErrorCode, Page, RestError};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+/// A method's signature.
+pub type Handler = fn(&Call<'_>) -> Result<Output, ApiError>;
+
+/// One row of the method table.
+pub struct MethodSpec {
+    /// The lower-case method name.
+    pub name: &'static str,
+    /// The scope a webhook or token needs; `None` for global methods.
+    pub scope: Option<&'static str>,
+    /// The implementation.
+    pub handler: Handler,
+    /// One line on what it does, for `methods` listings and `--help`.
+    pub doc: &'static str,
+}
+
+/// Every method this server serves. Keep it sorted by name.
+pub static METHODS: &[MethodSpec] = &[
+    activity::TODO_ADD,
+    activity::DELETE,
+    activity::GET,
+    binding::ADD,
+    binding::DELETE,
+    binding::LIST,
+    binding::MOVE,
+    item::ADD,
+    item::DELETE,
+    item::GET,
+    item::LIST,
+    system::SERVER_TIME,
+];
+
+/// Scopes a webhook may be granted (spec §7.4). `crm` is the one this server's methods use.
+pub const KNOWN_SCOPES: &[&str] = &[
+    "crm",
+    "user",
+    "user_brief",
+    "user_basic",
+    "department",
+    "task",
+    "im",
+    "disk",
+    "entity",
+    "placement",
+    "bizproc",
+    "calendar",
+    "telephony",
+    "catalog",
+    "sale",
+    "lists",
+];
+
+fn index() -> &'static HashMap<&'static str, &'static MethodSpec> {
+    static INDEX: OnceLock<HashMap<&'static str, &'static MethodSpec>> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut map = HashMap::new();
+        for spec in METHODS {
+            assert!(
+                map.insert(spec.name, spec).is_none(),
+                "method {} is listed twice",
+                spec.name
+            );
+        }
+        map
+    })
+}
+
+/// Finds a method by name, case-insensitively (spec §1.1, §12).
+pub fn lookup(name: &str) -> Option<&'static MethodSpec> {
+    let index = index();
+    index
+        .get(name)
+        .or_else(|| index.get(name.to_ascii_lowercase().as_str()))
+        .copied()
+}
+
+/// What one method call needs: the server, the caller and the parameters.
+pub struct Call<'a> {
+    /// Shared server state.
+    pub state: &'a AppState,
+    /// Who is calling.
+    pub caller: &'a Caller,
+    /// The parameters, reserved auth keys removed.
+    pub params: &'a Params,
+}
+
+/// What a method returns: the `result` and, for lists, `next` and `total`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    /// The `result` value.
+    pub result: Value,
+    /// Offset of the next page.
+    pub next: Option<u64>,
+    /// Matching rows in all.
+    pub total: Option<u64>,
+}
+
+impl Output {
+    /// A plain result.
+    pub fn result(result: Value) -> Self {
+        Self {
+            result,
+            next: None,
+            total: None,
+        }
+    }
+}
+
+/// A finished call: the output and how long the handler ran.
+#[derive(Debug)]
+pub struct Dispatched {
+    /// The method's output.
+    pub output: Output,
+    /// Seconds spent in the handler (`time.processing`).
+    pub processing: f64,
+}
+
+/// Runs one method for an authenticated caller: lookup, scope check, handler.
+pub async fn dispatch(
+    state: &AppState,
+    caller: Arc<Caller>,
+    method: &str,
+    params: Params,
+) -> Result<Dispatched, ApiError> {
+    let spec = lookup(method).ok_or(ErrorCode::MethodNotFound)?;
+    if !caller.has_scope(spec.scope) {
+        return Err(caller.insufficient_scope().into());
+    }
+    let state = state.clone();
+    let handler = spec.handler;
+    let started = Instant::now();
+    let output = tokio::task::spawn_blocking(move || {
+        handler(&Call {
+            state: &state,
+            caller: &caller,
+            params: &params,
+        })
+    })
+    .await
+    .map_err(|e| ApiError::internal(anyhow::anyhow!("method {} panicked: {e}", spec.name)))??;
+    Ok(Dispatched {
+        output,
+        processing: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// A method's parameters, with binders that produce the exact errors of the real service.
+#[derive(Debug, Clone, Default)]
+pub struct Params(pub Map<String, Value>);
+
+impl Params {
+    /// The raw value of a parameter, by exact name.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name)
+    }
+
+    /// The raw value of a parameter, ignoring case (legacy methods accept `id` and `ID`).
+    pub fn get_ci(&self, name: &str) -> Option<&Value> {
+        self.0.get(name).or_else(|| {
+            self.0
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        })
+    }
+
+    /// A required `int` parameter of a D7 controller method: code `100` when absent or not numeric.
+    pub fn int(&self, name: &str) -> Result<i64, ApiError> {
+        let value = self
+            .get(name)
+            .ok_or_else(|| RestError::missing_parameter(name))?;
+        bind_int(value)
+            .ok_or_else(|| RestError::invalid_int_parameter(name, &php_display(value)).into())
+    }
+
+    /// An optional `int` parameter: absent is `None`, present but not numeric is code `100`.
+    pub fn opt_int(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        match self.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(_) => self.int(name).map(Some),
+        }
+    }
+
+    /// A required string parameter of a D7 method.
+    pub fn string(&self, name: &str) -> Result<String, ApiError> {
+        match self.get(name) {
+            None => Err(RestError::missing_parameter(name).into()),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(Value::Number(n)) => Ok(n.to_string()),
+            Some(other) => Err(RestError::with_message(
+                ErrorCode::Argument,
+                format!(
+                    "Invalid value {{{}}} to match with parameter {{{name}}}. Should be value of type string.",
+                    php_display(other)
+                ),
+            )
+            .into()),
+        }
+    }
+
+    /// An optional map parameter (`fields`, `filter`, `order`): absent is empty; an empty list
+    /// (PHP's empty array) is empty too; anything else is code `100`.
+    pub fn map(&self, name: &str) -> Result<Option<Map<String, Value>>, ApiError> {
+        match self.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(m)) => Ok(Some(m.clone())),
+            Some(Value::Array(a)) => Ok(Some(
+                a.iter()
+                    .enumerate()
+                    .map(|(i, v)| (i.to_string(), v.clone()))
+                    .collect(),
+            )),
+            Some(other) => Err(RestError::with_message(
+                ErrorCode::Argument,
+                format!(
+                    "Invalid value {{{}}} to match with parameter {{{name}}}. Should be value of type array.",
+                    php_display(other)
+                ),
+            )
+            .into()),
+        }
+    }
+
+    /// The page a list call asks for (`start`).
+    pub fn page(&self) -> Page {
+        Page::from_start(self.get("start"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_method_name_is_lower_case_dotted_and_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for spec in METHODS {
+            assert!(
+                spec.name.bytes().all(|b| b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || b == b'.'
+                    || b == b'_'),
+                "{} is not a lower-case Bitrix method name",
+                spec.name
+            );
+            assert!(seen.insert(spec.name), "{} is listed twice", spec.name);
+            assert!(!spec.doc.is_empty(), "{} has no doc line", spec.name);
+            if let Some(scope) = spec.scope {
+                assert!(
+                    KNOWN_SCOPES.contains(&scope),
+                    "{} has unknown scope {scope}",
+                    spec.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_table_is_sorted_by_name() {
+        let names: Vec<_> = METHODS.iter().map(|m| m.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+    }
+
+    #[test]
+    fn the_four_binding_methods_are_served_under_crm_scope() {
+        for name in [
+            "crm.activity.binding.list",
+            "crm.activity.binding.add",
+            "crm.activity.binding.delete",
+            "crm.activity.binding.move",
+        ] {
+            assert_eq!(lookup(name).map(|m| m.scope), Some(Some("crm")), "{name}");
+        }
+        assert_eq!(
+            lookup("CRM.Activity.Binding.Delete").map(|m| m.name),
+            Some("crm.activity.binding.delete")
+        );
+        assert!(lookup("crm.activity.binding.nope").is_none());
+    }
+}

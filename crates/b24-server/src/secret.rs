@@ -1,0 +1,51 @@
+//! Secrets: generated with the OS random generator, stored only as SHA-256 digests, compared in
+//! constant time.
+
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+
+/// Length of a webhook code: 32 characters of 36 symbols is about 165 bits of entropy.
+pub const WEBHOOK_CODE_LEN: usize = 32;
+
+/// A fresh random code in the shape Bitrix24 webhook codes have (lower-case letters and digits).
+pub fn generate_code(len: usize) -> String {
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// The SHA-256 digest under which a secret is stored.
+pub fn digest(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// Compares two digests without leaking where they differ.
+pub fn digests_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.ct_eq(b).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_long_random_and_url_safe() {
+        let a = generate_code(WEBHOOK_CODE_LEN);
+        let b = generate_code(WEBHOOK_CODE_LEN);
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+    }
+
+    #[test]
+    fn digests_compare_equal_only_for_the_same_secret() {
+        assert!(digests_equal(&digest("x"), &digest("x")));
+        assert!(!digests_equal(&digest("x"), &digest("y")));
+    }
+}

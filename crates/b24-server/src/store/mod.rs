@@ -1,0 +1,293 @@
+//! Storage: one transaction per call, behind a [`Tx`] trait that each backend implements.
+//!
+//! Domain code is written once against `&mut dyn Tx`; [`Store::read`] and [`Store::write`] open
+//! the transaction, run the closure and commit only if it returned `Ok`, so a failed call changes
+//! nothing. Every row is keyed by `portal_id`; a `Tx` is opened for one portal.
+
+mod schema;
+pub mod sqlite;
+
+use crate::clock::Clock;
+use crate::domain::{Action, Binding, Level};
+use crate::error::ApiError;
+use serde_json::{Map, Value};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The tenant id. One portal is served today; several must not need a schema change.
+pub type PortalId = i64;
+
+/// The portal every single-tenant installation uses.
+pub const DEFAULT_PORTAL: PortalId = 1;
+
+/// A portal (one Bitrix24 account).
+#[derive(Debug, Clone)]
+pub struct Portal {
+    /// Its id.
+    pub id: PortalId,
+    /// The domain shown in answers (`domain`, `client_endpoint`).
+    pub domain: String,
+    /// The portal's public member id.
+    pub member_id: String,
+    /// The base URL the server was last started with (`http://127.0.0.1:8080`), used by the CLI
+    /// to print webhook URLs.
+    pub public_url: String,
+}
+
+/// A user of the portal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    /// Its id within the portal.
+    pub id: i64,
+    /// First name.
+    pub name: String,
+    /// Last name.
+    pub last_name: String,
+    /// Administrators hold every right.
+    pub admin: bool,
+    /// Inactive users cannot authenticate.
+    pub active: bool,
+}
+
+/// An incoming webhook as stored: the code only as its SHA-256 digest.
+#[derive(Debug, Clone)]
+pub struct WebhookRecord {
+    /// Its id.
+    pub id: i64,
+    /// The user whose rights the webhook carries.
+    pub user_id: i64,
+    /// SHA-256 of the secret code.
+    pub code_digest: [u8; 32],
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// Revoked webhooks stay listed but do not authenticate.
+    pub active: bool,
+    /// Creation time, ISO-8601.
+    pub created: String,
+}
+
+/// A CRM item (lead, deal, contact, company, …). Core columns are typed; the rest of the
+/// caller-supplied fields live in `extra` under their camelCase names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemRecord {
+    /// The type.
+    pub entity_type_id: i64,
+    /// Id within the type.
+    pub id: i64,
+    /// `title`.
+    pub title: String,
+    /// `assignedById`: "own" rights are about this user.
+    pub assigned_by_id: i64,
+    /// `createdBy`.
+    pub created_by: i64,
+    /// `updatedBy`.
+    pub updated_by: i64,
+    /// `createdTime`, ISO-8601.
+    pub created_time: String,
+    /// `updatedTime`, ISO-8601.
+    pub updated_time: String,
+    /// Other fields, camelCase.
+    pub extra: Map<String, Value>,
+}
+
+/// An activity (call, meeting, to-do, …).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityRecord {
+    /// Its id.
+    pub id: i64,
+    /// `TYPE_ID` (1 meeting, 2 call, 3 task, 4 email, 6 provider).
+    pub type_id: i64,
+    /// `PROVIDER_ID`, e.g. `CRM_TODO`.
+    pub provider_id: String,
+    /// `PROVIDER_TYPE_ID`, e.g. `TODO`.
+    pub provider_type_id: String,
+    /// `SUBJECT`.
+    pub subject: String,
+    /// `DESCRIPTION`.
+    pub description: String,
+    /// `RESPONSIBLE_ID`.
+    pub responsible_id: i64,
+    /// `AUTHOR_ID`.
+    pub author_id: i64,
+    /// `EDITOR_ID`.
+    pub editor_id: i64,
+    /// `OWNER_TYPE_ID`, recomputed from the bindings.
+    pub owner_type_id: i64,
+    /// `OWNER_ID`, recomputed from the bindings.
+    pub owner_id: i64,
+    /// `DEADLINE`, ISO-8601 or empty.
+    pub deadline: String,
+    /// `START_TIME`.
+    pub start_time: String,
+    /// `END_TIME`.
+    pub end_time: String,
+    /// `COMPLETED`.
+    pub completed: bool,
+    /// `STATUS`.
+    pub status: i64,
+    /// `PRIORITY`.
+    pub priority: i64,
+    /// `DIRECTION`.
+    pub direction: i64,
+    /// `CREATED`.
+    pub created: String,
+    /// `LAST_UPDATED`.
+    pub last_updated: String,
+    /// Everything else (settings, ping offsets, colour, …).
+    pub extra: Map<String, Value>,
+}
+
+/// One page of rows plus, when counted, the total.
+#[derive(Debug, Clone)]
+pub struct PageOf<T> {
+    /// The rows.
+    pub rows: Vec<T>,
+    /// Matching rows in all, when the caller asked for a count.
+    pub total: Option<u64>,
+}
+
+/// A list query over items: equality filters on the id cursor and owner, paged.
+#[derive(Debug, Clone, Default)]
+pub struct ItemQuery {
+    /// Only items assigned to this user ("own" read right).
+    pub assigned_to: Option<i64>,
+    /// Only ids greater than this (the fast `>ID` cursor).
+    pub id_greater_than: Option<i64>,
+    /// Only ids less than this.
+    pub id_less_than: Option<i64>,
+    /// Only this id.
+    pub id_equals: Option<i64>,
+    /// Newest first.
+    pub descending: bool,
+    /// Rows to skip.
+    pub offset: u64,
+    /// Rows to return.
+    pub limit: u64,
+    /// Whether to count all matching rows.
+    pub count: bool,
+}
+
+/// The operations domain code needs, inside one transaction for one portal.
+pub trait Tx {
+    /// The portal this transaction serves.
+    fn portal(&self) -> PortalId;
+    /// The current time as ISO-8601, fixed for the whole transaction.
+    fn now_iso(&self) -> String;
+    /// Takes the next id from a named sequence (ids are never reused).
+    fn next_id(&mut self, sequence: &str) -> Result<i64, ApiError>;
+
+    /// The portal row.
+    fn portal_row(&mut self) -> Result<Option<Portal>, ApiError>;
+    /// Creates the portal row if it is missing; returns whether it was created.
+    fn ensure_portal(
+        &mut self,
+        domain: &str,
+        member_id: &str,
+        public_url: &str,
+    ) -> Result<bool, ApiError>;
+    /// Records the base URL the server now answers on.
+    fn set_public_url(&mut self, public_url: &str) -> Result<(), ApiError>;
+
+    /// A user by id.
+    fn user(&mut self, id: i64) -> Result<Option<User>, ApiError>;
+    /// Inserts a user, returning its id.
+    fn insert_user(&mut self, name: &str, last_name: &str, admin: bool) -> Result<i64, ApiError>;
+    /// Explicit rights of a user.
+    fn user_rights(&mut self, user_id: i64) -> Result<Vec<(i64, Action, Level)>, ApiError>;
+    /// Sets one right.
+    fn set_user_right(
+        &mut self,
+        user_id: i64,
+        entity_type_id: i64,
+        action: Action,
+        level: Level,
+    ) -> Result<(), ApiError>;
+
+    /// The webhooks of a user, active or not.
+    fn webhooks_of_user(&mut self, user_id: i64) -> Result<Vec<WebhookRecord>, ApiError>;
+    /// All webhooks of the portal.
+    fn webhooks(&mut self) -> Result<Vec<WebhookRecord>, ApiError>;
+    /// Stores a webhook.
+    fn insert_webhook(
+        &mut self,
+        user_id: i64,
+        code_digest: &[u8; 32],
+        scopes: &[String],
+    ) -> Result<i64, ApiError>;
+    /// Revokes a webhook; `false` when there is no such webhook.
+    fn revoke_webhook(&mut self, id: i64) -> Result<bool, ApiError>;
+
+    /// An item.
+    fn item(&mut self, entity_type_id: i64, id: i64) -> Result<Option<ItemRecord>, ApiError>;
+    /// Who an item is assigned to, `None` if it does not exist (the cheap permission lookup).
+    fn item_assignee(&mut self, entity_type_id: i64, id: i64) -> Result<Option<i64>, ApiError>;
+    /// Stores a new item; `item.id` is ignored and the new id returned.
+    fn insert_item(&mut self, item: &ItemRecord) -> Result<i64, ApiError>;
+    /// Deletes an item; `false` if it did not exist. Bindings to it are left alone.
+    fn delete_item(&mut self, entity_type_id: i64, id: i64) -> Result<bool, ApiError>;
+    /// A page of items.
+    fn list_items(
+        &mut self,
+        entity_type_id: i64,
+        query: &ItemQuery,
+    ) -> Result<PageOf<ItemRecord>, ApiError>;
+
+    /// An activity, locked against concurrent writers until the transaction ends.
+    fn activity(&mut self, id: i64) -> Result<Option<ActivityRecord>, ApiError>;
+    /// Stores a new activity; `activity.id` is ignored and the new id returned.
+    fn insert_activity(&mut self, activity: &ActivityRecord) -> Result<i64, ApiError>;
+    /// Sets the owner (and editor, last-updated) of an activity.
+    fn set_activity_owner(
+        &mut self,
+        id: i64,
+        owner: Binding,
+        editor_id: i64,
+    ) -> Result<(), ApiError>;
+    /// Deletes an activity and its bindings.
+    fn delete_activity(&mut self, id: i64) -> Result<bool, ApiError>;
+
+    /// The bindings of an activity, in the order they were made.
+    fn bindings(&mut self, activity_id: i64) -> Result<Vec<Binding>, ApiError>;
+    /// Appends a binding; the unique constraint refuses a duplicate pair.
+    fn insert_binding(&mut self, activity_id: i64, binding: Binding) -> Result<(), ApiError>;
+    /// Removes a binding; `false` when it was not there.
+    fn delete_binding(&mut self, activity_id: i64, binding: Binding) -> Result<bool, ApiError>;
+}
+
+/// The storage backend chosen at start.
+pub enum Store {
+    /// The embedded default: one SQLite file in WAL mode.
+    Sqlite(sqlite::SqliteStore),
+}
+
+impl Store {
+    /// Opens (creating and migrating if needed) the SQLite database in `data_dir`.
+    pub fn open_sqlite_in(data_dir: &Path, clock: Arc<dyn Clock>) -> anyhow::Result<Store> {
+        Ok(Store::Sqlite(sqlite::SqliteStore::open_with_clock(
+            data_dir, clock,
+        )?))
+    }
+
+    /// Runs `f` in a read-only transaction.
+    pub fn read<R>(
+        &self,
+        portal: PortalId,
+        f: impl FnOnce(&mut dyn Tx) -> Result<R, ApiError>,
+    ) -> Result<R, ApiError> {
+        match self {
+            Store::Sqlite(s) => s.read(portal, f),
+        }
+    }
+
+    /// Runs `f` in a write transaction that holds the write lock from its first statement
+    /// (SQLite `BEGIN IMMEDIATE`), committing only when `f` returns `Ok`.
+    pub fn write<R>(
+        &self,
+        portal: PortalId,
+        f: impl FnOnce(&mut dyn Tx) -> Result<R, ApiError>,
+    ) -> Result<R, ApiError> {
+        match self {
+            Store::Sqlite(s) => s.write(portal, f),
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The schema, as an ordered list of migrations. Each runs once, in order, inside a transaction;
+//! SQLite records progress in `PRAGMA user_version`. Keep statements within what PostgreSQL (and
+//! PostgreSQL-compatible distributed engines) also accept, so one design serves both backends.
+
+/// Migration `i` brings the schema from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the foundation.
+    r#"
+CREATE TABLE portals (
+    id          BIGINT PRIMARY KEY,
+    domain      TEXT NOT NULL,
+    member_id   TEXT NOT NULL,
+    public_url  TEXT NOT NULL,
+    created     TEXT NOT NULL
+);
+CREATE TABLE sequences (
+    portal_id   BIGINT NOT NULL,
+    name        TEXT NOT NULL,
+    value       BIGINT NOT NULL,
+    PRIMARY KEY (portal_id, name)
+);
+CREATE TABLE users (
+    portal_id   BIGINT NOT NULL,
+    id          BIGINT NOT NULL,
+    name        TEXT NOT NULL,
+    last_name   TEXT NOT NULL,
+    admin       BOOLEAN NOT NULL,
+    active      BOOLEAN NOT NULL,
+    created     TEXT NOT NULL,
+    PRIMARY KEY (portal_id, id)
+);
+CREATE TABLE user_rights (
+    portal_id       BIGINT NOT NULL,
+    user_id         BIGINT NOT NULL,
+    entity_type_id  BIGINT NOT NULL,
+    action          TEXT NOT NULL,
+    level           TEXT NOT NULL,
+    PRIMARY KEY (portal_id, user_id, entity_type_id, action)
+);
+CREATE TABLE webhooks (
+    portal_id   BIGINT NOT NULL,
+    id          BIGINT NOT NULL,
+    user_id     BIGINT NOT NULL,
+    code_digest BYTEA NOT NULL,
+    scopes      TEXT NOT NULL,
+    active      BOOLEAN NOT NULL,
+    created     TEXT NOT NULL,
+    PRIMARY KEY (portal_id, id)
+);
+CREATE INDEX webhooks_by_user ON webhooks (portal_id, user_id);
+CREATE TABLE crm_items (
+    portal_id       BIGINT NOT NULL,
+    entity_type_id  BIGINT NOT NULL,
+    id              BIGINT NOT NULL,
+    title           TEXT NOT NULL,
+    assigned_by_id  BIGINT NOT NULL,
+    created_by      BIGINT NOT NULL,
+    updated_by      BIGINT NOT NULL,
+    created_time    TEXT NOT NULL,
+    updated_time    TEXT NOT NULL,
+    extra           TEXT NOT NULL,
+    PRIMARY KEY (portal_id, entity_type_id, id)
+);
+CREATE INDEX crm_items_by_assignee ON crm_items (portal_id, entity_type_id, assigned_by_id, id);
+CREATE TABLE activities (
+    portal_id        BIGINT NOT NULL,
+    id               BIGINT NOT NULL,
+    type_id          BIGINT NOT NULL,
+    provider_id      TEXT NOT NULL,
+    provider_type_id TEXT NOT NULL,
+    subject          TEXT NOT NULL,
+    description      TEXT NOT NULL,
+    responsible_id   BIGINT NOT NULL,
+    author_id        BIGINT NOT NULL,
+    editor_id        BIGINT NOT NULL,
+    owner_type_id    BIGINT NOT NULL,
+    owner_id         BIGINT NOT NULL,
+    deadline         TEXT NOT NULL,
+    start_time       TEXT NOT NULL,
+    end_time         TEXT NOT NULL,
+    completed        BOOLEAN NOT NULL,
+    status           BIGINT NOT NULL,
+    priority         BIGINT NOT NULL,
+    direction        BIGINT NOT NULL,
+    created          TEXT NOT NULL,
+    last_updated     TEXT NOT NULL,
+    extra            TEXT NOT NULL,
+    PRIMARY KEY (portal_id, id)
+);
+CREATE INDEX activities_by_owner ON activities (portal_id, owner_type_id, owner_id, id);
+CREATE TABLE activity_bindings (
+    portal_id       BIGINT NOT NULL,
+    activity_id     BIGINT NOT NULL,
+    seq             BIGINT NOT NULL,
+    entity_type_id  BIGINT NOT NULL,
+    entity_id       BIGINT NOT NULL,
+    PRIMARY KEY (portal_id, activity_id, entity_type_id, entity_id)
+);
+CREATE UNIQUE INDEX activity_bindings_in_order ON activity_bindings (portal_id, activity_id, seq);
+CREATE INDEX activity_bindings_by_item ON activity_bindings (portal_id, entity_type_id, entity_id, activity_id);
+"#,
+];

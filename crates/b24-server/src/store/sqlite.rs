@@ -1,0 +1,591 @@
+//! The embedded SQLite backend: one file in the data directory, WAL mode.
+//!
+//! Writes go through one connection behind a `std::sync::Mutex` (held only inside a blocking
+//! task, never across an `.await`): SQLite admits one writer at a time anyway, and queueing on a
+//! mutex is far cheaper than SQLite's sleeping busy handler. Each write still opens
+//! `BEGIN IMMEDIATE`, so CLI processes writing to the same file at the same time are serialised by
+//! SQLite itself. Reads use a small pool of connections and never wait for the writer.
+
+use super::schema::MIGRATIONS;
+use super::*;
+use crate::clock::{iso, Clock};
+use crate::error::ApiError;
+use anyhow::Context as _;
+use b24_protocol::{ErrorCode, RestError};
+use r2d2_sqlite::rusqlite::{
+    self, params, Connection, ErrorCode as SqliteErrorCode, OptionalExtension, Row,
+    TransactionBehavior,
+};
+use r2d2_sqlite::SqliteConnectionManager;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The database file's name inside the data directory.
+pub const DB_FILE: &str = "b24.sqlite3";
+
+/// How long a writer waits for another process's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// See the module docs.
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    readers: r2d2::Pool<SqliteConnectionManager>,
+    clock: Arc<dyn Clock>,
+    path: PathBuf,
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // WAL: readers never block the writer. NORMAL: a commit is durable against a process crash
+    // (the WAL is in the OS cache); only an OS crash can lose the last commits, never integrity.
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;",
+    )
+}
+
+impl SqliteStore {
+    /// Opens the database in `data_dir`, creating the directory and file and running migrations.
+    pub fn open_with_clock(data_dir: &Path, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(data_dir).with_context(|| {
+            format!("could not create the data directory {}", data_dir.display())
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let mut writer = Connection::open(&path)
+            .with_context(|| format!("could not open the database {}", path.display()))?;
+        configure(&writer).context("could not configure the database")?;
+        migrate(&mut writer).context("could not migrate the database schema")?;
+        let manager = SqliteConnectionManager::file(&path).with_init(|c| configure(c));
+        let readers = r2d2::Pool::builder()
+            .max_size(8)
+            .min_idle(Some(1))
+            .build(manager)
+            .context("could not open the reader connections")?;
+        Ok(Self {
+            writer: Mutex::new(writer),
+            readers,
+            clock,
+            path,
+        })
+    }
+
+    /// Opens with the system clock.
+    pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
+        Self::open_with_clock(data_dir, Arc::new(crate::clock::SystemClock))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(super) fn read<R>(
+        &self,
+        portal: PortalId,
+        f: impl FnOnce(&mut dyn Tx) -> Result<R, ApiError>,
+    ) -> Result<R, ApiError> {
+        let mut conn = self
+            .readers
+            .get()
+            .map_err(|e| ApiError::internal(anyhow::anyhow!(e).context("no reader connection")))?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let mut stx = SqliteTx {
+            conn: &tx,
+            portal,
+            now: self.clock.now(),
+        };
+        f(&mut stx)
+        // The read transaction is rolled back on drop: nothing to commit.
+    }
+
+    pub(super) fn write<R>(
+        &self,
+        portal: PortalId,
+        f: impl FnOnce(&mut dyn Tx) -> Result<R, ApiError>,
+    ) -> Result<R, ApiError> {
+        let mut conn = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut stx = SqliteTx {
+            conn: &tx,
+            portal,
+            now: self.clock.now(),
+        };
+        let out = f(&mut stx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+    }
+    tx.commit()
+}
+
+struct SqliteTx<'a> {
+    conn: &'a Connection,
+    portal: PortalId,
+    now: f64,
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> Self {
+        ApiError::internal(anyhow::Error::new(e).context("database error"))
+    }
+}
+
+fn is_constraint_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == SqliteErrorCode::ConstraintViolation)
+}
+
+fn json_map(text: String) -> Map<String, Value> {
+    serde_json::from_str(&text).unwrap_or_default()
+}
+
+fn item_from_row(r: &Row<'_>) -> rusqlite::Result<ItemRecord> {
+    Ok(ItemRecord {
+        entity_type_id: r.get(0)?,
+        id: r.get(1)?,
+        title: r.get(2)?,
+        assigned_by_id: r.get(3)?,
+        created_by: r.get(4)?,
+        updated_by: r.get(5)?,
+        created_time: r.get(6)?,
+        updated_time: r.get(7)?,
+        extra: json_map(r.get(8)?),
+    })
+}
+
+const ITEM_COLUMNS: &str = "entity_type_id, id, title, assigned_by_id, created_by, updated_by, \
+                            created_time, updated_time, extra";
+
+const ACTIVITY_COLUMNS: &str = "id, type_id, provider_id, provider_type_id, subject, description, \
+    responsible_id, author_id, editor_id, owner_type_id, owner_id, deadline, start_time, end_time, \
+    completed, status, priority, direction, created, last_updated, extra";
+
+fn activity_from_row(r: &Row<'_>) -> rusqlite::Result<ActivityRecord> {
+    Ok(ActivityRecord {
+        id: r.get(0)?,
+        type_id: r.get(1)?,
+        provider_id: r.get(2)?,
+        provider_type_id: r.get(3)?,
+        subject: r.get(4)?,
+        description: r.get(5)?,
+        responsible_id: r.get(6)?,
+        author_id: r.get(7)?,
+        editor_id: r.get(8)?,
+        owner_type_id: r.get(9)?,
+        owner_id: r.get(10)?,
+        deadline: r.get(11)?,
+        start_time: r.get(12)?,
+        end_time: r.get(13)?,
+        completed: r.get(14)?,
+        status: r.get(15)?,
+        priority: r.get(16)?,
+        direction: r.get(17)?,
+        created: r.get(18)?,
+        last_updated: r.get(19)?,
+        extra: json_map(r.get(20)?),
+    })
+}
+
+fn webhook_from_row(r: &Row<'_>) -> rusqlite::Result<WebhookRecord> {
+    let digest: Vec<u8> = r.get(2)?;
+    let scopes: String = r.get(3)?;
+    Ok(WebhookRecord {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        code_digest: digest.try_into().unwrap_or([0; 32]),
+        scopes: scopes
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        active: r.get(4)?,
+        created: r.get(5)?,
+    })
+}
+
+impl Tx for SqliteTx<'_> {
+    fn portal(&self) -> PortalId {
+        self.portal
+    }
+
+    fn now_iso(&self) -> String {
+        iso(self.now)
+    }
+
+    fn next_id(&mut self, sequence: &str) -> Result<i64, ApiError> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO sequences (portal_id, name, value) VALUES (?1, ?2, 1)
+             ON CONFLICT (portal_id, name) DO UPDATE SET value = sequences.value + 1
+             RETURNING value",
+        )?;
+        Ok(stmt.query_row(params![self.portal, sequence], |r| r.get(0))?)
+    }
+
+    fn portal_row(&mut self) -> Result<Option<Portal>, ApiError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, domain, member_id, public_url FROM portals WHERE id = ?1",
+        )?;
+        Ok(stmt
+            .query_row([self.portal], |r| {
+                Ok(Portal {
+                    id: r.get(0)?,
+                    domain: r.get(1)?,
+                    member_id: r.get(2)?,
+                    public_url: r.get(3)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn ensure_portal(
+        &mut self,
+        domain: &str,
+        member_id: &str,
+        public_url: &str,
+    ) -> Result<bool, ApiError> {
+        let n = self.conn.execute(
+            "INSERT INTO portals (id, domain, member_id, public_url, created) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (id) DO NOTHING",
+            params![self.portal, domain, member_id, public_url, self.now_iso()],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn set_public_url(&mut self, public_url: &str) -> Result<(), ApiError> {
+        self.conn.execute(
+            "UPDATE portals SET public_url = ?2 WHERE id = ?1",
+            params![self.portal, public_url],
+        )?;
+        Ok(())
+    }
+
+    fn user(&mut self, id: i64) -> Result<Option<User>, ApiError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, name, last_name, admin, active FROM users WHERE portal_id = ?1 AND id = ?2",
+        )?;
+        Ok(stmt
+            .query_row(params![self.portal, id], |r| {
+                Ok(User {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    last_name: r.get(2)?,
+                    admin: r.get(3)?,
+                    active: r.get(4)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn insert_user(&mut self, name: &str, last_name: &str, admin: bool) -> Result<i64, ApiError> {
+        let id = self.next_id("user")?;
+        self.conn.execute(
+            "INSERT INTO users (portal_id, id, name, last_name, admin, active, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, TRUE, ?6)",
+            params![self.portal, id, name, last_name, admin, self.now_iso()],
+        )?;
+        Ok(id)
+    }
+
+    fn user_rights(&mut self, user_id: i64) -> Result<Vec<(i64, Action, Level)>, ApiError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT entity_type_id, action, level FROM user_rights WHERE portal_id = ?1 AND user_id = ?2",
+        )?;
+        let rows = stmt.query_map(params![self.portal, user_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (t, action, level) = row?;
+            // Rows are written only through `set_user_right`; an unreadable one grants nothing.
+            if let (Ok(action), Ok(level)) = (action.parse(), level.parse()) {
+                out.push((t, action, level));
+            }
+        }
+        Ok(out)
+    }
+
+    fn set_user_right(
+        &mut self,
+        user_id: i64,
+        entity_type_id: i64,
+        action: Action,
+        level: Level,
+    ) -> Result<(), ApiError> {
+        self.conn.execute(
+            "INSERT INTO user_rights (portal_id, user_id, entity_type_id, action, level)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (portal_id, user_id, entity_type_id, action) DO UPDATE SET level = excluded.level",
+            params![self.portal, user_id, entity_type_id, action.as_str(), level.as_str()],
+        )?;
+        Ok(())
+    }
+
+    fn webhooks_of_user(&mut self, user_id: i64) -> Result<Vec<WebhookRecord>, ApiError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, user_id, code_digest, scopes, active, created FROM webhooks
+             WHERE portal_id = ?1 AND user_id = ?2 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![self.portal, user_id], webhook_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn webhooks(&mut self) -> Result<Vec<WebhookRecord>, ApiError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, user_id, code_digest, scopes, active, created FROM webhooks
+             WHERE portal_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([self.portal], webhook_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn insert_webhook(
+        &mut self,
+        user_id: i64,
+        code_digest: &[u8; 32],
+        scopes: &[String],
+    ) -> Result<i64, ApiError> {
+        let id = self.next_id("webhook")?;
+        self.conn.execute(
+            "INSERT INTO webhooks (portal_id, id, user_id, code_digest, scopes, active, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, TRUE, ?6)",
+            params![
+                self.portal,
+                id,
+                user_id,
+                &code_digest[..],
+                scopes.join(","),
+                self.now_iso()
+            ],
+        )?;
+        Ok(id)
+    }
+
+    fn revoke_webhook(&mut self, id: i64) -> Result<bool, ApiError> {
+        let n = self.conn.execute(
+            "UPDATE webhooks SET active = FALSE WHERE portal_id = ?1 AND id = ?2",
+            params![self.portal, id],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn item(&mut self, entity_type_id: i64, id: i64) -> Result<Option<ItemRecord>, ApiError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {ITEM_COLUMNS} FROM crm_items WHERE portal_id = ?1 AND entity_type_id = ?2 AND id = ?3"
+        ))?;
+        Ok(stmt
+            .query_row(params![self.portal, entity_type_id, id], item_from_row)
+            .optional()?)
+    }
+
+    fn item_assignee(&mut self, entity_type_id: i64, id: i64) -> Result<Option<i64>, ApiError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT assigned_by_id FROM crm_items WHERE portal_id = ?1 AND entity_type_id = ?2 AND id = ?3",
+        )?;
+        Ok(stmt
+            .query_row(params![self.portal, entity_type_id, id], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn insert_item(&mut self, item: &ItemRecord) -> Result<i64, ApiError> {
+        let id = self.next_id(&format!("item:{}", item.entity_type_id))?;
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO crm_items (portal_id, entity_type_id, id, title, assigned_by_id, created_by,
+                 updated_by, created_time, updated_time, extra)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        stmt.execute(params![
+            self.portal,
+            item.entity_type_id,
+            id,
+            item.title,
+            item.assigned_by_id,
+            item.created_by,
+            item.updated_by,
+            item.created_time,
+            item.updated_time,
+            Value::Object(item.extra.clone()).to_string(),
+        ])?;
+        Ok(id)
+    }
+
+    fn delete_item(&mut self, entity_type_id: i64, id: i64) -> Result<bool, ApiError> {
+        let n = self.conn.execute(
+            "DELETE FROM crm_items WHERE portal_id = ?1 AND entity_type_id = ?2 AND id = ?3",
+            params![self.portal, entity_type_id, id],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn list_items(
+        &mut self,
+        entity_type_id: i64,
+        query: &ItemQuery,
+    ) -> Result<PageOf<ItemRecord>, ApiError> {
+        let mut conditions = vec!["portal_id = ?1", "entity_type_id = ?2"];
+        let mut args: Vec<i64> = vec![self.portal, entity_type_id];
+        let mut push = |cond: &'static str, value: Option<i64>| {
+            if let Some(v) = value {
+                conditions.push(cond);
+                args.push(v);
+            }
+        };
+        push("assigned_by_id = ?", query.assigned_to);
+        push("id > ?", query.id_greater_than);
+        push("id < ?", query.id_less_than);
+        push("id = ?", query.id_equals);
+        let where_clause = conditions.join(" AND ");
+        let total = if query.count {
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT COUNT(*) FROM crm_items WHERE {where_clause}"
+            ))?;
+            Some(stmt.query_row(rusqlite::params_from_iter(&args), |r| r.get::<_, i64>(0))? as u64)
+        } else {
+            None
+        };
+        let direction = if query.descending { "DESC" } else { "ASC" };
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {ITEM_COLUMNS} FROM crm_items WHERE {where_clause} ORDER BY id {direction} LIMIT {} OFFSET {}",
+            query.limit, query.offset
+        ))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(&args), item_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(PageOf { rows, total })
+    }
+
+    fn activity(&mut self, id: i64) -> Result<Option<ActivityRecord>, ApiError> {
+        // SQLite's BEGIN IMMEDIATE already holds the database write lock: no row lock needed.
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {ACTIVITY_COLUMNS} FROM activities WHERE portal_id = ?1 AND id = ?2"
+        ))?;
+        Ok(stmt
+            .query_row(params![self.portal, id], activity_from_row)
+            .optional()?)
+    }
+
+    fn insert_activity(&mut self, a: &ActivityRecord) -> Result<i64, ApiError> {
+        let id = self.next_id("activity")?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "INSERT INTO activities (portal_id, {ACTIVITY_COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
+        ))?;
+        stmt.execute(params![
+            self.portal,
+            id,
+            a.type_id,
+            a.provider_id,
+            a.provider_type_id,
+            a.subject,
+            a.description,
+            a.responsible_id,
+            a.author_id,
+            a.editor_id,
+            a.owner_type_id,
+            a.owner_id,
+            a.deadline,
+            a.start_time,
+            a.end_time,
+            a.completed,
+            a.status,
+            a.priority,
+            a.direction,
+            a.created,
+            a.last_updated,
+            Value::Object(a.extra.clone()).to_string(),
+        ])?;
+        Ok(id)
+    }
+
+    fn set_activity_owner(
+        &mut self,
+        id: i64,
+        owner: Binding,
+        editor_id: i64,
+    ) -> Result<(), ApiError> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE activities SET owner_type_id = ?3, owner_id = ?4, editor_id = ?5, last_updated = ?6
+             WHERE portal_id = ?1 AND id = ?2",
+        )?;
+        stmt.execute(params![
+            self.portal,
+            id,
+            owner.entity_type_id,
+            owner.entity_id,
+            editor_id,
+            self.now_iso()
+        ])?;
+        Ok(())
+    }
+
+    fn delete_activity(&mut self, id: i64) -> Result<bool, ApiError> {
+        self.conn.execute(
+            "DELETE FROM activity_bindings WHERE portal_id = ?1 AND activity_id = ?2",
+            params![self.portal, id],
+        )?;
+        let n = self.conn.execute(
+            "DELETE FROM activities WHERE portal_id = ?1 AND id = ?2",
+            params![self.portal, id],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn bindings(&mut self, activity_id: i64) -> Result<Vec<Binding>, ApiError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT entity_type_id, entity_id FROM activity_bindings
+             WHERE portal_id = ?1 AND activity_id = ?2 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![self.portal, activity_id], |r| {
+            Ok(Binding::new(r.get(0)?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn insert_binding(&mut self, activity_id: i64, b: Binding) -> Result<(), ApiError> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO activity_bindings (portal_id, activity_id, seq, entity_type_id, entity_id)
+             VALUES (?1, ?2,
+                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM activity_bindings WHERE portal_id = ?1 AND activity_id = ?2),
+                 ?3, ?4)",
+        )?;
+        match stmt.execute(params![
+            self.portal,
+            activity_id,
+            b.entity_type_id,
+            b.entity_id
+        ]) {
+            Ok(_) => Ok(()),
+            Err(e) if is_constraint_violation(&e) => {
+                Err(RestError::new(ErrorCode::ActivityIsAlreadyBound).into())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn delete_binding(&mut self, activity_id: i64, b: Binding) -> Result<bool, ApiError> {
+        let mut stmt = self.conn.prepare_cached(
+            "DELETE FROM activity_bindings
+             WHERE portal_id = ?1 AND activity_id = ?2 AND entity_type_id = ?3 AND entity_id = ?4",
+        )?;
+        let n = stmt.execute(params![
+            self.portal,
+            activity_id,
+            b.entity_type_id,
+            b.entity_id
+        ])?;
+        Ok(n == 1)
+    }
+}
