@@ -36,13 +36,13 @@ pub struct MethodSpec {
 
 /// Every method this server serves. Keep it sorted by name.
 pub static METHODS: &[MethodSpec] = &[
-    activity::TODO_ADD,
-    activity::DELETE,
-    activity::GET,
     binding::ADD,
     binding::DELETE,
     binding::LIST,
     binding::MOVE,
+    activity::DELETE,
+    activity::GET,
+    activity::TODO_ADD,
     item::ADD,
     item::DELETE,
     item::GET,

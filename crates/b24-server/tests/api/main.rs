@@ -1,1 +1,17 @@
+//! The integration suite: one binary, real HTTP against a server on 127.0.0.1:0.
+//!
+//! - `helpers`: `spawn_app()` and a `TestApp` with typed helpers.
+//! - `protocol`: URL forms, encodings, envelopes, auth and scope errors.
+//! - `binding`: the four binding methods, every error code pinned, owner recalculation, permissions.
+//! - `encodings`: one scenario driven with JSON POST, form POST and GET query strings.
+//! - `concurrency`: the last-binding invariant under concurrent deletes.
+//! - `items`: crm.item.* and the activity methods, list paging.
+//! - `cli`: the command-line contract, against a running server.
 
+mod binding;
+mod cli;
+mod concurrency;
+mod encodings;
+mod helpers;
+mod items;
+mod protocol;

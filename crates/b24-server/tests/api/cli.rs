@@ -1,0 +1,142 @@
+//! The command-line contract, exercised against a running server sharing the data directory.
+
+use crate::helpers::{envelope, spawn_app};
+use serde_json::json;
+use std::process::Command;
+
+fn b24(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_b24-server"))
+        .args(args)
+        .env("B24_DATA_DIR", dir)
+        .env("B24_LOG", "warn")
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+#[tokio::test]
+async fn user_and_webhook_commands_work_while_the_server_runs() {
+    let app = spawn_app().await;
+    let deal = app.new_item(2, None).await;
+    let activity = app.new_todo(2, deal).await;
+
+    let user = stdout(&b24(
+        app.dir.path(),
+        &[
+            "user",
+            "create",
+            "--name",
+            "Ann Lee",
+            "--right",
+            "deal.read=all",
+        ],
+    ));
+    assert_eq!(user, "2\n", "prints the id and nothing else");
+    let url = stdout(&b24(
+        app.dir.path(),
+        &["webhook", "create", "--user", "2", "--scopes", "crm"],
+    ));
+    let url = url.trim_end();
+    assert!(url.starts_with(&format!("{}/rest/2/", app.base)), "{url}");
+    assert!(url.ends_with('/'));
+
+    let (status, body) = app
+        .call_as(
+            url,
+            "crm.activity.binding.list",
+            json!({"activityId": activity}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["result"].clone()),
+        (200, json!([{"entityTypeId": 2, "entityId": deal}]))
+    );
+    let (status, body) = app
+        .call_as(
+            url,
+            "crm.activity.binding.delete",
+            json!({"activityId": activity, "entityTypeId": 2, "entityId": deal}),
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (400, envelope("ACCESS_DENIED", "Access denied."))
+    );
+
+    let list = stdout(&b24(app.dir.path(), &["webhook", "list"]));
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("2 ") && l.contains("active") && l.ends_with("crm")),
+        "{list}"
+    );
+    assert_eq!(
+        stdout(&b24(app.dir.path(), &["webhook", "revoke", "2"])),
+        "revoked webhook 2\n"
+    );
+    let (status, _) = app.call_as(url, "server.time", json!({})).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn bad_cli_input_explains_what_to_do() {
+    let app = spawn_app().await;
+    let out = b24(
+        app.dir.path(),
+        &["user", "create", "--name", "X", "--right", "deal.fly=all"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("use read, add, update or delete"));
+    let out = b24(app.dir.path(), &["webhook", "create", "--user", "99"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("user create"));
+    let out = b24(
+        app.dir.path(),
+        &["webhook", "create", "--user", "1", "--scopes", "crm,bogus"],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown scope 'bogus'"));
+    let out = b24(app.dir.path(), &["webhook", "revoke", "42"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("webhook list"));
+}
+
+#[test]
+fn serve_prints_the_webhook_once_and_the_listening_line_then_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    for run in 0..2 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_b24-server"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("B24_DATA_DIR", dir.path())
+            .env("B24_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut printed = Vec::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            let done = line.starts_with("listening on http://127.0.0.1:");
+            printed.push(line);
+            if done {
+                break;
+            }
+        }
+        let has_webhook = printed.iter().any(|l| l.contains("/rest/1/"));
+        assert_eq!(has_webhook, run == 0, "run {run}: {printed:?}");
+        let pid = child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let status = child.wait().unwrap();
+        assert!(status.success(), "clean stop on SIGTERM, got {status:?}");
+    }
+}
