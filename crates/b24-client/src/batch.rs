@@ -1,0 +1,665 @@
+//! `batch` (spec §6): many calls in one request, with typed results and per-command errors.
+//!
+//! - Commands are added with [`Batch::push`] (a typed [`Method`]) or [`Batch::push_raw`]; each
+//!   returns a [`Handle`] that later reads that command's result from [`BatchResults`].
+//! - Past 50 commands the batch is split into several requests, in order. A `$result[...]`
+//!   reference to a command of an earlier request is filled in by the client before sending;
+//!   references within one request are left to the server.
+//! - With [`Batch::halt`], the first failing command stops the rest (also across requests).
+//! - A batch counts as one request against the rate limit; each command's operating time is
+//!   recorded under its own method name.
+//! - Retries follow [`RetryPolicy`](crate::RetryPolicy): a batch of reads is a read; a batch
+//!   with any write is a write and is not repeated after an ambiguous failure.
+
+use crate::client::{
+    error_from_object, method_params, response_from_parts, Client, Method, Response,
+};
+use crate::error::{Error, ErrorKind};
+use crate::limits::is_read_only;
+use b24_protocol::params::encode_php_query;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::marker::PhantomData;
+
+/// The most commands one `batch` request may carry.
+pub const MAX_COMMANDS: usize = 50;
+
+/// A batch being put together; send it with [`Batch::send`].
+///
+/// ```no_run
+/// use b24_client::methods::{binding, item};
+/// use serde_json::json;
+/// # async fn demo(client: b24_client::Client) -> Result<(), b24_client::Error> {
+/// let mut batch = client.batch();
+/// let deal = batch.push(&item::Add { entity_type_id: 2, fields: json!({"title": "New"}) });
+/// // Bind activity 7 to the deal created by the first command, in the same request.
+/// let bound = batch.push_raw::<bool>(
+///     "crm.activity.binding.add",
+///     json!({"activityId": 7, "entityTypeId": 2, "entityId": deal.reference(&["item", "id"])}),
+/// );
+/// let results = batch.halt(true).send().await?;
+/// println!("deal {} bound: {}", results.get(&deal)?.id, results.get(&bound)?);
+/// # Ok(()) }
+/// ```
+pub struct Batch {
+    client: Client,
+    commands: Vec<Command>,
+    halt: bool,
+}
+
+struct Command {
+    key: String,
+    method: String,
+    params: Result<Map<String, Value>, String>,
+}
+
+/// Reads one command's result out of [`BatchResults`]; also builds `$result[...]` references.
+///
+/// ```no_run
+/// # async fn demo(client: b24_client::Client) -> Result<(), b24_client::Error> {
+/// let mut batch = client.batch();
+/// let time = batch.push(&b24_client::methods::system::ServerTime);
+/// let results = batch.send().await?;
+/// let now: String = results.get(&time)?;
+/// # Ok(()) }
+/// ```
+pub struct Handle<T> {
+    key: String,
+    decode: fn(Value) -> Result<T, serde_json::Error>,
+    _result: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Handle<T> {
+    fn clone(&self) -> Self {
+        Self {
+            key: self.key.clone(),
+            decode: self.decode,
+            _result: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Handle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Handle").field(&self.key).finish()
+    }
+}
+
+impl<T> Handle<T> {
+    /// The command's key in the batch (`c0`, `c1`, …).
+    ///
+    /// ```no_run
+    /// # fn demo(client: b24_client::Client) {
+    /// let mut batch = client.batch();
+    /// let h = batch.push(&b24_client::methods::system::ServerTime);
+    /// assert_eq!(h.key(), "c0");
+    /// # }
+    /// ```
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// A `$result[key][a][b]` reference to a value inside this command's result, for the
+    /// parameters of a later command: `reference(&["item", "id"])` → `$result[c0][item][id]`.
+    ///
+    /// ```no_run
+    /// # fn demo(client: b24_client::Client) {
+    /// let mut batch = client.batch();
+    /// let h = batch.push_raw::<serde_json::Value>("crm.item.add", serde_json::json!({}));
+    /// assert_eq!(h.reference(&["item", "id"]), "$result[c0][item][id]");
+    /// # }
+    /// ```
+    pub fn reference(&self, path: &[&str]) -> String {
+        let mut out = format!("$result[{}]", self.key);
+        for segment in path {
+            out.push('[');
+            out.push_str(segment);
+            out.push(']');
+        }
+        out
+    }
+}
+
+impl Client {
+    /// A new, empty batch.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: b24_client::Client) -> Result<(), b24_client::Error> {
+    /// let mut batch = client.batch();
+    /// let a = batch.push(&b24_client::methods::binding::List { activity_id: 7 });
+    /// let results = batch.send().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn batch(&self) -> Batch {
+        Batch {
+            client: self.clone(),
+            commands: Vec::new(),
+            halt: false,
+        }
+    }
+}
+
+impl Batch {
+    /// Stop at the first failing command (`halt=1`); the commands after it are not run and
+    /// read as [`ErrorKind::NotExecuted`].
+    ///
+    /// ```no_run
+    /// # fn demo(client: b24_client::Client) {
+    /// let batch = client.batch().halt(true);
+    /// # let _ = batch;
+    /// # }
+    /// ```
+    pub fn halt(mut self, halt: bool) -> Self {
+        self.halt = halt;
+        self
+    }
+
+    /// Adds a typed command.
+    ///
+    /// ```no_run
+    /// # fn demo(client: b24_client::Client) {
+    /// let mut batch = client.batch();
+    /// let bindings = batch.push(&b24_client::methods::binding::List { activity_id: 7 });
+    /// # }
+    /// ```
+    pub fn push<M: Method>(&mut self, method: &M) -> Handle<M::Output> {
+        let params = method_params(method).map(|v| match v {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        });
+        self.add(M::NAME, params.map_err(|e| e.to_string()), M::output)
+    }
+
+    /// Adds any command; its result is read as `T` (use [`serde_json::Value`] to keep it
+    /// untyped). Parameter values may hold `$result[...]` references from
+    /// [`Handle::reference`].
+    ///
+    /// ```no_run
+    /// use serde_json::{json, Value};
+    /// # fn demo(client: b24_client::Client) {
+    /// let mut batch = client.batch();
+    /// let deals = batch.push_raw::<Value>("crm.item.list", json!({"entityTypeId": 2}));
+    /// # }
+    /// ```
+    pub fn push_raw<T: DeserializeOwned>(&mut self, method: &str, params: Value) -> Handle<T> {
+        let params = match params {
+            Value::Object(map) => Ok(map),
+            Value::Null => Ok(Map::new()),
+            _ => Err("params must be a JSON object".to_string()),
+        };
+        self.add(method, params, serde_json::from_value)
+    }
+
+    fn add<T>(
+        &mut self,
+        method: &str,
+        params: Result<Map<String, Value>, String>,
+        decode: fn(Value) -> Result<T, serde_json::Error>,
+    ) -> Handle<T> {
+        let key = format!("c{}", self.commands.len());
+        self.commands.push(Command {
+            key: key.clone(),
+            method: method.to_string(),
+            params,
+        });
+        Handle {
+            key,
+            decode,
+            _result: PhantomData,
+        }
+    }
+
+    /// How many commands were added.
+    ///
+    /// ```no_run
+    /// # fn demo(client: b24_client::Client) {
+    /// let batch = client.batch();
+    /// assert_eq!(batch.len(), 0);
+    /// # }
+    /// ```
+    pub fn len(&self) -> usize {
+        self.commands.len()
+    }
+
+    /// Whether no command was added.
+    ///
+    /// ```no_run
+    /// # fn demo(client: b24_client::Client) {
+    /// assert!(client.batch().is_empty());
+    /// # }
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+
+    /// Sends the commands, 50 per request, in order. Fails as a whole only when the first
+    /// request fails; a failure of a later request leaves the earlier results readable and
+    /// marks the rest (see [`BatchResults::get`]).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: b24_client::Client) -> Result<(), b24_client::Error> {
+    /// let mut batch = client.batch();
+    /// let handles: Vec<_> = (1..=120)
+    ///     .map(|id| batch.push(&b24_client::methods::binding::List { activity_id: id }))
+    ///     .collect();
+    /// let results = batch.send().await?; // three requests
+    /// for h in &handles {
+    ///     match results.get(h) {
+    ///         Ok(bindings) => println!("{}: {} bindings", h.key(), bindings.len()),
+    ///         Err(e) => println!("{}: {e}", h.key()),
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn send(self) -> Result<BatchResults, Error> {
+        send_batch(self).await
+    }
+}
+
+async fn send_batch(batch: Batch) -> Result<BatchResults, Error> {
+    for command in &batch.commands {
+        if let Err(reason) = &command.params {
+            return Err(Error::new(ErrorKind::InvalidParams {
+                reason: format!("{} ({}): {reason}", command.key, command.method),
+            }));
+        }
+    }
+    let mut results = BatchResults {
+        outcomes: HashMap::new(),
+        failure: None,
+    };
+    let mut halted = false;
+    for (index, chunk) in batch.commands.chunks(MAX_COMMANDS).enumerate() {
+        if halted || results.failure.is_some() {
+            for command in chunk {
+                results
+                    .outcomes
+                    .insert(command.key.clone(), Outcome::NotExecuted);
+            }
+            continue;
+        }
+        let mut cmd = Map::new();
+        for command in chunk {
+            let mut params = command.params.clone().unwrap_or_default();
+            for value in params.values_mut() {
+                results.resolve_references(value);
+            }
+            let query = encode_php_query(&params);
+            let line = if query.is_empty() {
+                command.method.clone()
+            } else {
+                format!("{}?{}", command.method, query)
+            };
+            cmd.insert(command.key.clone(), Value::String(line));
+        }
+        let read_only = chunk.iter().all(|c| is_read_only(&c.method));
+        let params = json!({"halt": u8::from(batch.halt), "cmd": cmd});
+        let answer = match batch.client.send("batch", params, read_only).await {
+            Ok(answer) => answer,
+            Err(error) if index == 0 => return Err(error),
+            Err(error) => {
+                let outcome = if error.is_ambiguous() {
+                    Outcome::Unknown
+                } else {
+                    Outcome::NotExecuted
+                };
+                for command in chunk {
+                    results
+                        .outcomes
+                        .insert(command.key.clone(), outcome.clone());
+                }
+                results.failure = Some(error);
+                continue;
+            }
+        };
+        let sections = Sections::read(&answer.result);
+        for command in chunk {
+            let outcome = sections.outcome(&command.key);
+            if let Outcome::Failed { .. } = outcome {
+                halted |= batch.halt;
+            }
+            if let Outcome::Done(response) = &outcome {
+                if let Some(time) = &response.time {
+                    if time.operating_reset_at > 0 {
+                        batch.client.inner.operating.record(
+                            &command.method,
+                            time.operating,
+                            time.operating_reset_at,
+                        );
+                    }
+                }
+            }
+            results.outcomes.insert(command.key.clone(), outcome);
+        }
+    }
+    Ok(results)
+}
+
+/// The five maps of a batch answer. PHP turns a map keyed `0..n-1` into a JSON list, so each
+/// may arrive as a list; it is read back into keys.
+struct Sections {
+    result: Map<String, Value>,
+    error: Map<String, Value>,
+    total: Map<String, Value>,
+    next: Map<String, Value>,
+    time: Map<String, Value>,
+}
+
+impl Sections {
+    fn read(result: &Value) -> Self {
+        let section = |name: &str| match result.get(name) {
+            Some(Value::Object(map)) => map.clone(),
+            Some(Value::Array(list)) => list
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i.to_string(), v.clone()))
+                .collect(),
+            _ => Map::new(),
+        };
+        Self {
+            result: section("result"),
+            error: section("result_error"),
+            total: section("result_total"),
+            next: section("result_next"),
+            time: section("result_time"),
+        }
+    }
+
+    fn outcome(&self, key: &str) -> Outcome {
+        if let Some(error) = self.error.get(key) {
+            let code = match error.get("error") {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Number(n)) => n.to_string(),
+                _ => String::new(),
+            };
+            return Outcome::Failed {
+                code,
+                description: error
+                    .get("error_description")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            };
+        }
+        match self.result.get(key) {
+            Some(result) => Outcome::Done(response_from_parts(
+                result.clone(),
+                self.next.get(key),
+                self.total.get(key),
+                self.time.get(key),
+            )),
+            None => Outcome::NotExecuted,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Outcome {
+    Done(Response),
+    Failed {
+        code: String,
+        description: String,
+    },
+    /// Its request failed ambiguously: the command may or may not have run.
+    Unknown,
+    NotExecuted,
+}
+
+/// The results of a sent batch, read with the [`Handle`]s.
+///
+/// ```no_run
+/// # async fn demo(client: b24_client::Client) -> Result<(), b24_client::Error> {
+/// let mut batch = client.batch();
+/// let list = batch.push_raw::<serde_json::Value>("crm.item.list", serde_json::json!({"entityTypeId": 2}));
+/// let results = batch.send().await?;
+/// let page = results.response(&list)?;
+/// println!("{:?} deals in all", page.total);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct BatchResults {
+    outcomes: HashMap<String, Outcome>,
+    failure: Option<Error>,
+}
+
+impl BatchResults {
+    /// The command's typed result, or its own error: an [`ErrorKind::Api`] with the command's
+    /// code and description (no HTTP status), [`ErrorKind::NotExecuted`] when `halt` or a
+    /// failed earlier request kept it from running, or an ambiguous
+    /// [`ErrorKind::UnexpectedResponse`] when its request failed after being sent.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: b24_client::Client) -> Result<(), b24_client::Error> {
+    /// let mut batch = client.batch();
+    /// let del = batch.push(&b24_client::methods::binding::Delete {
+    ///     activity_id: 7, entity_type_id: 2, entity_id: 15 });
+    /// let results = batch.send().await?;
+    /// if let Err(e) = results.get(&del) {
+    ///     println!("{:?}: {:?}", e.code(), e.description());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn get<T>(&self, handle: &Handle<T>) -> Result<T, Error> {
+        let response = self.response(handle)?;
+        (handle.decode)(response.result).map_err(|e| Error::decode(&handle.key, e))
+    }
+
+    /// The command's whole answer: `result`, `next`, `total` and its own `time`.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: b24_client::Client) -> Result<(), b24_client::Error> {
+    /// let mut batch = client.batch();
+    /// let h = batch.push(&b24_client::methods::system::ServerTime);
+    /// let results = batch.send().await?;
+    /// println!("{:?}", results.response(&h)?.time);
+    /// # Ok(()) }
+    /// ```
+    pub fn response<T>(&self, handle: &Handle<T>) -> Result<Response, Error> {
+        match self.outcomes.get(&handle.key) {
+            Some(Outcome::Done(response)) => Ok(response.clone()),
+            Some(Outcome::Failed { code, description }) => {
+                let envelope = json!({"error": code, "error_description": description});
+                Err(error_from_object(&envelope, None)
+                    .unwrap_or_else(|| Error::new(ErrorKind::NotExecuted)))
+            }
+            Some(Outcome::Unknown) => Err(Error::new(ErrorKind::UnexpectedResponse {
+                status: 500,
+                body: "the batch request carrying this command failed after it was sent".into(),
+            })),
+            Some(Outcome::NotExecuted) | None => Err(Error::new(ErrorKind::NotExecuted)),
+        }
+    }
+
+    /// The error that stopped a split batch part-way (a request after the first failed), if
+    /// any.
+    ///
+    /// ```no_run
+    /// # fn demo(results: b24_client::BatchResults) {
+    /// if let Some(e) = results.failure() {
+    ///     eprintln!("batch stopped early: {e}");
+    /// }
+    /// # }
+    /// ```
+    pub fn failure(&self) -> Option<&Error> {
+        self.failure.as_ref()
+    }
+
+    /// Fills in references to commands of earlier requests: a value that is exactly one
+    /// reference becomes the referenced value itself (number, list…); references inside longer
+    /// text are replaced textually. References to commands not answered yet stay for the server.
+    fn resolve_references(&self, value: &mut Value) {
+        match value {
+            Value::String(text) => {
+                if let Some(resolved) = self.resolve_text(text) {
+                    *value = resolved;
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.resolve_references(v)),
+            Value::Object(map) => map.values_mut().for_each(|v| self.resolve_references(v)),
+            _ => {}
+        }
+    }
+
+    fn resolve_text(&self, text: &str) -> Option<Value> {
+        if !text.contains('$') {
+            return None;
+        }
+        let mut out = String::new();
+        let mut rest = text;
+        let mut changed = false;
+        while let Some(at) = rest.find('$') {
+            out.push_str(&rest[..at]);
+            let candidate = &rest[at..];
+            match parse_reference(candidate).and_then(|(r, len)| Some((self.lookup(&r)?, len))) {
+                Some((found, len)) => {
+                    if at == 0 && len == rest.len() && out.is_empty() {
+                        return Some(found);
+                    }
+                    match found {
+                        Value::String(s) => out.push_str(&s),
+                        Value::Null => {}
+                        other => out.push_str(&other.to_string()),
+                    }
+                    rest = &candidate[len..];
+                    changed = true;
+                }
+                None => {
+                    out.push('$');
+                    rest = &candidate[1..];
+                }
+            }
+        }
+        out.push_str(rest);
+        changed.then_some(Value::String(out))
+    }
+
+    /// The value a reference points to, walking the path as far as it exists (spec §6).
+    fn lookup(&self, reference: &Reference) -> Option<Value> {
+        let outcome = self.outcomes.get(&reference.key)?;
+        let root = match (reference.section.as_str(), outcome) {
+            ("result", Outcome::Done(r)) => r.result.clone(),
+            ("next", Outcome::Done(r)) => r.next.map(Value::from).unwrap_or(Value::Null),
+            ("total", Outcome::Done(r)) => r.total.map(Value::from).unwrap_or(Value::Null),
+            ("time", Outcome::Done(r)) => serde_json::to_value(&r.time).ok()?,
+            ("error", Outcome::Failed { code, description }) => {
+                json!({"error": code, "error_description": description})
+            }
+            _ => Value::String(String::new()),
+        };
+        let mut current = root;
+        for segment in &reference.path {
+            let next = match &current {
+                Value::Object(map) => map.get(segment).cloned(),
+                Value::Array(list) => segment
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| list.get(i).cloned()),
+                _ => None,
+            };
+            match next {
+                Some(v) => current = v,
+                None => break,
+            }
+        }
+        Some(current)
+    }
+}
+
+/// `$result[key][a][b]` taken apart.
+struct Reference {
+    section: String,
+    key: String,
+    path: Vec<String>,
+}
+
+/// Parses a reference at the start of `text`; returns it and its length in bytes.
+fn parse_reference(text: &str) -> Option<(Reference, usize)> {
+    let body = text.strip_prefix('$')?;
+    let section = ["result", "next", "total", "time", "error"]
+        .into_iter()
+        .find(|s| body.starts_with(s))?;
+    let mut pos = 1 + section.len();
+    let mut segments = Vec::new();
+    while text[pos..].starts_with('[') {
+        let close = text[pos..].find(']')?;
+        segments.push(text[pos + 1..pos + close].to_string());
+        pos += close + 1;
+    }
+    let mut segments = segments.into_iter();
+    let key = segments.next()?;
+    Some((
+        Reference {
+            section: section.to_string(),
+            key,
+            path: segments.collect(),
+        },
+        pos,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn done(result: Value) -> Outcome {
+        Outcome::Done(Response {
+            result,
+            next: Some(50),
+            total: Some(120),
+            time: None,
+        })
+    }
+
+    fn results() -> BatchResults {
+        let mut outcomes = HashMap::new();
+        outcomes.insert(
+            "c0".to_string(),
+            done(json!({"item": {"id": 42, "title": "A"}})),
+        );
+        outcomes.insert("c1".to_string(), done(json!([{"id": 7}, {"id": 9}])));
+        BatchResults {
+            outcomes,
+            failure: None,
+        }
+    }
+
+    #[test]
+    fn a_whole_value_reference_keeps_the_referenced_type() {
+        let r = results();
+        let mut v = json!({"entityId": "$result[c0][item][id]", "ids": ["$result[c1][1][id]"]});
+        r.resolve_references(&mut v);
+        assert_eq!(v, json!({"entityId": 42, "ids": [9]}));
+    }
+
+    #[test]
+    fn references_inside_text_are_replaced_textually_and_unknown_keys_stay() {
+        let r = results();
+        let mut v = json!("deal $result[c0][item][title] of $total[c1], then $result[c9][x]");
+        r.resolve_references(&mut v);
+        assert_eq!(v, json!("deal A of 120, then $result[c9][x]"));
+    }
+
+    #[test]
+    fn a_path_past_the_end_stops_at_the_last_value_found() {
+        let r = results();
+        let mut v = json!("$result[c1][5][id]");
+        r.resolve_references(&mut v);
+        assert_eq!(v, json!([{"id": 7}, {"id": 9}]));
+    }
+
+    #[test]
+    fn sections_sent_as_php_lists_are_read_by_index() {
+        let sections = Sections::read(&json!({
+            "result": [true],
+            "result_error": {"1": {"error": "NOT_FOUND", "error_description": "Entity not found"}},
+            "result_total": [], "result_next": [], "result_time": []
+        }));
+        assert!(matches!(sections.outcome("0"), Outcome::Done(_)));
+        assert!(matches!(
+            sections.outcome("1"),
+            Outcome::Failed { ref code, .. } if code == "NOT_FOUND"
+        ));
+        assert!(matches!(sections.outcome("2"), Outcome::NotExecuted));
+    }
+}
