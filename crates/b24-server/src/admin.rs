@@ -161,3 +161,23 @@ pub fn revoke_webhook(store: &Store, portal: PortalId, id: i64) -> anyhow::Resul
     }
     Ok(())
 }
+
+/// Sets the portal's request-rate plan; a running server picks it up within a second.
+pub fn set_plan(store: &Store, portal: PortalId, plan: crate::limits::Plan) -> anyhow::Result<()> {
+    let found = store
+        .write(portal, |tx| tx.set_plan(plan.as_str()))
+        .map_err(to_anyhow)?;
+    if !found {
+        bail!("the portal does not exist yet: start the server once with `b24-server serve`");
+    }
+    Ok(())
+}
+
+/// The portal's request-rate plan as stored.
+pub fn plan(store: &Store, portal: PortalId) -> anyhow::Result<crate::limits::Plan> {
+    let name = store.read(portal, |tx| tx.plan()).map_err(to_anyhow)?;
+    name.as_deref()
+        .unwrap_or("standard")
+        .parse()
+        .map_err(|e: String| anyhow!(e))
+}

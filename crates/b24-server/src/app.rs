@@ -4,7 +4,8 @@
 
 use crate::admin::{self, FirstStart};
 use crate::clock::{Clock, SystemClock};
-use crate::state::{AppState, RequestLimits};
+use crate::limits::{LimiterState, MemoryLimiterState, Plan, PlanCache};
+use crate::state::{AppState, OperatingConfig, RequestLimits};
 use crate::store::{Store, DEFAULT_PORTAL};
 use anyhow::Context as _;
 use std::future::Future;
@@ -25,10 +26,18 @@ pub struct ServeConfig {
     pub clock: Arc<dyn Clock>,
     /// Request size limits.
     pub limits: RequestLimits,
+    /// The request-rate plan to set at start; `None` keeps the one stored for the portal.
+    pub plan: Option<Plan>,
+    /// Operating-time limit and simulated method costs.
+    pub operating: OperatingConfig,
+    /// Where limiter counters live (in memory unless a shared backend is given).
+    pub limiter: Arc<dyn LimiterState>,
 }
 
 impl ServeConfig {
-    /// Defaults for a data directory and listen address.
+    /// Defaults for a data directory and listen address. Embedded use starts with the
+    /// request-rate limit off (`Plan::Unlimited`); the CLI's default is `standard`, like the
+    /// real service.
     pub fn new(data_dir: PathBuf, listen: SocketAddr) -> Self {
         Self {
             data_dir,
@@ -36,9 +45,15 @@ impl ServeConfig {
             public_url: None,
             clock: Arc::new(SystemClock),
             limits: RequestLimits::default(),
+            plan: Some(Plan::Unlimited),
+            operating: OperatingConfig::default(),
+            limiter: Arc::new(MemoryLimiterState::default()),
         }
     }
 }
+
+/// How often a running server re-reads the portal's plan (so `portal set-plan` applies).
+const PLAN_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A built, bound, not yet serving server.
 pub struct Application {
@@ -68,12 +83,19 @@ impl Application {
             .map(|u| u.trim_end_matches('/').to_string())
             .unwrap_or_else(|| format!("http://{addr}"));
         let store = Arc::new(store);
-        let first_start = {
+        let (first_start, plan) = {
             let store = store.clone();
             let url = public_url.clone();
-            tokio::task::spawn_blocking(move || admin::bootstrap(&store, DEFAULT_PORTAL, &url))
-                .await
-                .context("bootstrap panicked")??
+            let wanted = config.plan;
+            tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let first_start = admin::bootstrap(&store, DEFAULT_PORTAL, &url)?;
+                if let Some(plan) = wanted {
+                    admin::set_plan(&store, DEFAULT_PORTAL, plan)?;
+                }
+                Ok((first_start, admin::plan(&store, DEFAULT_PORTAL)?))
+            })
+            .await
+            .context("bootstrap panicked")??
         };
         Ok(Self {
             listener,
@@ -82,6 +104,9 @@ impl Application {
                 clock: config.clock,
                 portal_id: DEFAULT_PORTAL,
                 limits: config.limits,
+                plan: Arc::new(PlanCache::new(plan)),
+                limiter: config.limiter,
+                operating: Arc::new(config.operating),
             },
             public_url,
             first_start,
@@ -117,9 +142,35 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let refresher = tokio::spawn(refresh_plan(self.state.clone()));
         let app = crate::http::router(self.state);
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        let served = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        refresher.abort();
+        served
+    }
+}
+
+/// Re-reads the portal's plan every second; a failed read keeps the plan in force.
+async fn refresh_plan(state: AppState) {
+    let mut ticks = tokio::time::interval(PLAN_REFRESH);
+    loop {
+        ticks.tick().await;
+        let store = state.store.clone();
+        let portal = state.portal_id;
+        match tokio::task::spawn_blocking(move || admin::plan(&store, portal)).await {
+            Ok(Ok(plan)) => {
+                if plan != state.plan.get() {
+                    tracing::info!(%plan, "request-rate plan changed");
+                    state.plan.set(plan);
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = format!("{e:#}"), "could not re-read the plan"),
+            Err(e) => tracing::warn!(error = %e, "plan refresh panicked"),
+        }
     }
 }

@@ -70,6 +70,14 @@ impl Caller {
             .any(|s| s == scope || (scope == "user" && (s == "user_brief" || s == "user_basic")))
     }
 
+    /// Identifies the client for the operating-time limiter: `apauth:<webhook id>` or, for OAuth,
+    /// `oauth:<client id>`.
+    pub fn client_key(&self) -> String {
+        match self.kind {
+            CallerKind::Webhook { id } => format!("apauth:{id}"),
+        }
+    }
+
     /// The `insufficient_scope` error worded for this caller's kind of credentials.
     pub fn insufficient_scope(&self) -> ErrorCode {
         match self.kind {

@@ -3,6 +3,8 @@
 use crate::admin;
 use crate::app::{Application, ServeConfig};
 use crate::domain::permissions::RightGrant;
+use crate::limits::{Plan, DEFAULT_OPERATING_LIMIT_SECS};
+use crate::state::OperatingConfig;
 use crate::store::{Store, DEFAULT_PORTAL};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -45,6 +47,50 @@ pub enum Command {
     /// Manage incoming webhooks.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Manage the portal (its request-rate plan).
+    #[command(subcommand)]
+    Portal(PortalCommand),
+}
+
+/// `portal` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PortalCommand {
+    /// Change the request-rate plan; a running server applies it within a second.
+    ///
+    /// standard: 2 requests/s, burst 50 · enterprise: 5/s, burst 250 · unlimited: no limit.
+    SetPlan {
+        /// standard, enterprise or unlimited.
+        plan: Plan,
+    },
+}
+
+/// A `--method-cost METHOD=SECONDS` option.
+#[derive(Debug, Clone)]
+pub struct MethodCost {
+    /// The method, lower-case.
+    pub method: String,
+    /// Seconds of simulated execution time per call.
+    pub seconds: f64,
+}
+
+impl std::str::FromStr for MethodCost {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (method, seconds) = s
+            .split_once('=')
+            .ok_or_else(|| format!("'{s}' is not METHOD=SECONDS, e.g. crm.item.list=2.5"))?;
+        let seconds: f64 = seconds
+            .trim()
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+            .ok_or_else(|| format!("'{seconds}' is not a number of seconds"))?;
+        let method = method.trim().to_ascii_lowercase();
+        if crate::methods::lookup(&method).is_none() {
+            return Err(format!("unknown method '{method}'"));
+        }
+        Ok(MethodCost { method, seconds })
+    }
 }
 
 /// `serve` options.
@@ -57,6 +103,20 @@ pub struct ServeArgs {
     /// (default: http://LISTEN).
     #[arg(long, env = "B24_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Request-rate plan: standard (2/s, burst 50), enterprise (5/s, burst 250) or unlimited.
+    /// Stored with the portal; change it while running with `b24-server portal set-plan`.
+    #[arg(long, env = "B24_PLAN", default_value = "standard")]
+    pub plan: Plan,
+    /// Operating-time budget, in seconds of execution per (webhook or app, method) and
+    /// 10-minute window; over it the method answers 429 OPERATION_TIME_LIMIT.
+    #[arg(long, env = "B24_OPERATING_LIMIT", default_value_t = DEFAULT_OPERATING_LIMIT_SECS)]
+    pub operating_limit: f64,
+    /// Simulated execution time for a method, METHOD=SECONDS (repeatable), counted by the
+    /// operating-time limiter as if the call had taken that long. Example:
+    /// --method-cost crm.item.list=60: with the default 480 s budget, the tenth list call within
+    /// ten minutes answers 429.
+    #[arg(long = "method-cost", value_name = "METHOD=SECONDS")]
+    pub method_costs: Vec<MethodCost>,
 }
 
 /// `user` subcommands.
@@ -156,6 +216,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Portal(PortalCommand::SetPlan { plan }) => {
+            let store = open_store(&cli.data_dir)?;
+            admin::set_plan(&store, DEFAULT_PORTAL, plan)?;
+            println!("plan set to {plan}");
+            Ok(())
+        }
         Command::Webhook(WebhookCommand::Revoke { id }) => {
             let store = open_store(&cli.data_dir)?;
             admin::revoke_webhook(&store, DEFAULT_PORTAL, id)?;
@@ -168,6 +234,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
     let mut config = ServeConfig::new(data_dir.clone(), args.listen);
     config.public_url = args.public_url;
+    config.plan = Some(args.plan);
+    if !(args.operating_limit.is_finite() && args.operating_limit > 0.0) {
+        anyhow::bail!("--operating-limit must be a positive number of seconds");
+    }
+    config.operating = OperatingConfig {
+        limit_secs: args.operating_limit,
+        simulated_cost: args
+            .method_costs
+            .into_iter()
+            .map(|c| (c.method, c.seconds))
+            .collect(),
+    };
+    let plan = args.plan;
     let app = Application::build(config).await?;
     tracing::info!(data_dir = %data_dir.display(), "database ready");
     if let Some(url) = app.first_start_webhook_url() {
@@ -176,6 +255,7 @@ async fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         println!("keep this URL: its code is stored only as a digest and cannot be shown again");
         println!("(create more with `b24-server webhook create --user 1`).");
     }
+    tracing::info!(%plan, "request-rate plan");
     println!("listening on http://{}", app.local_addr());
     app.run_until_stopped(shutdown_signal()).await?;
     tracing::info!("stopped");

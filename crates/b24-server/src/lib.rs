@@ -5,6 +5,7 @@
 //! - [`methods`]: the one method table, [`methods::dispatch`], one file per method family.
 //! - [`domain`]: entity types, permissions, the binding rules — written once against [`store::Tx`].
 //! - [`store`]: the storage trait and its SQLite backend (one transaction per call).
+//! - [`limits`]: the request-rate and operating-time limiters.
 //! - [`auth`]: webhooks (and later OAuth) to a [`auth::Caller`].
 //! - [`admin`]: operator actions shared by the CLI and tests. [`cli`]: the command line.
 //! - [`app`]: build and run the server; [`state`], [`clock`], [`secret`], [`error`].
@@ -17,6 +18,7 @@ pub mod clock;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod methods;
 pub mod secret;
 pub mod state;

@@ -6,10 +6,11 @@
 
 use crate::auth::{authenticate, Credentials};
 use crate::error::ApiError;
+use crate::limits::RateDecision;
 use crate::methods::{dispatch, lookup, Dispatched, Params};
 use crate::state::AppState;
 use axum::body::{to_bytes, Body, Bytes};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -19,10 +20,12 @@ use b24_protocol::request::{request_params, BodyKind};
 use b24_protocol::{ErrorCode, RestError, SuccessEnvelope, TimeBlock};
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Parameters that carry credentials; removed before a method sees its parameters (spec §1.2).
-const RESERVED_PARAMS: &[&str] = &["auth", "access_token", "aplogin", "ap", "auth_connector"];
+pub(crate) const RESERVED_PARAMS: &[&str] =
+    &["auth", "access_token", "aplogin", "ap", "auth_connector"];
 
 /// The router: everything under `/rest/` is the REST API; anything else is an unknown method.
 pub fn router(state: AppState) -> Router {
@@ -104,12 +107,17 @@ pub fn error_response(error: &ApiError, method: &str) -> Response {
 }
 
 fn success_response(dispatched: Dispatched, start: f64, finish: f64) -> Response {
-    let Dispatched { output, processing } = dispatched;
+    let Dispatched {
+        output,
+        processing,
+        operating,
+        operating_reset_at,
+    } = dispatched;
     let envelope = SuccessEnvelope {
         result: output.result,
         next: output.next,
         total: output.total,
-        time: TimeBlock::new(start, finish, processing, 0.0, None),
+        time: TimeBlock::new(start, finish, processing, operating, operating_reset_at),
     };
     match serde_json::to_vec(&envelope) {
         Ok(body) => with_common_headers(StatusCode::OK, body),
@@ -152,14 +160,36 @@ fn token_from(headers: &HeaderMap, params: &Map<String, Value>) -> Option<String
         .filter(|t| !t.is_empty())
 }
 
+/// The request-rate limiter (spec §5.1): one leaky bucket per portal and client IP, checked before
+/// anything else. A `batch` is one request here. Returns the refusal, if any.
+fn rate_limited(state: &AppState, client: SocketAddr, now: f64) -> Option<Response> {
+    let (drain, burst) = state.plan.get().leaky_bucket()?;
+    let key = format!("{}|{}", state.portal_id, client.ip());
+    match state.limiter.admit(&key, now, drain, burst) {
+        Ok(RateDecision::Admitted) => None,
+        Ok(RateDecision::Rejected { retry_after_secs }) => {
+            let mut response = error_response(&ErrorCode::QueryLimitExceeded.into(), "");
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            Some(response)
+        }
+        Err(e) => Some(error_response(&e, "")),
+    }
+}
+
 async fn rest(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let start = state.clock.now();
+    if let Some(limited) = rate_limited(&state, client, start) {
+        return limited;
+    }
     let Some(path) = parse_rest_path(uri.path()) else {
         return error_response(&ErrorCode::MethodNotFound.into(), "");
     };

@@ -187,6 +187,10 @@ pub trait Tx {
     ) -> Result<bool, ApiError>;
     /// Records the base URL the server now answers on.
     fn set_public_url(&mut self, public_url: &str) -> Result<(), ApiError>;
+    /// The portal's request-rate plan name (`standard`, `enterprise`, `unlimited`).
+    fn plan(&mut self) -> Result<Option<String>, ApiError>;
+    /// Sets the plan name; `false` when the portal does not exist.
+    fn set_plan(&mut self, plan: &str) -> Result<bool, ApiError>;
 
     /// A user by id.
     fn user(&mut self, id: i64) -> Result<Option<User>, ApiError>;

@@ -99,4 +99,6 @@ CREATE TABLE activity_bindings (
 CREATE UNIQUE INDEX activity_bindings_in_order ON activity_bindings (portal_id, activity_id, seq);
 CREATE INDEX activity_bindings_by_item ON activity_bindings (portal_id, entity_type_id, entity_id, activity_id);
 "#,
+    // 2: the portal's request-rate plan, changeable while the server runs.
+    "ALTER TABLE portals ADD COLUMN plan TEXT NOT NULL DEFAULT 'standard';",
 ];

@@ -269,6 +269,21 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn plan(&mut self) -> Result<Option<String>, ApiError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT plan FROM portals WHERE id = ?1")?;
+        Ok(stmt.query_row([self.portal], |r| r.get(0)).optional()?)
+    }
+
+    fn set_plan(&mut self, plan: &str) -> Result<bool, ApiError> {
+        let n = self.conn.execute(
+            "UPDATE portals SET plan = ?2 WHERE id = ?1",
+            params![self.portal, plan],
+        )?;
+        Ok(n == 1)
+    }
+
     fn user(&mut self, id: i64) -> Result<Option<User>, ApiError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, name, last_name, admin, active FROM users WHERE portal_id = ?1 AND id = ?2",

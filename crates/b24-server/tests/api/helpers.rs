@@ -23,10 +23,16 @@ pub struct TestApp {
     _stop: oneshot::Sender<()>,
 }
 
-/// Starts a server on 127.0.0.1:0 with a new data directory.
+/// Starts a server on 127.0.0.1:0 with a new data directory (no request-rate limit).
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts a server after letting the test adjust its configuration (plan, clock, costs, …).
+pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = ServeConfig::new(dir.path().to_path_buf(), "127.0.0.1:0".parse().unwrap());
+    let mut config = ServeConfig::new(dir.path().to_path_buf(), "127.0.0.1:0".parse().unwrap());
+    configure(&mut config);
     let app = Application::build(config).await.expect("server builds");
     let base = format!("http://{}", app.local_addr());
     let admin_url = app

@@ -7,11 +7,15 @@
 //! - `concurrency`: the last-binding invariant under concurrent deletes.
 //! - `items`: crm.item.* and the activity methods, list paging.
 //! - `cli`: the command-line contract, against a running server.
+//! - `batch`, `limits`, `system`: batch, the request-rate and operating-time limiters, system methods.
 
+mod batch;
 mod binding;
 mod cli;
 mod concurrency;
 mod encodings;
 mod helpers;
 mod items;
+mod limits;
 mod protocol;
+mod system;
