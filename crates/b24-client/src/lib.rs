@@ -36,6 +36,8 @@
 //! - [`blocking`]: the same client for code without an async runtime.
 //! - [`Error`]: code, description and HTTP status of every failure.
 
+#![warn(missing_docs)]
+
 mod batch;
 pub mod blocking;
 mod client;
