@@ -24,6 +24,21 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Limits and retries
+//!
+//! The client keeps itself under the portal's limits instead of running into them: a leaky
+//! bucket with the plan's rate and burst ([`Plan`], default [`Plan::Standard`]: 2/s, burst 50),
+//! and per-method pacing from the `time.operating` / `time.operating_reset_at` every answer
+//! reports ([`OperatingBudget`]). When the server refuses a call anyway, the call is repeated
+//! after `Retry-After` or a back-off.
+//!
+//! **Retry policy** (details on [`RetryPolicy`]): limiter refusals (503 `QUERY_LIMIT_EXCEEDED`,
+//! 429 `OPERATION_TIME_LIMIT`) and connections that never opened are always repeated, because
+//! the server did not run the call. Reads are also repeated after a lost answer or a 5xx.
+//! **A write is never repeated blindly after an ambiguous failure** (sent, but no definite
+//! answer): it may have been carried out, and the error says so through
+//! [`Error::is_ambiguous`]. Errors with a Bitrix code and a 4xx status are never repeated.
+//!
 //! # Layout
 //! - [`Client`] (`client`): credentials, `call`, typed [`Method`]s, pacing, retries, OAuth refresh.
 //! - [`crm`]: the `client.crm().activity().binding()…` facade; [`methods`]: the typed methods.

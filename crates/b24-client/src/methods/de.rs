@@ -24,6 +24,7 @@ pub(crate) fn opt_yes_no<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>
         Some(Value::Bool(b)) => Some(b),
         Some(Value::String(s)) if s == "Y" => Some(true),
         Some(Value::String(s)) if s == "N" => Some(false),
+        Some(Value::Number(n)) => Some(n.as_i64() != Some(0)),
         _ => None,
     })
 }

@@ -310,3 +310,56 @@ impl b24_client::Method for WrongShape {
     type Output = Vec<Binding>;
     const NAME: &'static str = "crm.item.get";
 }
+
+#[tokio::test]
+async fn the_small_system_methods_are_typed() {
+    use b24_client::methods::system::{
+        AppInfo, MethodAvailability, MethodGet, Methods, Scope, UserCurrent,
+    };
+    let server = spawn_server().await;
+    let user = server.create_user(&["deal.read=all"]);
+    let client = client_for(&server.create_webhook(user, Some("crm,user")));
+
+    assert_eq!(
+        client.execute(&Scope { full: false }).await.unwrap(),
+        ["crm", "user"]
+    );
+    assert!(client.execute(&Scope { full: true }).await.unwrap().len() > 2);
+    let crm = client
+        .execute(&Methods {
+            scope: Some("crm".into()),
+            full: false,
+        })
+        .await
+        .unwrap();
+    assert!(crm.iter().any(|m| m == "crm.activity.binding.delete"));
+    assert!(!crm.iter().any(|m| m == "server.time"));
+    assert_eq!(
+        client
+            .execute(&MethodGet {
+                name: "crm.item.add".into()
+            })
+            .await
+            .unwrap(),
+        MethodAvailability {
+            is_existing: true,
+            is_available: true
+        }
+    );
+    assert_eq!(
+        client
+            .execute(&MethodGet {
+                name: "no.such".into()
+            })
+            .await
+            .unwrap(),
+        MethodAvailability {
+            is_existing: false,
+            is_available: false
+        }
+    );
+    let me = client.execute(&UserCurrent).await.unwrap();
+    assert_eq!((me.id, me.active), (user, Some(true)));
+    let info = client.execute(&AppInfo).await.unwrap();
+    assert_eq!(info["SCOPE"], json!(["crm", "user"]));
+}
