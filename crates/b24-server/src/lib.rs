@@ -6,7 +6,8 @@
 //! - [`domain`]: entity types, permissions, the binding rules — written once against [`store::Tx`].
 //! - [`store`]: the storage trait and its SQLite backend (one transaction per call).
 //! - [`limits`]: the request-rate and operating-time limiters.
-//! - [`auth`]: webhooks (and later OAuth) to a [`auth::Caller`].
+//! - [`auth`]: webhooks and OAuth tokens to a [`auth::Caller`]; [`oauth`]: applications,
+//!   codes, `/oauth/token/`; [`tls`]: the local certificate authority.
 //! - [`admin`]: operator actions shared by the CLI and tests. [`cli`]: the command line.
 //! - [`app`]: build and run the server; [`state`], [`clock`], [`secret`], [`error`].
 
@@ -20,9 +21,11 @@ pub mod error;
 pub mod http;
 pub mod limits;
 pub mod methods;
+pub mod oauth;
 pub mod secret;
 pub mod state;
 pub mod store;
+pub mod tls;
 
 pub use app::{Application, ServeConfig};
 pub use error::ApiError;

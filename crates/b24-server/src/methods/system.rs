@@ -149,10 +149,25 @@ fn user_current(call: &Call<'_>) -> Result<Output, ApiError> {
 }
 
 fn app_info(call: &Call<'_>) -> Result<Output, ApiError> {
-    match call.caller.kind {
+    let license = call.state.plan.get().license();
+    let family = license.split('_').nth(1).unwrap_or("");
+    match &call.caller.kind {
         CallerKind::Webhook { .. } => Ok(Output::result(json!({
             "SCOPE": call.caller.scopes,
-            "LICENSE": call.state.plan.get().license(),
+            "LICENSE": license,
+        }))),
+        CallerKind::App { app_id, client_id } => Ok(Output::result(json!({
+            "ID": app_id,
+            "CODE": client_id,
+            "VERSION": 1,
+            "STATUS": "L",
+            "INSTALLED": true,
+            "PAYMENT_EXPIRED": "N",
+            "DAYS": null,
+            "LANGUAGE_ID": "en",
+            "LICENSE": license,
+            "LICENSE_TYPE": family,
+            "LICENSE_FAMILY": family,
         }))),
     }
 }

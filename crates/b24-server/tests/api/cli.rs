@@ -107,12 +107,18 @@ async fn bad_cli_input_explains_what_to_do() {
 }
 
 #[test]
-fn serve_prints_the_webhook_once_and_the_listening_line_then_stops_on_sigterm() {
+fn serve_prints_the_webhook_once_the_ca_and_both_listening_lines_then_stops_on_sigterm() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     for run in 0..2 {
         let mut child = Command::new(env!("CARGO_BIN_EXE_b24-server"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--tls-listen",
+                "127.0.0.1:0",
+            ])
             .env("B24_DATA_DIR", dir.path())
             .env("B24_LOG", "warn")
             .stdout(std::process::Stdio::piped())
@@ -122,12 +128,22 @@ fn serve_prints_the_webhook_once_and_the_listening_line_then_stops_on_sigterm() 
         let mut printed = Vec::new();
         for line in lines.by_ref() {
             let line = line.unwrap();
-            let done = line.starts_with("listening on http://127.0.0.1:");
+            let done = line.starts_with("listening on https://127.0.0.1:");
             printed.push(line);
             if done {
                 break;
             }
         }
+        assert!(
+            printed
+                .iter()
+                .any(|l| l.starts_with("listening on http://127.0.0.1:")),
+            "{printed:?}"
+        );
+        assert!(
+            printed.iter().any(|l| l.contains("REQUESTS_CA_BUNDLE=")),
+            "{printed:?}"
+        );
         let has_webhook = printed.iter().any(|l| l.contains("/rest/1/"));
         assert_eq!(has_webhook, run == 0, "run {run}: {printed:?}");
         let pid = child.id().to_string();
