@@ -165,3 +165,34 @@ async fn webhook_create_with_https_prints_the_https_url() {
         .unwrap();
     assert_eq!(read(response).await.0, 200);
 }
+
+#[tokio::test]
+async fn a_given_certificate_and_key_are_served_instead_of_the_local_cas() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let files = b24_server::tls::ensure_local_ca(elsewhere.path(), &[]).unwrap();
+    let (cert, key, ca) = (
+        files.cert.clone(),
+        files.key.clone(),
+        files.ca_cert.clone().unwrap(),
+    );
+    let app = spawn_app_with(move |config| {
+        config.tls = Some(TlsSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            cert_and_key: Some((cert, key)),
+            names: vec![],
+        });
+    })
+    .await;
+    assert!(
+        app.ca_pem.is_none(),
+        "no local CA is generated for a given certificate"
+    );
+    assert!(!app.dir.path().join("tls").exists());
+    let client = client_trusting(&ca);
+    let response = client
+        .get(format!("{}server.time", https_url(&app)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read(response).await.0, 200);
+}
