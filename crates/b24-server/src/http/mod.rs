@@ -219,10 +219,18 @@ async fn rest(
         https: is_https(&state, via_tls.is_some(), client, &headers),
         now: start,
     };
-    match handle(&state, &method, &uri, &headers, body, &path, transport).await {
+    let response = match handle(&state, &method, &uri, &headers, body, &path, transport).await {
         Ok(dispatched) => success_response(dispatched, start, state.clock.now()),
         Err(e) => error_response(&e, &path.method),
-    }
+    };
+    // The method name and outcome only: paths carry webhook codes and parameters carry tokens.
+    tracing::debug!(
+        method = %path.method,
+        status = response.status().as_u16(),
+        micros = ((state.clock.now() - start) * 1e6) as u64,
+        "rest call"
+    );
+    response
 }
 
 /// Reads the parameters of a request: the query string and, for POST, the body (spec §1.2).

@@ -156,3 +156,47 @@ fn serve_prints_the_webhook_once_the_ca_and_both_listening_lines_then_stops_on_s
         assert!(status.success(), "clean stop on SIGTERM, got {status:?}");
     }
 }
+
+#[tokio::test]
+async fn app_create_prints_one_json_object_and_authorize_prints_a_code_that_exchanges() {
+    let app = spawn_app().await;
+    let out = b24(
+        app.dir.path(),
+        &["app", "create", "--name", "CLI app", "--scopes", "crm"],
+    );
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let credentials: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let keys: Vec<&String> = credentials.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["client_id", "client_secret", "application_token"]);
+    let client_id = credentials["client_id"].as_str().unwrap();
+    assert!(client_id.starts_with("local."));
+
+    let code = stdout(&b24(
+        app.dir.path(),
+        &["app", "authorize", "--client-id", client_id, "--user", "1"],
+    ));
+    let code = code.trim_end();
+    assert!(!code.is_empty() && !code.contains(' '));
+    let url = format!(
+        "{}/oauth/token/?grant_type=authorization_code&client_id={client_id}&client_secret={}&code={code}",
+        app.base,
+        credentials["client_secret"].as_str().unwrap()
+    );
+    let (status, body) = app.get(&url).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "crm");
+
+    let out = b24(
+        app.dir.path(),
+        &[
+            "app",
+            "authorize",
+            "--client-id",
+            "local.nope",
+            "--user",
+            "1",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("app create"));
+}

@@ -8,6 +8,7 @@
 //! - `items`: crm.item.* and the activity methods, list paging.
 //! - `cli`: the command-line contract, against a running server.
 //! - `batch`, `limits`, `system`: batch, the request-rate and operating-time limiters, system methods.
+//! - `oauth`, `tls`, `system_errors`: applications and tokens, HTTPS and the local CA, operator-caused errors.
 
 mod batch;
 mod binding;
@@ -17,5 +18,8 @@ mod encodings;
 mod helpers;
 mod items;
 mod limits;
+mod oauth;
 mod protocol;
 mod system;
+mod system_errors;
+mod tls;
