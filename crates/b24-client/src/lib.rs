@@ -69,4 +69,6 @@ pub use client::{Client, ClientBuilder, Method, Response};
 pub use error::{Error, ErrorKind};
 pub use limits::{OperatingBudget, Plan, RetryPolicy};
 pub use list::Paging;
-pub use oauth::{OAuthConfig, OAuthTokens, RefreshCallback, DEFAULT_TOKEN_URL};
+pub use oauth::{
+    exchange_code, OAuthConfig, OAuthGrant, OAuthTokens, RefreshCallback, DEFAULT_TOKEN_URL,
+};

@@ -19,7 +19,8 @@ pub struct OAuthTokens {
     pub access_token: String,
     /// Exchanged for a new pair; valid for 180 days, and replaced at each refresh.
     pub refresh_token: String,
-    /// Unix time at which the access token expires, when known.
+    /// Unix time (by this machine's clock) at which the access token expires, when known; the
+    /// client refreshes a token past it before sending.
     #[serde(default)]
     pub expires: Option<i64>,
 }
@@ -147,6 +148,112 @@ struct TokenAnswer {
     expires: Option<i64>,
     #[serde(default)]
     expires_in: Option<i64>,
+    #[serde(default)]
+    client_endpoint: Option<String>,
+    #[serde(default)]
+    member_id: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// What the token endpoint granted.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), b24_client::Error> {
+/// let grant = b24_client::exchange_code(b24_client::DEFAULT_TOKEN_URL, "app.1", "secret", "code").await?;
+/// println!("portal endpoint {:?}", grant.client_endpoint);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct OAuthGrant {
+    /// The new token pair.
+    pub tokens: OAuthTokens,
+    /// The portal's REST endpoint (`https://{portal}/rest/`), for
+    /// [`Client::builder_oauth`](crate::Client::builder_oauth).
+    pub client_endpoint: Option<String>,
+    /// The portal's id.
+    pub member_id: Option<String>,
+    /// The granted scopes, comma-separated.
+    pub scope: Option<String>,
+}
+
+/// Exchanges an authorization code (valid for 30 s after the user approved the application)
+/// for the first token pair: `grant_type=authorization_code`.
+///
+/// ```no_run
+/// use b24_client::{exchange_code, Client, OAuthConfig, DEFAULT_TOKEN_URL};
+/// # async fn demo(code: &str) -> Result<(), b24_client::Error> {
+/// let grant = exchange_code(DEFAULT_TOKEN_URL, "app.1", "secret", code).await?;
+/// let endpoint = grant.client_endpoint.clone().unwrap_or_default();
+/// let client = Client::builder_oauth(&endpoint, OAuthConfig::new("app.1", "secret", grant.tokens))
+///     .build()?;
+/// # Ok(()) }
+/// ```
+pub async fn exchange_code(
+    token_url: &str,
+    client_id: &str,
+    client_secret: &str,
+    code: &str,
+) -> Result<OAuthGrant, Error> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(Error::transport)?;
+    request_tokens(
+        &http,
+        token_url,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+            ("code", code),
+        ],
+    )
+    .await
+}
+
+/// One request to the token endpoint. The expiry is kept as the client's own clock reads it
+/// (`now + expires_in`), so that a server clock that differs from ours cannot make every call
+/// look expired.
+async fn request_tokens(
+    http: &reqwest::Client,
+    token_url: &str,
+    query: &[(&str, &str)],
+) -> Result<OAuthGrant, Error> {
+    let response = http
+        .get(token_url)
+        .query(query)
+        .send()
+        .await
+        .map_err(Error::transport)?;
+    let status = response.status().as_u16();
+    let body = response.bytes().await.map_err(Error::transport)?;
+    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
+        Error::new(ErrorKind::UnexpectedResponse {
+            status,
+            body: crate::client::body_excerpt(&body),
+        })
+    })?;
+    if let Some(err) = crate::client::error_from_envelope(&value, status) {
+        return Err(err);
+    }
+    let answer: TokenAnswer =
+        serde_json::from_value(value).map_err(|e| Error::decode("oauth/token", e))?;
+    let expires = answer
+        .expires_in
+        .map(|s| crate::limits::unix_now() as i64 + s)
+        .or(answer.expires);
+    Ok(OAuthGrant {
+        tokens: OAuthTokens {
+            access_token: answer.access_token,
+            refresh_token: answer.refresh_token,
+            expires,
+        },
+        client_endpoint: answer.client_endpoint,
+        member_id: answer.member_id,
+        scope: answer.scope,
+    })
 }
 
 impl OAuthState {
@@ -176,40 +283,18 @@ impl OAuthState {
         if current.access_token != stale_access_token {
             return Ok(());
         }
-        let response = http
-            .get(&self.config.token_url)
-            .query(&[
+        let grant = request_tokens(
+            http,
+            &self.config.token_url,
+            &[
                 ("grant_type", "refresh_token"),
                 ("client_id", self.config.client_id.as_str()),
                 ("client_secret", self.config.client_secret.as_str()),
                 ("refresh_token", current.refresh_token.as_str()),
-            ])
-            .send()
-            .await
-            .map_err(Error::transport)?;
-        let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(Error::transport)?;
-        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
-            Error::new(ErrorKind::UnexpectedResponse {
-                status,
-                body: crate::client::body_excerpt(&body),
-            })
-        })?;
-        if let Some(err) = crate::client::error_from_envelope(&value, status) {
-            return Err(err);
-        }
-        let answer: TokenAnswer =
-            serde_json::from_value(value).map_err(|e| Error::decode("oauth/token", e))?;
-        let expires = answer.expires.or_else(|| {
-            answer
-                .expires_in
-                .map(|s| crate::limits::unix_now() as i64 + s)
-        });
-        let fresh = OAuthTokens {
-            access_token: answer.access_token,
-            refresh_token: answer.refresh_token,
-            expires,
-        };
+            ],
+        )
+        .await?;
+        let fresh = grant.tokens;
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = fresh.clone();
         if let Some(callback) = &self.config.on_refresh {
             callback(&fresh);

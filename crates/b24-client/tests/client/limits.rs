@@ -3,7 +3,7 @@
 //! the stub.
 
 use crate::helpers::{assert_api_error, fast_retries, spawn_server_with};
-use crate::stub::{envelope, start_black_hole, Reply, Stub};
+use crate::stub::{start_black_hole, Reply, Stub};
 use b24_client::{Client, ErrorKind, OperatingBudget, Plan, RetryPolicy};
 use b24_server::limits::Plan as ServerPlan;
 use serde_json::json;
@@ -175,7 +175,7 @@ async fn failing_stub(failures: usize, failure: fn() -> Reply) -> Stub {
         if index < failures {
             failure()
         } else {
-            Reply::json(200, envelope(json!({"item": {"id": 1}}), 0.0, 0))
+            Reply::ok(json!({"item": {"id": 1}}))
         }
     })
     .await

@@ -1,138 +1,205 @@
-//! OAuth: refresh on `expired_token` and one replay, the refresh callback, proactive refresh.
-//!
-//! These run against the stub until b24-server serves OAuth (`/oauth/token/`, `expired_token`):
-//! the stub answers exactly the wire format of spec §7.2 — `auth` in the parameters, 401
-//! `expired_token` for a stale token, and the token endpoint's JSON answer.
+//! OAuth against the real server (spec §7.2): the code exchange, refresh on `expired_token` and
+//! one replay, the refresh callback, one refresh for many concurrent calls, proactive refresh.
+//! The server runs on a manual clock so that an hour passes instantly.
 
-use crate::helpers::fast_retries;
+use crate::helpers::{fast_retries, spawn_server_with, Server};
 use crate::stub::{Recorded, Reply, Stub};
-use b24_client::{Client, OAuthConfig, OAuthTokens, Plan};
+use b24_client::{exchange_code, Client, OAuthConfig, OAuthTokens, Plan};
+use b24_server::clock::{Clock, ManualClock};
+use b24_server::oauth;
 use serde_json::json;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// A portal whose only valid access token is `valid`, and a token endpoint that exchanges the
-/// refresh token `r1` for it (and `r2`), once.
-async fn portal() -> Stub {
-    Stub::start(|request: &Recorded, _| {
-        if request.path == "/oauth/token/" {
-            let query: HashMap<String, String> = url_pairs(&request.query).into_iter().collect();
-            let expected = [
-                ("grant_type", "refresh_token"),
-                ("client_id", "app.1"),
-                ("client_secret", "s3cret"),
-                ("refresh_token", "r1"),
-            ];
-            if expected
-                .iter()
-                .all(|(k, v)| query.get(*k).map(String::as_str) == Some(v))
-            {
-                return Reply::json(
-                    200,
-                    json!({"access_token": "valid", "refresh_token": "r2", "expires": 4102444800i64,
-                           "expires_in": 3600, "scope": "crm", "domain": "oauth.bitrix.info",
-                           "member_id": "m", "status": "L", "user_id": 1}),
-                );
-            }
-            return Reply::error(400, "invalid_grant", "Invalid refresh token");
-        }
-        match request.body.get("auth").and_then(|v| v.as_str()) {
-            Some("valid") => Reply::ok(json!(true)),
-            Some(_) => Reply::error(
-                401,
-                "expired_token",
-                "The access token provided has expired",
-            ),
-            None => Reply::error(401, "NO_AUTH_FOUND", "Wrong authorization data"),
-        }
-    })
-    .await
+struct Portal {
+    server: Server,
+    clock: Arc<ManualClock>,
+    client_id: String,
+    client_secret: String,
 }
 
-fn url_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+async fn portal() -> Portal {
+    let clock = Arc::new(ManualClock::new(1_800_000_000.0));
+    let c = clock.clone();
+    let server = spawn_server_with(move |config| config.clock = c).await;
+    let scopes = b24_server::admin::parse_scopes(Some("crm")).unwrap();
+    let app = oauth::create_app(&server.state.store, 1, "Test app", &scopes, "").unwrap();
+    Portal {
+        server,
+        clock,
+        client_id: app.client_id,
+        client_secret: app.client_secret,
+    }
 }
 
-fn oauth_client(stub: &Stub, tokens: OAuthTokens, seen: Arc<Mutex<Vec<OAuthTokens>>>) -> Client {
-    let config = OAuthConfig::new("app.1", "s3cret", tokens)
-        .token_url(format!("{}/oauth/token/", stub.base))
-        .on_refresh(move |t| seen.lock().unwrap().push(t.clone()));
-    Client::builder_oauth(&format!("{}/rest/", stub.base), config)
-        .plan(Plan::Unlimited)
-        .retry(fast_retries())
-        .build()
-        .unwrap()
+impl Portal {
+    fn token_url(&self) -> String {
+        format!("{}/oauth/token/", self.server.base)
+    }
+
+    /// The first token pair, through the authorization-code grant.
+    async fn tokens(&self) -> OAuthTokens {
+        let code = oauth::authorize(
+            &self.server.state.store,
+            1,
+            &self.client_id,
+            1,
+            self.clock.now(),
+            30.0,
+        )
+        .unwrap();
+        let grant = exchange_code(
+            &self.token_url(),
+            &self.client_id,
+            &self.client_secret,
+            &code,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            grant.client_endpoint,
+            Some(format!("{}/rest/", self.server.base))
+        );
+        assert_eq!(grant.scope.as_deref(), Some("crm"));
+        grant.tokens
+    }
+
+    fn client(&self, tokens: OAuthTokens, seen: Arc<Mutex<Vec<OAuthTokens>>>) -> Client {
+        let config = OAuthConfig::new(&self.client_id, &self.client_secret, tokens)
+            .token_url(self.token_url())
+            .on_refresh(move |t| seen.lock().unwrap().push(t.clone()));
+        Client::builder_oauth(&format!("{}/rest/", self.server.base), config)
+            .plan(Plan::Unlimited)
+            .retry(fast_retries())
+            .build()
+            .unwrap()
+    }
 }
 
 #[tokio::test]
-async fn an_expired_token_is_refreshed_the_new_tokens_are_handed_over_and_the_call_replayed_once() {
-    let stub = portal().await;
+async fn an_expired_token_is_refreshed_handed_to_the_callback_and_the_call_replayed_once() {
+    let portal = portal().await;
+    let first = portal.tokens().await;
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let client = oauth_client(&stub, OAuthTokens::new("stale", "r1"), seen.clone());
-
-    let added = client
+    let client = portal.client(first.clone(), seen.clone());
+    let deal = client
         .crm()
-        .activity()
-        .binding()
-        .add(1, 2, 3)
+        .item()
+        .add(2, json!({"title": "before"}))
         .await
         .unwrap();
 
-    assert!(added);
-    let paths: Vec<String> = stub.requests().iter().map(|r| r.path.clone()).collect();
-    assert_eq!(
-        paths,
-        [
-            "/rest/crm.activity.binding.add",
-            "/oauth/token/",
-            "/rest/crm.activity.binding.add"
-        ]
-    );
-    let requests = stub.requests();
-    assert_eq!(requests[2].body["auth"], "valid");
-    assert_eq!(requests[2].body["activityId"], 1);
-    let fresh = OAuthTokens {
-        access_token: "valid".into(),
-        refresh_token: "r2".into(),
-        expires: Some(4102444800),
-    };
-    assert_eq!(client.oauth_tokens().as_ref(), Some(&fresh));
-    assert_eq!(*seen.lock().unwrap(), [fresh]);
+    portal.clock.advance(3600.0);
+    let again = client
+        .crm()
+        .item()
+        .add(2, json!({"title": "after"}))
+        .await
+        .unwrap();
+
+    assert_eq!(again.id, deal.id + 1, "the replayed write landed once");
+    let refreshed = seen.lock().unwrap().clone();
+    assert_eq!(refreshed.len(), 1);
+    assert_ne!(refreshed[0].access_token, first.access_token);
+    assert_ne!(refreshed[0].refresh_token, first.refresh_token);
+    assert_eq!(client.oauth_tokens(), Some(refreshed[0].clone()));
 }
 
 #[tokio::test]
 async fn concurrent_calls_that_all_see_an_expired_token_refresh_it_once() {
-    let stub = portal().await;
+    let portal = portal().await;
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let client = oauth_client(&stub, OAuthTokens::new("stale", "r1"), seen.clone());
+    let client = portal.client(portal.tokens().await, seen.clone());
+    portal.clock.advance(3600.0);
 
-    let calls = (0..8).map(|_| {
-        let client = client.clone();
-        tokio::spawn(async move { client.call("server.time", json!({})).await })
-    });
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.server_time().await })
+        })
+        .collect();
+
     for call in calls {
-        assert_eq!(call.await.unwrap().unwrap().result, json!(true));
+        // A second refresh would fail: a refresh token works once.
+        call.await.unwrap().unwrap();
     }
-    let refreshes = stub
-        .requests()
-        .iter()
-        .filter(|r| r.path == "/oauth/token/")
-        .count();
-    assert_eq!(refreshes, 1);
     assert_eq!(seen.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]
-async fn a_token_still_expired_after_the_refresh_is_returned_not_replayed_again() {
+async fn a_refused_refresh_is_returned_with_the_token_endpoints_error() {
+    let portal = portal().await;
+    let mut tokens = portal.tokens().await;
+    tokens.refresh_token = "not-a-refresh-token".into();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let client = portal.client(tokens.clone(), seen.clone());
+    portal.clock.advance(3600.0);
+
+    let error = client.server_time().await.unwrap_err();
+
+    assert_eq!(
+        (error.code(), error.description(), error.status()),
+        (
+            Some("invalid_grant"),
+            Some("The refresh token is invalid or was already used"),
+            Some(400)
+        )
+    );
+    assert!(seen.lock().unwrap().is_empty());
+    assert_eq!(client.oauth_tokens(), Some(tokens));
+}
+
+#[tokio::test]
+async fn a_token_known_to_have_expired_is_refreshed_before_the_call() {
+    let portal = portal().await;
+    let mut tokens = portal.tokens().await;
+    tokens.expires = Some(1_000_000_000);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let client = portal.client(tokens, seen.clone());
+
+    client.server_time().await.unwrap();
+
+    let refreshed = seen.lock().unwrap().clone();
+    assert_eq!(refreshed.len(), 1);
+    let expires = refreshed[0].expires.unwrap() as f64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        (expires - (now + 3600.0)).abs() < 60.0,
+        "expiry by our clock: {expires}"
+    );
+}
+
+#[tokio::test]
+async fn batches_lists_and_typed_calls_work_with_a_token() {
+    let portal = portal().await;
+    let client = portal.client(portal.tokens().await, Arc::default());
+    let mut batch = client.batch();
+    for i in 0..60 {
+        batch.push(&b24_client::methods::item::Add {
+            entity_type_id: 2,
+            fields: json!({"title": format!("{i}")}),
+        });
+    }
+    batch.send().await.unwrap();
+    portal.clock.advance(3600.0);
+    let deals: Vec<_> =
+        futures::TryStreamExt::try_collect(client.crm().item().list_fast(2, Default::default()))
+            .await
+            .unwrap();
+    assert_eq!(deals.len(), 60);
+}
+
+#[tokio::test]
+async fn a_token_still_refused_after_the_refresh_is_returned_not_replayed_again() {
+    // Stands in for a misbehaving portal that keeps answering `expired_token` to fresh tokens,
+    // which b24-server never does.
     let stub = Stub::start(|request: &Recorded, _| {
         if request.path == "/oauth/token/" {
             Reply::json(
                 200,
-                json!({"access_token": "also-stale", "refresh_token": "r2"}),
+                json!({"access_token": "also-stale", "refresh_token": "r2", "expires_in": 3600}),
             )
         } else {
             Reply::error(
@@ -143,7 +210,13 @@ async fn a_token_still_expired_after_the_refresh_is_returned_not_replayed_again(
         }
     })
     .await;
-    let client = oauth_client(&stub, OAuthTokens::new("stale", "r1"), Arc::default());
+    let config = OAuthConfig::new("app.1", "s3cret", OAuthTokens::new("stale", "r1"))
+        .token_url(format!("{}/oauth/token/", stub.base));
+    let client = Client::builder_oauth(&stub.base, config)
+        .plan(Plan::Unlimited)
+        .retry(fast_retries())
+        .build()
+        .unwrap();
 
     let error = client.call("server.time", json!({})).await.unwrap_err();
 
@@ -155,60 +228,18 @@ async fn a_token_still_expired_after_the_refresh_is_returned_not_replayed_again(
             Some(401)
         )
     );
-    assert_eq!(stub.requests().len(), 3, "call, refresh, one replay");
-}
-
-#[tokio::test]
-async fn a_refused_refresh_is_returned_with_the_token_endpoints_error() {
-    let stub = portal().await;
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let client = oauth_client(
-        &stub,
-        OAuthTokens::new("stale", "wrong-refresh"),
-        seen.clone(),
-    );
-
-    let error = client.call("server.time", json!({})).await.unwrap_err();
-
-    assert_eq!(
-        (error.code(), error.description(), error.status()),
-        (
-            Some("invalid_grant"),
-            Some("Invalid refresh token"),
-            Some(400)
-        )
-    );
-    assert!(seen.lock().unwrap().is_empty());
-    assert_eq!(client.oauth_tokens().unwrap().access_token, "stale");
-}
-
-#[tokio::test]
-async fn a_token_known_to_have_expired_is_refreshed_before_the_call() {
-    let stub = portal().await;
-    let tokens = OAuthTokens {
-        access_token: "stale".into(),
-        refresh_token: "r1".into(),
-        expires: Some(1_000_000_000),
-    };
-    let client = oauth_client(&stub, tokens, Arc::default());
-
-    client.call("server.time", json!({})).await.unwrap();
-
-    let paths: Vec<String> = stub.requests().iter().map(|r| r.path.clone()).collect();
-    assert_eq!(paths, ["/oauth/token/", "/rest/server.time"]);
-}
-
-#[tokio::test]
-async fn a_batch_carries_the_token_once_for_all_its_commands() {
-    let stub = portal().await;
-    let client = oauth_client(&stub, OAuthTokens::new("valid", "r1"), Arc::default());
-    let mut batch = client.batch();
-    batch.push(&b24_client::methods::system::ServerTime);
-    batch.send().await.unwrap();
     let requests = stub.requests();
-    assert_eq!(requests.len(), 1);
-    assert_eq!(requests[0].body["auth"], "valid");
-    assert_eq!(requests[0].body["cmd"], json!({"c0": "server.time"}));
+    let paths: Vec<&str> = requests.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["/rest/server.time", "/oauth/token/", "/rest/server.time"]
+    );
+    assert_eq!(requests[0].body["auth"], "stale");
+    assert_eq!(requests[2].body["auth"], "also-stale");
+    assert_eq!(
+        requests[1].query,
+        "grant_type=refresh_token&client_id=app.1&client_secret=s3cret&refresh_token=r1"
+    );
 }
 
 #[test]
