@@ -6,9 +6,9 @@
 //!     cargo run -p b24-client --example batch -- <contactId>
 //! ```
 
-use b24_client::methods::{entity_type, item};
 use b24_client::Client;
-use serde_json::{json, Value};
+use b24_client::methods::{entity_type, item};
+use serde_json::{Value, json};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -5,8 +5,8 @@
 //! B24_WEBHOOK_URL=https://example.bitrix24.com/rest/1/secret/ cargo run -p b24-client --example walk_deals
 //! ```
 
-use b24_client::methods::{entity_type, item::Query};
 use b24_client::Client;
+use b24_client::methods::{entity_type, item::Query};
 use futures::TryStreamExt;
 
 #[tokio::main]

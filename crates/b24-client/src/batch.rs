@@ -12,17 +12,21 @@
 //!   with any write is a write and is not repeated after an ambiguous failure.
 
 use crate::client::{
-    error_from_object, method_params, response_from_parts, Client, Method, Response,
+    Client, Method, Response, error_from_object, method_params, response_from_parts,
 };
 use crate::error::{Error, ErrorKind};
 use crate::limits::is_read_only;
 use b24_protocol::params::encode_php_query;
 use serde::de::DeserializeOwned;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::marker::PhantomData;
 
-/// The most commands one `batch` request may carry.
+/// The most commands one `batch` request may carry; longer batches are split.
+///
+/// ```
+/// assert_eq!(b24_client::MAX_COMMANDS, 50);
+/// ```
 pub const MAX_COMMANDS: usize = 50;
 
 /// A batch being put together; send it with [`Batch::send`].

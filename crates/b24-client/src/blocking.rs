@@ -1,6 +1,13 @@
 //! A blocking wrapper for programs without an async runtime: the async [`Client`](crate::Client)
 //! driven by a private single-threaded tokio runtime. Do not use it from inside an async
 //! context (it would block the executor); use the async client there.
+//!
+//! ```no_run
+//! # fn demo() -> Result<(), b24_client::Error> {
+//! let client = b24_client::blocking::Client::from_webhook("https://example.bitrix24.com/rest/1/s/")?;
+//! let now = client.execute(&b24_client::methods::system::ServerTime)?;
+//! # Ok(()) }
+//! ```
 
 use crate::batch::{Batch, BatchResults};
 use crate::client::{Method, Response};

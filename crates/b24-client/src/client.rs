@@ -6,8 +6,8 @@ use crate::error::{Error, ErrorKind};
 use crate::limits::{self, LeakyBucket, OperatingBudget, OperatingTracker, Plan, RetryPolicy};
 use crate::oauth::{OAuthConfig, OAuthState, OAuthTokens};
 use b24_protocol::TimeBlock;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -267,7 +267,7 @@ fn webhook_endpoint(url: &str) -> Result<String, Error> {
         _ => {
             return Err(Error::invalid_url(
                 "a webhook URL has the form https://{portal}/rest/{user id}/{code}/",
-            ))
+            ));
         }
     }
     let mut endpoint = parsed.to_string();
@@ -419,7 +419,7 @@ impl Client {
             _ => {
                 return Err(Error::new(ErrorKind::InvalidParams {
                     reason: "params must be a JSON object".into(),
-                }))
+                }));
             }
         };
         let inner = &self.inner;

@@ -1,6 +1,12 @@
 //! The CRM facade: `client.crm().activity().binding().delete(…)` and friends. Each call builds
 //! the typed [`methods`](crate::methods) struct and runs it through
 //! [`Client::execute`](crate::Client::execute).
+//!
+//! ```no_run
+//! # async fn demo(client: b24_client::Client) -> Result<(), b24_client::Error> {
+//! let deleted: bool = client.crm().activity().binding().delete(7, 2, 15).await?;
+//! # Ok(()) }
+//! ```
 
 use crate::client::Client;
 use crate::error::Error;

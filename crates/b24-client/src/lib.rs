@@ -70,5 +70,5 @@ pub use error::{Error, ErrorKind};
 pub use limits::{OperatingBudget, Plan, RetryPolicy};
 pub use list::Paging;
 pub use oauth::{
-    exchange_code, OAuthConfig, OAuthGrant, OAuthTokens, RefreshCallback, DEFAULT_TOKEN_URL,
+    DEFAULT_TOKEN_URL, OAuthConfig, OAuthGrant, OAuthTokens, RefreshCallback, exchange_code,
 };

@@ -359,11 +359,13 @@ mod tests {
     #[test]
     fn unlimited_and_nonsense_plans_have_no_bucket() {
         assert!(LeakyBucket::new(Plan::Unlimited).is_none());
-        assert!(LeakyBucket::new(Plan::Custom {
-            per_second: 0.0,
-            burst: 5.0
-        })
-        .is_none());
+        assert!(
+            LeakyBucket::new(Plan::Custom {
+                per_second: 0.0,
+                burst: 5.0
+            })
+            .is_none()
+        );
     }
 
     #[test]

@@ -75,9 +75,19 @@ pub struct OAuthConfig {
 }
 
 /// Called with the new tokens after every refresh.
+///
+/// ```
+/// use std::sync::Arc;
+/// let callback: Arc<b24_client::RefreshCallback> = Arc::new(|tokens| println!("{:?}", tokens.expires));
+/// # let _ = callback;
+/// ```
 pub type RefreshCallback = dyn Fn(&OAuthTokens) + Send + Sync;
 
 /// Where Bitrix24 cloud portals refresh tokens.
+///
+/// ```
+/// assert!(b24_client::DEFAULT_TOKEN_URL.starts_with("https://"));
+/// ```
 pub const DEFAULT_TOKEN_URL: &str = "https://oauth.bitrix.info/oauth/token/";
 
 impl OAuthConfig {

@@ -1,5 +1,13 @@
 //! Activities: the modern `crm.activity.todo.add` (D7, camelCase, error codes) and the legacy
 //! `crm.activity.*` (UPPER_CASE fields, every value a string, errors with `"error": ""`).
+//!
+//! ```no_run
+//! # async fn demo(client: b24_client::Client) -> Result<(), b24_client::Error> {
+//! use b24_client::methods::activity::{Get, TodoAdd};
+//! let id = client.execute(&TodoAdd::new(2, 15, "2030-01-01T10:00:00").title("Call")).await?;
+//! let activity = client.execute(&Get { id }).await?;
+//! # Ok(()) }
+//! ```
 
 use super::de;
 use crate::client::Method;

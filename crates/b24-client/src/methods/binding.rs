@@ -1,6 +1,14 @@
 //! `crm.activity.binding.*` (spec §2): the CRM items an activity is linked to. Errors come back as
 //! HTTP 400 with the codes of spec §2.6 (`NOT_FOUND`, `ACCESS_DENIED`, `BINDING_NOT_FOUND`,
 //! `LAST_BINDING_CANNOT_BE_DELETED`, …).
+//!
+//! ```no_run
+//! # async fn demo(client: b24_client::Client) -> Result<(), b24_client::Error> {
+//! use b24_client::methods::binding::{Add, List};
+//! client.execute(&Add { activity_id: 7, entity_type_id: 3, entity_id: 1 }).await?;
+//! let bindings = client.execute(&List { activity_id: 7 }).await?;
+//! # Ok(()) }
+//! ```
 
 use crate::client::Method;
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,13 @@
 //! `crm.item.*` (spec §10.1): CRM items of any type — leads, deals, contacts, companies, smart
 //! processes — with camelCase fields and real JSON numbers.
+//!
+//! ```no_run
+//! # async fn demo(client: b24_client::Client) -> Result<(), b24_client::Error> {
+//! use b24_client::methods::item::{Add, Get};
+//! let deal = client.execute(&Add { entity_type_id: 2, fields: serde_json::json!({"title": "A"}) }).await?;
+//! let again = client.execute(&Get { entity_type_id: 2, id: deal.id }).await?;
+//! # Ok(()) }
+//! ```
 
 use crate::client::Method;
 use serde::{Deserialize, Serialize};

@@ -24,17 +24,45 @@ mod de;
 /// ```
 pub mod entity_type {
     /// Lead.
+    ///
+    /// ```
+    /// assert_eq!(b24_client::methods::entity_type::LEAD, 1);
+    /// ```
     pub const LEAD: i64 = 1;
     /// Deal.
+    ///
+    /// ```
+    /// assert_eq!(b24_client::methods::entity_type::DEAL, 2);
+    /// ```
     pub const DEAL: i64 = 2;
     /// Contact.
+    ///
+    /// ```
+    /// assert_eq!(b24_client::methods::entity_type::CONTACT, 3);
+    /// ```
     pub const CONTACT: i64 = 3;
     /// Company.
+    ///
+    /// ```
+    /// assert_eq!(b24_client::methods::entity_type::COMPANY, 4);
+    /// ```
     pub const COMPANY: i64 = 4;
     /// Quote (estimate).
+    ///
+    /// ```
+    /// assert_eq!(b24_client::methods::entity_type::QUOTE, 7);
+    /// ```
     pub const QUOTE: i64 = 7;
     /// The new (smart) invoice.
+    ///
+    /// ```
+    /// assert_eq!(b24_client::methods::entity_type::SMART_INVOICE, 31);
+    /// ```
     pub const SMART_INVOICE: i64 = 31;
     /// The first smart-process type id; custom types are 128..=191.
+    ///
+    /// ```
+    /// assert_eq!(b24_client::methods::entity_type::DYNAMIC_FIRST, 128);
+    /// ```
     pub const DYNAMIC_FIRST: i64 = 128;
 }

@@ -1,4 +1,12 @@
 //! Global methods that need no scope (spec §8).
+//!
+//! ```no_run
+//! # async fn demo(client: b24_client::Client) -> Result<(), b24_client::Error> {
+//! use b24_client::methods::system::{GetProfile, ServerTime};
+//! let now = client.execute(&ServerTime).await?;
+//! let me = client.execute(&GetProfile).await?;
+//! # Ok(()) }
+//! ```
 
 use super::de;
 use crate::client::Method;

@@ -2,10 +2,10 @@
 //! `$result` references within and across requests, and `halt`.
 
 use crate::helpers::spawn_server;
+use b24_client::ErrorKind;
 use b24_client::methods::binding::{self, Binding};
 use b24_client::methods::{activity::TodoAdd, item, system::ServerTime};
-use b24_client::ErrorKind;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn a_batch_returns_typed_results_and_per_command_errors() {

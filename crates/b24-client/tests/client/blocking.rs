@@ -1,11 +1,11 @@
 //! The blocking wrapper, from plain threads, against a server running on its own runtime.
 
 use crate::helpers::spawn_server;
+use b24_client::Paging;
 use b24_client::blocking::Client;
 use b24_client::methods::binding::{self, Binding};
 use b24_client::methods::item;
-use b24_client::Paging;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// A server on a runtime of its own thread, since the blocking client must not run inside one.
 fn server_in_background() -> (

@@ -3,7 +3,7 @@
 //! the stub.
 
 use crate::helpers::{assert_api_error, fast_retries, spawn_server_with};
-use crate::stub::{start_black_hole, Reply, Stub};
+use crate::stub::{Reply, Stub, start_black_hole};
 use b24_client::{Client, ErrorKind, OperatingBudget, Plan, RetryPolicy};
 use b24_server::limits::Plan as ServerPlan;
 use serde_json::json;

@@ -5,7 +5,7 @@ use crate::helpers::{assert_api_error, spawn_server};
 use b24_client::methods::item::{Item, Query};
 use b24_client::{Client, Paging};
 use futures::TryStreamExt;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// `n` deals, created in one batch per 50.
 async fn seed_deals(client: &Client, n: usize) {

@@ -2,9 +2,9 @@
 //! one replay, the refresh callback, one refresh for many concurrent calls, proactive refresh.
 //! The server runs on a manual clock so that an hour passes instantly.
 
-use crate::helpers::{fast_retries, spawn_server_with, Server};
+use crate::helpers::{Server, fast_retries, spawn_server_with};
 use crate::stub::{Recorded, Reply, Stub};
-use b24_client::{exchange_code, Client, OAuthConfig, OAuthTokens, Plan};
+use b24_client::{Client, OAuthConfig, OAuthTokens, Plan, exchange_code};
 use b24_server::clock::{Clock, ManualClock};
 use b24_server::oauth;
 use serde_json::json;

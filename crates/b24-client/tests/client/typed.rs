@@ -1,7 +1,7 @@
 //! The typed API against the real server: `client.crm().activity().binding()…`, items,
 //! activities, `server.time`, `profile`, and each binding error code with its envelope.
 
-use crate::helpers::{assert_api_error, client_for, spawn_server, Server};
+use crate::helpers::{Server, assert_api_error, client_for, spawn_server};
 use b24_client::methods::binding::{self, Binding};
 use b24_client::methods::entity_type::{COMPANY, CONTACT, DEAL};
 use b24_client::{Client, ErrorKind};
@@ -49,14 +49,16 @@ async fn bindings_are_added_listed_moved_and_deleted_through_the_typed_api() {
         bindings.list(todo).await.unwrap(),
         [Binding::new(DEAL, deal), Binding::new(CONTACT, contact)]
     );
-    assert!(bindings
-        .move_to(
-            todo,
-            Binding::new(DEAL, deal),
-            Binding::new(DEAL, other_deal)
-        )
-        .await
-        .unwrap());
+    assert!(
+        bindings
+            .move_to(
+                todo,
+                Binding::new(DEAL, deal),
+                Binding::new(DEAL, other_deal)
+            )
+            .await
+            .unwrap()
+    );
     assert_eq!(
         bindings.list(todo).await.unwrap(),
         [
