@@ -27,7 +27,8 @@ use tokio::time::Instant;
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum Plan {
-    /// Every plan but Enterprise: 2 requests/s, burst 50. The default.
+    /// Every plan but Enterprise: 2 requests/s, burst 50. The default. (The client keeps one
+    /// request of headroom below each burst, so that it never tips the server's bucket over.)
     Standard,
     /// Enterprise: 5 requests/s, burst 250.
     Enterprise,
@@ -81,7 +82,10 @@ impl LeakyBucket {
         let (per_second, burst) = plan.rate()?;
         Some(Self {
             per_second,
-            burst,
+            // One request of headroom: the server measures arrivals, we measure departures, and
+            // a slow first request (connection set-up) would otherwise leave the server's
+            // bucket a fraction fuller than ours at the very edge of the burst.
+            burst: (burst - 1.0).max(1.0),
             state: Mutex::new(BucketState {
                 level: 0.0,
                 at: Instant::now(),
@@ -336,15 +340,16 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_bucket_lets_a_burst_through_and_then_drains_at_the_plan_rate() {
         let bucket = LeakyBucket::new(Plan::Standard).unwrap();
-        for _ in 0..50 {
+        // The burst of 50, less one request of headroom, passes at once.
+        for _ in 0..49 {
             assert_eq!(bucket.reserve(), Duration::ZERO);
         }
-        // The 51st waits for one slot to drain (0.5 s at 2/s), the 52nd for two.
+        // The next waits for one slot to drain (0.5 s at 2/s), the one after for two.
         assert_eq!(bucket.reserve(), Duration::from_millis(500));
         assert_eq!(bucket.reserve(), Duration::from_millis(1000));
         tokio::time::advance(Duration::from_secs(30)).await;
         // 60 slots drained: the bucket is empty again.
-        for _ in 0..50 {
+        for _ in 0..49 {
             assert_eq!(bucket.reserve(), Duration::ZERO);
         }
     }
@@ -354,6 +359,7 @@ mod tests {
         let bucket = LeakyBucket::new(Plan::Enterprise).unwrap();
         bucket.saturate();
         assert_eq!(bucket.reserve(), Duration::from_millis(200));
+        assert_eq!(bucket.reserve(), Duration::from_millis(400));
     }
 
     #[test]
