@@ -144,6 +144,7 @@ pub struct ClientBuilder {
     budget: OperatingBudget,
     timeout: Duration,
     http: Option<reqwest::Client>,
+    extra_roots: Vec<Vec<u8>>,
 }
 
 impl ClientBuilder {
@@ -208,6 +209,22 @@ impl ClientBuilder {
         self
     }
 
+    /// Trusts more certificate authorities (one PEM file, possibly a bundle), such as the local
+    /// CA that `b24-server` generates for HTTPS. Ignored when [`http_client`](Self::http_client)
+    /// is set; a PEM without a certificate makes [`build`](Self::build) fail.
+    ///
+    /// ```no_run
+    /// let pem = std::fs::read("b24-data/tls/ca.pem").unwrap();
+    /// let client = b24_client::Client::builder("https://localhost:8443/rest/1/code/")
+    ///     .add_root_certificate_pem(&pem)
+    ///     .build()?;
+    /// # Ok::<(), b24_client::Error>(())
+    /// ```
+    pub fn add_root_certificate_pem(mut self, pem: &[u8]) -> Self {
+        self.extra_roots.push(pem.to_vec());
+        self
+    }
+
     /// Checks the URL and builds the client.
     ///
     /// ```
@@ -221,11 +238,27 @@ impl ClientBuilder {
         };
         let http = match self.http {
             Some(http) => http,
-            None => reqwest::Client::builder()
-                .timeout(self.timeout)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(Error::transport)?,
+            None => {
+                // No redirects: a portal that moved answers 302, and following it would
+                // resend credentials to another host.
+                let mut builder = reqwest::Client::builder()
+                    .timeout(self.timeout)
+                    .redirect(reqwest::redirect::Policy::none());
+                for pem in &self.extra_roots {
+                    let certificates = reqwest::Certificate::from_pem_bundle(pem)
+                        .ok()
+                        .filter(|c| !c.is_empty())
+                        .ok_or_else(|| {
+                            Error::new(ErrorKind::InvalidParams {
+                                reason: "the root certificate is not PEM".into(),
+                            })
+                        })?;
+                    for certificate in certificates {
+                        builder = builder.add_root_certificate(certificate);
+                    }
+                }
+                builder.build().map_err(Error::transport)?
+            }
         };
         Ok(Client {
             inner: Arc::new(Inner {
@@ -336,6 +369,7 @@ impl Client {
             budget: OperatingBudget::default(),
             timeout: Duration::from_secs(60),
             http: None,
+            extra_roots: Vec::new(),
         }
     }
 

@@ -139,3 +139,54 @@ async fn params_that_are_not_an_object_are_refused_without_a_request() {
     let error = client.call("../../x", json!({})).await.unwrap_err();
     assert!(matches!(error.kind(), ErrorKind::InvalidParams { .. }));
 }
+
+#[tokio::test]
+async fn the_client_speaks_https_to_a_server_whose_local_ca_it_trusts() {
+    use b24_server::app::TlsSettings;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config =
+        b24_server::ServeConfig::new(dir.path().to_path_buf(), "127.0.0.1:0".parse().unwrap());
+    config.tls = Some(TlsSettings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        cert_and_key: None,
+        names: vec!["b24.test".into()],
+    });
+    let app = b24_server::Application::build(config).await.unwrap();
+    let https = format!("https://localhost:{}", app.tls_addr().unwrap().port());
+    let webhook = app.first_start_webhook_url().unwrap();
+    let path = &webhook[webhook.find("/rest/").unwrap()..];
+    let pem = std::fs::read(app.ca_cert_path().unwrap()).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+
+    let client = Client::builder(&format!("{https}{path}"))
+        .add_root_certificate_pem(&pem)
+        .build()
+        .unwrap();
+    assert!(client.server_time().await.unwrap().ends_with("+00:00"));
+
+    let untrusting = Client::builder(&format!("{https}{path}"))
+        .retry(b24_client::RetryPolicy::none())
+        .build()
+        .unwrap();
+    let error = untrusting.server_time().await.unwrap_err();
+    assert!(
+        matches!(error.kind(), ErrorKind::Transport { .. }),
+        "{error}"
+    );
+    let _ = stop.send(());
+}
+
+#[test]
+fn a_root_certificate_that_is_not_pem_is_refused_at_build() {
+    let error = Client::builder("https://example.bitrix24.com/rest/1/abc/")
+        .add_root_certificate_pem(b"not a certificate")
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(error.kind(), ErrorKind::InvalidParams { .. }),
+        "{error}"
+    );
+}
