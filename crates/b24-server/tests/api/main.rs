@@ -10,6 +10,7 @@
 //! - `batch`, `limits`, `system`: batch, the request-rate and operating-time limiters, system methods.
 //! - `oauth`, `tls`, `system_errors`: applications and tokens, HTTPS and the local CA, operator-caused errors.
 
+mod bad_input;
 mod batch;
 mod binding;
 mod cli;
