@@ -603,7 +603,7 @@ async fn a_body_that_arrives_too_slowly_gets_408() {
 async fn a_fifty_command_get_batch_fits_in_the_request_line() {
     let app = spawn_app_with(|_| {}).await;
     let cmd: String = (0..50)
-        .map(|i| format!("cmd[c{i}]=crm.item.list%3FentityTypeId%3D2%26select%5B%5D%3Did%26select%5B%5D%3Dtitle%26filter%5B%3Eid%5D%3D%24result%5Bc0%5D%5Bitems%5D%5B49%5D%5Bid%5D"))
+        .map(|i| format!("cmd[c{i}]=crm.item.list%3FentityTypeId%3D2%26select%5B%5D%3Did%26select%5B%5D%3Dtitle%26select%5B%5D%3DassignedById%26select%5B%5D%3DcreatedTime%26order%5Bid%5D%3DASC%26filter%5B%3Eid%5D%3D%24result%5Bc0%5D%5Bitems%5D%5B49%5D%5Bid%5D"))
         .collect::<Vec<_>>()
         .join("&");
     assert!(cmd.len() > 8 * 1024);
