@@ -86,6 +86,8 @@ error_codes! {
     WrongEncoding => 400, "WRONG_ENCODING", "Wrong request encoding";
     /// A request larger than the configured limits (body, parameter count).
     RequestTooLarge => 413, "ERROR_REQUEST_TOO_LARGE", "Request is too large";
+    /// A request body that did not arrive in time (slow client).
+    RequestTimeout => 408, "ERROR_REQUEST_TIMEOUT", "Request body was not received in time";
     /// A batch command past the 50th.
     BatchLengthExceeded => 400, "ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded";
     /// A command that may not run inside `batch`.

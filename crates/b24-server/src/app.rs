@@ -15,7 +15,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
 
 /// HTTPS settings.
 #[derive(Debug, Clone)]
@@ -50,6 +49,30 @@ pub struct ServeConfig {
     pub limiter: Arc<dyn LimiterState>,
     /// HTTPS requirement, trusted proxies, token lifetimes.
     pub security: SecurityConfig,
+    /// Header size and timeouts that protect the listeners from abusive clients.
+    pub transport: TransportLimits,
+}
+
+/// Bounds that protect the listeners from slow or oversized requests (slowloris and the like).
+#[derive(Debug, Clone, Copy)]
+pub struct TransportLimits {
+    /// Largest request line plus headers, in bytes; larger requests are refused with 431 and the
+    /// connection closed. Must allow a 50-command GET batch (about 8.4 KB, spec §13).
+    pub max_header_bytes: usize,
+    /// A client must send a request's complete headers within this time.
+    pub header_read_timeout: Duration,
+    /// A new connection must deliver its first complete request within this time.
+    pub first_request_timeout: Duration,
+}
+
+impl Default for TransportLimits {
+    fn default() -> Self {
+        Self {
+            max_header_bytes: 128 * 1024,
+            header_read_timeout: Duration::from_secs(15),
+            first_request_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 impl ServeConfig {
@@ -68,6 +91,7 @@ impl ServeConfig {
             operating: OperatingConfig::default(),
             limiter: Arc::new(MemoryLimiterState::default()),
             security: SecurityConfig::default(),
+            transport: TransportLimits::default(),
         }
     }
 }
@@ -84,8 +108,9 @@ struct TlsListener {
 
 /// A built, bound, not yet serving server.
 pub struct Application {
-    listener: TcpListener,
+    listener: std::net::TcpListener,
     tls: Option<TlsListener>,
+    transport: TransportLimits,
     state: AppState,
     first_start: Option<FirstStart>,
 }
@@ -98,7 +123,7 @@ impl Application {
         let store = tokio::task::spawn_blocking(move || Store::open_sqlite_in(&data_dir, clock))
             .await
             .context("opening the store panicked")??;
-        let listener = TcpListener::bind(config.listen).await.with_context(|| {
+        let listener = std::net::TcpListener::bind(config.listen).with_context(|| {
             format!(
                 "could not listen on {}: is another server running there? Choose another address with --listen",
                 config.listen
@@ -143,6 +168,7 @@ impl Application {
         Ok(Self {
             listener,
             tls,
+            transport: config.transport,
             state: AppState {
                 store,
                 clock: config.clock,
@@ -200,35 +226,39 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves; in-flight requests finish first.
+    /// Serves until `shutdown` resolves; in-flight requests finish first (for up to 30 s).
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let refresher = tokio::spawn(refresh_portal(self.state.clone()));
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let handle: axum_server::Handle<SocketAddr> = axum_server::Handle::new();
+        let stopper = handle.clone();
         tokio::spawn(async move {
             shutdown.await;
-            let _ = stop_tx.send(true);
+            tracing::info!("shutting down: finishing requests in flight");
+            stopper.graceful_shutdown(Some(GRACE_PERIOD));
         });
+        let limits = self.transport;
+        let configure = |builder: &mut hyper_util::server::conn::auto::Builder<_>| {
+            builder
+                .http1()
+                .max_buf_size(limits.max_header_bytes)
+                .header_read_timeout(Some(limits.header_read_timeout));
+        };
 
         let tls_task = match self.tls {
             Some(tls) => {
-                let handle = axum_server::Handle::new();
                 let app = crate::http::router(self.state.clone())
                     .layer(axum::Extension(crate::http::ViaTls));
-                let mut stop = stop_rx.clone();
-                let stopper = handle.clone();
-                tokio::spawn(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                    stopper.graceful_shutdown(Some(Duration::from_secs(30)));
-                });
                 tls.listener.set_nonblocking(true)?;
-                let server = axum_server::from_tcp_rustls(
+                let mut server = axum_server::from_tcp_rustls(
                     tls.listener,
                     axum_server::tls_rustls::RustlsConfig::from_config(tls.config),
                 )?
-                .handle(handle);
+                .handle(handle.clone())
+                .first_request_timeout(limits.first_request_timeout);
+                configure(server.http_builder());
                 Some(tokio::spawn(async move {
                     server
                         .serve(app.into_make_service_with_connect_info::<SocketAddr>())
@@ -239,15 +269,14 @@ impl Application {
         };
 
         let app = crate::http::router(self.state);
-        let mut stop = stop_rx;
-        let served = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
-        .await;
+        self.listener.set_nonblocking(true)?;
+        let mut server = axum_server::from_tcp(self.listener)?
+            .handle(handle)
+            .first_request_timeout(limits.first_request_timeout);
+        configure(server.http_builder());
+        let served = server
+            .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+            .await;
         if let Some(task) = tls_task {
             match task.await {
                 Ok(result) => result?,
@@ -258,6 +287,9 @@ impl Application {
         served
     }
 }
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const GRACE_PERIOD: Duration = Duration::from_secs(30);
 
 fn bind_tls(data_dir: &std::path::Path, settings: &TlsSettings) -> anyhow::Result<TlsListener> {
     let files = match &settings.cert_and_key {

@@ -102,6 +102,8 @@ pub struct RequestLimits {
     pub max_body_bytes: usize,
     /// Parameter decoding bounds (nesting depth, number of variables).
     pub decode: DecodeLimits,
+    /// A request body must arrive within this time (slow uploads are cut off with 408).
+    pub body_read_timeout: std::time::Duration,
 }
 
 impl Default for RequestLimits {
@@ -109,6 +111,7 @@ impl Default for RequestLimits {
         Self {
             max_body_bytes: 8 * 1024 * 1024,
             decode: DecodeLimits::default(),
+            body_read_timeout: std::time::Duration::from_secs(30),
         }
     }
 }

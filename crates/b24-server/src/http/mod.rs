@@ -243,8 +243,12 @@ async fn read_params(
 ) -> Result<Map<String, Value>, ApiError> {
     // PHP reads a body only for POST; other verbs carry their parameters in the query string.
     let body = if method == Method::POST {
-        to_bytes(body, state.limits.max_body_bytes)
-            .await
+        let read = tokio::time::timeout(
+            state.limits.body_read_timeout,
+            to_bytes(body, state.limits.max_body_bytes),
+        );
+        read.await
+            .map_err(|_| ErrorCode::RequestTimeout)?
             .map_err(|_| {
                 RestError::with_message(
                     ErrorCode::RequestTooLarge,

@@ -10,14 +10,17 @@
 //! - `batch`, `limits`, `system`: batch, the request-rate and operating-time limiters, system methods.
 //! - `oauth`, `tls`, `system_errors`: applications and tokens, HTTPS and the local CA, operator-caused errors.
 
+mod bad_input;
 mod batch;
 mod binding;
 mod cli;
 mod concurrency;
+mod durability;
 mod encodings;
 mod helpers;
 mod items;
 mod limits;
+mod model;
 mod oauth;
 mod protocol;
 mod system;
