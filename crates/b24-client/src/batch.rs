@@ -16,6 +16,7 @@ use crate::client::{
 };
 use crate::error::{Error, ErrorKind};
 use crate::limits::is_read_only;
+use b24_protocol::batch::{BatchResults as Outputs, substitute_known};
 use b24_protocol::params::encode_php_query;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -27,7 +28,7 @@ use std::marker::PhantomData;
 /// ```
 /// assert_eq!(b24_client::MAX_COMMANDS, 50);
 /// ```
-pub const MAX_COMMANDS: usize = 50;
+pub const MAX_COMMANDS: usize = b24_protocol::batch::MAX_COMMANDS;
 
 /// A batch being put together; send it with [`Batch::send`].
 ///
@@ -273,6 +274,8 @@ async fn send_batch(batch: Batch) -> Result<BatchResults, Error> {
         outcomes: HashMap::new(),
         failure: None,
     };
+    // What earlier requests answered, in the protocol's shape, for their `$result` references.
+    let mut outputs = Outputs::default();
     let mut halted = false;
     for (index, chunk) in batch.commands.chunks(MAX_COMMANDS).enumerate() {
         if halted || results.failure.is_some() {
@@ -285,10 +288,11 @@ async fn send_batch(batch: Batch) -> Result<BatchResults, Error> {
         }
         let mut cmd = Map::new();
         for command in chunk {
-            let mut params = command.params.clone().unwrap_or_default();
-            for value in params.values_mut() {
-                results.resolve_references(value);
-            }
+            let params = command.params.clone().unwrap_or_default();
+            let params = match substitute_known(Value::Object(params), &outputs) {
+                Value::Object(params) => params,
+                _ => Map::new(),
+            };
             let query = encode_php_query(&params);
             let line = if query.is_empty() {
                 command.method.clone()
@@ -334,10 +338,40 @@ async fn send_batch(batch: Batch) -> Result<BatchResults, Error> {
                     }
                 }
             }
+            record_output(&mut outputs, &command.key, &outcome);
             results.outcomes.insert(command.key.clone(), outcome);
         }
     }
     Ok(results)
+}
+
+/// Adds one command's outcome to the outputs later references resolve against.
+fn record_output(outputs: &mut Outputs, key: &str, outcome: &Outcome) {
+    match outcome {
+        Outcome::Done(response) => {
+            outputs.result.insert(key.into(), response.result.clone());
+            if let Some(next) = response.next {
+                outputs.next.insert(key.into(), next.into());
+            }
+            if let Some(total) = response.total {
+                outputs.total.insert(key.into(), total.into());
+            }
+            if let Some(time) = response
+                .time
+                .as_ref()
+                .and_then(|t| serde_json::to_value(t).ok())
+            {
+                outputs.time.insert(key.into(), time);
+            }
+        }
+        Outcome::Failed { code, description } => {
+            outputs.error.insert(
+                key.into(),
+                json!({"error": code, "error_description": description}),
+            );
+        }
+        Outcome::Unknown | Outcome::NotExecuted => {}
+    }
 }
 
 /// The five maps of a batch answer. PHP turns a map keyed `0..n-1` into a JSON list, so each
@@ -430,8 +464,8 @@ pub struct BatchResults {
 impl BatchResults {
     /// The command's typed result, or its own error: an [`ErrorKind::Api`] with the command's
     /// code and description (no HTTP status), [`ErrorKind::NotExecuted`] when `halt` or a
-    /// failed earlier request kept it from running, or an ambiguous
-    /// [`ErrorKind::UnexpectedResponse`] when its request failed after being sent.
+    /// failed earlier request kept it from running, or [`ErrorKind::Indeterminate`] when its
+    /// request failed after being sent.
     ///
     /// ```no_run
     /// # async fn demo(client: b24_client::Client) -> Result<(), b24_client::Error> {
@@ -467,10 +501,7 @@ impl BatchResults {
                 Err(error_from_object(&envelope, None)
                     .unwrap_or_else(|| Error::new(ErrorKind::NotExecuted)))
             }
-            Some(Outcome::Unknown) => Err(Error::new(ErrorKind::UnexpectedResponse {
-                status: 500,
-                body: "the batch request carrying this command failed after it was sent".into(),
-            })),
+            Some(Outcome::Unknown) => Err(Error::new(ErrorKind::Indeterminate)),
             Some(Outcome::NotExecuted) | None => Err(Error::new(ErrorKind::NotExecuted)),
         }
     }
@@ -488,169 +519,11 @@ impl BatchResults {
     pub fn failure(&self) -> Option<&Error> {
         self.failure.as_ref()
     }
-
-    /// Fills in references to commands of earlier requests: a value that is exactly one
-    /// reference becomes the referenced value itself (number, list…); references inside longer
-    /// text are replaced textually. References to commands not answered yet stay for the server.
-    fn resolve_references(&self, value: &mut Value) {
-        match value {
-            Value::String(text) => {
-                if let Some(resolved) = self.resolve_text(text) {
-                    *value = resolved;
-                }
-            }
-            Value::Array(items) => items.iter_mut().for_each(|v| self.resolve_references(v)),
-            Value::Object(map) => map.values_mut().for_each(|v| self.resolve_references(v)),
-            _ => {}
-        }
-    }
-
-    fn resolve_text(&self, text: &str) -> Option<Value> {
-        if !text.contains('$') {
-            return None;
-        }
-        let mut out = String::new();
-        let mut rest = text;
-        let mut changed = false;
-        while let Some(at) = rest.find('$') {
-            out.push_str(&rest[..at]);
-            let candidate = &rest[at..];
-            match parse_reference(candidate).and_then(|(r, len)| Some((self.lookup(&r)?, len))) {
-                Some((found, len)) => {
-                    if at == 0 && len == rest.len() && out.is_empty() {
-                        return Some(found);
-                    }
-                    match found {
-                        Value::String(s) => out.push_str(&s),
-                        Value::Null => {}
-                        other => out.push_str(&other.to_string()),
-                    }
-                    rest = &candidate[len..];
-                    changed = true;
-                }
-                None => {
-                    out.push('$');
-                    rest = &candidate[1..];
-                }
-            }
-        }
-        out.push_str(rest);
-        changed.then_some(Value::String(out))
-    }
-
-    /// The value a reference points to, walking the path as far as it exists (spec §6).
-    fn lookup(&self, reference: &Reference) -> Option<Value> {
-        let outcome = self.outcomes.get(&reference.key)?;
-        let root = match (reference.section.as_str(), outcome) {
-            ("result", Outcome::Done(r)) => r.result.clone(),
-            ("next", Outcome::Done(r)) => r.next.map(Value::from).unwrap_or(Value::Null),
-            ("total", Outcome::Done(r)) => r.total.map(Value::from).unwrap_or(Value::Null),
-            ("time", Outcome::Done(r)) => serde_json::to_value(&r.time).ok()?,
-            ("error", Outcome::Failed { code, description }) => {
-                json!({"error": code, "error_description": description})
-            }
-            _ => Value::String(String::new()),
-        };
-        let mut current = root;
-        for segment in &reference.path {
-            let next = match &current {
-                Value::Object(map) => map.get(segment).cloned(),
-                Value::Array(list) => segment
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|i| list.get(i).cloned()),
-                _ => None,
-            };
-            match next {
-                Some(v) => current = v,
-                None => break,
-            }
-        }
-        Some(current)
-    }
-}
-
-/// `$result[key][a][b]` taken apart.
-struct Reference {
-    section: String,
-    key: String,
-    path: Vec<String>,
-}
-
-/// Parses a reference at the start of `text`; returns it and its length in bytes.
-fn parse_reference(text: &str) -> Option<(Reference, usize)> {
-    let body = text.strip_prefix('$')?;
-    let section = ["result", "next", "total", "time", "error"]
-        .into_iter()
-        .find(|s| body.starts_with(s))?;
-    let mut pos = 1 + section.len();
-    let mut segments = Vec::new();
-    while text[pos..].starts_with('[') {
-        let close = text[pos..].find(']')?;
-        segments.push(text[pos + 1..pos + close].to_string());
-        pos += close + 1;
-    }
-    let mut segments = segments.into_iter();
-    let key = segments.next()?;
-    Some((
-        Reference {
-            section: section.to_string(),
-            key,
-            path: segments.collect(),
-        },
-        pos,
-    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn done(result: Value) -> Outcome {
-        Outcome::Done(Response {
-            result,
-            next: Some(50),
-            total: Some(120),
-            time: None,
-        })
-    }
-
-    fn results() -> BatchResults {
-        let mut outcomes = HashMap::new();
-        outcomes.insert(
-            "c0".to_string(),
-            done(json!({"item": {"id": 42, "title": "A"}})),
-        );
-        outcomes.insert("c1".to_string(), done(json!([{"id": 7}, {"id": 9}])));
-        BatchResults {
-            outcomes,
-            failure: None,
-        }
-    }
-
-    #[test]
-    fn a_whole_value_reference_keeps_the_referenced_type() {
-        let r = results();
-        let mut v = json!({"entityId": "$result[c0][item][id]", "ids": ["$result[c1][1][id]"]});
-        r.resolve_references(&mut v);
-        assert_eq!(v, json!({"entityId": 42, "ids": [9]}));
-    }
-
-    #[test]
-    fn references_inside_text_are_replaced_textually_and_unknown_keys_stay() {
-        let r = results();
-        let mut v = json!("deal $result[c0][item][title] of $total[c1], then $result[c9][x]");
-        r.resolve_references(&mut v);
-        assert_eq!(v, json!("deal A of 120, then $result[c9][x]"));
-    }
-
-    #[test]
-    fn a_path_past_the_end_stops_at_the_last_value_found() {
-        let r = results();
-        let mut v = json!("$result[c1][5][id]");
-        r.resolve_references(&mut v);
-        assert_eq!(v, json!([{"id": 7}, {"id": 9}]));
-    }
 
     #[test]
     fn sections_sent_as_php_lists_are_read_by_index() {

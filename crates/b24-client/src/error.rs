@@ -77,8 +77,12 @@ pub enum ErrorKind {
         /// What is wrong with them.
         reason: String,
     },
-    /// A `batch` command that was never run because an earlier one failed with `halt` set.
+    /// A `batch` command that was never run: an earlier one failed with `halt` set, or an
+    /// earlier request of a split batch failed before this one was sent.
     NotExecuted,
+    /// A `batch` command whose request failed after it was sent: it may or may not have run
+    /// (see [`BatchResults::failure`](crate::BatchResults::failure) for the cause).
+    Indeterminate,
 }
 
 impl Error {
@@ -189,6 +193,7 @@ impl Error {
     pub fn is_ambiguous(&self) -> bool {
         match &self.kind {
             ErrorKind::Transport { maybe_sent, .. } => *maybe_sent,
+            ErrorKind::Indeterminate => true,
             ErrorKind::UnexpectedResponse { status, .. } => *status >= 500 && !is_rejection(self),
             ErrorKind::Api { status, .. } => {
                 status.is_some_and(|s| s >= 500) && !is_rejection(self)
@@ -246,12 +251,11 @@ impl fmt::Display for Error {
             }
             ErrorKind::InvalidUrl { reason } => write!(f, "invalid URL: {reason}"),
             ErrorKind::InvalidParams { reason } => write!(f, "invalid call: {reason}"),
-            ErrorKind::NotExecuted => {
-                write!(
-                    f,
-                    "not executed: an earlier batch command failed with halt set"
-                )
-            }
+            ErrorKind::NotExecuted => write!(f, "not executed: the batch stopped before it"),
+            ErrorKind::Indeterminate => write!(
+                f,
+                "unknown outcome: the batch request carrying this command failed after it was sent"
+            ),
         }
     }
 }

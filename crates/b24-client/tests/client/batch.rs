@@ -160,3 +160,84 @@ async fn an_empty_batch_sends_nothing() {
     let results = server.admin().batch().send().await.unwrap();
     assert!(results.failure().is_none());
 }
+
+/// Stands in for a proxy that loses the answer to the second request of a split batch;
+/// b24-server cannot be made to do that.
+#[tokio::test]
+async fn when_a_later_request_of_a_split_batch_fails_earlier_results_stay_readable() {
+    use crate::stub::{Reply, Stub};
+    let stub = Stub::start(|request, index| {
+        if index > 0 {
+            return Reply::html(502);
+        }
+        let cmd = request.body["cmd"].as_object().unwrap();
+        let results: serde_json::Map<String, Value> =
+            cmd.keys().map(|k| (k.clone(), json!(true))).collect();
+        Reply::ok(
+            json!({"result": results, "result_error": [], "result_total": [],
+                         "result_next": [], "result_time": []}),
+        )
+    })
+    .await;
+    let client = crate::helpers::client_for(&stub.webhook());
+    let mut batch = client.batch();
+    let handles: Vec<_> = (0..120)
+        .map(|i| {
+            batch.push(&binding::Add {
+                activity_id: i,
+                entity_type_id: 2,
+                entity_id: 1,
+            })
+        })
+        .collect();
+
+    let results = batch.send().await.unwrap();
+
+    assert!(handles[..50].iter().all(|h| results.get(h).unwrap()));
+    for h in &handles[50..100] {
+        let error = results.get(h).unwrap_err();
+        assert!(matches!(error.kind(), ErrorKind::Indeterminate) && error.is_ambiguous());
+    }
+    for h in &handles[100..] {
+        assert!(matches!(
+            results.get(h).unwrap_err().kind(),
+            ErrorKind::NotExecuted
+        ));
+    }
+    assert_eq!(results.failure().unwrap().status(), Some(502));
+    assert_eq!(
+        stub.requests().len(),
+        2,
+        "a write batch is not repeated, nor continued"
+    );
+}
+
+#[tokio::test]
+async fn commands_are_sent_as_php_query_strings_under_their_keys() {
+    use crate::stub::{Reply, Stub};
+    let stub = Stub::start(|_, _| Reply::ok(json!({"result": [], "result_error": []}))).await;
+    let client = crate::helpers::client_for(&stub.webhook());
+    let mut batch = client.batch();
+    batch.push(&binding::Delete {
+        activity_id: 7,
+        entity_type_id: 2,
+        entity_id: 15,
+    });
+    batch.push_raw::<Value>(
+        "crm.item.list",
+        json!({"entityTypeId": 2, "filter": {">id": 5, "title": "a&b c"}, "select": ["id"]}),
+    );
+    batch.push(&ServerTime);
+    batch.halt(true).send().await.unwrap();
+
+    let body = &stub.requests()[0].body;
+    assert_eq!(body["halt"], 1);
+    assert_eq!(
+        body["cmd"],
+        json!({
+            "c0": "crm.activity.binding.delete?activityId=7&entityTypeId=2&entityId=15",
+            "c1": "crm.item.list?entityTypeId=2&filter%5B%3Eid%5D=5&filter%5Btitle%5D=a%26b%20c&select%5B0%5D=id",
+            "c2": "server.time",
+        })
+    );
+}
