@@ -123,7 +123,13 @@ impl Client {
         let method = method.to_string();
         let base = match params {
             Value::Object(map) => map,
-            _ => Map::new(),
+            Value::Null => Map::new(),
+            _ => {
+                let error = Error::new(ErrorKind::InvalidParams {
+                    reason: "params must be a JSON object".into(),
+                });
+                return stream::once(async move { Err(error) }).boxed();
+            }
         };
         let first = match &paging {
             Paging::Offset => Cursor::Offset(

@@ -141,3 +141,16 @@ async fn an_error_ends_the_stream_with_the_servers_error() {
         Some(400),
     );
 }
+
+#[tokio::test]
+async fn list_params_that_are_not_an_object_end_the_stream_with_an_error() {
+    let client = Client::from_webhook("http://127.0.0.1:9/rest/1/abc/").unwrap();
+    let result: Result<Vec<Value>, _> = client
+        .list("crm.item.list", json!([1]), Paging::Offset)
+        .try_collect()
+        .await;
+    assert!(matches!(
+        result.unwrap_err().kind(),
+        b24_client::ErrorKind::InvalidParams { .. }
+    ));
+}

@@ -9,5 +9,6 @@ mod helpers;
 mod limits;
 mod lists;
 mod oauth;
+mod pending;
 mod stub;
 mod typed;
