@@ -301,6 +301,18 @@ async fn send_batch(batch: Batch) -> Result<BatchResults, Error> {
             };
             cmd.insert(command.key.clone(), Value::String(line));
         }
+        // `batch` itself is exempt from the operating-time limit but its commands are not:
+        // hold the request back as long as its most loaded method needs.
+        let inner = &batch.client.inner;
+        let pacing = chunk
+            .iter()
+            .map(|c| inner.operating.delay(&c.method))
+            .max()
+            .unwrap_or_default()
+            .min(inner.retry.max_wait);
+        if !pacing.is_zero() {
+            tokio::time::sleep(pacing).await;
+        }
         let read_only = chunk.iter().all(|c| is_read_only(&c.method));
         let params = json!({"halt": u8::from(batch.halt), "cmd": cmd});
         let answer = match batch.client.send("batch", params, read_only).await {

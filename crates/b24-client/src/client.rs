@@ -105,7 +105,7 @@ pub(crate) struct Inner {
     oauth: Option<OAuthState>,
     bucket: Option<LeakyBucket>,
     pub(crate) operating: OperatingTracker,
-    retry: RetryPolicy,
+    pub(crate) retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for Client {

@@ -410,3 +410,37 @@ async fn a_batch_of_writes_is_a_write_and_a_batch_of_reads_is_a_read() {
     assert!(reads.send().await.is_err());
     assert_eq!(stub.requests().len(), 1 + 4);
 }
+
+#[tokio::test]
+async fn a_batch_is_paced_by_the_operating_time_of_its_commands() {
+    let server = spawn_server_with(|c| {
+        c.operating
+            .simulated_cost
+            .insert("crm.item.list".into(), 300.0);
+    })
+    .await;
+    let client = Client::builder(&server.admin_url)
+        .plan(Plan::Unlimited)
+        .retry(RetryPolicy {
+            max_wait: Duration::from_millis(700),
+            ..fast_retries()
+        })
+        .build()
+        .unwrap();
+    let mut first = client.batch();
+    first.push_raw::<serde_json::Value>("crm.item.list", json!({"entityTypeId": 2}));
+    let started = Instant::now();
+    first.send().await.unwrap();
+    assert!(started.elapsed() < Duration::from_millis(500));
+
+    // The command reported 300 of 420 s: the next batch carrying it waits (capped at 0.7 s).
+    let mut second = client.batch();
+    second.push_raw::<serde_json::Value>("crm.item.list", json!({"entityTypeId": 2}));
+    let started = Instant::now();
+    second.send().await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(650),
+        "{:?}",
+        started.elapsed()
+    );
+}
