@@ -182,7 +182,7 @@ impl Error {
 
     /// `true` when the call may have been carried out even though it failed: the request was
     /// sent but no definite answer came back (time-out, dropped connection, a 5xx other than
-    /// the limiters' rejections). The client never retries a write in this state; check the
+    /// the limiters' rejections, a 2xx whose body is not an envelope). The client never retries a write in this state; check the
     /// server's state before repeating it yourself.
     ///
     /// ```
@@ -194,7 +194,10 @@ impl Error {
         match &self.kind {
             ErrorKind::Transport { maybe_sent, .. } => *maybe_sent,
             ErrorKind::Indeterminate => true,
-            ErrorKind::UnexpectedResponse { status, .. } => *status >= 500 && !is_rejection(self),
+            // A 2xx whose body is not an envelope was most likely carried out.
+            ErrorKind::UnexpectedResponse { status, .. } => {
+                (*status >= 500 || (200..300).contains(status)) && !is_rejection(self)
+            }
             ErrorKind::Api { status, .. } => {
                 status.is_some_and(|s| s >= 500) && !is_rejection(self)
             }
@@ -293,6 +296,16 @@ mod tests {
             body: "<html>".into(),
         });
         assert!(gateway.is_ambiguous());
+        let garbled = Error::new(ErrorKind::UnexpectedResponse {
+            status: 200,
+            body: "{\"result\":".into(),
+        });
+        assert!(garbled.is_ambiguous());
+        let moved = Error::new(ErrorKind::UnexpectedResponse {
+            status: 302,
+            body: String::new(),
+        });
+        assert!(!moved.is_ambiguous());
         let not_found = Error::api("NOT_FOUND", "Entity not found", Some(400));
         assert!(!not_found.is_ambiguous() && !not_found.is_rate_limited());
     }
