@@ -182,8 +182,8 @@ impl Error {
 
     /// `true` when the call may have been carried out even though it failed: the request was
     /// sent but no definite answer came back (time-out, dropped connection, a 5xx other than
-    /// the limiters' rejections, a 2xx whose body is not an envelope). The client never retries a write in this state; check the
-    /// server's state before repeating it yourself.
+    /// the limiters' rejections, a 2xx whose body is not an envelope). The client never
+    /// retries a write in this state; check the server's state before repeating it yourself.
     ///
     /// ```
     /// # fn demo(e: b24_client::Error) {
