@@ -143,6 +143,8 @@ pub struct RestError {
     pub message: Cow<'static, str>,
     /// The `argument` key of `ERROR_ARGUMENT` answers.
     pub argument: Option<String>,
+    /// Seconds until a limit lets the caller in again, sent as `Retry-After` (503 and 429).
+    pub retry_after: Option<u64>,
 }
 
 impl RestError {
@@ -152,6 +154,7 @@ impl RestError {
             code,
             message: Cow::Borrowed(code.default_message()),
             argument: None,
+            retry_after: None,
         }
     }
 
@@ -161,6 +164,7 @@ impl RestError {
             code,
             message: message.into(),
             argument: None,
+            retry_after: None,
         }
     }
 
@@ -180,6 +184,12 @@ impl RestError {
                 "Invalid value {{{shown}}} to match with parameter {{{name}}}. Should be value of type int."
             ),
         )
+    }
+
+    /// The error with a `Retry-After` hint, in seconds.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// A legacy-method error: `"error": ""` and the text.

@@ -190,7 +190,12 @@ pub async fn dispatch(
     let now = state.clock.now();
     let window = state.limiter.operating(&key, now)?;
     if window.seconds > state.operating.limit_secs {
-        return Err(ErrorCode::OperationTimeLimit.into());
+        // The oldest bucket's expiry is the earliest moment the total can drop.
+        let reset = window.oldest_first_call.unwrap_or(now) + OPERATING_WINDOW_SECS as f64;
+        let wait = (reset - now).ceil().max(1.0) as u64;
+        return Err(RestError::new(ErrorCode::OperationTimeLimit)
+            .with_retry_after(wait)
+            .into());
     }
     let task_state = state.clone();
     let output = tokio::task::spawn_blocking(move || {
