@@ -99,4 +99,21 @@ CREATE TABLE activity_bindings (
 CREATE UNIQUE INDEX activity_bindings_in_order ON activity_bindings (portal_id, activity_id, seq);
 CREATE INDEX activity_bindings_by_item ON activity_bindings (portal_id, entity_type_id, entity_id, activity_id);
 "#,
+    // 2: smart-process types, and the indexes behind the default activity list order.
+    r#"
+CREATE TABLE crm_dynamic_types (
+    portal_id       BIGINT NOT NULL,
+    id              BIGINT NOT NULL,
+    entity_type_id  BIGINT NOT NULL,
+    title           TEXT NOT NULL,
+    created_by      BIGINT NOT NULL,
+    updated_by      BIGINT NOT NULL,
+    created_time    TEXT NOT NULL,
+    updated_time    TEXT NOT NULL,
+    settings        TEXT NOT NULL,
+    PRIMARY KEY (portal_id, id)
+);
+CREATE UNIQUE INDEX crm_dynamic_types_by_entity_type ON crm_dynamic_types (portal_id, entity_type_id);
+CREATE INDEX activities_by_start_time ON activities (portal_id, start_time, id);
+"#,
 ];
