@@ -119,6 +119,37 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// `EXPLAIN QUERY PLAN` of the page statement `crm.item.list` would run: one line per plan
+    /// step. Tests and the scaling example use it to prove pages are served by an index.
+    pub fn explain_items_page(
+        &self,
+        portal: PortalId,
+        entity_type_id: i64,
+        query: &ListQuery,
+    ) -> anyhow::Result<Vec<String>> {
+        let (page_sql, _, args) = items_page_sql(portal, entity_type_id, query);
+        self.explain(&page_sql, &args)
+    }
+
+    /// `EXPLAIN QUERY PLAN` of the page statement `crm.activity.list` would run.
+    pub fn explain_activities_page(
+        &self,
+        portal: PortalId,
+        query: &ListQuery,
+    ) -> anyhow::Result<Vec<String>> {
+        let (page_sql, _, args) = activities_page_sql(portal, query);
+        self.explain(&page_sql, &args)
+    }
+
+    fn explain(&self, sql: &str, args: &[SqlArg]) -> anyhow::Result<Vec<String>> {
+        let conn = self.readers.get()?;
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -954,5 +985,132 @@ fn compile_filter(filter: &Filter, args: &mut Vec<SqlArg>) -> String {
                 int_list(own_types)
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    //! Every list page shape must be served by an index: no full `SCAN` of the listed table and no
+    //! sort of the whole result (`USE TEMP B-TREE FOR ORDER BY`).
+
+    use super::*;
+    use crate::store::query::like_literal;
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    fn cmp(column: Column, op: CompareOp, value: SqlValue) -> Filter {
+        Filter::Compare {
+            column,
+            op,
+            values: vec![value],
+        }
+    }
+
+    fn cursor(id: i64) -> Filter {
+        cmp(Column::Plain("id"), CompareOp::Gt, SqlValue::Int(id))
+    }
+
+    fn uncounted(filter: Filter, order: Vec<(Column, bool)>) -> ListQuery {
+        ListQuery {
+            filter,
+            order,
+            offset: 0,
+            limit: 50,
+            count: false,
+        }
+    }
+
+    #[track_caller]
+    fn assert_indexed(plan: &[String], table: &str, index: &str) {
+        let text = plan.join("\n");
+        assert!(
+            plan.iter().any(|l| l.starts_with(&format!("SEARCH {table} ")) && l.contains(index)),
+            "no indexed search of {table} via {index}:\n{text}"
+        );
+        assert!(
+            !plan.iter().any(|l| l.starts_with(&format!("SCAN {table}"))),
+            "full scan of {table}:\n{text}"
+        );
+        assert!(!text.contains("TEMP B-TREE FOR ORDER BY"), "sorts the result:\n{text}");
+    }
+
+    const ITEMS_PK: &str = "sqlite_autoindex_crm_items_1";
+    const ID_ASC: (Column, bool) = (Column::Plain("id"), false);
+
+    #[test]
+    fn item_pages_in_default_order_use_the_primary_key() {
+        let (_dir, s) = store();
+        let plan = s.explain_items_page(1, 2, &ListQuery::first_page(50)).unwrap();
+        assert_indexed(&plan, "crm_items", ITEMS_PK);
+    }
+
+    #[test]
+    fn item_pages_with_an_id_cursor_seek_the_primary_key() {
+        let (_dir, s) = store();
+        let plan = s
+            .explain_items_page(1, 2, &uncounted(cursor(500_000), vec![ID_ASC]))
+            .unwrap();
+        assert_indexed(&plan, "crm_items", "id>?");
+        let extra = Filter::All(vec![
+            cursor(500_000),
+            cmp(Column::Extra("stageId"), CompareOp::Eq, SqlValue::Text("WON".into())),
+            cmp(Column::Plain("title"), CompareOp::Like, SqlValue::Text(format!("%{}%", like_literal("a")))),
+        ]);
+        let plan = s.explain_items_page(1, 2, &uncounted(extra, vec![ID_ASC])).unwrap();
+        assert_indexed(&plan, "crm_items", "id>?");
+    }
+
+    #[test]
+    fn own_item_pages_use_the_assignee_index() {
+        let (_dir, s) = store();
+        let own = Filter::All(vec![
+            cmp(Column::Plain("assigned_by_id"), CompareOp::Eq, SqlValue::Int(7)),
+            cursor(10),
+        ]);
+        let plan = s.explain_items_page(1, 2, &uncounted(own, vec![])).unwrap();
+        assert_indexed(&plan, "crm_items", "crm_items_by_assignee");
+    }
+
+    #[test]
+    fn activity_pages_in_default_order_use_the_start_time_index() {
+        let (_dir, s) = store();
+        let query = uncounted(Filter::everything(), vec![(Column::Plain("start_time"), false)]);
+        let plan = s.explain_activities_page(1, &query).unwrap();
+        assert_indexed(&plan, "activities", "activities_by_start_time");
+    }
+
+    #[test]
+    fn activity_pages_with_an_id_cursor_seek_the_primary_key() {
+        let (_dir, s) = store();
+        let plan = s
+            .explain_activities_page(1, &uncounted(cursor(500_000), vec![ID_ASC]))
+            .unwrap();
+        assert_indexed(&plan, "activities", "id>?");
+    }
+
+    #[test]
+    fn activity_pages_by_owner_use_the_owner_index() {
+        let (_dir, s) = store();
+        let owner = Filter::All(vec![
+            cmp(Column::Plain("owner_type_id"), CompareOp::Eq, SqlValue::Int(2)),
+            cmp(Column::Plain("owner_id"), CompareOp::Eq, SqlValue::Int(5)),
+            cursor(0),
+        ]);
+        let plan = s.explain_activities_page(1, &uncounted(owner, vec![ID_ASC])).unwrap();
+        assert_indexed(&plan, "activities", "activities_by_owner");
+    }
+
+    #[test]
+    fn activity_pages_by_binding_use_the_binding_index() {
+        let (_dir, s) = store();
+        let bound = Filter::All(vec![Filter::BoundTo(vec![(Some(2), Some(5))]), cursor(0)]);
+        let plan = s.explain_activities_page(1, &uncounted(bound, vec![ID_ASC])).unwrap();
+        let text = plan.join("\n");
+        assert!(text.contains("activity_bindings_by_item"), "{text}");
+        assert!(!plan.iter().any(|l| l.starts_with("SCAN activities")), "{text}");
     }
 }
