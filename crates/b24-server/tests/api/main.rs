@@ -6,10 +6,12 @@
 //! - `encodings`: one scenario driven with JSON POST, form POST and GET query strings.
 //! - `concurrency`: the last-binding invariant under concurrent deletes.
 //! - `items`: crm.item.* and the activity methods, list paging.
+//! - `crm_items`: crm.item update / fields, every filter operator, order, select, smart processes.
 //! - `cli`: the command-line contract, against a running server.
 
 mod binding;
 mod cli;
+mod crm_items;
 mod concurrency;
 mod encodings;
 mod helpers;
