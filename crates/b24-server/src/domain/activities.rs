@@ -452,9 +452,6 @@ fn check_only_one(type_id: i64, list: &[Communication]) -> Result<(), ApiError> 
     Ok(())
 }
 
-const NO_BINDINGS: &str =
-    "Could not build binding. Please ensure that owner info and communications are defined correctly.";
-
 /// Applies the plain fields a caller may set on add and update.
 fn apply_scalars(a: &mut ActivityRecord, fields: &Map<String, Value>) -> Result<(), ApiError> {
     let invalid = |name: &str| legacy(format!("The value of the field \"{name}\" is not valid."));
@@ -553,10 +550,8 @@ pub fn build_new(
         owner,
     );
     check_only_one(type_id, &list)?;
+    // Never empty: every kept communication has an entity (its own or the owner's).
     let bindings = bindings_of(owner, &list);
-    if bindings.is_empty() {
-        return Err(legacy(NO_BINDINGS));
-    }
     check_targets(tx, permissions, &bindings)?;
     let now = tx.now_iso();
     let owner = owner.unwrap_or_else(|| owner_from_bindings(&bindings));
@@ -629,9 +624,6 @@ pub fn apply_update(
             None if !new_bindings.contains(&owner) => new_bindings.push(owner),
             None => {}
         }
-    }
-    if new_bindings.is_empty() {
-        return Err(legacy(NO_BINDINGS));
     }
     let added: Vec<Binding> = new_bindings
         .iter()

@@ -7,13 +7,17 @@
 //! - `concurrency`: the last-binding invariant under concurrent deletes.
 //! - `items`: crm.item.* and the activity methods, list paging.
 //! - `crm_items`: crm.item update / fields, every filter operator, order, select, smart processes.
+//! - `crm_types`: crm.type.* (smart-process types).
+//! - `legacy_entities`: crm.deal / contact / company / lead.*.
 //! - `cli`: the command-line contract, against a running server.
 
 mod binding;
 mod cli;
 mod crm_items;
+mod crm_types;
 mod concurrency;
 mod encodings;
 mod helpers;
 mod items;
+mod legacy_entities;
 mod protocol;
