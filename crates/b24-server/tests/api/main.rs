@@ -9,8 +9,10 @@
 //! - `crm_items`: crm.item update / fields, every filter operator, order, select, smart processes.
 //! - `crm_types`: crm.type.* (smart-process types).
 //! - `legacy_entities`: crm.deal / contact / company / lead.*.
+//! - `activities`: crm.activity.add / update / list / fields, todo.update.
 //! - `cli`: the command-line contract, against a running server.
 
+mod activities;
 mod binding;
 mod cli;
 mod crm_items;
