@@ -126,34 +126,196 @@ use Column::{Extra, Plain};
 /// The fields `crm.activity.fields` describes and lists filter and sort by.
 pub static ACTIVITY_FIELDS: &[ActivityField] = &[
     ro(f("ID", Some(Plain("id")), Integer, "integer", "ID")),
-    imm(f("OWNER_ID", Some(Plain("owner_id")), Integer, "integer", "Owner ID")),
-    imm(f("OWNER_TYPE_ID", Some(Plain("owner_type_id")), Integer, "crm_enum_ownertype", "Owner type")),
-    imm(req(f("TYPE_ID", Some(Plain("type_id")), Integer, "crm_enum_activitytype", "Type"))),
-    f("PROVIDER_ID", Some(Plain("provider_id")), Text, "string", "Provider"),
-    f("PROVIDER_TYPE_ID", Some(Plain("provider_type_id")), Text, "string", "Provider type"),
-    req(f("SUBJECT", Some(Plain("subject")), Text, "string", "Subject")),
-    f("START_TIME", Some(Plain("start_time")), DateTime, "datetime", "Start time"),
-    f("END_TIME", Some(Plain("end_time")), DateTime, "datetime", "End time"),
-    f("DEADLINE", Some(Plain("deadline")), DateTime, "datetime", "Deadline"),
-    f("COMPLETED", Some(Plain("completed")), YesNo, "char", "Completed"),
-    f("STATUS", Some(Plain("status")), Integer, "crm_enum_activitystatus", "Status"),
-    req(f("RESPONSIBLE_ID", Some(Plain("responsible_id")), Integer, "user", "Responsible person")),
-    f("PRIORITY", Some(Plain("priority")), Integer, "crm_enum_activitypriority", "Priority"),
-    f("NOTIFY_TYPE", Some(Extra("NOTIFY_TYPE")), Integer, "crm_enum_activitynotifytype", "Notification type"),
-    f("NOTIFY_VALUE", Some(Extra("NOTIFY_VALUE")), Integer, "integer", "Notification value"),
-    f("DESCRIPTION", Some(Plain("description")), Text, "string", "Description"),
-    f("DESCRIPTION_TYPE", Some(Extra("DESCRIPTION_TYPE")), Integer, "crm_enum_contenttype", "Description type"),
-    f("DIRECTION", Some(Plain("direction")), Integer, "crm_enum_activitydirection", "Direction"),
-    f("LOCATION", Some(Extra("LOCATION")), Text, "string", "Location"),
-    ro(f("CREATED", Some(Plain("created")), DateTime, "datetime", "Created")),
-    ro(f("AUTHOR_ID", Some(Plain("author_id")), Integer, "user", "Author")),
-    ro(f("LAST_UPDATED", Some(Plain("last_updated")), DateTime, "datetime", "Last updated")),
-    ro(f("EDITOR_ID", Some(Plain("editor_id")), Integer, "user", "Editor")),
+    imm(f(
+        "OWNER_ID",
+        Some(Plain("owner_id")),
+        Integer,
+        "integer",
+        "Owner ID",
+    )),
+    imm(f(
+        "OWNER_TYPE_ID",
+        Some(Plain("owner_type_id")),
+        Integer,
+        "crm_enum_ownertype",
+        "Owner type",
+    )),
+    imm(req(f(
+        "TYPE_ID",
+        Some(Plain("type_id")),
+        Integer,
+        "crm_enum_activitytype",
+        "Type",
+    ))),
+    f(
+        "PROVIDER_ID",
+        Some(Plain("provider_id")),
+        Text,
+        "string",
+        "Provider",
+    ),
+    f(
+        "PROVIDER_TYPE_ID",
+        Some(Plain("provider_type_id")),
+        Text,
+        "string",
+        "Provider type",
+    ),
+    req(f(
+        "SUBJECT",
+        Some(Plain("subject")),
+        Text,
+        "string",
+        "Subject",
+    )),
+    f(
+        "START_TIME",
+        Some(Plain("start_time")),
+        DateTime,
+        "datetime",
+        "Start time",
+    ),
+    f(
+        "END_TIME",
+        Some(Plain("end_time")),
+        DateTime,
+        "datetime",
+        "End time",
+    ),
+    f(
+        "DEADLINE",
+        Some(Plain("deadline")),
+        DateTime,
+        "datetime",
+        "Deadline",
+    ),
+    f(
+        "COMPLETED",
+        Some(Plain("completed")),
+        YesNo,
+        "char",
+        "Completed",
+    ),
+    f(
+        "STATUS",
+        Some(Plain("status")),
+        Integer,
+        "crm_enum_activitystatus",
+        "Status",
+    ),
+    req(f(
+        "RESPONSIBLE_ID",
+        Some(Plain("responsible_id")),
+        Integer,
+        "user",
+        "Responsible person",
+    )),
+    f(
+        "PRIORITY",
+        Some(Plain("priority")),
+        Integer,
+        "crm_enum_activitypriority",
+        "Priority",
+    ),
+    f(
+        "NOTIFY_TYPE",
+        Some(Extra("NOTIFY_TYPE")),
+        Integer,
+        "crm_enum_activitynotifytype",
+        "Notification type",
+    ),
+    f(
+        "NOTIFY_VALUE",
+        Some(Extra("NOTIFY_VALUE")),
+        Integer,
+        "integer",
+        "Notification value",
+    ),
+    f(
+        "DESCRIPTION",
+        Some(Plain("description")),
+        Text,
+        "string",
+        "Description",
+    ),
+    f(
+        "DESCRIPTION_TYPE",
+        Some(Extra("DESCRIPTION_TYPE")),
+        Integer,
+        "crm_enum_contenttype",
+        "Description type",
+    ),
+    f(
+        "DIRECTION",
+        Some(Plain("direction")),
+        Integer,
+        "crm_enum_activitydirection",
+        "Direction",
+    ),
+    f(
+        "LOCATION",
+        Some(Extra("LOCATION")),
+        Text,
+        "string",
+        "Location",
+    ),
+    ro(f(
+        "CREATED",
+        Some(Plain("created")),
+        DateTime,
+        "datetime",
+        "Created",
+    )),
+    ro(f(
+        "AUTHOR_ID",
+        Some(Plain("author_id")),
+        Integer,
+        "user",
+        "Author",
+    )),
+    ro(f(
+        "LAST_UPDATED",
+        Some(Plain("last_updated")),
+        DateTime,
+        "datetime",
+        "Last updated",
+    )),
+    ro(f(
+        "EDITOR_ID",
+        Some(Plain("editor_id")),
+        Integer,
+        "user",
+        "Editor",
+    )),
     f("SETTINGS", None, Other, "object", "Settings"),
-    f("ORIGIN_ID", Some(Extra("ORIGIN_ID")), Text, "string", "Origin ID"),
-    f("ORIGINATOR_ID", Some(Extra("ORIGINATOR_ID")), Text, "string", "Originator ID"),
-    multi(req(f("COMMUNICATIONS", None, Other, "crm_activity_communication", "Communications"))),
-    multi(ro(f("BINDINGS", None, Other, "crm_activity_binding", "Bindings"))),
+    f(
+        "ORIGIN_ID",
+        Some(Extra("ORIGIN_ID")),
+        Text,
+        "string",
+        "Origin ID",
+    ),
+    f(
+        "ORIGINATOR_ID",
+        Some(Extra("ORIGINATOR_ID")),
+        Text,
+        "string",
+        "Originator ID",
+    ),
+    multi(req(f(
+        "COMMUNICATIONS",
+        None,
+        Other,
+        "crm_activity_communication",
+        "Communications",
+    ))),
+    multi(ro(f(
+        "BINDINGS",
+        None,
+        Other,
+        "crm_activity_binding",
+        "Bindings",
+    ))),
     multi(f("FILES", None, Other, "diskfile", "Files")),
 ];
 
@@ -187,13 +349,46 @@ fn yes_no(value: &Value) -> Option<bool> {
 
 /// Keys of the legacy answer, in the service's order.
 const OUTPUT_KEYS: &[&str] = &[
-    "ID", "OWNER_ID", "OWNER_TYPE_ID", "TYPE_ID", "PROVIDER_ID", "PROVIDER_TYPE_ID",
-    "PROVIDER_GROUP_ID", "ASSOCIATED_ENTITY_ID", "SUBJECT", "CREATED", "LAST_UPDATED",
-    "START_TIME", "END_TIME", "DEADLINE", "COMPLETED", "STATUS", "RESPONSIBLE_ID", "PRIORITY",
-    "NOTIFY_TYPE", "NOTIFY_VALUE", "DESCRIPTION", "DESCRIPTION_TYPE", "DIRECTION", "LOCATION",
-    "SETTINGS", "ORIGINATOR_ID", "ORIGIN_ID", "AUTHOR_ID", "EDITOR_ID", "PROVIDER_PARAMS",
-    "PROVIDER_DATA", "RESULT_MARK", "RESULT_VALUE", "RESULT_SUM", "RESULT_CURRENCY_ID",
-    "RESULT_STATUS", "RESULT_STREAM", "RESULT_SOURCE_ID", "AUTOCOMPLETE_RULE", "COMMUNICATIONS",
+    "ID",
+    "OWNER_ID",
+    "OWNER_TYPE_ID",
+    "TYPE_ID",
+    "PROVIDER_ID",
+    "PROVIDER_TYPE_ID",
+    "PROVIDER_GROUP_ID",
+    "ASSOCIATED_ENTITY_ID",
+    "SUBJECT",
+    "CREATED",
+    "LAST_UPDATED",
+    "START_TIME",
+    "END_TIME",
+    "DEADLINE",
+    "COMPLETED",
+    "STATUS",
+    "RESPONSIBLE_ID",
+    "PRIORITY",
+    "NOTIFY_TYPE",
+    "NOTIFY_VALUE",
+    "DESCRIPTION",
+    "DESCRIPTION_TYPE",
+    "DIRECTION",
+    "LOCATION",
+    "SETTINGS",
+    "ORIGINATOR_ID",
+    "ORIGIN_ID",
+    "AUTHOR_ID",
+    "EDITOR_ID",
+    "PROVIDER_PARAMS",
+    "PROVIDER_DATA",
+    "RESULT_MARK",
+    "RESULT_VALUE",
+    "RESULT_SUM",
+    "RESULT_CURRENCY_ID",
+    "RESULT_STATUS",
+    "RESULT_STREAM",
+    "RESULT_SOURCE_ID",
+    "AUTOCOMPLETE_RULE",
+    "COMMUNICATIONS",
 ];
 
 /// Shown only when selected by name (spec §4.4).
@@ -365,7 +560,9 @@ fn communications(value: &Value, type_id: i64, owner: Option<Binding>) -> Vec<Co
         let value = field(c, "VALUE").map(text_field).unwrap_or_default();
         let kind = field(c, "TYPE").map(text_field).unwrap_or_default();
         let kind = match wanted_kind {
-            Some(wanted) if kind.is_empty() || kind.eq_ignore_ascii_case(wanted) => wanted.to_string(),
+            Some(wanted) if kind.is_empty() || kind.eq_ignore_ascii_case(wanted) => {
+                wanted.to_string()
+            }
             Some(_) => continue,
             None => kind.to_ascii_uppercase(),
         };
@@ -380,7 +577,11 @@ fn communications(value: &Value, type_id: i64, owner: Option<Binding>) -> Vec<Co
         if value.trim().is_empty() && type_id != activity_type::MEETING {
             continue;
         }
-        out.push(Communication { kind, value, entity });
+        out.push(Communication {
+            kind,
+            value,
+            entity,
+        });
     }
     out
 }
@@ -401,7 +602,9 @@ fn store_communications(
             "ENTITY_ID": c.entity.entity_id,
         }));
     }
-    activity.extra.insert("COMMUNICATIONS".into(), Value::Array(stored));
+    activity
+        .extra
+        .insert("COMMUNICATIONS".into(), Value::Array(stored));
     Ok(())
 }
 
@@ -442,7 +645,9 @@ fn check_targets(
 
 fn check_only_one(type_id: i64, list: &[Communication]) -> Result<(), ApiError> {
     if list.is_empty() {
-        return Err(legacy("The field COMMUNICATIONS is not defined or invalid."));
+        return Err(legacy(
+            "The field COMMUNICATIONS is not defined or invalid.",
+        ));
     }
     if matches!(type_id, activity_type::CALL | activity_type::MEETING) && list.len() > 1 {
         return Err(legacy(
@@ -513,7 +718,10 @@ pub fn build_new(
     user_id: i64,
     fields: &Map<String, Value>,
 ) -> Result<(ActivityRecord, Vec<Binding>), ApiError> {
-    let owner = Binding::new(int_field(fields, "OWNER_TYPE_ID"), int_field(fields, "OWNER_ID"));
+    let owner = Binding::new(
+        int_field(fields, "OWNER_TYPE_ID"),
+        int_field(fields, "OWNER_ID"),
+    );
     let owner = (owner.entity_type_id > 0 && owner.entity_id > 0).then_some(owner);
     let mut responsible_id = int_field(fields, "RESPONSIBLE_ID");
     if responsible_id <= 0 {
@@ -527,7 +735,9 @@ pub fn build_new(
         responsible_id = user_id;
     }
     if responsible_id <= 0 {
-        return Err(legacy("The field RESPONSIBLE_ID is not defined or invalid."));
+        return Err(legacy(
+            "The field RESPONSIBLE_ID is not defined or invalid.",
+        ));
     }
     let type_id = int_field(fields, "TYPE_ID");
     if !(activity_type::MEETING..=activity_type::PROVIDER).contains(&type_id) {
@@ -600,10 +810,15 @@ pub fn apply_update(
     fields: &Map<String, Value>,
 ) -> Result<(ActivityRecord, Vec<Binding>), ApiError> {
     let current = Binding::new(activity.owner_type_id, activity.owner_id);
-    let owner_given = field(fields, "OWNER_TYPE_ID").is_some() || field(fields, "OWNER_ID").is_some();
+    let owner_given =
+        field(fields, "OWNER_TYPE_ID").is_some() || field(fields, "OWNER_ID").is_some();
     let owner = if owner_given {
-        let t = field(fields, "OWNER_TYPE_ID").and_then(bind_int).unwrap_or(current.entity_type_id);
-        let i = field(fields, "OWNER_ID").and_then(bind_int).unwrap_or(current.entity_id);
+        let t = field(fields, "OWNER_TYPE_ID")
+            .and_then(bind_int)
+            .unwrap_or(current.entity_type_id);
+        let i = field(fields, "OWNER_ID")
+            .and_then(bind_int)
+            .unwrap_or(current.entity_id);
         Binding::new(t, i)
     } else {
         current
@@ -689,11 +904,22 @@ mod tests {
         assert_eq!(
             list,
             vec![
-                Communication { kind: "PHONE".into(), value: "+1".into(), entity: Binding::new(2, 5) },
-                Communication { kind: "PHONE".into(), value: "+2".into(), entity: Binding::new(3, 9) },
+                Communication {
+                    kind: "PHONE".into(),
+                    value: "+1".into(),
+                    entity: Binding::new(2, 5)
+                },
+                Communication {
+                    kind: "PHONE".into(),
+                    value: "+2".into(),
+                    entity: Binding::new(3, 9)
+                },
             ]
         );
-        assert_eq!(bindings_of(owner, &list), vec![Binding::new(2, 5), Binding::new(3, 9)]);
+        assert_eq!(
+            bindings_of(owner, &list),
+            vec![Binding::new(2, 5), Binding::new(3, 9)]
+        );
     }
 
     #[test]

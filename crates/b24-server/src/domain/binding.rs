@@ -4,7 +4,9 @@
 //! delete cannot interleave with another writer.
 
 use super::access::{can, is_item_type, item_exists};
-use super::{changes, owner_from_bindings, Action, Binding, Permissions, MAX_BINDINGS_PER_ACTIVITY};
+use super::{
+    changes, owner_from_bindings, Action, Binding, Permissions, MAX_BINDINGS_PER_ACTIVITY,
+};
 use crate::error::ApiError;
 use crate::store::{ActivityRecord, Tx};
 use b24_protocol::{ErrorCode, RestError};

@@ -91,6 +91,9 @@ mod tests {
         assert_eq!(activity_event_name(Change::Deleted), "ONCRMACTIVITYDELETE");
         assert_eq!(item_event_name(2, Change::Added), "ONCRMDEALADD");
         assert_eq!(item_event_name(3, Change::Updated), "ONCRMCONTACTUPDATE");
-        assert_eq!(item_event_name(130, Change::Deleted), "ONCRMDYNAMICITEMDELETE");
+        assert_eq!(
+            item_event_name(130, Change::Deleted),
+            "ONCRMDYNAMICITEMDELETE"
+        );
     }
 }

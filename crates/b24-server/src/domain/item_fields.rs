@@ -121,61 +121,333 @@ use FieldKind::*;
 
 /// Every item field, in the order answers show them.
 pub static FIELDS: &[ItemField] = &[
-    read_only(field("id", "ID", Integer, "integer", "ID", ALL, Plain("id"))),
-    field("title", "TITLE", Text, "string", "Title", ALL & !CONTACT, Plain("title")),
-    field("name", "NAME", Text, "string", "First name", PERSON, Extra("name")),
-    field("secondName", "SECOND_NAME", Text, "string", "Second name", PERSON, Extra("secondName")),
-    field("lastName", "LAST_NAME", Text, "string", "Last name", PERSON, Extra("lastName")),
-    field("post", "POST", Text, "string", "Position", PERSON, Extra("post")),
-    field("birthdate", "BIRTHDATE", Date, "date", "Date of birth", CONTACT, Extra("birthdate")),
-    field("companyTitle", "COMPANY_TITLE", Text, "string", "Company name", LEAD, Extra("companyTitle")),
-    field("companyType", "COMPANY_TYPE", Text, "crm_status", "Company type", COMPANY, Extra("companyType")),
-    field("industry", "INDUSTRY", Text, "crm_status", "Industry", COMPANY, Extra("industry")),
-    field("revenue", "REVENUE", Double, "double", "Annual revenue", COMPANY, Extra("revenue")),
-    field("employees", "EMPLOYEES", Text, "crm_status", "Employees", COMPANY, Extra("employees")),
-    field("typeId", "TYPE_ID", Text, "crm_status", "Type", DEAL | CONTACT, Extra("typeId")),
+    read_only(field(
+        "id",
+        "ID",
+        Integer,
+        "integer",
+        "ID",
+        ALL,
+        Plain("id"),
+    )),
+    field(
+        "title",
+        "TITLE",
+        Text,
+        "string",
+        "Title",
+        ALL & !CONTACT,
+        Plain("title"),
+    ),
+    field(
+        "name",
+        "NAME",
+        Text,
+        "string",
+        "First name",
+        PERSON,
+        Extra("name"),
+    ),
+    field(
+        "secondName",
+        "SECOND_NAME",
+        Text,
+        "string",
+        "Second name",
+        PERSON,
+        Extra("secondName"),
+    ),
+    field(
+        "lastName",
+        "LAST_NAME",
+        Text,
+        "string",
+        "Last name",
+        PERSON,
+        Extra("lastName"),
+    ),
+    field(
+        "post",
+        "POST",
+        Text,
+        "string",
+        "Position",
+        PERSON,
+        Extra("post"),
+    ),
+    field(
+        "birthdate",
+        "BIRTHDATE",
+        Date,
+        "date",
+        "Date of birth",
+        CONTACT,
+        Extra("birthdate"),
+    ),
+    field(
+        "companyTitle",
+        "COMPANY_TITLE",
+        Text,
+        "string",
+        "Company name",
+        LEAD,
+        Extra("companyTitle"),
+    ),
+    field(
+        "companyType",
+        "COMPANY_TYPE",
+        Text,
+        "crm_status",
+        "Company type",
+        COMPANY,
+        Extra("companyType"),
+    ),
+    field(
+        "industry",
+        "INDUSTRY",
+        Text,
+        "crm_status",
+        "Industry",
+        COMPANY,
+        Extra("industry"),
+    ),
+    field(
+        "revenue",
+        "REVENUE",
+        Double,
+        "double",
+        "Annual revenue",
+        COMPANY,
+        Extra("revenue"),
+    ),
+    field(
+        "employees",
+        "EMPLOYEES",
+        Text,
+        "crm_status",
+        "Employees",
+        COMPANY,
+        Extra("employees"),
+    ),
+    field(
+        "typeId",
+        "TYPE_ID",
+        Text,
+        "crm_status",
+        "Type",
+        DEAL | CONTACT,
+        Extra("typeId"),
+    ),
     with_default(
-        field("categoryId", "CATEGORY_ID", Integer, "crm_category", "Pipeline", CATEGORIZED, Extra("categoryId")),
+        field(
+            "categoryId",
+            "CATEGORY_ID",
+            Integer,
+            "crm_category",
+            "Pipeline",
+            CATEGORIZED,
+            Extra("categoryId"),
+        ),
         "0",
     ),
     with_default(
-        field("stageId", "STAGE_ID", Text, "crm_status", "Stage", STAGED, Extra("stageId")),
+        field(
+            "stageId",
+            "STAGE_ID",
+            Text,
+            "crm_status",
+            "Stage",
+            STAGED,
+            Extra("stageId"),
+        ),
         "\"NEW\"",
     ),
     with_default(
-        field("statusId", "STATUS_ID", Text, "crm_status", "Status", LEAD, Extra("statusId")),
+        field(
+            "statusId",
+            "STATUS_ID",
+            Text,
+            "crm_status",
+            "Status",
+            LEAD,
+            Extra("statusId"),
+        ),
         "\"NEW\"",
     ),
-    field("probability", "PROBABILITY", Integer, "integer", "Probability", DEAL, Extra("probability")),
+    field(
+        "probability",
+        "PROBABILITY",
+        Integer,
+        "integer",
+        "Probability",
+        DEAL,
+        Extra("probability"),
+    ),
     with_default(
-        field("opportunity", "OPPORTUNITY", Double, "double", "Amount", SALES, Extra("opportunity")),
+        field(
+            "opportunity",
+            "OPPORTUNITY",
+            Double,
+            "double",
+            "Amount",
+            SALES,
+            Extra("opportunity"),
+        ),
         "0",
     ),
     with_default(
-        field("isManualOpportunity", "IS_MANUAL_OPPORTUNITY", YesNo, "char", "Manual amount", SALES, Extra("isManualOpportunity")),
+        field(
+            "isManualOpportunity",
+            "IS_MANUAL_OPPORTUNITY",
+            YesNo,
+            "char",
+            "Manual amount",
+            SALES,
+            Extra("isManualOpportunity"),
+        ),
         "\"N\"",
     ),
     with_default(
-        field("currencyId", "CURRENCY_ID", Text, "crm_currency", "Currency", SALES | COMPANY, Extra("currencyId")),
+        field(
+            "currencyId",
+            "CURRENCY_ID",
+            Text,
+            "crm_currency",
+            "Currency",
+            SALES | COMPANY,
+            Extra("currencyId"),
+        ),
         "\"USD\"",
     ),
-    field("companyId", "COMPANY_ID", Integer, "crm_company", "Company", SALES | CONTACT, Extra("companyId")),
-    field("contactId", "CONTACT_ID", Integer, "crm_contact", "Contact", SALES, Extra("contactId")),
-    field("contactIds", "CONTACT_IDS", IntegerList, "crm_contact", "Contacts", SALES, Extra("contactIds")),
-    field("begindate", "BEGINDATE", Date, "date", "Start date", STAGED, Extra("begindate")),
-    field("closedate", "CLOSEDATE", Date, "date", "End date", STAGED, Extra("closedate")),
+    field(
+        "companyId",
+        "COMPANY_ID",
+        Integer,
+        "crm_company",
+        "Company",
+        SALES | CONTACT,
+        Extra("companyId"),
+    ),
+    field(
+        "contactId",
+        "CONTACT_ID",
+        Integer,
+        "crm_contact",
+        "Contact",
+        SALES,
+        Extra("contactId"),
+    ),
+    field(
+        "contactIds",
+        "CONTACT_IDS",
+        IntegerList,
+        "crm_contact",
+        "Contacts",
+        SALES,
+        Extra("contactIds"),
+    ),
+    field(
+        "begindate",
+        "BEGINDATE",
+        Date,
+        "date",
+        "Start date",
+        STAGED,
+        Extra("begindate"),
+    ),
+    field(
+        "closedate",
+        "CLOSEDATE",
+        Date,
+        "date",
+        "End date",
+        STAGED,
+        Extra("closedate"),
+    ),
     with_default(
-        field("opened", "OPENED", YesNo, "char", "Available to everyone", ALL, Extra("opened")),
+        field(
+            "opened",
+            "OPENED",
+            YesNo,
+            "char",
+            "Available to everyone",
+            ALL,
+            Extra("opened"),
+        ),
         "\"Y\"",
     ),
-    field("comments", "COMMENTS", Text, "string", "Comment", ALL, Extra("comments")),
-    field("sourceId", "SOURCE_ID", Text, "crm_status", "Source", LEAD | DEAL | CONTACT | COMPANY | DYNAMIC, Extra("sourceId")),
-    field("sourceDescription", "SOURCE_DESCRIPTION", Text, "string", "Source information", LEAD | DEAL | CONTACT | COMPANY | DYNAMIC, Extra("sourceDescription")),
-    field("assignedById", "ASSIGNED_BY_ID", User, "user", "Responsible person", ALL, Plain("assigned_by_id")),
-    read_only(field("createdBy", "CREATED_BY_ID", User, "user", "Created by", ALL, Plain("created_by"))),
-    read_only(field("updatedBy", "MODIFY_BY_ID", User, "user", "Modified by", ALL, Plain("updated_by"))),
-    read_only(field("createdTime", "DATE_CREATE", DateTime, "datetime", "Created on", ALL, Plain("created_time"))),
-    read_only(field("updatedTime", "DATE_MODIFY", DateTime, "datetime", "Modified on", ALL, Plain("updated_time"))),
+    field(
+        "comments",
+        "COMMENTS",
+        Text,
+        "string",
+        "Comment",
+        ALL,
+        Extra("comments"),
+    ),
+    field(
+        "sourceId",
+        "SOURCE_ID",
+        Text,
+        "crm_status",
+        "Source",
+        LEAD | DEAL | CONTACT | COMPANY | DYNAMIC,
+        Extra("sourceId"),
+    ),
+    field(
+        "sourceDescription",
+        "SOURCE_DESCRIPTION",
+        Text,
+        "string",
+        "Source information",
+        LEAD | DEAL | CONTACT | COMPANY | DYNAMIC,
+        Extra("sourceDescription"),
+    ),
+    field(
+        "assignedById",
+        "ASSIGNED_BY_ID",
+        User,
+        "user",
+        "Responsible person",
+        ALL,
+        Plain("assigned_by_id"),
+    ),
+    read_only(field(
+        "createdBy",
+        "CREATED_BY_ID",
+        User,
+        "user",
+        "Created by",
+        ALL,
+        Plain("created_by"),
+    )),
+    read_only(field(
+        "updatedBy",
+        "MODIFY_BY_ID",
+        User,
+        "user",
+        "Modified by",
+        ALL,
+        Plain("updated_by"),
+    )),
+    read_only(field(
+        "createdTime",
+        "DATE_CREATE",
+        DateTime,
+        "datetime",
+        "Created on",
+        ALL,
+        Plain("created_time"),
+    )),
+    read_only(field(
+        "updatedTime",
+        "DATE_MODIFY",
+        DateTime,
+        "datetime",
+        "Modified on",
+        ALL,
+        Plain("updated_time"),
+    )),
 ];
 
 /// The [`types`] bit of an entity type; 0 for a type that holds no items.
@@ -208,7 +480,8 @@ pub fn find(entity_type_id: i64, key: &str) -> Option<&'static ItemField> {
 /// A caller's value, checked and normalised for storage; `None` when it is not acceptable.
 /// `Value::Null` means "no value".
 pub fn normalise(field: &ItemField, value: &Value) -> Option<Value> {
-    let blank = matches!(value, Value::Null) || matches!(value, Value::String(s) if s.trim().is_empty());
+    let blank =
+        matches!(value, Value::Null) || matches!(value, Value::String(s) if s.trim().is_empty());
     Some(match field.kind {
         Text => match value {
             Value::String(s) => Value::String(s.clone()),
@@ -225,8 +498,12 @@ pub fn normalise(field: &ItemField, value: &Value) -> Option<Value> {
         },
         YesNo => match value {
             Value::Bool(b) => json!(if *b { "Y" } else { "N" }),
-            Value::String(s) if s.eq_ignore_ascii_case("y") || s == "1" || s == "true" => json!("Y"),
-            Value::String(s) if s.eq_ignore_ascii_case("n") || s == "0" || s == "false" => json!("N"),
+            Value::String(s) if s.eq_ignore_ascii_case("y") || s == "1" || s == "true" => {
+                json!("Y")
+            }
+            Value::String(s) if s.eq_ignore_ascii_case("n") || s == "0" || s == "false" => {
+                json!("N")
+            }
             _ => return None,
         },
         DateTime => json!(parse_datetime_utc(value.as_str()?)?),
@@ -239,7 +516,10 @@ pub fn normalise(field: &ItemField, value: &Value) -> Option<Value> {
                 Value::String(s) if s.is_empty() => Vec::new(),
                 other => vec![other],
             };
-            json!(items.into_iter().map(bind_int).collect::<Option<Vec<i64>>>()?)
+            json!(items
+                .into_iter()
+                .map(bind_int)
+                .collect::<Option<Vec<i64>>>()?)
         }
     })
 }
@@ -263,7 +543,9 @@ pub fn read(item: &ItemRecord, field: &ItemField) -> Value {
 pub fn write(item: &mut ItemRecord, field: &ItemField, value: Value) {
     match field.column {
         Plain("title") => item.title = value.as_str().unwrap_or_default().to_string(),
-        Plain("assigned_by_id") => item.assigned_by_id = value.as_i64().unwrap_or(item.assigned_by_id),
+        Plain("assigned_by_id") => {
+            item.assigned_by_id = value.as_i64().unwrap_or(item.assigned_by_id)
+        }
         Plain(_) => {}
         Extra(key) if value.is_null() => {
             item.extra.remove(key);
@@ -368,7 +650,10 @@ mod tests {
             let mut seen = std::collections::HashSet::new();
             for f in fields_of(t) {
                 assert!(seen.insert(f.name.to_ascii_lowercase()), "{t}: {}", f.name);
-                assert!(seen.insert(f.legacy.to_ascii_lowercase()) || f.legacy.eq_ignore_ascii_case(f.name));
+                assert!(
+                    seen.insert(f.legacy.to_ascii_lowercase())
+                        || f.legacy.eq_ignore_ascii_case(f.name)
+                );
             }
         }
     }
@@ -376,7 +661,10 @@ mod tests {
     #[test]
     fn fields_are_found_by_either_name_in_any_case() {
         assert_eq!(find(2, "ID").map(|f| f.name), Some("id"));
-        assert_eq!(find(2, "assigned_by_id").map(|f| f.name), Some("assignedById"));
+        assert_eq!(
+            find(2, "assigned_by_id").map(|f| f.name),
+            Some("assignedById")
+        );
         assert_eq!(find(2, "STAGEID").map(|f| f.name), Some("stageId"));
         assert!(find(3, "title").is_none(), "contacts have no title");
         assert!(find(2, "lastName").is_none());
@@ -385,11 +673,17 @@ mod tests {
     #[test]
     fn values_are_normalised_by_kind() {
         let f = |name| find(2, name).unwrap();
-        assert_eq!(normalise(f("opportunity"), &json!("150.5")), Some(json!(150.5)));
+        assert_eq!(
+            normalise(f("opportunity"), &json!("150.5")),
+            Some(json!(150.5))
+        );
         assert_eq!(normalise(f("categoryId"), &json!("3")), Some(json!(3)));
         assert_eq!(normalise(f("categoryId"), &json!("x")), None);
         assert_eq!(normalise(f("opened"), &json!(true)), Some(json!("Y")));
-        assert_eq!(normalise(f("contactIds"), &json!(["1", 2])), Some(json!([1, 2])));
+        assert_eq!(
+            normalise(f("contactIds"), &json!(["1", 2])),
+            Some(json!([1, 2]))
+        );
         assert_eq!(
             normalise(f("begindate"), &json!("2025-01-02")),
             Some(json!("2025-01-02T00:00:00+00:00"))

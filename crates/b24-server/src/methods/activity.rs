@@ -304,13 +304,8 @@ fn update(call: &Call<'_>) -> Result<Output, ApiError> {
             return Err(access_denied());
         }
         let bindings = tx.bindings(id)?;
-        let (mut updated, new_bindings) = activities::apply_update(
-            tx,
-            &caller.permissions,
-            activity,
-            bindings.clone(),
-            &fields,
-        )?;
+        let (mut updated, new_bindings) =
+            activities::apply_update(tx, &caller.permissions, activity, bindings.clone(), &fields)?;
         updated.editor_id = caller.user.id;
         updated.last_updated = tx.now_iso();
         if new_bindings != bindings {
@@ -360,12 +355,18 @@ fn bindings_filter(value: &Value) -> Result<Filter, ApiError> {
             o.values().collect()
         }
         single @ Value::Object(_) => vec![single],
-        _ => return Err(RestError::legacy("Invalid filter: field 'BINDINGS' has invalid value").into()),
+        _ => {
+            return Err(
+                RestError::legacy("Invalid filter: field 'BINDINGS' has invalid value").into(),
+            )
+        }
     };
     let mut pairs = Vec::new();
     for entry in entries {
         let Value::Object(pair) = entry else {
-            return Err(RestError::legacy("Invalid filter: field 'BINDINGS' has invalid value").into());
+            return Err(
+                RestError::legacy("Invalid filter: field 'BINDINGS' has invalid value").into(),
+            );
         };
         let get = |names: [&str; 2]| {
             pair.iter()
@@ -384,11 +385,19 @@ fn bindings_filter(value: &Value) -> Result<Filter, ApiError> {
 fn list_query(call: &Call<'_>) -> Result<ListQuery, ApiError> {
     let mut parts = Vec::new();
     if let Some(mut filter) = map_param(call, "filter")? {
-        if let Some(key) = filter.keys().find(|k| k.eq_ignore_ascii_case("BINDINGS")).cloned() {
+        if let Some(key) = filter
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case("BINDINGS"))
+            .cloned()
+        {
             let value = filter.remove(&key).unwrap_or(Value::Null);
             parts.push(bindings_filter(&value)?);
         }
-        parts.push(listing::parse_filter(&filter, &ActivityListFields, Dialect::Legacy)?);
+        parts.push(listing::parse_filter(
+            &filter,
+            &ActivityListFields,
+            Dialect::Legacy,
+        )?);
     }
     let order = match map_param(call, "order")? {
         Some(order) if !order.is_empty() => {

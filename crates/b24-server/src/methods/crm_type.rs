@@ -113,10 +113,7 @@ fn type_json(t: &DynamicTypeRecord) -> Value {
     out.insert("updatedTime".into(), json!(t.updated_time));
     out.insert("updatedBy".into(), json!(t.updated_by));
     out.insert("title".into(), json!(t.title));
-    out.insert(
-        "relations".into(),
-        json!({"parent": [], "child": []}),
-    );
+    out.insert("relations".into(), json!({"parent": [], "child": []}));
     out.insert("linkedUserFields".into(), json!({}));
     out.insert("customSections".into(), json!([]));
     out.insert("customSectionId".into(), Value::Null);
@@ -300,13 +297,22 @@ fn fields(_call: &Call<'_>) -> Result<Output, ApiError> {
     out.insert("id".into(), describe("integer", "ID", true));
     out.insert("title".into(), describe("string", "Title", false));
     out["title"]["isRequired"] = json!(true);
-    out.insert("entityTypeId".into(), describe("integer", "Entity type ID", false));
+    out.insert(
+        "entityTypeId".into(),
+        describe("integer", "Entity type ID", false),
+    );
     for (flag, _) in FLAGS {
         out.insert((*flag).into(), describe("boolean", flag, false));
     }
     out.insert("createdBy".into(), describe("user", "Created by", true));
     out.insert("updatedBy".into(), describe("user", "Modified by", true));
-    out.insert("createdTime".into(), describe("datetime", "Created on", true));
-    out.insert("updatedTime".into(), describe("datetime", "Modified on", true));
+    out.insert(
+        "createdTime".into(),
+        describe("datetime", "Created on", true),
+    );
+    out.insert(
+        "updatedTime".into(),
+        describe("datetime", "Modified on", true),
+    );
     Ok(Output::result(json!({ "fields": out })))
 }

@@ -217,8 +217,8 @@ fn list(call: &Call<'_>) -> Result<Output, ApiError> {
     let (entity_type_id, result) = call.state.store.read(call.caller.portal_id, |tx| {
         let entity_type_id = entity_type(call, tx)?;
         let query = list_query(call, entity_type_id, Dialect::D7)?;
-        let page = items::list(tx, &call.caller.permissions, entity_type_id, query)
-            .map_err(d7_error)?;
+        let page =
+            items::list(tx, &call.caller.permissions, entity_type_id, query).map_err(d7_error)?;
         Ok((entity_type_id, page))
     })?;
     let count = result.rows.len();

@@ -29,7 +29,11 @@ macro_rules! legacy_entity {
                 name: concat!($prefix, ".add"),
                 scope: Some("crm"),
                 handler: |call: &Call<'_>| add(call, ENTITY_TYPE_ID),
-                doc: concat!("Create a ", $noun, " (legacy UPPER_CASE fields); returns its id."),
+                doc: concat!(
+                    "Create a ",
+                    $noun,
+                    " (legacy UPPER_CASE fields); returns its id."
+                ),
             };
             #[doc = concat!("`", $prefix, ".get(id)`.")]
             pub const GET: MethodSpec = MethodSpec {
@@ -57,7 +61,11 @@ macro_rules! legacy_entity {
                 name: concat!($prefix, ".delete"),
                 scope: Some("crm"),
                 handler: |call: &Call<'_>| delete(call, ENTITY_TYPE_ID),
-                doc: concat!("Delete a ", $noun, "; activities bound to it keep their other bindings."),
+                doc: concat!(
+                    "Delete a ",
+                    $noun,
+                    "; activities bound to it keep their other bindings."
+                ),
             };
             #[doc = concat!("`", $prefix, ".fields()`.")]
             pub const FIELDS: MethodSpec = MethodSpec {

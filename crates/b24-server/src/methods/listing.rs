@@ -30,12 +30,15 @@ impl Dialect {
     }
 }
 
+/// Converts a caller's filter value to a field's type; `None` when it does not fit.
+pub type ConvertValue = Box<dyn Fn(&Value) -> Option<SqlValue>>;
+
 /// A field a list can filter and sort by.
 pub struct ListField {
     /// Where it is stored.
     pub column: Column,
     /// Converts a filter value to the field's type; `None` when it does not fit.
-    pub convert: Box<dyn Fn(&Value) -> Option<SqlValue>>,
+    pub convert: ConvertValue,
 }
 
 /// What a list method knows about its fields.
@@ -197,7 +200,9 @@ pub fn parse_order(
     let mut order = Vec::new();
     for (key, direction) in map {
         let field = fields.field(key).ok_or_else(|| {
-            dialect.error(format!("Invalid order: field '{key}' is not allowed in order"))
+            dialect.error(format!(
+                "Invalid order: field '{key}' is not allowed in order"
+            ))
         })?;
         let text = direction.as_str().unwrap_or_default();
         let descending = if text.eq_ignore_ascii_case("desc") {
@@ -272,30 +277,52 @@ mod tests {
 
     #[test]
     fn prefixes_map_to_operators_and_id_keys_work_in_either_case() {
-        let f = filter(json!({">ID": "5", "<=id": 9, "!=title": "x", "@id": [1, "2"], "%title": "a%b"})).unwrap();
+        let f = filter(
+            json!({">ID": "5", "<=id": 9, "!=title": "x", "@id": [1, "2"], "%title": "a%b"}),
+        )
+        .unwrap();
         assert_eq!(
             f,
             Filter::All(vec![
                 cmp("id", CompareOp::Gt, vec![SqlValue::Int(5)]),
                 cmp("id", CompareOp::Le, vec![SqlValue::Int(9)]),
                 cmp("title", CompareOp::NotEq, vec![SqlValue::Text("x".into())]),
-                cmp("id", CompareOp::In, vec![SqlValue::Int(1), SqlValue::Int(2)]),
-                cmp("title", CompareOp::Like, vec![SqlValue::Text(r"%a\%b%".into())]),
+                cmp(
+                    "id",
+                    CompareOp::In,
+                    vec![SqlValue::Int(1), SqlValue::Int(2)]
+                ),
+                cmp(
+                    "title",
+                    CompareOp::Like,
+                    vec![SqlValue::Text(r"%a\%b%".into())]
+                ),
             ])
         );
     }
 
     #[test]
     fn logic_or_and_nested_groups_build_a_tree() {
-        let f = filter(json!({"0": {"logic": "OR", "0": {"id": 1}, "1": {"=%title": "a%"}}, "!%title": "z"})).unwrap();
+        let f = filter(
+            json!({"0": {"logic": "OR", "0": {"id": 1}, "1": {"=%title": "a%"}}, "!%title": "z"}),
+        )
+        .unwrap();
         assert_eq!(
             f,
             Filter::All(vec![
                 Filter::Any(vec![
                     Filter::All(vec![cmp("id", CompareOp::Eq, vec![SqlValue::Int(1)])]),
-                    Filter::All(vec![cmp("title", CompareOp::Like, vec![SqlValue::Text("a%".into())])]),
+                    Filter::All(vec![cmp(
+                        "title",
+                        CompareOp::Like,
+                        vec![SqlValue::Text("a%".into())]
+                    )]),
                 ]),
-                cmp("title", CompareOp::NotLike, vec![SqlValue::Text("%z%".into())]),
+                cmp(
+                    "title",
+                    CompareOp::NotLike,
+                    vec![SqlValue::Text("%z%".into())]
+                ),
             ])
         );
     }
@@ -303,9 +330,19 @@ mod tests {
     #[test]
     fn unknown_fields_bad_values_and_bad_directions_are_refused() {
         let msg = |r: Result<Filter, ApiError>| r.unwrap_err().to_rest().message.to_string();
-        assert_eq!(msg(filter(json!({"nope": 1}))), "Invalid filter: field 'nope' is not allowed in filter");
-        assert_eq!(msg(filter(json!({">id": "x"}))), "Invalid filter: field 'id' has invalid value");
-        let order = parse_order(json!({"id": "up"}).as_object().unwrap(), &Fields, Dialect::D7);
+        assert_eq!(
+            msg(filter(json!({"nope": 1}))),
+            "Invalid filter: field 'nope' is not allowed in filter"
+        );
+        assert_eq!(
+            msg(filter(json!({">id": "x"}))),
+            "Invalid filter: field 'id' has invalid value"
+        );
+        let order = parse_order(
+            json!({"id": "up"}).as_object().unwrap(),
+            &Fields,
+            Dialect::D7,
+        );
         assert_eq!(
             order.unwrap_err().to_rest().message,
             "Invalid order: allowed sort directions are ASC, DESC. But got 'up' for field 'id'"

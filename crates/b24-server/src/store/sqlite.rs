@@ -197,7 +197,8 @@ fn item_from_row(r: &Row<'_>) -> rusqlite::Result<ItemRecord> {
 const ITEM_COLUMNS: &str = "entity_type_id, id, title, assigned_by_id, created_by, updated_by, \
                             created_time, updated_time, extra";
 
-const DYNAMIC_TYPE_COLUMNS: &str = "id, entity_type_id, title, created_by, updated_by, created_time, \
+const DYNAMIC_TYPE_COLUMNS: &str =
+    "id, entity_type_id, title, created_by, updated_by, created_time, \
                                     updated_time, settings";
 
 fn dynamic_type_from_row(r: &Row<'_>) -> rusqlite::Result<DynamicTypeRecord> {
@@ -822,7 +823,11 @@ impl SqliteTx<'_> {
 type SqlArg = rusqlite::types::Value;
 
 /// The page and count statements of `crm.item.list`-style queries, with their arguments.
-fn items_page_sql(portal: PortalId, entity_type_id: i64, query: &ListQuery) -> (String, String, Vec<SqlArg>) {
+fn items_page_sql(
+    portal: PortalId,
+    entity_type_id: i64,
+    query: &ListQuery,
+) -> (String, String, Vec<SqlArg>) {
     let mut args = vec![SqlArg::Integer(portal), SqlArg::Integer(entity_type_id)];
     let condition = compile_filter(&query.filter, &mut args);
     let where_clause = format!("portal_id = ? AND entity_type_id = ? AND {condition}");
@@ -895,10 +900,18 @@ fn int_list(ids: &[i64]) -> String {
     if ids.is_empty() {
         return "NULL".into();
     }
-    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+    ids.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-fn compile_compare(column: Column, op: CompareOp, values: &[SqlValue], args: &mut Vec<SqlArg>) -> String {
+fn compile_compare(
+    column: Column,
+    op: CompareOp,
+    values: &[SqlValue],
+    args: &mut Vec<SqlArg>,
+) -> String {
     let c = column_sql(column);
     let first = values.first().unwrap_or(&SqlValue::Null);
     let empty_text = matches!(first, SqlValue::Text(t) if t.is_empty());
@@ -925,7 +938,10 @@ fn compile_compare(column: Column, op: CompareOp, values: &[SqlValue], args: &mu
         CompareOp::In if values.is_empty() => "1 = 0".into(),
         CompareOp::In => format!("{c} IN ({})", placeholders(values, args)),
         CompareOp::NotIn if values.is_empty() => "1 = 1".into(),
-        CompareOp::NotIn => format!("({c} IS NULL OR {c} NOT IN ({}))", placeholders(values, args)),
+        CompareOp::NotIn => format!(
+            "({c} IS NULL OR {c} NOT IN ({}))",
+            placeholders(values, args)
+        ),
         CompareOp::Like => one(args, format!("{c} LIKE ? ESCAPE '\\'")),
         CompareOp::NotLike => one(args, format!("({c} IS NULL OR {c} NOT LIKE ? ESCAPE '\\')")),
     }
@@ -937,7 +953,11 @@ fn compile_filter(filter: &Filter, args: &mut Vec<SqlArg>) -> String {
         Filter::All(parts) if parts.is_empty() => "1 = 1".into(),
         Filter::Any(parts) if parts.is_empty() => "1 = 0".into(),
         Filter::All(parts) | Filter::Any(parts) => {
-            let glue = if matches!(filter, Filter::All(_)) { " AND " } else { " OR " };
+            let glue = if matches!(filter, Filter::All(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
             let parts: Vec<String> = parts.iter().map(|p| compile_filter(p, args)).collect();
             format!("({})", parts.join(glue))
         }
@@ -1028,14 +1048,18 @@ mod plan_tests {
     fn assert_indexed(plan: &[String], table: &str, index: &str) {
         let text = plan.join("\n");
         assert!(
-            plan.iter().any(|l| l.starts_with(&format!("SEARCH {table} ")) && l.contains(index)),
+            plan.iter()
+                .any(|l| l.starts_with(&format!("SEARCH {table} ")) && l.contains(index)),
             "no indexed search of {table} via {index}:\n{text}"
         );
         assert!(
             !plan.iter().any(|l| l.starts_with(&format!("SCAN {table}"))),
             "full scan of {table}:\n{text}"
         );
-        assert!(!text.contains("TEMP B-TREE FOR ORDER BY"), "sorts the result:\n{text}");
+        assert!(
+            !text.contains("TEMP B-TREE FOR ORDER BY"),
+            "sorts the result:\n{text}"
+        );
     }
 
     const ITEMS_PK: &str = "sqlite_autoindex_crm_items_1";
@@ -1044,7 +1068,9 @@ mod plan_tests {
     #[test]
     fn item_pages_in_default_order_use_the_primary_key() {
         let (_dir, s) = store();
-        let plan = s.explain_items_page(1, 2, &ListQuery::first_page(50)).unwrap();
+        let plan = s
+            .explain_items_page(1, 2, &ListQuery::first_page(50))
+            .unwrap();
         assert_indexed(&plan, "crm_items", ITEMS_PK);
     }
 
@@ -1057,10 +1083,20 @@ mod plan_tests {
         assert_indexed(&plan, "crm_items", "id>?");
         let extra = Filter::All(vec![
             cursor(500_000),
-            cmp(Column::Extra("stageId"), CompareOp::Eq, SqlValue::Text("WON".into())),
-            cmp(Column::Plain("title"), CompareOp::Like, SqlValue::Text(format!("%{}%", like_literal("a")))),
+            cmp(
+                Column::Extra("stageId"),
+                CompareOp::Eq,
+                SqlValue::Text("WON".into()),
+            ),
+            cmp(
+                Column::Plain("title"),
+                CompareOp::Like,
+                SqlValue::Text(format!("%{}%", like_literal("a"))),
+            ),
         ]);
-        let plan = s.explain_items_page(1, 2, &uncounted(extra, vec![ID_ASC])).unwrap();
+        let plan = s
+            .explain_items_page(1, 2, &uncounted(extra, vec![ID_ASC]))
+            .unwrap();
         assert_indexed(&plan, "crm_items", "id>?");
     }
 
@@ -1068,7 +1104,11 @@ mod plan_tests {
     fn own_item_pages_use_the_assignee_index() {
         let (_dir, s) = store();
         let own = Filter::All(vec![
-            cmp(Column::Plain("assigned_by_id"), CompareOp::Eq, SqlValue::Int(7)),
+            cmp(
+                Column::Plain("assigned_by_id"),
+                CompareOp::Eq,
+                SqlValue::Int(7),
+            ),
             cursor(10),
         ]);
         let plan = s.explain_items_page(1, 2, &uncounted(own, vec![])).unwrap();
@@ -1078,7 +1118,10 @@ mod plan_tests {
     #[test]
     fn activity_pages_in_default_order_use_the_start_time_index() {
         let (_dir, s) = store();
-        let query = uncounted(Filter::everything(), vec![(Column::Plain("start_time"), false)]);
+        let query = uncounted(
+            Filter::everything(),
+            vec![(Column::Plain("start_time"), false)],
+        );
         let plan = s.explain_activities_page(1, &query).unwrap();
         assert_indexed(&plan, "activities", "activities_by_start_time");
     }
@@ -1096,11 +1139,17 @@ mod plan_tests {
     fn activity_pages_by_owner_use_the_owner_index() {
         let (_dir, s) = store();
         let owner = Filter::All(vec![
-            cmp(Column::Plain("owner_type_id"), CompareOp::Eq, SqlValue::Int(2)),
+            cmp(
+                Column::Plain("owner_type_id"),
+                CompareOp::Eq,
+                SqlValue::Int(2),
+            ),
             cmp(Column::Plain("owner_id"), CompareOp::Eq, SqlValue::Int(5)),
             cursor(0),
         ]);
-        let plan = s.explain_activities_page(1, &uncounted(owner, vec![ID_ASC])).unwrap();
+        let plan = s
+            .explain_activities_page(1, &uncounted(owner, vec![ID_ASC]))
+            .unwrap();
         assert_indexed(&plan, "activities", "activities_by_owner");
     }
 
@@ -1108,9 +1157,14 @@ mod plan_tests {
     fn activity_pages_by_binding_use_the_binding_index() {
         let (_dir, s) = store();
         let bound = Filter::All(vec![Filter::BoundTo(vec![(Some(2), Some(5))]), cursor(0)]);
-        let plan = s.explain_activities_page(1, &uncounted(bound, vec![ID_ASC])).unwrap();
+        let plan = s
+            .explain_activities_page(1, &uncounted(bound, vec![ID_ASC]))
+            .unwrap();
         let text = plan.join("\n");
         assert!(text.contains("activity_bindings_by_item"), "{text}");
-        assert!(!plan.iter().any(|l| l.starts_with("SCAN activities")), "{text}");
+        assert!(
+            !plan.iter().any(|l| l.starts_with("SCAN activities")),
+            "{text}"
+        );
     }
 }

@@ -23,9 +23,13 @@ async fn activity_add_binds_the_owner_and_every_communication_entity() {
     let app = spawn_app().await;
     let deal = app.new_item(2, None).await;
     let contact = app.new_item(3, None).await;
-    let (status, body) = app.call("crm.activity.add", call_fields((2, deal), contact)).await;
+    let (status, body) = app
+        .call("crm.activity.add", call_fields((2, deal), contact))
+        .await;
     assert_eq!(status, 200, "{body}");
-    let id = body["result"].as_i64().expect("the new id as a JSON integer");
+    let id = body["result"]
+        .as_i64()
+        .expect("the new id as a JSON integer");
     assert_eq!(app.bindings(id).await, vec![(2, deal), (3, contact)]);
     let got = app.ok("crm.activity.get", json!({"id": id})).await;
     assert_eq!(got["OWNER_TYPE_ID"], "2");
@@ -74,20 +78,45 @@ async fn activity_add_errors_follow_the_legacy_order_and_texts() {
     };
     let cases = [
         (json!({"fields": 5}), "Parameter 'fields' must be array."),
-        (base(json!({"TYPE_ID": null})), "The field TYPE_ID is not defined or invalid."),
-        (base(json!({"TYPE_ID": 3})), "The activity type \"Task is not supported in current context\"."),
-        (base(json!({"COMMUNICATIONS": null})), "The field COMMUNICATIONS is not defined or invalid."),
-        (base(json!({"COMMUNICATIONS": [{"VALUE": "a@b", "TYPE": "EMAIL"}]})), "The field COMMUNICATIONS is not defined or invalid."),
+        (
+            base(json!({"TYPE_ID": null})),
+            "The field TYPE_ID is not defined or invalid.",
+        ),
+        (
+            base(json!({"TYPE_ID": 3})),
+            "The activity type \"Task is not supported in current context\".",
+        ),
+        (
+            base(json!({"COMMUNICATIONS": null})),
+            "The field COMMUNICATIONS is not defined or invalid.",
+        ),
+        (
+            base(json!({"COMMUNICATIONS": [{"VALUE": "a@b", "TYPE": "EMAIL"}]})),
+            "The field COMMUNICATIONS is not defined or invalid.",
+        ),
         (
             base(json!({"COMMUNICATIONS": [{"VALUE": "+1"}, {"VALUE": "+2"}]})),
             "The only one communication is allowed for activity of specified type.",
         ),
-        (base(json!({"OWNER_ID": 99})), "Could not find 'DEAL' with ID: 99"),
-        (base(json!({"SUBJECT": ""})), "The field SUBJECT is not defined or empty"),
-        (base(json!({"START_TIME": "soon"})), "The value of the field \"START_TIME\" is not valid."),
+        (
+            base(json!({"OWNER_ID": 99})),
+            "Could not find 'DEAL' with ID: 99",
+        ),
+        (
+            base(json!({"SUBJECT": ""})),
+            "The field SUBJECT is not defined or empty",
+        ),
+        (
+            base(json!({"START_TIME": "soon"})),
+            "The value of the field \"START_TIME\" is not valid.",
+        ),
     ];
     for (params, text) in cases {
-        assert_eq!(app.call("crm.activity.add", params.clone()).await, legacy(text), "{params}");
+        assert_eq!(
+            app.call("crm.activity.add", params.clone()).await,
+            legacy(text),
+            "{params}"
+        );
     }
     let user = app.create_user(&["deal.read=all"]);
     let url = app.create_webhook(user, None);
@@ -131,10 +160,20 @@ async fn activity_update_with_communications_rebuilds_the_bindings() {
         "owner + communications replace every other binding"
     );
     let got = app.ok("crm.activity.get", json!({"id": id})).await;
-    assert_eq!((&got["SUBJECT"], &got["COMPLETED"], &got["STATUS"]), (&json!("Moved"), &json!("Y"), &json!("2")));
-    app.ok("crm.activity.update", json!({"id": id, "fields": {"DESCRIPTION": "only this"}}))
-        .await;
-    assert_eq!(app.bindings(id).await, vec![(2, deal), (3, other)], "no COMMUNICATIONS, no rebuild");
+    assert_eq!(
+        (&got["SUBJECT"], &got["COMPLETED"], &got["STATUS"]),
+        (&json!("Moved"), &json!("Y"), &json!("2"))
+    );
+    app.ok(
+        "crm.activity.update",
+        json!({"id": id, "fields": {"DESCRIPTION": "only this"}}),
+    )
+    .await;
+    assert_eq!(
+        app.bindings(id).await,
+        vec![(2, deal), (3, other)],
+        "no COMMUNICATIONS, no rebuild"
+    );
 }
 
 #[tokio::test]
@@ -148,8 +187,11 @@ async fn activity_update_moves_the_owner_binding_when_the_owner_changes() {
         .await
         .as_i64()
         .unwrap();
-    app.ok("crm.activity.update", json!({"id": id, "fields": {"OWNER_ID": next}}))
-        .await;
+    app.ok(
+        "crm.activity.update",
+        json!({"id": id, "fields": {"OWNER_ID": next}}),
+    )
+    .await;
     assert_eq!(app.bindings(id).await, vec![(2, next), (3, contact)]);
     assert_eq!(app.owner(id).await, ("2".into(), next.to_string()));
 }
@@ -164,26 +206,40 @@ async fn activity_update_errors_are_pinned() {
         legacy("ID is not defined or invalid.")
     );
     assert_eq!(
-        app.call("crm.activity.update", json!({"id": 99, "fields": {}})).await,
+        app.call("crm.activity.update", json!({"id": 99, "fields": {}}))
+            .await,
         legacy("Activity is not found.")
     );
     assert_eq!(
-        app.call("crm.activity.update", json!({"id": id, "fields": "x"})).await,
+        app.call("crm.activity.update", json!({"id": id, "fields": "x"}))
+            .await,
         legacy("Parameter 'fields' must be array.")
     );
     assert_eq!(
-        app.call("crm.activity.update", json!({"id": id, "fields": {"OWNER_ID": 77}})).await,
+        app.call(
+            "crm.activity.update",
+            json!({"id": id, "fields": {"OWNER_ID": 77}})
+        )
+        .await,
         legacy("Could not find 'DEAL' with ID: 77")
     );
     assert_eq!(
-        app.call("crm.activity.update", json!({"id": id, "fields": {"RESPONSIBLE_ID": 0}})).await,
+        app.call(
+            "crm.activity.update",
+            json!({"id": id, "fields": {"RESPONSIBLE_ID": 0}})
+        )
+        .await,
         legacy("The field RESPONSIBLE_ID is not defined or invalid.")
     );
     let user = app.create_user(&["deal.read=all"]);
     let url = app.create_webhook(user, None);
     assert_eq!(
-        app.call_as(&url, "crm.activity.update", json!({"id": id, "fields": {"SUBJECT": "x"}}))
-            .await,
+        app.call_as(
+            &url,
+            "crm.activity.update",
+            json!({"id": id, "fields": {"SUBJECT": "x"}})
+        )
+        .await,
         legacy("Access denied.")
     );
     let got = app.ok("crm.activity.get", json!({"id": id})).await;
@@ -213,9 +269,16 @@ async fn list_filters_by_owner_only_and_by_any_binding_with_bindings() {
     )
     .await;
     let (_, body) = app
-        .call("crm.activity.list", json!({"filter": {"OWNER_TYPE_ID": 3, "OWNER_ID": contact}}))
+        .call(
+            "crm.activity.list",
+            json!({"filter": {"OWNER_TYPE_ID": 3, "OWNER_ID": contact}}),
+        )
         .await;
-    assert_eq!(ids(&body), vec![on_contact], "the owner moved to the deal for the third");
+    assert_eq!(
+        ids(&body),
+        vec![on_contact],
+        "the owner moved to the deal for the third"
+    );
     let (_, body) = app
         .call(
             "crm.activity.list",
@@ -231,15 +294,22 @@ async fn list_select_shows_communications_only_when_named() {
     let app = spawn_app().await;
     let deal = app.new_item(2, None).await;
     let contact = app.new_item(3, None).await;
-    app.ok("crm.activity.add", call_fields((2, deal), contact)).await;
+    app.ok("crm.activity.add", call_fields((2, deal), contact))
+        .await;
     let (_, body) = app.call("crm.activity.list", json!({})).await;
     assert!(body["result"][0].get("COMMUNICATIONS").is_none());
     assert_eq!(body["result"][0]["SUBJECT"], "Call back");
     let (_, body) = app
-        .call("crm.activity.list", json!({"select": ["SUBJECT", "COMMUNICATIONS"]}))
+        .call(
+            "crm.activity.list",
+            json!({"select": ["SUBJECT", "COMMUNICATIONS"]}),
+        )
         .await;
     let row = body["result"][0].as_object().unwrap();
-    assert_eq!(row.keys().collect::<Vec<_>>(), ["ID", "SUBJECT", "COMMUNICATIONS"]);
+    assert_eq!(
+        row.keys().collect::<Vec<_>>(),
+        ["ID", "SUBJECT", "COMMUNICATIONS"]
+    );
     assert_eq!(row["COMMUNICATIONS"][0]["VALUE"], "+100");
 }
 
@@ -276,11 +346,15 @@ async fn list_default_order_is_start_time_and_bad_keys_are_refused() {
     let (_, body) = app.call("crm.activity.list", json!({})).await;
     assert_eq!(ids(&body), vec![2, 3, 1]);
     let (_, body) = app
-        .call("crm.activity.list", json!({"filter": {">=DEADLINE": "2030-01-02T00:00:00"}, "order": {"DEADLINE": "DESC"}}))
+        .call(
+            "crm.activity.list",
+            json!({"filter": {">=DEADLINE": "2030-01-02T00:00:00"}, "order": {"DEADLINE": "DESC"}}),
+        )
         .await;
     assert_eq!(ids(&body), vec![1, 3]);
     assert_eq!(
-        app.call("crm.activity.list", json!({"filter": {"NOPE": 1}})).await,
+        app.call("crm.activity.list", json!({"filter": {"NOPE": 1}}))
+            .await,
         legacy("Invalid filter: field 'NOPE' is not allowed in filter")
     );
     assert_eq!(
@@ -309,7 +383,10 @@ async fn list_pages_with_start_and_next_see_every_activity_once() {
     let mut start = Some(0);
     while let Some(s) = start {
         let (status, body) = app
-            .call("crm.activity.list", json!({"start": s, "order": {"ID": "ASC"}}))
+            .call(
+                "crm.activity.list",
+                json!({"start": s, "order": {"ID": "ASC"}}),
+            )
             .await;
         assert_eq!(status, 200);
         assert_eq!(body["total"], 125);
@@ -358,7 +435,17 @@ async fn fields_methods_describe_activities_and_communications() {
     assert_eq!(fields["TYPE_ID"]["isImmutable"], true);
     let comm = app.ok("crm.activity.communication.fields", json!({})).await;
     let keys: Vec<&String> = comm.as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["ID", "ACTIVITY_ID", "ENTITY_ID", "ENTITY_TYPE_ID", "TYPE", "VALUE"]);
+    assert_eq!(
+        keys,
+        [
+            "ID",
+            "ACTIVITY_ID",
+            "ENTITY_ID",
+            "ENTITY_TYPE_ID",
+            "TYPE",
+            "VALUE"
+        ]
+    );
     assert_eq!(comm["ID"]["isReadOnly"], true);
 }
 
@@ -385,35 +472,72 @@ async fn todo_update_errors_are_pinned() {
     let deal = app.new_item(2, None).await;
     let other = app.new_item(2, None).await;
     let id = app.new_todo(2, deal).await;
-    let p = |id: i64, owner: i64, deadline: &str| {
-        json!({"id": id, "ownerTypeId": 2, "ownerId": owner, "deadline": deadline})
-    };
+    let p = |id: i64, owner: i64, deadline: &str| json!({"id": id, "ownerTypeId": 2, "ownerId": owner, "deadline": deadline});
     let cases = [
-        (json!({"ownerTypeId": 2, "ownerId": deal, "deadline": "2030-01-01T00:00:00"}), envelope("100", "Could not find value for parameter {id}")),
-        (p(id, deal, "later"), envelope("WRONG_DATETIME_FORMAT", "Wrong datetime format")),
-        (p(99, deal, "2030-01-01T00:00:00"), envelope("NOT_FOUND", "Not found.")),
-        (p(id, other, "2030-01-01T00:00:00"), envelope("NOT_FOUND", "Not found.")),
+        (
+            json!({"ownerTypeId": 2, "ownerId": deal, "deadline": "2030-01-01T00:00:00"}),
+            envelope("100", "Could not find value for parameter {id}"),
+        ),
+        (
+            p(id, deal, "later"),
+            envelope("WRONG_DATETIME_FORMAT", "Wrong datetime format"),
+        ),
+        (
+            p(99, deal, "2030-01-01T00:00:00"),
+            envelope("NOT_FOUND", "Not found."),
+        ),
+        (
+            p(id, other, "2030-01-01T00:00:00"),
+            envelope("NOT_FOUND", "Not found."),
+        ),
     ];
     for (params, expected) in cases {
-        assert_eq!(app.call("crm.activity.todo.update", params.clone()).await, (400, expected), "{params}");
+        assert_eq!(
+            app.call("crm.activity.todo.update", params.clone()).await,
+            (400, expected),
+            "{params}"
+        );
     }
-    app.ok("crm.item.delete", json!({"entityTypeId": 2, "id": deal})).await;
+    app.ok("crm.item.delete", json!({"entityTypeId": 2, "id": deal}))
+        .await;
     assert_eq!(
-        app.call("crm.activity.todo.update", p(id, deal, "2030-01-01T00:00:00")).await,
+        app.call(
+            "crm.activity.todo.update",
+            p(id, deal, "2030-01-01T00:00:00")
+        )
+        .await,
         (400, envelope("OWNER_NOT_FOUND", "Owner was not found"))
     );
     let live = app.new_todo(2, other).await;
     let user = app.create_user(&["deal.read=all"]);
     let url = app.create_webhook(user, None);
     assert_eq!(
-        app.call_as(&url, "crm.activity.todo.update", p(live, other, "2030-01-01T00:00:00")).await,
+        app.call_as(
+            &url,
+            "crm.activity.todo.update",
+            p(live, other, "2030-01-01T00:00:00")
+        )
+        .await,
         (400, envelope("ACCESS_DENIED", "Access denied."))
     );
-    app.ok("crm.activity.update", json!({"id": live, "fields": {"COMPLETED": "Y"}}))
-        .await;
+    app.ok(
+        "crm.activity.update",
+        json!({"id": live, "fields": {"COMPLETED": "Y"}}),
+    )
+    .await;
     assert_eq!(
-        app.call("crm.activity.todo.update", p(live, other, "2030-01-01T00:00:00")).await,
-        (400, envelope("CAN_NOT_UPDATE_COMPLETED_TODO", "Completed activity cannot be modified"))
+        app.call(
+            "crm.activity.todo.update",
+            p(live, other, "2030-01-01T00:00:00")
+        )
+        .await,
+        (
+            400,
+            envelope(
+                "CAN_NOT_UPDATE_COMPLETED_TODO",
+                "Completed activity cannot be modified"
+            )
+        )
     );
 }
 
@@ -422,7 +546,11 @@ async fn a_deleted_items_binding_stays_deletable_and_other_bindings_stay_intact(
     let app = spawn_app().await;
     let deal = app.new_item(2, None).await;
     let contact = app.new_item(3, None).await;
-    let id = app.ok("crm.activity.add", call_fields((2, deal), contact)).await.as_i64().unwrap();
+    let id = app
+        .ok("crm.activity.add", call_fields((2, deal), contact))
+        .await
+        .as_i64()
+        .unwrap();
     assert_eq!(
         app.ok("crm.deal.delete", json!({"id": deal})).await,
         json!(true)

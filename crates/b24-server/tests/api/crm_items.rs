@@ -1,8 +1,8 @@
 //! crm.item.update / fields, the general list filters (every operator, `logic: OR`, nested
 //! groups), order, select, and smart-process items (spec §1.6, §10.1).
 
-use crate::helpers::{envelope, TestApp};
 use crate::helpers::spawn_app;
+use crate::helpers::{envelope, TestApp};
 use serde_json::{json, Value};
 
 async fn add(app: &TestApp, entity_type_id: i64, fields: Value) -> Value {
@@ -32,7 +32,12 @@ async fn list_ids(app: &TestApp, params: Value) -> Vec<i64> {
 #[tokio::test]
 async fn item_update_changes_only_the_given_fields_and_stamps_the_editor() {
     let app = spawn_app().await;
-    let deal = add(&app, 2, json!({"title": "Old", "opportunity": 10, "stageId": "NEW"})).await;
+    let deal = add(
+        &app,
+        2,
+        json!({"title": "Old", "opportunity": 10, "stageId": "NEW"}),
+    )
+    .await;
     let id = deal["id"].as_i64().unwrap();
     let (status, body) = app
         .call(
@@ -103,7 +108,10 @@ async fn item_update_errors_are_pinned() {
     let item = app
         .ok("crm.item.get", json!({"entityTypeId": 2, "id": deal}))
         .await;
-    assert_eq!(item["item"]["title"], "item", "a refused update changes nothing");
+    assert_eq!(
+        item["item"]["title"], "item",
+        "a refused update changes nothing"
+    );
 }
 
 #[tokio::test]
@@ -116,7 +124,17 @@ async fn item_fields_describes_each_types_own_fields() {
         json!({"type": "integer", "isRequired": false, "isReadOnly": true, "isImmutable": false,
                "isMultiple": false, "isDynamic": false, "title": "ID", "upperName": "ID"})
     );
-    for name in ["title", "stageId", "categoryId", "opportunity", "currencyId", "contactIds", "companyId", "assignedById", "createdTime"] {
+    for name in [
+        "title",
+        "stageId",
+        "categoryId",
+        "opportunity",
+        "currencyId",
+        "contactIds",
+        "companyId",
+        "assignedById",
+        "createdTime",
+    ] {
         assert!(fields.contains_key(name), "deal lacks {name}");
     }
     assert_eq!(fields["contactIds"]["isMultiple"], true);
@@ -125,7 +143,8 @@ async fn item_fields_describes_each_types_own_fields() {
     assert!(fields.contains_key("name") && fields.contains_key("lastName"));
     assert!(!fields.contains_key("title") && !fields.contains_key("stageId"));
     assert_eq!(
-        app.call("crm.item.fields", json!({"entityTypeId": 9})).await,
+        app.call("crm.item.fields", json!({"entityTypeId": 9}))
+            .await,
         (400, envelope("NOT_FOUND", "Smart process not found"))
     );
 }
@@ -133,7 +152,12 @@ async fn item_fields_describes_each_types_own_fields() {
 #[tokio::test]
 async fn contacts_carry_names_and_every_item_shows_all_its_fields() {
     let app = spawn_app().await;
-    let contact = add(&app, 3, json!({"name": "Ada", "lastName": "Lovelace", "companyId": "4"})).await;
+    let contact = add(
+        &app,
+        3,
+        json!({"name": "Ada", "lastName": "Lovelace", "companyId": "4"}),
+    )
+    .await;
     assert_eq!(contact["name"], "Ada");
     assert_eq!(contact["lastName"], "Lovelace");
     assert_eq!(contact["companyId"], 4);
@@ -155,7 +179,12 @@ async fn five_deals(app: &TestApp) {
         ("alphabet", "LOSE", 400),
         ("Delta", "NEW", 500),
     ] {
-        add(app, 2, json!({"title": title, "stageId": stage, "opportunity": amount})).await;
+        add(
+            app,
+            2,
+            json!({"title": title, "stageId": stage, "opportunity": amount}),
+        )
+        .await;
     }
 }
 
@@ -228,11 +257,19 @@ async fn order_by_any_field_with_the_id_as_tie_breaker() {
     let app = spawn_app().await;
     five_deals(&app).await;
     assert_eq!(
-        list_ids(&app, json!({"entityTypeId": 2, "order": {"stageId": "ASC"}})).await,
+        list_ids(
+            &app,
+            json!({"entityTypeId": 2, "order": {"stageId": "ASC"}})
+        )
+        .await,
         vec![4, 1, 5, 2, 3]
     );
     assert_eq!(
-        list_ids(&app, json!({"entityTypeId": 2, "order": {"opportunity": "DESC"}})).await,
+        list_ids(
+            &app,
+            json!({"entityTypeId": 2, "order": {"opportunity": "DESC"}})
+        )
+        .await,
         vec![5, 4, 3, 2, 1]
     );
     assert_eq!(
@@ -277,12 +314,18 @@ async fn select_star_keeps_everything_and_names_match_in_either_case() {
     let app = spawn_app().await;
     five_deals(&app).await;
     let (_, body) = app
-        .call("crm.item.list", json!({"entityTypeId": 2, "select": ["*"], "filter": {"id": 1}}))
+        .call(
+            "crm.item.list",
+            json!({"entityTypeId": 2, "select": ["*"], "filter": {"id": 1}}),
+        )
         .await;
     let all = body["result"]["items"][0].as_object().unwrap().clone();
     assert!(all.contains_key("stageId") && all.contains_key("entityTypeId"));
     let (_, body) = app
-        .call("crm.item.list", json!({"entityTypeId": 2, "select": ["STAGE_ID", "opportunity"], "filter": {"id": 1}}))
+        .call(
+            "crm.item.list",
+            json!({"entityTypeId": 2, "select": ["STAGE_ID", "opportunity"], "filter": {"id": 1}}),
+        )
         .await;
     let keys: Vec<String> = body["result"]["items"][0]
         .as_object()
@@ -326,8 +369,11 @@ async fn smart_process_items_work_once_their_type_exists() {
         app.call("crm.item.add", params.clone()).await,
         (400, envelope("NOT_FOUND", "Smart process not found"))
     );
-    app.ok("crm.type.add", json!({"fields": {"title": "Cases", "entityTypeId": 130}}))
-        .await;
+    app.ok(
+        "crm.type.add",
+        json!({"fields": {"title": "Cases", "entityTypeId": 130}}),
+    )
+    .await;
     let item = app.ok("crm.item.add", params).await;
     assert_eq!(item["item"]["entityTypeId"], 130);
     assert_eq!(item["item"]["stageId"], "NEW");
@@ -357,7 +403,12 @@ async fn smart_process_items_work_once_their_type_exists() {
 async fn quotes_and_smart_invoices_are_item_types() {
     let app = spawn_app().await;
     for entity_type_id in [7, 31] {
-        let item = add(&app, entity_type_id, json!({"title": "Doc", "opportunity": "12.5"})).await;
+        let item = add(
+            &app,
+            entity_type_id,
+            json!({"title": "Doc", "opportunity": "12.5"}),
+        )
+        .await;
         assert_eq!(item["entityTypeId"], entity_type_id);
         assert_eq!(item["opportunity"], 12.5);
         assert_eq!(

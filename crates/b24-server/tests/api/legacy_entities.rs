@@ -29,40 +29,67 @@ async fn deal_add_get_update_delete_round_trip_with_string_values() {
     assert_eq!(deal["CATEGORY_ID"], "0");
     assert!(deal["DATE_CREATE"].as_str().unwrap().ends_with("+00:00"));
     assert_eq!(
-        app.ok("crm.deal.update", json!({"ID": "1", "fields": {"STAGE_ID": "WON"}}))
-            .await,
+        app.ok(
+            "crm.deal.update",
+            json!({"ID": "1", "fields": {"STAGE_ID": "WON"}})
+        )
+        .await,
         json!(true)
     );
     let item = app
         .ok("crm.item.get", json!({"entityTypeId": 2, "id": 1}))
         .await;
-    assert_eq!(item["item"]["stageId"], "WON", "the same item under both APIs");
+    assert_eq!(
+        item["item"]["stageId"], "WON",
+        "the same item under both APIs"
+    );
     assert_eq!(
         app.ok("crm.deal.delete", json!({"id": 1})).await,
         json!(true)
     );
-    assert_eq!(app.call("crm.deal.get", json!({"id": 1})).await, legacy("Not found"));
+    assert_eq!(
+        app.call("crm.deal.get", json!({"id": 1})).await,
+        legacy("Not found")
+    );
 }
 
 #[tokio::test]
 async fn contact_company_and_lead_use_their_own_fields() {
     let app = spawn_app().await;
     let contact = app
-        .ok("crm.contact.add", json!({"fields": {"NAME": "Ada", "LAST_NAME": "Lovelace", "COMPANY_ID": 1}}))
+        .ok(
+            "crm.contact.add",
+            json!({"fields": {"NAME": "Ada", "LAST_NAME": "Lovelace", "COMPANY_ID": 1}}),
+        )
         .await;
     let got = app.ok("crm.contact.get", json!({"id": contact})).await;
-    assert_eq!((&got["NAME"], &got["LAST_NAME"], &got["COMPANY_ID"]), (&json!("Ada"), &json!("Lovelace"), &json!("1")));
+    assert_eq!(
+        (&got["NAME"], &got["LAST_NAME"], &got["COMPANY_ID"]),
+        (&json!("Ada"), &json!("Lovelace"), &json!("1"))
+    );
     assert!(got.get("TITLE").is_none());
     let company = app
-        .ok("crm.company.add", json!({"fields": {"TITLE": "ACME", "INDUSTRY": "IT"}}))
+        .ok(
+            "crm.company.add",
+            json!({"fields": {"TITLE": "ACME", "INDUSTRY": "IT"}}),
+        )
         .await;
     let got = app.ok("crm.company.get", json!({"id": company})).await;
-    assert_eq!((&got["TITLE"], &got["INDUSTRY"]), (&json!("ACME"), &json!("IT")));
+    assert_eq!(
+        (&got["TITLE"], &got["INDUSTRY"]),
+        (&json!("ACME"), &json!("IT"))
+    );
     let lead = app
-        .ok("crm.lead.add", json!({"fields": {"TITLE": "Inbound", "NAME": "Bob"}}))
+        .ok(
+            "crm.lead.add",
+            json!({"fields": {"TITLE": "Inbound", "NAME": "Bob"}}),
+        )
         .await;
     let got = app.ok("crm.lead.get", json!({"id": lead})).await;
-    assert_eq!((&got["STATUS_ID"], &got["NAME"]), (&json!("NEW"), &json!("Bob")));
+    assert_eq!(
+        (&got["STATUS_ID"], &got["NAME"]),
+        (&json!("NEW"), &json!("Bob"))
+    );
     let fields = app.ok("crm.lead.fields", json!({})).await;
     assert_eq!(
         fields["STATUS_ID"],
@@ -80,14 +107,21 @@ async fn legacy_errors_have_an_empty_code_and_the_legacy_text() {
         legacy("Parameter 'fields' must be array.")
     );
     assert_eq!(
-        app.call("crm.deal.add", json!({"fields": {}, "params": 5})).await,
+        app.call("crm.deal.add", json!({"fields": {}, "params": 5}))
+            .await,
         legacy("Parameter 'params' must be array.")
     );
     assert_eq!(
-        app.call("crm.deal.add", json!({"fields": {"OPPORTUNITY": "lots"}})).await,
+        app.call("crm.deal.add", json!({"fields": {"OPPORTUNITY": "lots"}}))
+            .await,
         legacy("The value of the field \"OPPORTUNITY\" is not valid.")
     );
-    for method in ["crm.deal.get", "crm.contact.update", "crm.company.delete", "crm.lead.get"] {
+    for method in [
+        "crm.deal.get",
+        "crm.contact.update",
+        "crm.company.delete",
+        "crm.lead.get",
+    ] {
         assert_eq!(
             app.call(method, json!({"id": 0})).await,
             legacy("ID is not defined or invalid."),
@@ -99,13 +133,18 @@ async fn legacy_errors_have_an_empty_code_and_the_legacy_text() {
             "{method}"
         );
     }
-    let deal = app.ok("crm.deal.add", json!({"fields": {"TITLE": "x"}})).await;
+    let deal = app
+        .ok("crm.deal.add", json!({"fields": {"TITLE": "x"}}))
+        .await;
     let user = app.create_user(&["contact.read=all"]);
     let url = app.create_webhook(user, None);
     for (method, params) in [
         ("crm.deal.add", json!({"fields": {"TITLE": "y"}})),
         ("crm.deal.get", json!({"id": deal})),
-        ("crm.deal.update", json!({"id": deal, "fields": {"TITLE": "y"}})),
+        (
+            "crm.deal.update",
+            json!({"id": deal, "fields": {"TITLE": "y"}}),
+        ),
         ("crm.deal.delete", json!({"id": deal})),
         ("crm.deal.list", json!({})),
     ] {
@@ -116,7 +155,8 @@ async fn legacy_errors_have_an_empty_code_and_the_legacy_text() {
         );
     }
     assert_eq!(
-        app.call("crm.deal.list", json!({"filter": {"NOPE": 1}})).await,
+        app.call("crm.deal.list", json!({"filter": {"NOPE": 1}}))
+            .await,
         legacy("Invalid filter: field 'NOPE' is not allowed in filter")
     );
 }

@@ -15,9 +15,9 @@
 mod activities;
 mod binding;
 mod cli;
+mod concurrency;
 mod crm_items;
 mod crm_types;
-mod concurrency;
 mod encodings;
 mod helpers;
 mod items;
