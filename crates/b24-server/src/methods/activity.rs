@@ -5,7 +5,7 @@
 
 use super::legacy_entity::legacy_id;
 use super::listing::{self, Dialect, ListField, ListFields};
-use super::{Call, MethodSpec, Output};
+use super::{Call, Handler, MethodSpec, Output};
 use crate::domain::access::{can, is_item_type, item_exists};
 use crate::domain::activities::{self, ActivityFieldKind, ACTIVITY_FIELDS};
 use crate::domain::changes::{self, Change};
@@ -21,7 +21,7 @@ use serde_json::{json, Map, Value};
 pub const TODO_ADD: MethodSpec = MethodSpec {
     name: "crm.activity.todo.add",
     scope: Some("crm"),
-    handler: todo_add,
+    handler: Handler::Blocking(todo_add),
     doc: "Create a to-do activity bound to one CRM item.",
 };
 
@@ -29,7 +29,7 @@ pub const TODO_ADD: MethodSpec = MethodSpec {
 pub const TODO_UPDATE: MethodSpec = MethodSpec {
     name: "crm.activity.todo.update",
     scope: Some("crm"),
-    handler: todo_update,
+    handler: Handler::Blocking(todo_update),
     doc: "Change a to-do activity's deadline, title, description or responsible user.",
 };
 
@@ -37,7 +37,7 @@ pub const TODO_UPDATE: MethodSpec = MethodSpec {
 pub const ADD: MethodSpec = MethodSpec {
     name: "crm.activity.add",
     scope: Some("crm"),
-    handler: add,
+    handler: Handler::Blocking(add),
     doc: "Create a meeting, call or e-mail; its owner and communications become its bindings.",
 };
 
@@ -45,7 +45,7 @@ pub const ADD: MethodSpec = MethodSpec {
 pub const GET: MethodSpec = MethodSpec {
     name: "crm.activity.get",
     scope: Some("crm"),
-    handler: get,
+    handler: Handler::Blocking(get),
     doc: "Read one activity (legacy fields, string values).",
 };
 
@@ -53,7 +53,7 @@ pub const GET: MethodSpec = MethodSpec {
 pub const LIST: MethodSpec = MethodSpec {
     name: "crm.activity.list",
     scope: Some("crm"),
-    handler: list,
+    handler: Handler::Blocking(list),
     doc: "List activities the caller may read, 50 per page; filter by owner or BINDINGS.",
 };
 
@@ -61,7 +61,7 @@ pub const LIST: MethodSpec = MethodSpec {
 pub const UPDATE: MethodSpec = MethodSpec {
     name: "crm.activity.update",
     scope: Some("crm"),
-    handler: update,
+    handler: Handler::Blocking(update),
     doc: "Change an activity; COMMUNICATIONS rebuild its bindings.",
 };
 
@@ -69,7 +69,7 @@ pub const UPDATE: MethodSpec = MethodSpec {
 pub const DELETE: MethodSpec = MethodSpec {
     name: "crm.activity.delete",
     scope: Some("crm"),
-    handler: delete,
+    handler: Handler::Blocking(delete),
     doc: "Delete an activity and its bindings.",
 };
 
@@ -77,7 +77,7 @@ pub const DELETE: MethodSpec = MethodSpec {
 pub const FIELDS: MethodSpec = MethodSpec {
     name: "crm.activity.fields",
     scope: Some("crm"),
-    handler: fields,
+    handler: Handler::Blocking(fields),
     doc: "Describe the fields of activities.",
 };
 
@@ -85,7 +85,7 @@ pub const FIELDS: MethodSpec = MethodSpec {
 pub const COMMUNICATION_FIELDS: MethodSpec = MethodSpec {
     name: "crm.activity.communication.fields",
     scope: Some("crm"),
-    handler: communication_fields,
+    handler: Handler::Blocking(communication_fields),
     doc: "Describe the fields of an activity's communications.",
 };
 

@@ -3,7 +3,7 @@
 //! becomes a valid `crm.item.*` type and binding target as soon as it exists.
 //! Docs: api-reference/crm/universal/user-defined-object-types/*.md.
 
-use super::{Call, MethodSpec, Output};
+use super::{Call, Handler, MethodSpec, Output};
 use crate::domain::EntityTypeId;
 use crate::error::ApiError;
 use crate::store::{DynamicTypeRecord, Tx};
@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 pub const ADD: MethodSpec = MethodSpec {
     name: "crm.type.add",
     scope: Some("crm"),
-    handler: add,
+    handler: Handler::Blocking(add),
     doc: "Create a smart-process type (entityTypeId 128..191).",
 };
 
@@ -23,7 +23,7 @@ pub const ADD: MethodSpec = MethodSpec {
 pub const GET: MethodSpec = MethodSpec {
     name: "crm.type.get",
     scope: Some("crm"),
-    handler: get,
+    handler: Handler::Blocking(get),
     doc: "Read a smart-process type by its id.",
 };
 
@@ -31,7 +31,7 @@ pub const GET: MethodSpec = MethodSpec {
 pub const GET_BY_ENTITY_TYPE_ID: MethodSpec = MethodSpec {
     name: "crm.type.getbyentitytypeid",
     scope: Some("crm"),
-    handler: get_by_entity_type_id,
+    handler: Handler::Blocking(get_by_entity_type_id),
     doc: "Read a smart-process type by the entityTypeId of its items.",
 };
 
@@ -39,7 +39,7 @@ pub const GET_BY_ENTITY_TYPE_ID: MethodSpec = MethodSpec {
 pub const LIST: MethodSpec = MethodSpec {
     name: "crm.type.list",
     scope: Some("crm"),
-    handler: list,
+    handler: Handler::Blocking(list),
     doc: "List smart-process types, 50 per page.",
 };
 
@@ -47,7 +47,7 @@ pub const LIST: MethodSpec = MethodSpec {
 pub const UPDATE: MethodSpec = MethodSpec {
     name: "crm.type.update",
     scope: Some("crm"),
-    handler: update,
+    handler: Handler::Blocking(update),
     doc: "Change a smart-process type's title or settings.",
 };
 
@@ -55,7 +55,7 @@ pub const UPDATE: MethodSpec = MethodSpec {
 pub const DELETE: MethodSpec = MethodSpec {
     name: "crm.type.delete",
     scope: Some("crm"),
-    handler: delete,
+    handler: Handler::Blocking(delete),
     doc: "Delete a smart-process type that has no items.",
 };
 
@@ -63,7 +63,7 @@ pub const DELETE: MethodSpec = MethodSpec {
 pub const FIELDS: MethodSpec = MethodSpec {
     name: "crm.type.fields",
     scope: Some("crm"),
-    handler: fields,
+    handler: Handler::Blocking(fields),
     doc: "Describe the fields of smart-process types.",
 };
 

@@ -4,7 +4,7 @@
 //! Docs: api-reference/crm/universal/*.md. Rules: [`crate::domain::items`].
 
 use super::listing::{self, Dialect, ListField, ListFields};
-use super::{Call, MethodSpec, Output};
+use super::{Call, Handler, MethodSpec, Output};
 use crate::domain::access::is_item_type;
 use crate::domain::item_fields::{self, FieldKind};
 use crate::domain::items::{self, ItemError};
@@ -17,7 +17,7 @@ use serde_json::{json, Map, Value};
 pub const ADD: MethodSpec = MethodSpec {
     name: "crm.item.add",
     scope: Some("crm"),
-    handler: add,
+    handler: Handler::Blocking(add),
     doc: "Create a CRM item of any type (lead, deal, contact, company, quote, invoice, smart process).",
 };
 
@@ -25,7 +25,7 @@ pub const ADD: MethodSpec = MethodSpec {
 pub const GET: MethodSpec = MethodSpec {
     name: "crm.item.get",
     scope: Some("crm"),
-    handler: get,
+    handler: Handler::Blocking(get),
     doc: "Read one CRM item.",
 };
 
@@ -33,7 +33,7 @@ pub const GET: MethodSpec = MethodSpec {
 pub const LIST: MethodSpec = MethodSpec {
     name: "crm.item.list",
     scope: Some("crm"),
-    handler: list,
+    handler: Handler::Blocking(list),
     doc: "List CRM items of a type, 50 per page, with filter, order and select.",
 };
 
@@ -41,7 +41,7 @@ pub const LIST: MethodSpec = MethodSpec {
 pub const UPDATE: MethodSpec = MethodSpec {
     name: "crm.item.update",
     scope: Some("crm"),
-    handler: update,
+    handler: Handler::Blocking(update),
     doc: "Change fields of a CRM item.",
 };
 
@@ -49,7 +49,7 @@ pub const UPDATE: MethodSpec = MethodSpec {
 pub const DELETE: MethodSpec = MethodSpec {
     name: "crm.item.delete",
     scope: Some("crm"),
-    handler: delete,
+    handler: Handler::Blocking(delete),
     doc: "Delete a CRM item; activities bound to it keep their other bindings.",
 };
 
@@ -57,7 +57,7 @@ pub const DELETE: MethodSpec = MethodSpec {
 pub const FIELDS: MethodSpec = MethodSpec {
     name: "crm.item.fields",
     scope: Some("crm"),
-    handler: fields,
+    handler: Handler::Blocking(fields),
     doc: "Describe the fields of a CRM item type.",
 };
 

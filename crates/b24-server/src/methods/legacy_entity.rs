@@ -5,7 +5,7 @@
 
 use super::item::list_query;
 use super::listing::{self, Dialect};
-use super::{Call, MethodSpec, Output};
+use super::{Call, Handler, MethodSpec, Output};
 use crate::domain::item_fields;
 use crate::domain::items::{self, ItemError};
 use crate::domain::EntityTypeId;
@@ -28,7 +28,7 @@ macro_rules! legacy_entity {
             pub const ADD: MethodSpec = MethodSpec {
                 name: concat!($prefix, ".add"),
                 scope: Some("crm"),
-                handler: |call: &Call<'_>| add(call, ENTITY_TYPE_ID),
+                handler: Handler::Blocking(|call: &Call<'_>| add(call, ENTITY_TYPE_ID)),
                 doc: concat!(
                     "Create a ",
                     $noun,
@@ -39,28 +39,28 @@ macro_rules! legacy_entity {
             pub const GET: MethodSpec = MethodSpec {
                 name: concat!($prefix, ".get"),
                 scope: Some("crm"),
-                handler: |call: &Call<'_>| get(call, ENTITY_TYPE_ID),
+                handler: Handler::Blocking(|call: &Call<'_>| get(call, ENTITY_TYPE_ID)),
                 doc: concat!("Read a ", $noun, " (legacy fields, string values)."),
             };
             #[doc = concat!("`", $prefix, ".list(order, filter, select, start)`.")]
             pub const LIST: MethodSpec = MethodSpec {
                 name: concat!($prefix, ".list"),
                 scope: Some("crm"),
-                handler: |call: &Call<'_>| list(call, ENTITY_TYPE_ID),
+                handler: Handler::Blocking(|call: &Call<'_>| list(call, ENTITY_TYPE_ID)),
                 doc: concat!("List ", $noun, "s, 50 per page (legacy fields)."),
             };
             #[doc = concat!("`", $prefix, ".update(id, fields)`.")]
             pub const UPDATE: MethodSpec = MethodSpec {
                 name: concat!($prefix, ".update"),
                 scope: Some("crm"),
-                handler: |call: &Call<'_>| update(call, ENTITY_TYPE_ID),
+                handler: Handler::Blocking(|call: &Call<'_>| update(call, ENTITY_TYPE_ID)),
                 doc: concat!("Change fields of a ", $noun, "."),
             };
             #[doc = concat!("`", $prefix, ".delete(id)`.")]
             pub const DELETE: MethodSpec = MethodSpec {
                 name: concat!($prefix, ".delete"),
                 scope: Some("crm"),
-                handler: |call: &Call<'_>| delete(call, ENTITY_TYPE_ID),
+                handler: Handler::Blocking(|call: &Call<'_>| delete(call, ENTITY_TYPE_ID)),
                 doc: concat!(
                     "Delete a ",
                     $noun,
@@ -71,7 +71,7 @@ macro_rules! legacy_entity {
             pub const FIELDS: MethodSpec = MethodSpec {
                 name: concat!($prefix, ".fields"),
                 scope: Some("crm"),
-                handler: |call: &Call<'_>| fields(call, ENTITY_TYPE_ID),
+                handler: Handler::Blocking(|call: &Call<'_>| fields(call, ENTITY_TYPE_ID)),
                 doc: concat!("Describe the legacy fields of a ", $noun, "."),
             };
         }

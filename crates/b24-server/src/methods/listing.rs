@@ -123,6 +123,11 @@ pub fn parse_filter(
             parts.push(parse_filter(group, fields, dialect)?);
             continue;
         }
+        // As in Bitrix24's list filters, an empty value sets no condition (this is also what an
+        // unresolved batch reference leaves behind).
+        if value.as_str() == Some("") {
+            continue;
+        }
         parts.push(parse_condition(key, value, fields, dialect)?);
     }
     Ok(if any {

@@ -5,6 +5,7 @@
 //! [`Output`], run on the blocking pool because it talks to the store synchronously.
 
 mod activity;
+mod batch;
 mod binding;
 mod crm_type;
 mod item;
@@ -14,7 +15,9 @@ mod system;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::limits::OPERATING_THRESHOLD_SECS;
 use crate::state::AppState;
+use b24_protocol::envelope::OPERATING_WINDOW_SECS;
 use b24_protocol::values::{bind_int, php_display};
 use b24_protocol::{ErrorCode, Page, RestError};
 use serde_json::{Map, Value};
@@ -22,8 +25,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-/// A method's signature.
-pub type Handler = fn(&Call<'_>) -> Result<Output, ApiError>;
+/// How a method runs.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// A plain method: synchronous (it talks to the store), run on the blocking pool.
+    Blocking(fn(&Call<'_>) -> Result<Output, ApiError>),
+    /// `batch`, which dispatches each of its commands itself.
+    Batch,
+}
 
 /// One row of the method table.
 pub struct MethodSpec {
@@ -39,6 +48,8 @@ pub struct MethodSpec {
 
 /// Every method this server serves. Keep it sorted by name.
 pub static METHODS: &[MethodSpec] = &[
+    system::APP_INFO,
+    batch::BATCH,
     activity::ADD,
     binding::ADD,
     binding::DELETE,
@@ -89,7 +100,12 @@ pub static METHODS: &[MethodSpec] = &[
     crm_type::GET_BY_ENTITY_TYPE_ID,
     crm_type::LIST,
     crm_type::UPDATE,
+    system::METHOD_GET,
+    system::METHODS,
+    system::PROFILE,
+    system::SCOPE,
     system::SERVER_TIME,
+    system::USER_CURRENT,
 ];
 
 /// Scopes a webhook may be granted (spec §7.4). `crm` is the one this server's methods use.
@@ -168,16 +184,27 @@ impl Output {
     }
 }
 
-/// A finished call: the output and how long the handler ran.
+/// A finished call: the output, how long the handler ran, and the operating-time view.
 #[derive(Debug)]
 pub struct Dispatched {
     /// The method's output.
     pub output: Output,
     /// Seconds spent in the handler (`time.processing`).
     pub processing: f64,
+    /// Seconds of execution counted for this (client, method) in the window (`time.operating`).
+    pub operating: f64,
+    /// When the oldest counted bucket expires (`time.operating_reset_at`), if any is counted.
+    pub operating_reset_at: Option<i64>,
 }
 
-/// Runs one method for an authenticated caller: lookup, scope check, handler.
+/// The operating-time key: (portal, client, method) as the real limiter keys it (spec §5.2).
+fn operating_key(caller: &Caller, method: &str) -> String {
+    format!("{}|{}|{method}", caller.portal_id, caller.client_key())
+}
+
+/// Runs one method for an authenticated caller: lookup (404), scope (401), the operating-time
+/// check (429), then the handler; afterwards its execution time is counted. `batch` is exempt from
+/// the operating limiter: each of its commands is checked and counted on its own.
 pub async fn dispatch(
     state: &AppState,
     caller: Arc<Caller>,
@@ -188,21 +215,57 @@ pub async fn dispatch(
     if !caller.has_scope(spec.scope) {
         return Err(caller.insufficient_scope().into());
     }
-    let state = state.clone();
-    let handler = spec.handler;
     let started = Instant::now();
+    let handler = match spec.handler {
+        Handler::Batch => {
+            let output = batch::run(state, caller, params).await?;
+            return Ok(Dispatched {
+                output,
+                processing: started.elapsed().as_secs_f64(),
+                operating: 0.0,
+                operating_reset_at: None,
+            });
+        }
+        Handler::Blocking(handler) => handler,
+    };
+    let key = operating_key(&caller, spec.name);
+    let now = state.clock.now();
+    let window = state.limiter.operating(&key, now)?;
+    if window.seconds > state.operating.limit_secs {
+        return Err(ErrorCode::OperationTimeLimit.into());
+    }
+    let task_state = state.clone();
     let output = tokio::task::spawn_blocking(move || {
         handler(&Call {
-            state: &state,
+            state: &task_state,
             caller: &caller,
             params: &params,
         })
     })
     .await
     .map_err(|e| ApiError::internal(anyhow::anyhow!("method {} panicked: {e}", spec.name)))??;
+    let processing = started.elapsed().as_secs_f64();
+    let cost = processing
+        + state
+            .operating
+            .simulated_cost
+            .get(spec.name)
+            .copied()
+            .unwrap_or(0.0);
+    let (operating, oldest) = if cost > OPERATING_THRESHOLD_SECS {
+        state.limiter.record_operating(&key, now, cost)?;
+        (
+            window.seconds + cost,
+            Some(window.oldest_first_call.unwrap_or(now)),
+        )
+    } else {
+        (window.seconds, window.oldest_first_call)
+    };
     Ok(Dispatched {
         output,
-        processing: started.elapsed().as_secs_f64(),
+        processing,
+        operating,
+        operating_reset_at: oldest.map(|t| t.floor() as i64 + OPERATING_WINDOW_SECS),
     })
 }
 

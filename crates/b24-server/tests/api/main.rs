@@ -11,15 +11,26 @@
 //! - `legacy_entities`: crm.deal / contact / company / lead.*.
 //! - `activities`: crm.activity.add / update / list / fields, todo.update.
 //! - `cli`: the command-line contract, against a running server.
+//! - `batch`, `limits`, `system`: batch, the request-rate and operating-time limiters, system methods.
+//! - `oauth`, `tls`, `system_errors`: applications and tokens, HTTPS and the local CA, operator-caused errors.
 
 mod activities;
+mod bad_input;
+mod batch;
 mod binding;
 mod cli;
 mod concurrency;
 mod crm_items;
 mod crm_types;
+mod durability;
 mod encodings;
 mod helpers;
 mod items;
 mod legacy_entities;
+mod limits;
+mod model;
+mod oauth;
 mod protocol;
+mod system;
+mod system_errors;
+mod tls;
