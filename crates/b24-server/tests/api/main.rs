@@ -10,6 +10,7 @@
 //! - `crm_types`: crm.type.* (smart-process types).
 //! - `legacy_entities`: crm.deal / contact / company / lead.*.
 //! - `activities`: crm.activity.add / update / list / fields, todo.update.
+//! - `batch_paging`: list paging through `batch` (offsets and chained `>id` cursors).
 //! - `cli`: the command-line contract, against a running server.
 //! - `batch`, `limits`, `system`: batch, the request-rate and operating-time limiters, system methods.
 //! - `oauth`, `tls`, `system_errors`: applications and tokens, HTTPS and the local CA, operator-caused errors.
@@ -17,6 +18,7 @@
 mod activities;
 mod bad_input;
 mod batch;
+mod batch_paging;
 mod binding;
 mod cli;
 mod concurrency;
