@@ -564,3 +564,101 @@ async fn a_deleted_items_binding_stays_deletable_and_other_bindings_stay_intact(
     assert_eq!(app.bindings(id).await, vec![(3, contact)]);
     assert_eq!(app.owner(id).await, ("3".into(), contact.to_string()));
 }
+
+#[tokio::test]
+async fn activity_update_validates_like_add() {
+    let app = spawn_app().await;
+    let deal = app.new_item(2, None).await;
+    let contact = app.new_item(3, None).await;
+    let id = app
+        .ok("crm.activity.add", call_fields((2, deal), contact))
+        .await
+        .as_i64()
+        .unwrap();
+    let cases = [
+        (
+            json!({"SUBJECT": ""}),
+            "The field SUBJECT is not defined or empty",
+        ),
+        (
+            json!({"DEADLINE": "whenever"}),
+            "The value of the field \"DEADLINE\" is not valid.",
+        ),
+        (
+            json!({"COMMUNICATIONS": []}),
+            "The field COMMUNICATIONS is not defined or invalid.",
+        ),
+        (
+            json!({"COMMUNICATIONS": [{"VALUE": "+1"}, {"VALUE": "+2", "ENTITY_TYPE_ID": 3, "ENTITY_ID": contact}]}),
+            "The only one communication is allowed for activity of specified type.",
+        ),
+        (
+            json!({"COMMUNICATIONS": [{"VALUE": "+1", "ENTITY_TYPE_ID": 3, "ENTITY_ID": 404}]}),
+            "Could not find 'CONTACT' with ID: 404",
+        ),
+    ];
+    for (fields, text) in cases {
+        assert_eq!(
+            app.call("crm.activity.update", json!({"id": id, "fields": fields}))
+                .await,
+            legacy(text),
+            "{fields}"
+        );
+    }
+    assert_eq!(
+        app.bindings(id).await,
+        vec![(2, deal), (3, contact)],
+        "nothing changed"
+    );
+}
+
+#[tokio::test]
+async fn activity_delete_and_list_refuse_bad_parameters() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.call("crm.activity.delete", json!({"id": "abc"})).await,
+        legacy("ID is not defined or invalid.")
+    );
+    assert_eq!(
+        app.call("crm.activity.list", json!({"order": {"NOPE": "ASC"}}))
+            .await,
+        legacy("Invalid order: field 'NOPE' is not allowed in order")
+    );
+    assert_eq!(
+        app.call("crm.activity.list", json!({"filter": {"BINDINGS": "x"}}))
+            .await,
+        legacy("Invalid filter: field 'BINDINGS' has invalid value")
+    );
+    assert_eq!(
+        app.call("crm.activity.list", json!({"filter": {">ID": "x"}}))
+            .await,
+        legacy("Invalid filter: field 'ID' has invalid value")
+    );
+}
+
+#[tokio::test]
+async fn todo_methods_refuse_an_unknown_responsible_user() {
+    let app = spawn_app().await;
+    let deal = app.new_item(2, None).await;
+    let id = app.new_todo(2, deal).await;
+    let unknown = envelope(
+        "CRM_FIELD_ERROR_VALUE_NOT_VALID",
+        "User with ID 404 not found",
+    );
+    assert_eq!(
+        app.call(
+            "crm.activity.todo.add",
+            json!({"ownerTypeId": 2, "ownerId": deal, "deadline": "2030-01-01T00:00:00", "responsibleId": 404})
+        )
+        .await,
+        (400, unknown.clone())
+    );
+    assert_eq!(
+        app.call(
+            "crm.activity.todo.update",
+            json!({"id": id, "ownerTypeId": 2, "ownerId": deal, "deadline": "2030-01-01T00:00:00", "responsibleId": 404})
+        )
+        .await,
+        (400, unknown)
+    );
+}

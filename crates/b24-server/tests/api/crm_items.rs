@@ -417,3 +417,48 @@ async fn quotes_and_smart_invoices_are_item_types() {
         );
     }
 }
+
+#[tokio::test]
+async fn every_item_method_binds_entity_type_id_first_and_checks_values_on_add() {
+    let app = spawn_app().await;
+    for method in [
+        "crm.item.add",
+        "crm.item.get",
+        "crm.item.list",
+        "crm.item.update",
+        "crm.item.delete",
+        "crm.item.fields",
+    ] {
+        assert_eq!(
+            app.call(method, json!({"id": 1, "fields": {}})).await,
+            (
+                400,
+                envelope("100", "Could not find value for parameter {entityTypeId}")
+            ),
+            "{method}"
+        );
+    }
+    assert_eq!(
+        app.call("crm.item.get", json!({"entityTypeId": 2})).await,
+        (
+            400,
+            envelope("100", "Could not find value for parameter {id}")
+        )
+    );
+    assert_eq!(
+        app.call(
+            "crm.item.add",
+            json!({"entityTypeId": 2, "fields": {"title": "x", "categoryId": "first"}})
+        )
+        .await,
+        (
+            400,
+            envelope(
+                "CRM_FIELD_ERROR_VALUE_NOT_VALID",
+                "The value of the field \"categoryId\" is not valid"
+            )
+        )
+    );
+    let (_, body) = app.call("crm.item.list", json!({"entityTypeId": 2})).await;
+    assert_eq!(body["total"], 0, "the refused add stored nothing");
+}

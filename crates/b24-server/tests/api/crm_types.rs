@@ -186,3 +186,47 @@ async fn a_type_with_items_cannot_be_deleted_and_an_empty_one_can() {
         (400, envelope("NOT_FOUND", "Smart process not found"))
     );
 }
+
+#[tokio::test]
+async fn type_update_validates_its_fields_and_changes_nothing_on_error() {
+    let app = spawn_app().await;
+    app.ok("crm.type.add", json!({"fields": {"title": "A"}}))
+        .await;
+    assert_eq!(
+        app.call("crm.type.update", json!({"id": 1, "fields": {"title": ""}}))
+            .await,
+        (
+            400,
+            envelope(
+                "CRM_FIELD_ERROR_REQUIRED",
+                "The field \"title\" is required."
+            )
+        )
+    );
+    assert_eq!(
+        app.call(
+            "crm.type.update",
+            json!({"id": 1, "fields": {"isStagesEnabled": "maybe"}})
+        )
+        .await,
+        (
+            400,
+            envelope(
+                "CRM_FIELD_ERROR_VALUE_NOT_VALID",
+                "The value of the field \"isStagesEnabled\" is not valid"
+            )
+        )
+    );
+    assert_eq!(
+        app.call("crm.type.update", json!({"id": 1})).await,
+        (
+            400,
+            envelope("100", "Could not find value for parameter {fields}")
+        )
+    );
+    let got = app.ok("crm.type.get", json!({"id": 1})).await;
+    assert_eq!(
+        (&got["type"]["title"], &got["type"]["isStagesEnabled"]),
+        (&json!("A"), &json!("N"))
+    );
+}
