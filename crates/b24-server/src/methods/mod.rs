@@ -10,7 +10,7 @@ mod binding;
 mod crm_type;
 mod item;
 mod legacy_entity;
-pub mod listing;
+mod listing;
 mod system;
 
 use crate::auth::Caller;
