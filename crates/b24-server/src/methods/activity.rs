@@ -378,6 +378,9 @@ fn bindings_filter(value: &Value) -> Result<Filter, ApiError> {
             get(["OWNER_ID", "ENTITY_ID"]),
         ));
     }
+    if 2 * pairs.len() > listing::MAX_FILTER_VALUES {
+        return Err(RestError::legacy("Invalid filter: field 'BINDINGS' has invalid value").into());
+    }
     Ok(Filter::BoundTo(pairs))
 }
 

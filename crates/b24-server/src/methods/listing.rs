@@ -101,8 +101,35 @@ fn text_of(value: &Value) -> Option<String> {
     }
 }
 
-/// Reads a `filter` map into a filter tree.
+/// The most values one filter may carry: each becomes a bound SQL parameter, and the database
+/// refuses statements with too many (SQLite's limit is 32,766).
+pub const MAX_FILTER_VALUES: usize = 10_000;
+
+fn value_count(filter: &Filter) -> usize {
+    match filter {
+        Filter::All(parts) | Filter::Any(parts) => parts.iter().map(value_count).sum(),
+        Filter::Compare { values, .. } => values.len(),
+        Filter::BoundTo(pairs) => 2 * pairs.len(),
+        Filter::ReadableThroughBindings { .. } => 1,
+    }
+}
+
+/// Reads a `filter` map into a filter tree; more than [`MAX_FILTER_VALUES`] values are refused.
 pub fn parse_filter(
+    map: &Map<String, Value>,
+    fields: &dyn ListFields,
+    dialect: Dialect,
+) -> Result<Filter, ApiError> {
+    let filter = parse_group(map, fields, dialect)?;
+    if value_count(&filter) > MAX_FILTER_VALUES {
+        return Err(dialect.error(format!(
+            "Invalid filter: more than {MAX_FILTER_VALUES} values"
+        )));
+    }
+    Ok(filter)
+}
+
+fn parse_group(
     map: &Map<String, Value>,
     fields: &dyn ListFields,
     dialect: Dialect,
@@ -120,7 +147,7 @@ pub fn parse_filter(
                     "Invalid filter: field '{key}' is not allowed in filter"
                 )));
             };
-            parts.push(parse_filter(group, fields, dialect)?);
+            parts.push(parse_group(group, fields, dialect)?);
             continue;
         }
         // As in Bitrix24's list filters, an empty value sets no condition (this is also what an
@@ -352,5 +379,16 @@ mod tests {
             order.unwrap_err().to_rest().message,
             "Invalid order: allowed sort directions are ASC, DESC. But got 'up' for field 'id'"
         );
+    }
+
+    #[test]
+    fn a_filter_with_too_many_values_is_refused_before_reaching_the_database() {
+        let ids: Vec<i64> = (0..=MAX_FILTER_VALUES as i64).collect();
+        let err = filter(json!({"@id": ids})).unwrap_err();
+        assert_eq!(
+            err.to_rest().message,
+            format!("Invalid filter: more than {MAX_FILTER_VALUES} values")
+        );
+        assert!(filter(json!({"@id": [1, 2, 3]})).is_ok());
     }
 }

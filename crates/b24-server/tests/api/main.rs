@@ -11,6 +11,7 @@
 //! - `legacy_entities`: crm.deal / contact / company / lead.*.
 //! - `activities`: crm.activity.add / update / list / fields, todo.update.
 //! - `batch_paging`: list paging through `batch` (offsets and chained `>id` cursors).
+//! - `crm_bad_input`: hostile parameters to the CRM methods.
 //! - `cli`: the command-line contract, against a running server.
 //! - `batch`, `limits`, `system`: batch, the request-rate and operating-time limiters, system methods.
 //! - `oauth`, `tls`, `system_errors`: applications and tokens, HTTPS and the local CA, operator-caused errors.
@@ -22,6 +23,7 @@ mod batch_paging;
 mod binding;
 mod cli;
 mod concurrency;
+mod crm_bad_input;
 mod crm_items;
 mod crm_types;
 mod durability;
