@@ -30,6 +30,9 @@ pub enum FieldKind {
     Date,
     /// A list of ids.
     IntegerList,
+    /// Phones, e-mails, web sites, messengers: `[{ID, VALUE, VALUE_TYPE}]`, shown by the legacy
+    /// methods only (`crm.item.*` keeps them out of its answers, as the service does).
+    Multifield,
 }
 
 /// One field of CRM items.
@@ -404,6 +407,42 @@ pub static FIELDS: &[ItemField] = &[
         Extra("sourceDescription"),
     ),
     field(
+        "phone",
+        "PHONE",
+        Multifield,
+        "crm_multifield",
+        "Phone",
+        LEAD | CONTACT | COMPANY,
+        Extra("PHONE"),
+    ),
+    field(
+        "email",
+        "EMAIL",
+        Multifield,
+        "crm_multifield",
+        "E-mail",
+        LEAD | CONTACT | COMPANY,
+        Extra("EMAIL"),
+    ),
+    field(
+        "web",
+        "WEB",
+        Multifield,
+        "crm_multifield",
+        "Website",
+        LEAD | CONTACT | COMPANY,
+        Extra("WEB"),
+    ),
+    field(
+        "im",
+        "IM",
+        Multifield,
+        "crm_multifield",
+        "Messenger",
+        LEAD | CONTACT | COMPANY,
+        Extra("IM"),
+    ),
+    field(
         "assignedById",
         "ASSIGNED_BY_ID",
         User,
@@ -470,6 +509,11 @@ pub fn fields_of(entity_type_id: i64) -> impl Iterator<Item = &'static ItemField
     FIELDS.iter().filter(move |f| f.types & bit != 0)
 }
 
+/// The fields `crm.item.*` shows for a type (all but the legacy multi-fields).
+pub fn crm_item_fields_of(entity_type_id: i64) -> impl Iterator<Item = &'static ItemField> {
+    fields_of(entity_type_id).filter(|f| f.kind != Multifield)
+}
+
 /// A field of the type by either of its names, ignoring case (`ID`, `id`, `assignedById`,
 /// `ASSIGNED_BY_ID`).
 pub fn find(entity_type_id: i64, key: &str) -> Option<&'static ItemField> {
@@ -489,7 +533,7 @@ pub fn normalise(field: &ItemField, value: &Value) -> Option<Value> {
             Value::Null => Value::Null,
             _ => return None,
         },
-        _ if blank && field.kind != IntegerList => Value::Null,
+        _ if blank && !matches!(field.kind, IntegerList | Multifield) => Value::Null,
         Integer | User => json!(bind_int(value)?),
         Double => match value {
             Value::Number(n) => Value::Number(n.clone()),
@@ -508,6 +552,7 @@ pub fn normalise(field: &ItemField, value: &Value) -> Option<Value> {
         },
         DateTime => json!(parse_datetime_utc(value.as_str()?)?),
         Date => json!(parse_date(value.as_str()?)?),
+        Multifield => multifield_changes(value)?,
         IntegerList => {
             let items: Vec<&Value> = match value {
                 Value::Array(a) => a.iter().collect(),
@@ -521,6 +566,77 @@ pub fn normalise(field: &ItemField, value: &Value) -> Option<Value> {
                 .map(bind_int)
                 .collect::<Option<Vec<i64>>>()?)
         }
+    })
+}
+
+/// A caller's multi-field entries as a list of changes `{ID?, VALUE, VALUE_TYPE, DELETE}`;
+/// entries without a value and without an id are dropped. See [`merge_multifield`].
+fn multifield_changes(value: &Value) -> Option<Value> {
+    let entries: Vec<&Value> = match value {
+        Value::Array(a) => a.iter().collect(),
+        Value::Object(o) => o.values().collect(),
+        Value::Null => Vec::new(),
+        Value::String(s) if s.is_empty() => Vec::new(),
+        _ => return None,
+    };
+    let mut changes = Vec::new();
+    for entry in entries {
+        let Value::Object(e) = entry else { return None };
+        let text = |k: &str| match e.get(k) {
+            Some(Value::String(s)) => Some(Some(s.trim().to_string())),
+            Some(Value::Number(n)) => Some(Some(n.to_string())),
+            None | Some(Value::Null) => Some(None),
+            Some(_) => None,
+        };
+        let value = text("VALUE")?.unwrap_or_default();
+        let value_type = text("VALUE_TYPE")?.filter(|t| !t.is_empty());
+        let id = e.get("ID").and_then(bind_int);
+        let delete = e.get("DELETE").and_then(Value::as_str) == Some("Y");
+        if id.is_none() && value.is_empty() {
+            continue;
+        }
+        changes.push(json!({"ID": id, "VALUE": value, "VALUE_TYPE": value_type, "DELETE": delete}));
+    }
+    Some(Value::Array(changes))
+}
+
+/// Applies multi-field changes to the stored list, as the legacy methods do: an entry with a
+/// known `ID` is changed (or removed with `DELETE: "Y"`, or an empty value), an entry without
+/// one is appended with an id from `next_id`.
+pub fn merge_multifield(
+    stored: &Value,
+    changes: &Value,
+    mut next_id: impl FnMut() -> Result<i64, crate::error::ApiError>,
+) -> Result<Value, crate::error::ApiError> {
+    let mut list: Vec<Value> = stored.as_array().cloned().unwrap_or_default();
+    for change in changes.as_array().into_iter().flatten() {
+        let value = change["VALUE"].as_str().unwrap_or_default();
+        let value_type = change["VALUE_TYPE"].as_str();
+        match change["ID"].as_i64() {
+            Some(id) => {
+                let Some(pos) = list.iter().position(|e| e["ID"].as_i64() == Some(id)) else {
+                    continue;
+                };
+                if change["DELETE"] == json!(true) || value.is_empty() {
+                    list.remove(pos);
+                } else {
+                    list[pos]["VALUE"] = json!(value);
+                    if let Some(t) = value_type {
+                        list[pos]["VALUE_TYPE"] = json!(t);
+                    }
+                }
+            }
+            None => list.push(json!({
+                "ID": next_id()?,
+                "VALUE_TYPE": value_type.unwrap_or("WORK"),
+                "VALUE": value,
+            })),
+        }
+    }
+    Ok(if list.is_empty() {
+        Value::Null
+    } else {
+        Value::Array(list)
     })
 }
 
@@ -571,6 +687,9 @@ pub fn apply_defaults(item: &mut ItemRecord) {
 
 /// A filter operand for the field; `None` when the value does not fit it.
 pub fn sql_value(field: &ItemField, value: &Value) -> Option<SqlValue> {
+    if matches!(field.kind, IntegerList | Multifield) {
+        return None;
+    }
     if value.is_null() {
         return Some(SqlValue::Null);
     }
@@ -596,7 +715,7 @@ pub fn sql_value(field: &ItemField, value: &Value) -> Option<SqlValue> {
 /// `entityTypeId`.
 pub fn item_json(item: &ItemRecord) -> Value {
     let mut out = Map::new();
-    for field in fields_of(item.entity_type_id) {
+    for field in crm_item_fields_of(item.entity_type_id) {
         out.insert(field.name.into(), read(item, field));
     }
     out.insert("entityTypeId".into(), json!(item.entity_type_id));
@@ -605,6 +724,22 @@ pub fn item_json(item: &ItemRecord) -> Value {
 
 /// A value as the legacy methods show it: numbers become strings, amounts get two decimals.
 pub fn legacy_value(field: &ItemField, value: Value) -> Value {
+    if field.kind == Multifield {
+        let entries = value.as_array().cloned().unwrap_or_default();
+        return Value::Array(
+            entries
+                .into_iter()
+                .map(|e| {
+                    json!({
+                        "ID": e["ID"].as_i64().unwrap_or_default().to_string(),
+                        "VALUE_TYPE": e["VALUE_TYPE"],
+                        "VALUE": e["VALUE"],
+                        "TYPE_ID": field.legacy,
+                    })
+                })
+                .collect(),
+        );
+    }
     match value {
         Value::Number(n) if field.kind == Double => {
             Value::String(format!("{:.2}", n.as_f64().unwrap_or_default()))
@@ -630,7 +765,7 @@ pub fn descriptor(field: &ItemField, with_upper_name: bool) -> Value {
         "isRequired": false,
         "isReadOnly": field.read_only,
         "isImmutable": false,
-        "isMultiple": field.kind == IntegerList,
+        "isMultiple": matches!(field.kind, IntegerList | Multifield),
         "isDynamic": false,
         "title": field.title,
     });

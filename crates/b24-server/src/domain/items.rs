@@ -4,7 +4,7 @@
 
 use super::access::can;
 use super::changes::{self, Change};
-use super::item_fields::{self, ItemField};
+use super::item_fields::{self, FieldKind, ItemField};
 use super::{Action, Binding, Level, Permissions};
 use crate::error::ApiError;
 use crate::store::{Column, CompareOp, Filter, ItemRecord, ListQuery, PageOf, SqlValue, Tx};
@@ -31,7 +31,11 @@ impl From<ApiError> for ItemError {
 
 /// Applies the caller's `fields` to an item: unknown and read-only keys are dropped, as the
 /// service does; a value that does not fit its field refuses the whole call.
-fn apply_fields(item: &mut ItemRecord, fields: &Map<String, Value>) -> Result<(), ItemError> {
+fn apply_fields(
+    tx: &mut dyn Tx,
+    item: &mut ItemRecord,
+    fields: &Map<String, Value>,
+) -> Result<(), ItemError> {
     for (key, value) in fields {
         let Some(field) = item_fields::find(item.entity_type_id, key) else {
             continue;
@@ -43,6 +47,12 @@ fn apply_fields(item: &mut ItemRecord, fields: &Map<String, Value>) -> Result<()
         if field.column == Column::Plain("assigned_by_id") && value.is_null() {
             continue;
         }
+        let value = if field.kind == FieldKind::Multifield {
+            let stored = item_fields::read(item, field);
+            item_fields::merge_multifield(&stored, &value, || tx.next_id("multifield"))?
+        } else {
+            value
+        };
         item_fields::write(item, field, value);
     }
     Ok(())
@@ -67,7 +77,7 @@ pub fn add(
         updated_time: now,
         extra: Map::new(),
     };
-    apply_fields(&mut item, fields)?;
+    apply_fields(tx, &mut item, fields)?;
     let allowed = match permissions.level(entity_type_id, Action::Add) {
         Level::None => false,
         Level::Own => item.assigned_by_id == permissions.user_id,
@@ -121,7 +131,7 @@ pub fn update(
 ) -> Result<ItemRecord, ItemError> {
     let mut item = existing(tx, entity_type_id, id)?;
     check(tx, permissions, entity_type_id, id, Action::Update)?;
-    apply_fields(&mut item, fields)?;
+    apply_fields(tx, &mut item, fields)?;
     item.updated_by = permissions.user_id;
     item.updated_time = tx.now_iso();
     tx.update_item(&item)?;

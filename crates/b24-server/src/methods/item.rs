@@ -142,7 +142,7 @@ fn fields(call: &Call<'_>) -> Result<Output, ApiError> {
         .state
         .store
         .read(call.caller.portal_id, |tx| entity_type(call, tx))?;
-    let described: Map<String, Value> = item_fields::fields_of(entity_type_id)
+    let described: Map<String, Value> = item_fields::crm_item_fields_of(entity_type_id)
         .map(|f| (f.name.to_string(), item_fields::descriptor(f, true)))
         .chain([(
             "entityTypeId".to_string(),
@@ -158,7 +158,8 @@ pub struct ItemListFields(pub i64);
 
 impl ListFields for ItemListFields {
     fn field(&self, key: &str) -> Option<ListField> {
-        let field = item_fields::find(self.0, key).filter(|f| f.kind != FieldKind::IntegerList)?;
+        let field = item_fields::find(self.0, key)
+            .filter(|f| !matches!(f.kind, FieldKind::IntegerList | FieldKind::Multifield))?;
         Some(ListField {
             column: field.column,
             convert: Box::new(move |v| item_fields::sql_value(field, v)),

@@ -6,7 +6,7 @@
 use super::item::list_query;
 use super::listing::{self, Dialect};
 use super::{Call, Handler, MethodSpec, Output};
-use crate::domain::item_fields;
+use crate::domain::item_fields::{self, FieldKind};
 use crate::domain::items::{self, ItemError};
 use crate::domain::EntityTypeId;
 use crate::error::ApiError;
@@ -97,14 +97,19 @@ fn legacy_error(e: ItemError) -> ApiError {
     }
 }
 
-/// The item with legacy names and string values; `select` (empty: everything) keeps `ID` always.
+/// The item with legacy names and string values. `select` empty (as `.get` uses it) gives every
+/// field; `*` gives every field but the multi-fields (`PHONE`, `EMAIL`, …), which lists return
+/// only when named. `ID` is always there.
 pub fn legacy_json(item: &ItemRecord, select: &[String]) -> Value {
-    let all = listing::selects_all(select);
+    let everything = select.is_empty();
+    let star = listing::selects_all(select);
     let mut out = Map::new();
     for field in item_fields::fields_of(item.entity_type_id) {
-        let wanted = all
+        let named = select.iter().any(|s| s.eq_ignore_ascii_case(field.legacy));
+        let wanted = everything
+            || named
             || field.legacy == "ID"
-            || select.iter().any(|s| s.eq_ignore_ascii_case(field.legacy));
+            || (star && field.kind != FieldKind::Multifield);
         if wanted {
             let value = item_fields::legacy_value(field, item_fields::read(item, field));
             out.insert(field.legacy.to_string(), value);
@@ -159,7 +164,10 @@ fn get(call: &Call<'_>, entity_type_id: i64) -> Result<Output, ApiError> {
 }
 
 fn list(call: &Call<'_>, entity_type_id: i64) -> Result<Output, ApiError> {
-    let select = listing::parse_select(call.params.get_ci("select"));
+    let mut select = listing::parse_select(call.params.get_ci("select"));
+    if select.is_empty() {
+        select.push("*".into());
+    }
     let query = list_query(call, entity_type_id, Dialect::Legacy)?;
     let page = call.params.page();
     let result = call.state.store.read(call.caller.portal_id, |tx| {

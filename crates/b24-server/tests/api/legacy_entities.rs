@@ -238,3 +238,61 @@ async fn deal_list_filters_and_orders_by_legacy_names() {
     assert_eq!(row_ids(&body), vec![10, 9, 8]);
     assert_eq!(body["total"], 3);
 }
+
+#[tokio::test]
+async fn contact_phones_and_emails_are_multi_fields_changed_by_id() {
+    let app = spawn_app().await;
+    let id = app
+        .ok(
+            "crm.contact.add",
+            json!({"fields": {"NAME": "Ada", "PHONE": [{"VALUE": "+100", "VALUE_TYPE": "WORK"}, {"VALUE": "+200"}],
+                   "EMAIL": [{"VALUE": "ada@example.com", "VALUE_TYPE": "HOME"}]}}),
+        )
+        .await;
+    let got = app.ok("crm.contact.get", json!({"id": id})).await;
+    assert_eq!(
+        got["PHONE"],
+        json!([{"ID": "1", "VALUE_TYPE": "WORK", "VALUE": "+100", "TYPE_ID": "PHONE"},
+               {"ID": "2", "VALUE_TYPE": "WORK", "VALUE": "+200", "TYPE_ID": "PHONE"}])
+    );
+    assert_eq!(got["EMAIL"][0]["VALUE_TYPE"], "HOME");
+    app.ok(
+        "crm.contact.update",
+        json!({"id": id, "fields": {"PHONE": [{"ID": 1, "VALUE": "+111"}, {"ID": "2", "DELETE": "Y"}, {"VALUE": "+300", "VALUE_TYPE": "MOBILE"}]}}),
+    )
+    .await;
+    let got = app.ok("crm.contact.get", json!({"id": id})).await;
+    assert_eq!(
+        got["PHONE"],
+        json!([{"ID": "1", "VALUE_TYPE": "WORK", "VALUE": "+111", "TYPE_ID": "PHONE"},
+               {"ID": "4", "VALUE_TYPE": "MOBILE", "VALUE": "+300", "TYPE_ID": "PHONE"}])
+    );
+    assert_eq!(
+        got["EMAIL"][0]["VALUE"], "ada@example.com",
+        "untouched multi-fields stay"
+    );
+    let (_, list) = app.call("crm.contact.list", json!({})).await;
+    assert!(
+        list["result"][0].get("PHONE").is_none(),
+        "lists show multi-fields only when named"
+    );
+    let (_, list) = app
+        .call("crm.contact.list", json!({"select": ["*", "PHONE"]}))
+        .await;
+    assert_eq!(list["result"][0]["PHONE"][1]["VALUE"], "+300");
+    let item = app
+        .ok("crm.item.get", json!({"entityTypeId": 3, "id": id}))
+        .await;
+    assert!(item["item"].get("phone").is_none() && item["item"].get("PHONE").is_none());
+    let fields = app.ok("crm.contact.fields", json!({})).await;
+    assert_eq!(fields["PHONE"]["type"], "crm_multifield");
+    assert_eq!(fields["PHONE"]["isMultiple"], true);
+    assert_eq!(
+        app.call(
+            "crm.contact.update",
+            json!({"id": id, "fields": {"PHONE": "x"}})
+        )
+        .await,
+        legacy("The value of the field \"PHONE\" is not valid.")
+    );
+}
