@@ -3,7 +3,7 @@
 //! `crm.activity.communication.fields` answer `"error": ""` and the text (spec §4).
 //! Docs: api-reference/crm/timeline/activities/**. Rules: [`crate::domain::activities`].
 
-use super::legacy_entity::legacy_id;
+use super::legacy_entity::{legacy_fields, legacy_id, legacy_map};
 use super::listing::{self, Dialect, ListField, ListFields};
 use super::{Call, Handler, MethodSpec, Output};
 use crate::domain::access::{can, is_item_type, item_exists};
@@ -246,24 +246,6 @@ fn allowed(
     Ok(false)
 }
 
-/// A legacy map parameter (`fields`, `order`, `filter`, any case): absent is empty, anything but
-/// an array is `Parameter 'x' must be array.`
-fn map_param(call: &Call<'_>, name: &str) -> Result<Option<Map<String, Value>>, ApiError> {
-    match call.params.get_ci(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(m)) => Ok(Some(m.clone())),
-        Some(Value::Array(a)) if a.is_empty() => Ok(Some(Map::new())),
-        Some(_) => Err(RestError::legacy(format!("Parameter '{name}' must be array.")).into()),
-    }
-}
-
-fn fields_param(call: &Call<'_>) -> Result<Map<String, Value>, ApiError> {
-    if call.params.get_ci("fields").is_none() && call.params.get_ci("arFields").is_some() {
-        return Ok(map_param(call, "arFields")?.unwrap_or_default());
-    }
-    Ok(map_param(call, "fields")?.unwrap_or_default())
-}
-
 fn get(call: &Call<'_>) -> Result<Output, ApiError> {
     let id = legacy_id(call)?;
     let activity = call.state.store.read(call.caller.portal_id, |tx| {
@@ -280,7 +262,7 @@ fn get(call: &Call<'_>) -> Result<Output, ApiError> {
 }
 
 fn add(call: &Call<'_>) -> Result<Output, ApiError> {
-    let fields = fields_param(call)?;
+    let fields = legacy_fields(call)?;
     let caller = call.caller;
     let id = call.state.store.write(caller.portal_id, |tx| {
         let (activity, bindings) =
@@ -295,7 +277,7 @@ fn add(call: &Call<'_>) -> Result<Output, ApiError> {
 
 fn update(call: &Call<'_>) -> Result<Output, ApiError> {
     let id = legacy_id(call)?;
-    let fields = fields_param(call)?;
+    let fields = legacy_fields(call)?;
     let caller = call.caller;
     call.state.store.write(caller.portal_id, |tx| {
         let activity = tx.activity(id)?.ok_or_else(not_found)?;
@@ -387,7 +369,7 @@ fn bindings_filter(value: &Value) -> Result<Filter, ApiError> {
 /// Reads `filter` (with `BINDINGS`), `order` (default `START_TIME` ascending) and `start`.
 fn list_query(call: &Call<'_>) -> Result<ListQuery, ApiError> {
     let mut parts = Vec::new();
-    if let Some(mut filter) = map_param(call, "filter")? {
+    if let Some(mut filter) = legacy_map(call, "filter")? {
         if let Some(key) = filter
             .keys()
             .find(|k| k.eq_ignore_ascii_case("BINDINGS"))
@@ -402,7 +384,7 @@ fn list_query(call: &Call<'_>) -> Result<ListQuery, ApiError> {
             Dialect::Legacy,
         )?);
     }
-    let order = match map_param(call, "order")? {
+    let order = match legacy_map(call, "order")? {
         Some(order) if !order.is_empty() => {
             listing::parse_order(&order, &ActivityListFields, Dialect::Legacy)?
         }

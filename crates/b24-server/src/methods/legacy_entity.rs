@@ -118,23 +118,26 @@ pub fn legacy_json(item: &ItemRecord, select: &[String]) -> Value {
     Value::Object(out)
 }
 
-/// A legacy map parameter (`fields`, `params`, …, any case): absent is empty, anything but an
-/// array is `Parameter 'x' must be array.`
-fn map_param(call: &Call<'_>, name: &str) -> Result<Map<String, Value>, ApiError> {
+/// A legacy map parameter (`fields`, `filter`, `order`, `params`, any case): absent is `None`,
+/// an empty list is empty, anything but an array is `Parameter 'x' must be array.`
+pub fn legacy_map(call: &Call<'_>, name: &str) -> Result<Option<Map<String, Value>>, ApiError> {
     match call.params.get_ci(name) {
-        None | Some(Value::Null) => Ok(Map::new()),
-        Some(Value::Object(m)) => Ok(m.clone()),
-        Some(Value::Array(a)) if a.is_empty() => Ok(Map::new()),
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m.clone())),
+        Some(Value::Array(a)) if a.is_empty() => Ok(Some(Map::new())),
         Some(_) => Err(RestError::legacy(format!("Parameter '{name}' must be array.")).into()),
     }
 }
 
-/// The legacy `fields` parameter (also spelled `arFields`).
-fn fields_param(call: &Call<'_>) -> Result<Map<String, Value>, ApiError> {
-    if call.params.get_ci("fields").is_none() && call.params.get_ci("arFields").is_some() {
-        return map_param(call, "arFields");
-    }
-    map_param(call, "fields")
+/// The legacy `fields` parameter (also spelled `arFields`); absent is empty.
+pub fn legacy_fields(call: &Call<'_>) -> Result<Map<String, Value>, ApiError> {
+    let name = if call.params.get_ci("fields").is_none() && call.params.get_ci("arFields").is_some()
+    {
+        "arFields"
+    } else {
+        "fields"
+    };
+    Ok(legacy_map(call, name)?.unwrap_or_default())
 }
 
 /// The legacy `id` / `ID` parameter: a positive integer, else "ID is not defined or invalid."
@@ -147,8 +150,8 @@ pub fn legacy_id(call: &Call<'_>) -> Result<i64, ApiError> {
 }
 
 fn add(call: &Call<'_>, entity_type_id: i64) -> Result<Output, ApiError> {
-    let fields = fields_param(call)?;
-    map_param(call, "params")?;
+    let fields = legacy_fields(call)?;
+    legacy_map(call, "params")?;
     let item = call.state.store.write(call.caller.portal_id, |tx| {
         items::add(tx, &call.caller.permissions, entity_type_id, &fields).map_err(legacy_error)
     })?;
@@ -188,8 +191,8 @@ fn list(call: &Call<'_>, entity_type_id: i64) -> Result<Output, ApiError> {
 
 fn update(call: &Call<'_>, entity_type_id: i64) -> Result<Output, ApiError> {
     let id = legacy_id(call)?;
-    let fields = fields_param(call)?;
-    map_param(call, "params")?;
+    let fields = legacy_fields(call)?;
+    legacy_map(call, "params")?;
     call.state.store.write(call.caller.portal_id, |tx| {
         items::update(tx, &call.caller.permissions, entity_type_id, id, &fields)
             .map_err(legacy_error)
