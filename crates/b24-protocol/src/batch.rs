@@ -62,14 +62,35 @@ pub fn php_shape(map: IndexMap<String, Value>) -> Value {
 
 /// Replaces references in every string of a parameter tree.
 pub fn substitute(value: Value, outcomes: &BatchResults) -> Value {
+    substitute_tree(value, outcomes, Unknown::Empty)
+}
+
+/// Like [`substitute`], but a reference to a command that is not in `outcomes` stays as
+/// written, for whoever resolves it later. The client uses it when it splits a batch: it fills
+/// in references to commands of earlier requests and leaves the others to the server.
+pub fn substitute_known(value: Value, outcomes: &BatchResults) -> Value {
+    substitute_tree(value, outcomes, Unknown::Keep)
+}
+
+/// What becomes of a reference to a command that has not run.
+#[derive(Clone, Copy, PartialEq)]
+enum Unknown {
+    Empty,
+    Keep,
+}
+
+fn substitute_tree(value: Value, outcomes: &BatchResults, unknown: Unknown) -> Value {
     match value {
-        Value::String(s) => substitute_text(&s, outcomes),
-        Value::Array(items) => {
-            Value::Array(items.into_iter().map(|v| substitute(v, outcomes)).collect())
-        }
+        Value::String(s) => substitute_text(&s, outcomes, unknown),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|v| substitute_tree(v, outcomes, unknown))
+                .collect(),
+        ),
         Value::Object(map) => Value::Object(
             map.into_iter()
-                .map(|(k, v)| (k, substitute(v, outcomes)))
+                .map(|(k, v)| (k, substitute_tree(v, outcomes, unknown)))
                 .collect(),
         ),
         other => other,
@@ -164,8 +185,15 @@ fn scalar_text(value: &Value) -> Option<String> {
 /// A parameter that is exactly one reference becomes the raw value (a number, a list, …);
 /// otherwise references are replaced as text. A reference that resolves to nothing becomes empty
 /// and never fails the batch (the Python SDK chains 50 list pages and ignores the tail).
-fn substitute_text(text: &str, outcomes: &BatchResults) -> Value {
-    let refs = references(text);
+fn substitute_text(text: &str, outcomes: &BatchResults, unknown: Unknown) -> Value {
+    let mut refs = references(text);
+    if unknown == Unknown::Keep {
+        refs.retain(|r| {
+            outcomes
+                .named(r.name)
+                .is_some_and(|map| map.contains_key(r.path[0]))
+        });
+    }
     if refs.is_empty() {
         return Value::String(text.to_string());
     }
@@ -195,6 +223,11 @@ fn substitute_text(text: &str, outcomes: &BatchResults) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `substitute` on one string (a local name shadows the three-argument private one).
+    fn substitute_text(text: &str, outcomes: &BatchResults) -> Value {
+        super::substitute_text(text, outcomes, Unknown::Empty)
+    }
 
     fn outcomes() -> BatchResults {
         let mut o = BatchResults::default();
@@ -258,6 +291,27 @@ mod tests {
             json!("costs $5 and $result")
         );
         assert_eq!(substitute_text("$resultx", &o), json!("$resultx"));
+    }
+
+    #[test]
+    fn substitute_known_keeps_references_to_commands_that_have_not_run() {
+        let o = outcomes();
+        assert_eq!(
+            substitute_known(json!("$result[later][id]"), &o),
+            json!("$result[later][id]")
+        );
+        assert_eq!(
+            substitute_known(
+                json!({"a": ["$result[deal][item][id]"], "b": "$result[deal][item][title] and $result[later][x]"}),
+                &o
+            ),
+            json!({"a": [7], "b": "T and $result[later][x]"})
+        );
+        assert_eq!(
+            substitute_known(json!("$result[page][items][49][id]"), &o),
+            json!(""),
+            "a known command with a missing path still resolves to empty"
+        );
     }
 
     #[test]
