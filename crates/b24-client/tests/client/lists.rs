@@ -124,7 +124,7 @@ async fn an_empty_list_is_an_empty_stream() {
 async fn an_error_ends_the_stream_with_the_servers_error() {
     let server = spawn_server().await;
     let query = Query {
-        filter: json!({"stageId": "NEW"}).as_object().unwrap().clone(),
+        filter: json!({"noSuchField": "NEW"}).as_object().unwrap().clone(),
         ..Query::default()
     };
     let result: Result<Vec<Item>, _> = server
@@ -137,7 +137,7 @@ async fn an_error_ends_the_stream_with_the_servers_error() {
     assert_api_error(
         result,
         "INVALID_ARG_VALUE",
-        "Invalid filter: field 'stageId' is not allowed in filter",
+        "Invalid filter: field 'noSuchField' is not allowed in filter",
         Some(400),
     );
 }
