@@ -5,7 +5,7 @@
 
 use crate::admin::{self, FirstStart};
 use crate::clock::{Clock, SystemClock};
-use crate::limits::{LimiterState, MemoryLimiterState, Plan, PlanCache};
+use crate::limits::{LimiterState, Plan, PlanCache};
 use crate::state::{AppState, OperatingConfig, PortalFlags, RequestLimits, SecurityConfig};
 use crate::store::{Store, DEFAULT_PORTAL};
 use crate::tls::{self, TlsFiles};
@@ -29,8 +29,11 @@ pub struct TlsSettings {
 
 /// Everything `serve` needs.
 pub struct ServeConfig {
-    /// Where the database lives.
+    /// Where the SQLite database (and the TLS files) live.
     pub data_dir: PathBuf,
+    /// A `postgres://` URL: the database many server processes can share. `None`: SQLite in
+    /// `data_dir`.
+    pub database_url: Option<String>,
     /// Address to listen on; port 0 picks a free port.
     pub listen: SocketAddr,
     /// Base URL printed in webhook URLs; defaults to `http://{listen}`.
@@ -45,8 +48,9 @@ pub struct ServeConfig {
     pub plan: Option<Plan>,
     /// Operating-time limit and simulated method costs.
     pub operating: OperatingConfig,
-    /// Where limiter counters live (in memory unless a shared backend is given).
-    pub limiter: Arc<dyn LimiterState>,
+    /// Where limiter counters live; `None` picks the store's own (in memory with SQLite, in the
+    /// database with PostgreSQL, so limits hold across processes).
+    pub limiter: Option<Arc<dyn LimiterState>>,
     /// HTTPS requirement, trusted proxies, token lifetimes.
     pub security: SecurityConfig,
     /// Header size and timeouts that protect the listeners from abusive clients.
@@ -82,6 +86,7 @@ impl ServeConfig {
     pub fn new(data_dir: PathBuf, listen: SocketAddr) -> Self {
         Self {
             data_dir,
+            database_url: None,
             listen,
             public_url: None,
             tls: None,
@@ -89,7 +94,7 @@ impl ServeConfig {
             limits: RequestLimits::default(),
             plan: Some(Plan::Unlimited),
             operating: OperatingConfig::default(),
-            limiter: Arc::new(MemoryLimiterState::default()),
+            limiter: None,
             security: SecurityConfig::default(),
             transport: TransportLimits::default(),
         }
@@ -120,9 +125,12 @@ impl Application {
     pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
         let data_dir = config.data_dir.clone();
         let clock = config.clock.clone();
-        let store = tokio::task::spawn_blocking(move || Store::open_sqlite_in(&data_dir, clock))
-            .await
-            .context("opening the store panicked")??;
+        let database_url = config.database_url.clone();
+        let store = tokio::task::spawn_blocking(move || {
+            Store::open(database_url.as_deref(), &data_dir, clock)
+        })
+        .await
+        .context("opening the store panicked")??;
         let listener = std::net::TcpListener::bind(config.listen).with_context(|| {
             format!(
                 "could not listen on {}: is another server running there? Choose another address with --listen",
@@ -144,6 +152,7 @@ impl Application {
             (None, Some(url)) if url.starts_with("https://") => public_url.clone(),
             (None, _) => String::new(),
         };
+        let store_limiter = store.default_limiter();
         let store = Arc::new(store);
         let (first_start, (plan, rest_enabled, closed)) = {
             let store = store.clone();
@@ -175,7 +184,7 @@ impl Application {
                 portal_id: DEFAULT_PORTAL,
                 limits: config.limits,
                 plan: Arc::new(PlanCache::new(plan)),
-                limiter: config.limiter,
+                limiter: config.limiter.unwrap_or(store_limiter),
                 operating: Arc::new(config.operating),
                 security: Arc::new(config.security),
                 portal_flags: Arc::new(PortalFlags::new(rest_enabled, closed)),

@@ -22,7 +22,8 @@ use std::sync::Arc;
 ///   curl -s "$URL/crm.item.add" -H 'Content-Type: application/json' \
 ///        -d '{"entityTypeId":2,"fields":{"title":"First deal"}}'
 ///
-/// Every command works while the server is running: they share the SQLite database in --data-dir.
+/// Every command works while the server is running: they share the SQLite database in --data-dir,
+/// or the PostgreSQL database named by --database-url (which many servers can share).
 #[derive(Debug, Parser)]
 #[command(name = "b24-server", version, about, long_about, verbatim_doc_comment)]
 pub struct Cli {
@@ -34,6 +35,10 @@ pub struct Cli {
         global = true
     )]
     pub data_dir: PathBuf,
+    /// A PostgreSQL database to use instead of SQLite, e.g. postgres://user@host:5432/b24.
+    /// Several servers may share it; TLS files stay in --data-dir.
+    #[arg(long, env = "B24_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -265,20 +270,34 @@ pub enum WebhookCommand {
     },
 }
 
-fn open_store(data_dir: &std::path::Path) -> anyhow::Result<Store> {
-    Store::open_sqlite_in(data_dir, Arc::new(crate::clock::SystemClock))
+/// The database the global options name.
+struct Database {
+    data_dir: PathBuf,
+    url: Option<String>,
+}
+
+fn open_store(db: &Database) -> anyhow::Result<Store> {
+    Store::open(
+        db.url.as_deref(),
+        &db.data_dir,
+        Arc::new(crate::clock::SystemClock),
+    )
 }
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let db = Database {
+        data_dir: cli.data_dir,
+        url: cli.database_url,
+    };
     match cli.command {
-        Command::Serve(args) => serve(cli.data_dir, args).await,
+        Command::Serve(args) => serve(db, args).await,
         Command::User(UserCommand::Create {
             name,
             admin,
             rights,
         }) => {
-            let store = open_store(&cli.data_dir)?;
+            let store = open_store(&db)?;
             let id = admin::create_user(&store, DEFAULT_PORTAL, &name, admin, &rights)?;
             println!("{id}");
             Ok(())
@@ -290,7 +309,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             public_url,
         }) => {
             let scopes = admin::parse_scopes(scopes.as_deref())?;
-            let store = open_store(&cli.data_dir)?;
+            let store = open_store(&db)?;
             let base = match public_url {
                 Some(url) => url,
                 None => admin::public_url(&store, DEFAULT_PORTAL, https)?,
@@ -300,7 +319,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Webhook(WebhookCommand::List) => {
-            let store = open_store(&cli.data_dir)?;
+            let store = open_store(&db)?;
             let webhooks = admin::list_webhooks(&store, DEFAULT_PORTAL)?;
             println!(
                 "{:<6} {:<6} {:<8} {:<26} SCOPES",
@@ -320,44 +339,44 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Webhook(WebhookCommand::Block { id }) => {
-            admin::set_webhook_blocked(&open_store(&cli.data_dir)?, DEFAULT_PORTAL, id, true)?;
+            admin::set_webhook_blocked(&open_store(&db)?, DEFAULT_PORTAL, id, true)?;
             println!("blocked webhook {id}");
             Ok(())
         }
         Command::Webhook(WebhookCommand::Unblock { id }) => {
-            admin::set_webhook_blocked(&open_store(&cli.data_dir)?, DEFAULT_PORTAL, id, false)?;
+            admin::set_webhook_blocked(&open_store(&db)?, DEFAULT_PORTAL, id, false)?;
             println!("unblocked webhook {id}");
             Ok(())
         }
         Command::Portal(PortalCommand::DisableRest) => {
-            admin::set_rest_enabled(&open_store(&cli.data_dir)?, DEFAULT_PORTAL, false)?;
+            admin::set_rest_enabled(&open_store(&db)?, DEFAULT_PORTAL, false)?;
             println!("REST switched off");
             Ok(())
         }
         Command::Portal(PortalCommand::EnableRest) => {
-            admin::set_rest_enabled(&open_store(&cli.data_dir)?, DEFAULT_PORTAL, true)?;
+            admin::set_rest_enabled(&open_store(&db)?, DEFAULT_PORTAL, true)?;
             println!("REST switched on");
             Ok(())
         }
         Command::Portal(PortalCommand::Close) => {
-            admin::set_closed(&open_store(&cli.data_dir)?, DEFAULT_PORTAL, true)?;
+            admin::set_closed(&open_store(&db)?, DEFAULT_PORTAL, true)?;
             println!("portal closed");
             Ok(())
         }
         Command::Portal(PortalCommand::Reopen) => {
-            admin::set_closed(&open_store(&cli.data_dir)?, DEFAULT_PORTAL, false)?;
+            admin::set_closed(&open_store(&db)?, DEFAULT_PORTAL, false)?;
             println!("portal reopened");
             Ok(())
         }
-        Command::App(command) => run_app(&cli.data_dir, command),
+        Command::App(command) => run_app(&db, command),
         Command::Portal(PortalCommand::SetPlan { plan }) => {
-            let store = open_store(&cli.data_dir)?;
+            let store = open_store(&db)?;
             admin::set_plan(&store, DEFAULT_PORTAL, plan)?;
             println!("plan set to {plan}");
             Ok(())
         }
         Command::Webhook(WebhookCommand::Revoke { id }) => {
-            let store = open_store(&cli.data_dir)?;
+            let store = open_store(&db)?;
             admin::revoke_webhook(&store, DEFAULT_PORTAL, id)?;
             println!("revoked webhook {id}");
             Ok(())
@@ -365,8 +384,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn run_app(data_dir: &std::path::Path, command: AppCommand) -> anyhow::Result<()> {
-    let store = open_store(data_dir)?;
+fn run_app(db: &Database, command: AppCommand) -> anyhow::Result<()> {
+    let store = open_store(db)?;
     match command {
         AppCommand::Create {
             name,
@@ -402,8 +421,10 @@ fn run_app(data_dir: &std::path::Path, command: AppCommand) -> anyhow::Result<()
     Ok(())
 }
 
-async fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(db: Database, args: ServeArgs) -> anyhow::Result<()> {
+    let data_dir = db.data_dir;
     let mut config = ServeConfig::new(data_dir.clone(), args.listen);
+    config.database_url = db.url;
     config.public_url = args.public_url;
     config.plan = Some(args.plan);
     if !(args.operating_limit.is_finite() && args.operating_limit > 0.0) {

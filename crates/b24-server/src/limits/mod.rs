@@ -7,9 +7,11 @@
 
 mod memory;
 mod plan;
+mod postgres;
 
 pub use memory::MemoryLimiterState;
 pub use plan::{Plan, PlanCache};
+pub use postgres::PgLimiterState;
 
 use crate::error::ApiError;
 

@@ -4,6 +4,7 @@
 //! the transaction, run the closure and commit only if it returned `Ok`, so a failed call changes
 //! nothing. Every row is keyed by `portal_id`; a `Tx` is opened for one portal.
 
+pub mod postgres;
 pub mod query;
 mod schema;
 pub mod sqlite;
@@ -386,6 +387,8 @@ pub trait Tx {
 pub enum Store {
     /// The embedded default: one SQLite file in WAL mode.
     Sqlite(sqlite::SqliteStore),
+    /// PostgreSQL, shared by any number of server processes.
+    Postgres(postgres::PgStore),
 }
 
 impl Store {
@@ -396,26 +399,56 @@ impl Store {
         )?))
     }
 
-    /// Runs `f` in a read-only transaction.
-    pub fn read<R>(
-        &self,
-        portal: PortalId,
-        f: impl FnOnce(&mut dyn Tx) -> Result<R, ApiError>,
-    ) -> Result<R, ApiError> {
-        match self {
-            Store::Sqlite(s) => s.read(portal, f),
+    /// Opens the database a `--database-url` names (PostgreSQL), or else the SQLite file in
+    /// `data_dir`.
+    pub fn open(
+        database_url: Option<&str>,
+        data_dir: &Path,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Store> {
+        match database_url {
+            Some(url) if postgres::is_postgres_url(url) => {
+                Ok(Store::Postgres(postgres::PgStore::open(url, clock)?))
+            }
+            Some(url) => anyhow::bail!(
+                "--database-url must start with postgres:// (without it, SQLite in --data-dir is used): {url}"
+            ),
+            None => Store::open_sqlite_in(data_dir, clock),
         }
     }
 
-    /// Runs `f` in a write transaction that holds the write lock from its first statement
-    /// (SQLite `BEGIN IMMEDIATE`), committing only when `f` returns `Ok`.
-    pub fn write<R>(
+    /// Where limiter counters belong with this store: in the database for PostgreSQL (shared by
+    /// every process), in memory for SQLite (one process).
+    pub fn default_limiter(&self) -> Arc<dyn crate::limits::LimiterState> {
+        match self {
+            Store::Sqlite(_) => Arc::new(crate::limits::MemoryLimiterState::default()),
+            Store::Postgres(s) => Arc::new(crate::limits::PgLimiterState::new(s.pool())),
+        }
+    }
+
+    /// Runs `f` in a read-only transaction.
+    pub fn read<R: Send>(
         &self,
         portal: PortalId,
-        f: impl FnOnce(&mut dyn Tx) -> Result<R, ApiError>,
+        f: impl FnOnce(&mut dyn Tx) -> Result<R, ApiError> + Send,
+    ) -> Result<R, ApiError> {
+        match self {
+            Store::Sqlite(s) => s.read(portal, f),
+            Store::Postgres(s) => s.read(portal, f),
+        }
+    }
+
+    /// Runs `f` in a write transaction, committing only when `f` returns `Ok`. SQLite holds the
+    /// database write lock from the first statement (`BEGIN IMMEDIATE`); PostgreSQL locks the rows
+    /// written and the activity rows read.
+    pub fn write<R: Send>(
+        &self,
+        portal: PortalId,
+        f: impl FnOnce(&mut dyn Tx) -> Result<R, ApiError> + Send,
     ) -> Result<R, ApiError> {
         match self {
             Store::Sqlite(s) => s.write(portal, f),
+            Store::Postgres(s) => s.write(portal, f),
         }
     }
 }

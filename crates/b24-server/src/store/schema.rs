@@ -1,5 +1,5 @@
 //! The schema, as an ordered list of migrations. Each runs once, in order, inside a transaction;
-//! SQLite records progress in `PRAGMA user_version`. Keep statements within what PostgreSQL (and
+//! SQLite records progress in `PRAGMA user_version`, PostgreSQL in its `b24_schema_version` table. Keep statements within what PostgreSQL (and
 //! PostgreSQL-compatible distributed engines) also accept, so one design serves both backends.
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
@@ -166,5 +166,21 @@ CREATE TABLE crm_dynamic_types (
 );
 CREATE UNIQUE INDEX crm_dynamic_types_by_entity_type ON crm_dynamic_types (portal_id, entity_type_id);
 CREATE INDEX activities_by_start_time ON activities (portal_id, start_time, id);
+"#,
+    // 5: limiter counters shared by server processes (used by the PostgreSQL limiter state; a
+    // SQLite server keeps them in memory). Keys name the portal and client.
+    r#"
+CREATE TABLE limiter_buckets (
+    key         TEXT PRIMARY KEY,
+    level       DOUBLE PRECISION NOT NULL,
+    updated     DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE limiter_operating (
+    key         TEXT NOT NULL,
+    minute      BIGINT NOT NULL,
+    seconds     DOUBLE PRECISION NOT NULL,
+    first_call  DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (key, minute)
+);
 "#,
 ];
