@@ -190,7 +190,7 @@ impl PgStore {
 /// no public way to tell its worker threads from its blocking pool), `f` runs on a short-lived
 /// scoped thread. The server's calls already come from blocking threads, so this costs one thread
 /// start per call next to the database round trips.
-pub(crate) fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+pub fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     if tokio::runtime::Handle::try_current().is_err() {
         return f();
     }

@@ -1,16 +1,11 @@
 //! The command-line contract, exercised against a running server sharing the data directory.
 
-use crate::helpers::{envelope, spawn_app};
+use crate::helpers::{envelope, postgres_url, spawn_app, TestApp, TestSchema};
 use serde_json::json;
 use std::process::Command;
 
-fn b24(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_b24-server"))
-        .args(args)
-        .env("B24_DATA_DIR", dir)
-        .env("B24_LOG", "warn")
-        .output()
-        .expect("the binary runs")
+fn b24(app: &TestApp, args: &[&str]) -> std::process::Output {
+    app.cli().args(args).output().expect("the binary runs")
 }
 
 fn stdout(output: &std::process::Output) -> String {
@@ -29,7 +24,7 @@ async fn user_and_webhook_commands_work_while_the_server_runs() {
     let activity = app.new_todo(2, deal).await;
 
     let user = stdout(&b24(
-        app.dir.path(),
+        &app,
         &[
             "user",
             "create",
@@ -41,7 +36,7 @@ async fn user_and_webhook_commands_work_while_the_server_runs() {
     ));
     assert_eq!(user, "2\n", "prints the id and nothing else");
     let url = stdout(&b24(
-        app.dir.path(),
+        &app,
         &["webhook", "create", "--user", "2", "--scopes", "crm"],
     ));
     let url = url.trim_end();
@@ -71,14 +66,14 @@ async fn user_and_webhook_commands_work_while_the_server_runs() {
         (400, envelope("ACCESS_DENIED", "Access denied."))
     );
 
-    let list = stdout(&b24(app.dir.path(), &["webhook", "list"]));
+    let list = stdout(&b24(&app, &["webhook", "list"]));
     assert!(
         list.lines()
             .any(|l| l.starts_with("2 ") && l.contains("active") && l.ends_with("crm")),
         "{list}"
     );
     assert_eq!(
-        stdout(&b24(app.dir.path(), &["webhook", "revoke", "2"])),
+        stdout(&b24(&app, &["webhook", "revoke", "2"])),
         "revoked webhook 2\n"
     );
     let (status, _) = app.call_as(url, "server.time", json!({})).await;
@@ -89,20 +84,20 @@ async fn user_and_webhook_commands_work_while_the_server_runs() {
 async fn bad_cli_input_explains_what_to_do() {
     let app = spawn_app().await;
     let out = b24(
-        app.dir.path(),
+        &app,
         &["user", "create", "--name", "X", "--right", "deal.fly=all"],
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("use read, add, update or delete"));
-    let out = b24(app.dir.path(), &["webhook", "create", "--user", "99"]);
+    let out = b24(&app, &["webhook", "create", "--user", "99"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("user create"));
     let out = b24(
-        app.dir.path(),
+        &app,
         &["webhook", "create", "--user", "1", "--scopes", "crm,bogus"],
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown scope 'bogus'"));
-    let out = b24(app.dir.path(), &["webhook", "revoke", "42"]);
+    let out = b24(&app, &["webhook", "revoke", "42"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("webhook list"));
 }
 
@@ -110,6 +105,7 @@ async fn bad_cli_input_explains_what_to_do() {
 fn serve_prints_the_webhook_once_the_ca_and_both_listening_lines_then_stops_on_sigterm() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
+    let schema = postgres_url().map(|url| TestSchema::create(&url));
     for run in 0..2 {
         let mut child = Command::new(env!("CARGO_BIN_EXE_b24-server"))
             .args([
@@ -121,6 +117,7 @@ fn serve_prints_the_webhook_once_the_ca_and_both_listening_lines_then_stops_on_s
             ])
             .env("B24_DATA_DIR", dir.path())
             .env("B24_LOG", "warn")
+            .envs(schema.as_ref().map(|s| ("B24_DATABASE_URL", s.url.clone())))
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
@@ -161,7 +158,7 @@ fn serve_prints_the_webhook_once_the_ca_and_both_listening_lines_then_stops_on_s
 async fn app_create_prints_one_json_object_and_authorize_prints_a_code_that_exchanges() {
     let app = spawn_app().await;
     let out = b24(
-        app.dir.path(),
+        &app,
         &["app", "create", "--name", "CLI app", "--scopes", "crm"],
     );
     let text = stdout(&out);
@@ -173,7 +170,7 @@ async fn app_create_prints_one_json_object_and_authorize_prints_a_code_that_exch
     assert!(client_id.starts_with("local."));
 
     let code = stdout(&b24(
-        app.dir.path(),
+        &app,
         &["app", "authorize", "--client-id", client_id, "--user", "1"],
     ));
     let code = code.trim_end();
@@ -188,7 +185,7 @@ async fn app_create_prints_one_json_object_and_authorize_prints_a_code_that_exch
     assert_eq!(body["scope"], "crm");
 
     let out = b24(
-        app.dir.path(),
+        &app,
         &[
             "app",
             "authorize",

@@ -1,6 +1,7 @@
 //! The real binary under process faults: SIGKILL in the middle of a write load loses no
 //! acknowledged write and breaks no invariant; SIGTERM lets requests in flight finish.
 
+use crate::helpers::{postgres_url, TestSchema};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -9,13 +10,14 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A server process and what it printed on start.
-struct Server {
-    child: Child,
-    base: String,
-    webhook: Option<String>,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
+    pub(crate) webhook: Option<String>,
 }
 
-fn start(dir: &Path) -> Server {
+/// Starts the binary on the data directory, and on the PostgreSQL schema when given.
+pub(crate) fn start(dir: &Path, schema: Option<&TestSchema>) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_b24-server"))
         .args([
             "serve",
@@ -27,6 +29,7 @@ fn start(dir: &Path) -> Server {
         ])
         .env("B24_DATA_DIR", dir)
         .env("B24_LOG", "warn")
+        .envs(schema.map(|s| ("B24_DATABASE_URL", s.url.clone())))
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -49,7 +52,7 @@ fn start(dir: &Path) -> Server {
     }
 }
 
-fn signal(child: &Child, name: &str) {
+pub(crate) fn signal(child: &Child, name: &str) {
     assert!(Command::new("kill")
         .args([name, &child.id().to_string()])
         .status()
@@ -58,12 +61,12 @@ fn signal(child: &Child, name: &str) {
 }
 
 /// The first start's webhook, re-pointed at a restarted server's address.
-fn rebase(webhook: &str, base: &str) -> String {
+pub(crate) fn rebase(webhook: &str, base: &str) -> String {
     let path = &webhook[webhook.find("/rest/").unwrap()..];
     format!("{base}{path}")
 }
 
-async fn call(
+pub(crate) async fn call(
     client: &reqwest::Client,
     url: &str,
     method: &str,
@@ -82,7 +85,8 @@ async fn call(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_acknowledged_write_survives_sigkill_and_invariants_hold() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = start(dir.path());
+    let schema = postgres_url().map(|url| TestSchema::create(&url));
+    let mut server = start(dir.path(), schema.as_ref());
     let webhook = server.webhook.clone().unwrap();
     let client = reqwest::Client::new();
     let deal = call(
@@ -158,7 +162,7 @@ async fn every_acknowledged_write_survives_sigkill_and_invariants_hold() {
         "the load did too little to prove anything"
     );
 
-    let mut restarted = start(dir.path());
+    let mut restarted = start(dir.path(), schema.as_ref());
     assert!(
         restarted.webhook.is_none(),
         "a restart is not a first start"
@@ -229,7 +233,8 @@ async fn every_acknowledged_write_survives_sigkill_and_invariants_hold() {
 #[tokio::test]
 async fn sigterm_lets_a_request_in_flight_finish_and_write() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = start(dir.path());
+    let schema = postgres_url().map(|url| TestSchema::create(&url));
+    let mut server = start(dir.path(), schema.as_ref());
     let webhook = server.webhook.clone().unwrap();
     let path = &webhook[webhook.find("/rest/").unwrap()..];
     let addr = server.base.trim_start_matches("http://").to_string();
@@ -256,7 +261,7 @@ async fn sigterm_lets_a_request_in_flight_finish_and_write() {
         "a clean exit after the last request"
     );
 
-    let mut restarted = start(dir.path());
+    let mut restarted = start(dir.path(), schema.as_ref());
     let url = rebase(&webhook, &restarted.base);
     let (_, body) = call(
         &reqwest::Client::new(),

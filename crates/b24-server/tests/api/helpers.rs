@@ -1,4 +1,8 @@
 //! `spawn_app()`: a fresh server with its own temporary data directory, on an ephemeral port.
+//!
+//! With `B24_TEST_POSTGRES_URL` set, every server stores its data in a fresh PostgreSQL schema of
+//! that database instead of SQLite (dropped when the test ends), so the whole suite runs against
+//! both backends.
 
 use b24_server::admin;
 use b24_server::domain::permissions::RightGrant;
@@ -24,7 +28,71 @@ pub struct TestApp {
     pub ca_pem: Option<std::path::PathBuf>,
     /// The server's shared state, for setup through the library.
     pub state: b24_server::state::AppState,
+    /// The PostgreSQL URL (with its own schema) when the suite runs against PostgreSQL.
+    pub database_url: Option<String>,
     _stop: oneshot::Sender<()>,
+    /// Declared after `_stop`: the server is told to stop before its schema is dropped.
+    _schema: Option<TestSchema>,
+}
+
+/// The PostgreSQL server to run the suite against, if any.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("B24_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// A schema of its own in the test database; dropped (with everything in it) on drop.
+pub struct TestSchema {
+    base: String,
+    name: String,
+    /// The URL that points a server at this schema.
+    pub url: String,
+}
+
+impl TestSchema {
+    /// Creates `t_<random>` in the database `base` names.
+    pub fn create(base: &str) -> TestSchema {
+        let name = format!("t_{:016x}", rand::random::<u64>());
+        let glue = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{glue}options=-csearch_path%3D{name}");
+        let sql = format!("CREATE SCHEMA {name}");
+        let base_url = base.to_string();
+        b24_server::store::postgres::off_runtime(move || {
+            let mut client = postgres::Client::connect(&base_url, postgres::NoTls)
+                .expect("B24_TEST_POSTGRES_URL: PostgreSQL is reachable");
+            client.batch_execute(&sql).expect("create the test schema");
+        });
+        TestSchema {
+            base: base.to_string(),
+            name,
+            url,
+        }
+    }
+
+    /// Runs SQL in this schema (tests that inject failures).
+    pub fn execute(&self, sql: &str) {
+        let (url, sql) = (self.url.clone(), sql.to_string());
+        b24_server::store::postgres::off_runtime(move || {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+            client.batch_execute(&sql).expect("SQL runs");
+        });
+    }
+}
+
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        let (base, sql) = (
+            self.base.clone(),
+            format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
+        );
+        b24_server::store::postgres::off_runtime(move || {
+            // Best effort: a leftover schema only costs disk space.
+            if let Ok(mut client) = postgres::Client::connect(&base, postgres::NoTls) {
+                let _ = client.batch_execute(&sql);
+            }
+        });
+    }
 }
 
 /// Starts a server on 127.0.0.1:0 with a new data directory (no request-rate limit).
@@ -36,7 +104,10 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = ServeConfig::new(dir.path().to_path_buf(), "127.0.0.1:0".parse().unwrap());
+    let schema = postgres_url().map(|base| TestSchema::create(&base));
+    config.database_url = schema.as_ref().map(|s| s.url.clone());
     configure(&mut config);
+    let database_url = config.database_url.clone();
     let app = Application::build(config).await.expect("server builds");
     let base = format!("http://{}", app.local_addr());
     let https_base = app.tls_addr().map(|a| format!("https://{a}"));
@@ -57,7 +128,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp
         client: reqwest::Client::new(),
         dir,
         state,
+        database_url,
         _stop: stop,
+        _schema: schema,
     }
 }
 
@@ -81,6 +154,48 @@ pub async fn read(response: reqwest::Response) -> (u16, Value) {
 }
 
 impl TestApp {
+    /// The command line, pointed at this server's database (data directory, and PostgreSQL
+    /// schema when the suite runs against PostgreSQL).
+    pub fn cli(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_b24-server"));
+        command
+            .env("B24_DATA_DIR", self.dir.path())
+            .env("B24_LOG", "warn");
+        match &self.database_url {
+            Some(url) => command.env("B24_DATABASE_URL", url),
+            None => command.env_remove("B24_DATABASE_URL"),
+        };
+        command
+    }
+
+    /// Makes every update of `table` fail inside the database (a trigger), as a broken disk or
+    /// constraint would; the returned guard removes the trigger.
+    pub fn fail_updates_of(&self, table: &str) -> InjectedFailure<'_> {
+        let message = "injected failure with secret-looking detail";
+        match &self._schema {
+            Some(schema) => schema.execute(&format!(
+                "CREATE FUNCTION injected_failure() RETURNS trigger LANGUAGE plpgsql AS
+                     $$ BEGIN RAISE EXCEPTION '{message}'; END $$;
+                 CREATE TRIGGER injected_failure BEFORE UPDATE ON {table}
+                     FOR EACH ROW EXECUTE FUNCTION injected_failure();"
+            )),
+            None => self
+                .sqlite()
+                .execute_batch(&format!(
+                    "CREATE TRIGGER injected_failure BEFORE UPDATE ON {table}
+                 BEGIN SELECT RAISE(ABORT, '{message}'); END;"
+                ))
+                .unwrap(),
+        }
+        InjectedFailure {
+            app: self,
+            table: table.to_string(),
+        }
+    }
+
+    fn sqlite(&self) -> r2d2_sqlite::rusqlite::Connection {
+        r2d2_sqlite::rusqlite::Connection::open(self.dir.path().join("b24.sqlite3")).unwrap()
+    }
     /// JSON POST through the administrator's webhook.
     pub async fn call(&self, method: &str, params: Value) -> (u16, Value) {
         self.call_as(&self.admin_url, method, params).await
@@ -218,5 +333,27 @@ pub async fn eventually(mut applied: impl FnMut() -> bool) {
             "the change was not applied in time"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// See [`TestApp::fail_updates_of`].
+pub struct InjectedFailure<'a> {
+    app: &'a TestApp,
+    table: String,
+}
+
+impl Drop for InjectedFailure<'_> {
+    fn drop(&mut self) {
+        match &self.app._schema {
+            Some(schema) => schema.execute(&format!(
+                "DROP TRIGGER injected_failure ON {}; DROP FUNCTION injected_failure();",
+                self.table
+            )),
+            None => self
+                .app
+                .sqlite()
+                .execute_batch("DROP TRIGGER injected_failure")
+                .unwrap(),
+        }
     }
 }

@@ -99,7 +99,8 @@ async fn limited_requests_change_nothing() {
         )
         .await;
     assert_eq!(status, 503);
-    let list = b24_server::store::Store::open_sqlite_in(
+    let list = b24_server::store::Store::open(
+        app.database_url.as_deref(),
         app.dir.path(),
         Arc::new(b24_server::clock::SystemClock),
     )
@@ -212,9 +213,9 @@ async fn portal_set_plan_applies_to_a_running_server() {
     for _ in 0..60 {
         assert_eq!(server_time(&app).await.0, 200);
     }
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_b24-server"))
+    let out = app
+        .cli()
         .args(["portal", "set-plan", "standard"])
-        .env("B24_DATA_DIR", app.dir.path())
         .output()
         .unwrap();
     assert_eq!(

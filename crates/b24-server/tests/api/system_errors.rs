@@ -59,11 +59,7 @@ async fn rest_switched_off_answers_access_denied_for_every_caller() {
 #[tokio::test]
 async fn a_closed_portal_answers_portal_deleted_even_for_unknown_methods() {
     let app = spawn_app().await;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_b24-server"))
-        .args(["portal", "close"])
-        .env("B24_DATA_DIR", app.dir.path())
-        .output()
-        .unwrap();
+    let out = app.cli().args(["portal", "close"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "portal closed\n");
     eventually(|| app.state.portal_flags.closed()).await;
 
@@ -86,13 +82,7 @@ async fn an_internal_failure_is_a_generic_500_and_writes_nothing() {
     let deal = app.new_item(2, None).await;
     let contact = app.new_item(3, None).await;
     let activity = app.new_todo(2, deal).await;
-    let db = app.dir.path().join("b24.sqlite3");
-    let conn = r2d2_sqlite::rusqlite::Connection::open(db).unwrap();
-    conn.execute_batch(
-        "CREATE TRIGGER injected_failure BEFORE UPDATE ON activities
-         BEGIN SELECT RAISE(ABORT, 'injected failure with secret-looking detail'); END;",
-    )
-    .unwrap();
+    let failure = app.fail_updates_of("activities");
 
     let (status, body) = app
         .call(
@@ -108,6 +98,6 @@ async fn an_internal_failure_is_a_generic_500_and_writes_nothing() {
             envelope("INTERNAL_SERVER_ERROR", "Internal server error")
         )
     );
-    conn.execute_batch("DROP TRIGGER injected_failure").unwrap();
+    drop(failure);
     assert_eq!(app.bindings(activity).await, vec![(2, deal)]);
 }

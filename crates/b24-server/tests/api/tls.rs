@@ -145,11 +145,11 @@ async fn forwarded_proto_counts_only_from_a_trusted_proxy() {
 #[tokio::test]
 async fn webhook_create_with_https_prints_the_https_url() {
     let app = https_app(false, false).await;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_b24-server"))
+    let out = app
+        .cli()
         .args([
             "webhook", "create", "--user", "1", "--https", "--scopes", "crm",
         ])
-        .env("B24_DATA_DIR", app.dir.path())
         .output()
         .unwrap();
     let url = String::from_utf8(out.stdout).unwrap();
