@@ -16,8 +16,23 @@ pub(crate) struct Server {
     pub(crate) webhook: Option<String>,
 }
 
+/// A server a failed assertion left running is stopped with the test.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Starts the binary on the data directory, and on the PostgreSQL schema when given.
 pub(crate) fn start(dir: &Path, schema: Option<&TestSchema>) -> Server {
+    start_with_plan(dir, schema, "unlimited")
+}
+
+/// [`start`] with a request-rate plan.
+pub(crate) fn start_with_plan(dir: &Path, schema: Option<&TestSchema>, plan: &str) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_b24-server"))
         .args([
             "serve",
@@ -25,7 +40,7 @@ pub(crate) fn start(dir: &Path, schema: Option<&TestSchema>) -> Server {
             "127.0.0.1:0",
             "--no-tls",
             "--plan",
-            "unlimited",
+            plan,
         ])
         .env("B24_DATA_DIR", dir)
         .env("B24_LOG", "warn")

@@ -15,6 +15,7 @@
 //! - `cli`: the command-line contract, against a running server.
 //! - `batch`, `limits`, `system`: batch, the request-rate and operating-time limiters, system methods.
 //! - `oauth`, `tls`, `system_errors`: applications and tokens, HTTPS and the local CA, operator-caused errors.
+//! - `scale_out`: two server processes on one PostgreSQL schema (with `B24_TEST_POSTGRES_URL`).
 
 mod activities;
 mod bad_input;
@@ -35,6 +36,7 @@ mod limits;
 mod model;
 mod oauth;
 mod protocol;
+mod scale_out;
 mod system;
 mod system_errors;
 mod tls;
