@@ -31,12 +31,24 @@ async fn no_log_line_ever_contains_a_secret() {
         .init();
 
     let dir = tempfile::tempdir().unwrap();
-    let app = Application::build(ServeConfig::new(
-        dir.path().to_path_buf(),
-        "127.0.0.1:0".parse().unwrap(),
-    ))
-    .await
-    .unwrap();
+    let mut config = ServeConfig::new(dir.path().to_path_buf(), "127.0.0.1:0".parse().unwrap());
+    // With B24_TEST_POSTGRES_URL, the same session against PostgreSQL (whose driver logs
+    // statements and parameters at debug level: only digests may appear there).
+    let schema = std::env::var("B24_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .map(|base| {
+            let name = format!("t_{:016x}", rand::random::<u64>());
+            pg(&base, &format!("CREATE SCHEMA {name}"));
+            let glue = if base.contains('?') { '&' } else { '?' };
+            (
+                base.clone(),
+                name.clone(),
+                format!("{base}{glue}options=-csearch_path%3D{name}"),
+            )
+        });
+    config.database_url = schema.as_ref().map(|(_, _, url)| url.clone());
+    let app = Application::build(config).await.unwrap();
     let base = format!("http://{}", app.local_addr());
     let webhook_code = app.first_start().unwrap().webhook_code.clone();
     let store = app.state().store.clone();
@@ -117,11 +129,23 @@ async fn no_log_line_ever_contains_a_secret() {
     assert_eq!(wrong_secret.status(), 401);
 
     // An internal failure is logged with its cause — and still without the credentials.
-    let conn = r2d2_sqlite::rusqlite::Connection::open(dir.path().join("b24.sqlite3")).unwrap();
-    conn.execute_batch(
-        "CREATE TRIGGER injected BEFORE INSERT ON crm_items BEGIN SELECT RAISE(ABORT, 'injected'); END;",
-    )
-    .unwrap();
+    match &schema {
+        Some((_, _, url)) => pg(
+            url,
+            "CREATE FUNCTION injected() RETURNS trigger LANGUAGE plpgsql AS
+                 $$ BEGIN RAISE EXCEPTION 'injected'; END $$;
+             CREATE TRIGGER injected BEFORE INSERT ON crm_items
+                 FOR EACH ROW EXECUTE FUNCTION injected();",
+        ),
+        None => {
+            let conn =
+                r2d2_sqlite::rusqlite::Connection::open(dir.path().join("b24.sqlite3")).unwrap();
+            conn.execute_batch(
+                "CREATE TRIGGER injected BEFORE INSERT ON crm_items BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+            )
+            .unwrap();
+        }
+    }
     let failed = client
         .post(format!(
             "{base}/rest/1/{webhook_code}/crm.item.add?auth={access}"
@@ -144,4 +168,16 @@ async fn no_log_line_ever_contains_a_secret() {
             "a secret reached the log: {secret}"
         );
     }
+    if let Some((base, name, _)) = &schema {
+        pg(base, &format!("DROP SCHEMA {name} CASCADE"));
+    }
+}
+
+/// Runs SQL on PostgreSQL from a thread outside the async runtime (the sync client needs one).
+fn pg(url: &str, sql: &str) {
+    let (url, sql) = (url.to_string(), sql.to_string());
+    b24_server::store::postgres::off_runtime(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("PostgreSQL");
+        client.batch_execute(&sql).expect("SQL runs");
+    });
 }
