@@ -7,6 +7,7 @@
 //! - [`store`]: the storage trait and its SQLite backend (one transaction per call).
 //! - [`auth`]: webhooks (and later OAuth) to a [`auth::Caller`].
 //! - [`admin`]: operator actions shared by the CLI and tests. [`cli`]: the command line.
+//! - [`seed`]: bulk data for benchmarks and demos (`b24-server seed`).
 //! - [`app`]: build and run the server; [`state`], [`clock`], [`secret`], [`error`].
 
 pub mod admin;
@@ -19,6 +20,7 @@ pub mod error;
 pub mod http;
 pub mod methods;
 pub mod secret;
+pub mod seed;
 pub mod state;
 pub mod store;
 
