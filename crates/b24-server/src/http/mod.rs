@@ -4,9 +4,9 @@
 //! (401), then [`dispatch`] (scope, handler). Every answer is JSON, success or error. Request URLs
 //! carry webhook codes, so they are never logged.
 
-use crate::auth::{authenticate, Credentials};
+use crate::auth::Credentials;
 use crate::error::ApiError;
-use crate::methods::{dispatch, lookup, Dispatched, Params};
+use crate::methods::{authenticate_and_dispatch, lookup, Dispatched, Params};
 use crate::state::AppState;
 use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::State;
@@ -19,7 +19,6 @@ use b24_protocol::request::{request_params, BodyKind};
 use b24_protocol::{ErrorCode, RestError, SuccessEnvelope, TimeBlock};
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
-use std::sync::Arc;
 
 /// Parameters that carry credentials; removed before a method sees its parameters (spec §1.2).
 const RESERVED_PARAMS: &[&str] = &["auth", "access_token", "aplogin", "ap", "auth_connector"];
@@ -215,13 +214,7 @@ async fn handle(
     for key in RESERVED_PARAMS {
         params.shift_remove(*key);
     }
-    let auth_state = state.clone();
-    let caller = tokio::task::spawn_blocking(move || {
-        authenticate(&auth_state.store, auth_state.portal_id, &credentials)
-    })
-    .await
-    .map_err(|e| ApiError::internal(anyhow::anyhow!("authentication panicked: {e}")))??;
-    dispatch(state, Arc::new(caller), &path.method, Params(params)).await
+    authenticate_and_dispatch(state, credentials, &path.method, Params(params)).await
 }
 
 async fn unknown_path() -> Response {
