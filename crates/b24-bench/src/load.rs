@@ -3,7 +3,7 @@
 //! schedule: latency at a chosen load, without coordinated omission).
 
 use crate::client::Connection;
-use crate::server::resident_kib;
+use crate::server::{cpu_time, resident_kib};
 use hdrhistogram::Histogram;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -190,6 +190,8 @@ pub struct Measurement {
     pub calls_per_request: u64,
     /// Largest resident memory of the server seen during the run, KiB.
     pub peak_rss_kib: Option<u64>,
+    /// CPU time the server used during the measured part (user + system).
+    pub server_cpu: Option<Duration>,
 }
 
 impl Measurement {
@@ -200,6 +202,7 @@ impl Measurement {
             elapsed: Duration::ZERO,
             calls_per_request,
             peak_rss_kib: None,
+            server_cpu: None,
         }
     }
 
@@ -228,26 +231,45 @@ impl Measurement {
         self.latency_us.value_at_quantile(q) as f64 / 1000.0
     }
 
+    /// Server CPU time per REST call, in microseconds: what a call costs, whatever else the
+    /// machine was doing.
+    pub fn server_cpu_us_per_call(&self) -> Option<f64> {
+        let calls = self.latency_us.len() * self.calls_per_request;
+        self.server_cpu
+            .map(|cpu| cpu.as_secs_f64() * 1e6 / calls.max(1) as f64)
+    }
+
     /// The slowest request in milliseconds.
     pub fn max_ms(&self) -> f64 {
         self.latency_us.max() as f64 / 1000.0
     }
 }
 
-/// Samples the server's resident memory every 50 ms while a run lasts.
-struct RssSampler {
+/// Watches the server while a run lasts: its resident memory every 50 ms, and the CPU time it
+/// uses from the start of the measured part to the end of the run.
+struct ServerSampler {
     stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Option<u64>>,
+    task: tokio::task::JoinHandle<(Option<u64>, Option<Duration>)>,
 }
 
-impl RssSampler {
-    fn start(pid: u32) -> Self {
+impl ServerSampler {
+    fn start(pid: u32, measure_from: Instant) -> Self {
         let (stop, mut stopped) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
             let mut peak = resident_kib(pid);
+            let mut cpu_at_start = None;
+            let mut measuring = Box::pin(tokio::time::sleep_until(measure_from));
             loop {
                 tokio::select! {
-                    _ = &mut stopped => return peak,
+                    _ = &mut stopped => {
+                        let used = cpu_time(pid)
+                            .zip(cpu_at_start)
+                            .map(|(end, start): (Duration, Duration)| end.saturating_sub(start));
+                        return (peak, used);
+                    }
+                    _ = &mut measuring, if cpu_at_start.is_none() => {
+                        cpu_at_start = cpu_time(pid);
+                    }
                     _ = tokio::time::sleep(Duration::from_millis(50)) => {
                         peak = peak.max(resident_kib(pid));
                     }
@@ -257,9 +279,9 @@ impl RssSampler {
         Self { stop, task }
     }
 
-    async fn finish(self) -> Option<u64> {
+    async fn finish(self) -> (Option<u64>, Option<Duration>) {
         let _ = self.stop.send(());
-        self.task.await.ok().flatten()
+        self.task.await.unwrap_or((None, None))
     }
 }
 
@@ -275,7 +297,7 @@ pub async fn closed_loop(
 ) -> anyhow::Result<(Vec<Worker>, Measurement)> {
     let measure_from = Instant::now() + warmup;
     let until = measure_from + duration;
-    let sampler = RssSampler::start(server_pid);
+    let sampler = ServerSampler::start(server_pid, measure_from);
     let tasks: Vec<_> = workers
         .into_iter()
         .map(|mut worker| {
@@ -317,7 +339,7 @@ pub async fn open_loop(
     let interval = Duration::from_secs_f64(count / rate.max(1.0));
     let start = Instant::now() + Duration::from_millis(20);
     let until = start + duration;
-    let sampler = RssSampler::start(server_pid);
+    let sampler = ServerSampler::start(server_pid, start);
     let tasks: Vec<_> = workers
         .into_iter()
         .enumerate()
@@ -353,7 +375,7 @@ async fn collect(
     tasks: Vec<WorkerTask>,
     workload: Workload,
     duration: Duration,
-    sampler: RssSampler,
+    sampler: ServerSampler,
 ) -> anyhow::Result<(Vec<Worker>, Measurement)> {
     let mut merged = Measurement::new(workload.calls_per_request());
     let mut workers = Vec::with_capacity(tasks.len());
@@ -363,6 +385,6 @@ async fn collect(
         workers.push(worker);
     }
     merged.elapsed = duration;
-    merged.peak_rss_kib = sampler.finish().await;
+    (merged.peak_rss_kib, merged.server_cpu) = sampler.finish().await;
     Ok((workers, merged))
 }

@@ -125,11 +125,13 @@ fn row(out: &mut String, label: &str, m: &Measurement) {
     };
     let _ = writeln!(
         out,
-        "| {label} | {per_second} | {:.3} | {:.3} | {:.3} | {:.3} | {} |",
+        "| {label} | {per_second} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} |",
         m.quantile_ms(0.50),
         m.quantile_ms(0.90),
         m.quantile_ms(0.99),
         m.max_ms(),
+        m.server_cpu_us_per_call()
+            .map_or("n/a".into(), |us| format!("{us:.0}")),
         m.failed
     );
 }
@@ -161,9 +163,9 @@ pub fn size_section(r: &SizeReport) -> String {
     );
     let _ = writeln!(
         out,
-        "| scenario (closed loop) | calls/s | p50 ms | p90 ms | p99 ms | max ms | failed |"
+        "| scenario (closed loop) | calls/s | p50 ms | p90 ms | p99 ms | max ms | server CPU µs/call | failed |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
     for (workload, m) in &r.scenarios {
         row(&mut out, workload.label(), m);
     }
