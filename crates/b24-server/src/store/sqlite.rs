@@ -52,10 +52,17 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // WAL: readers never block the writer. NORMAL: a commit is durable against a process crash
     // (the WAL is in the OS cache); only an OS crash can lose the last commits, never integrity.
-    conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;",
-    )
+    // mmap: reads of the database file are memory accesses into the OS page cache, shared by
+    // every connection, instead of a pread() and a copy into each connection's own 2 MB cache;
+    // without it, random reads in a large database cost a system call each.
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; \
+         PRAGMA mmap_size={MMAP_BYTES};"
+    ))
 }
+
+/// How much of the database file is memory-mapped (the rest is read with pread).
+const MMAP_BYTES: u64 = 1 << 30;
 
 impl SqliteStore {
     /// Opens the database in `data_dir`, creating the directory and file and running migrations.
