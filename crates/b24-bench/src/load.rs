@@ -3,7 +3,7 @@
 //! schedule: latency at a chosen load, without coordinated omission).
 
 use crate::client::Connection;
-use crate::server::{cpu_time, resident_kib};
+use crate::server::{cpu_time, resident, Memory};
 use hdrhistogram::Histogram;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -188,8 +188,8 @@ pub struct Measurement {
     pub elapsed: Duration,
     /// REST calls per request.
     pub calls_per_request: u64,
-    /// Largest resident memory of the server seen during the run, KiB.
-    pub peak_rss_kib: Option<u64>,
+    /// Largest resident memory of the server seen during the run.
+    pub peak_memory: Option<Memory>,
     /// CPU time the server used during the measured part (user + system).
     pub server_cpu: Option<Duration>,
 }
@@ -201,7 +201,7 @@ impl Measurement {
             failed: 0,
             elapsed: Duration::ZERO,
             calls_per_request,
-            peak_rss_kib: None,
+            peak_memory: None,
             server_cpu: None,
         }
     }
@@ -249,14 +249,14 @@ impl Measurement {
 /// uses from the start of the measured part to the end of the run.
 struct ServerSampler {
     stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<(Option<u64>, Option<Duration>)>,
+    task: tokio::task::JoinHandle<(Option<Memory>, Option<Duration>)>,
 }
 
 impl ServerSampler {
     fn start(pid: u32, measure_from: Instant) -> Self {
         let (stop, mut stopped) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
-            let mut peak = resident_kib(pid);
+            let mut peak = resident(pid);
             let mut cpu_at_start = None;
             let mut measuring = Box::pin(tokio::time::sleep_until(measure_from));
             loop {
@@ -271,7 +271,10 @@ impl ServerSampler {
                         cpu_at_start = cpu_time(pid);
                     }
                     _ = tokio::time::sleep(Duration::from_millis(50)) => {
-                        peak = peak.max(resident_kib(pid));
+                        peak = match (peak, resident(pid)) {
+                            (Some(a), Some(b)) => Some(a.max(b)),
+                            (a, b) => a.or(b),
+                        };
                     }
                 }
             }
@@ -279,7 +282,7 @@ impl ServerSampler {
         Self { stop, task }
     }
 
-    async fn finish(self) -> (Option<u64>, Option<Duration>) {
+    async fn finish(self) -> (Option<Memory>, Option<Duration>) {
         let _ = self.stop.send(());
         self.task.await.unwrap_or((None, None))
     }
@@ -385,6 +388,6 @@ async fn collect(
         workers.push(worker);
     }
     merged.elapsed = duration;
-    (merged.peak_rss_kib, merged.server_cpu) = sampler.finish().await;
+    (merged.peak_memory, merged.server_cpu) = sampler.finish().await;
     Ok((workers, merged))
 }

@@ -16,7 +16,7 @@ use clap::Parser;
 use client::{Connection, Endpoint, Transport};
 use load::{closed_loop, open_loop, Fixture, Measurement, Worker, Workload, CONTACT};
 use report::{Machine, SizeReport, Startup};
-use server::{resident_kib, Backend, ServerBinary};
+use server::{resident, Backend, ServerBinary};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -156,7 +156,7 @@ async fn measure_size(
     let pid = running.pid();
     // Let start-up work (thread pools, caches) finish before calling the process idle.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let idle_rss_kib = resident_kib(pid);
+    let idle_memory = resident(pid);
     let startup = Startup {
         listening: running.listening_after,
         first_answer: running.first_answer_after,
@@ -214,14 +214,14 @@ async fn measure_size(
     }
     drop(workers);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let after_rss_kib = resident_kib(pid);
+    let after_memory = resident(pid);
     running.stop().await?;
     Ok(SizeReport {
         activities,
         seeded_in,
         startup,
-        idle_rss_kib,
-        after_rss_kib,
+        idle_memory,
+        after_memory,
         scenarios,
         half_load,
         batch_available,

@@ -1,7 +1,7 @@
 //! The report: Markdown, so a run can be pasted into BENCHMARKS.md as it is.
 
 use crate::load::{Measurement, Workload};
-use crate::server::ServerBinary;
+use crate::server::{Memory, ServerBinary};
 use crate::Args;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -73,9 +73,9 @@ pub struct SizeReport {
     /// Start-up.
     pub startup: Startup,
     /// Resident memory after start-up, before any load.
-    pub idle_rss_kib: Option<u64>,
+    pub idle_memory: Option<Memory>,
     /// Resident memory after the load stopped.
-    pub after_rss_kib: Option<u64>,
+    pub after_memory: Option<Memory>,
     /// Closed-loop results, in the order run.
     pub scenarios: Vec<(Workload, Measurement)>,
     /// The open-loop run of binding pairs: the rate asked for, and what was measured.
@@ -93,8 +93,11 @@ impl SizeReport {
     }
 }
 
-fn mib(kib: Option<u64>) -> String {
-    kib.map_or("n/a".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+fn mib(memory: Option<Memory>) -> String {
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    memory.map_or("n/a".into(), |m| {
+        format!("{:.1} MiB ({:.1} private)", mib(m.rss_kib), mib(m.anon_kib))
+    })
 }
 
 fn ms(d: Duration) -> String {
@@ -148,18 +151,18 @@ pub fn size_section(r: &SizeReport) -> String {
     let peak = r
         .scenarios
         .iter()
-        .filter_map(|(_, m)| m.peak_rss_kib)
-        .chain(r.half_load.iter().filter_map(|(_, m)| m.peak_rss_kib))
-        .max();
+        .filter_map(|(_, m)| m.peak_memory)
+        .chain(r.half_load.iter().filter_map(|(_, m)| m.peak_memory))
+        .reduce(Memory::max);
     let _ = writeln!(
         out,
         "data: {seeded}. start-up: listening after {}, first answer after {}. \
-         memory (VmRSS): idle {}, peak under load {}, idle after load {}.\n",
+         memory (VmRSS, of which private RssAnon): idle {}, peak under load {}, idle after load {}.\n",
         ms(r.startup.listening),
         ms(r.startup.first_answer),
-        mib(r.idle_rss_kib),
+        mib(r.idle_memory),
         mib(peak),
-        mib(r.after_rss_kib),
+        mib(r.after_memory),
     );
     let _ = writeln!(
         out,

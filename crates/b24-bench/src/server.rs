@@ -212,14 +212,39 @@ impl RunningServer {
     }
 }
 
-/// Resident memory of a process in KiB: `VmRSS` from `/proc/PID/status` (Linux only; `None`
-/// elsewhere or once the process is gone).
-pub fn resident_kib(pid: u32) -> Option<u64> {
+/// Resident memory of a process, from `/proc/PID/status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Memory {
+    /// `VmRSS`, KiB: everything resident, including pages of the memory-mapped database file,
+    /// which are counted once per mapping (each SQLite connection maps the file).
+    pub rss_kib: u64,
+    /// `RssAnon`, KiB: the process's private memory (heap, stacks, SQLite page caches).
+    pub anon_kib: u64,
+}
+
+impl Memory {
+    /// The larger of each figure.
+    pub fn max(self, other: Memory) -> Memory {
+        Memory {
+            rss_kib: self.rss_kib.max(other.rss_kib),
+            anon_kib: self.anon_kib.max(other.anon_kib),
+        }
+    }
+}
+
+/// Resident memory of a process (Linux only; `None` elsewhere or once the process is gone).
+pub fn resident(pid: u32) -> Option<Memory> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    };
+    Some(Memory {
+        rss_kib: field("VmRSS:")?,
+        anon_kib: field("RssAnon:")?,
+    })
 }
 
 /// CPU time a process has used (user + system), from `/proc/PID/stat`; `None` where unavailable.

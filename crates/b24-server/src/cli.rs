@@ -238,9 +238,10 @@ fn seed(data_dir: &std::path::Path, args: SeedArgs) -> anyhow::Result<()> {
     let seeded = crate::seed::seed(&store, DEFAULT_PORTAL, plan, |n| bar.set_position(n))?;
     bar.finish_and_clear();
     println!(
-        "seeded {} activities and {} deals in {:.1} s",
+        "seeded {} activities and {} deal{} in {:.1} s",
         seeded.activities,
         seeded.deals,
+        if seeded.deals == 1 { "" } else { "s" },
         started.elapsed().as_secs_f64()
     );
     Ok(())
