@@ -30,7 +30,11 @@ fn a_short_run_measures_every_scenario_without_a_failed_call() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
 
-    for size in ["## 200 activities", "## 400 activities", "## Ratios (same run)"] {
+    for size in [
+        "## 200 activities",
+        "## 400 activities",
+        "## Ratios (same run)",
+    ] {
         assert!(stdout.contains(size), "no section {size:?}:\n{stdout}");
     }
     let rows: Vec<&str> = stdout
@@ -49,13 +53,21 @@ fn a_short_run_measures_every_scenario_without_a_failed_call() {
             .iter()
             .filter(|r| r.starts_with(&format!("| {scenario}")))
             .count();
-        assert!(measured >= 2, "{scenario} measured at both sizes:\n{stdout}");
+        assert!(
+            measured >= 2,
+            "{scenario} measured at both sizes:\n{stdout}"
+        );
     }
     // Scenario rows have eight cells, the last one counting failed calls.
     let scenario_rows: Vec<&&str> = rows.iter().filter(|r| r.split('|').count() == 10).collect();
     assert!(scenario_rows.len() >= 12, "{stdout}");
     for row in scenario_rows {
-        let failed = row.trim_end_matches(['|', ' ']).rsplit('|').next().unwrap().trim();
+        let failed = row
+            .trim_end_matches(['|', ' '])
+            .rsplit('|')
+            .next()
+            .unwrap()
+            .trim();
         assert_eq!(failed, "0", "a call failed: {row}");
     }
     assert!(

@@ -99,4 +99,15 @@ CREATE TABLE activity_bindings (
 CREATE UNIQUE INDEX activity_bindings_in_order ON activity_bindings (portal_id, activity_id, seq);
 CREATE INDEX activity_bindings_by_item ON activity_bindings (portal_id, entity_type_id, entity_id, activity_id);
 "#,
+    // 2: item counts per type, so an unfiltered list's `total` is one row, not a count of the table.
+    r#"
+CREATE TABLE crm_item_counts (
+    portal_id       BIGINT NOT NULL,
+    entity_type_id  BIGINT NOT NULL,
+    items           BIGINT NOT NULL,
+    PRIMARY KEY (portal_id, entity_type_id)
+);
+INSERT INTO crm_item_counts (portal_id, entity_type_id, items)
+    SELECT portal_id, entity_type_id, COUNT(*) FROM crm_items GROUP BY portal_id, entity_type_id;
+"#,
 ];

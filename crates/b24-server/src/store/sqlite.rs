@@ -261,6 +261,18 @@ fn webhook_from_row(r: &Row<'_>) -> rusqlite::Result<WebhookRecord> {
     })
 }
 
+impl SqliteTx<'_> {
+    /// Keeps `crm_item_counts` in step with `crm_items` (same transaction).
+    fn count_items(&mut self, entity_type_id: i64, change: i64) -> Result<(), ApiError> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO crm_item_counts (portal_id, entity_type_id, items) VALUES (?1, ?2, ?3)
+             ON CONFLICT (portal_id, entity_type_id) DO UPDATE SET items = crm_item_counts.items + ?3",
+        )?;
+        stmt.execute(params![self.portal, entity_type_id, change])?;
+        Ok(())
+    }
+}
+
 impl Tx for SqliteTx<'_> {
     fn portal(&self) -> PortalId {
         self.portal
@@ -467,6 +479,7 @@ impl Tx for SqliteTx<'_> {
             item.updated_time,
             Value::Object(item.extra.clone()).to_string(),
         ])?;
+        self.count_items(item.entity_type_id, 1)?;
         Ok(id)
     }
 
@@ -475,6 +488,9 @@ impl Tx for SqliteTx<'_> {
             "DELETE FROM crm_items WHERE portal_id = ?1 AND entity_type_id = ?2 AND id = ?3",
             params![self.portal, entity_type_id, id],
         )?;
+        if n == 1 {
+            self.count_items(entity_type_id, -1)?;
+        }
         Ok(n == 1)
     }
 
@@ -496,7 +512,16 @@ impl Tx for SqliteTx<'_> {
         push("id < ?", query.id_less_than);
         push("id = ?", query.id_equals);
         let where_clause = conditions.join(" AND ");
-        let total = if query.count {
+        let unfiltered = args.len() == 2;
+        let total = if query.count && unfiltered {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT items FROM crm_item_counts WHERE portal_id = ?1 AND entity_type_id = ?2",
+            )?;
+            let items: Option<i64> = stmt
+                .query_row(params![self.portal, entity_type_id], |r| r.get(0))
+                .optional()?;
+            Some(items.unwrap_or(0).max(0) as u64)
+        } else if query.count {
             let mut stmt = self.conn.prepare_cached(&format!(
                 "SELECT COUNT(*) FROM crm_items WHERE {where_clause}"
             ))?;
@@ -641,6 +666,87 @@ impl Tx for SqliteTx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn item(entity_type_id: i64) -> ItemRecord {
+        ItemRecord {
+            entity_type_id,
+            id: 0,
+            title: "t".into(),
+            assigned_by_id: 1,
+            created_by: 1,
+            updated_by: 1,
+            created_time: String::new(),
+            updated_time: String::new(),
+            extra: Map::new(),
+        }
+    }
+
+    fn total(store: &SqliteStore, entity_type_id: i64, query: ItemQuery) -> Option<u64> {
+        let query = ItemQuery {
+            limit: 50,
+            count: true,
+            ..query
+        };
+        store
+            .read(1, |tx| tx.list_items(entity_type_id, &query))
+            .unwrap()
+            .total
+    }
+
+    #[test]
+    fn list_totals_follow_inserts_and_deletes_per_type_with_and_without_filters() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(total(&store, 2, ItemQuery::default()), Some(0));
+        store
+            .write(1, |tx| {
+                for _ in 0..5 {
+                    tx.insert_item(&item(2))?;
+                }
+                tx.insert_item(&item(3))?;
+                assert!(tx.delete_item(2, 4)?);
+                assert!(!tx.delete_item(2, 4)?, "a second delete changes no count");
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(total(&store, 2, ItemQuery::default()), Some(4));
+        assert_eq!(total(&store, 3, ItemQuery::default()), Some(1));
+        let after_two = ItemQuery {
+            id_greater_than: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(total(&store, 2, after_two), Some(2), "ids 3 and 5");
+        let failed: Result<(), ApiError> = store.write(1, |tx| {
+            tx.insert_item(&item(2))?;
+            Err(ErrorCode::AccessDenied.into())
+        });
+        assert!(failed.is_err());
+        assert_eq!(
+            total(&store, 2, ItemQuery::default()),
+            Some(4),
+            "rolled back"
+        );
+    }
+
+    #[test]
+    fn the_count_migration_counts_items_that_already_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(
+                "PRAGMA user_version = 1;
+                 INSERT INTO crm_items VALUES (1, 2, 1, 'a', 1, 1, 1, '', '', '{}'),
+                                              (1, 2, 2, 'b', 1, 1, 1, '', '', '{}'),
+                                              (1, 4, 1, 'c', 1, 1, 1, '', '', '{}');",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(total(&store, 2, ItemQuery::default()), Some(2));
+        assert_eq!(total(&store, 4, ItemQuery::default()), Some(1));
+        assert_eq!(total(&store, 3, ItemQuery::default()), Some(0));
+    }
 
     /// Commits reach the database file without any commit crossing SQLite's inline checkpoint
     /// threshold: the background thread copied them out of the WAL.

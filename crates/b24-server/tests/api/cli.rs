@@ -152,7 +152,10 @@ async fn seed_adds_deals_with_bound_activities_while_the_server_runs() {
         out.starts_with("seeded 120 activities and 3 deals in "),
         "{out}"
     );
-    assert!(!out.contains("/rest/"), "the portal existed: no new webhook");
+    assert!(
+        !out.contains("/rest/"),
+        "the portal existed: no new webhook"
+    );
 
     let (status, body) = app
         .call("crm.item.list", json!({"entityTypeId": 2, "start": -1}))
