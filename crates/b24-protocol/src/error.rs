@@ -74,10 +74,20 @@ error_codes! {
     QueryLimitExceeded => 503, "QUERY_LIMIT_EXCEEDED", "Too many requests";
     /// Our own failure: logged with its cause, generic to the caller.
     InternalServerError => 500, "INTERNAL_SERVER_ERROR", "Internal server error";
+    /// The caller's user may not be authorised (inactive).
+    AuthorizationError => 401, "authorization_error", "Unable to authorize user";
+    /// `/oauth/token/`: a parameter is missing or the grant type is unknown.
+    OAuthInvalidRequest => 400, "invalid_request", "Invalid request: grant_type, client_id, client_secret and a code or refresh_token are required";
+    /// `/oauth/token/`: unknown client or wrong secret.
+    OAuthInvalidClient => 401, "invalid_client", "Invalid client credentials";
+    /// `/oauth/token/`: unknown, used or expired code or refresh token.
+    OAuthInvalidGrant => 400, "invalid_grant", "Invalid or expired grant";
     /// A request whose bytes could not be decoded (invalid UTF-8).
     WrongEncoding => 400, "WRONG_ENCODING", "Wrong request encoding";
     /// A request larger than the configured limits (body, parameter count).
     RequestTooLarge => 413, "ERROR_REQUEST_TOO_LARGE", "Request is too large";
+    /// A request body that did not arrive in time (slow client).
+    RequestTimeout => 408, "ERROR_REQUEST_TIMEOUT", "Request body was not received in time";
     /// A batch command past the 50th.
     BatchLengthExceeded => 400, "ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded";
     /// A command that may not run inside `batch`.

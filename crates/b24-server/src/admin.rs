@@ -30,13 +30,15 @@ pub fn bootstrap(
     store: &Store,
     portal: PortalId,
     public_url: &str,
+    public_https_url: &str,
 ) -> anyhow::Result<Option<FirstStart>> {
     store
         .write(portal, |tx| {
             let domain = host_of(public_url);
             let member_id = hex::encode(digest(&generate_code(32)))[..32].to_string();
-            if !tx.ensure_portal(&domain, &member_id, public_url)? {
-                tx.set_public_url(public_url)?;
+            let created = tx.ensure_portal(&domain, &member_id, public_url)?;
+            tx.set_public_url(public_url, public_https_url)?;
+            if !created {
                 return Ok(None);
             }
             let admin_user_id = tx.insert_user("Administrator", "", true)?;
@@ -58,14 +60,20 @@ fn host_of(url: &str) -> String {
 }
 
 /// The base URL the server last recorded, for printing webhook URLs.
-pub fn public_url(store: &Store, portal: PortalId) -> anyhow::Result<String> {
+pub fn public_url(store: &Store, portal: PortalId, https: bool) -> anyhow::Result<String> {
     let portal = store
         .read(portal, |tx| tx.portal_row())
         .map_err(to_anyhow)?
         .ok_or_else(|| {
             anyhow!("the portal does not exist yet: start the server once with `b24-server serve`")
         })?;
-    Ok(portal.public_url)
+    if !https {
+        return Ok(portal.public_url);
+    }
+    if portal.public_https_url.is_empty() {
+        bail!("the server was last started without HTTPS; start it with TLS (the default) or pass --public-url");
+    }
+    Ok(portal.public_https_url)
 }
 
 /// A webhook URL: `{base}/rest/{user}/{code}/`.
@@ -157,6 +165,75 @@ pub fn revoke_webhook(store: &Store, portal: PortalId, id: i64) -> anyhow::Resul
         .write(portal, |tx| tx.revoke_webhook(id))
         .map_err(to_anyhow)?;
     if !found {
+        bail!("there is no webhook {id}: `b24-server webhook list` shows them");
+    }
+    Ok(())
+}
+
+/// Sets the portal's request-rate plan; a running server picks it up within a second.
+pub fn set_plan(store: &Store, portal: PortalId, plan: crate::limits::Plan) -> anyhow::Result<()> {
+    let found = store
+        .write(portal, |tx| tx.set_plan(plan.as_str()))
+        .map_err(to_anyhow)?;
+    if !found {
+        bail!("the portal does not exist yet: start the server once with `b24-server serve`");
+    }
+    Ok(())
+}
+
+/// The portal's request-rate plan as stored.
+pub fn plan(store: &Store, portal: PortalId) -> anyhow::Result<crate::limits::Plan> {
+    let name = store.read(portal, |tx| tx.plan()).map_err(to_anyhow)?;
+    name.as_deref()
+        .unwrap_or("standard")
+        .parse()
+        .map_err(|e: String| anyhow!(e))
+}
+
+/// The portal's plan and switches, as stored: `(plan, rest_enabled, closed)`.
+pub fn portal_status(
+    store: &Store,
+    portal: PortalId,
+) -> anyhow::Result<(crate::limits::Plan, bool, bool)> {
+    let (plan, row) = store
+        .read(portal, |tx| Ok((tx.plan()?, tx.portal_row()?)))
+        .map_err(to_anyhow)?;
+    let row = row.ok_or_else(|| {
+        anyhow!("the portal does not exist yet: start the server once with `b24-server serve`")
+    })?;
+    let plan = plan
+        .as_deref()
+        .unwrap_or("standard")
+        .parse()
+        .map_err(|e: String| anyhow!(e))?;
+    Ok((plan, row.rest_enabled, row.closed))
+}
+
+/// Switches REST on or off for the portal (off: every call answers 401 `ACCESS_DENIED`).
+pub fn set_rest_enabled(store: &Store, portal: PortalId, enabled: bool) -> anyhow::Result<()> {
+    store
+        .write(portal, |tx| tx.set_rest_enabled(enabled))
+        .map_err(to_anyhow)
+}
+
+/// Closes or reopens the portal (closed: every call answers 403 `PORTAL_DELETED`).
+pub fn set_closed(store: &Store, portal: PortalId, closed: bool) -> anyhow::Result<()> {
+    store
+        .write(portal, |tx| tx.set_closed(closed))
+        .map_err(to_anyhow)
+}
+
+/// Blocks or unblocks a webhook (blocked: its calls answer 401 `OVERLOAD_LIMIT`).
+pub fn set_webhook_blocked(
+    store: &Store,
+    portal: PortalId,
+    id: i64,
+    blocked: bool,
+) -> anyhow::Result<()> {
+    if !store
+        .write(portal, |tx| tx.set_webhook_blocked(id, blocked))
+        .map_err(to_anyhow)?
+    {
         bail!("there is no webhook {id}: `b24-server webhook list` shows them");
     }
     Ok(())

@@ -1,17 +1,31 @@
-//! Start-up you can call from tests: [`Application::build`] opens the store, binds the listener
-//! and bootstraps the portal; [`Application::run_until_stopped`] serves until the shutdown future
-//! resolves, letting in-flight requests finish.
+//! Start-up you can call from tests: [`Application::build`] opens the store, binds the listeners
+//! (plain HTTP, and HTTPS when configured) and bootstraps the portal;
+//! [`Application::run_until_stopped`] serves until the shutdown future resolves, letting
+//! in-flight requests finish.
 
 use crate::admin::{self, FirstStart};
 use crate::clock::{Clock, SystemClock};
-use crate::state::{AppState, RequestLimits};
+use crate::limits::{LimiterState, MemoryLimiterState, Plan, PlanCache};
+use crate::state::{AppState, OperatingConfig, PortalFlags, RequestLimits, SecurityConfig};
 use crate::store::{Store, DEFAULT_PORTAL};
+use crate::tls::{self, TlsFiles};
 use anyhow::Context as _;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::net::TcpListener;
+use std::time::Duration;
+
+/// HTTPS settings.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    /// Address of the HTTPS listener; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// A certificate and key to use instead of the local CA's.
+    pub cert_and_key: Option<(PathBuf, PathBuf)>,
+    /// Extra names (DNS or IP) for the generated server certificate.
+    pub names: Vec<String>,
+}
 
 /// Everything `serve` needs.
 pub struct ServeConfig {
@@ -21,90 +35,190 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// Base URL printed in webhook URLs; defaults to `http://{listen}`.
     pub public_url: Option<String>,
+    /// HTTPS beside plain HTTP, if wanted.
+    pub tls: Option<TlsSettings>,
     /// Time source.
     pub clock: Arc<dyn Clock>,
     /// Request size limits.
     pub limits: RequestLimits,
+    /// The request-rate plan to set at start; `None` keeps the one stored for the portal.
+    pub plan: Option<Plan>,
+    /// Operating-time limit and simulated method costs.
+    pub operating: OperatingConfig,
+    /// Where limiter counters live (in memory unless a shared backend is given).
+    pub limiter: Arc<dyn LimiterState>,
+    /// HTTPS requirement, trusted proxies, token lifetimes.
+    pub security: SecurityConfig,
+    /// Header size and timeouts that protect the listeners from abusive clients.
+    pub transport: TransportLimits,
+}
+
+/// Bounds that protect the listeners from slow or oversized requests (slowloris and the like).
+#[derive(Debug, Clone, Copy)]
+pub struct TransportLimits {
+    /// Largest request line plus headers, in bytes; larger requests are refused with 431 and the
+    /// connection closed. Must allow a 50-command GET batch (about 8.4 KB, spec §13).
+    pub max_header_bytes: usize,
+    /// A client must send a request's complete headers within this time.
+    pub header_read_timeout: Duration,
+    /// A new connection must deliver its first complete request within this time.
+    pub first_request_timeout: Duration,
+}
+
+impl Default for TransportLimits {
+    fn default() -> Self {
+        Self {
+            max_header_bytes: 128 * 1024,
+            header_read_timeout: Duration::from_secs(15),
+            first_request_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 impl ServeConfig {
-    /// Defaults for a data directory and listen address.
+    /// Defaults for a data directory and listen address. Embedded use starts with the
+    /// request-rate limit off (`Plan::Unlimited`) and without HTTPS; the CLI's defaults are
+    /// `standard` and HTTPS on 127.0.0.1:8443, like a real portal.
     pub fn new(data_dir: PathBuf, listen: SocketAddr) -> Self {
         Self {
             data_dir,
             listen,
             public_url: None,
+            tls: None,
             clock: Arc::new(SystemClock),
             limits: RequestLimits::default(),
+            plan: Some(Plan::Unlimited),
+            operating: OperatingConfig::default(),
+            limiter: Arc::new(MemoryLimiterState::default()),
+            security: SecurityConfig::default(),
+            transport: TransportLimits::default(),
         }
     }
 }
 
+/// How often a running server re-reads the portal's plan and switches (so CLI changes apply).
+const PORTAL_REFRESH: Duration = Duration::from_secs(1);
+
+/// The bound HTTPS side.
+struct TlsListener {
+    listener: std::net::TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    files: TlsFiles,
+}
+
 /// A built, bound, not yet serving server.
 pub struct Application {
-    listener: TcpListener,
+    listener: std::net::TcpListener,
+    tls: Option<TlsListener>,
+    transport: TransportLimits,
     state: AppState,
-    public_url: String,
     first_start: Option<FirstStart>,
 }
 
 impl Application {
-    /// Opens the store, binds the listener and bootstraps the portal on first start.
+    /// Opens the store, binds the listeners and bootstraps the portal on first start.
     pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
         let data_dir = config.data_dir.clone();
         let clock = config.clock.clone();
         let store = tokio::task::spawn_blocking(move || Store::open_sqlite_in(&data_dir, clock))
             .await
             .context("opening the store panicked")??;
-        let listener = TcpListener::bind(config.listen).await.with_context(|| {
+        let listener = std::net::TcpListener::bind(config.listen).with_context(|| {
             format!(
                 "could not listen on {}: is another server running there? Choose another address with --listen",
                 config.listen
             )
         })?;
         let addr = listener.local_addr()?;
+        let tls = match &config.tls {
+            Some(settings) => Some(bind_tls(&config.data_dir, settings)?),
+            None => None,
+        };
         let public_url = config
             .public_url
+            .as_deref()
             .map(|u| u.trim_end_matches('/').to_string())
             .unwrap_or_else(|| format!("http://{addr}"));
+        let public_https_url = match (&tls, &config.public_url) {
+            (Some(t), _) => format!("https://{}", t.listener.local_addr()?),
+            (None, Some(url)) if url.starts_with("https://") => public_url.clone(),
+            (None, _) => String::new(),
+        };
         let store = Arc::new(store);
-        let first_start = {
+        let (first_start, (plan, rest_enabled, closed)) = {
             let store = store.clone();
-            let url = public_url.clone();
-            tokio::task::spawn_blocking(move || admin::bootstrap(&store, DEFAULT_PORTAL, &url))
-                .await
-                .context("bootstrap panicked")??
+            let (url, https_url) = (public_url.clone(), public_https_url.clone());
+            let wanted = config.plan;
+            tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let first_start = admin::bootstrap(&store, DEFAULT_PORTAL, &url, &https_url)?;
+                if let Some(plan) = wanted {
+                    admin::set_plan(&store, DEFAULT_PORTAL, plan)?;
+                }
+                Ok((first_start, admin::portal_status(&store, DEFAULT_PORTAL)?))
+            })
+            .await
+            .context("bootstrap panicked")??
+        };
+        // OAuth answers name the endpoint SDKs should use: HTTPS when we serve it.
+        let api_base = if public_https_url.is_empty() || config.public_url.is_some() {
+            public_url
+        } else {
+            public_https_url
         };
         Ok(Self {
             listener,
+            tls,
+            transport: config.transport,
             state: AppState {
                 store,
                 clock: config.clock,
                 portal_id: DEFAULT_PORTAL,
                 limits: config.limits,
+                plan: Arc::new(PlanCache::new(plan)),
+                limiter: config.limiter,
+                operating: Arc::new(config.operating),
+                security: Arc::new(config.security),
+                portal_flags: Arc::new(PortalFlags::new(rest_enabled, closed)),
+                public_url: Arc::from(api_base),
             },
-            public_url,
             first_start,
         })
     }
 
-    /// The address actually bound.
+    /// The plain-HTTP address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
     }
 
-    /// The base URL webhook URLs are printed with.
-    pub fn public_url(&self) -> &str {
-        &self.public_url
+    /// The HTTPS address actually bound, if HTTPS is on.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().and_then(|t| t.listener.local_addr().ok())
     }
 
-    /// The administrator's webhook URL, on the first start only (its code is never stored in clear).
+    /// The local CA certificate clients should trust, if the server generated its certificate.
+    pub fn ca_cert_path(&self) -> Option<&std::path::Path> {
+        self.tls.as_ref().and_then(|t| t.files.ca_cert.as_deref())
+    }
+
+    /// The base URL REST and OAuth answers name (HTTPS when served).
+    pub fn public_url(&self) -> &str {
+        &self.state.public_url
+    }
+
+    /// The administrator's webhook code and user, on the first start only (the code is never
+    /// stored in clear).
+    pub fn first_start(&self) -> Option<&FirstStart> {
+        self.first_start.as_ref()
+    }
+
+    /// The administrator's plain-HTTP webhook URL, on the first start only.
     pub fn first_start_webhook_url(&self) -> Option<String> {
+        let base = format!("http://{}", self.local_addr());
         self.first_start
             .as_ref()
-            .map(|f| admin::webhook_url(&self.public_url, f.admin_user_id, &f.webhook_code))
+            .map(|f| admin::webhook_url(&base, f.admin_user_id, &f.webhook_code))
     }
 
     /// The shared state (tests use its store for setup).
@@ -112,14 +226,111 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves; in-flight requests finish first.
+    /// Serves until `shutdown` resolves; in-flight requests finish first (for up to 30 s).
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let refresher = tokio::spawn(refresh_portal(self.state.clone()));
+        let handle: axum_server::Handle<SocketAddr> = axum_server::Handle::new();
+        let stopper = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing requests in flight");
+            stopper.graceful_shutdown(Some(GRACE_PERIOD));
+        });
+        let limits = self.transport;
+        let configure = |builder: &mut hyper_util::server::conn::auto::Builder<_>| {
+            builder
+                .http1()
+                .max_buf_size(limits.max_header_bytes)
+                .header_read_timeout(Some(limits.header_read_timeout));
+        };
+
+        let tls_task = match self.tls {
+            Some(tls) => {
+                let app = crate::http::router(self.state.clone())
+                    .layer(axum::Extension(crate::http::ViaTls));
+                tls.listener.set_nonblocking(true)?;
+                let mut server = axum_server::from_tcp_rustls(
+                    tls.listener,
+                    axum_server::tls_rustls::RustlsConfig::from_config(tls.config),
+                )?
+                .handle(handle.clone())
+                .first_request_timeout(limits.first_request_timeout);
+                configure(server.http_builder());
+                Some(tokio::spawn(async move {
+                    server
+                        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+                        .await
+                }))
+            }
+            None => None,
+        };
+
         let app = crate::http::router(self.state);
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        self.listener.set_nonblocking(true)?;
+        let mut server = axum_server::from_tcp(self.listener)?
+            .handle(handle)
+            .first_request_timeout(limits.first_request_timeout);
+        configure(server.http_builder());
+        let served = server
+            .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+            .await;
+        if let Some(task) = tls_task {
+            match task.await {
+                Ok(result) => result?,
+                Err(e) => tracing::error!(error = %e, "the HTTPS server task failed"),
+            }
+        }
+        refresher.abort();
+        served
+    }
+}
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const GRACE_PERIOD: Duration = Duration::from_secs(30);
+
+fn bind_tls(data_dir: &std::path::Path, settings: &TlsSettings) -> anyhow::Result<TlsListener> {
+    let files = match &settings.cert_and_key {
+        Some((cert, key)) => TlsFiles {
+            ca_cert: None,
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        None => tls::ensure_local_ca(data_dir, &settings.names)?,
+    };
+    let config = tls::server_config(&files)?;
+    let listener = std::net::TcpListener::bind(settings.listen).with_context(|| {
+        format!(
+            "could not listen on {} for HTTPS: choose another address with --tls-listen",
+            settings.listen
+        )
+    })?;
+    Ok(TlsListener {
+        listener,
+        config,
+        files,
+    })
+}
+
+/// Re-reads the portal's plan and switches every second; a failed read keeps what is in force.
+async fn refresh_portal(state: AppState) {
+    let mut ticks = tokio::time::interval(PORTAL_REFRESH);
+    loop {
+        ticks.tick().await;
+        let store = state.store.clone();
+        let portal = state.portal_id;
+        match tokio::task::spawn_blocking(move || admin::portal_status(&store, portal)).await {
+            Ok(Ok((plan, rest_enabled, closed))) => {
+                if plan != state.plan.get() {
+                    tracing::info!(%plan, "request-rate plan changed");
+                    state.plan.set(plan);
+                }
+                state.portal_flags.set(rest_enabled, closed);
+            }
+            Ok(Err(e)) => tracing::warn!(error = format!("{e:#}"), "could not re-read the portal"),
+            Err(e) => tracing::warn!(error = %e, "portal refresh panicked"),
+        }
     }
 }

@@ -3,7 +3,8 @@
 use crate::domain::Permissions;
 use crate::error::ApiError;
 use crate::secret::{digest, digests_equal};
-use crate::store::{PortalId, Store, Tx, User};
+use crate::state::AppState;
+use crate::store::{PortalId, Tx, User};
 use b24_protocol::ErrorCode;
 
 /// The credentials a request carried, before they are checked.
@@ -43,6 +44,13 @@ pub enum CallerKind {
         /// The webhook's id.
         id: i64,
     },
+    /// An OAuth application acting for a user.
+    App {
+        /// The application's internal id.
+        app_id: i64,
+        /// Its public client id.
+        client_id: String,
+    },
 }
 
 /// An authenticated caller: the user whose rights apply, and the scopes granted.
@@ -70,56 +78,121 @@ impl Caller {
             .any(|s| s == scope || (scope == "user" && (s == "user_brief" || s == "user_basic")))
     }
 
+    /// Identifies the client for the operating-time limiter: `apauth:<webhook id>` or, for OAuth,
+    /// `oauth:<client id>`.
+    pub fn client_key(&self) -> String {
+        match &self.kind {
+            CallerKind::Webhook { id } => format!("apauth:{id}"),
+            CallerKind::App { client_id, .. } => format!("oauth:{client_id}"),
+        }
+    }
+
     /// The `insufficient_scope` error worded for this caller's kind of credentials.
     pub fn insufficient_scope(&self) -> ErrorCode {
         match self.kind {
             CallerKind::Webhook { .. } => ErrorCode::InsufficientScopeWebhook,
+            CallerKind::App { .. } => ErrorCode::InsufficientScopeToken,
         }
     }
 }
 
-/// Checks credentials and loads the caller (spec §7.1): a webhook authenticates when its user is
-/// active and its code's digest matches one of that user's active webhooks.
+/// What the HTTP layer knows about the request beyond its credentials.
+#[derive(Debug, Clone, Copy)]
+pub struct Transport {
+    /// Whether the request arrived over TLS (or from a trusted proxy that terminated TLS).
+    pub https: bool,
+    /// Unix time of the request.
+    pub now: f64,
+}
+
+/// Checks credentials and loads the caller, in the real service's order (spec §7): HTTPS when
+/// required, the credentials, operator blocks (`OVERLOAD_LIMIT`), REST switched off for the portal
+/// (`ACCESS_DENIED`), token expiry, then the user.
 pub fn authenticate(
-    store: &Store,
-    portal: PortalId,
+    state: &AppState,
     credentials: &Credentials,
+    transport: Transport,
 ) -> Result<Caller, ApiError> {
-    match credentials {
+    if matches!(credentials, Credentials::None) {
+        return Err(ErrorCode::NoAuthFound.into());
+    }
+    if state.security.require_https && !transport.https {
+        return Err(ErrorCode::HttpsRequired.into());
+    }
+    let portal = state.portal_id;
+    let rest_enabled = state.portal_flags.rest_enabled();
+    state.store.read(portal, |tx| match credentials {
         Credentials::None => Err(ErrorCode::NoAuthFound.into()),
-        // No OAuth application exists yet, so no token can be valid.
-        Credentials::Token(_) => Err(ErrorCode::InvalidToken.into()),
         Credentials::Webhook { user, code } => {
             let user_id: i64 = user
                 .parse()
                 .map_err(|_| ApiError::from(ErrorCode::InvalidCredentials))?;
             let presented = digest(code);
-            store.read(portal, |tx| {
-                let webhooks = tx.webhooks_of_user(user_id)?;
-                // Compare against every webhook of the user so timing does not depend on which matched.
-                let matched = webhooks.iter().fold(None, |found, w| {
-                    if digests_equal(&w.code_digest, &presented) && w.active {
-                        Some(w)
-                    } else {
-                        found
-                    }
-                });
-                let webhook = matched.ok_or(ErrorCode::InvalidCredentials)?;
-                let user = tx
-                    .user(user_id)?
-                    .filter(|u| u.active)
-                    .ok_or(ErrorCode::InvalidCredentials)?;
-                let permissions = load_permissions(tx, &user)?;
-                Ok(Caller {
-                    portal_id: portal,
-                    permissions,
-                    scopes: webhook.scopes.clone(),
-                    kind: CallerKind::Webhook { id: webhook.id },
-                    user,
-                })
+            let webhooks = tx.webhooks_of_user(user_id)?;
+            // Compare against every webhook of the user so timing does not depend on which matched.
+            let matched = webhooks.iter().fold(None, |found, w| {
+                if digests_equal(&w.code_digest, &presented) && w.active {
+                    Some(w)
+                } else {
+                    found
+                }
+            });
+            let webhook = matched.ok_or(ErrorCode::InvalidCredentials)?;
+            if webhook.blocked {
+                return Err(ErrorCode::OverloadLimit.into());
+            }
+            if !rest_enabled {
+                return Err(ErrorCode::RestUnavailable.into());
+            }
+            let user = tx
+                .user(user_id)?
+                .filter(|u| u.active)
+                .ok_or(ErrorCode::InvalidCredentials)?;
+            let permissions = load_permissions(tx, &user)?;
+            Ok(Caller {
+                portal_id: portal,
+                permissions,
+                scopes: webhook.scopes.clone(),
+                kind: CallerKind::Webhook { id: webhook.id },
+                user,
             })
         }
-    }
+        Credentials::Token(token) => {
+            let presented = digest(token);
+            let record = tx
+                .token_by_access(&presented)?
+                .filter(|t| digests_equal(&t.access_digest, &presented))
+                .ok_or(ErrorCode::InvalidToken)?;
+            let app = tx.app(record.app_id)?.ok_or(ErrorCode::InvalidToken)?;
+            if app.blocked {
+                return Err(ErrorCode::OverloadLimit.into());
+            }
+            if !rest_enabled {
+                return Err(ErrorCode::RestUnavailable.into());
+            }
+            if record.access_expires <= transport.now {
+                return Err(ErrorCode::ExpiredToken.into());
+            }
+            let user = tx
+                .user(record.user_id)?
+                .filter(|u| u.active)
+                .ok_or(ErrorCode::AuthorizationError)?;
+            if !tx.app_user_allowed(app.id, user.id)? {
+                return Err(ErrorCode::UserAccessError.into());
+            }
+            let permissions = load_permissions(tx, &user)?;
+            Ok(Caller {
+                portal_id: portal,
+                permissions,
+                scopes: record.scopes.clone(),
+                kind: CallerKind::App {
+                    app_id: app.id,
+                    client_id: app.client_id.clone(),
+                },
+                user,
+            })
+        }
+    })
 }
 
 /// Loads a user's CRM rights.

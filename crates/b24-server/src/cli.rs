@@ -1,8 +1,13 @@
 //! The command line (its contract is relied on by scripts: keep outputs exactly as documented).
 
 use crate::admin;
+use crate::app::TlsSettings;
 use crate::app::{Application, ServeConfig};
+use crate::clock::Clock as _;
 use crate::domain::permissions::RightGrant;
+use crate::limits::{Plan, DEFAULT_OPERATING_LIMIT_SECS};
+use crate::oauth;
+use crate::state::{OperatingConfig, SecurityConfig};
 use crate::store::{Store, DEFAULT_PORTAL};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -50,12 +55,18 @@ pub enum Command {
     Webhook(WebhookCommand),
     /// Add deals and to-do activities in bulk (for benchmarks and demos); shows a progress bar.
     ///
-    /// Example: b24-server seed --activities 1000000   (about a minute on 2 cores)
+    /// Example: b24-server seed --activities 1000000   (about 15 s on 2 cores)
     ///
     /// On an empty data directory it first creates the portal, as `serve` would, and prints the
     /// administrator's webhook URL. Works while the server is running.
     #[command(verbatim_doc_comment)]
     Seed(SeedArgs),
+    /// Manage the portal (its request-rate plan, REST switch, closing).
+    #[command(subcommand)]
+    Portal(PortalCommand),
+    /// Manage OAuth applications.
+    #[command(subcommand)]
+    App(AppCommand),
 }
 
 /// `seed` options.
@@ -72,6 +83,105 @@ pub struct SeedArgs {
     pub user: i64,
 }
 
+/// `app` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Create an application; prints {"client_id","client_secret","application_token"} as one
+    /// JSON object and nothing else. The secrets are shown only here.
+    Create {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated scopes the application may use, e.g. crm,user.
+        #[arg(long)]
+        scopes: String,
+        /// Redirect URI of the application's OAuth flow.
+        #[arg(long, default_value = "")]
+        redirect_uri: String,
+    },
+    /// Install the application for a user (if needed) and print a one-time authorisation code,
+    /// valid 30 s, to exchange at /oauth/token/ with grant_type=authorization_code.
+    Authorize {
+        /// The application's client id.
+        #[arg(long)]
+        client_id: String,
+        /// The user the tokens will act for.
+        #[arg(long)]
+        user: i64,
+    },
+    /// Close the application to a user: their tokens answer 401 user_access_error.
+    Deny {
+        /// The application's client id.
+        #[arg(long)]
+        client_id: String,
+        /// The user.
+        #[arg(long)]
+        user: i64,
+    },
+    /// Block the application: its calls answer 401 OVERLOAD_LIMIT.
+    Block {
+        /// The application's client id.
+        #[arg(long)]
+        client_id: String,
+    },
+    /// Lift a block.
+    Unblock {
+        /// The application's client id.
+        #[arg(long)]
+        client_id: String,
+    },
+}
+
+/// `portal` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PortalCommand {
+    /// Change the request-rate plan; a running server applies it within a second.
+    ///
+    /// standard: 2 requests/s, burst 50 · enterprise: 5/s, burst 250 · unlimited: no limit.
+    SetPlan {
+        /// standard, enterprise or unlimited.
+        plan: Plan,
+    },
+    /// Switch REST off, as on a plan without it: every call answers 401 ACCESS_DENIED
+    /// "REST is available only on commercial plans.".
+    DisableRest,
+    /// Switch REST back on.
+    EnableRest,
+    /// Close the portal: every call answers 403 PORTAL_DELETED.
+    Close,
+    /// Reopen a closed portal.
+    Reopen,
+}
+
+/// A `--method-cost METHOD=SECONDS` option.
+#[derive(Debug, Clone)]
+pub struct MethodCost {
+    /// The method, lower-case.
+    pub method: String,
+    /// Seconds of simulated execution time per call.
+    pub seconds: f64,
+}
+
+impl std::str::FromStr for MethodCost {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (method, seconds) = s
+            .split_once('=')
+            .ok_or_else(|| format!("'{s}' is not METHOD=SECONDS, e.g. crm.item.list=2.5"))?;
+        let seconds: f64 = seconds
+            .trim()
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+            .ok_or_else(|| format!("'{seconds}' is not a number of seconds"))?;
+        let method = method.trim().to_ascii_lowercase();
+        if crate::methods::lookup(&method).is_none() {
+            return Err(format!("unknown method '{method}'"));
+        }
+        Ok(MethodCost { method, seconds })
+    }
+}
+
 /// `serve` options.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -82,6 +192,45 @@ pub struct ServeArgs {
     /// (default: http://LISTEN).
     #[arg(long, env = "B24_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Request-rate plan: standard (2/s, burst 50), enterprise (5/s, burst 250) or unlimited.
+    /// Stored with the portal; change it while running with `b24-server portal set-plan`.
+    #[arg(long, env = "B24_PLAN", default_value = "standard")]
+    pub plan: Plan,
+    /// Operating-time budget, in seconds of execution per (webhook or app, method) and
+    /// 10-minute window; over it the method answers 429 OPERATION_TIME_LIMIT.
+    #[arg(long, env = "B24_OPERATING_LIMIT", default_value_t = DEFAULT_OPERATING_LIMIT_SECS)]
+    pub operating_limit: f64,
+    /// Simulated execution time for a method, METHOD=SECONDS (repeatable), counted by the
+    /// operating-time limiter as if the call had taken that long. Example:
+    /// --method-cost crm.item.list=60: with the default 480 s budget, the tenth list call within
+    /// ten minutes answers 429.
+    #[arg(long = "method-cost", value_name = "METHOD=SECONDS")]
+    pub method_costs: Vec<MethodCost>,
+    /// Address of the HTTPS listener (the official SDKs speak only HTTPS).
+    #[arg(long, env = "B24_TLS_LISTEN", default_value = "127.0.0.1:8443")]
+    pub tls_listen: SocketAddr,
+    /// Serve plain HTTP only.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key", "tls_names"])]
+    pub no_tls: bool,
+    /// Extra name (DNS name or IP) for the generated certificate, besides localhost, 127.0.0.1
+    /// and ::1; repeatable.
+    #[arg(long = "tls-name", value_name = "NAME")]
+    pub tls_names: Vec<String>,
+    /// Use this certificate chain (PEM) instead of the local CA's; needs --tls-key.
+    #[arg(long, requires = "tls_key", value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) for --tls-cert.
+    #[arg(long, requires = "tls_cert", value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+    /// Refuse webhook and token calls over plain HTTP (401 INVALID_REQUEST "Https required.").
+    #[arg(long, env = "B24_REQUIRE_HTTPS")]
+    pub require_https: bool,
+    /// A reverse proxy whose `X-Forwarded-Proto: https` counts as HTTPS; repeatable.
+    #[arg(long = "trusted-proxy", value_name = "IP")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Lifetime of OAuth access tokens, in seconds.
+    #[arg(long, env = "B24_ACCESS_TOKEN_TTL", default_value_t = 3600)]
+    pub access_token_ttl: u64,
 }
 
 /// `user` subcommands.
@@ -109,6 +258,9 @@ pub enum UserCommand {
 pub enum WebhookCommand {
     /// Create a webhook for a user; prints its URL and nothing else. The code is shown only here.
     Create {
+        /// Print the https:// form of the URL (the server's HTTPS listener).
+        #[arg(long)]
+        https: bool,
         /// The user whose rights the webhook carries.
         #[arg(long)]
         user: i64,
@@ -124,6 +276,16 @@ pub enum WebhookCommand {
     /// Revoke a webhook; its URL stops working immediately.
     Revoke {
         /// The webhook id, as `webhook list` shows it.
+        id: i64,
+    },
+    /// Block a webhook: its calls answer 401 OVERLOAD_LIMIT until unblocked.
+    Block {
+        /// The webhook id.
+        id: i64,
+    },
+    /// Lift a block.
+    Unblock {
+        /// The webhook id.
         id: i64,
     },
 }
@@ -147,6 +309,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Webhook(WebhookCommand::Create {
+            https,
             user,
             scopes,
             public_url,
@@ -155,7 +318,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = open_store(&cli.data_dir)?;
             let base = match public_url {
                 Some(url) => url,
-                None => admin::public_url(&store, DEFAULT_PORTAL)?,
+                None => admin::public_url(&store, DEFAULT_PORTAL, https)?,
             };
             let (_, code) = admin::create_webhook(&store, DEFAULT_PORTAL, user, &scopes)?;
             println!("{}", admin::webhook_url(&base, user, &code));
@@ -182,6 +345,43 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Seed(args) => seed(&cli.data_dir, args),
+        Command::Webhook(WebhookCommand::Block { id }) => {
+            admin::set_webhook_blocked(&open_store(&cli.data_dir)?, DEFAULT_PORTAL, id, true)?;
+            println!("blocked webhook {id}");
+            Ok(())
+        }
+        Command::Webhook(WebhookCommand::Unblock { id }) => {
+            admin::set_webhook_blocked(&open_store(&cli.data_dir)?, DEFAULT_PORTAL, id, false)?;
+            println!("unblocked webhook {id}");
+            Ok(())
+        }
+        Command::Portal(PortalCommand::DisableRest) => {
+            admin::set_rest_enabled(&open_store(&cli.data_dir)?, DEFAULT_PORTAL, false)?;
+            println!("REST switched off");
+            Ok(())
+        }
+        Command::Portal(PortalCommand::EnableRest) => {
+            admin::set_rest_enabled(&open_store(&cli.data_dir)?, DEFAULT_PORTAL, true)?;
+            println!("REST switched on");
+            Ok(())
+        }
+        Command::Portal(PortalCommand::Close) => {
+            admin::set_closed(&open_store(&cli.data_dir)?, DEFAULT_PORTAL, true)?;
+            println!("portal closed");
+            Ok(())
+        }
+        Command::Portal(PortalCommand::Reopen) => {
+            admin::set_closed(&open_store(&cli.data_dir)?, DEFAULT_PORTAL, false)?;
+            println!("portal reopened");
+            Ok(())
+        }
+        Command::App(command) => run_app(&cli.data_dir, command),
+        Command::Portal(PortalCommand::SetPlan { plan }) => {
+            let store = open_store(&cli.data_dir)?;
+            admin::set_plan(&store, DEFAULT_PORTAL, plan)?;
+            println!("plan set to {plan}");
+            Ok(())
+        }
         Command::Webhook(WebhookCommand::Revoke { id }) => {
             let store = open_store(&cli.data_dir)?;
             admin::revoke_webhook(&store, DEFAULT_PORTAL, id)?;
@@ -191,10 +391,81 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+fn run_app(data_dir: &std::path::Path, command: AppCommand) -> anyhow::Result<()> {
+    let store = open_store(data_dir)?;
+    match command {
+        AppCommand::Create {
+            name,
+            scopes,
+            redirect_uri,
+        } => {
+            let scopes = admin::parse_scopes(Some(&scopes))?;
+            let credentials =
+                oauth::create_app(&store, DEFAULT_PORTAL, &name, &scopes, &redirect_uri)?;
+            println!("{}", serde_json::to_string(&credentials)?);
+        }
+        AppCommand::Authorize { client_id, user } => {
+            let now = crate::clock::SystemClock.now();
+            let ttl = SecurityConfig::default().auth_code_ttl;
+            println!(
+                "{}",
+                oauth::authorize(&store, DEFAULT_PORTAL, &client_id, user, now, ttl)?
+            );
+        }
+        AppCommand::Deny { client_id, user } => {
+            oauth::deny_user(&store, DEFAULT_PORTAL, &client_id, user)?;
+            println!("application {client_id} closed to user {user}");
+        }
+        AppCommand::Block { client_id } => {
+            oauth::set_blocked(&store, DEFAULT_PORTAL, &client_id, true)?;
+            println!("blocked application {client_id}");
+        }
+        AppCommand::Unblock { client_id } => {
+            oauth::set_blocked(&store, DEFAULT_PORTAL, &client_id, false)?;
+            println!("unblocked application {client_id}");
+        }
+    }
+    Ok(())
+}
+
 async fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
     let mut config = ServeConfig::new(data_dir.clone(), args.listen);
     config.public_url = args.public_url;
+    config.plan = Some(args.plan);
+    if !(args.operating_limit.is_finite() && args.operating_limit > 0.0) {
+        anyhow::bail!("--operating-limit must be a positive number of seconds");
+    }
+    config.operating = OperatingConfig {
+        limit_secs: args.operating_limit,
+        simulated_cost: args
+            .method_costs
+            .into_iter()
+            .map(|c| (c.method, c.seconds))
+            .collect(),
+    };
+    config.security = SecurityConfig {
+        require_https: args.require_https,
+        trusted_proxies: args.trusted_proxies,
+        access_token_ttl: args.access_token_ttl as f64,
+        ..SecurityConfig::default()
+    };
+    if !args.no_tls {
+        config.tls = Some(TlsSettings {
+            listen: args.tls_listen,
+            cert_and_key: args.tls_cert.zip(args.tls_key),
+            names: args.tls_names,
+        });
+    }
+    if !args.listen.ip().is_loopback() && !args.require_https {
+        tracing::warn!(
+            listen = %args.listen,
+            "plain HTTP is reachable from other machines and webhook codes travel in clear; \
+             add --require-https (clients then use the HTTPS listener)"
+        );
+    }
+    let plan = args.plan;
     let app = Application::build(config).await?;
+    let shutdown = shutdown_signal()?;
     tracing::info!(data_dir = %data_dir.display(), "database ready");
     if let Some(url) = app.first_start_webhook_url() {
         println!("first start: created the portal, administrator (user 1) and a webhook with every scope:");
@@ -202,8 +473,17 @@ async fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         println!("keep this URL: its code is stored only as a digest and cannot be shown again");
         println!("(create more with `b24-server webhook create --user 1`).");
     }
-    let shutdown = shutdown_signal()?;
+    tracing::info!(%plan, "request-rate plan");
+    if let Some(ca) = app.ca_cert_path() {
+        let ca = ca.display();
+        println!("HTTPS uses a local certificate authority: {ca}");
+        println!("  trust it with REQUESTS_CA_BUNDLE={ca} (Python requests), SSL_CERT_FILE={ca} (aiohttp),");
+        println!("  NODE_EXTRA_CA_CERTS={ca} (Node.js), or curl --cacert {ca}");
+    }
     println!("listening on http://{}", app.local_addr());
+    if let Some(addr) = app.tls_addr() {
+        println!("listening on https://{addr}");
+    }
     app.run_until_stopped(shutdown).await?;
     tracing::info!("stopped");
     Ok(())
@@ -216,7 +496,7 @@ fn seed(data_dir: &std::path::Path, args: SeedArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{}", e.to_rest().message))?;
     if !portal_exists {
         let url = format!("http://{DEFAULT_LISTEN}");
-        if let Some(first) = admin::bootstrap(&store, DEFAULT_PORTAL, &url)? {
+        if let Some(first) = admin::bootstrap(&store, DEFAULT_PORTAL, &url, "")? {
             println!("first start: created the portal, administrator (user 1) and a webhook with every scope:");
             println!(
                 "  {}",
@@ -248,24 +528,25 @@ fn seed(data_dir: &std::path::Path, args: SeedArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A future that resolves on Ctrl-C or SIGTERM. The handlers are installed before this returns,
-/// so a signal sent as soon as "listening on" is printed stops the server cleanly instead of
-/// killing it.
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+/// A future that resolves on Ctrl-C or SIGTERM. The handlers are installed here, before the
+/// server announces itself, so a signal sent right after "listening on" is never missed.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut interrupt = signal(SignalKind::interrupt())?;
         let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
         Ok(async move {
             tokio::select! {
-                _ = interrupt.recv() => {},
                 _ = terminate.recv() => {},
+                _ = interrupt.recv() => {},
             }
         })
     }
     #[cfg(not(unix))]
-    Ok(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
 }

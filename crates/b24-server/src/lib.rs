@@ -5,7 +5,9 @@
 //! - [`methods`]: the one method table, [`methods::dispatch`], one file per method family.
 //! - [`domain`]: entity types, permissions, the binding rules — written once against [`store::Tx`].
 //! - [`store`]: the storage trait and its SQLite backend (one transaction per call).
-//! - [`auth`]: webhooks (and later OAuth) to a [`auth::Caller`].
+//! - [`limits`]: the request-rate and operating-time limiters.
+//! - [`auth`]: webhooks and OAuth tokens to a [`auth::Caller`]; [`oauth`]: applications,
+//!   codes, `/oauth/token/`; [`tls`]: the local certificate authority.
 //! - [`admin`]: operator actions shared by the CLI and tests. [`cli`]: the command line.
 //! - [`seed`]: bulk data for benchmarks and demos (`b24-server seed`).
 //! - [`app`]: build and run the server; [`state`], [`clock`], [`secret`], [`error`].
@@ -18,11 +20,14 @@ pub mod clock;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod methods;
+pub mod oauth;
 pub mod secret;
 pub mod seed;
 pub mod state;
 pub mod store;
+pub mod tls;
 
 pub use app::{Application, ServeConfig};
 pub use error::ApiError;

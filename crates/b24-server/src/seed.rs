@@ -161,7 +161,7 @@ mod tests {
     fn store_with_admin() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_sqlite_in(dir.path(), Arc::new(crate::clock::SystemClock)).unwrap();
-        crate::admin::bootstrap(&store, DEFAULT_PORTAL, "http://127.0.0.1:8080").unwrap();
+        crate::admin::bootstrap(&store, DEFAULT_PORTAL, "http://127.0.0.1:8080", "").unwrap();
         (dir, store)
     }
 

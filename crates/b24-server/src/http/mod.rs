@@ -4,31 +4,53 @@
 //! (401), then [`dispatch`] (scope, handler). Every answer is JSON, success or error. Request URLs
 //! carry webhook codes, so they are never logged.
 
-use crate::auth::Credentials;
+use crate::auth::{authenticate, Credentials, Transport};
 use crate::error::ApiError;
-use crate::methods::{authenticate_and_dispatch, lookup, Dispatched, Params};
+use crate::limits::RateDecision;
+use crate::methods::{dispatch, lookup, Dispatched, Params};
 use crate::state::AppState;
 use axum::body::{to_bytes, Body, Bytes};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use axum::Router;
+use axum::{Extension, Router};
 use b24_protocol::params::ParamError;
 use b24_protocol::request::{request_params, BodyKind};
 use b24_protocol::{ErrorCode, RestError, SuccessEnvelope, TimeBlock};
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// Parameters that carry credentials; removed before a method sees its parameters (spec §1.2).
-const RESERVED_PARAMS: &[&str] = &["auth", "access_token", "aplogin", "ap", "auth_connector"];
+pub(crate) const RESERVED_PARAMS: &[&str] =
+    &["auth", "access_token", "aplogin", "ap", "auth_connector"];
 
-/// The router: everything under `/rest/` is the REST API; anything else is an unknown method.
+/// Marks requests that arrived on the HTTPS listener.
+#[derive(Debug, Clone, Copy)]
+pub struct ViaTls;
+
+/// The router: `/rest/` is the REST API, `/oauth/token/` the OAuth server; anything else is an
+/// unknown method.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/rest/{*path}", any(rest))
+        .route("/oauth/token", any(oauth_token))
+        .route("/oauth/token/", any(oauth_token))
         .fallback(any(unknown_path))
         .with_state(state)
+}
+
+/// Whether the request counts as HTTPS: it came in on the TLS listener, or from a trusted proxy
+/// that says it terminated TLS (`X-Forwarded-Proto: https`).
+fn is_https(state: &AppState, via_tls: bool, client: SocketAddr, headers: &HeaderMap) -> bool {
+    via_tls
+        || (state.security.trusted_proxies.contains(&client.ip())
+            && headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https")))
 }
 
 /// A REST path, split: `/rest/{method}` or `/rest/{user}/{code}/{method}`.
@@ -103,12 +125,17 @@ pub fn error_response(error: &ApiError, method: &str) -> Response {
 }
 
 fn success_response(dispatched: Dispatched, start: f64, finish: f64) -> Response {
-    let Dispatched { output, processing } = dispatched;
+    let Dispatched {
+        output,
+        processing,
+        operating,
+        operating_reset_at,
+    } = dispatched;
     let envelope = SuccessEnvelope {
         result: output.result,
         next: output.next,
         total: output.total,
-        time: TimeBlock::new(start, finish, processing, 0.0, None),
+        time: TimeBlock::new(start, finish, processing, operating, operating_reset_at),
     };
     match serde_json::to_vec(&envelope) {
         Ok(body) => with_common_headers(StatusCode::OK, body),
@@ -151,35 +178,77 @@ fn token_from(headers: &HeaderMap, params: &Map<String, Value>) -> Option<String
         .filter(|t| !t.is_empty())
 }
 
+/// The request-rate limiter (spec §5.1): one leaky bucket per portal and client IP, checked before
+/// anything else. A `batch` is one request here. Returns the refusal, if any.
+fn rate_limited(state: &AppState, client: SocketAddr, now: f64) -> Option<Response> {
+    let (drain, burst) = state.plan.get().leaky_bucket()?;
+    let key = format!("{}|{}", state.portal_id, client.ip());
+    match state.limiter.admit(&key, now, drain, burst) {
+        Ok(RateDecision::Admitted) => None,
+        Ok(RateDecision::Rejected { retry_after_secs }) => {
+            let mut response = error_response(&ErrorCode::QueryLimitExceeded.into(), "");
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            Some(response)
+        }
+        Err(e) => Some(error_response(&e, "")),
+    }
+}
+
 async fn rest(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    via_tls: Option<Extension<ViaTls>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let start = state.clock.now();
+    if let Some(limited) = rate_limited(&state, client, start) {
+        return limited;
+    }
+    if state.portal_flags.closed() {
+        return error_response(&ErrorCode::PortalDeleted.into(), "");
+    }
     let Some(path) = parse_rest_path(uri.path()) else {
         return error_response(&ErrorCode::MethodNotFound.into(), "");
     };
-    match handle(&state, &method, &uri, &headers, body, &path).await {
+    let transport = Transport {
+        https: is_https(&state, via_tls.is_some(), client, &headers),
+        now: start,
+    };
+    let response = match handle(&state, &method, &uri, &headers, body, &path, transport).await {
         Ok(dispatched) => success_response(dispatched, start, state.clock.now()),
         Err(e) => error_response(&e, &path.method),
-    }
+    };
+    // The method name and outcome only: paths carry webhook codes and parameters carry tokens.
+    tracing::debug!(
+        method = %path.method,
+        status = response.status().as_u16(),
+        micros = ((state.clock.now() - start) * 1e6) as u64,
+        "rest call"
+    );
+    response
 }
 
-async fn handle(
+/// Reads the parameters of a request: the query string and, for POST, the body (spec §1.2).
+async fn read_params(
     state: &AppState,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: Body,
-    path: &RestPath,
-) -> Result<Dispatched, ApiError> {
+) -> Result<Map<String, Value>, ApiError> {
     // PHP reads a body only for POST; other verbs carry their parameters in the query string.
     let body = if method == Method::POST {
-        to_bytes(body, state.limits.max_body_bytes)
-            .await
+        let read = tokio::time::timeout(
+            state.limits.body_read_timeout,
+            to_bytes(body, state.limits.max_body_bytes),
+        );
+        read.await
+            .map_err(|_| ErrorCode::RequestTimeout)?
             .map_err(|_| {
                 RestError::with_message(
                     ErrorCode::RequestTooLarge,
@@ -198,9 +267,19 @@ async fn handle(
             .and_then(|v| v.to_str().ok()),
     );
     let query = uri.query().unwrap_or("").as_bytes();
-    let mut params =
-        request_params(query, &body, kind, state.limits.decode).map_err(param_error)?;
+    request_params(query, &body, kind, state.limits.decode).map_err(param_error)
+}
 
+async fn handle(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+    path: &RestPath,
+    transport: Transport,
+) -> Result<Dispatched, ApiError> {
+    let mut params = read_params(state, method, uri, headers, body).await?;
     if lookup(&path.method).is_none() {
         return Err(ErrorCode::MethodNotFound.into());
     }
@@ -214,7 +293,49 @@ async fn handle(
     for key in RESERVED_PARAMS {
         params.shift_remove(*key);
     }
-    authenticate_and_dispatch(state, credentials, &path.method, Params(params)).await
+    let auth_state = state.clone();
+    let caller =
+        tokio::task::spawn_blocking(move || authenticate(&auth_state, &credentials, transport))
+            .await
+            .map_err(|e| ApiError::internal(anyhow::anyhow!("authentication panicked: {e}")))??;
+    dispatch(state, Arc::new(caller), &path.method, Params(params)).await
+}
+
+/// `/oauth/token/` (GET or POST): the token endpoint of the OAuth server. Answers carry no `time`
+/// block: they come from the OAuth server, not the REST API.
+async fn oauth_token(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    via_tls: Option<Extension<ViaTls>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let now = state.clock.now();
+    if let Some(limited) = rate_limited(&state, client, now) {
+        return limited;
+    }
+    if state.security.require_https && !is_https(&state, via_tls.is_some(), client, &headers) {
+        return error_response(&ErrorCode::HttpsRequired.into(), "oauth/token");
+    }
+    let params = match read_params(&state, &method, &uri, &headers, body).await {
+        Ok(params) => params,
+        Err(e) => return error_response(&e, "oauth/token"),
+    };
+    let task_state = state.clone();
+    let answer =
+        tokio::task::spawn_blocking(move || crate::oauth::token(&task_state, &params, now))
+            .await
+            .unwrap_or_else(|e| {
+                Err(ApiError::internal(anyhow::anyhow!(
+                    "token endpoint panicked: {e}"
+                )))
+            });
+    match answer.and_then(|v| serde_json::to_vec(&v).map_err(|e| ApiError::internal(e.into()))) {
+        Ok(body) => with_common_headers(StatusCode::OK, body),
+        Err(e) => error_response(&e, "oauth/token"),
+    }
 }
 
 async fn unknown_path() -> Response {

@@ -1,7 +1,7 @@
 //! `crm.activity.todo.add` (D7: codes, HTTP 400) and the legacy `crm.activity.get / delete`
 //! (`"error": ""` and the text). Docs: api-reference/crm/timeline/activities/**.
 
-use super::{Call, MethodSpec, Output};
+use super::{Call, Handler, MethodSpec, Output};
 use crate::domain::access::{can, is_item_type, item_exists};
 use crate::domain::{Action, Binding};
 use crate::error::ApiError;
@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 pub const TODO_ADD: MethodSpec = MethodSpec {
     name: "crm.activity.todo.add",
     scope: Some("crm"),
-    handler: todo_add,
+    handler: Handler::Blocking(todo_add),
     doc: "Create a to-do activity bound to one CRM item.",
 };
 
@@ -23,7 +23,7 @@ pub const TODO_ADD: MethodSpec = MethodSpec {
 pub const GET: MethodSpec = MethodSpec {
     name: "crm.activity.get",
     scope: Some("crm"),
-    handler: get,
+    handler: Handler::Blocking(get),
     doc: "Read one activity (legacy fields, string values).",
 };
 
@@ -31,7 +31,7 @@ pub const GET: MethodSpec = MethodSpec {
 pub const DELETE: MethodSpec = MethodSpec {
     name: "crm.activity.delete",
     scope: Some("crm"),
-    handler: delete,
+    handler: Handler::Blocking(delete),
     doc: "Delete an activity and its bindings.",
 };
 

@@ -1,7 +1,7 @@
 //! `crm.activity.binding.list / add / delete / move` — links between an activity and CRM items.
 //! Docs: api-reference/crm/timeline/activities/binding/*.md; rules in [`crate::domain::binding`].
 
-use super::{Call, MethodSpec, Output};
+use super::{Call, Handler, MethodSpec, Output};
 use crate::domain::{binding, Binding};
 use crate::error::ApiError;
 use serde_json::Value;
@@ -10,7 +10,7 @@ use serde_json::Value;
 pub const LIST: MethodSpec = MethodSpec {
     name: "crm.activity.binding.list",
     scope: Some("crm"),
-    handler: list,
+    handler: Handler::Blocking(list),
     doc: "List the CRM items an activity is linked to (those the caller may read).",
 };
 
@@ -18,7 +18,7 @@ pub const LIST: MethodSpec = MethodSpec {
 pub const ADD: MethodSpec = MethodSpec {
     name: "crm.activity.binding.add",
     scope: Some("crm"),
-    handler: add,
+    handler: Handler::Blocking(add),
     doc: "Link an activity to one more CRM item.",
 };
 
@@ -26,7 +26,7 @@ pub const ADD: MethodSpec = MethodSpec {
 pub const DELETE: MethodSpec = MethodSpec {
     name: "crm.activity.binding.delete",
     scope: Some("crm"),
-    handler: delete,
+    handler: Handler::Blocking(delete),
     doc: "Remove a link between an activity and a CRM item; the last link cannot be removed.",
 };
 
@@ -34,7 +34,7 @@ pub const DELETE: MethodSpec = MethodSpec {
 pub const MOVE: MethodSpec = MethodSpec {
     name: "crm.activity.binding.move",
     scope: Some("crm"),
-    handler: move_,
+    handler: Handler::Blocking(move_),
     doc: "Move an activity's link from one CRM item to another of the same type.",
 };
 

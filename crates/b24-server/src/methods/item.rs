@@ -2,7 +2,7 @@
 //! parameters, errors always HTTP 400 with a code). Docs: api-reference/crm/universal/*.md.
 //! This is the part binding targets need; the full breadth (update, fields, filters) comes later.
 
-use super::{Call, MethodSpec, Output};
+use super::{Call, Handler, MethodSpec, Output};
 use crate::domain::access::{can, is_item_type};
 use crate::domain::{Action, Binding, Level};
 use crate::error::ApiError;
@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 pub const ADD: MethodSpec = MethodSpec {
     name: "crm.item.add",
     scope: Some("crm"),
-    handler: add,
+    handler: Handler::Blocking(add),
     doc: "Create a CRM item of any type (lead, deal, contact, company, …).",
 };
 
@@ -23,7 +23,7 @@ pub const ADD: MethodSpec = MethodSpec {
 pub const GET: MethodSpec = MethodSpec {
     name: "crm.item.get",
     scope: Some("crm"),
-    handler: get,
+    handler: Handler::Blocking(get),
     doc: "Read one CRM item.",
 };
 
@@ -31,7 +31,7 @@ pub const GET: MethodSpec = MethodSpec {
 pub const LIST: MethodSpec = MethodSpec {
     name: "crm.item.list",
     scope: Some("crm"),
-    handler: list,
+    handler: Handler::Blocking(list),
     doc: "List CRM items of a type, 50 per page.",
 };
 
@@ -39,7 +39,7 @@ pub const LIST: MethodSpec = MethodSpec {
 pub const DELETE: MethodSpec = MethodSpec {
     name: "crm.item.delete",
     scope: Some("crm"),
-    handler: delete,
+    handler: Handler::Blocking(delete),
     doc: "Delete a CRM item; activities bound to it keep their other bindings.",
 };
 
@@ -239,6 +239,11 @@ fn invalid_arg(message: String) -> ApiError {
 /// refused rather than silently ignored, so a caller never mistakes an unfiltered page for a result.
 fn apply_filter(filter: &Map<String, Value>, query: &mut ItemQuery) -> Result<(), ApiError> {
     for (key, value) in filter {
+        // As in Bitrix24's list filters, an empty value sets no condition (this is also what an
+        // unresolved batch reference leaves behind).
+        if value.as_str() == Some("") {
+            continue;
+        }
         let (op, field) = match key.find(|c: char| c.is_ascii_alphabetic()) {
             Some(i) => key.split_at(i),
             None => ("", key.as_str()),

@@ -5,13 +5,16 @@
 //! [`Output`], run on the blocking pool because it talks to the store synchronously.
 
 mod activity;
+mod batch;
 mod binding;
 mod item;
 mod system;
 
-use crate::auth::{authenticate, Caller, Credentials};
+use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::limits::OPERATING_THRESHOLD_SECS;
 use crate::state::AppState;
+use b24_protocol::envelope::OPERATING_WINDOW_SECS;
 use b24_protocol::values::{bind_int, php_display};
 use b24_protocol::{ErrorCode, Page, RestError};
 use serde_json::{Map, Value};
@@ -19,8 +22,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-/// A method's signature.
-pub type Handler = fn(&Call<'_>) -> Result<Output, ApiError>;
+/// How a method runs.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// A plain method: synchronous (it talks to the store), run on the blocking pool.
+    Blocking(fn(&Call<'_>) -> Result<Output, ApiError>),
+    /// `batch`, which dispatches each of its commands itself.
+    Batch,
+}
 
 /// One row of the method table.
 pub struct MethodSpec {
@@ -36,6 +45,8 @@ pub struct MethodSpec {
 
 /// Every method this server serves. Keep it sorted by name.
 pub static METHODS: &[MethodSpec] = &[
+    system::APP_INFO,
+    batch::BATCH,
     binding::ADD,
     binding::DELETE,
     binding::LIST,
@@ -47,7 +58,12 @@ pub static METHODS: &[MethodSpec] = &[
     item::DELETE,
     item::GET,
     item::LIST,
+    system::METHOD_GET,
+    system::METHODS,
+    system::PROFILE,
+    system::SCOPE,
     system::SERVER_TIME,
+    system::USER_CURRENT,
 ];
 
 /// Scopes a webhook may be granted (spec §7.4). `crm` is the one this server's methods use.
@@ -126,16 +142,27 @@ impl Output {
     }
 }
 
-/// A finished call: the output and how long the handler ran.
+/// A finished call: the output, how long the handler ran, and the operating-time view.
 #[derive(Debug)]
 pub struct Dispatched {
     /// The method's output.
     pub output: Output,
     /// Seconds spent in the handler (`time.processing`).
     pub processing: f64,
+    /// Seconds of execution counted for this (client, method) in the window (`time.operating`).
+    pub operating: f64,
+    /// When the oldest counted bucket expires (`time.operating_reset_at`), if any is counted.
+    pub operating_reset_at: Option<i64>,
 }
 
-/// Runs one method for an authenticated caller: lookup, scope check, handler.
+/// The operating-time key: (portal, client, method) as the real limiter keys it (spec §5.2).
+fn operating_key(caller: &Caller, method: &str) -> String {
+    format!("{}|{}|{method}", caller.portal_id, caller.client_key())
+}
+
+/// Runs one method for an authenticated caller: lookup (404), scope (401), the operating-time
+/// check (429), then the handler; afterwards its execution time is counted. `batch` is exempt from
+/// the operating limiter: each of its commands is checked and counted on its own.
 pub async fn dispatch(
     state: &AppState,
     caller: Arc<Caller>,
@@ -143,49 +170,60 @@ pub async fn dispatch(
     params: Params,
 ) -> Result<Dispatched, ApiError> {
     let spec = lookup(method).ok_or(ErrorCode::MethodNotFound)?;
-    let state = state.clone();
-    tokio::task::spawn_blocking(move || run(&state, &caller, spec, &params))
-        .await
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("method {} panicked: {e}", spec.name)))?
-}
-
-/// Authenticates the caller and runs one method, both in the same blocking task: each hop to the
-/// blocking pool costs two thread switches, which on a small machine cost more than the method.
-pub async fn authenticate_and_dispatch(
-    state: &AppState,
-    credentials: Credentials,
-    method: &str,
-    params: Params,
-) -> Result<Dispatched, ApiError> {
-    let spec = lookup(method).ok_or(ErrorCode::MethodNotFound)?;
-    let state = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let caller = authenticate(&state.store, state.portal_id, &credentials)?;
-        run(&state, &caller, spec, &params)
-    })
-    .await
-    .map_err(|e| ApiError::internal(anyhow::anyhow!("method {} panicked: {e}", spec.name)))?
-}
-
-/// Scope check and handler, on the blocking pool (handlers talk to the store synchronously).
-fn run(
-    state: &AppState,
-    caller: &Caller,
-    spec: &MethodSpec,
-    params: &Params,
-) -> Result<Dispatched, ApiError> {
     if !caller.has_scope(spec.scope) {
         return Err(caller.insufficient_scope().into());
     }
     let started = Instant::now();
-    let output = (spec.handler)(&Call {
-        state,
-        caller,
-        params,
-    })?;
+    let handler = match spec.handler {
+        Handler::Batch => {
+            let output = batch::run(state, caller, params).await?;
+            return Ok(Dispatched {
+                output,
+                processing: started.elapsed().as_secs_f64(),
+                operating: 0.0,
+                operating_reset_at: None,
+            });
+        }
+        Handler::Blocking(handler) => handler,
+    };
+    let key = operating_key(&caller, spec.name);
+    let now = state.clock.now();
+    let window = state.limiter.operating(&key, now)?;
+    if window.seconds > state.operating.limit_secs {
+        return Err(ErrorCode::OperationTimeLimit.into());
+    }
+    let task_state = state.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        handler(&Call {
+            state: &task_state,
+            caller: &caller,
+            params: &params,
+        })
+    })
+    .await
+    .map_err(|e| ApiError::internal(anyhow::anyhow!("method {} panicked: {e}", spec.name)))??;
+    let processing = started.elapsed().as_secs_f64();
+    let cost = processing
+        + state
+            .operating
+            .simulated_cost
+            .get(spec.name)
+            .copied()
+            .unwrap_or(0.0);
+    let (operating, oldest) = if cost > OPERATING_THRESHOLD_SECS {
+        state.limiter.record_operating(&key, now, cost)?;
+        (
+            window.seconds + cost,
+            Some(window.oldest_first_call.unwrap_or(now)),
+        )
+    } else {
+        (window.seconds, window.oldest_first_call)
+    };
     Ok(Dispatched {
         output,
-        processing: started.elapsed().as_secs_f64(),
+        processing,
+        operating,
+        operating_reset_at: oldest.map(|t| t.floor() as i64 + OPERATING_WINDOW_SECS),
     })
 }
 

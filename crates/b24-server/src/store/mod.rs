@@ -32,6 +32,54 @@ pub struct Portal {
     /// The base URL the server was last started with (`http://127.0.0.1:8080`), used by the CLI
     /// to print webhook URLs.
     pub public_url: String,
+    /// REST switched on for the portal's plan (off: `ACCESS_DENIED` for every call).
+    pub rest_enabled: bool,
+    /// The portal was closed (`PORTAL_DELETED`).
+    pub closed: bool,
+    /// The HTTPS base URL the server was last started with; empty without TLS.
+    pub public_https_url: String,
+}
+
+/// An OAuth application: secrets only as digests.
+#[derive(Debug, Clone)]
+pub struct AppRecord {
+    /// Internal id (`app.info` `ID`).
+    pub id: i64,
+    /// The public client id (`local.…`).
+    pub client_id: String,
+    /// SHA-256 of the client secret.
+    pub client_secret_digest: [u8; 32],
+    /// SHA-256 of the application token sent with events.
+    pub application_token_digest: [u8; 32],
+    /// Display name.
+    pub name: String,
+    /// Scopes the application may use.
+    pub scopes: Vec<String>,
+    /// Where an authorisation flow would redirect.
+    pub redirect_uri: String,
+    /// Blocked by an operator: calls answer `OVERLOAD_LIMIT`.
+    pub blocked: bool,
+}
+
+/// An issued OAuth token pair: secrets only as digests.
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    /// SHA-256 of the access token.
+    pub access_digest: [u8; 32],
+    /// SHA-256 of the refresh token.
+    pub refresh_digest: [u8; 32],
+    /// The application.
+    pub app_id: i64,
+    /// The user the tokens act for.
+    pub user_id: i64,
+    /// Scopes granted.
+    pub scopes: Vec<String>,
+    /// Unix time the access token stops working.
+    pub access_expires: f64,
+    /// Unix time the refresh token stops working.
+    pub refresh_expires: f64,
+    /// A refresh token works once.
+    pub refresh_used: bool,
 }
 
 /// A user of the portal.
@@ -62,6 +110,8 @@ pub struct WebhookRecord {
     pub scopes: Vec<String>,
     /// Revoked webhooks stay listed but do not authenticate.
     pub active: bool,
+    /// Blocked by an operator: calls answer `OVERLOAD_LIMIT`.
+    pub blocked: bool,
     /// Creation time, ISO-8601.
     pub created: String,
 }
@@ -185,8 +235,12 @@ pub trait Tx {
         member_id: &str,
         public_url: &str,
     ) -> Result<bool, ApiError>;
-    /// Records the base URL the server now answers on.
-    fn set_public_url(&mut self, public_url: &str) -> Result<(), ApiError>;
+    /// Records the base URLs the server now answers on (`https` empty without TLS).
+    fn set_public_url(&mut self, public_url: &str, https: &str) -> Result<(), ApiError>;
+    /// The portal's request-rate plan name (`standard`, `enterprise`, `unlimited`).
+    fn plan(&mut self) -> Result<Option<String>, ApiError>;
+    /// Sets the plan name; `false` when the portal does not exist.
+    fn set_plan(&mut self, plan: &str) -> Result<bool, ApiError>;
 
     /// A user by id.
     fn user(&mut self, id: i64) -> Result<Option<User>, ApiError>;
@@ -202,6 +256,44 @@ pub trait Tx {
         action: Action,
         level: Level,
     ) -> Result<(), ApiError>;
+
+    /// Switches REST on or off for the portal.
+    fn set_rest_enabled(&mut self, enabled: bool) -> Result<(), ApiError>;
+    /// Closes or reopens the portal.
+    fn set_closed(&mut self, closed: bool) -> Result<(), ApiError>;
+    /// Blocks or unblocks a webhook; `false` when there is no such webhook.
+    fn set_webhook_blocked(&mut self, id: i64, blocked: bool) -> Result<bool, ApiError>;
+
+    /// Stores an application, returning its id.
+    fn insert_app(&mut self, app: &AppRecord) -> Result<i64, ApiError>;
+    /// An application by client id.
+    fn app_by_client_id(&mut self, client_id: &str) -> Result<Option<AppRecord>, ApiError>;
+    /// An application by id.
+    fn app(&mut self, id: i64) -> Result<Option<AppRecord>, ApiError>;
+    /// Blocks or unblocks an application.
+    fn set_app_blocked(&mut self, id: i64, blocked: bool) -> Result<(), ApiError>;
+    /// Opens (or closes) an application to a user.
+    fn set_app_user(&mut self, app_id: i64, user_id: i64, allowed: bool) -> Result<(), ApiError>;
+    /// Whether the application is open to the user.
+    fn app_user_allowed(&mut self, app_id: i64, user_id: i64) -> Result<bool, ApiError>;
+    /// Stores a one-time authorisation code.
+    fn insert_auth_code(
+        &mut self,
+        digest: &[u8; 32],
+        app_id: i64,
+        user_id: i64,
+        expires_at: f64,
+    ) -> Result<(), ApiError>;
+    /// Removes and returns a code: `(app_id, user_id, expires_at)`.
+    fn take_auth_code(&mut self, digest: &[u8; 32]) -> Result<Option<(i64, i64, f64)>, ApiError>;
+    /// Stores a token pair.
+    fn insert_token(&mut self, token: &TokenRecord) -> Result<(), ApiError>;
+    /// A token pair by its access token's digest.
+    fn token_by_access(&mut self, digest: &[u8; 32]) -> Result<Option<TokenRecord>, ApiError>;
+    /// A token pair by its refresh token's digest.
+    fn token_by_refresh(&mut self, digest: &[u8; 32]) -> Result<Option<TokenRecord>, ApiError>;
+    /// Marks a refresh token used (refresh tokens work once).
+    fn use_refresh_token(&mut self, digest: &[u8; 32]) -> Result<(), ApiError>;
 
     /// The webhooks of a user, active or not.
     fn webhooks_of_user(&mut self, user_id: i64) -> Result<Vec<WebhookRecord>, ApiError>;

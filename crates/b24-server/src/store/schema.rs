@@ -99,7 +99,58 @@ CREATE TABLE activity_bindings (
 CREATE UNIQUE INDEX activity_bindings_in_order ON activity_bindings (portal_id, activity_id, seq);
 CREATE INDEX activity_bindings_by_item ON activity_bindings (portal_id, entity_type_id, entity_id, activity_id);
 "#,
-    // 2: item counts per type, so an unfiltered list's `total` is one row, not a count of the table.
+    // 2: the portal's request-rate plan, changeable while the server runs.
+    "ALTER TABLE portals ADD COLUMN plan TEXT NOT NULL DEFAULT 'standard';",
+    // 3: OAuth applications, codes and tokens (secrets only as SHA-256 digests); operator blocks
+    // and portal switches.
+    r#"
+ALTER TABLE portals ADD COLUMN rest_enabled BOOLEAN NOT NULL DEFAULT TRUE;
+ALTER TABLE portals ADD COLUMN closed BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE portals ADD COLUMN public_https_url TEXT NOT NULL DEFAULT '';
+ALTER TABLE webhooks ADD COLUMN blocked BOOLEAN NOT NULL DEFAULT FALSE;
+CREATE TABLE oauth_apps (
+    portal_id                 BIGINT NOT NULL,
+    id                        BIGINT NOT NULL,
+    client_id                 TEXT NOT NULL,
+    client_secret_digest      BYTEA NOT NULL,
+    application_token_digest  BYTEA NOT NULL,
+    name                      TEXT NOT NULL,
+    scopes                    TEXT NOT NULL,
+    redirect_uri              TEXT NOT NULL,
+    blocked                   BOOLEAN NOT NULL,
+    created                   TEXT NOT NULL,
+    PRIMARY KEY (portal_id, id)
+);
+CREATE UNIQUE INDEX oauth_apps_by_client_id ON oauth_apps (portal_id, client_id);
+CREATE TABLE oauth_app_users (
+    portal_id   BIGINT NOT NULL,
+    app_id      BIGINT NOT NULL,
+    user_id     BIGINT NOT NULL,
+    PRIMARY KEY (portal_id, app_id, user_id)
+);
+CREATE TABLE oauth_codes (
+    portal_id   BIGINT NOT NULL,
+    code_digest BYTEA NOT NULL,
+    app_id      BIGINT NOT NULL,
+    user_id     BIGINT NOT NULL,
+    expires_at  DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (portal_id, code_digest)
+);
+CREATE TABLE oauth_tokens (
+    portal_id       BIGINT NOT NULL,
+    access_digest   BYTEA NOT NULL,
+    refresh_digest  BYTEA NOT NULL,
+    app_id          BIGINT NOT NULL,
+    user_id         BIGINT NOT NULL,
+    scopes          TEXT NOT NULL,
+    access_expires  DOUBLE PRECISION NOT NULL,
+    refresh_expires DOUBLE PRECISION NOT NULL,
+    refresh_used    BOOLEAN NOT NULL,
+    PRIMARY KEY (portal_id, access_digest)
+);
+CREATE UNIQUE INDEX oauth_tokens_by_refresh ON oauth_tokens (portal_id, refresh_digest);
+"#,
+    // 4: item counts per type, so an unfiltered list's `total` is one row, not a count of the table.
     r#"
 CREATE TABLE crm_item_counts (
     portal_id       BIGINT NOT NULL,

@@ -258,6 +258,48 @@ fn webhook_from_row(r: &Row<'_>) -> rusqlite::Result<WebhookRecord> {
             .collect(),
         active: r.get(4)?,
         created: r.get(5)?,
+        blocked: r.get(6)?,
+    })
+}
+
+fn digest_from(bytes: Vec<u8>) -> [u8; 32] {
+    bytes.try_into().unwrap_or([0; 32])
+}
+
+fn scopes_from(text: String) -> Vec<String> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+const APP_COLUMNS: &str = "id, client_id, client_secret_digest, application_token_digest, name, scopes, redirect_uri, blocked";
+
+fn app_from_row(r: &Row<'_>) -> rusqlite::Result<AppRecord> {
+    Ok(AppRecord {
+        id: r.get(0)?,
+        client_id: r.get(1)?,
+        client_secret_digest: digest_from(r.get(2)?),
+        application_token_digest: digest_from(r.get(3)?),
+        name: r.get(4)?,
+        scopes: scopes_from(r.get(5)?),
+        redirect_uri: r.get(6)?,
+        blocked: r.get(7)?,
+    })
+}
+
+const TOKEN_COLUMNS: &str = "access_digest, refresh_digest, app_id, user_id, scopes, access_expires, refresh_expires, refresh_used";
+
+fn token_from_row(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
+    Ok(TokenRecord {
+        access_digest: digest_from(r.get(0)?),
+        refresh_digest: digest_from(r.get(1)?),
+        app_id: r.get(2)?,
+        user_id: r.get(3)?,
+        scopes: scopes_from(r.get(4)?),
+        access_expires: r.get(5)?,
+        refresh_expires: r.get(6)?,
+        refresh_used: r.get(7)?,
     })
 }
 
@@ -293,7 +335,7 @@ impl Tx for SqliteTx<'_> {
 
     fn portal_row(&mut self) -> Result<Option<Portal>, ApiError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, domain, member_id, public_url FROM portals WHERE id = ?1",
+            "SELECT id, domain, member_id, public_url, rest_enabled, closed, public_https_url FROM portals WHERE id = ?1",
         )?;
         Ok(stmt
             .query_row([self.portal], |r| {
@@ -302,6 +344,9 @@ impl Tx for SqliteTx<'_> {
                     domain: r.get(1)?,
                     member_id: r.get(2)?,
                     public_url: r.get(3)?,
+                    rest_enabled: r.get(4)?,
+                    closed: r.get(5)?,
+                    public_https_url: r.get(6)?,
                 })
             })
             .optional()?)
@@ -321,12 +366,27 @@ impl Tx for SqliteTx<'_> {
         Ok(n == 1)
     }
 
-    fn set_public_url(&mut self, public_url: &str) -> Result<(), ApiError> {
+    fn set_public_url(&mut self, public_url: &str, https: &str) -> Result<(), ApiError> {
         self.conn.execute(
-            "UPDATE portals SET public_url = ?2 WHERE id = ?1",
-            params![self.portal, public_url],
+            "UPDATE portals SET public_url = ?2, public_https_url = ?3 WHERE id = ?1",
+            params![self.portal, public_url, https],
         )?;
         Ok(())
+    }
+
+    fn plan(&mut self) -> Result<Option<String>, ApiError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT plan FROM portals WHERE id = ?1")?;
+        Ok(stmt.query_row([self.portal], |r| r.get(0)).optional()?)
+    }
+
+    fn set_plan(&mut self, plan: &str) -> Result<bool, ApiError> {
+        let n = self.conn.execute(
+            "UPDATE portals SET plan = ?2 WHERE id = ?1",
+            params![self.portal, plan],
+        )?;
+        Ok(n == 1)
     }
 
     fn user(&mut self, id: i64) -> Result<Option<User>, ApiError> {
@@ -394,9 +454,177 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn set_rest_enabled(&mut self, enabled: bool) -> Result<(), ApiError> {
+        self.conn.execute(
+            "UPDATE portals SET rest_enabled = ?2 WHERE id = ?1",
+            params![self.portal, enabled],
+        )?;
+        Ok(())
+    }
+
+    fn set_closed(&mut self, closed: bool) -> Result<(), ApiError> {
+        self.conn.execute(
+            "UPDATE portals SET closed = ?2 WHERE id = ?1",
+            params![self.portal, closed],
+        )?;
+        Ok(())
+    }
+
+    fn set_webhook_blocked(&mut self, id: i64, blocked: bool) -> Result<bool, ApiError> {
+        let n = self.conn.execute(
+            "UPDATE webhooks SET blocked = ?3 WHERE portal_id = ?1 AND id = ?2",
+            params![self.portal, id, blocked],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn insert_app(&mut self, app: &AppRecord) -> Result<i64, ApiError> {
+        let id = self.next_id("app")?;
+        self.conn.execute(
+            "INSERT INTO oauth_apps (portal_id, id, client_id, client_secret_digest,
+                 application_token_digest, name, scopes, redirect_uri, blocked, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, FALSE, ?9)",
+            params![
+                self.portal,
+                id,
+                app.client_id,
+                &app.client_secret_digest[..],
+                &app.application_token_digest[..],
+                app.name,
+                app.scopes.join(","),
+                app.redirect_uri,
+                self.now_iso()
+            ],
+        )?;
+        Ok(id)
+    }
+
+    fn app_by_client_id(&mut self, client_id: &str) -> Result<Option<AppRecord>, ApiError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {APP_COLUMNS} FROM oauth_apps WHERE portal_id = ?1 AND client_id = ?2"
+        ))?;
+        Ok(stmt
+            .query_row(params![self.portal, client_id], app_from_row)
+            .optional()?)
+    }
+
+    fn app(&mut self, id: i64) -> Result<Option<AppRecord>, ApiError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {APP_COLUMNS} FROM oauth_apps WHERE portal_id = ?1 AND id = ?2"
+        ))?;
+        Ok(stmt
+            .query_row(params![self.portal, id], app_from_row)
+            .optional()?)
+    }
+
+    fn set_app_blocked(&mut self, id: i64, blocked: bool) -> Result<(), ApiError> {
+        self.conn.execute(
+            "UPDATE oauth_apps SET blocked = ?3 WHERE portal_id = ?1 AND id = ?2",
+            params![self.portal, id, blocked],
+        )?;
+        Ok(())
+    }
+
+    fn set_app_user(&mut self, app_id: i64, user_id: i64, allowed: bool) -> Result<(), ApiError> {
+        if allowed {
+            self.conn.execute(
+                "INSERT INTO oauth_app_users (portal_id, app_id, user_id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (portal_id, app_id, user_id) DO NOTHING",
+                params![self.portal, app_id, user_id],
+            )?;
+        } else {
+            self.conn.execute(
+                "DELETE FROM oauth_app_users WHERE portal_id = ?1 AND app_id = ?2 AND user_id = ?3",
+                params![self.portal, app_id, user_id],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn app_user_allowed(&mut self, app_id: i64, user_id: i64) -> Result<bool, ApiError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT 1 FROM oauth_app_users WHERE portal_id = ?1 AND app_id = ?2 AND user_id = ?3",
+        )?;
+        Ok(stmt
+            .query_row(params![self.portal, app_id, user_id], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    fn insert_auth_code(
+        &mut self,
+        digest: &[u8; 32],
+        app_id: i64,
+        user_id: i64,
+        expires_at: f64,
+    ) -> Result<(), ApiError> {
+        self.conn.execute(
+            "INSERT INTO oauth_codes (portal_id, code_digest, app_id, user_id, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![self.portal, &digest[..], app_id, user_id, expires_at],
+        )?;
+        Ok(())
+    }
+
+    fn take_auth_code(&mut self, digest: &[u8; 32]) -> Result<Option<(i64, i64, f64)>, ApiError> {
+        let mut stmt = self.conn.prepare_cached(
+            "DELETE FROM oauth_codes WHERE portal_id = ?1 AND code_digest = ?2
+             RETURNING app_id, user_id, expires_at",
+        )?;
+        Ok(stmt
+            .query_row(params![self.portal, &digest[..]], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?)
+    }
+
+    fn insert_token(&mut self, t: &TokenRecord) -> Result<(), ApiError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "INSERT INTO oauth_tokens (portal_id, {TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        ))?;
+        stmt.execute(params![
+            self.portal,
+            &t.access_digest[..],
+            &t.refresh_digest[..],
+            t.app_id,
+            t.user_id,
+            t.scopes.join(","),
+            t.access_expires,
+            t.refresh_expires,
+            t.refresh_used
+        ])?;
+        Ok(())
+    }
+
+    fn token_by_access(&mut self, digest: &[u8; 32]) -> Result<Option<TokenRecord>, ApiError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM oauth_tokens WHERE portal_id = ?1 AND access_digest = ?2"
+        ))?;
+        Ok(stmt
+            .query_row(params![self.portal, &digest[..]], token_from_row)
+            .optional()?)
+    }
+
+    fn token_by_refresh(&mut self, digest: &[u8; 32]) -> Result<Option<TokenRecord>, ApiError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM oauth_tokens WHERE portal_id = ?1 AND refresh_digest = ?2"
+        ))?;
+        Ok(stmt
+            .query_row(params![self.portal, &digest[..]], token_from_row)
+            .optional()?)
+    }
+
+    fn use_refresh_token(&mut self, digest: &[u8; 32]) -> Result<(), ApiError> {
+        self.conn.execute(
+            "UPDATE oauth_tokens SET refresh_used = TRUE WHERE portal_id = ?1 AND refresh_digest = ?2",
+            params![self.portal, &digest[..]],
+        )?;
+        Ok(())
+    }
+
     fn webhooks_of_user(&mut self, user_id: i64) -> Result<Vec<WebhookRecord>, ApiError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, user_id, code_digest, scopes, active, created FROM webhooks
+            "SELECT id, user_id, code_digest, scopes, active, created, blocked FROM webhooks
              WHERE portal_id = ?1 AND user_id = ?2 ORDER BY id",
         )?;
         let rows = stmt.query_map(params![self.portal, user_id], webhook_from_row)?;
@@ -405,7 +633,7 @@ impl Tx for SqliteTx<'_> {
 
     fn webhooks(&mut self) -> Result<Vec<WebhookRecord>, ApiError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, user_id, code_digest, scopes, active, created FROM webhooks
+            "SELECT id, user_id, code_digest, scopes, active, created, blocked FROM webhooks
              WHERE portal_id = ?1 ORDER BY id",
         )?;
         let rows = stmt.query_map([self.portal], webhook_from_row)?;

@@ -107,12 +107,18 @@ async fn bad_cli_input_explains_what_to_do() {
 }
 
 #[test]
-fn serve_prints_the_webhook_once_and_the_listening_line_then_stops_on_sigterm() {
+fn serve_prints_the_webhook_once_the_ca_and_both_listening_lines_then_stops_on_sigterm() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     for run in 0..2 {
         let mut child = Command::new(env!("CARGO_BIN_EXE_b24-server"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--tls-listen",
+                "127.0.0.1:0",
+            ])
             .env("B24_DATA_DIR", dir.path())
             .env("B24_LOG", "warn")
             .stdout(std::process::Stdio::piped())
@@ -122,12 +128,22 @@ fn serve_prints_the_webhook_once_and_the_listening_line_then_stops_on_sigterm() 
         let mut printed = Vec::new();
         for line in lines.by_ref() {
             let line = line.unwrap();
-            let done = line.starts_with("listening on http://127.0.0.1:");
+            let done = line.starts_with("listening on https://127.0.0.1:");
             printed.push(line);
             if done {
                 break;
             }
         }
+        assert!(
+            printed
+                .iter()
+                .any(|l| l.starts_with("listening on http://127.0.0.1:")),
+            "{printed:?}"
+        );
+        assert!(
+            printed.iter().any(|l| l.contains("REQUESTS_CA_BUNDLE=")),
+            "{printed:?}"
+        );
         let has_webhook = printed.iter().any(|l| l.contains("/rest/1/"));
         assert_eq!(has_webhook, run == 0, "run {run}: {printed:?}");
         let pid = child.id().to_string();
@@ -210,4 +226,48 @@ fn seed_refuses_bad_input_and_writes_nothing() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test]
+async fn app_create_prints_one_json_object_and_authorize_prints_a_code_that_exchanges() {
+    let app = spawn_app().await;
+    let out = b24(
+        app.dir.path(),
+        &["app", "create", "--name", "CLI app", "--scopes", "crm"],
+    );
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let credentials: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let keys: Vec<&String> = credentials.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["client_id", "client_secret", "application_token"]);
+    let client_id = credentials["client_id"].as_str().unwrap();
+    assert!(client_id.starts_with("local."));
+
+    let code = stdout(&b24(
+        app.dir.path(),
+        &["app", "authorize", "--client-id", client_id, "--user", "1"],
+    ));
+    let code = code.trim_end();
+    assert!(!code.is_empty() && !code.contains(' '));
+    let url = format!(
+        "{}/oauth/token/?grant_type=authorization_code&client_id={client_id}&client_secret={}&code={code}",
+        app.base,
+        credentials["client_secret"].as_str().unwrap()
+    );
+    let (status, body) = app.get(&url).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "crm");
+
+    let out = b24(
+        app.dir.path(),
+        &[
+            "app",
+            "authorize",
+            "--client-id",
+            "local.nope",
+            "--user",
+            "1",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("app create"));
 }

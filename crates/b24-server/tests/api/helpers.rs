@@ -18,17 +18,29 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The server's data directory (the CLI may share it).
     pub dir: TempDir,
+    /// `https://127.0.0.1:PORT` when the test turned HTTPS on.
+    pub https_base: Option<String>,
+    /// The local CA certificate when HTTPS is on.
+    pub ca_pem: Option<std::path::PathBuf>,
     /// The server's shared state, for setup through the library.
     pub state: b24_server::state::AppState,
     _stop: oneshot::Sender<()>,
 }
 
-/// Starts a server on 127.0.0.1:0 with a new data directory.
+/// Starts a server on 127.0.0.1:0 with a new data directory (no request-rate limit).
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts a server after letting the test adjust its configuration (plan, clock, costs, …).
+pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = ServeConfig::new(dir.path().to_path_buf(), "127.0.0.1:0".parse().unwrap());
+    let mut config = ServeConfig::new(dir.path().to_path_buf(), "127.0.0.1:0".parse().unwrap());
+    configure(&mut config);
     let app = Application::build(config).await.expect("server builds");
     let base = format!("http://{}", app.local_addr());
+    let https_base = app.tls_addr().map(|a| format!("https://{a}"));
+    let ca_pem = app.ca_cert_path().map(|p| p.to_path_buf());
     let admin_url = app
         .first_start_webhook_url()
         .expect("first start creates a webhook");
@@ -38,6 +50,8 @@ pub async fn spawn_app() -> TestApp {
         let _ = stopped.await;
     }));
     TestApp {
+        https_base,
+        ca_pem,
         base,
         admin_url,
         client: reqwest::Client::new(),
@@ -192,4 +206,17 @@ impl TestApp {
 /// The exact error envelope `{error, error_description}`.
 pub fn envelope(code: &str, description: &str) -> Value {
     json!({"error": code, "error_description": description})
+}
+
+/// Waits (up to 10 s of real time) until the running server has picked up a change an operator
+/// made in the database; the server re-reads portal settings every second.
+pub async fn eventually(mut applied: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !applied() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the change was not applied in time"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

@@ -1,0 +1,239 @@
+//! OAuth 2.0 for applications (spec §7.2): applications created by the operator, one-time
+//! authorisation codes, `/oauth/token/` with the `authorization_code` and `refresh_token` grants.
+//! Client secrets, application tokens, codes and tokens are stored only as SHA-256 digests.
+
+use crate::error::ApiError;
+use crate::secret::{digest, digests_equal, generate_code};
+use crate::state::AppState;
+use crate::store::{AppRecord, PortalId, Store, TokenRecord, Tx};
+use anyhow::{anyhow, bail};
+use b24_protocol::{ErrorCode, RestError};
+use rand::Rng;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+/// What `app create` prints, once: the secrets are not recoverable afterwards.
+#[derive(Debug, Serialize)]
+pub struct AppCredentials {
+    /// The public client id, `local.<hex>.<digits>` like the real service's local applications.
+    pub client_id: String,
+    /// The client secret.
+    pub client_secret: String,
+    /// The token sent with events so handlers can tell they came from this portal.
+    pub application_token: String,
+}
+
+fn new_client_id() -> String {
+    let mut rng = rand::rng();
+    let hex: String = (0..14)
+        .map(|_| format!("{:x}", rng.random_range(0..16u8)))
+        .collect();
+    format!("local.{hex}.{:08}", rng.random_range(0..100_000_000u32))
+}
+
+fn internal(e: ApiError) -> anyhow::Error {
+    match e {
+        ApiError::Internal(e) => e,
+        ApiError::Rest(e) => anyhow!("{}", e.message),
+    }
+}
+
+/// Creates an application with the given scopes.
+pub fn create_app(
+    store: &Store,
+    portal: PortalId,
+    name: &str,
+    scopes: &[String],
+    redirect_uri: &str,
+) -> anyhow::Result<AppCredentials> {
+    let credentials = AppCredentials {
+        client_id: new_client_id(),
+        client_secret: generate_code(50),
+        application_token: generate_code(32),
+    };
+    let record = AppRecord {
+        id: 0,
+        client_id: credentials.client_id.clone(),
+        client_secret_digest: digest(&credentials.client_secret),
+        application_token_digest: digest(&credentials.application_token),
+        name: name.to_string(),
+        scopes: scopes.to_vec(),
+        redirect_uri: redirect_uri.to_string(),
+        blocked: false,
+    };
+    store
+        .write(portal, |tx| {
+            if tx.portal_row()?.is_none() {
+                return Err(ApiError::internal(anyhow!(
+                    "the portal does not exist yet: start the server once with `b24-server serve`"
+                )));
+            }
+            tx.insert_app(&record)
+        })
+        .map_err(internal)?;
+    Ok(credentials)
+}
+
+fn app_for(tx: &mut dyn Tx, client_id: &str) -> Result<AppRecord, ApiError> {
+    tx.app_by_client_id(client_id)?.ok_or_else(|| {
+        ApiError::internal(anyhow!(
+            "there is no application {client_id}: `b24-server app create` makes one"
+        ))
+    })
+}
+
+/// Opens the application to a user (installing it for them) and issues a one-time
+/// authorisation code valid for `ttl` seconds from `now`.
+pub fn authorize(
+    store: &Store,
+    portal: PortalId,
+    client_id: &str,
+    user_id: i64,
+    now: f64,
+    ttl: f64,
+) -> anyhow::Result<String> {
+    let code = generate_code(32);
+    store
+        .write(portal, |tx| {
+            let app = app_for(tx, client_id)?;
+            if tx.user(user_id)?.is_none_or(|u| !u.active) {
+                return Err(ApiError::internal(anyhow!(
+                    "there is no active user {user_id}: create one with `b24-server user create --name NAME`"
+                )));
+            }
+            tx.set_app_user(app.id, user_id, true)?;
+            tx.insert_auth_code(&digest(&code), app.id, user_id, now + ttl)
+        })
+        .map_err(internal)?;
+    Ok(code)
+}
+
+/// Closes the application to a user: their tokens answer `user_access_error` from now on.
+pub fn deny_user(
+    store: &Store,
+    portal: PortalId,
+    client_id: &str,
+    user_id: i64,
+) -> anyhow::Result<()> {
+    store
+        .write(portal, |tx| {
+            let app = app_for(tx, client_id)?;
+            tx.set_app_user(app.id, user_id, false)
+        })
+        .map_err(internal)
+}
+
+/// Blocks or unblocks an application (blocked: its calls answer `OVERLOAD_LIMIT`).
+pub fn set_blocked(
+    store: &Store,
+    portal: PortalId,
+    client_id: &str,
+    blocked: bool,
+) -> anyhow::Result<()> {
+    store
+        .write(portal, |tx| {
+            let app = app_for(tx, client_id)?;
+            tx.set_app_blocked(app.id, blocked)
+        })
+        .map_err(internal)
+}
+
+/// Whether `client_id` names an application (for CLI messages).
+pub fn ensure_app(store: &Store, portal: PortalId, client_id: &str) -> anyhow::Result<()> {
+    if store
+        .read(portal, |tx| tx.app_by_client_id(client_id))
+        .map_err(internal)?
+        .is_none()
+    {
+        bail!("there is no application {client_id}: `b24-server app create` makes one");
+    }
+    Ok(())
+}
+
+fn text<'a>(params: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    params
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+fn invalid_grant(why: &'static str) -> ApiError {
+    RestError::with_message(ErrorCode::OAuthInvalidGrant, why).into()
+}
+
+/// `/oauth/token/`: exchanges a code or a refresh token for a new token pair.
+pub fn token(state: &AppState, params: &Map<String, Value>, now: f64) -> Result<Value, ApiError> {
+    let grant = text(params, "grant_type").ok_or(ErrorCode::OAuthInvalidRequest)?;
+    let client_id = text(params, "client_id").ok_or(ErrorCode::OAuthInvalidRequest)?;
+    let client_secret = text(params, "client_secret").ok_or(ErrorCode::OAuthInvalidRequest)?;
+    let presented = match grant {
+        "authorization_code" => text(params, "code"),
+        "refresh_token" => text(params, "refresh_token"),
+        _ => None,
+    }
+    .ok_or(ErrorCode::OAuthInvalidRequest)?;
+    let security = &state.security;
+    let public_url = state.public_url.clone();
+    state.store.write(state.portal_id, |tx| {
+        let app = tx
+            .app_by_client_id(client_id)?
+            .filter(|a| digests_equal(&a.client_secret_digest, &digest(client_secret)))
+            .ok_or(ErrorCode::OAuthInvalidClient)?;
+        let (user_id, scopes) = if grant == "authorization_code" {
+            let (app_id, user_id, expires_at) =
+                tx.take_auth_code(&digest(presented))?.ok_or_else(|| {
+                    invalid_grant("The authorization code is invalid or was already used")
+                })?;
+            if app_id != app.id {
+                return Err(invalid_grant(
+                    "The authorization code was issued to another client",
+                ));
+            }
+            if expires_at <= now {
+                return Err(invalid_grant("The authorization code has expired"));
+            }
+            (user_id, app.scopes.clone())
+        } else {
+            let refresh_digest = digest(presented);
+            let old = tx
+                .token_by_refresh(&refresh_digest)?
+                .filter(|t| t.app_id == app.id && !t.refresh_used)
+                .ok_or_else(|| invalid_grant("The refresh token is invalid or was already used"))?;
+            if old.refresh_expires <= now {
+                return Err(invalid_grant("The refresh token has expired"));
+            }
+            tx.use_refresh_token(&refresh_digest)?;
+            (old.user_id, old.scopes)
+        };
+        let access_token = generate_code(64);
+        let refresh_token = generate_code(64);
+        let expires = (now + security.access_token_ttl).floor();
+        tx.insert_token(&TokenRecord {
+            access_digest: digest(&access_token),
+            refresh_digest: digest(&refresh_token),
+            app_id: app.id,
+            user_id,
+            scopes: scopes.clone(),
+            access_expires: expires,
+            refresh_expires: now + security.refresh_token_ttl,
+            refresh_used: false,
+        })?;
+        let portal = tx
+            .portal_row()?
+            .ok_or_else(|| ApiError::internal(anyhow!("the portal row is missing")))?;
+        let endpoint = format!("{}/rest/", public_url.trim_end_matches('/'));
+        Ok(json!({
+            "access_token": access_token,
+            "expires": expires as i64,
+            "expires_in": security.access_token_ttl as i64,
+            "scope": scopes.join(","),
+            "domain": portal.domain,
+            "server_endpoint": endpoint,
+            "status": "L",
+            "client_endpoint": endpoint,
+            "member_id": portal.member_id,
+            "user_id": user_id,
+            "refresh_token": refresh_token,
+        }))
+    })
+}
