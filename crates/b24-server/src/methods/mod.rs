@@ -10,7 +10,7 @@ mod binding;
 mod item;
 mod system;
 
-use crate::auth::Caller;
+use crate::auth::{authenticate, Caller, Credentials, Transport};
 use crate::error::ApiError;
 use crate::limits::OPERATING_THRESHOLD_SECS;
 use crate::state::AppState;
@@ -173,35 +173,93 @@ pub async fn dispatch(
     if !caller.has_scope(spec.scope) {
         return Err(caller.insufficient_scope().into());
     }
-    let started = Instant::now();
-    let handler = match spec.handler {
-        Handler::Batch => {
-            let output = batch::run(state, caller, params).await?;
-            return Ok(Dispatched {
-                output,
-                processing: started.elapsed().as_secs_f64(),
-                operating: 0.0,
-                operating_reset_at: None,
-            });
+    match spec.handler {
+        Handler::Batch => run_batch(state, caller, params).await,
+        Handler::Blocking(handler) => {
+            let state = state.clone();
+            tokio::task::spawn_blocking(move || {
+                run_blocking(&state, &caller, spec, handler, &params)
+            })
+            .await
+            .map_err(|e| panicked(spec, e))?
         }
-        Handler::Blocking(handler) => handler,
-    };
-    let key = operating_key(&caller, spec.name);
+    }
+}
+
+/// Authenticates the caller, then runs the method as [`dispatch`] does. For every method but
+/// `batch`, authentication and the method share one blocking task: each hop to the blocking pool
+/// costs two thread switches, which on a small machine cost more than a cheap method itself.
+pub async fn authenticate_and_dispatch(
+    state: &AppState,
+    credentials: Credentials,
+    transport: Transport,
+    method: &str,
+    params: Params,
+) -> Result<Dispatched, ApiError> {
+    let spec = lookup(method).ok_or(ErrorCode::MethodNotFound)?;
+    let state = state.clone();
+    match spec.handler {
+        Handler::Batch => {
+            let auth_state = state.clone();
+            let caller = tokio::task::spawn_blocking(move || {
+                authenticate(&auth_state, &credentials, transport)
+            })
+            .await
+            .map_err(|e| ApiError::internal(anyhow::anyhow!("authentication panicked: {e}")))??;
+            dispatch(&state, Arc::new(caller), method, params).await
+        }
+        Handler::Blocking(handler) => tokio::task::spawn_blocking(move || {
+            let caller = authenticate(&state, &credentials, transport)?;
+            if !caller.has_scope(spec.scope) {
+                return Err(caller.insufficient_scope().into());
+            }
+            run_blocking(&state, &caller, spec, handler, &params)
+        })
+        .await
+        .map_err(|e| panicked(spec, e))?,
+    }
+}
+
+fn panicked(spec: &MethodSpec, e: tokio::task::JoinError) -> ApiError {
+    ApiError::internal(anyhow::anyhow!("method {} panicked: {e}", spec.name))
+}
+
+async fn run_batch(
+    state: &AppState,
+    caller: Arc<Caller>,
+    params: Params,
+) -> Result<Dispatched, ApiError> {
+    let started = Instant::now();
+    let output = batch::run(state, caller, params).await?;
+    Ok(Dispatched {
+        output,
+        processing: started.elapsed().as_secs_f64(),
+        operating: 0.0,
+        operating_reset_at: None,
+    })
+}
+
+/// The operating-time check, the handler, and the accounting of its execution time; on the
+/// blocking pool, since handlers talk to the store synchronously.
+fn run_blocking(
+    state: &AppState,
+    caller: &Caller,
+    spec: &MethodSpec,
+    handler: fn(&Call<'_>) -> Result<Output, ApiError>,
+    params: &Params,
+) -> Result<Dispatched, ApiError> {
+    let started = Instant::now();
+    let key = operating_key(caller, spec.name);
     let now = state.clock.now();
     let window = state.limiter.operating(&key, now)?;
     if window.seconds > state.operating.limit_secs {
         return Err(ErrorCode::OperationTimeLimit.into());
     }
-    let task_state = state.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        handler(&Call {
-            state: &task_state,
-            caller: &caller,
-            params: &params,
-        })
-    })
-    .await
-    .map_err(|e| ApiError::internal(anyhow::anyhow!("method {} panicked: {e}", spec.name)))??;
+    let output = handler(&Call {
+        state,
+        caller,
+        params,
+    })?;
     let processing = started.elapsed().as_secs_f64();
     let cost = processing
         + state
