@@ -80,6 +80,8 @@ pub struct SizeReport {
     pub scenarios: Vec<(Workload, Measurement)>,
     /// The open-loop run of binding pairs: the rate asked for, and what was measured.
     pub half_load: Option<(f64, Measurement)>,
+    /// `batch` on one connection: the latency of a batch that waits for no other.
+    pub batch_alone: Option<Measurement>,
     /// Whether the server serves `batch`.
     pub batch_available: bool,
 }
@@ -153,6 +155,7 @@ pub fn size_section(r: &SizeReport) -> String {
         .iter()
         .filter_map(|(_, m)| m.peak_memory)
         .chain(r.half_load.iter().filter_map(|(_, m)| m.peak_memory))
+        .chain(r.batch_alone.iter().filter_map(|m| m.peak_memory))
         .reduce(Memory::max);
     let _ = writeln!(
         out,
@@ -171,6 +174,9 @@ pub fn size_section(r: &SizeReport) -> String {
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
     for (workload, m) in &r.scenarios {
         row(&mut out, workload.label(), m);
+    }
+    if let Some(m) = &r.batch_alone {
+        row(&mut out, "batch (50 binding calls), one connection", m);
     }
     if let Some((rate, m)) = &r.half_load {
         row(

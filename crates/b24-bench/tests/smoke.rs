@@ -45,6 +45,8 @@ fn a_short_run_measures_every_scenario_without_a_failed_call() {
         "server.time",
         "binding add+delete",
         "binding.list",
+        "batch (50 binding calls)",
+        "batch (50 binding calls), one connection",
         "item.list page 1 + total",
         "item.list >id page",
         "binding add+delete, open loop",
@@ -60,7 +62,7 @@ fn a_short_run_measures_every_scenario_without_a_failed_call() {
     }
     // Scenario rows have eight cells, the last one counting failed calls.
     let scenario_rows: Vec<&&str> = rows.iter().filter(|r| r.split('|').count() == 10).collect();
-    assert!(scenario_rows.len() >= 12, "{stdout}");
+    assert!(scenario_rows.len() >= 16, "{stdout}");
     for row in scenario_rows {
         let failed = row
             .trim_end_matches(['|', ' '])
