@@ -170,25 +170,15 @@ pub async fn dispatch(
     params: Params,
 ) -> Result<Dispatched, ApiError> {
     let spec = lookup(method).ok_or(ErrorCode::MethodNotFound)?;
-    if !caller.has_scope(spec.scope) {
-        return Err(caller.insufficient_scope().into());
-    }
-    match spec.handler {
-        Handler::Batch => run_batch(state, caller, params).await,
-        Handler::Blocking(handler) => {
-            let state = state.clone();
-            tokio::task::spawn_blocking(move || {
-                run_blocking(&state, &caller, spec, handler, &params)
-            })
-            .await
-            .map_err(|e| panicked(spec, e))?
-        }
-    }
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || run_spec(&state, &caller, spec, params))
+        .await
+        .map_err(|e| panicked(spec, e))?
 }
 
-/// Authenticates the caller, then runs the method as [`dispatch`] does. For every method but
-/// `batch`, authentication and the method share one blocking task: each hop to the blocking pool
-/// costs two thread switches, which on a small machine cost more than a cheap method itself.
+/// Authenticates the caller, then runs the method as [`dispatch`] does, both in one blocking task:
+/// each hop to the blocking pool costs two thread switches, which on a small machine cost more
+/// than a cheap method itself.
 pub async fn authenticate_and_dispatch(
     state: &AppState,
     credentials: Credentials,
@@ -198,45 +188,42 @@ pub async fn authenticate_and_dispatch(
 ) -> Result<Dispatched, ApiError> {
     let spec = lookup(method).ok_or(ErrorCode::MethodNotFound)?;
     let state = state.clone();
-    match spec.handler {
-        Handler::Batch => {
-            let auth_state = state.clone();
-            let caller = tokio::task::spawn_blocking(move || {
-                authenticate(&auth_state, &credentials, transport)
-            })
-            .await
-            .map_err(|e| ApiError::internal(anyhow::anyhow!("authentication panicked: {e}")))??;
-            dispatch(&state, Arc::new(caller), method, params).await
-        }
-        Handler::Blocking(handler) => tokio::task::spawn_blocking(move || {
-            let caller = authenticate(&state, &credentials, transport)?;
-            if !caller.has_scope(spec.scope) {
-                return Err(caller.insufficient_scope().into());
-            }
-            run_blocking(&state, &caller, spec, handler, &params)
-        })
-        .await
-        .map_err(|e| panicked(spec, e))?,
-    }
+    tokio::task::spawn_blocking(move || {
+        let caller = authenticate(&state, &credentials, transport)?;
+        run_spec(&state, &caller, spec, params)
+    })
+    .await
+    .map_err(|e| panicked(spec, e))?
 }
 
 fn panicked(spec: &MethodSpec, e: tokio::task::JoinError) -> ApiError {
     ApiError::internal(anyhow::anyhow!("method {} panicked: {e}", spec.name))
 }
 
-async fn run_batch(
+/// Scope check, then the method, on the blocking pool (methods talk to the store synchronously;
+/// a `batch` runs all its commands on the same thread, without a hop per command).
+fn run_spec(
     state: &AppState,
-    caller: Arc<Caller>,
+    caller: &Caller,
+    spec: &'static MethodSpec,
     params: Params,
 ) -> Result<Dispatched, ApiError> {
-    let started = Instant::now();
-    let output = batch::run(state, caller, params).await?;
-    Ok(Dispatched {
-        output,
-        processing: started.elapsed().as_secs_f64(),
-        operating: 0.0,
-        operating_reset_at: None,
-    })
+    if !caller.has_scope(spec.scope) {
+        return Err(caller.insufficient_scope().into());
+    }
+    match spec.handler {
+        Handler::Batch => {
+            let started = Instant::now();
+            let output = batch::run(state, caller, params)?;
+            Ok(Dispatched {
+                output,
+                processing: started.elapsed().as_secs_f64(),
+                operating: 0.0,
+                operating_reset_at: None,
+            })
+        }
+        Handler::Blocking(handler) => run_blocking(state, caller, spec, handler, &params),
+    }
 }
 
 /// The operating-time check, the handler, and the accounting of its execution time; on the
