@@ -10,25 +10,48 @@ use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
-/// How requests reach the server. HTTPS is the next variant: a rustls connector wrapping the
-/// TCP stream in [`Connection::open`] and a `--tls-ca` file are all it needs.
+/// How requests reach the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Transport {
     /// Plain HTTP/1.1 over loopback TCP.
     Http,
+    /// HTTPS (TLS 1.3 via rustls) to the server's HTTPS listener, trusting the local CA the
+    /// server created.
+    Https,
 }
 
 /// Where the server answers and the webhook every call goes through.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Endpoint {
-    /// The address the server printed in its "listening on" line.
+    /// The address of the listener for this transport.
     pub addr: SocketAddr,
     /// `/rest/{user}/{code}/`: calls append the method name.
     pub webhook_path: String,
-    /// How to connect.
-    pub transport: Transport,
+    /// TLS settings for HTTPS; `None` for plain HTTP.
+    pub tls: Option<TlsConnector>,
+}
+
+/// Trusts exactly the certificate authority in a PEM file.
+pub fn tls_connector(ca_pem: &std::path::Path) -> anyhow::Result<TlsConnector> {
+    use rustls_pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca_pem)
+        .with_context(|| format!("could not read the CA certificate {}", ca_pem.display()))?
+    {
+        roots.add(cert?)?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
 }
 
 /// One keep-alive connection.
@@ -47,25 +70,24 @@ pub struct Answer {
 }
 
 impl Connection {
-    /// Connects and completes the HTTP/1.1 handshake.
+    /// Connects (and for HTTPS completes the TLS handshake), then the HTTP/1.1 handshake.
     pub async fn open(endpoint: &Endpoint) -> anyhow::Result<Self> {
-        let stream = match endpoint.transport {
-            Transport::Http => {
-                let stream = TcpStream::connect(endpoint.addr)
+        let stream = TcpStream::connect(endpoint.addr)
+            .await
+            .with_context(|| format!("could not connect to {}", endpoint.addr))?;
+        // Requests are small and latency is what we measure: never wait for Nagle.
+        stream.set_nodelay(true)?;
+        let sender = match &endpoint.tls {
+            None => handshake(stream).await?,
+            Some(connector) => {
+                let name = rustls_pki_types::ServerName::IpAddress(endpoint.addr.ip().into());
+                let tls = connector
+                    .connect(name, stream)
                     .await
-                    .with_context(|| format!("could not connect to {}", endpoint.addr))?;
-                // Requests are small and latency is what we measure: never wait for Nagle.
-                stream.set_nodelay(true)?;
-                stream
+                    .context("TLS handshake failed")?;
+                handshake(tls).await?
             }
         };
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .context("HTTP handshake failed")?;
-        tokio::spawn(async move {
-            // Ends when the server closes the connection or the sender is dropped.
-            let _ = connection.await;
-        });
         Ok(Self {
             sender,
             host: HeaderValue::from_str(&endpoint.addr.to_string())?,
@@ -114,4 +136,19 @@ impl Connection {
         serde_json::from_slice(&answer.body)
             .with_context(|| format!("{method} answered with something that is not JSON: {text}"))
     }
+}
+
+/// The HTTP/1.1 handshake over any byte stream; the connection is driven by a task of its own,
+/// which ends when the server closes the connection or the sender is dropped.
+async fn handshake<IO>(io: IO) -> anyhow::Result<SendRequest<Full<Bytes>>>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .context("HTTP handshake failed")?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
 }

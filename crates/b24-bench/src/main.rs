@@ -43,6 +43,7 @@ use std::time::Duration;
 ///   cargo run --release -p b24-bench                          # 1k, 100k, 1M activities
 ///   cargo run --release -p b24-bench -- --sizes 1000 -d 2     # a quick look
 ///   cargo run --release -p b24-bench -- --data-dir /tmp/b24-bench   # keep and reuse seeded data
+///   cargo run --release -p b24-bench -- --transport https     # through the HTTPS listener
 ///
 /// Targets (DESIGN.md): binding pairs ≥ 50% of server.time throughput and ≥ 10,000 calls/s on
 /// 2 cores; p99 < 2 ms at half of peak load; a 50-command batch < 5 ms; 1M vs 1k within 20%;

@@ -1,7 +1,7 @@
 //! The server under test: the real `b24-server` binary, run as a child process on loopback with its
 //! own data directory, exactly as an operator would run it.
 
-use crate::client::{Connection, Endpoint, Transport};
+use crate::client::{tls_connector, Connection, Endpoint, Transport};
 use anyhow::{bail, Context as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,6 +24,8 @@ pub struct ServerBinary {
     path: PathBuf,
     /// `serve --plan` exists (the request-rate limiter); the bench then passes `--plan unlimited`.
     pub has_plan_flag: bool,
+    /// `serve --tls-listen` exists (the HTTPS listener); the bench gives it a free port too.
+    pub has_tls_listen_flag: bool,
 }
 
 /// How long the server may take to print its "listening on" line.
@@ -54,6 +56,7 @@ impl ServerBinary {
         let help = String::from_utf8_lossy(&help.stdout);
         Ok(Self {
             has_plan_flag: help.contains("--plan"),
+            has_tls_listen_flag: help.contains("--tls-listen"),
             path,
         })
     }
@@ -122,8 +125,14 @@ impl ServerBinary {
         if self.has_plan_flag {
             command.args(["--plan", "unlimited"]);
         }
-        match (transport, backend) {
-            (Transport::Http, Backend::Sqlite) => {}
+        if self.has_tls_listen_flag {
+            // The HTTPS listener's default port is fixed: two servers on one machine would clash.
+            command.args(["--tls-listen", "127.0.0.1:0"]);
+        } else if transport == Transport::Https {
+            bail!("this server has no HTTPS listener (`serve --tls-listen`)");
+        }
+        match backend {
+            Backend::Sqlite => {}
         }
         let mut child = command
             .stdout(Stdio::piped())
@@ -133,23 +142,38 @@ impl ServerBinary {
             .with_context(|| format!("could not start {}", self.path.display()))?;
         let pid = child.id().context("the server exited at once")?;
         let mut lines = BufReader::new(child.stdout.take().context("no stdout")?).lines();
-        let addr = tokio::time::timeout(START_TIMEOUT, async {
+        let wanted = match transport {
+            Transport::Http => "listening on http://",
+            Transport::Https => "listening on https://",
+        };
+        let (addr, ca) = tokio::time::timeout(START_TIMEOUT, async {
+            let mut ca = None;
             while let Some(line) = lines.next_line().await? {
-                if let Some(rest) = line.strip_prefix("listening on http://") {
-                    return Ok(rest.trim().parse::<SocketAddr>()?);
+                if let Some(path) = line.strip_prefix("HTTPS uses a local certificate authority: ")
+                {
+                    ca = Some(PathBuf::from(path.trim()));
+                }
+                if let Some(rest) = line.strip_prefix(wanted) {
+                    return Ok((rest.trim().parse::<SocketAddr>()?, ca));
                 }
             }
-            bail!("the server exited before it was listening")
+            bail!("the server exited before it printed \"{wanted}\"")
         })
         .await
         .context("the server did not print its \"listening on\" line in time")??;
         let listening_after = started.elapsed();
         // Keep reading so the server never blocks on a full stdout pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let tls = match transport {
+            Transport::Http => None,
+            Transport::Https => Some(tls_connector(
+                &ca.context("the server printed no local certificate authority to trust")?,
+            )?),
+        };
         let endpoint = Endpoint {
             addr,
             webhook_path: webhook_path.to_string(),
-            transport,
+            tls,
         };
         let first_answer_after = loop {
             if let Ok(mut connection) = Connection::open(&endpoint).await {

@@ -18,18 +18,43 @@ fn server_binary() -> PathBuf {
     server
 }
 
-#[test]
-fn a_short_run_measures_every_scenario_without_a_failed_call() {
+/// Runs the bench with a short, small configuration plus `extra`; returns its report.
+fn run_bench(extra: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_b24-bench"))
         .arg("--server-bin")
         .arg(server_binary())
-        .args(["--sizes", "200,400", "-c", "2", "-d", "0.3", "-w", "0.1"])
+        .args(["-c", "2", "-d", "0.3", "-w", "0.1"])
+        .args(extra)
         .output()
         .expect("the bench runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
+    stdout
+}
 
+#[test]
+fn over_https_every_call_succeeds() {
+    let stdout = run_bench(&[
+        "--transport",
+        "https",
+        "--sizes",
+        "100",
+        "--scenarios",
+        "binding-pairs",
+        "--no-half-load",
+    ]);
+    assert!(stdout.contains("transport Https"), "{stdout}");
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("| binding add+delete |"))
+        .unwrap_or_else(|| panic!("no binding row:\n{stdout}"));
+    assert!(row.ends_with("| 0 |"), "a call failed: {row}");
+}
+
+#[test]
+fn a_short_run_measures_every_scenario_without_a_failed_call() {
+    let stdout = run_bench(&["--sizes", "200,400"]);
     for size in [
         "## 200 activities",
         "## 400 activities",
