@@ -27,10 +27,13 @@ pub struct TimeBlock {
     pub date_start: String,
     /// `finish` as ISO-8601 with offset.
     pub date_finish: String,
-    /// Unix time when the oldest counted operating bucket expires.
+    /// Unix time when the oldest counted operating bucket expires. Absent (read as 0) from
+    /// servers whose limiter is off.
+    #[serde(default)]
     pub operating_reset_at: i64,
     /// Seconds of execution time counted for this (client, method) in the 10-minute window.
-    #[serde(serialize_with = "php_float")]
+    /// Absent (read as 0) from servers whose limiter is off.
+    #[serde(default, serialize_with = "php_float")]
     pub operating: f64,
 }
 

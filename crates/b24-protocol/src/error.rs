@@ -124,6 +124,14 @@ error_codes! {
     FieldValueNotValid => 400, "CRM_FIELD_ERROR_VALUE_NOT_VALID", "Field value is not valid";
     /// A filter, order or select key the list does not support.
     InvalidArgValue => 400, "INVALID_ARG_VALUE", "Invalid argument value";
+    /// `crm.activity.todo.update` of a completed to-do.
+    CompletedTodo => 400, "CAN_NOT_UPDATE_COMPLETED_TODO", "Completed activity cannot be modified";
+    /// A required field left empty.
+    FieldRequired => 400, "CRM_FIELD_ERROR_REQUIRED", "Required field is empty";
+    /// `crm.type.delete` of a smart process that still has items.
+    TypeHasItems => 400, "BX_ERROR", "You cannot delete an entity type that has elements";
+    /// Every smart-process entity type id is taken.
+    DynamicTypeLimit => 400, "CREATE_DYNAMIC_TYPE_RESTRICTED", "Maximum number of SPAs exceeded";
 
     // --- legacy CRM proxy errors: HTTP 400, empty code, text only (spec §1.5, §4) ---
     /// A legacy method's error: the description carries the meaning.
@@ -143,6 +151,8 @@ pub struct RestError {
     pub message: Cow<'static, str>,
     /// The `argument` key of `ERROR_ARGUMENT` answers.
     pub argument: Option<String>,
+    /// Seconds until a limit lets the caller in again, sent as `Retry-After` (503 and 429).
+    pub retry_after: Option<u64>,
 }
 
 impl RestError {
@@ -152,6 +162,7 @@ impl RestError {
             code,
             message: Cow::Borrowed(code.default_message()),
             argument: None,
+            retry_after: None,
         }
     }
 
@@ -161,6 +172,7 @@ impl RestError {
             code,
             message: message.into(),
             argument: None,
+            retry_after: None,
         }
     }
 
@@ -180,6 +192,12 @@ impl RestError {
                 "Invalid value {{{shown}}} to match with parameter {{{name}}}. Should be value of type int."
             ),
         )
+    }
+
+    /// The error with a `Retry-After` hint, in seconds.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// A legacy-method error: `"error": ""` and the text.

@@ -7,7 +7,9 @@
 //! - [`values`]: PHP coercions (`is_numeric` integers, truthiness) and list paging.
 //! - [`error`]: the one error-code table and the error envelope.
 //! - [`envelope`]: the success envelope and its `time` block.
+//! - [`batch`]: batch command strings, result sections and `$result[...]` references.
 
+pub mod batch;
 pub mod envelope;
 pub mod error;
 pub mod params;

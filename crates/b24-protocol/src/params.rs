@@ -400,6 +400,14 @@ mod tests {
         assert_eq!(parse("a[b=1"), json!({"a_b": "1"}));
     }
 
+    /// Found by the `php_query` fuzz target: only the unterminated first bracket becomes `_`;
+    /// later brackets stay in the name, as in PHP, so such a name cannot be re-encoded.
+    #[test]
+    fn an_unterminated_first_bracket_keeps_later_brackets_in_the_name() {
+        assert_eq!(parse("J[[\u{11}=1"), json!({"J_[\u{11}": "1"}));
+        assert_eq!(parse("J_%5B%11=1"), json!({"J__\u{11}": "1"}));
+    }
+
     #[test]
     fn variables_nested_deeper_than_the_limit_are_dropped() {
         let deep = format!("{}=1&ok=2", "a".to_string() + &"[x]".repeat(10_000));

@@ -155,7 +155,7 @@ fn to_anyhow(e: ApiError) -> anyhow::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ItemQuery, DEFAULT_PORTAL};
+    use crate::store::{ListQuery, DEFAULT_PORTAL};
     use std::sync::Arc;
 
     fn store_with_admin() -> (tempfile::TempDir, Store) {
@@ -193,14 +193,7 @@ mod tests {
                     assert_eq!(tx.bindings(id)?, vec![Binding::new(DEAL, deal)]);
                 }
                 assert!(tx.activity(26)?.is_none());
-                let deals = tx.list_items(
-                    DEAL,
-                    &ItemQuery {
-                        limit: 50,
-                        count: true,
-                        ..Default::default()
-                    },
-                )?;
+                let deals = tx.list_items(DEAL, &ListQuery::first_page(50))?;
                 assert_eq!(deals.total, Some(3));
                 Ok(())
             })

@@ -4,9 +4,14 @@ use super::{Action, Binding, EntityTypeId, Level, Permissions};
 use crate::error::ApiError;
 use crate::store::Tx;
 
-/// Whether `entity_type_id` names a type that holds CRM items here (a valid binding target).
-pub fn is_item_type(_tx: &mut dyn Tx, entity_type_id: i64) -> Result<bool, ApiError> {
-    Ok(EntityTypeId::is_static_item_type(entity_type_id))
+/// Whether `entity_type_id` names a type that holds CRM items here (a valid binding target):
+/// a built-in type, or a smart process created with `crm.type.add`.
+pub fn is_item_type(tx: &mut dyn Tx, entity_type_id: i64) -> Result<bool, ApiError> {
+    if EntityTypeId::is_static_item_type(entity_type_id) {
+        return Ok(true);
+    }
+    Ok(EntityTypeId::is_dynamic(entity_type_id)
+        && tx.dynamic_type_by_entity_type(entity_type_id)?.is_some())
 }
 
 /// Whether the caller may perform `action` on the item `target` (spec §2.1 `canEdit`/`canView`).

@@ -4,7 +4,9 @@
 //! delete cannot interleave with another writer.
 
 use super::access::{can, is_item_type, item_exists};
-use super::{owner_from_bindings, Action, Binding, Permissions, MAX_BINDINGS_PER_ACTIVITY};
+use super::{
+    changes, owner_from_bindings, Action, Binding, Permissions, MAX_BINDINGS_PER_ACTIVITY,
+};
 use crate::error::ApiError;
 use crate::store::{ActivityRecord, Tx};
 use b24_protocol::{ErrorCode, RestError};
@@ -33,14 +35,16 @@ fn check_can_update(
     Ok(())
 }
 
-/// Persists an owner recomputed from the new binding list and stamps the editor.
+/// Persists an owner recomputed from the new binding list, stamps the editor, and records the
+/// activity update (every binding change is one, spec §2.1).
 fn save_owner(
     tx: &mut dyn Tx,
     activity: &ActivityRecord,
     bindings: &[Binding],
     editor_id: i64,
 ) -> Result<(), ApiError> {
-    tx.set_activity_owner(activity.id, owner_from_bindings(bindings), editor_id)
+    tx.set_activity_owner(activity.id, owner_from_bindings(bindings), editor_id)?;
+    changes::activity_changed(tx, changes::Change::Updated, activity.id)
 }
 
 /// `crm.activity.binding.list`: the bindings the caller may read, in order.

@@ -36,6 +36,24 @@ impl EntityTypeId {
         Self::STATIC_ITEM_TYPES.contains(&id)
     }
 
+    /// Whether `id` is in the smart-process range (the type may or may not exist).
+    pub fn is_dynamic(id: i64) -> bool {
+        (Self::DYNAMIC_START..Self::DYNAMIC_END).contains(&id)
+    }
+
+    /// The legacy upper-case name (`CCrmOwnerType`), used in messages and event names.
+    pub fn upper_name(id: i64) -> String {
+        match id {
+            Self::LEAD => "LEAD".into(),
+            Self::DEAL => "DEAL".into(),
+            Self::CONTACT => "CONTACT".into(),
+            Self::COMPANY => "COMPANY".into(),
+            Self::QUOTE => "QUOTE".into(),
+            Self::SMART_INVOICE => "SMART_INVOICE".into(),
+            other => format!("DYNAMIC_{other}"),
+        }
+    }
+
     /// The name used in `--right` options and messages.
     pub fn cli_name(id: i64) -> Option<&'static str> {
         Some(match id {

@@ -2,9 +2,14 @@
 //! permissions and the binding rules.
 
 pub mod access;
+pub mod activities;
 pub mod binding;
+pub mod changes;
 pub mod entity_type;
+pub mod item_fields;
+pub mod items;
 pub mod permissions;
+pub mod values;
 
 pub use entity_type::EntityTypeId;
 pub use permissions::{Action, Level, Permissions};

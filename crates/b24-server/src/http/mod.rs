@@ -121,7 +121,13 @@ pub fn error_response(error: &ApiError, method: &str) -> Response {
     let rest = error.to_rest();
     let status = StatusCode::from_u16(rest.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let body = serde_json::to_vec(&rest.envelope()).unwrap_or_default();
-    with_common_headers(status, body)
+    let mut response = with_common_headers(status, body);
+    if let Some(seconds) = rest.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
 }
 
 fn success_response(dispatched: Dispatched, start: f64, finish: f64) -> Response {
@@ -186,11 +192,9 @@ fn rate_limited(state: &AppState, client: SocketAddr, now: f64) -> Option<Respon
     match state.limiter.admit(&key, now, drain, burst) {
         Ok(RateDecision::Admitted) => None,
         Ok(RateDecision::Rejected { retry_after_secs }) => {
-            let mut response = error_response(&ErrorCode::QueryLimitExceeded.into(), "");
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            Some(response)
+            let refused =
+                RestError::new(ErrorCode::QueryLimitExceeded).with_retry_after(retry_after_secs);
+            Some(error_response(&refused.into(), ""))
         }
         Err(e) => Some(error_response(&e, "")),
     }

@@ -1,14 +1,20 @@
-//! `crm.activity.todo.add` (D7: codes, HTTP 400) and the legacy `crm.activity.get / delete`
-//! (`"error": ""` and the text). Docs: api-reference/crm/timeline/activities/**.
+//! Activities. `crm.activity.todo.add / update` are D7 controllers (codes, HTTP 400); the legacy
+//! `crm.activity.add / get / list / update / delete / fields` and
+//! `crm.activity.communication.fields` answer `"error": ""` and the text (spec §4).
+//! Docs: api-reference/crm/timeline/activities/**. Rules: [`crate::domain::activities`].
 
+use super::legacy_entity::{legacy_fields, legacy_id, legacy_map};
+use super::listing::{self, Dialect, ListField, ListFields};
 use super::{Call, Handler, MethodSpec, Output};
 use crate::domain::access::{can, is_item_type, item_exists};
+use crate::domain::activities::{self, ActivityFieldKind, ACTIVITY_FIELDS};
+use crate::domain::changes::{self, Change};
+use crate::domain::values::parse_datetime_utc;
 use crate::domain::{Action, Binding};
 use crate::error::ApiError;
-use crate::store::{ActivityRecord, Tx};
+use crate::store::{ActivityRecord, Column, Filter, ListQuery, Tx};
 use b24_protocol::values::bind_int;
-use b24_protocol::{ErrorCode, RestError};
-use chrono::{DateTime, NaiveDateTime};
+use b24_protocol::{ErrorCode, RestError, PAGE_SIZE};
 use serde_json::{json, Map, Value};
 
 /// `crm.activity.todo.add(ownerTypeId, ownerId, deadline, title?, description?, responsibleId?)`.
@@ -19,12 +25,44 @@ pub const TODO_ADD: MethodSpec = MethodSpec {
     doc: "Create a to-do activity bound to one CRM item.",
 };
 
+/// `crm.activity.todo.update(id, ownerTypeId, ownerId, deadline, title?, description?, responsibleId?)`.
+pub const TODO_UPDATE: MethodSpec = MethodSpec {
+    name: "crm.activity.todo.update",
+    scope: Some("crm"),
+    handler: Handler::Blocking(todo_update),
+    doc: "Change a to-do activity's deadline, title, description or responsible user.",
+};
+
+/// `crm.activity.add(fields)`.
+pub const ADD: MethodSpec = MethodSpec {
+    name: "crm.activity.add",
+    scope: Some("crm"),
+    handler: Handler::Blocking(add),
+    doc: "Create a meeting, call or e-mail; its owner and communications become its bindings.",
+};
+
 /// `crm.activity.get(id)`.
 pub const GET: MethodSpec = MethodSpec {
     name: "crm.activity.get",
     scope: Some("crm"),
     handler: Handler::Blocking(get),
     doc: "Read one activity (legacy fields, string values).",
+};
+
+/// `crm.activity.list(order, filter, select, start)`.
+pub const LIST: MethodSpec = MethodSpec {
+    name: "crm.activity.list",
+    scope: Some("crm"),
+    handler: Handler::Blocking(list),
+    doc: "List activities the caller may read, 50 per page; filter by owner or BINDINGS.",
+};
+
+/// `crm.activity.update(id, fields)`.
+pub const UPDATE: MethodSpec = MethodSpec {
+    name: "crm.activity.update",
+    scope: Some("crm"),
+    handler: Handler::Blocking(update),
+    doc: "Change an activity; COMMUNICATIONS rebuild its bindings.",
 };
 
 /// `crm.activity.delete(id)`.
@@ -35,59 +73,75 @@ pub const DELETE: MethodSpec = MethodSpec {
     doc: "Delete an activity and its bindings.",
 };
 
+/// `crm.activity.fields()`.
+pub const FIELDS: MethodSpec = MethodSpec {
+    name: "crm.activity.fields",
+    scope: Some("crm"),
+    handler: Handler::Blocking(fields),
+    doc: "Describe the fields of activities.",
+};
+
+/// `crm.activity.communication.fields()`.
+pub const COMMUNICATION_FIELDS: MethodSpec = MethodSpec {
+    name: "crm.activity.communication.fields",
+    scope: Some("crm"),
+    handler: Handler::Blocking(communication_fields),
+    doc: "Describe the fields of an activity's communications.",
+};
+
 /// TYPE_ID of provider-managed activities such as to-dos.
 const TYPE_PROVIDER: i64 = 6;
 
-/// Parses the date-time forms callers send (`2025-02-03T15:00:00`, with or without an offset, or
-/// with a space instead of `T`); naive times are taken as UTC, the server's time zone.
-fn parse_datetime(text: &str) -> Option<String> {
-    let text = text.trim();
-    if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
-        return Some(dt.format("%Y-%m-%dT%H:%M:%S%:z").to_string());
+/// Optional text parameter of a D7 method.
+fn opt_text(call: &Call<'_>, name: &str) -> Option<String> {
+    match call.params.get(name) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
     }
-    [
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-        "%d.%m.%Y %H:%M:%S",
-    ]
-    .iter()
-    .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
-    .map(|dt| dt.format("%Y-%m-%dT%H:%M:%S+00:00").to_string())
+}
+
+/// The deadline of a to-do: required, ISO-8601.
+fn deadline_param(call: &Call<'_>) -> Result<String, ApiError> {
+    let text = call.params.string("deadline")?;
+    Ok(parse_datetime_utc(&text).ok_or(ErrorCode::WrongDatetimeFormat)?)
+}
+
+/// The responsible user of a to-do must exist.
+fn check_user(tx: &mut dyn Tx, user_id: i64) -> Result<(), ApiError> {
+    if tx.user(user_id)?.is_none() {
+        return Err(RestError::with_message(
+            ErrorCode::FieldValueNotValid,
+            format!("User with ID {user_id} not found"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// A to-do's owner must be an existing item the caller may update.
+fn check_todo_owner(tx: &mut dyn Tx, call: &Call<'_>, owner: Binding) -> Result<(), ApiError> {
+    if !is_item_type(tx, owner.entity_type_id)? || !item_exists(tx, owner)? {
+        return Err(ErrorCode::OwnerNotFound.into());
+    }
+    if !can(tx, &call.caller.permissions, owner, Action::Update)? {
+        return Err(ErrorCode::AccessDenied.into());
+    }
+    Ok(())
 }
 
 fn todo_add(call: &Call<'_>) -> Result<Output, ApiError> {
     let p = call.params;
     let owner = Binding::new(p.int("ownerTypeId")?, p.int("ownerId")?);
-    let deadline_text = p.string("deadline")?;
-    let deadline = parse_datetime(&deadline_text).ok_or(ErrorCode::WrongDatetimeFormat)?;
-    let title = p
-        .get("title")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let description = p
-        .get("description")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let deadline = deadline_param(call)?;
+    let title = opt_text(call, "title").unwrap_or_default();
+    let description = opt_text(call, "description").unwrap_or_default();
     let responsible_id = p.opt_int("responsibleId")?;
     let caller = call.caller;
     let id = call.state.store.write(caller.portal_id, |tx| {
-        if !is_item_type(tx, owner.entity_type_id)? || !item_exists(tx, owner)? {
-            return Err(ErrorCode::OwnerNotFound.into());
-        }
-        if !can(tx, &caller.permissions, owner, Action::Update)? {
-            return Err(ErrorCode::AccessDenied.into());
-        }
+        check_todo_owner(tx, call, owner)?;
         let responsible_id = responsible_id.filter(|&r| r > 0).unwrap_or(caller.user.id);
-        if tx.user(responsible_id)?.is_none() {
-            return Err(RestError::with_message(
-                ErrorCode::FieldValueNotValid,
-                format!("User with ID {responsible_id} not found"),
-            )
-            .into());
-        }
+        check_user(tx, responsible_id)?;
         let now = tx.now_iso();
         let activity = ActivityRecord {
             id: 0,
@@ -114,22 +168,58 @@ fn todo_add(call: &Call<'_>) -> Result<Output, ApiError> {
         };
         let id = tx.insert_activity(&activity)?;
         tx.insert_binding(id, owner)?;
+        changes::activity_changed(tx, Change::Added, id)?;
         Ok(id)
     })?;
     Ok(Output::result(json!({ "id": id })))
 }
 
-/// The legacy `id` / `ID` parameter: a positive integer, else "ID is not defined or invalid."
-fn legacy_id(call: &Call<'_>) -> Result<i64, ApiError> {
-    call.params
-        .get_ci("id")
-        .and_then(bind_int)
-        .filter(|&id| id > 0)
-        .ok_or_else(|| RestError::legacy("ID is not defined or invalid.").into())
+fn todo_update(call: &Call<'_>) -> Result<Output, ApiError> {
+    let p = call.params;
+    let id = p.int("id")?;
+    let owner = Binding::new(p.int("ownerTypeId")?, p.int("ownerId")?);
+    let deadline = deadline_param(call)?;
+    let title = opt_text(call, "title");
+    let description = opt_text(call, "description");
+    let responsible_id = p.opt_int("responsibleId")?;
+    let caller = call.caller;
+    call.state.store.write(caller.portal_id, |tx| {
+        let not_found = || RestError::with_message(ErrorCode::NotFound, "Not found.");
+        let mut activity = tx.activity(id)?.ok_or_else(not_found)?;
+        if activity.provider_id != "CRM_TODO" || !tx.bindings(id)?.contains(&owner) {
+            return Err(not_found().into());
+        }
+        check_todo_owner(tx, call, owner)?;
+        if activity.completed {
+            return Err(ErrorCode::CompletedTodo.into());
+        }
+        if let Some(responsible_id) = responsible_id.filter(|&r| r > 0) {
+            check_user(tx, responsible_id)?;
+            activity.responsible_id = responsible_id;
+        }
+        if let Some(title) = title {
+            activity.subject = title;
+        }
+        if let Some(description) = description {
+            activity.description = description;
+        }
+        activity.deadline = deadline.clone();
+        activity.start_time = deadline.clone();
+        activity.end_time = deadline;
+        activity.editor_id = caller.user.id;
+        activity.last_updated = tx.now_iso();
+        tx.update_activity(&activity)?;
+        changes::activity_changed(tx, Change::Updated, id)
+    })?;
+    Ok(Output::result(json!({ "id": id })))
 }
 
 fn not_found() -> ApiError {
     RestError::legacy("Activity is not found.").into()
+}
+
+fn access_denied() -> ApiError {
+    RestError::legacy("Access denied.").into()
 }
 
 /// Whether the caller may act on the activity: the right on its owner, or on any of its bindings.
@@ -156,59 +246,6 @@ fn allowed(
     Ok(false)
 }
 
-/// The activity as the legacy methods show it: UPPER_CASE keys, every value a string.
-pub fn legacy_json(a: &ActivityRecord) -> Value {
-    let s = |v: i64| Value::String(v.to_string());
-    let t = |v: &str| {
-        if v.is_empty() {
-            Value::Null
-        } else {
-            Value::String(v.to_string())
-        }
-    };
-    json!({
-        "ID": s(a.id),
-        "OWNER_ID": s(a.owner_id),
-        "OWNER_TYPE_ID": s(a.owner_type_id),
-        "TYPE_ID": s(a.type_id),
-        "PROVIDER_ID": a.provider_id,
-        "PROVIDER_TYPE_ID": a.provider_type_id,
-        "PROVIDER_GROUP_ID": null,
-        "ASSOCIATED_ENTITY_ID": "0",
-        "SUBJECT": a.subject,
-        "CREATED": a.created,
-        "LAST_UPDATED": a.last_updated,
-        "START_TIME": t(&a.start_time),
-        "END_TIME": t(&a.end_time),
-        "DEADLINE": t(&a.deadline),
-        "COMPLETED": if a.completed { "Y" } else { "N" },
-        "STATUS": s(a.status),
-        "RESPONSIBLE_ID": s(a.responsible_id),
-        "PRIORITY": s(a.priority),
-        "NOTIFY_TYPE": "0",
-        "NOTIFY_VALUE": "0",
-        "DESCRIPTION": a.description,
-        "DESCRIPTION_TYPE": "1",
-        "DIRECTION": s(a.direction),
-        "LOCATION": "",
-        "SETTINGS": [],
-        "ORIGINATOR_ID": null,
-        "ORIGIN_ID": null,
-        "AUTHOR_ID": s(a.author_id),
-        "EDITOR_ID": s(a.editor_id),
-        "PROVIDER_PARAMS": [],
-        "PROVIDER_DATA": null,
-        "RESULT_MARK": "0",
-        "RESULT_VALUE": null,
-        "RESULT_SUM": null,
-        "RESULT_CURRENCY_ID": null,
-        "RESULT_STATUS": "0",
-        "RESULT_STREAM": "0",
-        "RESULT_SOURCE_ID": null,
-        "AUTOCOMPLETE_RULE": "0",
-    })
-}
-
 fn get(call: &Call<'_>) -> Result<Output, ApiError> {
     let id = legacy_id(call)?;
     let activity = call.state.store.read(call.caller.portal_id, |tx| {
@@ -218,7 +255,48 @@ fn get(call: &Call<'_>) -> Result<Output, ApiError> {
         }
         Ok(activity)
     })?;
-    Ok(Output::result(legacy_json(&activity)))
+    Ok(Output::result(activities::legacy_json(
+        &activity,
+        &["*".into(), "COMMUNICATIONS".into()],
+    )))
+}
+
+fn add(call: &Call<'_>) -> Result<Output, ApiError> {
+    let fields = legacy_fields(call)?;
+    let caller = call.caller;
+    let id = call.state.store.write(caller.portal_id, |tx| {
+        let (activity, bindings) =
+            activities::build_new(tx, &caller.permissions, caller.user.id, &fields)?;
+        let id = tx.insert_activity(&activity)?;
+        tx.replace_bindings(id, &bindings)?;
+        changes::activity_changed(tx, Change::Added, id)?;
+        Ok(id)
+    })?;
+    Ok(Output::result(Value::from(id)))
+}
+
+fn update(call: &Call<'_>) -> Result<Output, ApiError> {
+    let id = legacy_id(call)?;
+    let fields = legacy_fields(call)?;
+    let caller = call.caller;
+    call.state.store.write(caller.portal_id, |tx| {
+        let activity = tx.activity(id)?.ok_or_else(not_found)?;
+        let owner = Binding::new(activity.owner_type_id, activity.owner_id);
+        if !can(tx, &caller.permissions, owner, Action::Update)? {
+            return Err(access_denied());
+        }
+        let bindings = tx.bindings(id)?;
+        let (mut updated, new_bindings) =
+            activities::apply_update(tx, &caller.permissions, activity, bindings.clone(), &fields)?;
+        updated.editor_id = caller.user.id;
+        updated.last_updated = tx.now_iso();
+        if new_bindings != bindings {
+            tx.replace_bindings(id, &new_bindings)?;
+        }
+        tx.update_activity(&updated)?;
+        changes::activity_changed(tx, Change::Updated, id)
+    })?;
+    Ok(Output::result(Value::Bool(true)))
 }
 
 fn delete(call: &Call<'_>) -> Result<Output, ApiError> {
@@ -227,32 +305,144 @@ fn delete(call: &Call<'_>) -> Result<Output, ApiError> {
         let activity = tx.activity(id)?.ok_or_else(not_found)?;
         let owner = Binding::new(activity.owner_type_id, activity.owner_id);
         if !can(tx, &call.caller.permissions, owner, Action::Delete)? {
-            return Err(RestError::legacy("Access denied.").into());
+            return Err(access_denied());
         }
         tx.delete_activity(id)?;
-        Ok(())
+        changes::activity_changed(tx, Change::Deleted, id)
     })?;
     Ok(Output::result(Value::Bool(true)))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The activity fields lists filter and sort by (any plain field of `crm.activity.fields`).
+struct ActivityListFields;
 
-    #[test]
-    fn deadlines_accept_the_forms_callers_send() {
-        assert_eq!(
-            parse_datetime("2025-02-03T15:00:00").as_deref(),
-            Some("2025-02-03T15:00:00+00:00")
-        );
-        assert_eq!(
-            parse_datetime("2025-02-03T15:00:00+03:00").as_deref(),
-            Some("2025-02-03T15:00:00+03:00")
-        );
-        assert_eq!(
-            parse_datetime("2025-02-03 15:00:00").as_deref(),
-            Some("2025-02-03T15:00:00+00:00")
-        );
-        assert_eq!(parse_datetime("tomorrow"), None);
+impl ListFields for ActivityListFields {
+    fn field(&self, key: &str) -> Option<ListField> {
+        let field = ACTIVITY_FIELDS
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(key) && f.kind != ActivityFieldKind::Other)?;
+        let kind = field.kind;
+        Some(ListField {
+            column: field.column?,
+            convert: Box::new(move |v| activities::filter_value(kind, v)),
+        })
     }
+}
+
+/// The `BINDINGS` filter: a list of `{OWNER_TYPE_ID?, OWNER_ID?}` pairs.
+fn bindings_filter(value: &Value) -> Result<Filter, ApiError> {
+    let entries: Vec<&Value> = match value {
+        Value::Array(a) => a.iter().collect(),
+        Value::Object(o) if o.keys().all(|k| k.bytes().all(|b| b.is_ascii_digit())) => {
+            o.values().collect()
+        }
+        single @ Value::Object(_) => vec![single],
+        _ => {
+            return Err(
+                RestError::legacy("Invalid filter: field 'BINDINGS' has invalid value").into(),
+            )
+        }
+    };
+    let mut pairs = Vec::new();
+    for entry in entries {
+        let Value::Object(pair) = entry else {
+            return Err(
+                RestError::legacy("Invalid filter: field 'BINDINGS' has invalid value").into(),
+            );
+        };
+        let get = |names: [&str; 2]| {
+            pair.iter()
+                .find(|(k, _)| names.iter().any(|n| k.eq_ignore_ascii_case(n)))
+                .and_then(|(_, v)| bind_int(v))
+        };
+        pairs.push((
+            get(["OWNER_TYPE_ID", "ENTITY_TYPE_ID"]),
+            get(["OWNER_ID", "ENTITY_ID"]),
+        ));
+    }
+    if 2 * pairs.len() > listing::MAX_FILTER_VALUES {
+        return Err(RestError::legacy("Invalid filter: field 'BINDINGS' has invalid value").into());
+    }
+    Ok(Filter::BoundTo(pairs))
+}
+
+/// Reads `filter` (with `BINDINGS`), `order` (default `START_TIME` ascending) and `start`.
+fn list_query(call: &Call<'_>) -> Result<ListQuery, ApiError> {
+    let mut parts = Vec::new();
+    if let Some(mut filter) = legacy_map(call, "filter")? {
+        if let Some(key) = filter
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case("BINDINGS"))
+            .cloned()
+        {
+            let value = filter.remove(&key).unwrap_or(Value::Null);
+            parts.push(bindings_filter(&value)?);
+        }
+        parts.push(listing::parse_filter(
+            &filter,
+            &ActivityListFields,
+            Dialect::Legacy,
+        )?);
+    }
+    let order = match legacy_map(call, "order")? {
+        Some(order) if !order.is_empty() => {
+            listing::parse_order(&order, &ActivityListFields, Dialect::Legacy)?
+        }
+        _ => vec![(Column::Plain("start_time"), false)],
+    };
+    let page = call.params.page();
+    Ok(ListQuery {
+        filter: Filter::All(parts),
+        order,
+        offset: page.offset,
+        limit: PAGE_SIZE,
+        count: page.count,
+    })
+}
+
+fn list(call: &Call<'_>) -> Result<Output, ApiError> {
+    let select = listing::parse_select(call.params.get_ci("select"));
+    let mut query = list_query(call)?;
+    if let Some(readable) = activities::readable_filter(&call.caller.permissions) {
+        query.filter = Filter::All(vec![readable, query.filter]);
+    }
+    let page = call.params.page();
+    let result = call
+        .state
+        .store
+        .read(call.caller.portal_id, |tx| tx.list_activities(&query))?;
+    let count = result.rows.len();
+    let rows: Vec<Value> = result
+        .rows
+        .iter()
+        .map(|a| activities::legacy_json(a, &select))
+        .collect();
+    Ok(Output {
+        result: Value::Array(rows),
+        next: result.total.and_then(|total| page.next(count, total)),
+        total: result.total,
+    })
+}
+
+fn fields(_call: &Call<'_>) -> Result<Output, ApiError> {
+    let mut out = Map::new();
+    for f in ACTIVITY_FIELDS {
+        out.insert(f.name.into(), f.descriptor());
+    }
+    Ok(Output::result(Value::Object(out)))
+}
+
+fn communication_fields(_call: &Call<'_>) -> Result<Output, ApiError> {
+    let describe = |kind: &str, title: &str, read_only: bool| {
+        json!({"type": kind, "isRequired": false, "isReadOnly": read_only, "isImmutable": false,
+               "isMultiple": false, "isDynamic": false, "title": title})
+    };
+    Ok(Output::result(json!({
+        "ID": describe("integer", "ID", true),
+        "ACTIVITY_ID": describe("integer", "Activity ID", true),
+        "ENTITY_ID": describe("integer", "Entity ID", false),
+        "ENTITY_TYPE_ID": describe("integer", "Entity type ID", false),
+        "TYPE": describe("string", "Type", false),
+        "VALUE": describe("string", "Value", false),
+    })))
 }

@@ -1,13 +1,15 @@
-//! `crm.item.add / get / list / delete` — the universal CRM item methods (D7 controller: camelCase
-//! parameters, errors always HTTP 400 with a code). Docs: api-reference/crm/universal/*.md.
-//! This is the part binding targets need; the full breadth (update, fields, filters) comes later.
+//! `crm.item.add / get / list / update / delete / fields` — the universal CRM item methods (D7
+//! controller: camelCase parameters, errors always HTTP 400 with a code) for leads, deals,
+//! contacts, companies, quotes, smart invoices and smart processes.
+//! Docs: api-reference/crm/universal/*.md. Rules: [`crate::domain::items`].
 
+use super::listing::{self, Dialect, ListField, ListFields};
 use super::{Call, Handler, MethodSpec, Output};
-use crate::domain::access::{can, is_item_type};
-use crate::domain::{Action, Binding, Level};
+use crate::domain::access::is_item_type;
+use crate::domain::item_fields::{self, FieldKind};
+use crate::domain::items::{self, ItemError};
 use crate::error::ApiError;
-use crate::store::{ItemQuery, ItemRecord, Tx};
-use b24_protocol::values::bind_int;
+use crate::store::{Filter, ItemRecord, ListQuery, Tx};
 use b24_protocol::{ErrorCode, RestError, PAGE_SIZE};
 use serde_json::{json, Map, Value};
 
@@ -16,7 +18,7 @@ pub const ADD: MethodSpec = MethodSpec {
     name: "crm.item.add",
     scope: Some("crm"),
     handler: Handler::Blocking(add),
-    doc: "Create a CRM item of any type (lead, deal, contact, company, …).",
+    doc: "Create a CRM item of any type (lead, deal, contact, company, quote, invoice, smart process).",
 };
 
 /// `crm.item.get(entityTypeId, id)`.
@@ -32,7 +34,15 @@ pub const LIST: MethodSpec = MethodSpec {
     name: "crm.item.list",
     scope: Some("crm"),
     handler: Handler::Blocking(list),
-    doc: "List CRM items of a type, 50 per page.",
+    doc: "List CRM items of a type, 50 per page, with filter, order and select.",
+};
+
+/// `crm.item.update(entityTypeId, id, fields)`.
+pub const UPDATE: MethodSpec = MethodSpec {
+    name: "crm.item.update",
+    scope: Some("crm"),
+    handler: Handler::Blocking(update),
+    doc: "Change fields of a CRM item.",
 };
 
 /// `crm.item.delete(entityTypeId, id)`.
@@ -43,77 +53,26 @@ pub const DELETE: MethodSpec = MethodSpec {
     doc: "Delete a CRM item; activities bound to it keep their other bindings.",
 };
 
-/// Writable fields kept beside the core columns, with how each is stored.
-const EXTRA_FIELDS: &[(&str, FieldKind)] = &[
-    ("name", FieldKind::Text),
-    ("secondName", FieldKind::Text),
-    ("lastName", FieldKind::Text),
-    ("stageId", FieldKind::Text),
-    ("statusId", FieldKind::Text),
-    ("categoryId", FieldKind::Int),
-    ("opportunity", FieldKind::Number),
-    ("currencyId", FieldKind::Text),
-    ("companyId", FieldKind::Int),
-    ("contactId", FieldKind::Int),
-    ("contactIds", FieldKind::IntList),
-    ("comments", FieldKind::Text),
-    ("sourceId", FieldKind::Text),
-    ("sourceDescription", FieldKind::Text),
-    ("opened", FieldKind::YesNo),
-    ("post", FieldKind::Text),
-    ("typeId", FieldKind::Text),
-    ("probability", FieldKind::Int),
-    ("begindate", FieldKind::Text),
-    ("closedate", FieldKind::Text),
-];
+/// `crm.item.fields(entityTypeId)`.
+pub const FIELDS: MethodSpec = MethodSpec {
+    name: "crm.item.fields",
+    scope: Some("crm"),
+    handler: Handler::Blocking(fields),
+    doc: "Describe the fields of a CRM item type.",
+};
 
-#[derive(Clone, Copy)]
-enum FieldKind {
-    Text,
-    Int,
-    Number,
-    IntList,
-    YesNo,
-}
-
-fn invalid_field(name: &str) -> ApiError {
-    RestError::with_message(
-        ErrorCode::FieldValueNotValid,
-        format!("The value of the field \"{name}\" is not valid"),
-    )
-    .into()
-}
-
-fn normalise(name: &str, kind: FieldKind, value: &Value) -> Result<Value, ApiError> {
-    Ok(match kind {
-        FieldKind::Text => match value {
-            Value::String(s) => Value::String(s.clone()),
-            Value::Number(n) => Value::String(n.to_string()),
-            Value::Null => Value::String(String::new()),
-            _ => return Err(invalid_field(name)),
-        },
-        FieldKind::Int => json!(bind_int(value).ok_or_else(|| invalid_field(name))?),
-        FieldKind::Number => match value {
-            Value::Number(n) => Value::Number(n.clone()),
-            Value::String(s) if s.trim().is_empty() => json!(0),
-            Value::String(s) => json!(s.trim().parse::<f64>().map_err(|_| invalid_field(name))?),
-            _ => return Err(invalid_field(name)),
-        },
-        FieldKind::IntList => {
-            let items: Vec<&Value> = match value {
-                Value::Array(a) => a.iter().collect(),
-                Value::Object(o) => o.values().collect(),
-                other => vec![other],
-            };
-            let ids: Option<Vec<i64>> = items.into_iter().map(bind_int).collect();
-            json!(ids.ok_or_else(|| invalid_field(name))?)
-        }
-        FieldKind::YesNo => match value {
-            Value::Bool(b) => json!(if *b { "Y" } else { "N" }),
-            Value::String(s) if s == "Y" || s == "N" => json!(s),
-            _ => return Err(invalid_field(name)),
-        },
-    })
+/// Words an item rule's refusal as the D7 controller does.
+fn d7_error(e: ItemError) -> ApiError {
+    match e {
+        ItemError::AccessDenied => ErrorCode::AccessDenied.into(),
+        ItemError::NotFound => ErrorCode::ItemNotFound.into(),
+        ItemError::InvalidValue(field) => RestError::with_message(
+            ErrorCode::FieldValueNotValid,
+            format!("The value of the field \"{}\" is not valid", field.name),
+        )
+        .into(),
+        ItemError::Store(e) => e,
+    }
 }
 
 /// The type, or `NOT_FOUND` "Smart process not found" for a type that holds no items here.
@@ -127,176 +86,126 @@ fn entity_type(call: &Call<'_>, tx: &mut dyn Tx) -> Result<i64, ApiError> {
 
 /// The item as `crm.item.*` shows it: camelCase keys, real JSON numbers.
 pub fn item_json(item: &ItemRecord) -> Value {
-    let mut out = Map::new();
-    out.insert("id".into(), json!(item.id));
-    out.insert("title".into(), json!(item.title));
-    out.insert("assignedById".into(), json!(item.assigned_by_id));
-    out.insert("createdBy".into(), json!(item.created_by));
-    out.insert("updatedBy".into(), json!(item.updated_by));
-    out.insert("createdTime".into(), json!(item.created_time));
-    out.insert("updatedTime".into(), json!(item.updated_time));
-    for (name, _) in EXTRA_FIELDS {
-        if let Some(v) = item.extra.get(*name) {
-            out.insert((*name).into(), v.clone());
-        }
-    }
-    out.insert("entityTypeId".into(), json!(item.entity_type_id));
-    Value::Object(out)
+    item_fields::item_json(item)
+}
+
+fn wrapped(item: &ItemRecord) -> Output {
+    Output::result(json!({ "item": item_json(item) }))
+}
+
+fn fields_param(call: &Call<'_>) -> Result<Map<String, Value>, ApiError> {
+    call.params
+        .map("fields")?
+        .ok_or_else(|| RestError::missing_parameter("fields").into())
 }
 
 fn add(call: &Call<'_>) -> Result<Output, ApiError> {
-    let caller = call.caller;
-    let item = call.state.store.write(caller.portal_id, |tx| {
+    let permissions = &call.caller.permissions;
+    let item = call.state.store.write(call.caller.portal_id, |tx| {
         let entity_type_id = entity_type(call, tx)?;
-        let fields = call
-            .params
-            .map("fields")?
-            .ok_or_else(|| RestError::missing_parameter("fields"))?;
-        let level = caller.permissions.level(entity_type_id, Action::Add);
-        let assigned_by_id = match fields.get("assignedById") {
-            Some(v) => bind_int(v).ok_or_else(|| invalid_field("assignedById"))?,
-            None => caller.user.id,
-        };
-        if level == Level::None || (level == Level::Own && assigned_by_id != caller.user.id) {
-            return Err(ErrorCode::AccessDenied.into());
-        }
-        let title = match fields.get("title") {
-            Some(v) => normalise("title", FieldKind::Text, v)?
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            None => String::new(),
-        };
-        let mut extra = Map::new();
-        for (name, kind) in EXTRA_FIELDS {
-            if let Some(v) = fields.get(*name) {
-                extra.insert((*name).into(), normalise(name, *kind, v)?);
-            }
-        }
-        let now = tx.now_iso();
-        let mut item = ItemRecord {
-            entity_type_id,
-            id: 0,
-            title,
-            assigned_by_id,
-            created_by: caller.user.id,
-            updated_by: caller.user.id,
-            created_time: now.clone(),
-            updated_time: now,
-            extra,
-        };
-        item.id = tx.insert_item(&item)?;
-        Ok(item)
+        let fields = fields_param(call)?;
+        items::add(tx, permissions, entity_type_id, &fields).map_err(d7_error)
     })?;
-    Ok(Output::result(json!({ "item": item_json(&item) })))
+    Ok(wrapped(&item))
 }
 
 fn get(call: &Call<'_>) -> Result<Output, ApiError> {
     let item = call.state.store.read(call.caller.portal_id, |tx| {
         let entity_type_id = entity_type(call, tx)?;
         let id = call.params.int("id")?;
-        let item = tx
-            .item(entity_type_id, id)?
-            .ok_or(ErrorCode::ItemNotFound)?;
-        if !can(
-            tx,
-            &call.caller.permissions,
-            Binding::new(entity_type_id, id),
-            Action::Read,
-        )? {
-            return Err(ErrorCode::AccessDenied.into());
-        }
-        Ok(item)
+        items::get(tx, &call.caller.permissions, entity_type_id, id).map_err(d7_error)
     })?;
-    Ok(Output::result(json!({ "item": item_json(&item) })))
+    Ok(wrapped(&item))
+}
+
+fn update(call: &Call<'_>) -> Result<Output, ApiError> {
+    let item = call.state.store.write(call.caller.portal_id, |tx| {
+        let entity_type_id = entity_type(call, tx)?;
+        let id = call.params.int("id")?;
+        let fields = fields_param(call)?;
+        items::update(tx, &call.caller.permissions, entity_type_id, id, &fields).map_err(d7_error)
+    })?;
+    Ok(wrapped(&item))
 }
 
 fn delete(call: &Call<'_>) -> Result<Output, ApiError> {
     call.state.store.write(call.caller.portal_id, |tx| {
         let entity_type_id = entity_type(call, tx)?;
         let id = call.params.int("id")?;
-        tx.item_assignee(entity_type_id, id)?
-            .ok_or(ErrorCode::ItemNotFound)?;
-        if !can(
-            tx,
-            &call.caller.permissions,
-            Binding::new(entity_type_id, id),
-            Action::Delete,
-        )? {
-            return Err(ErrorCode::AccessDenied.into());
-        }
-        tx.delete_item(entity_type_id, id)?;
-        Ok(())
+        items::delete(tx, &call.caller.permissions, entity_type_id, id).map_err(d7_error)
     })?;
     Ok(Output::result(json!([])))
 }
 
-fn invalid_arg(message: String) -> ApiError {
-    RestError::with_message(ErrorCode::InvalidArgValue, message).into()
+fn fields(call: &Call<'_>) -> Result<Output, ApiError> {
+    let entity_type_id = call
+        .state
+        .store
+        .read(call.caller.portal_id, |tx| entity_type(call, tx))?;
+    let described: Map<String, Value> = item_fields::crm_item_fields_of(entity_type_id)
+        .map(|f| (f.name.to_string(), item_fields::descriptor(f, true)))
+        .chain([(
+            "entityTypeId".to_string(),
+            json!({"type": "integer", "isRequired": false, "isReadOnly": true, "isImmutable": true,
+                   "isMultiple": false, "isDynamic": false, "title": "Entity type", "upperName": "ENTITY_TYPE_ID"}),
+        )])
+        .collect();
+    Ok(Output::result(json!({ "fields": described })))
 }
 
-/// Reads the id conditions of `filter`: `id`, `=id`, `>id`, `<id` in either case. Other keys are
-/// refused rather than silently ignored, so a caller never mistakes an unfiltered page for a result.
-fn apply_filter(filter: &Map<String, Value>, query: &mut ItemQuery) -> Result<(), ApiError> {
-    for (key, value) in filter {
-        // As in Bitrix24's list filters, an empty value sets no condition (this is also what an
-        // unresolved batch reference leaves behind).
-        if value.as_str() == Some("") {
-            continue;
-        }
-        let (op, field) = match key.find(|c: char| c.is_ascii_alphabetic()) {
-            Some(i) => key.split_at(i),
-            None => ("", key.as_str()),
-        };
-        if !field.eq_ignore_ascii_case("id") {
-            return Err(invalid_arg(format!(
-                "Invalid filter: field '{field}' is not allowed in filter"
-            )));
-        }
-        let id = bind_int(value).ok_or_else(|| {
-            invalid_arg(format!(
-                "Invalid filter: value of '{key}' is not an integer"
-            ))
-        })?;
-        match op {
-            "" | "=" => query.id_equals = Some(id),
-            ">" => query.id_greater_than = Some(id),
-            ">=" => query.id_greater_than = Some(id.saturating_sub(1)),
-            "<" => query.id_less_than = Some(id),
-            "<=" => query.id_less_than = Some(id.saturating_add(1)),
-            _ => {
-                return Err(invalid_arg(format!(
-                    "Invalid filter: operation '{op}' is not supported"
-                )))
-            }
-        }
+/// The fields of one item type, for filters and order: any scalar field, by either name.
+pub struct ItemListFields(pub i64);
+
+impl ListFields for ItemListFields {
+    fn field(&self, key: &str) -> Option<ListField> {
+        let field = item_fields::find(self.0, key)
+            .filter(|f| !matches!(f.kind, FieldKind::IntegerList | FieldKind::Multifield))?;
+        Some(ListField {
+            column: field.column,
+            convert: Box::new(move |v| item_fields::sql_value(field, v)),
+        })
     }
-    Ok(())
 }
 
-fn apply_order(order: &Map<String, Value>, query: &mut ItemQuery) -> Result<(), ApiError> {
-    for (field, direction) in order {
-        if !field.eq_ignore_ascii_case("id") {
-            return Err(invalid_arg(format!(
-                "Invalid order: field '{field}' is not allowed in order"
-            )));
-        }
-        query.descending = direction
-            .as_str()
-            .is_some_and(|d| d.eq_ignore_ascii_case("desc"));
-    }
-    Ok(())
+/// Reads `filter`, `order` and `start` into a query over one item type.
+pub fn list_query(
+    call: &Call<'_>,
+    entity_type_id: i64,
+    dialect: Dialect,
+) -> Result<ListQuery, ApiError> {
+    let fields = ItemListFields(entity_type_id);
+    let filter = match call.params.map_ci("filter")? {
+        Some(map) => listing::parse_filter(&map, &fields, dialect)?,
+        None => Filter::everything(),
+    };
+    let order = match call.params.map_ci("order")? {
+        Some(map) => listing::parse_order(&map, &fields, dialect)?,
+        None => Vec::new(),
+    };
+    let page = call.params.page();
+    Ok(ListQuery {
+        filter,
+        order,
+        offset: page.offset,
+        limit: PAGE_SIZE,
+        count: page.count,
+    })
 }
 
-/// Keeps only selected keys (plus `id`); `*` or no select keeps everything.
-fn project(item: Value, select: &[String]) -> Value {
-    if select.is_empty() || select.iter().any(|s| s == "*") {
+/// Keeps the selected fields (plus `id`) of an answer object; `*` or no select keeps everything.
+fn project(item: Value, entity_type_id: i64, select: &[String]) -> Value {
+    if listing::selects_all(select) {
         return item;
     }
+    let keep: Vec<&str> = select
+        .iter()
+        .filter_map(|s| item_fields::find(entity_type_id, s).map(|f| f.name))
+        .chain(["id"])
+        .collect();
     match item {
         Value::Object(map) => Value::Object(
             map.into_iter()
-                .filter(|(k, _)| k == "id" || select.iter().any(|s| s == k))
+                .filter(|(k, _)| keep.contains(&k.as_str()))
                 .collect(),
         ),
         other => other,
@@ -304,46 +213,20 @@ fn project(item: Value, select: &[String]) -> Value {
 }
 
 fn list(call: &Call<'_>) -> Result<Output, ApiError> {
-    call.params.int("entityTypeId")?;
+    let select = listing::parse_select(call.params.get("select"));
     let page = call.params.page();
-    let select: Vec<String> = match call.params.get("select") {
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
-        Some(Value::Object(o)) => o
-            .values()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
-        _ => Vec::new(),
-    };
-    let mut query = ItemQuery {
-        offset: page.offset,
-        limit: PAGE_SIZE,
-        count: page.count,
-        ..Default::default()
-    };
-    if let Some(filter) = call.params.map("filter")? {
-        apply_filter(&filter, &mut query)?;
-    }
-    if let Some(order) = call.params.map("order")? {
-        apply_order(&order, &mut query)?;
-    }
-    let caller = call.caller;
-    let result = call.state.store.read(caller.portal_id, |tx| {
+    let (entity_type_id, result) = call.state.store.read(call.caller.portal_id, |tx| {
         let entity_type_id = entity_type(call, tx)?;
-        match caller.permissions.level(entity_type_id, Action::Read) {
-            Level::None => return Err(ErrorCode::AccessDenied.into()),
-            Level::Own => query.assigned_to = Some(caller.user.id),
-            Level::All => {}
-        }
-        tx.list_items(entity_type_id, &query)
+        let query = list_query(call, entity_type_id, Dialect::D7)?;
+        let page =
+            items::list(tx, &call.caller.permissions, entity_type_id, query).map_err(d7_error)?;
+        Ok((entity_type_id, page))
     })?;
     let count = result.rows.len();
     let items: Vec<Value> = result
         .rows
         .iter()
-        .map(|item| project(item_json(item), &select))
+        .map(|item| project(item_json(item), entity_type_id, &select))
         .collect();
     Ok(Output {
         result: json!({ "items": items }),

@@ -7,7 +7,10 @@
 mod activity;
 mod batch;
 mod binding;
+mod crm_type;
 mod item;
+mod legacy_entity;
+mod listing;
 mod system;
 
 use crate::auth::{authenticate, Caller, Credentials, Transport};
@@ -47,17 +50,56 @@ pub struct MethodSpec {
 pub static METHODS: &[MethodSpec] = &[
     system::APP_INFO,
     batch::BATCH,
+    activity::ADD,
     binding::ADD,
     binding::DELETE,
     binding::LIST,
     binding::MOVE,
+    activity::COMMUNICATION_FIELDS,
     activity::DELETE,
+    activity::FIELDS,
     activity::GET,
+    activity::LIST,
     activity::TODO_ADD,
+    activity::TODO_UPDATE,
+    activity::UPDATE,
+    legacy_entity::company::ADD,
+    legacy_entity::company::DELETE,
+    legacy_entity::company::FIELDS,
+    legacy_entity::company::GET,
+    legacy_entity::company::LIST,
+    legacy_entity::company::UPDATE,
+    legacy_entity::contact::ADD,
+    legacy_entity::contact::DELETE,
+    legacy_entity::contact::FIELDS,
+    legacy_entity::contact::GET,
+    legacy_entity::contact::LIST,
+    legacy_entity::contact::UPDATE,
+    legacy_entity::deal::ADD,
+    legacy_entity::deal::DELETE,
+    legacy_entity::deal::FIELDS,
+    legacy_entity::deal::GET,
+    legacy_entity::deal::LIST,
+    legacy_entity::deal::UPDATE,
     item::ADD,
     item::DELETE,
+    item::FIELDS,
     item::GET,
     item::LIST,
+    item::UPDATE,
+    legacy_entity::lead::ADD,
+    legacy_entity::lead::DELETE,
+    legacy_entity::lead::FIELDS,
+    legacy_entity::lead::GET,
+    legacy_entity::lead::LIST,
+    legacy_entity::lead::UPDATE,
+    crm_type::ADD,
+    crm_type::DELETE,
+    crm_type::FIELDS,
+    crm_type::GET,
+    crm_type::GET_BY_ENTITY_TYPE_ID,
+    crm_type::LIST,
+    crm_type::UPDATE,
     system::METHOD_GET,
     system::METHODS,
     system::PROFILE,
@@ -240,7 +282,12 @@ fn run_blocking(
     let now = state.clock.now();
     let window = state.limiter.operating(&key, now)?;
     if window.seconds > state.operating.limit_secs {
-        return Err(ErrorCode::OperationTimeLimit.into());
+        // The oldest bucket's expiry is the earliest moment the total can drop.
+        let reset = window.oldest_first_call.unwrap_or(now) + OPERATING_WINDOW_SECS as f64;
+        let wait = (reset - now).ceil().max(1.0) as u64;
+        return Err(RestError::new(ErrorCode::OperationTimeLimit)
+            .with_retry_after(wait)
+            .into());
     }
     let output = handler(&Call {
         state,
@@ -329,7 +376,16 @@ impl Params {
     /// An optional map parameter (`fields`, `filter`, `order`): absent is empty; an empty list
     /// (PHP's empty array) is empty too; anything else is code `100`.
     pub fn map(&self, name: &str) -> Result<Option<Map<String, Value>>, ApiError> {
-        match self.get(name) {
+        Self::as_map(name, self.get(name))
+    }
+
+    /// Like [`Params::map`], ignoring the case of the name (legacy methods accept `FILTER`).
+    pub fn map_ci(&self, name: &str) -> Result<Option<Map<String, Value>>, ApiError> {
+        Self::as_map(name, self.get_ci(name))
+    }
+
+    fn as_map(name: &str, value: Option<&Value>) -> Result<Option<Map<String, Value>>, ApiError> {
+        match value {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Object(m)) => Ok(Some(m.clone())),
             Some(Value::Array(a)) => Ok(Some(

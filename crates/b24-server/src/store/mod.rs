@@ -4,8 +4,11 @@
 //! the transaction, run the closure and commit only if it returned `Ok`, so a failed call changes
 //! nothing. Every row is keyed by `portal_id`; a `Tx` is opened for one portal.
 
+pub mod query;
 mod schema;
 pub mod sqlite;
+
+pub use query::{Column, CompareOp, Filter, ListQuery, SqlValue};
 
 use crate::clock::Clock;
 use crate::domain::{Action, Binding, Level};
@@ -196,25 +199,25 @@ pub struct PageOf<T> {
     pub total: Option<u64>,
 }
 
-/// A list query over items: equality filters on the id cursor and owner, paged.
-#[derive(Debug, Clone, Default)]
-pub struct ItemQuery {
-    /// Only items assigned to this user ("own" read right).
-    pub assigned_to: Option<i64>,
-    /// Only ids greater than this (the fast `>ID` cursor).
-    pub id_greater_than: Option<i64>,
-    /// Only ids less than this.
-    pub id_less_than: Option<i64>,
-    /// Only this id.
-    pub id_equals: Option<i64>,
-    /// Newest first.
-    pub descending: bool,
-    /// Rows to skip.
-    pub offset: u64,
-    /// Rows to return.
-    pub limit: u64,
-    /// Whether to count all matching rows.
-    pub count: bool,
+/// A smart-process type (`crm.type.*`): the entity type id its items use, and its settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DynamicTypeRecord {
+    /// Its own id (what `crm.type.get` takes), not the entity type id.
+    pub id: i64,
+    /// The entity type id of its items (128..191).
+    pub entity_type_id: i64,
+    /// `title`.
+    pub title: String,
+    /// `createdBy`.
+    pub created_by: i64,
+    /// `updatedBy`.
+    pub updated_by: i64,
+    /// `createdTime`, ISO-8601.
+    pub created_time: String,
+    /// `updatedTime`, ISO-8601.
+    pub updated_time: String,
+    /// The `is…Enabled` flags and other settings, camelCase.
+    pub settings: Map<String, Value>,
 }
 
 /// The operations domain code needs, inside one transaction for one portal.
@@ -315,14 +318,41 @@ pub trait Tx {
     fn item_assignee(&mut self, entity_type_id: i64, id: i64) -> Result<Option<i64>, ApiError>;
     /// Stores a new item; `item.id` is ignored and the new id returned.
     fn insert_item(&mut self, item: &ItemRecord) -> Result<i64, ApiError>;
+    /// Rewrites an existing item (every column, keyed by type and id).
+    fn update_item(&mut self, item: &ItemRecord) -> Result<(), ApiError>;
     /// Deletes an item; `false` if it did not exist. Bindings to it are left alone.
     fn delete_item(&mut self, entity_type_id: i64, id: i64) -> Result<bool, ApiError>;
-    /// A page of items.
+    /// A page of items of one type.
     fn list_items(
         &mut self,
         entity_type_id: i64,
-        query: &ItemQuery,
+        query: &ListQuery,
     ) -> Result<PageOf<ItemRecord>, ApiError>;
+    /// Whether any item of the type exists (one index probe).
+    fn has_items(&mut self, entity_type_id: i64) -> Result<bool, ApiError>;
+
+    /// A smart-process type by its own id.
+    fn dynamic_type(&mut self, id: i64) -> Result<Option<DynamicTypeRecord>, ApiError>;
+    /// A smart-process type by the entity type id of its items.
+    fn dynamic_type_by_entity_type(
+        &mut self,
+        entity_type_id: i64,
+    ) -> Result<Option<DynamicTypeRecord>, ApiError>;
+    /// The entity type ids already taken by smart processes, ascending.
+    fn dynamic_entity_type_ids(&mut self) -> Result<Vec<i64>, ApiError>;
+    /// Stores a new smart-process type; `record.id` is ignored and the new id returned.
+    fn insert_dynamic_type(&mut self, record: &DynamicTypeRecord) -> Result<i64, ApiError>;
+    /// Rewrites a smart-process type.
+    fn update_dynamic_type(&mut self, record: &DynamicTypeRecord) -> Result<(), ApiError>;
+    /// Deletes a smart-process type.
+    fn delete_dynamic_type(&mut self, id: i64) -> Result<bool, ApiError>;
+    /// A page of smart-process types by id.
+    fn list_dynamic_types(
+        &mut self,
+        offset: u64,
+        limit: u64,
+        count: bool,
+    ) -> Result<PageOf<DynamicTypeRecord>, ApiError>;
 
     /// An activity, locked against concurrent writers until the transaction ends.
     fn activity(&mut self, id: i64) -> Result<Option<ActivityRecord>, ApiError>;
@@ -335,8 +365,12 @@ pub trait Tx {
         owner: Binding,
         editor_id: i64,
     ) -> Result<(), ApiError>;
+    /// Rewrites an existing activity (every column, owner included).
+    fn update_activity(&mut self, activity: &ActivityRecord) -> Result<(), ApiError>;
     /// Deletes an activity and its bindings.
     fn delete_activity(&mut self, id: i64) -> Result<bool, ApiError>;
+    /// A page of activities.
+    fn list_activities(&mut self, query: &ListQuery) -> Result<PageOf<ActivityRecord>, ApiError>;
 
     /// The bindings of an activity, in the order they were made.
     fn bindings(&mut self, activity_id: i64) -> Result<Vec<Binding>, ApiError>;
@@ -344,6 +378,8 @@ pub trait Tx {
     fn insert_binding(&mut self, activity_id: i64, binding: Binding) -> Result<(), ApiError>;
     /// Removes a binding; `false` when it was not there.
     fn delete_binding(&mut self, activity_id: i64, binding: Binding) -> Result<bool, ApiError>;
+    /// Replaces all bindings of an activity with `bindings`, in that order.
+    fn replace_bindings(&mut self, activity_id: i64, bindings: &[Binding]) -> Result<(), ApiError>;
 }
 
 /// The storage backend chosen at start.

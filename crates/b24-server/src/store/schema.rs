@@ -150,7 +150,24 @@ CREATE TABLE oauth_tokens (
 );
 CREATE UNIQUE INDEX oauth_tokens_by_refresh ON oauth_tokens (portal_id, refresh_digest);
 "#,
-    // 4: item counts per type, so an unfiltered list's `total` is one row, not a count of the table.
+    // 4: smart-process types, and the indexes behind the default activity list order.
+    r#"
+CREATE TABLE crm_dynamic_types (
+    portal_id       BIGINT NOT NULL,
+    id              BIGINT NOT NULL,
+    entity_type_id  BIGINT NOT NULL,
+    title           TEXT NOT NULL,
+    created_by      BIGINT NOT NULL,
+    updated_by      BIGINT NOT NULL,
+    created_time    TEXT NOT NULL,
+    updated_time    TEXT NOT NULL,
+    settings        TEXT NOT NULL,
+    PRIMARY KEY (portal_id, id)
+);
+CREATE UNIQUE INDEX crm_dynamic_types_by_entity_type ON crm_dynamic_types (portal_id, entity_type_id);
+CREATE INDEX activities_by_start_time ON activities (portal_id, start_time, id);
+"#,
+    // 5: item counts per type, so an unfiltered list's `total` is one row, not a count of the table.
     r#"
 CREATE TABLE crm_item_counts (
     portal_id       BIGINT NOT NULL,

@@ -167,6 +167,37 @@ fn start_checkpoints(path: &Path) -> anyhow::Result<std::sync::mpsc::Sender<()>>
     Ok(stop)
 }
 
+impl SqliteStore {
+    /// `EXPLAIN QUERY PLAN` of the page statement `crm.item.list` would run: one line per plan
+    /// step. Tests and the scaling example use it to prove pages are served by an index.
+    pub fn explain_items_page(
+        &self,
+        portal: PortalId,
+        entity_type_id: i64,
+        query: &ListQuery,
+    ) -> anyhow::Result<Vec<String>> {
+        let (page_sql, _, args) = items_page_sql(portal, entity_type_id, query);
+        self.explain(&page_sql, &args)
+    }
+
+    /// `EXPLAIN QUERY PLAN` of the page statement `crm.activity.list` would run.
+    pub fn explain_activities_page(
+        &self,
+        portal: PortalId,
+        query: &ListQuery,
+    ) -> anyhow::Result<Vec<String>> {
+        let (page_sql, _, args) = activities_page_sql(portal, query);
+        self.explain(&page_sql, &args)
+    }
+
+    fn explain(&self, sql: &str, args: &[SqlArg]) -> anyhow::Result<Vec<String>> {
+        let conn = self.readers.get()?;
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -213,6 +244,23 @@ fn item_from_row(r: &Row<'_>) -> rusqlite::Result<ItemRecord> {
 
 const ITEM_COLUMNS: &str = "entity_type_id, id, title, assigned_by_id, created_by, updated_by, \
                             created_time, updated_time, extra";
+
+const DYNAMIC_TYPE_COLUMNS: &str =
+    "id, entity_type_id, title, created_by, updated_by, created_time, \
+                                    updated_time, settings";
+
+fn dynamic_type_from_row(r: &Row<'_>) -> rusqlite::Result<DynamicTypeRecord> {
+    Ok(DynamicTypeRecord {
+        id: r.get(0)?,
+        entity_type_id: r.get(1)?,
+        title: r.get(2)?,
+        created_by: r.get(3)?,
+        updated_by: r.get(4)?,
+        created_time: r.get(5)?,
+        updated_time: r.get(6)?,
+        settings: json_map(r.get(7)?),
+    })
+}
 
 const ACTIVITY_COLUMNS: &str = "id, type_id, provider_id, provider_type_id, subject, description, \
     responsible_id, author_id, editor_id, owner_type_id, owner_id, deadline, start_time, end_time, \
@@ -304,6 +352,17 @@ fn token_from_row(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
 }
 
 impl SqliteTx<'_> {
+    /// Items of a type, from `crm_item_counts`.
+    fn item_count(&mut self, entity_type_id: i64) -> Result<u64, ApiError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT items FROM crm_item_counts WHERE portal_id = ?1 AND entity_type_id = ?2",
+        )?;
+        let items: Option<i64> = stmt
+            .query_row(params![self.portal, entity_type_id], |r| r.get(0))
+            .optional()?;
+        Ok(items.unwrap_or(0).max(0) as u64)
+    }
+
     /// Keeps `crm_item_counts` in step with `crm_items` (same transaction).
     fn count_items(&mut self, entity_type_id: i64, change: i64) -> Result<(), ApiError> {
         let mut stmt = self.conn.prepare_cached(
@@ -722,50 +781,141 @@ impl Tx for SqliteTx<'_> {
         Ok(n == 1)
     }
 
+    fn update_item(&mut self, item: &ItemRecord) -> Result<(), ApiError> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE crm_items SET title = ?4, assigned_by_id = ?5, created_by = ?6, updated_by = ?7,
+                 created_time = ?8, updated_time = ?9, extra = ?10
+             WHERE portal_id = ?1 AND entity_type_id = ?2 AND id = ?3",
+        )?;
+        stmt.execute(params![
+            self.portal,
+            item.entity_type_id,
+            item.id,
+            item.title,
+            item.assigned_by_id,
+            item.created_by,
+            item.updated_by,
+            item.created_time,
+            item.updated_time,
+            Value::Object(item.extra.clone()).to_string(),
+        ])?;
+        Ok(())
+    }
+
     fn list_items(
         &mut self,
         entity_type_id: i64,
-        query: &ItemQuery,
+        query: &ListQuery,
     ) -> Result<PageOf<ItemRecord>, ApiError> {
-        let mut conditions = vec!["portal_id = ?1", "entity_type_id = ?2"];
-        let mut args: Vec<i64> = vec![self.portal, entity_type_id];
-        let mut push = |cond: &'static str, value: Option<i64>| {
-            if let Some(v) = value {
-                conditions.push(cond);
-                args.push(v);
-            }
-        };
-        push("assigned_by_id = ?", query.assigned_to);
-        push("id > ?", query.id_greater_than);
-        push("id < ?", query.id_less_than);
-        push("id = ?", query.id_equals);
-        let where_clause = conditions.join(" AND ");
-        let unfiltered = args.len() == 2;
-        let total = if query.count && unfiltered {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT items FROM crm_item_counts WHERE portal_id = ?1 AND entity_type_id = ?2",
-            )?;
-            let items: Option<i64> = stmt
-                .query_row(params![self.portal, entity_type_id], |r| r.get(0))
-                .optional()?;
-            Some(items.unwrap_or(0).max(0) as u64)
-        } else if query.count {
-            let mut stmt = self.conn.prepare_cached(&format!(
-                "SELECT COUNT(*) FROM crm_items WHERE {where_clause}"
-            ))?;
-            Some(stmt.query_row(rusqlite::params_from_iter(&args), |r| r.get::<_, i64>(0))? as u64)
-        } else {
-            None
-        };
-        let direction = if query.descending { "DESC" } else { "ASC" };
+        let (page_sql, count_sql, args) = items_page_sql(self.portal, entity_type_id, query);
+        if query.count && query.filter.matches_everything() {
+            // The total of a whole type is kept in `crm_item_counts`: one row, not a table count.
+            let mut page = self.page(&page_sql, &count_sql, &args, false, item_from_row)?;
+            page.total = Some(self.item_count(entity_type_id)?);
+            return Ok(page);
+        }
+        self.page(&page_sql, &count_sql, &args, query.count, item_from_row)
+    }
+
+    fn has_items(&mut self, entity_type_id: i64) -> Result<bool, ApiError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT 1 FROM crm_items WHERE portal_id = ?1 AND entity_type_id = ?2 LIMIT 1",
+        )?;
+        Ok(stmt
+            .query_row(params![self.portal, entity_type_id], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    fn dynamic_type(&mut self, id: i64) -> Result<Option<DynamicTypeRecord>, ApiError> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {ITEM_COLUMNS} FROM crm_items WHERE {where_clause} ORDER BY id {direction} LIMIT {} OFFSET {}",
-            query.limit, query.offset
+            "SELECT {DYNAMIC_TYPE_COLUMNS} FROM crm_dynamic_types WHERE portal_id = ?1 AND id = ?2"
         ))?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(&args), item_from_row)?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(PageOf { rows, total })
+        Ok(stmt
+            .query_row(params![self.portal, id], dynamic_type_from_row)
+            .optional()?)
+    }
+
+    fn dynamic_type_by_entity_type(
+        &mut self,
+        entity_type_id: i64,
+    ) -> Result<Option<DynamicTypeRecord>, ApiError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {DYNAMIC_TYPE_COLUMNS} FROM crm_dynamic_types
+             WHERE portal_id = ?1 AND entity_type_id = ?2"
+        ))?;
+        Ok(stmt
+            .query_row(params![self.portal, entity_type_id], dynamic_type_from_row)
+            .optional()?)
+    }
+
+    fn dynamic_entity_type_ids(&mut self) -> Result<Vec<i64>, ApiError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT entity_type_id FROM crm_dynamic_types WHERE portal_id = ?1 ORDER BY entity_type_id",
+        )?;
+        let rows = stmt.query_map([self.portal], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn insert_dynamic_type(&mut self, t: &DynamicTypeRecord) -> Result<i64, ApiError> {
+        let id = self.next_id("dynamic_type")?;
+        self.conn.execute(
+            &format!(
+                "INSERT INTO crm_dynamic_types (portal_id, {DYNAMIC_TYPE_COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ),
+            params![
+                self.portal,
+                id,
+                t.entity_type_id,
+                t.title,
+                t.created_by,
+                t.updated_by,
+                t.created_time,
+                t.updated_time,
+                Value::Object(t.settings.clone()).to_string(),
+            ],
+        )?;
+        Ok(id)
+    }
+
+    fn update_dynamic_type(&mut self, t: &DynamicTypeRecord) -> Result<(), ApiError> {
+        self.conn.execute(
+            "UPDATE crm_dynamic_types SET title = ?3, updated_by = ?4, updated_time = ?5, settings = ?6
+             WHERE portal_id = ?1 AND id = ?2",
+            params![
+                self.portal,
+                t.id,
+                t.title,
+                t.updated_by,
+                t.updated_time,
+                Value::Object(t.settings.clone()).to_string(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_dynamic_type(&mut self, id: i64) -> Result<bool, ApiError> {
+        let n = self.conn.execute(
+            "DELETE FROM crm_dynamic_types WHERE portal_id = ?1 AND id = ?2",
+            params![self.portal, id],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn list_dynamic_types(
+        &mut self,
+        offset: u64,
+        limit: u64,
+        count: bool,
+    ) -> Result<PageOf<DynamicTypeRecord>, ApiError> {
+        let page_sql = format!(
+            "SELECT {DYNAMIC_TYPE_COLUMNS} FROM crm_dynamic_types WHERE portal_id = ?
+             ORDER BY id LIMIT {limit} OFFSET {offset}"
+        );
+        let count_sql = "SELECT COUNT(*) FROM crm_dynamic_types WHERE portal_id = ?";
+        let args = vec![SqlArg::Integer(self.portal)];
+        self.page(&page_sql, count_sql, &args, count, dynamic_type_from_row)
     }
 
     fn activity(&mut self, id: i64) -> Result<Option<ActivityRecord>, ApiError> {
@@ -832,6 +982,47 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn update_activity(&mut self, a: &ActivityRecord) -> Result<(), ApiError> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE activities SET type_id = ?3, provider_id = ?4, provider_type_id = ?5, subject = ?6,
+                 description = ?7, responsible_id = ?8, author_id = ?9, editor_id = ?10,
+                 owner_type_id = ?11, owner_id = ?12, deadline = ?13, start_time = ?14, end_time = ?15,
+                 completed = ?16, status = ?17, priority = ?18, direction = ?19, created = ?20,
+                 last_updated = ?21, extra = ?22
+             WHERE portal_id = ?1 AND id = ?2",
+        )?;
+        stmt.execute(params![
+            self.portal,
+            a.id,
+            a.type_id,
+            a.provider_id,
+            a.provider_type_id,
+            a.subject,
+            a.description,
+            a.responsible_id,
+            a.author_id,
+            a.editor_id,
+            a.owner_type_id,
+            a.owner_id,
+            a.deadline,
+            a.start_time,
+            a.end_time,
+            a.completed,
+            a.status,
+            a.priority,
+            a.direction,
+            a.created,
+            a.last_updated,
+            Value::Object(a.extra.clone()).to_string(),
+        ])?;
+        Ok(())
+    }
+
+    fn list_activities(&mut self, query: &ListQuery) -> Result<PageOf<ActivityRecord>, ApiError> {
+        let (page_sql, count_sql, args) = activities_page_sql(self.portal, query);
+        self.page(&page_sql, &count_sql, &args, query.count, activity_from_row)
+    }
+
     fn delete_activity(&mut self, id: i64) -> Result<bool, ApiError> {
         self.conn.execute(
             "DELETE FROM activity_bindings WHERE portal_id = ?1 AND activity_id = ?2",
@@ -889,6 +1080,478 @@ impl Tx for SqliteTx<'_> {
         ])?;
         Ok(n == 1)
     }
+
+    fn replace_bindings(&mut self, activity_id: i64, bindings: &[Binding]) -> Result<(), ApiError> {
+        self.conn.execute(
+            "DELETE FROM activity_bindings WHERE portal_id = ?1 AND activity_id = ?2",
+            params![self.portal, activity_id],
+        )?;
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO activity_bindings (portal_id, activity_id, seq, entity_type_id, entity_id)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for (seq, b) in bindings.iter().enumerate() {
+            stmt.execute(params![
+                self.portal,
+                activity_id,
+                seq as i64 + 1,
+                b.entity_type_id,
+                b.entity_id
+            ])?;
+        }
+        Ok(())
+    }
+}
+
+impl SqliteTx<'_> {
+    /// Runs a page query and, when asked, its count query with the same arguments.
+    fn page<T>(
+        &self,
+        page_sql: &str,
+        count_sql: &str,
+        args: &[SqlArg],
+        count: bool,
+        from_row: fn(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<PageOf<T>, ApiError> {
+        let total = if count {
+            let mut stmt = self.conn.prepare_cached(count_sql)?;
+            let n: i64 = stmt.query_row(rusqlite::params_from_iter(args), |r| r.get(0))?;
+            Some(n.max(0) as u64)
+        } else {
+            None
+        };
+        let mut stmt = self.conn.prepare_cached(page_sql)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args), from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(PageOf { rows, total })
+    }
+}
+
+/// A bound SQL parameter.
+type SqlArg = rusqlite::types::Value;
+
+/// The page and count statements of `crm.item.list`-style queries, with their arguments.
+fn items_page_sql(
+    portal: PortalId,
+    entity_type_id: i64,
+    query: &ListQuery,
+) -> (String, String, Vec<SqlArg>) {
+    let mut args = vec![SqlArg::Integer(portal), SqlArg::Integer(entity_type_id)];
+    let condition = compile_filter(&query.filter, &mut args);
+    let where_clause = format!("portal_id = ? AND entity_type_id = ? AND {condition}");
+    (
+        format!(
+            "SELECT {ITEM_COLUMNS} FROM crm_items WHERE {where_clause} ORDER BY {} LIMIT {} OFFSET {}",
+            order_by(&query.order),
+            query.limit,
+            query.offset
+        ),
+        format!("SELECT COUNT(*) FROM crm_items WHERE {where_clause}"),
+        args,
+    )
+}
+
+/// The page and count statements of `crm.activity.list`, with their arguments.
+///
+/// A filter on the activities bound to one item is served from the `(item, activity)` binding
+/// index as a join, so that a page costs the same however many activities the item has; other
+/// filters run against the activity table and its indexes.
+fn activities_page_sql(portal: PortalId, query: &ListQuery) -> (String, String, Vec<SqlArg>) {
+    let mut conjuncts = Vec::new();
+    flatten_all(&query.filter, &mut conjuncts);
+    let bound_to_one = conjuncts.iter().position(
+        |f| matches!(f, Filter::BoundTo(pairs) if matches!(pairs.as_slice(), [(Some(_), Some(_))])),
+    );
+    let Some(position) = bound_to_one else {
+        let mut args = vec![SqlArg::Integer(portal)];
+        let condition = compile_filter(&query.filter, &mut args);
+        let where_clause = format!("portal_id = ? AND {condition}");
+        return (
+            format!(
+                "SELECT {ACTIVITY_COLUMNS} FROM activities WHERE {where_clause} ORDER BY {} LIMIT {} OFFSET {}",
+                order_by(&query.order),
+                query.limit,
+                query.offset
+            ),
+            format!("SELECT COUNT(*) FROM activities WHERE {where_clause}"),
+            args,
+        );
+    };
+    let Filter::BoundTo(pairs) = conjuncts.remove(position) else {
+        unreachable!("position found a BoundTo")
+    };
+    let (entity_type_id, entity_id) = (pairs[0].0.unwrap_or(0), pairs[0].1.unwrap_or(0));
+    let mut args = vec![
+        SqlArg::Integer(portal),
+        SqlArg::Integer(entity_type_id),
+        SqlArg::Integer(entity_id),
+    ];
+    // The id bounds, repeated on the binding row so the index range starts at the cursor.
+    let mut id_bounds = Vec::new();
+    for f in &conjuncts {
+        if let Filter::Compare {
+            column: Column::Plain("id"),
+            op: op @ (CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le | CompareOp::Eq),
+            values,
+        } = f
+        {
+            if let [value @ SqlValue::Int(_)] = values.as_slice() {
+                let sql_op = match op {
+                    CompareOp::Gt => ">",
+                    CompareOp::Ge => ">=",
+                    CompareOp::Lt => "<",
+                    CompareOp::Le => "<=",
+                    _ => "=",
+                };
+                id_bounds.push(format!(" AND jb.activity_id {sql_op} ?"));
+                args.push(sql_arg(value));
+            }
+        }
+    }
+    args.push(SqlArg::Integer(portal));
+    let rest: Vec<Filter> = conjuncts.into_iter().cloned().collect();
+    let condition = compile_filter(&Filter::All(rest), &mut args);
+    // Without statistics SQLite may walk the binding primary key by activity id instead, which
+    // costs O(bindings after the cursor); name the index (SQLite syntax, this backend only).
+    let from = "activities JOIN activity_bindings jb INDEXED BY activity_bindings_by_item
+                 ON jb.portal_id = activities.portal_id AND jb.activity_id = activities.id";
+    let where_clause = format!(
+        "jb.portal_id = ? AND jb.entity_type_id = ? AND jb.entity_id = ?{} AND activities.portal_id = ? AND {condition}",
+        id_bounds.concat()
+    );
+    let order = if query.order.is_empty() || query.order == [(Column::Plain("id"), false)] {
+        "jb.activity_id ASC".to_string()
+    } else if query.order == [(Column::Plain("id"), true)] {
+        "jb.activity_id DESC".to_string()
+    } else {
+        order_by(&query.order)
+    };
+    (
+        format!(
+            "SELECT {ACTIVITY_COLUMNS} FROM {from} WHERE {where_clause} ORDER BY {order} LIMIT {} OFFSET {}",
+            query.limit, query.offset
+        ),
+        format!("SELECT COUNT(*) FROM {from} WHERE {where_clause}"),
+        args,
+    )
+}
+
+/// The conjuncts of nested `All` groups.
+fn flatten_all<'a>(filter: &'a Filter, out: &mut Vec<&'a Filter>) {
+    match filter {
+        Filter::All(parts) => parts.iter().for_each(|p| flatten_all(p, out)),
+        other => out.push(other),
+    }
+}
+
+fn column_sql(column: Column) -> String {
+    match column {
+        Column::Plain(name) => name.to_string(),
+        Column::Extra(key) => format!("json_extract(extra, '$.{key}')"),
+    }
+}
+
+/// `ORDER BY` keys with an `id` tie-breaker in the last key's direction, so pages never overlap.
+fn order_by(order: &[(Column, bool)]) -> String {
+    let dir = |desc: bool| if desc { "DESC" } else { "ASC" };
+    let mut keys: Vec<String> = order
+        .iter()
+        .map(|(c, desc)| format!("{} {}", column_sql(*c), dir(*desc)))
+        .collect();
+    if !order.iter().any(|(c, _)| *c == Column::Plain("id")) {
+        let last_desc = order.last().is_some_and(|(_, desc)| *desc);
+        keys.push(format!("id {}", dir(last_desc)));
+    }
+    keys.join(", ")
+}
+
+fn sql_arg(value: &SqlValue) -> SqlArg {
+    match value {
+        SqlValue::Int(i) => SqlArg::Integer(*i),
+        SqlValue::Real(f) => SqlArg::Real(*f),
+        SqlValue::Text(t) => SqlArg::Text(t.clone()),
+        SqlValue::Null => SqlArg::Null,
+    }
+}
+
+fn placeholders(values: &[SqlValue], args: &mut Vec<SqlArg>) -> String {
+    args.extend(values.iter().map(sql_arg));
+    vec!["?"; values.len()].join(", ")
+}
+
+/// A literal id list for `IN (…)`; `NULL` for none, which matches nothing.
+fn int_list(ids: &[i64]) -> String {
+    if ids.is_empty() {
+        return "NULL".into();
+    }
+    ids.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn compile_compare(
+    column: Column,
+    op: CompareOp,
+    values: &[SqlValue],
+    args: &mut Vec<SqlArg>,
+) -> String {
+    let c = column_sql(column);
+    let first = values.first().unwrap_or(&SqlValue::Null);
+    let empty_text = matches!(first, SqlValue::Text(t) if t.is_empty());
+    let one = |args: &mut Vec<SqlArg>, sql: String| {
+        args.push(sql_arg(first));
+        sql
+    };
+    match op {
+        CompareOp::Eq if *first == SqlValue::Null => format!("{c} IS NULL"),
+        CompareOp::Eq if empty_text => format!("({c} IS NULL OR {c} = '')"),
+        CompareOp::Eq => one(args, format!("{c} = ?")),
+        CompareOp::NotEq if *first == SqlValue::Null => format!("{c} IS NOT NULL"),
+        CompareOp::NotEq if empty_text => format!("({c} IS NOT NULL AND {c} <> '')"),
+        CompareOp::NotEq => one(args, format!("({c} IS NULL OR {c} <> ?)")),
+        CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le
+            if *first == SqlValue::Null =>
+        {
+            "1 = 0".into()
+        }
+        CompareOp::Gt => one(args, format!("{c} > ?")),
+        CompareOp::Ge => one(args, format!("{c} >= ?")),
+        CompareOp::Lt => one(args, format!("{c} < ?")),
+        CompareOp::Le => one(args, format!("{c} <= ?")),
+        CompareOp::In if values.is_empty() => "1 = 0".into(),
+        CompareOp::In => format!("{c} IN ({})", placeholders(values, args)),
+        CompareOp::NotIn if values.is_empty() => "1 = 1".into(),
+        CompareOp::NotIn => format!(
+            "({c} IS NULL OR {c} NOT IN ({}))",
+            placeholders(values, args)
+        ),
+        CompareOp::Like => one(args, format!("{c} LIKE ? ESCAPE '\\'")),
+        CompareOp::NotLike => one(args, format!("({c} IS NULL OR {c} NOT LIKE ? ESCAPE '\\')")),
+    }
+}
+
+/// Compiles a filter tree to a condition with `?` placeholders, pushing the arguments in order.
+fn compile_filter(filter: &Filter, args: &mut Vec<SqlArg>) -> String {
+    match filter {
+        Filter::All(parts) if parts.is_empty() => "1 = 1".into(),
+        Filter::Any(parts) if parts.is_empty() => "1 = 0".into(),
+        Filter::All(parts) | Filter::Any(parts) => {
+            let glue = if matches!(filter, Filter::All(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
+            let parts: Vec<String> = parts.iter().map(|p| compile_filter(p, args)).collect();
+            format!("({})", parts.join(glue))
+        }
+        Filter::Compare { column, op, values } => compile_compare(*column, *op, values, args),
+        Filter::BoundTo(pairs) => {
+            if pairs.is_empty() {
+                return "1 = 0".into();
+            }
+            let mut alternatives = Vec::new();
+            for (entity_type_id, entity_id) in pairs {
+                let mut parts = Vec::new();
+                if let Some(t) = entity_type_id {
+                    parts.push("entity_type_id = ?");
+                    args.push(SqlArg::Integer(*t));
+                }
+                if let Some(i) = entity_id {
+                    parts.push("entity_id = ?");
+                    args.push(SqlArg::Integer(*i));
+                }
+                alternatives.push(if parts.is_empty() {
+                    "1 = 1".to_string()
+                } else {
+                    format!("({})", parts.join(" AND "))
+                });
+            }
+            format!(
+                "id IN (SELECT activity_id FROM activity_bindings WHERE portal_id = activities.portal_id AND ({}))",
+                alternatives.join(" OR ")
+            )
+        }
+        Filter::ReadableThroughBindings {
+            all_types,
+            own_types,
+            user_id,
+        } => {
+            args.push(SqlArg::Integer(*user_id));
+            format!(
+                "EXISTS (SELECT 1 FROM activity_bindings b WHERE b.portal_id = activities.portal_id
+                     AND b.activity_id = activities.id
+                     AND (b.entity_type_id IN ({}) OR (b.entity_type_id IN ({}) AND EXISTS (
+                         SELECT 1 FROM crm_items i WHERE i.portal_id = b.portal_id
+                             AND i.entity_type_id = b.entity_type_id AND i.id = b.entity_id
+                             AND i.assigned_by_id = ?))))",
+                int_list(all_types),
+                int_list(own_types)
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    //! Every list page shape must be served by an index: no full `SCAN` of the listed table and no
+    //! sort of the whole result (`USE TEMP B-TREE FOR ORDER BY`).
+
+    use super::*;
+    use crate::store::query::like_literal;
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    fn cmp(column: Column, op: CompareOp, value: SqlValue) -> Filter {
+        Filter::Compare {
+            column,
+            op,
+            values: vec![value],
+        }
+    }
+
+    fn cursor(id: i64) -> Filter {
+        cmp(Column::Plain("id"), CompareOp::Gt, SqlValue::Int(id))
+    }
+
+    fn uncounted(filter: Filter, order: Vec<(Column, bool)>) -> ListQuery {
+        ListQuery {
+            filter,
+            order,
+            offset: 0,
+            limit: 50,
+            count: false,
+        }
+    }
+
+    #[track_caller]
+    fn assert_indexed(plan: &[String], table: &str, index: &str) {
+        let text = plan.join("\n");
+        assert!(
+            plan.iter()
+                .any(|l| l.starts_with(&format!("SEARCH {table} ")) && l.contains(index)),
+            "no indexed search of {table} via {index}:\n{text}"
+        );
+        assert!(
+            !plan.iter().any(|l| l.starts_with(&format!("SCAN {table}"))),
+            "full scan of {table}:\n{text}"
+        );
+        assert!(
+            !text.contains("TEMP B-TREE FOR ORDER BY"),
+            "sorts the result:\n{text}"
+        );
+    }
+
+    const ITEMS_PK: &str = "sqlite_autoindex_crm_items_1";
+    const ID_ASC: (Column, bool) = (Column::Plain("id"), false);
+
+    #[test]
+    fn item_pages_in_default_order_use_the_primary_key() {
+        let (_dir, s) = store();
+        let plan = s
+            .explain_items_page(1, 2, &ListQuery::first_page(50))
+            .unwrap();
+        assert_indexed(&plan, "crm_items", ITEMS_PK);
+    }
+
+    #[test]
+    fn item_pages_with_an_id_cursor_seek_the_primary_key() {
+        let (_dir, s) = store();
+        let plan = s
+            .explain_items_page(1, 2, &uncounted(cursor(500_000), vec![ID_ASC]))
+            .unwrap();
+        assert_indexed(&plan, "crm_items", "id>?");
+        let extra = Filter::All(vec![
+            cursor(500_000),
+            cmp(
+                Column::Extra("stageId"),
+                CompareOp::Eq,
+                SqlValue::Text("WON".into()),
+            ),
+            cmp(
+                Column::Plain("title"),
+                CompareOp::Like,
+                SqlValue::Text(format!("%{}%", like_literal("a"))),
+            ),
+        ]);
+        let plan = s
+            .explain_items_page(1, 2, &uncounted(extra, vec![ID_ASC]))
+            .unwrap();
+        assert_indexed(&plan, "crm_items", "id>?");
+    }
+
+    #[test]
+    fn own_item_pages_use_the_assignee_index() {
+        let (_dir, s) = store();
+        let own = Filter::All(vec![
+            cmp(
+                Column::Plain("assigned_by_id"),
+                CompareOp::Eq,
+                SqlValue::Int(7),
+            ),
+            cursor(10),
+        ]);
+        let plan = s.explain_items_page(1, 2, &uncounted(own, vec![])).unwrap();
+        assert_indexed(&plan, "crm_items", "crm_items_by_assignee");
+    }
+
+    #[test]
+    fn activity_pages_in_default_order_use_the_start_time_index() {
+        let (_dir, s) = store();
+        let query = uncounted(
+            Filter::everything(),
+            vec![(Column::Plain("start_time"), false)],
+        );
+        let plan = s.explain_activities_page(1, &query).unwrap();
+        assert_indexed(&plan, "activities", "activities_by_start_time");
+    }
+
+    #[test]
+    fn activity_pages_with_an_id_cursor_seek_the_primary_key() {
+        let (_dir, s) = store();
+        let plan = s
+            .explain_activities_page(1, &uncounted(cursor(500_000), vec![ID_ASC]))
+            .unwrap();
+        assert_indexed(&plan, "activities", "id>?");
+    }
+
+    #[test]
+    fn activity_pages_by_owner_use_the_owner_index() {
+        let (_dir, s) = store();
+        let owner = Filter::All(vec![
+            cmp(
+                Column::Plain("owner_type_id"),
+                CompareOp::Eq,
+                SqlValue::Int(2),
+            ),
+            cmp(Column::Plain("owner_id"), CompareOp::Eq, SqlValue::Int(5)),
+            cursor(0),
+        ]);
+        let plan = s
+            .explain_activities_page(1, &uncounted(owner, vec![ID_ASC]))
+            .unwrap();
+        assert_indexed(&plan, "activities", "activities_by_owner");
+    }
+
+    #[test]
+    fn activity_pages_by_binding_use_the_binding_index() {
+        let (_dir, s) = store();
+        let bound = Filter::All(vec![Filter::BoundTo(vec![(Some(2), Some(5))]), cursor(0)]);
+        let plan = s
+            .explain_activities_page(1, &uncounted(bound, vec![ID_ASC]))
+            .unwrap();
+        let text = plan.join("\n");
+        assert!(text.contains("activity_bindings_by_item"), "{text}");
+        assert!(
+            !plan.iter().any(|l| l.starts_with("SCAN activities")),
+            "{text}"
+        );
+    }
 }
 
 #[cfg(test)]
@@ -909,11 +1572,10 @@ mod tests {
         }
     }
 
-    fn total(store: &SqliteStore, entity_type_id: i64, query: ItemQuery) -> Option<u64> {
-        let query = ItemQuery {
-            limit: 50,
-            count: true,
-            ..query
+    fn total(store: &SqliteStore, entity_type_id: i64, filter: Filter) -> Option<u64> {
+        let query = ListQuery {
+            filter,
+            ..ListQuery::first_page(50)
         };
         store
             .read(1, |tx| tx.list_items(entity_type_id, &query))
@@ -925,7 +1587,7 @@ mod tests {
     fn list_totals_follow_inserts_and_deletes_per_type_with_and_without_filters() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
-        assert_eq!(total(&store, 2, ItemQuery::default()), Some(0));
+        assert_eq!(total(&store, 2, Filter::everything()), Some(0));
         store
             .write(1, |tx| {
                 for _ in 0..5 {
@@ -937,11 +1599,12 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        assert_eq!(total(&store, 2, ItemQuery::default()), Some(4));
-        assert_eq!(total(&store, 3, ItemQuery::default()), Some(1));
-        let after_two = ItemQuery {
-            id_greater_than: Some(2),
-            ..Default::default()
+        assert_eq!(total(&store, 2, Filter::everything()), Some(4));
+        assert_eq!(total(&store, 3, Filter::everything()), Some(1));
+        let after_two = Filter::Compare {
+            column: Column::Plain("id"),
+            op: CompareOp::Gt,
+            values: vec![SqlValue::Int(2)],
         };
         assert_eq!(total(&store, 2, after_two), Some(2), "ids 3 and 5");
         let failed: Result<(), ApiError> = store.write(1, |tx| {
@@ -950,7 +1613,7 @@ mod tests {
         });
         assert!(failed.is_err());
         assert_eq!(
-            total(&store, 2, ItemQuery::default()),
+            total(&store, 2, Filter::everything()),
             Some(4),
             "rolled back"
         );
@@ -971,9 +1634,9 @@ mod tests {
             .unwrap();
         }
         let store = SqliteStore::open(dir.path()).unwrap();
-        assert_eq!(total(&store, 2, ItemQuery::default()), Some(2));
-        assert_eq!(total(&store, 4, ItemQuery::default()), Some(1));
-        assert_eq!(total(&store, 3, ItemQuery::default()), Some(0));
+        assert_eq!(total(&store, 2, Filter::everything()), Some(2));
+        assert_eq!(total(&store, 4, Filter::everything()), Some(1));
+        assert_eq!(total(&store, 3, Filter::everything()), Some(0));
     }
 
     /// Commits reach the database file without any commit crossing SQLite's inline checkpoint

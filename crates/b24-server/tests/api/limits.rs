@@ -138,7 +138,18 @@ async fn the_operating_limiter_blocks_a_method_over_its_budget_and_unblocks_when
     }
     assert_eq!(operating, [100, 200, 300, 400, 500]);
 
-    let (status, body) = app.call("crm.item.list", list.clone()).await;
+    let response = app
+        .client
+        .post(format!("{}crm.item.list", app.admin_url))
+        .json(&list)
+        .send()
+        .await
+        .unwrap();
+    let retry_after = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let (status, body) = read(response).await;
     assert_eq!(
         (status, body),
         (
@@ -148,6 +159,10 @@ async fn the_operating_limiter_blocks_a_method_over_its_budget_and_unblocks_when
                 "Method is blocked due to operation time limit."
             )
         )
+    );
+    assert_eq!(
+        retry_after, "450",
+        "the first bucket expires 600 s after the first call, 150 s ago"
     );
     let (status, body) = app.call("server.time", json!({})).await;
     assert_eq!(status, 200, "other methods keep working");

@@ -6,19 +6,33 @@
 //! - `encodings`: one scenario driven with JSON POST, form POST and GET query strings.
 //! - `concurrency`: the last-binding invariant under concurrent deletes.
 //! - `items`: crm.item.* and the activity methods, list paging.
+//! - `crm_items`: crm.item update / fields, every filter operator, order, select, smart processes.
+//! - `crm_types`: crm.type.* (smart-process types).
+//! - `legacy_entities`: crm.deal / contact / company / lead.*.
+//! - `activities`: crm.activity.add / update / list / fields, todo.update.
+//! - `batch_paging`: list paging through `batch` (offsets and chained `>id` cursors).
+//! - `crm_bad_input`: hostile parameters to the CRM methods.
 //! - `cli`: the command-line contract, against a running server.
 //! - `batch`, `limits`, `system`: batch, the request-rate and operating-time limiters, system methods.
 //! - `oauth`, `tls`, `system_errors`: applications and tokens, HTTPS and the local CA, operator-caused errors.
 
+mod activities;
 mod bad_input;
 mod batch;
+mod batch_paging;
 mod binding;
 mod cli;
 mod concurrency;
+mod crm_bad_input;
+mod crm_items;
+mod crm_types;
+mod durability;
 mod encodings;
 mod helpers;
 mod items;
+mod legacy_entities;
 mod limits;
+mod model;
 mod oauth;
 mod protocol;
 mod system;

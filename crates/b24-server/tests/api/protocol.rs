@@ -220,7 +220,7 @@ async fn query_parameters_and_a_json_body_are_merged_with_the_body_winning() {
     let response = app
         .client
         .post(format!(
-            "{}crm.item.add?entityTypeId=3&fields[title]=from-query",
+            "{}crm.item.add?entityTypeId=2&fields[title]=from-query",
             app.admin_url
         ))
         .json(&json!({"fields": {"title": "from-body"}}))
@@ -229,7 +229,7 @@ async fn query_parameters_and_a_json_body_are_merged_with_the_body_winning() {
         .unwrap();
     let (status, body) = read(response).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["result"]["item"]["entityTypeId"], 3);
+    assert_eq!(body["result"]["item"]["entityTypeId"], 2);
     assert_eq!(body["result"]["item"]["title"], "from-body");
 }
 

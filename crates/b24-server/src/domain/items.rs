@@ -1,0 +1,178 @@
+//! CRM item rules shared by `crm.item.*` and the legacy `crm.deal/contact/company/lead.*`: rights,
+//! field validation, and the change hook. The two families differ only in names and error
+//! shapes, so the rules return an [`ItemError`] that each family words its own way.
+
+use super::access::can;
+use super::changes::{self, Change};
+use super::item_fields::{self, FieldKind, ItemField};
+use super::{Action, Binding, Level, Permissions};
+use crate::error::ApiError;
+use crate::store::{Column, CompareOp, Filter, ItemRecord, ListQuery, PageOf, SqlValue, Tx};
+use serde_json::{Map, Value};
+
+/// Why an item operation was refused.
+#[derive(Debug)]
+pub enum ItemError {
+    /// The caller lacks the right.
+    AccessDenied,
+    /// No such item.
+    NotFound,
+    /// A field's value is not acceptable.
+    InvalidValue(&'static ItemField),
+    /// The store failed.
+    Store(ApiError),
+}
+
+impl From<ApiError> for ItemError {
+    fn from(e: ApiError) -> Self {
+        ItemError::Store(e)
+    }
+}
+
+/// Applies the caller's `fields` to an item: unknown and read-only keys are dropped, as the
+/// service does; a value that does not fit its field refuses the whole call.
+fn apply_fields(
+    tx: &mut dyn Tx,
+    item: &mut ItemRecord,
+    fields: &Map<String, Value>,
+) -> Result<(), ItemError> {
+    for (key, value) in fields {
+        let Some(field) = item_fields::find(item.entity_type_id, key) else {
+            continue;
+        };
+        if field.read_only {
+            continue;
+        }
+        let value = item_fields::normalise(field, value).ok_or(ItemError::InvalidValue(field))?;
+        if field.column == Column::Plain("assigned_by_id") && value.is_null() {
+            continue;
+        }
+        let value = if field.kind == FieldKind::Multifield {
+            let stored = item_fields::read(item, field);
+            item_fields::merge_multifield(&stored, &value, || tx.next_id("multifield"))?
+        } else {
+            value
+        };
+        item_fields::write(item, field, value);
+    }
+    Ok(())
+}
+
+/// Creates an item. With an "own" add right the item must be assigned to the caller.
+pub fn add(
+    tx: &mut dyn Tx,
+    permissions: &Permissions,
+    entity_type_id: i64,
+    fields: &Map<String, Value>,
+) -> Result<ItemRecord, ItemError> {
+    let now = tx.now_iso();
+    let mut item = ItemRecord {
+        entity_type_id,
+        id: 0,
+        title: String::new(),
+        assigned_by_id: permissions.user_id,
+        created_by: permissions.user_id,
+        updated_by: permissions.user_id,
+        created_time: now.clone(),
+        updated_time: now,
+        extra: Map::new(),
+    };
+    apply_fields(tx, &mut item, fields)?;
+    let allowed = match permissions.level(entity_type_id, Action::Add) {
+        Level::None => false,
+        Level::Own => item.assigned_by_id == permissions.user_id,
+        Level::All => true,
+    };
+    if !allowed {
+        return Err(ItemError::AccessDenied);
+    }
+    item_fields::apply_defaults(&mut item);
+    item.id = tx.insert_item(&item)?;
+    changes::item_changed(tx, Change::Added, entity_type_id, item.id)?;
+    Ok(item)
+}
+
+fn existing(tx: &mut dyn Tx, entity_type_id: i64, id: i64) -> Result<ItemRecord, ItemError> {
+    tx.item(entity_type_id, id)?.ok_or(ItemError::NotFound)
+}
+
+fn check(
+    tx: &mut dyn Tx,
+    permissions: &Permissions,
+    entity_type_id: i64,
+    id: i64,
+    action: Action,
+) -> Result<(), ItemError> {
+    if !can(tx, permissions, Binding::new(entity_type_id, id), action)? {
+        return Err(ItemError::AccessDenied);
+    }
+    Ok(())
+}
+
+/// Reads an item the caller may read.
+pub fn get(
+    tx: &mut dyn Tx,
+    permissions: &Permissions,
+    entity_type_id: i64,
+    id: i64,
+) -> Result<ItemRecord, ItemError> {
+    let item = existing(tx, entity_type_id, id)?;
+    check(tx, permissions, entity_type_id, id, Action::Read)?;
+    Ok(item)
+}
+
+/// Changes the given fields of an item the caller may update.
+pub fn update(
+    tx: &mut dyn Tx,
+    permissions: &Permissions,
+    entity_type_id: i64,
+    id: i64,
+    fields: &Map<String, Value>,
+) -> Result<ItemRecord, ItemError> {
+    let mut item = existing(tx, entity_type_id, id)?;
+    check(tx, permissions, entity_type_id, id, Action::Update)?;
+    apply_fields(tx, &mut item, fields)?;
+    item.updated_by = permissions.user_id;
+    item.updated_time = tx.now_iso();
+    tx.update_item(&item)?;
+    changes::item_changed(tx, Change::Updated, entity_type_id, id)?;
+    Ok(item)
+}
+
+/// Deletes an item the caller may delete. Activities bound to it keep their bindings (a binding
+/// to a deleted item stays deletable, spec §12).
+pub fn delete(
+    tx: &mut dyn Tx,
+    permissions: &Permissions,
+    entity_type_id: i64,
+    id: i64,
+) -> Result<(), ItemError> {
+    existing(tx, entity_type_id, id)?;
+    check(tx, permissions, entity_type_id, id, Action::Delete)?;
+    tx.delete_item(entity_type_id, id)?;
+    changes::item_changed(tx, Change::Deleted, entity_type_id, id)?;
+    Ok(())
+}
+
+/// A page of the items the caller may read: everything with an "all" right, their own items
+/// with an "own" right (served by the `(type, assignee, id)` index).
+pub fn list(
+    tx: &mut dyn Tx,
+    permissions: &Permissions,
+    entity_type_id: i64,
+    mut query: ListQuery,
+) -> Result<PageOf<ItemRecord>, ItemError> {
+    match permissions.level(entity_type_id, Action::Read) {
+        Level::None => return Err(ItemError::AccessDenied),
+        Level::Own => {
+            let own = Filter::Compare {
+                column: Column::Plain("assigned_by_id"),
+                op: CompareOp::Eq,
+                values: vec![SqlValue::Int(permissions.user_id)],
+            };
+            query.filter = Filter::All(vec![own, query.filter]);
+        }
+        Level::All => {}
+    }
+    Ok(tx.list_items(entity_type_id, &query)?)
+}

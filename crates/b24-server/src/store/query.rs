@@ -1,0 +1,144 @@
+//! Backend-neutral list queries: a filter tree, an order and a page. Methods build them from the
+//! caller's `filter` / `order` / `start`; each backend compiles them to its own SQL, so the
+//! operator semantics are decided once, here and in the method layer.
+
+/// A value a filter compares against, already converted to the field's type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    /// An integer (ids, users, enumerations).
+    Int(i64),
+    /// A decimal number (amounts).
+    Real(f64),
+    /// Text (also dates, stored as sortable ISO-8601 text).
+    Text(String),
+    /// No value: `=` matches a missing value, `!=` a present one.
+    Null,
+}
+
+/// Where a field's value is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    /// A typed column of the table.
+    Plain(&'static str),
+    /// A key of the row's `extra` JSON object. Keys come from the static field tables only, so
+    /// they are safe to place in SQL text.
+    Extra(&'static str),
+}
+
+/// A comparison from the Bitrix filter prefixes (`=`, `!=`, `>`, `@`, `%`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    /// `=` (no prefix). An empty text or null value also matches a missing value.
+    Eq,
+    /// `!` / `!=`. Missing values count as "not equal".
+    NotEq,
+    /// `>`.
+    Gt,
+    /// `>=`.
+    Ge,
+    /// `<`.
+    Lt,
+    /// `<=`.
+    Le,
+    /// `@`: one of the values.
+    In,
+    /// `!@`: none of the values.
+    NotIn,
+    /// `LIKE` with a complete pattern (`%` and `_` wildcards, `\` escapes).
+    Like,
+    /// `NOT LIKE` with a complete pattern; missing values match.
+    NotLike,
+}
+
+/// A condition on an item or activity row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    /// Every condition holds (an empty list is "true").
+    All(Vec<Filter>),
+    /// At least one condition holds (an empty list is "false").
+    Any(Vec<Filter>),
+    /// One comparison.
+    Compare {
+        /// The field.
+        column: Column,
+        /// The operator.
+        op: CompareOp,
+        /// One value, or several for `In` / `NotIn`.
+        values: Vec<SqlValue>,
+    },
+    /// Activities only: bound to any of these items; `None` leaves that part open
+    /// (`crm.activity.list`'s `BINDINGS` filter).
+    BoundTo(Vec<(Option<i64>, Option<i64>)>),
+    /// Activities only: at least one binding is to an item the caller may read — of a type in
+    /// `all_types`, or of a type in `own_types` and assigned to `user_id`.
+    ReadableThroughBindings {
+        /// Types the caller may read entirely.
+        all_types: Vec<i64>,
+        /// Types where the caller may read their own items.
+        own_types: Vec<i64>,
+        /// The caller.
+        user_id: i64,
+    },
+}
+
+impl Filter {
+    /// Whether this filter is "every row" (an `All` of nothing, however nested).
+    pub fn matches_everything(&self) -> bool {
+        matches!(self, Filter::All(parts) if parts.iter().all(Filter::matches_everything))
+    }
+
+    /// The filter that matches every row.
+    pub fn everything() -> Self {
+        Filter::All(Vec::new())
+    }
+}
+
+/// One page of a list: filter, order (an `id` tie-breaker is added by the backend) and window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    /// Which rows.
+    pub filter: Filter,
+    /// Sort keys; `true` is descending. Empty means `id` ascending.
+    pub order: Vec<(Column, bool)>,
+    /// Rows to skip.
+    pub offset: u64,
+    /// Rows to return.
+    pub limit: u64,
+    /// Whether to count every matching row (`false` for `start=-1`).
+    pub count: bool,
+}
+
+impl ListQuery {
+    /// The first page of everything, by id, counted.
+    pub fn first_page(limit: u64) -> Self {
+        Self {
+            filter: Filter::everything(),
+            order: Vec::new(),
+            offset: 0,
+            limit,
+            count: true,
+        }
+    }
+}
+
+/// Escapes `%`, `_` and `\` so that text is matched literally inside a `LIKE` pattern.
+pub fn like_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_literal_escapes_wildcards() {
+        assert_eq!(like_literal(r"50%_a\b"), r"50\%\_a\\b");
+    }
+}
