@@ -8,6 +8,8 @@ mod activity;
 mod batch;
 mod binding;
 mod crm_type;
+#[doc(hidden)]
+pub mod fuzzing;
 mod item;
 mod legacy_entity;
 mod listing;
