@@ -28,9 +28,11 @@ use std::time::Duration;
 /// rate limits), and drives it over a pool of keep-alive HTTP connections. It reports, per size:
 ///
 ///   - start-up: process start to the "listening on" line and to the first answered request;
-///   - resident memory (VmRSS) idle after start-up, the peak under load, and idle again after;
-///   - for each scenario, calls per second and p50/p90/p99/max latency (closed loop: every
-///     connection sends its next call as soon as the previous one is answered);
+///   - resident memory (VmRSS, and RssAnon: the private part) idle after start-up, the peak
+///     under load, and idle again after;
+///   - for each scenario, calls per second, p50/p90/p99/max latency and the server's CPU time
+///     per call (closed loop: every connection sends its next call as soon as the previous one
+///     is answered); the batch scenario also runs on one connection alone;
 ///   - p99 of binding calls at half of their peak rate (open loop, fixed schedule, latency
 ///     counted from when a call was due, so a stalled server cannot hide its stalls);
 ///
