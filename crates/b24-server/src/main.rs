@@ -3,6 +3,11 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+/// mimalloc: answers are built from many small JSON maps and strings; glibc's allocator showed up
+/// as the largest cost in profiles of list pages (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = b24_server::cli::Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
