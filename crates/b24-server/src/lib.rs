@@ -9,6 +9,7 @@
 //! - [`auth`]: webhooks and OAuth tokens to a [`auth::Caller`]; [`oauth`]: applications,
 //!   codes, `/oauth/token/`; [`tls`]: the local certificate authority.
 //! - [`admin`]: operator actions shared by the CLI and tests. [`cli`]: the command line.
+//! - [`seed`]: bulk data for benchmarks and demos (`b24-server seed`).
 //! - [`app`]: build and run the server; [`state`], [`clock`], [`secret`], [`error`].
 
 pub mod admin;
@@ -23,6 +24,7 @@ pub mod limits;
 pub mod methods;
 pub mod oauth;
 pub mod secret;
+pub mod seed;
 pub mod state;
 pub mod store;
 pub mod tls;

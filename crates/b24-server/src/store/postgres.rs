@@ -425,6 +425,30 @@ impl PgTx<'_, '_> {
     }
 }
 
+impl PgTx<'_, '_> {
+    /// Items of a type, from `crm_item_counts`.
+    fn item_count(&mut self, entity_type_id: i64) -> Result<u64, ApiError> {
+        let portal = self.portal;
+        let items = self.opt(
+            "SELECT items FROM crm_item_counts WHERE portal_id = $1 AND entity_type_id = $2",
+            &[&portal, &entity_type_id],
+            first_i64,
+        )?;
+        Ok(items.unwrap_or(0).max(0) as u64)
+    }
+
+    /// Keeps `crm_item_counts` in step with `crm_items` (same transaction; the row lock makes
+    /// concurrent writers of one type add up).
+    fn count_items(&mut self, entity_type_id: i64, change: i64) -> Result<(), ApiError> {
+        self.exec(
+            "INSERT INTO crm_item_counts (portal_id, entity_type_id, items) VALUES ($1, $2, $3)
+             ON CONFLICT (portal_id, entity_type_id) DO UPDATE SET items = crm_item_counts.items + $3",
+            &[&{ self.portal }, &entity_type_id, &change],
+        )?;
+        Ok(())
+    }
+}
+
 fn first_i64(r: &Row) -> Result<i64, ::postgres::Error> {
     r.try_get(0)
 }
@@ -848,6 +872,7 @@ impl Tx for PgTx<'_, '_> {
                 &Value::Object(item.extra.clone()).to_string(),
             ],
         )?;
+        self.count_items(item.entity_type_id, 1)?;
         Ok(id)
     }
 
@@ -877,6 +902,9 @@ impl Tx for PgTx<'_, '_> {
             "DELETE FROM crm_items WHERE portal_id = $1 AND entity_type_id = $2 AND id = $3",
             &[&{ self.portal }, &entity_type_id, &id],
         )?;
+        if n == 1 {
+            self.count_items(entity_type_id, -1)?;
+        }
         Ok(n == 1)
     }
 
@@ -886,6 +914,12 @@ impl Tx for PgTx<'_, '_> {
         query: &ListQuery,
     ) -> Result<PageOf<ItemRecord>, ApiError> {
         let (page_sql, count_sql, args) = items_page_sql(self.portal, entity_type_id, query);
+        if query.count && query.filter.matches_everything() {
+            // The total of a whole type is kept in `crm_item_counts`: one row, not a table count.
+            let mut page = self.page(&page_sql, &count_sql, &args, false, item_from_row)?;
+            page.total = Some(self.item_count(entity_type_id)?);
+            return Ok(page);
+        }
         self.page(&page_sql, &count_sql, &args, query.count, item_from_row)
     }
 

@@ -167,7 +167,18 @@ CREATE TABLE crm_dynamic_types (
 CREATE UNIQUE INDEX crm_dynamic_types_by_entity_type ON crm_dynamic_types (portal_id, entity_type_id);
 CREATE INDEX activities_by_start_time ON activities (portal_id, start_time, id);
 "#,
-    // 5: limiter counters shared by server processes (used by the PostgreSQL limiter state; a
+    // 5: item counts per type, so an unfiltered list's `total` is one row, not a count of the table.
+    r#"
+CREATE TABLE crm_item_counts (
+    portal_id       BIGINT NOT NULL,
+    entity_type_id  BIGINT NOT NULL,
+    items           BIGINT NOT NULL,
+    PRIMARY KEY (portal_id, entity_type_id)
+);
+INSERT INTO crm_item_counts (portal_id, entity_type_id, items)
+    SELECT portal_id, entity_type_id, COUNT(*) FROM crm_items GROUP BY portal_id, entity_type_id;
+"#,
+    // 6: limiter counters shared by server processes (used by the PostgreSQL limiter state; a
     // SQLite server keeps them in memory). Keys name the portal and client.
     r#"
 CREATE TABLE limiter_buckets (
@@ -182,5 +193,6 @@ CREATE TABLE limiter_operating (
     first_call  DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (key, minute)
 );
+
 "#,
 ];

@@ -8,6 +8,22 @@ fn b24(app: &TestApp, args: &[&str]) -> std::process::Output {
     app.cli().args(args).output().expect("the binary runs")
 }
 
+/// The binary on a fresh data directory (and a fresh PostgreSQL schema when the suite runs on
+/// PostgreSQL), with no server.
+fn b24_fresh(
+    dir: &std::path::Path,
+    schema: Option<&TestSchema>,
+    args: &[&str],
+) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_b24-server"))
+        .args(args)
+        .env("B24_DATA_DIR", dir)
+        .env("B24_LOG", "warn")
+        .envs(schema.map(|s| ("B24_DATABASE_URL", s.url.clone())))
+        .output()
+        .expect("the binary runs")
+}
+
 fn stdout(output: &std::process::Output) -> String {
     assert!(
         output.status.success(),
@@ -152,6 +168,88 @@ fn serve_prints_the_webhook_once_the_ca_and_both_listening_lines_then_stops_on_s
         let status = child.wait().unwrap();
         assert!(status.success(), "clean stop on SIGTERM, got {status:?}");
     }
+}
+
+#[tokio::test]
+async fn seed_adds_deals_with_bound_activities_while_the_server_runs() {
+    let app = spawn_app().await;
+    let out = stdout(&b24(
+        &app,
+        &["seed", "--activities", "120", "--activities-per-deal", "40"],
+    ));
+    assert!(
+        out.starts_with("seeded 120 activities and 3 deals in "),
+        "{out}"
+    );
+    assert!(
+        !out.contains("/rest/"),
+        "the portal existed: no new webhook"
+    );
+
+    let (status, body) = app
+        .call("crm.item.list", json!({"entityTypeId": 2, "start": -1}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let deals: Vec<i64> = body["result"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(deals, vec![1, 2, 3]);
+    assert_eq!(app.bindings(1).await, vec![(2, 1)]);
+    assert_eq!(app.bindings(120).await, vec![(2, 3)]);
+    assert_eq!(app.owner(81).await, ("2".to_string(), "3".to_string()));
+    let (status, _) = app
+        .call("crm.activity.binding.list", json!({"activityId": 121}))
+        .await;
+    assert_eq!(status, 400, "exactly 120 activities");
+}
+
+#[test]
+fn seed_on_an_empty_data_dir_creates_the_portal_and_prints_its_webhook() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = postgres_url().map(|url| TestSchema::create(&url));
+    let out = stdout(&b24_fresh(
+        dir.path(),
+        schema.as_ref(),
+        &["seed", "--activities", "3"],
+    ));
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some("first start: created the portal, administrator (user 1) and a webhook with every scope:")
+    );
+    assert!(lines
+        .next()
+        .is_some_and(|l| l.starts_with("  http://127.0.0.1:8080/rest/1/")));
+    assert!(lines
+        .next()
+        .is_some_and(|l| l.starts_with("seeded 3 activities and 1 deal in ")));
+}
+
+#[test]
+fn seed_refuses_bad_input_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = postgres_url().map(|url| TestSchema::create(&url));
+    let out = b24_fresh(
+        dir.path(),
+        schema.as_ref(),
+        &["seed", "--activities", "5", "--activities-per-deal", "0"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--activities-per-deal"));
+    let out = b24_fresh(
+        dir.path(),
+        schema.as_ref(),
+        &["seed", "--activities", "5", "--user", "7"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("there is no user 7"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test]
