@@ -42,7 +42,8 @@ fn stop(mut server: Server) {
 }
 
 /// The last-binding race with the deletes spread over both processes: per activity, exactly one
-/// binding survives and every caller gets `true` or `LAST_BINDING_CANNOT_BE_DELETED`.
+/// binding survives and every caller gets `true` or `LAST_BINDING_CANNOT_BE_DELETED`. (Without
+/// the activity row lock this fails at once: both last deletes succeed and none is left.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_deletes_spread_over_two_processes_leave_exactly_one_binding() {
     let Some(schema) = schema_or_skip("last binding across processes") else {
@@ -53,9 +54,9 @@ async fn concurrent_deletes_spread_over_two_processes_leave_exactly_one_binding(
     let urls = [rebase(&webhook, &a.base), rebase(&webhook, &b.base)];
     let client = reqwest::Client::new();
 
-    for round in 0..5 {
+    for round in 0..4 {
         let mut targets = Vec::new();
-        for i in 0..6 {
+        for i in 0..20 {
             let (_, item) = call(
                 &client,
                 &urls[i % 2],
@@ -118,7 +119,7 @@ async fn concurrent_deletes_spread_over_two_processes_leave_exactly_one_binding(
                 (status, body) => panic!("unexpected {status}: {body}"),
             }
         }
-        assert_eq!((deleted, refused), (5, 1), "round {round}");
+        assert_eq!((deleted, refused), (19, 1), "round {round}");
         for url in &urls {
             let (_, list) = call(
                 &client,
