@@ -1,8 +1,8 @@
 //! `spawn_app()`: a fresh server with its own temporary data directory, on an ephemeral port.
 //!
-//! With `B24_TEST_POSTGRES_URL` set, every server stores its data in a fresh PostgreSQL schema of
-//! that database instead of SQLite (dropped when the test ends), so the whole suite runs against
-//! both backends.
+//! With `B24_TEST_POSTGRES_URL` set, every server stores its data in a PostgreSQL schema of its
+//! own in that database instead of SQLite (emptied when the test ends and reused by a later test of
+//! the same process), so the whole suite runs against both backends.
 
 use b24_server::admin;
 use b24_server::domain::permissions::RightGrant;
@@ -42,7 +42,7 @@ pub fn postgres_url() -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
-/// A schema of its own in the test database; dropped (with everything in it) on drop.
+/// A schema of its own in the test database, empty when handed out.
 pub struct TestSchema {
     base: String,
     name: String,
@@ -50,19 +50,60 @@ pub struct TestSchema {
     pub url: String,
 }
 
+/// Emptied schemas of this process, ready for the next test: creating and migrating a schema
+/// costs PostgreSQL a few hundred milliseconds of catalog work, emptying one a few.
+static FREE_SCHEMAS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Schemas are named `t_<pid>_<n>`; those of processes that no longer run are dropped once.
+static SWEEP_STALE: std::sync::Once = std::sync::Once::new();
+
+fn pg_execute(url: &str, sql: &str) {
+    let (url, sql) = (url.to_string(), sql.to_string());
+    b24_server::store::postgres::off_runtime(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls)
+            .expect("B24_TEST_POSTGRES_URL: PostgreSQL is reachable");
+        client.batch_execute(&sql).expect("SQL runs");
+    });
+}
+
+/// Drops the test schemas of processes that are gone (a test binary that was killed, or the
+/// emptied schemas every run leaves behind).
+fn sweep_stale_schemas(base: &str) {
+    let base = base.to_string();
+    b24_server::store::postgres::off_runtime(move || {
+        let mut client = postgres::Client::connect(&base, postgres::NoTls)
+            .expect("B24_TEST_POSTGRES_URL: PostgreSQL is reachable");
+        let rows = client
+            .query(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\\_%\\_%'",
+                &[],
+            )
+            .expect("list schemas");
+        for row in rows {
+            let name: String = row.get(0);
+            let pid = name.split('_').nth(1).and_then(|p| p.parse::<u32>().ok());
+            if pid.is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists()) {
+                let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"));
+            }
+        }
+    });
+}
+
 impl TestSchema {
-    /// Creates `t_<random>` in the database `base` names.
+    /// An empty schema in the database `base` names: an emptied one of this process, or a new
+    /// `t_<pid>_<n>`.
     pub fn create(base: &str) -> TestSchema {
-        let name = format!("t_{:016x}", rand::random::<u64>());
+        SWEEP_STALE.call_once(|| sweep_stale_schemas(base));
+        let reused = FREE_SCHEMAS.lock().unwrap().pop();
+        let name = reused.unwrap_or_else(|| {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let name = format!("t_{}_{n}", std::process::id());
+            pg_execute(base, &format!("CREATE SCHEMA {name}"));
+            name
+        });
         let glue = if base.contains('?') { '&' } else { '?' };
         let url = format!("{base}{glue}options=-csearch_path%3D{name}");
-        let sql = format!("CREATE SCHEMA {name}");
-        let base_url = base.to_string();
-        b24_server::store::postgres::off_runtime(move || {
-            let mut client = postgres::Client::connect(&base_url, postgres::NoTls)
-                .expect("B24_TEST_POSTGRES_URL: PostgreSQL is reachable");
-            client.batch_execute(&sql).expect("create the test schema");
-        });
         TestSchema {
             base: base.to_string(),
             name,
@@ -72,26 +113,39 @@ impl TestSchema {
 
     /// Runs SQL in this schema (tests that inject failures).
     pub fn execute(&self, sql: &str) {
-        let (url, sql) = (self.url.clone(), sql.to_string());
-        b24_server::store::postgres::off_runtime(move || {
-            let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
-            client.batch_execute(&sql).expect("SQL runs");
-        });
+        pg_execute(&self.url, sql);
     }
 }
 
 impl Drop for TestSchema {
+    /// Empties every table but the schema version (the next test skips the migrations) and
+    /// hands the schema on; if that fails, drops it.
     fn drop(&mut self) {
-        let (base, sql) = (
-            self.base.clone(),
-            format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
+        let name = self.name.clone();
+        let empty = format!(
+            "DO $$ DECLARE t record; BEGIN
+                 FOR t IN SELECT tablename FROM pg_tables
+                          WHERE schemaname = '{name}' AND tablename <> 'b24_schema_version' LOOP
+                     EXECUTE format('DELETE FROM %I.%I', '{name}', t.tablename);
+                 END LOOP;
+             END $$;"
         );
-        b24_server::store::postgres::off_runtime(move || {
-            // Best effort: a leftover schema only costs disk space.
-            if let Ok(mut client) = postgres::Client::connect(&base, postgres::NoTls) {
-                let _ = client.batch_execute(&sql);
+        let drop = format!("DROP SCHEMA IF EXISTS {name} CASCADE");
+        let base = self.base.clone();
+        let emptied = b24_server::store::postgres::off_runtime(move || {
+            let Ok(mut client) = postgres::Client::connect(&base, postgres::NoTls) else {
+                return false;
+            };
+            if client.batch_execute(&empty).is_ok() {
+                return true;
             }
+            // Best effort: a leftover schema is swept by a later run.
+            let _ = client.batch_execute(&drop);
+            false
         });
+        if emptied && !std::thread::panicking() {
+            FREE_SCHEMAS.lock().unwrap().push(self.name.clone());
+        }
     }
 }
 
