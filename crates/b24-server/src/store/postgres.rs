@@ -176,10 +176,14 @@ impl PgStore {
         self.explain(&page_sql, &args)
     }
 
+    /// The plan with sequential scans switched off: on small tables the planner rightly prefers a
+    /// scan, so this shows whether an index *can* serve the page, which is what large tables need.
     fn explain(&self, sql: &str, args: &[Param]) -> anyhow::Result<Vec<String>> {
         off_runtime(|| {
             let mut conn = self.pool.get()?;
-            let rows = conn.query(&format!("EXPLAIN {sql}"), &refs(args))?;
+            let mut tx = conn.transaction()?;
+            tx.batch_execute("SET LOCAL enable_seqscan = off")?;
+            let rows = tx.query(&format!("EXPLAIN {sql}"), &refs(args))?;
             Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
         })
     }
@@ -1601,4 +1605,144 @@ fn activities_page_sql(portal: PortalId, query: &ListQuery) -> (String, String, 
         format!("SELECT COUNT(*) FROM {from} WHERE {where_clause}"),
         args.0,
     )
+}
+
+#[cfg(test)]
+mod plan_tests {
+    //! Every list page shape can be served by an index: no sequential scan of the listed table and
+    //! no sort of the whole result. Run with `B24_TEST_POSTGRES_URL`; skipped (and said so) without.
+
+    use super::*;
+    use std::io::Write as _;
+
+    /// A store on a fresh schema, dropped by the guard.
+    struct Schema {
+        base: String,
+        name: String,
+        store: PgStore,
+    }
+
+    impl Drop for Schema {
+        fn drop(&mut self) {
+            let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+            if let Ok(mut client) = ::postgres::Client::connect(&self.base, NoTls) {
+                let _ = client.batch_execute(&sql);
+            }
+        }
+    }
+
+    fn store() -> Option<Schema> {
+        let Some(base) = std::env::var("B24_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
+            let _ = writeln!(
+                std::io::stderr(),
+                "PostgreSQL plan tests skipped: set B24_TEST_POSTGRES_URL to run them"
+            );
+            return None;
+        };
+        let name = format!("p_{:016x}", rand::random::<u64>());
+        let mut client = ::postgres::Client::connect(&base, NoTls).expect("PostgreSQL");
+        client
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .unwrap();
+        let glue = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{glue}options=-csearch_path%3D{name}");
+        let store = PgStore::open(&url, Arc::new(crate::clock::SystemClock)).unwrap();
+        Some(Schema { base, name, store })
+    }
+
+    fn cmp(column: Column, op: CompareOp, value: SqlValue) -> Filter {
+        Filter::Compare {
+            column,
+            op,
+            values: vec![value],
+        }
+    }
+
+    fn cursor(id: i64) -> Filter {
+        cmp(Column::Plain("id"), CompareOp::Gt, SqlValue::Int(id))
+    }
+
+    fn uncounted(filter: Filter, order: Vec<(Column, bool)>) -> ListQuery {
+        ListQuery {
+            filter,
+            order,
+            offset: 0,
+            limit: 50,
+            count: false,
+        }
+    }
+
+    #[track_caller]
+    fn assert_indexed(plan: &[String], table: &str, index: &str) {
+        let text = plan.join("\n");
+        assert!(
+            plan.iter()
+                .any(|l| l.contains(&format!(" on {table}")) && l.contains(index)),
+            "no index scan of {table} via {index}:\n{text}"
+        );
+        assert!(
+            !text.contains(&format!("Seq Scan on {table}")),
+            "sequential scan of {table}:\n{text}"
+        );
+        assert!(!text.contains("Sort"), "sorts the result:\n{text}");
+    }
+
+    const ID_ASC: (Column, bool) = (Column::Plain("id"), false);
+
+    #[test]
+    fn item_pages_by_id_and_by_assignee_use_an_index() {
+        let Some(s) = store() else { return };
+        let plan = s
+            .store
+            .explain_items_page(1, 2, &uncounted(cursor(500_000), vec![ID_ASC]))
+            .unwrap();
+        assert_indexed(&plan, "crm_items", "crm_items_pkey");
+        let own = Filter::All(vec![
+            cmp(
+                Column::Plain("assigned_by_id"),
+                CompareOp::Eq,
+                SqlValue::Int(7),
+            ),
+            cursor(10),
+        ]);
+        let plan = s
+            .store
+            .explain_items_page(1, 2, &uncounted(own, vec![]))
+            .unwrap();
+        assert_indexed(&plan, "crm_items", "crm_items_by_assignee");
+    }
+
+    #[test]
+    fn activity_pages_by_start_time_owner_and_binding_use_an_index() {
+        let Some(s) = store() else { return };
+        let by_start = uncounted(
+            Filter::everything(),
+            vec![(Column::Plain("start_time"), false)],
+        );
+        let plan = s.store.explain_activities_page(1, &by_start).unwrap();
+        assert_indexed(&plan, "activities", "activities_by_start_time");
+        let owner = Filter::All(vec![
+            cmp(
+                Column::Plain("owner_type_id"),
+                CompareOp::Eq,
+                SqlValue::Int(2),
+            ),
+            cmp(Column::Plain("owner_id"), CompareOp::Eq, SqlValue::Int(5)),
+            cursor(0),
+        ]);
+        let plan = s
+            .store
+            .explain_activities_page(1, &uncounted(owner, vec![ID_ASC]))
+            .unwrap();
+        assert_indexed(&plan, "activities", "activities_by_owner");
+        let bound = Filter::All(vec![Filter::BoundTo(vec![(Some(2), Some(5))]), cursor(0)]);
+        let plan = s
+            .store
+            .explain_activities_page(1, &uncounted(bound, vec![ID_ASC]))
+            .unwrap();
+        assert_indexed(&plan, "activity_bindings", "activity_bindings_by_item");
+    }
 }
