@@ -242,10 +242,41 @@ struct PgTx<'a, 'c> {
     writing: bool,
 }
 
+/// What a caller is told when text holds a NUL character: PostgreSQL text cannot (SQLite's can).
+pub const NUL_IN_TEXT: &str = "Invalid argument value: text cannot contain the NUL character";
+
 impl From<::postgres::Error> for ApiError {
     fn from(e: ::postgres::Error) -> Self {
+        use ::postgres::error::SqlState;
+        // A NUL character in a caller's text: their input, not our failure (nothing is written,
+        // the transaction rolls back).
+        if matches!(
+            e.code(),
+            Some(&SqlState::CHARACTER_NOT_IN_REPERTOIRE)
+                | Some(&SqlState::UNTRANSLATABLE_CHARACTER)
+        ) {
+            return RestError::with_message(ErrorCode::InvalidArgValue, NUL_IN_TEXT).into();
+        }
         ApiError::internal(anyhow::Error::new(e).context("database error"))
     }
+}
+
+/// A JSON object as stored text. `jsonb` (which list filters read it as) cannot hold `\u0000`,
+/// so such text is refused as the caller's input rather than stored to break later reads.
+fn json_text(map: &Map<String, Value>) -> Result<String, ApiError> {
+    fn has_nul(value: &Value) -> bool {
+        match value {
+            Value::String(text) => text.contains('\0'),
+            Value::Array(values) => values.iter().any(has_nul),
+            Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+            _ => false,
+        }
+    }
+    let value = Value::Object(map.clone());
+    if has_nul(&value) {
+        return Err(RestError::with_message(ErrorCode::InvalidArgValue, NUL_IN_TEXT).into());
+    }
+    Ok(value.to_string())
 }
 
 fn refs(args: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
@@ -873,7 +904,7 @@ impl Tx for PgTx<'_, '_> {
                 &item.updated_by,
                 &item.created_time,
                 &item.updated_time,
-                &Value::Object(item.extra.clone()).to_string(),
+                &json_text(&item.extra)?,
             ],
         )?;
         self.count_items(item.entity_type_id, 1)?;
@@ -895,7 +926,7 @@ impl Tx for PgTx<'_, '_> {
                 &item.updated_by,
                 &item.created_time,
                 &item.updated_time,
-                &Value::Object(item.extra.clone()).to_string(),
+                &json_text(&item.extra)?,
             ],
         )?;
         Ok(())
@@ -989,7 +1020,7 @@ impl Tx for PgTx<'_, '_> {
                 &t.updated_by,
                 &t.created_time,
                 &t.updated_time,
-                &Value::Object(t.settings.clone()).to_string(),
+                &json_text(&t.settings)?,
             ],
         )?;
         Ok(id)
@@ -1005,7 +1036,7 @@ impl Tx for PgTx<'_, '_> {
                 &t.title,
                 &t.updated_by,
                 &t.updated_time,
-                &Value::Object(t.settings.clone()).to_string(),
+                &json_text(&t.settings)?,
             ],
         )?;
         Ok(())
@@ -1078,7 +1109,7 @@ impl Tx for PgTx<'_, '_> {
                 &a.direction,
                 &a.created,
                 &a.last_updated,
-                &Value::Object(a.extra.clone()).to_string(),
+                &json_text(&a.extra)?,
             ],
         )?;
         Ok(id)
@@ -1136,7 +1167,7 @@ impl Tx for PgTx<'_, '_> {
                 &a.direction,
                 &a.created,
                 &a.last_updated,
-                &Value::Object(a.extra.clone()).to_string(),
+                &json_text(&a.extra)?,
             ],
         )?;
         Ok(())

@@ -114,3 +114,64 @@ async fn malformed_crm_parameters_are_4xx_and_change_nothing() {
     assert_eq!(activities["result"][0]["SUBJECT"], "todo");
     assert_eq!(app.bindings(activity).await, vec![(2, deal)]);
 }
+
+/// A NUL character in text: SQLite stores it and reads it back; PostgreSQL text cannot hold it,
+/// so there it is refused as the caller's input (400, nothing stored), never a 500.
+#[tokio::test]
+async fn text_with_a_nul_character_round_trips_on_sqlite_and_is_refused_on_postgres() {
+    let app = crate::helpers::spawn_app().await;
+    let title = "a\u{0}b";
+    let refused = || {
+        (
+            400,
+            crate::helpers::envelope(
+                "INVALID_ARG_VALUE",
+                "Invalid argument value: text cannot contain the NUL character",
+            ),
+        )
+    };
+    for fields in [
+        serde_json::json!({"title": title}),
+        serde_json::json!({"title": "t", "comments": title}),
+    ] {
+        let (status, body) = app
+            .call(
+                "crm.item.add",
+                serde_json::json!({"entityTypeId": 2, "fields": fields}),
+            )
+            .await;
+        if app.database_url.is_some() {
+            assert_eq!((status, body), refused());
+            continue;
+        }
+        assert_eq!(status, 200, "{body}");
+        let id = body["result"]["item"]["id"].as_i64().unwrap();
+        let item = app
+            .ok(
+                "crm.item.get",
+                serde_json::json!({"entityTypeId": 2, "id": id}),
+            )
+            .await;
+        assert_eq!(item["item"]["title"], fields["title"]);
+    }
+    let (status, body) = app
+        .call(
+            "crm.item.list",
+            serde_json::json!({"entityTypeId": 2, "filter": {"title": title}}),
+        )
+        .await;
+    if app.database_url.is_some() {
+        assert_eq!((status, body), refused());
+        let (_, all) = app
+            .call("crm.item.list", serde_json::json!({"entityTypeId": 2}))
+            .await;
+        assert_eq!(all["total"], 0, "nothing was stored: {all}");
+    } else {
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["result"]["items"].as_array().unwrap().len(),
+            1,
+            "{body}"
+        );
+    }
+}
