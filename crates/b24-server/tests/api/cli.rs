@@ -295,3 +295,31 @@ async fn app_create_prints_one_json_object_and_authorize_prints_a_code_that_exch
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("app create"));
 }
+
+#[test]
+fn a_database_url_that_is_not_postgres_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_b24-server"))
+        .args([
+            "--database-url",
+            "mysql://db/b24",
+            "user",
+            "create",
+            "--name",
+            "A",
+        ])
+        .env("B24_DATA_DIR", dir.path())
+        .env("B24_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--database-url must start with postgres://"),
+        "{stderr}"
+    );
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "no SQLite file was created"
+    );
+}
