@@ -249,6 +249,8 @@ pub async fn dispatch(
     })
     .await
     .map_err(|e| ApiError::internal(anyhow::anyhow!("method {} panicked: {e}", spec.name)))??;
+    // The call may have queued events: let the sender look now rather than at its next poll.
+    state.events_wake.notify_one();
     let processing = started.elapsed().as_secs_f64();
     let cost = processing
         + state
