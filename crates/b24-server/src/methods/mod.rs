@@ -8,6 +8,7 @@ mod activity;
 mod batch;
 mod binding;
 mod crm_type;
+mod event;
 mod item;
 mod legacy_entity;
 mod listing;
@@ -100,6 +101,13 @@ pub static METHODS: &[MethodSpec] = &[
     crm_type::GET_BY_ENTITY_TYPE_ID,
     crm_type::LIST,
     crm_type::UPDATE,
+    event::BIND,
+    event::GET,
+    event::OFFLINE_CLEAR,
+    event::OFFLINE_GET,
+    event::OFFLINE_LIST,
+    event::UNBIND,
+    event::EVENTS_LIST,
     system::METHOD_GET,
     system::METHODS,
     system::PROFILE,
