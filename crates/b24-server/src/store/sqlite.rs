@@ -1191,7 +1191,7 @@ impl Tx for SqliteTx<'_> {
         let id = self.next_id("event_offline")?;
         let mut stmt = self.conn.prepare_cached(&format!(
             "INSERT INTO event_offline (portal_id, {OFFLINE_COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT (portal_id, app_id, connector_id, process_id, message_id)
              DO UPDATE SET timestamp_x = excluded.timestamp_x, user_id = excluded.user_id"
         ))?;

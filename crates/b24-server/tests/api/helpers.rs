@@ -25,6 +25,7 @@ pub struct TestApp {
     /// The server's shared state, for setup through the library.
     pub state: b24_server::state::AppState,
     _stop: oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 /// Starts a server on 127.0.0.1:0 with a new data directory (no request-rate limit).
@@ -35,6 +36,16 @@ pub async fn spawn_app() -> TestApp {
 /// Starts a server after letting the test adjust its configuration (plan, clock, costs, …).
 pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
+    spawn_app_in(dir, None, configure).await
+}
+
+/// Starts a server on an existing data directory; `admin_url` is required when the portal
+/// already exists (its webhook code is only shown on the first start).
+async fn spawn_app_in(
+    dir: TempDir,
+    admin_url: Option<String>,
+    configure: impl FnOnce(&mut ServeConfig),
+) -> TestApp {
     let mut config = ServeConfig::new(dir.path().to_path_buf(), "127.0.0.1:0".parse().unwrap());
     configure(&mut config);
     let app = Application::build(config).await.expect("server builds");
@@ -43,10 +54,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp
     let ca_pem = app.ca_cert_path().map(|p| p.to_path_buf());
     let admin_url = app
         .first_start_webhook_url()
+        .or(admin_url)
         .expect("first start creates a webhook");
     let state = app.state().clone();
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(async {
+    let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
     }));
     TestApp {
@@ -58,6 +70,34 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp
         dir,
         state,
         _stop: stop,
+        server,
+    }
+}
+
+impl TestApp {
+    /// Stops the server (waiting until it has stopped, background tasks included) and starts a
+    /// new one on the same data directory, as a process restart would.
+    pub async fn restart(self, configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
+        let TestApp {
+            dir,
+            _stop,
+            server,
+            admin_url,
+            ..
+        } = self;
+        drop(_stop);
+        server
+            .await
+            .expect("the server task ends")
+            .expect("the server stops cleanly");
+        // The old webhook URL names the old port; keep its user and code.
+        let path = admin_url
+            .split_once("/rest/")
+            .map(|(_, p)| p.to_string())
+            .expect("a webhook URL");
+        let mut app = spawn_app_in(dir, Some(String::new()), configure).await;
+        app.admin_url = format!("{}/rest/{path}", app.base);
+        app
     }
 }
 
