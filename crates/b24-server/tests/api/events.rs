@@ -997,3 +997,99 @@ async fn offline_methods_validate_their_arguments() {
         assert_eq!((status, &body), (400, &want), "{method} {params}");
     }
 }
+
+// --- command line ---------------------------------------------------------------------------
+
+fn b24(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_b24-server"))
+        .args(args)
+        .env("B24_DATA_DIR", dir)
+        .env("B24_LOG", "warn")
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+#[tokio::test]
+async fn outgoing_webhooks_and_the_delivery_log_are_managed_from_the_command_line() {
+    let app = crate::helpers::spawn_app().await;
+    let r = receiver(0).await;
+    let dir = app.dir.path();
+
+    let added: Value = serde_json::from_str(&stdout(&b24(
+        dir,
+        &[
+            "events",
+            "webhook",
+            "add",
+            "--event",
+            "onCrmDealAdd",
+            "--url",
+            &r.url,
+        ],
+    )))
+    .unwrap();
+    assert_eq!(added["event"], "ONCRMDEALADD");
+    assert_eq!(added["url"], r.url.as_str());
+    let id = added["id"].as_i64().unwrap();
+    let token = added["application_token"].as_str().unwrap();
+    assert_eq!(token.len(), 32);
+    let listed = stdout(&b24(dir, &["events", "webhook", "list"]));
+    assert!(listed.starts_with("ID"), "{listed}");
+    assert!(
+        listed.contains(&format!("{id:<6} ONCRMDEALADD")),
+        "{listed}"
+    );
+
+    let deal = app.new_item(2, None).await;
+    let got = r.wait_for(1).await;
+    assert_eq!(got[0].event(), ("ONCRMDEALADD".to_string(), deal));
+    assert_eq!(got[0].get("auth[application_token]"), token);
+    eventually_log(&app, 1).await;
+    let log = stdout(&b24(dir, &["events", "log"]));
+    let line = log.lines().nth(1).expect("one delivery");
+    for part in ["ONCRMDEALADD", "delivered", "200", r.url.as_str()] {
+        assert!(line.contains(part), "{part} missing: {log}");
+    }
+
+    let removed = stdout(&b24(dir, &["events", "webhook", "remove", &id.to_string()]));
+    assert_eq!(removed.trim(), format!("removed outgoing webhook {id}"));
+    let again = b24(dir, &["events", "webhook", "remove", &id.to_string()]);
+    assert!(!again.status.success());
+    let unknown = b24(
+        dir,
+        &[
+            "events",
+            "webhook",
+            "add",
+            "--event",
+            "ONNOTHING",
+            "--url",
+            &r.url,
+        ],
+    );
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown event 'ONNOTHING'"));
+    let bad_url = b24(
+        dir,
+        &[
+            "events",
+            "webhook",
+            "add",
+            "--event",
+            "ONCRMDEALADD",
+            "--url",
+            "ftp://example.com/x",
+        ],
+    );
+    assert!(!bad_url.status.success());
+    assert!(String::from_utf8_lossy(&bad_url.stderr).contains("Unsupported handler protocol"));
+}
