@@ -10,5 +10,8 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
 for target in $(cargo fuzz list); do
     echo "== fuzzing $target for ${seconds}s"
-    cargo fuzz run "$target" -- -max_total_time="$seconds" -max_len=4096
+    seeds=()
+    [ -d "seeds/$target" ] && seeds=("seeds/$target")
+    mkdir -p "corpus/$target"
+    cargo fuzz run "$target" "corpus/$target" "${seeds[@]}" -- -max_total_time="$seconds" -max_len=4096
 done

@@ -5,10 +5,10 @@
 mod batch;
 mod blocking;
 mod calls;
+mod crm_breadth;
 mod helpers;
 mod limits;
 mod lists;
 mod oauth;
-mod pending;
 mod stub;
 mod typed;

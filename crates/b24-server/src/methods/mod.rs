@@ -9,6 +9,8 @@ mod batch;
 mod binding;
 mod crm_type;
 mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 mod item;
 mod legacy_entity;
 mod listing;
