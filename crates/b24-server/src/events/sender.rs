@@ -109,10 +109,10 @@ async fn claim(state: &AppState, config: &DeliveryConfig) -> Option<Vec<OutboxRe
     let store = state.store.clone();
     let portal = state.portal_id;
     let now = state.clock.now();
-    // Long enough for every row of the wave to be tried; if we die meanwhile, the claim lapses
-    // and the rows are sent again.
+    // One row per slot, so the whole wave is tried within one timeout; the claim outlasts it
+    // comfortably. If we die meanwhile, the claim lapses and the rows are sent again.
     let claim_until = now + 2.0 * config.timeout.as_secs_f64() + 5.0;
-    let limit = config.concurrency.max(1) as u64 * 4;
+    let limit = config.concurrency.max(1) as u64;
     let claimed = tokio::task::spawn_blocking(move || {
         store.write(portal, |tx| tx.claim_outbox(now, claim_until, limit))
     })

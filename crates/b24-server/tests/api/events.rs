@@ -56,14 +56,26 @@ fn decode(text: &str) -> String {
 }
 
 async fn receiver(fail_first: usize) -> Receiver {
+    receiver_with(fail_first, Duration::ZERO).await.0
+}
+
+/// A receiver that takes `delay` to answer each POST; also returns the most POSTs it ever had
+/// in progress at once.
+async fn receiver_with(fail_first: usize, delay: Duration) -> (Receiver, Arc<AtomicUsize>) {
     let received = Arc::new(Mutex::new(Vec::new()));
     let failures = Arc::new(AtomicUsize::new(fail_first));
-    let (log, left) = (received.clone(), failures.clone());
+    let (in_flight, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (log, left, peak) = (received.clone(), failures.clone(), most.clone());
     let app = axum::Router::new().route(
         "/handler/",
         axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-            let (log, left) = (log.clone(), left.clone());
+            let (log, left, in_flight, peak) =
+                (log.clone(), left.clone(), in_flight.clone(), peak.clone());
             async move {
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(delay).await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
                 let body = String::from_utf8_lossy(&body).into_owned();
                 let pairs = body
                     .split('&')
@@ -96,7 +108,7 @@ async fn receiver(fail_first: usize) -> Receiver {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/handler/", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    Receiver { url, received }
+    (Receiver { url, received }, most)
 }
 
 impl Receiver {
@@ -619,6 +631,44 @@ async fn handlers_on_private_addresses_are_refused_at_delivery_time_too() {
     assert_eq!(e.log(), vec![entry("gave_up", 1, 0)]);
 }
 
+#[tokio::test]
+async fn a_handler_that_does_not_answer_in_time_is_retried_and_requests_in_flight_are_bounded() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let c = clock.clone();
+    let app = spawn_app_with(move |config| {
+        test_delivery(config, c);
+        config.events.concurrency = 2;
+        config.events.timeout = Duration::from_millis(300);
+    })
+    .await;
+    let (slow, _) = receiver_with(0, Duration::from_secs(3)).await;
+    admin::add_outgoing_webhook(&app.state.store, 1, "ONCRMLEADADD", &slow.url).unwrap();
+    app.new_item(1, None).await;
+    eventually_log(&app, 1).await;
+    let log = admin::delivery_log(&app.state.store, 1, 1).unwrap();
+    assert_eq!((log[0].outcome.as_str(), log[0].status), ("retry", 0));
+    assert_eq!(log[0].detail, "the handler did not answer in time");
+
+    let (busy, peak) = receiver_with(0, Duration::from_millis(200)).await;
+    admin::add_outgoing_webhook(&app.state.store, 1, "ONCRMDEALADD", &busy.url).unwrap();
+    // Six changes in one request, so that they are all due when the sender looks.
+    let cmd: serde_json::Map<String, Value> = (0..6)
+        .map(|i| {
+            (
+                format!("d{i}"),
+                json!("crm.item.add?entityTypeId=2&fields[title]=x"),
+            )
+        })
+        .collect();
+    app.ok("batch", json!({"cmd": cmd})).await;
+    busy.wait_for(6).await;
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        2,
+        "at most `concurrency` requests at once"
+    );
+}
+
 async fn eventually_log(app: &TestApp, n: usize) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while delivery_log(app).len() < n {
@@ -990,6 +1040,32 @@ async fn offline_methods_validate_their_arguments() {
             "event.offline.list",
             json!({"filter": {"NOPE": 1}}),
             envelope("", "Invalid filter: field 'NOPE' is not allowed in filter"),
+        ),
+        (
+            "event.offline.get",
+            json!({"filter": {"PROCESS_ID": "p"}}),
+            envelope("", "Invalid filter: field 'PROCESS_ID' is not allowed in filter"),
+        ),
+        (
+            "event.offline.list",
+            json!({"order": {"NOPE": "ASC"}}),
+            envelope("", "Invalid order: field 'NOPE' is not allowed in order"),
+        ),
+        (
+            "event.offline.get",
+            json!({"order": {"ID": "sideways"}}),
+            envelope(
+                "",
+                "Invalid order: allowed sort directions are ASC, DESC. But got 'sideways' for field 'ID'",
+            ),
+        ),
+        (
+            "event.offline.list",
+            json!({"filter": "abc"}),
+            envelope(
+                "100",
+                "Invalid value {abc} to match with parameter {filter}. Should be value of type array.",
+            ),
         ),
     ];
     for (method, params, want) in cases {
