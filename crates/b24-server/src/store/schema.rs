@@ -238,5 +238,6 @@ CREATE UNIQUE INDEX event_offline_pending
     ON event_offline (portal_id, app_id, connector_id, process_id, message_id);
 CREATE INDEX event_offline_by_time
     ON event_offline (portal_id, app_id, connector_id, process_id, timestamp_x, id);
+CREATE INDEX event_offline_by_id ON event_offline (portal_id, app_id, connector_id, id);
 "#,
 ];

@@ -1069,9 +1069,7 @@ impl Tx for SqliteTx<'_> {
         &mut self,
         event_name: &str,
     ) -> Result<Vec<EventHandlerRecord>, ApiError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {HANDLER_COLUMNS} FROM event_handlers WHERE portal_id = ?1 AND event_name = ?2 ORDER BY id"
-        ))?;
+        let mut stmt = self.conn.prepare_cached(&handlers_for_sql())?;
         let rows = stmt.query_map(params![self.portal, event_name], handler_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -1112,10 +1110,7 @@ impl Tx for SqliteTx<'_> {
         claim_until: f64,
         limit: u64,
     ) -> Result<Vec<OutboxRecord>, ApiError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {OUTBOX_COLUMNS} FROM event_outbox WHERE portal_id = ?1 AND next_attempt_at <= ?2
-             ORDER BY next_attempt_at, id LIMIT ?3"
-        ))?;
+        let mut stmt = self.conn.prepare_cached(&due_outbox_sql())?;
         let rows: Vec<OutboxRecord> = stmt
             .query_map(params![self.portal, now, limit as i64], outbox_from_row)?
             .collect::<rusqlite::Result<_>>()?;
@@ -1217,21 +1212,8 @@ impl Tx for SqliteTx<'_> {
         connector_id: &str,
         query: &ListQuery,
     ) -> Result<PageOf<OfflineEventRecord>, ApiError> {
-        let mut args = vec![
-            SqlArg::Integer(self.portal),
-            SqlArg::Integer(app_id),
-            SqlArg::Text(connector_id.to_string()),
-        ];
-        let condition = compile_filter(&query.filter, &mut args);
-        let where_clause =
-            format!("portal_id = ? AND app_id = ? AND connector_id = ? AND {condition}");
-        let page_sql = format!(
-            "SELECT {OFFLINE_COLUMNS} FROM event_offline WHERE {where_clause} ORDER BY {} LIMIT {} OFFSET {}",
-            order_by(&query.order),
-            query.limit,
-            query.offset
-        );
-        let count_sql = format!("SELECT COUNT(*) FROM event_offline WHERE {where_clause}");
+        let (page_sql, count_sql, args) =
+            offline_page_sql(self.portal, app_id, connector_id, query);
         self.page(&page_sql, &count_sql, &args, query.count, offline_from_row)
     }
 
@@ -1288,6 +1270,47 @@ impl Tx for SqliteTx<'_> {
 }
 
 const HANDLER_COLUMNS: &str = "id, app_id, event_name, handler, user_id, connector_id";
+
+/// The handlers of one event (`?1` portal, `?2` event): run on every change.
+fn handlers_for_sql() -> String {
+    format!(
+        "SELECT {HANDLER_COLUMNS} FROM event_handlers WHERE portal_id = ?1 AND event_name = ?2 ORDER BY id"
+    )
+}
+
+/// The outbox rows due (`?1` portal, `?2` now, `?3` limit), oldest first.
+fn due_outbox_sql() -> String {
+    format!(
+        "SELECT {OUTBOX_COLUMNS} FROM event_outbox WHERE portal_id = ?1 AND next_attempt_at <= ?2
+         ORDER BY next_attempt_at, id LIMIT ?3"
+    )
+}
+
+/// The page and count statements over one application's offline queue.
+fn offline_page_sql(
+    portal: PortalId,
+    app_id: i64,
+    connector_id: &str,
+    query: &ListQuery,
+) -> (String, String, Vec<SqlArg>) {
+    let mut args = vec![
+        SqlArg::Integer(portal),
+        SqlArg::Integer(app_id),
+        SqlArg::Text(connector_id.to_string()),
+    ];
+    let condition = compile_filter(&query.filter, &mut args);
+    let where_clause = format!("portal_id = ? AND app_id = ? AND connector_id = ? AND {condition}");
+    (
+        format!(
+            "SELECT {OFFLINE_COLUMNS} FROM event_offline WHERE {where_clause} ORDER BY {} LIMIT {} OFFSET {}",
+            order_by(&query.order),
+            query.limit,
+            query.offset
+        ),
+        format!("SELECT COUNT(*) FROM event_offline WHERE {where_clause}"),
+        args,
+    )
+}
 
 fn handler_from_row(r: &Row<'_>) -> rusqlite::Result<EventHandlerRecord> {
     Ok(EventHandlerRecord {
@@ -1774,6 +1797,38 @@ mod plan_tests {
             .explain_activities_page(1, &uncounted(owner, vec![ID_ASC]))
             .unwrap();
         assert_indexed(&plan, "activities", "activities_by_owner");
+    }
+
+    #[test]
+    fn event_lookups_use_their_indexes() {
+        let (_dir, s) = store();
+        let args = [SqlArg::Integer(1), SqlArg::Text("ONCRMDEALADD".into())];
+        let plan = s.explain(&handlers_for_sql(), &args).unwrap();
+        assert_indexed(&plan, "event_handlers", "event_handlers_by_event");
+        let args = [SqlArg::Integer(1), SqlArg::Real(1e9), SqlArg::Integer(8)];
+        let plan = s.explain(&due_outbox_sql(), &args).unwrap();
+        assert_indexed(&plan, "event_outbox", "event_outbox_due");
+    }
+
+    #[test]
+    fn offline_queue_pages_use_their_indexes() {
+        let (_dir, s) = store();
+        let pending = Filter::All(vec![
+            cmp(Column::Plain("error"), CompareOp::Eq, SqlValue::Int(0)),
+            cmp(
+                Column::Plain("process_id"),
+                CompareOp::Eq,
+                SqlValue::Text("p".into()),
+            ),
+        ]);
+        let by_time = uncounted(pending, vec![(Column::Plain("timestamp_x"), false)]);
+        let (sql, _, args) = offline_page_sql(1, 1, "", &by_time);
+        let plan = s.explain(&sql, &args).unwrap();
+        assert_indexed(&plan, "event_offline", "event_offline_by_time");
+        let by_id = uncounted(Filter::everything(), vec![ID_ASC]);
+        let (sql, _, args) = offline_page_sql(1, 1, "", &by_id);
+        let plan = s.explain(&sql, &args).unwrap();
+        assert_indexed(&plan, "event_offline", "event_offline_by_id");
     }
 
     #[test]
