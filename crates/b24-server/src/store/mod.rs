@@ -507,7 +507,8 @@ pub trait Tx {
     fn reschedule_outbox(&mut self, id: i64, attempts: i64, due: f64) -> Result<(), ApiError>;
     /// Removes a row (delivered, or given up).
     fn delete_outbox(&mut self, id: i64) -> Result<(), ApiError>;
-    /// Appends to the delivery log; `record.id` is ignored.
+    /// Appends to the delivery log, dropping entries older than the newest
+    /// [`DELIVERY_LOG_KEEP`]; `record.id` is ignored.
     fn insert_delivery(&mut self, record: &DeliveryRecord) -> Result<(), ApiError>;
     /// The newest `limit` entries of the delivery log, newest first.
     fn deliveries(&mut self, limit: u64) -> Result<Vec<DeliveryRecord>, ApiError>;
@@ -534,6 +535,10 @@ pub trait Tx {
         only: OfflineSelection<'_>,
     ) -> Result<(), ApiError>;
 }
+
+/// How many delivery attempts the log keeps (the oldest go first), so it cannot grow without
+/// bound on a busy server.
+pub const DELIVERY_LOG_KEEP: i64 = 100_000;
 
 /// Which entries of a process `event.offline.clear` deletes.
 #[derive(Debug, Clone, Copy)]

@@ -1158,6 +1158,11 @@ impl Tx for SqliteTx<'_> {
             d.outcome,
             d.detail
         ])?;
+        // A primary-key range: only the few entries that just fell out of the window.
+        let mut prune = self
+            .conn
+            .prepare_cached("DELETE FROM event_deliveries WHERE portal_id = ?1 AND id <= ?2")?;
+        prune.execute(params![self.portal, id - DELIVERY_LOG_KEEP])?;
         Ok(())
     }
 
