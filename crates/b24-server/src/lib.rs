@@ -10,6 +10,7 @@
 //!   codes, `/oauth/token/`; [`tls`]: the local certificate authority.
 //! - [`events`]: event names, handler URL policy, payloads, and the background sender.
 //! - [`admin`]: operator actions shared by the CLI and tests. [`cli`]: the command line.
+//! - [`seed`]: bulk data for benchmarks and demos (`b24-server seed`).
 //! - [`app`]: build and run the server; [`state`], [`clock`], [`secret`], [`error`].
 
 pub mod admin;
@@ -25,6 +26,7 @@ pub mod limits;
 pub mod methods;
 pub mod oauth;
 pub mod secret;
+pub mod seed;
 pub mod state;
 pub mod store;
 pub mod tls;

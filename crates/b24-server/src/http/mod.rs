@@ -1,13 +1,14 @@
 //! The HTTP face of the server: routes, request decoding, and rendering envelopes.
 //!
 //! Order of checks (spec §1.3, §11): method lookup (404, before authentication), authentication
-//! (401), then [`dispatch`] (scope, handler). Every answer is JSON, success or error. Request URLs
-//! carry webhook codes, so they are never logged.
+//! (401), then scope, limits and handler; [`authenticate_and_dispatch`] runs authentication and
+//! the method on one blocking task. Every answer is JSON, success or error. Request URLs carry
+//! webhook codes, so they are never logged.
 
-use crate::auth::{authenticate, Credentials, Transport};
+use crate::auth::{Credentials, Transport};
 use crate::error::ApiError;
 use crate::limits::RateDecision;
-use crate::methods::{dispatch, lookup, Dispatched, Params};
+use crate::methods::{authenticate_and_dispatch, lookup, Dispatched, Params};
 use crate::state::AppState;
 use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{ConnectInfo, State};
@@ -21,7 +22,6 @@ use b24_protocol::{ErrorCode, RestError, SuccessEnvelope, TimeBlock};
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 /// Parameters that carry credentials; removed before a method sees its parameters (spec §1.2).
 pub(crate) const RESERVED_PARAMS: &[&str] =
@@ -297,12 +297,7 @@ async fn handle(
     for key in RESERVED_PARAMS {
         params.shift_remove(*key);
     }
-    let auth_state = state.clone();
-    let caller =
-        tokio::task::spawn_blocking(move || authenticate(&auth_state, &credentials, transport))
-            .await
-            .map_err(|e| ApiError::internal(anyhow::anyhow!("authentication panicked: {e}")))??;
-    dispatch(state, Arc::new(caller), &path.method, Params(params)).await
+    authenticate_and_dispatch(state, credentials, transport, &path.method, Params(params)).await
 }
 
 /// `/oauth/token/` (GET or POST): the token endpoint of the OAuth server. Answers carry no `time`

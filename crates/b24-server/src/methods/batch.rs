@@ -1,9 +1,10 @@
 //! `batch`: up to 50 methods in one request, later commands able to use earlier results through
 //! `$result[key][...]`, `$next[key]`, `$total[key]`, `$time[key][...]` and `$error[key][...]`
-//! references (spec §6). Each command goes through the same [`dispatch`] as an outer call (scope
-//! check, operating-time limiter), with the outer caller's credentials.
+//! references (spec §6). Each command goes through the same checks as an outer call (scope
+//! check, operating-time limiter), with the outer caller's credentials. The whole batch runs on
+//! one blocking-pool thread: commands run one after another anyway.
 
-use super::{dispatch, Handler, MethodSpec, Output, Params};
+use super::{lookup, run_spec, Handler, MethodSpec, Output, Params};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -12,7 +13,6 @@ use b24_protocol::params::parse_php_query;
 use b24_protocol::values::php_truthy;
 use b24_protocol::{ErrorCode, RestError, TimeBlock};
 use serde_json::{json, Map, Value};
-use std::sync::Arc;
 
 /// `batch(cmd, halt)`.
 pub const BATCH: MethodSpec = MethodSpec {
@@ -44,11 +44,7 @@ fn error_entry(error: &RestError) -> Value {
 }
 
 /// Runs a batch for an authenticated caller.
-pub async fn run(
-    state: &AppState,
-    caller: Arc<Caller>,
-    params: Params,
-) -> Result<Output, ApiError> {
+pub fn run(state: &AppState, caller: &Caller, params: Params) -> Result<Output, ApiError> {
     let halt = params.get_ci("halt").is_some_and(php_truthy);
     let mut outcomes = BatchResults::default();
     for (position, (key, command)) in commands(&params).into_iter().enumerate() {
@@ -59,7 +55,7 @@ pub async fn run(
         }
         let Some(command) = command else { continue };
         let start = state.clock.now();
-        match run_command(state, &caller, &command, &outcomes).await {
+        match run_command(state, caller, &command, &outcomes) {
             Ok(done) => {
                 let finish = state.clock.now();
                 let time = TimeBlock::new(
@@ -99,9 +95,9 @@ pub async fn run(
     Ok(Output::result(outcomes.into_json()))
 }
 
-async fn run_command(
+fn run_command(
     state: &AppState,
-    caller: &Arc<Caller>,
+    caller: &Caller,
     command: &str,
     outcomes: &BatchResults,
 ) -> Result<super::Dispatched, ApiError> {
@@ -118,5 +114,6 @@ async fn run_command(
             params.insert(k, substitute(v, outcomes));
         }
     }
-    Box::pin(dispatch(state, caller.clone(), method, Params(params))).await
+    let spec = lookup(method).ok_or(ErrorCode::MethodNotFound)?;
+    run_spec(state, caller, spec, Params(params))
 }

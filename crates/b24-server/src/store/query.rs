@@ -82,6 +82,11 @@ pub enum Filter {
 }
 
 impl Filter {
+    /// Whether this filter is "every row" (an `All` of nothing, however nested).
+    pub fn matches_everything(&self) -> bool {
+        matches!(self, Filter::All(parts) if parts.iter().all(Filter::matches_everything))
+    }
+
     /// The filter that matches every row.
     pub fn everything() -> Self {
         Filter::All(Vec::new())

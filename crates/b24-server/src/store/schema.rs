@@ -167,7 +167,18 @@ CREATE TABLE crm_dynamic_types (
 CREATE UNIQUE INDEX crm_dynamic_types_by_entity_type ON crm_dynamic_types (portal_id, entity_type_id);
 CREATE INDEX activities_by_start_time ON activities (portal_id, start_time, id);
 "#,
-    // 5: events (spec §9): the key application tokens are derived from, bound handlers (online,
+    // 5: item counts per type, so an unfiltered list's `total` is one row, not a count of the table.
+    r#"
+CREATE TABLE crm_item_counts (
+    portal_id       BIGINT NOT NULL,
+    entity_type_id  BIGINT NOT NULL,
+    items           BIGINT NOT NULL,
+    PRIMARY KEY (portal_id, entity_type_id)
+);
+INSERT INTO crm_item_counts (portal_id, entity_type_id, items)
+    SELECT portal_id, entity_type_id, COUNT(*) FROM crm_items GROUP BY portal_id, entity_type_id;
+"#,
+    // 6: events (spec §9): the key application tokens are derived from, bound handlers (online,
     // offline, and outgoing webhooks with app_id 0), the outbox written in the same transaction
     // as each change, the delivery log, and the offline-event queue.
     r#"

@@ -614,3 +614,28 @@ async fn a_fifty_command_get_batch_fits_in_the_request_line() {
     .await;
     assert_eq!(outcome.status, Some(200));
 }
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
+    let app = spawn_app_with(|config| {
+        config.transport.header_read_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    let first = format!(
+        "GET {}server.time HTTP/1.1\r\nHost: x\r\n\r\n",
+        prefix(&app)
+    );
+    stream.write_all(first.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = stream.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // Now stay silent: the server must close the connection rather than hold it forever.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+    assert!(
+        closed.is_ok(),
+        "an idle keep-alive connection was kept open"
+    );
+}

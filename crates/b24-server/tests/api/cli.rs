@@ -158,6 +158,77 @@ fn serve_prints_the_webhook_once_the_ca_and_both_listening_lines_then_stops_on_s
 }
 
 #[tokio::test]
+async fn seed_adds_deals_with_bound_activities_while_the_server_runs() {
+    let app = spawn_app().await;
+    let out = stdout(&b24(
+        app.dir.path(),
+        &["seed", "--activities", "120", "--activities-per-deal", "40"],
+    ));
+    assert!(
+        out.starts_with("seeded 120 activities and 3 deals in "),
+        "{out}"
+    );
+    assert!(
+        !out.contains("/rest/"),
+        "the portal existed: no new webhook"
+    );
+
+    let (status, body) = app
+        .call("crm.item.list", json!({"entityTypeId": 2, "start": -1}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let deals: Vec<i64> = body["result"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(deals, vec![1, 2, 3]);
+    assert_eq!(app.bindings(1).await, vec![(2, 1)]);
+    assert_eq!(app.bindings(120).await, vec![(2, 3)]);
+    assert_eq!(app.owner(81).await, ("2".to_string(), "3".to_string()));
+    let (status, _) = app
+        .call("crm.activity.binding.list", json!({"activityId": 121}))
+        .await;
+    assert_eq!(status, 400, "exactly 120 activities");
+}
+
+#[test]
+fn seed_on_an_empty_data_dir_creates_the_portal_and_prints_its_webhook() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = stdout(&b24(dir.path(), &["seed", "--activities", "3"]));
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some("first start: created the portal, administrator (user 1) and a webhook with every scope:")
+    );
+    assert!(lines
+        .next()
+        .is_some_and(|l| l.starts_with("  http://127.0.0.1:8080/rest/1/")));
+    assert!(lines
+        .next()
+        .is_some_and(|l| l.starts_with("seeded 3 activities and 1 deal in ")));
+}
+
+#[test]
+fn seed_refuses_bad_input_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = b24(
+        dir.path(),
+        &["seed", "--activities", "5", "--activities-per-deal", "0"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--activities-per-deal"));
+    let out = b24(dir.path(), &["seed", "--activities", "5", "--user", "7"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("there is no user 7"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
 async fn app_create_prints_one_json_object_and_authorize_prints_a_code_that_exchanges() {
     let app = spawn_app().await;
     let out = b24(

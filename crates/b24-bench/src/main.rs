@@ -1,0 +1,272 @@
+//! `b24-bench`: how fast b24-server is, and how the cost grows with the data.
+//!
+//! # Layout
+//! - [`server`]: runs the real `b24-server` binary (seed, webhook, serve, stop, memory).
+//! - [`client`]: keep-alive HTTP/1.1 connections with as little client CPU as possible.
+//! - [`load`]: the workloads and the closed-loop and open-loop drivers.
+//! - [`report`]: the Markdown tables printed at the end.
+
+mod client;
+mod load;
+mod report;
+mod server;
+
+use anyhow::Context as _;
+use clap::Parser;
+use client::{Connection, Endpoint, Transport};
+use load::{closed_loop, open_loop, Fixture, Measurement, Worker, Workload, CONTACT};
+use report::{Machine, SizeReport, Startup};
+use server::{resident, Backend, ServerBinary};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Load benchmark for b24-server.
+///
+/// For each data size it seeds a fresh data directory (`b24-server seed`), creates a webhook,
+/// starts the real server binary on 127.0.0.1 (with `--plan unlimited` when the server has
+/// rate limits), and drives it over a pool of keep-alive HTTP connections. It reports, per size:
+///
+///   - start-up: process start to the "listening on" line and to the first answered request;
+///   - resident memory (VmRSS, and RssAnon: the private part) idle after start-up, the peak
+///     under load, and idle again after;
+///   - for each scenario, calls per second, p50/p90/p99/max latency and the server's CPU time
+///     per call (closed loop: every connection sends its next call as soon as the previous one
+///     is answered); the batch scenario also runs on one connection alone;
+///   - p99 of binding calls at half of their peak rate (open loop, fixed schedule, latency
+///     counted from when a call was due, so a stalled server cannot hide its stalls);
+///
+/// then the ratios measured in this same run: binding calls/s ÷ server.time calls/s, and latency
+/// at each size ÷ latency at the smallest one.
+///
+/// Build the server first, in release mode, and run the bench in release mode too:
+///
+///   cargo build --release -p b24-server
+///   cargo run --release -p b24-bench                          # 1k, 100k, 1M activities
+///   cargo run --release -p b24-bench -- --sizes 1000 -d 2     # a quick look
+///   cargo run --release -p b24-bench -- --data-dir /tmp/b24-bench   # keep and reuse seeded data
+///   cargo run --release -p b24-bench -- --transport https     # through the HTTPS listener
+///
+/// Targets (DESIGN.md): binding pairs ≥ 50% of server.time throughput and ≥ 10,000 calls/s on
+/// 2 cores; p99 < 2 ms at half of peak load; a 50-command batch < 5 ms; 1M vs 1k within 20%;
+/// start-up < 300 ms; idle RSS < 30 MB. The client shares the machine with the server: on a
+/// small machine, give it one thread (the default) and compare runs made the same way.
+#[derive(Debug, Parser)]
+#[command(name = "b24-bench", version, about, long_about, verbatim_doc_comment)]
+struct Args {
+    /// Data sizes to measure, as numbers of seeded activities (one deal per 10 activities).
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000, 100_000, 1_000_000])]
+    sizes: Vec<u64>,
+    /// Scenarios to run at each size, in order (server-time is always run: it is the floor).
+    #[arg(long, value_delimiter = ',', value_enum, default_values_t = [
+        Workload::ServerTime, Workload::BindingPairs, Workload::BindingList, Workload::Batch,
+        Workload::ItemListFirst, Workload::ItemListCursor,
+    ])]
+    scenarios: Vec<Workload>,
+    /// Keep-alive connections (each one sends its next call when the previous is answered).
+    #[arg(short, long, default_value_t = 16)]
+    connections: usize,
+    /// Measured seconds per scenario.
+    #[arg(short, long, default_value_t = 5.0)]
+    duration: f64,
+    /// Unmeasured warm-up seconds before each scenario.
+    #[arg(short, long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Threads of the load generator (1 leaves the most CPU to the server).
+    #[arg(long, default_value_t = 1)]
+    client_threads: usize,
+    /// Skip the open-loop run at half of the peak binding rate.
+    #[arg(long)]
+    no_half_load: bool,
+    /// The server executable (default: b24-server next to this executable).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Keep seeded data in DIR/activities-N and reuse it on later runs (default: a temporary
+    /// directory, removed at the end).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// How the client reaches the server.
+    #[arg(long, value_enum, default_value_t = Transport::Http)]
+    transport: Transport,
+    /// The server's storage backend.
+    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
+    backend: Backend,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = if args.client_threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.client_threads)
+            .enable_all()
+            .build()?
+    };
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(args.connections > 0, "--connections must be at least 1");
+    anyhow::ensure!(
+        !args.sizes.is_empty() && args.sizes.iter().all(|&n| n > 0),
+        "--sizes must list positive numbers"
+    );
+    let server = ServerBinary::locate(args.server_bin.clone())?;
+    let temp = tempfile::tempdir()?;
+    let data_root = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| temp.path().to_path_buf());
+    let machine = Machine::read(&args, &server);
+    println!("{}", machine.describe());
+    if !server.has_plan_flag {
+        println!("note: this server has no `serve --plan` (no rate limiter yet): run as is.\n");
+    }
+    let mut reports = Vec::new();
+    for &size in &args.sizes {
+        let report = measure_size(&args, &server, &data_root, size).await?;
+        println!("{}", report::size_section(&report));
+        reports.push(report);
+    }
+    println!("{}", report::ratios_section(&reports));
+    Ok(())
+}
+
+async fn measure_size(
+    args: &Args,
+    server: &ServerBinary,
+    data_root: &std::path::Path,
+    activities: u64,
+) -> anyhow::Result<SizeReport> {
+    let data_dir = data_root.join(format!("activities-{activities}"));
+    let seeded_in = if data_dir.join("b24.sqlite3").is_file() {
+        eprintln!("reusing seeded data in {}", data_dir.display());
+        None
+    } else {
+        eprintln!(
+            "seeding {activities} activities into {}",
+            data_dir.display()
+        );
+        Some(server.seed(&data_dir, activities)?)
+    };
+    let webhook_path = server.create_webhook(&data_dir)?;
+    let running = server
+        .start(&data_dir, &webhook_path, args.transport, args.backend)
+        .await?;
+    let pid = running.pid();
+    // Let start-up work (thread pools, caches) finish before calling the process idle.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle_memory = resident(pid);
+    let startup = Startup {
+        listening: running.listening_after,
+        first_answer: running.first_answer_after,
+    };
+
+    let endpoint = running.endpoint.clone();
+    let fixture = Arc::new(Fixture {
+        activities,
+        deals: activities.div_ceil(10),
+    });
+    let mut workers = open_workers(&endpoint, args.connections).await?;
+    let batch_available = batch_is_served(&endpoint).await?;
+
+    let warmup = Duration::from_secs_f64(args.warmup);
+    let duration = Duration::from_secs_f64(args.duration);
+    let mut scenarios: Vec<(Workload, Measurement)> = Vec::new();
+    let mut batch_alone = None;
+    let mut order = vec![Workload::ServerTime];
+    order.extend(
+        args.scenarios
+            .iter()
+            .copied()
+            .filter(|w| *w != Workload::ServerTime),
+    );
+    for workload in order {
+        if workload == Workload::Batch && !batch_available {
+            eprintln!("skipping the batch scenario: this server does not serve `batch` yet");
+            continue;
+        }
+        eprintln!("{activities} activities: {}", workload.label());
+        let (back, m) =
+            closed_loop(workers, workload, fixture.clone(), warmup, duration, pid).await?;
+        workers = back;
+        scenarios.push((workload, m));
+        if workload == Workload::Batch {
+            // The batch target is about one batch's own latency, not its wait behind 15 others.
+            eprintln!("{activities} activities: one batch at a time");
+            let alone = workers.split_off(1);
+            let (back, m) =
+                closed_loop(workers, workload, fixture.clone(), warmup, duration, pid).await?;
+            workers = back;
+            workers.extend(alone);
+            batch_alone = Some(m);
+        }
+    }
+
+    let mut half_load = None;
+    let pairs_peak = scenarios
+        .iter()
+        .find(|(w, _)| *w == Workload::BindingPairs)
+        .map(|(_, m)| m.requests_per_second());
+    if let (false, Some(peak)) = (args.no_half_load, pairs_peak) {
+        let rate = peak / 2.0;
+        eprintln!("{activities} activities: binding pairs at half of peak ({rate:.0} calls/s)");
+        let (back, m) = open_loop(
+            workers,
+            Workload::BindingPairs,
+            fixture.clone(),
+            rate,
+            duration,
+            pid,
+        )
+        .await?;
+        workers = back;
+        half_load = Some((rate, m));
+    }
+    drop(workers);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after_memory = resident(pid);
+    running.stop().await?;
+    Ok(SizeReport {
+        activities,
+        seeded_in,
+        startup,
+        idle_memory,
+        after_memory,
+        scenarios,
+        half_load,
+        batch_alone,
+        batch_available,
+    })
+}
+
+/// One connection per worker, each with a contact of its own to bind activities to.
+async fn open_workers(endpoint: &Endpoint, count: usize) -> anyhow::Result<Vec<Worker>> {
+    let mut workers = Vec::with_capacity(count);
+    for i in 0..count {
+        let mut connection = Connection::open(endpoint).await?;
+        let added = connection
+            .call_ok(
+                "crm.item.add",
+                format!(r#"{{"entityTypeId":{CONTACT},"fields":{{"title":"bench contact {i}"}}}}"#),
+            )
+            .await?;
+        let contact = added["result"]["item"]["id"]
+            .as_i64()
+            .context("crm.item.add returned no item id")?;
+        workers.push(Worker::new(connection, contact, i as u64 + 1));
+    }
+    Ok(workers)
+}
+
+/// Whether the server serves `batch` (it is being added): an unknown method answers 404.
+async fn batch_is_served(endpoint: &Endpoint) -> anyhow::Result<bool> {
+    let mut connection = Connection::open(endpoint).await?;
+    let answer = connection
+        .call("batch", r#"{"cmd":{"t":"server.time"}}"#.to_string())
+        .await?;
+    Ok(answer.status != 404)
+}

@@ -1,0 +1,250 @@
+//! The report: Markdown, so a run can be pasted into BENCHMARKS.md as it is.
+
+use crate::load::{Measurement, Workload};
+use crate::server::{Memory, ServerBinary};
+use crate::Args;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// The machine and the settings of the run.
+pub struct Machine {
+    cores: usize,
+    cpu: String,
+    settings: String,
+}
+
+impl Machine {
+    /// Reads the CPU model from `/proc/cpuinfo` and the core count the OS gives us.
+    pub fn read(args: &Args, server: &ServerBinary) -> Self {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find_map(|l| l.strip_prefix("model name"))
+                    .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+            .unwrap_or_else(|| "unknown CPU".into());
+        let settings = format!(
+            "{} keep-alive connections, {} client thread(s), {:.1} s measured after {:.1} s warm-up \
+             per scenario; transport {:?}, backend {:?}; server {}{}",
+            args.connections,
+            args.client_threads.max(1),
+            args.duration,
+            args.warmup,
+            args.transport,
+            args.backend,
+            server.path().display(),
+            if server.has_plan_flag {
+                " --plan unlimited"
+            } else {
+                ""
+            },
+        );
+        Self {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu,
+            settings,
+        }
+    }
+
+    /// The header of the report.
+    pub fn describe(&self) -> String {
+        format!(
+            "# b24-bench\n\nmachine: {} cores, {}\nrun: {}\n",
+            self.cores, self.cpu, self.settings
+        )
+    }
+}
+
+/// Start-up times.
+pub struct Startup {
+    /// Process start to the "listening on" line.
+    pub listening: Duration,
+    /// Process start to the first answered request.
+    pub first_answer: Duration,
+}
+
+/// Everything measured at one data size.
+pub struct SizeReport {
+    /// Seeded activities.
+    pub activities: u64,
+    /// How long seeding took (`None`: reused from an earlier run).
+    pub seeded_in: Option<Duration>,
+    /// Start-up.
+    pub startup: Startup,
+    /// Resident memory after start-up, before any load.
+    pub idle_memory: Option<Memory>,
+    /// Resident memory after the load stopped.
+    pub after_memory: Option<Memory>,
+    /// Closed-loop results, in the order run.
+    pub scenarios: Vec<(Workload, Measurement)>,
+    /// The open-loop run of binding pairs: the rate asked for, and what was measured.
+    pub half_load: Option<(f64, Measurement)>,
+    /// `batch` on one connection: the latency of a batch that waits for no other.
+    pub batch_alone: Option<Measurement>,
+    /// Whether the server serves `batch`.
+    pub batch_available: bool,
+}
+
+impl SizeReport {
+    fn scenario(&self, workload: Workload) -> Option<&Measurement> {
+        self.scenarios
+            .iter()
+            .find(|(w, _)| *w == workload)
+            .map(|(_, m)| m)
+    }
+}
+
+fn mib(memory: Option<Memory>) -> String {
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    memory.map_or("n/a".into(), |m| {
+        format!("{:.1} MiB ({:.1} private)", mib(m.rss_kib), mib(m.anon_kib))
+    })
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn row(out: &mut String, label: &str, m: &Measurement) {
+    let per_second = if m.calls_per_request > 1 {
+        format!(
+            "{:.0} ({:.0} req/s)",
+            m.calls_per_second(),
+            m.requests_per_second()
+        )
+    } else {
+        format!("{:.0}", m.calls_per_second())
+    };
+    let _ = writeln!(
+        out,
+        "| {label} | {per_second} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} |",
+        m.quantile_ms(0.50),
+        m.quantile_ms(0.90),
+        m.quantile_ms(0.99),
+        m.max_ms(),
+        m.server_cpu_us_per_call()
+            .map_or("n/a".into(), |us| format!("{us:.0}")),
+        m.failed
+    );
+}
+
+/// The section for one size.
+pub fn size_section(r: &SizeReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "## {} activities\n", count(r.activities));
+    let seeded = r
+        .seeded_in
+        .map_or("reused from an earlier run".into(), |d| {
+            format!("seeded in {:.1} s", d.as_secs_f64())
+        });
+    let peak = r
+        .scenarios
+        .iter()
+        .filter_map(|(_, m)| m.peak_memory)
+        .chain(r.half_load.iter().filter_map(|(_, m)| m.peak_memory))
+        .chain(r.batch_alone.iter().filter_map(|m| m.peak_memory))
+        .reduce(Memory::max);
+    let _ = writeln!(
+        out,
+        "data: {seeded}. start-up: listening after {}, first answer after {}. \
+         memory (VmRSS, of which private RssAnon): idle {}, peak under load {}, idle after load {}.\n",
+        ms(r.startup.listening),
+        ms(r.startup.first_answer),
+        mib(r.idle_memory),
+        mib(peak),
+        mib(r.after_memory),
+    );
+    let _ = writeln!(
+        out,
+        "| scenario (closed loop) | calls/s | p50 ms | p90 ms | p99 ms | max ms | server CPU µs/call | failed |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (workload, m) in &r.scenarios {
+        row(&mut out, workload.label(), m);
+    }
+    if let Some(m) = &r.batch_alone {
+        row(&mut out, "batch (50 binding calls), one connection", m);
+    }
+    if let Some((rate, m)) = &r.half_load {
+        row(
+            &mut out,
+            &format!("binding add+delete, open loop at {rate:.0}/s (half of peak)"),
+            m,
+        );
+    }
+    if !r.batch_available {
+        let _ = writeln!(
+            out,
+            "\n(batch skipped: the server does not serve `batch` yet)"
+        );
+    }
+    out
+}
+
+/// Ratios measured in this run: binding throughput against the floor, and growth with size.
+pub fn ratios_section(reports: &[SizeReport]) -> String {
+    let mut out = String::from("## Ratios (same run)\n\n");
+    let _ = writeln!(
+        out,
+        "| size | binding calls/s ÷ server.time calls/s |\n|---|---:|"
+    );
+    for r in reports {
+        if let (Some(pairs), Some(floor)) = (
+            r.scenario(Workload::BindingPairs),
+            r.scenario(Workload::ServerTime),
+        ) {
+            let _ = writeln!(
+                out,
+                "| {} | {:.2} |",
+                count(r.activities),
+                pairs.calls_per_second() / floor.calls_per_second()
+            );
+        }
+    }
+    let (Some(base), true) = (reports.first(), reports.len() > 1) else {
+        return out;
+    };
+    let _ = writeln!(
+        out,
+        "\nLatency at each size ÷ latency at {} activities (p50 / p99; 1.00 = no growth):\n",
+        count(base.activities)
+    );
+    let mut header = String::from("| scenario |");
+    let mut rule = String::from("|---|");
+    for r in &reports[1..] {
+        let _ = write!(header, " {} |", count(r.activities));
+        rule.push_str("---:|");
+    }
+    let _ = writeln!(out, "{header}\n{rule}");
+    for (workload, base_m) in &base.scenarios {
+        let mut line = format!("| {} |", workload.label());
+        for r in &reports[1..] {
+            match r.scenario(*workload) {
+                Some(m) => {
+                    let _ = write!(
+                        line,
+                        " {:.2} / {:.2} |",
+                        m.quantile_ms(0.5) / base_m.quantile_ms(0.5),
+                        m.quantile_ms(0.99) / base_m.quantile_ms(0.99)
+                    );
+                }
+                None => line.push_str(" n/a |"),
+            }
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    out
+}
