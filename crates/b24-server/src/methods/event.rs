@@ -1,5 +1,5 @@
 //! Event methods (spec §9.1): `events`, `event.bind`, `event.unbind`, `event.get`, and the offline
-//! queue `event.offline.get / clear / list`. Applications only: a webhook gets 403
+//! queue `event.offline.get / clear / error / list`. Applications only: a webhook gets 403
 //! `WRONG_AUTH_TYPE`. Parameter names are case-insensitive, as in the real service.
 //!
 //! Checks run in the order of the real service's `Bitrix\Rest\Api\Event`.
@@ -65,6 +65,14 @@ pub const OFFLINE_CLEAR: MethodSpec = MethodSpec {
     scope: None,
     handler: Handler::Blocking(offline_clear),
     doc: "Deletes offline events handed out under a process id.",
+};
+
+/// `event.offline.error(process_id, message_id)`.
+pub const OFFLINE_ERROR: MethodSpec = MethodSpec {
+    name: "event.offline.error",
+    scope: None,
+    handler: Handler::Blocking(offline_error),
+    doc: "Marks offline events handed out under a process id as failed (event.offline.get error=1 returns them).",
 };
 
 /// `event.offline.list(filter?, order?, start?)`.
@@ -453,6 +461,32 @@ fn offline_clear(call: &Call<'_>) -> Result<Output, ApiError> {
         tx.clear_offline_events(app_id, "", &process_id, only)
     })?;
     Ok(Output::result(Value::Bool(true)))
+}
+
+fn offline_error(call: &Call<'_>) -> Result<Output, ApiError> {
+    let app_id = offline_app(call)?;
+    if call.params.get_ci("process_id").is_none() {
+        return Err(RestError::argument_null("PROCESS_ID").into());
+    }
+    let process_id = text(call, "process_id").trim().to_string();
+    let bad = || RestError::argument("message_id", "Value must be array of MESSAGE_ID values");
+    let message_ids: Vec<String> = match call.params.get_ci("message_id") {
+        Some(Value::Array(a)) => a.iter().map(|v| text_of(v).trim().to_string()).collect(),
+        Some(Value::Object(o)) => o.values().map(|v| text_of(v).trim().to_string()).collect(),
+        _ => return Err(bad().into()),
+    };
+    call.state.store.write(call.caller.portal_id, |tx| {
+        tx.mark_offline_errors(app_id, "", &process_id, &message_ids)
+    })?;
+    Ok(Output::result(Value::Bool(true)))
+}
+
+fn text_of(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    }
 }
 
 fn offline_list(call: &Call<'_>) -> Result<Output, ApiError> {

@@ -106,6 +106,7 @@ pub static METHODS: &[MethodSpec] = &[
     event::BIND,
     event::GET,
     event::OFFLINE_CLEAR,
+    event::OFFLINE_ERROR,
     event::OFFLINE_GET,
     event::OFFLINE_LIST,
     event::UNBIND,

@@ -525,6 +525,15 @@ pub trait Tx {
     ) -> Result<PageOf<OfflineEventRecord>, ApiError>;
     /// Gives `process_id` to the entries with the given ids.
     fn mark_offline_events(&mut self, ids: &[i64], process_id: &str) -> Result<(), ApiError>;
+    /// Marks entries handed out under `process_id` as failed (`ERROR` 1) and returns them to the
+    /// queue, where `event.offline.get` with `error=1` finds them.
+    fn mark_offline_errors(
+        &mut self,
+        app_id: i64,
+        connector_id: &str,
+        process_id: &str,
+        message_ids: &[String],
+    ) -> Result<(), ApiError>;
     /// Deletes entries of an application's queue handed out under `process_id`: all of them,
     /// or only those with the given ids or message ids.
     fn clear_offline_events(

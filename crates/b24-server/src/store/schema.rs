@@ -246,7 +246,7 @@ CREATE TABLE event_offline (
     PRIMARY KEY (portal_id, id)
 );
 CREATE UNIQUE INDEX event_offline_pending
-    ON event_offline (portal_id, app_id, connector_id, process_id, message_id);
+    ON event_offline (portal_id, app_id, connector_id, process_id, error, message_id);
 CREATE INDEX event_offline_by_time
     ON event_offline (portal_id, app_id, connector_id, process_id, timestamp_x, id);
 CREATE INDEX event_offline_by_id ON event_offline (portal_id, app_id, connector_id, id);

@@ -1273,7 +1273,7 @@ impl Tx for SqliteTx<'_> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "INSERT INTO event_offline (portal_id, {OFFLINE_COLUMNS})
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-             ON CONFLICT (portal_id, app_id, connector_id, process_id, message_id)
+             ON CONFLICT (portal_id, app_id, connector_id, process_id, error, message_id)
              DO UPDATE SET timestamp_x = excluded.timestamp_x, user_id = excluded.user_id"
         ))?;
         stmt.execute(params![
@@ -1309,6 +1309,30 @@ impl Tx for SqliteTx<'_> {
         )?;
         for id in ids {
             stmt.execute(params![self.portal, id, process_id])?;
+        }
+        Ok(())
+    }
+
+    fn mark_offline_errors(
+        &mut self,
+        app_id: i64,
+        connector_id: &str,
+        process_id: &str,
+        message_ids: &[String],
+    ) -> Result<(), ApiError> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE event_offline SET error = 1, process_id = ''
+             WHERE portal_id = ?1 AND app_id = ?2 AND connector_id = ?3 AND process_id = ?4
+                 AND message_id = ?5",
+        )?;
+        for message_id in message_ids {
+            stmt.execute(params![
+                self.portal,
+                app_id,
+                connector_id,
+                process_id,
+                message_id
+            ])?;
         }
         Ok(())
     }

@@ -693,6 +693,7 @@ async fn event_methods_refuse_webhooks_with_wrong_auth_type() {
         "events",
         "event.offline.get",
         "event.offline.clear",
+        "event.offline.error",
         "event.offline.list",
     ] {
         let (status, body) = e
@@ -837,6 +838,7 @@ async fn non_administrators_bind_only_for_themselves_and_never_offline() {
         "event.offline.get",
         "event.offline.list",
         "event.offline.clear",
+        "event.offline.error",
     ] {
         let (status, body) = e.rest_as(&token, method, json!({"process_id": "x"})).await;
         assert_eq!(
@@ -1004,6 +1006,25 @@ async fn offline_events_queue_one_entry_per_object_until_taken() {
         listed["total"], 1,
         "only the entry handed out earlier is left"
     );
+
+    // event.offline.error returns an entry to the queue marked as failed; error=1 finds it.
+    let message = listed["result"][0]["MESSAGE_ID"].clone();
+    let process = listed["result"][0]["PROCESS_ID"].clone();
+    let marked = e
+        .ok(
+            "event.offline.error",
+            json!({"process_id": process, "message_id": [message]}),
+        )
+        .await;
+    assert_eq!(marked, json!(true));
+    assert_eq!(
+        e.ok("event.offline.get", json!({})).await["events"],
+        json!([])
+    );
+    let failed = e.ok("event.offline.get", json!({"error": 1})).await;
+    assert_eq!(failed["events"][0]["MESSAGE_ID"], message);
+    let (_, listed) = e.rest("event.offline.list", json!({})).await;
+    assert_eq!(listed["total"], 0);
 }
 
 #[tokio::test]
@@ -1011,6 +1032,16 @@ async fn offline_methods_validate_their_arguments() {
     let e = events_app("crm").await;
     let argument = |name: &str, description: &str| json!({"error": "ERROR_ARGUMENT", "error_description": description, "argument": name});
     let cases = [
+        (
+            "event.offline.error",
+            json!({"message_id": []}),
+            argument("PROCESS_ID", "Argument 'PROCESS_ID' is null or empty"),
+        ),
+        (
+            "event.offline.error",
+            json!({"process_id": "p", "message_id": "x"}),
+            argument("message_id", "Value must be array of MESSAGE_ID values"),
+        ),
         (
             "event.offline.get",
             json!({"limit": 0}),
