@@ -269,6 +269,11 @@ pub struct ServeArgs {
     /// A reverse proxy whose `X-Forwarded-Proto: https` counts as HTTPS; repeatable.
     #[arg(long = "trusted-proxy", value_name = "IP")]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Threads that run database work (default: twice the cores, at least 4). SQLite has one
+    /// writer, so more threads than that only queue on it and cost context switches; raise it if
+    /// slow reads (counted pages over millions of rows) should not wait behind each other.
+    #[arg(long, env = "B24_BLOCKING_THREADS")]
+    pub blocking_threads: Option<usize>,
     /// Lifetime of OAuth access tokens, in seconds.
     #[arg(long, env = "B24_ACCESS_TOKEN_TTL", default_value_t = 3600)]
     pub access_token_ttl: u64,
@@ -341,6 +346,20 @@ pub enum WebhookCommand {
 
 fn open_store(data_dir: &std::path::Path) -> anyhow::Result<Store> {
     Store::open_sqlite_in(data_dir, Arc::new(crate::clock::SystemClock))
+}
+
+impl Cli {
+    /// The size of the runtime's blocking pool, where every store call runs.
+    pub fn blocking_threads(&self) -> usize {
+        let configured = match &self.command {
+            Command::Serve(args) => args.blocking_threads,
+            _ => None,
+        };
+        configured.filter(|n| *n > 0).unwrap_or_else(|| {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            (2 * cores).max(4)
+        })
+    }
 }
 
 /// Runs a parsed command line.

@@ -3,9 +3,27 @@
 use clap::Parser;
 use std::process::ExitCode;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// mimalloc: answers are built from many small JSON maps and strings; glibc's allocator showed up
+/// as the largest cost in profiles of list pages (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> ExitCode {
     let cli = b24_server::cli::Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(cli.blocking_threads())
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(run(cli)),
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: b24_server::cli::Cli) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("B24_LOG")
