@@ -138,6 +138,16 @@ error_codes! {
     Legacy => 400, "", "Unknown error";
     /// An `ArgumentException` in a legacy handler; carries `"argument"`.
     ErrorArgument => 400, "ERROR_ARGUMENT", "Argument is null or empty";
+
+    // --- events (spec §9.1): `RestException`s without a status, so HTTP 400 ---
+    /// `event.bind` of an event the application's scopes do not offer.
+    EventNotFound => 400, "ERROR_EVENT_NOT_FOUND", "Event not found";
+    /// A handler URL without a host containing a dot (or a refused address).
+    WrongHandlerUrl => 400, "ERROR_WRONG_HANDLER_URL", "Wrong handler URL";
+    /// A handler URL whose scheme is not http or https.
+    UnsupportedProtocol => 400, "ERROR_UNSUPPORTED_PROTOCOL", "Unsupported handler protocol";
+    /// `event.bind` of a handler that is already bound (same application, event, URL, user, connector).
+    HandlerAlreadyBound => 400, "ERROR_CORE", "Unable to set event handler: Handler already binded";
 }
 
 /// A Bitrix24 error as it travels: the table row plus the exact description (and, for
@@ -192,6 +202,19 @@ impl RestError {
                 "Invalid value {{{shown}}} to match with parameter {{{name}}}. Should be value of type int."
             ),
         )
+    }
+
+    /// `ERROR_ARGUMENT` about parameter `argument` (PHP `ArgumentException`).
+    pub fn argument(argument: &str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            argument: Some(argument.to_string()),
+            ..Self::with_message(ErrorCode::ErrorArgument, message)
+        }
+    }
+
+    /// `ERROR_ARGUMENT` for a required parameter left empty (PHP `ArgumentNullException`).
+    pub fn argument_null(argument: &str) -> Self {
+        Self::argument(argument, format!("Argument '{argument}' is null or empty"))
     }
 
     /// The error with a `Retry-After` hint, in seconds.

@@ -238,3 +238,97 @@ pub fn set_webhook_blocked(
     }
     Ok(())
 }
+
+/// An outgoing webhook: an event POSTed to a URL without an application (spec §9.2).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OutgoingWebhook {
+    /// Its id (`event_handler_id` in payloads).
+    pub id: i64,
+    /// The event, upper-case.
+    pub event: String,
+    /// Where it is POSTed.
+    pub url: String,
+    /// The token its payloads carry in `auth[application_token]`, so the receiver can tell
+    /// they came from this server.
+    pub application_token: String,
+}
+
+/// Adds an outgoing webhook for one of the events this server fires. The URL must pass the
+/// checks of `event.bind`; the running server's target policy applies again at delivery.
+pub fn add_outgoing_webhook(
+    store: &Store,
+    portal: PortalId,
+    event: &str,
+    url: &str,
+) -> anyhow::Result<OutgoingWebhook> {
+    let event = event.trim().to_ascii_uppercase();
+    if crate::events::scope_of(&event).is_none() {
+        let known: Vec<&str> = crate::events::EVENTS.iter().map(|(_, e)| *e).collect();
+        bail!(
+            "unknown event '{event}'; known events: {}",
+            known.join(", ")
+        );
+    }
+    let anywhere = crate::events::TargetPolicy {
+        allow_loopback: true,
+        allow_private: true,
+    };
+    crate::events::check_handler_url(url, anywhere).map_err(to_anyhow)?;
+    store
+        .write(portal, |tx| {
+            let record = crate::store::EventHandlerRecord {
+                id: 0,
+                app_id: 0,
+                event_name: event.clone(),
+                handler: url.trim().to_string(),
+                user_id: 0,
+                connector_id: String::new(),
+            };
+            let id = tx.insert_event_handler(&record)?.ok_or_else(|| {
+                ApiError::internal(anyhow!("this outgoing webhook already exists"))
+            })?;
+            let key = crate::oauth::event_key(tx)?;
+            Ok(OutgoingWebhook {
+                id,
+                event: event.clone(),
+                url: record.handler,
+                application_token: crate::events::webhook_token(&key, id),
+            })
+        })
+        .map_err(to_anyhow)
+}
+
+/// The outgoing webhooks, by id (their tokens are shown only when added).
+pub fn outgoing_webhooks(
+    store: &Store,
+    portal: PortalId,
+) -> anyhow::Result<Vec<crate::store::EventHandlerRecord>> {
+    store
+        .read(portal, |tx| tx.event_handlers_of_app(0))
+        .map_err(to_anyhow)
+}
+
+/// Removes an outgoing webhook; events already queued for it are still delivered.
+pub fn remove_outgoing_webhook(store: &Store, portal: PortalId, id: i64) -> anyhow::Result<()> {
+    let removed = store
+        .write(portal, |tx| {
+            let is_webhook = tx.event_handlers_of_app(0)?.iter().any(|h| h.id == id);
+            Ok(is_webhook && tx.delete_event_handler(id)?)
+        })
+        .map_err(to_anyhow)?;
+    if !removed {
+        bail!("there is no outgoing webhook {id}: `b24-server events webhook list` shows them");
+    }
+    Ok(())
+}
+
+/// The newest `limit` delivery attempts, newest first.
+pub fn delivery_log(
+    store: &Store,
+    portal: PortalId,
+    limit: u64,
+) -> anyhow::Result<Vec<crate::store::DeliveryRecord>> {
+    store
+        .read(portal, |tx| tx.deliveries(limit))
+        .map_err(to_anyhow)
+}

@@ -1,10 +1,11 @@
 //! Start-up you can call from tests: [`Application::build`] opens the store, binds the listeners
 //! (plain HTTP, and HTTPS when configured) and bootstraps the portal;
 //! [`Application::run_until_stopped`] serves until the shutdown future resolves, letting
-//! in-flight requests finish.
+//! in-flight requests finish, and runs the event sender meanwhile.
 
 use crate::admin::{self, FirstStart};
 use crate::clock::{Clock, SystemClock};
+use crate::events::sender::DeliveryConfig;
 use crate::limits::{LimiterState, Plan, PlanCache};
 use crate::state::{AppState, OperatingConfig, PortalFlags, RequestLimits, SecurityConfig};
 use crate::store::{Store, DEFAULT_PORTAL};
@@ -55,6 +56,8 @@ pub struct ServeConfig {
     pub security: SecurityConfig,
     /// Header size and timeouts that protect the listeners from abusive clients.
     pub transport: TransportLimits,
+    /// Event delivery: concurrency, timeout, retries, allowed handler addresses.
+    pub events: DeliveryConfig,
 }
 
 /// Bounds that protect the listeners from slow or oversized requests (slowloris and the like).
@@ -97,6 +100,7 @@ impl ServeConfig {
             limiter: None,
             security: SecurityConfig::default(),
             transport: TransportLimits::default(),
+            events: DeliveryConfig::default(),
         }
     }
 }
@@ -189,6 +193,8 @@ impl Application {
                 security: Arc::new(config.security),
                 portal_flags: Arc::new(PortalFlags::new(rest_enabled, closed)),
                 public_url: Arc::from(api_base),
+                events: Arc::new(config.events),
+                events_wake: Arc::new(tokio::sync::Notify::new()),
             },
             first_start,
         })
@@ -241,6 +247,11 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let refresher = tokio::spawn(refresh_portal(self.state.clone()));
+        let sender = tokio::spawn(crate::events::sender::run(
+            self.state.clone(),
+            (*self.state.events).clone(),
+            self.state.events_wake.clone(),
+        ));
         let handle: axum_server::Handle<SocketAddr> = axum_server::Handle::new();
         let stopper = handle.clone();
         tokio::spawn(async move {
@@ -293,6 +304,9 @@ impl Application {
             }
         }
         refresher.abort();
+        // Deliveries cut short are sent again once their claim lapses (at least once).
+        sender.abort();
+        let _ = sender.await;
         served
     }
 }

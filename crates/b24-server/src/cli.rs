@@ -72,6 +72,47 @@ pub enum Command {
     /// Manage OAuth applications.
     #[command(subcommand)]
     App(AppCommand),
+    /// Outbound events: the delivery log and outgoing webhooks.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+/// `events` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Show the newest delivery attempts, newest first: ID, AT, EVENT, HANDLER (handler id),
+    /// ATTEMPT, OUTCOME (delivered, retry, gave_up), STATUS (the receiver's HTTP status, 0 for
+    /// none), URL and DETAIL.
+    Log {
+        /// How many attempts to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+    /// Outgoing webhooks: events POSTed to a URL without an application.
+    #[command(subcommand)]
+    Webhook(EventWebhookCommand),
+}
+
+/// `events webhook` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum EventWebhookCommand {
+    /// Send an event to a URL; prints {"id","event","url","application_token"} as one JSON
+    /// object and nothing else. Payloads carry the token in auth[application_token].
+    Add {
+        /// The event, e.g. ONCRMACTIVITYUPDATE (case-insensitive).
+        #[arg(long)]
+        event: String,
+        /// The handler URL (http or https, a host with a dot).
+        #[arg(long)]
+        url: String,
+    },
+    /// List outgoing webhooks (ID, EVENT, URL).
+    List,
+    /// Remove an outgoing webhook.
+    Remove {
+        /// Its id, as `events webhook list` shows it.
+        id: i64,
+    },
 }
 
 /// `seed` options.
@@ -241,6 +282,14 @@ pub struct ServeArgs {
     /// Lifetime of OAuth access tokens, in seconds.
     #[arg(long, env = "B24_ACCESS_TOKEN_TTL", default_value_t = 3600)]
     pub access_token_ttl: u64,
+    /// Let event handlers be on private, link-local and other internal addresses (10/8,
+    /// 172.16/12, 192.168/16, 169.254/16, fc00::/7, …). Off by default: the server would
+    /// otherwise POST into its own network wherever an application asks.
+    #[arg(long, env = "B24_ALLOW_PRIVATE_EVENT_TARGETS")]
+    pub allow_private_event_targets: bool,
+    /// Refuse event handlers on loopback addresses too (allowed by default for local setups).
+    #[arg(long, env = "B24_DENY_LOOPBACK_EVENT_TARGETS")]
+    pub deny_loopback_event_targets: bool,
 }
 
 /// `user` subcommands.
@@ -414,6 +463,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::App(command) => run_app(&db, command),
+        Command::Events(command) => run_events(&db, command),
         Command::Portal(PortalCommand::SetPlan { plan }) => {
             let store = open_store(&db)?;
             admin::set_plan(&store, DEFAULT_PORTAL, plan)?;
@@ -466,6 +516,47 @@ fn run_app(db: &Database, command: AppCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn run_events(db: &Database, command: EventsCommand) -> anyhow::Result<()> {
+    let store = open_store(db)?;
+    match command {
+        EventsCommand::Log { limit } => {
+            println!(
+                "{:<6} {:<26} {:<22} {:<8} {:<8} {:<9} {:<6} {:<30} DETAIL",
+                "ID", "AT", "EVENT", "HANDLER", "ATTEMPT", "OUTCOME", "STATUS", "URL"
+            );
+            for d in admin::delivery_log(&store, DEFAULT_PORTAL, limit)? {
+                println!(
+                    "{:<6} {:<26} {:<22} {:<8} {:<8} {:<9} {:<6} {:<30} {}",
+                    d.id,
+                    d.at,
+                    d.event_name,
+                    d.handler_id,
+                    d.attempt,
+                    d.outcome,
+                    d.status,
+                    d.handler,
+                    d.detail
+                );
+            }
+        }
+        EventsCommand::Webhook(EventWebhookCommand::Add { event, url }) => {
+            let webhook = admin::add_outgoing_webhook(&store, DEFAULT_PORTAL, &event, &url)?;
+            println!("{}", serde_json::to_string(&webhook)?);
+        }
+        EventsCommand::Webhook(EventWebhookCommand::List) => {
+            println!("{:<6} {:<24} URL", "ID", "EVENT");
+            for h in admin::outgoing_webhooks(&store, DEFAULT_PORTAL)? {
+                println!("{:<6} {:<24} {}", h.id, h.event_name, h.handler);
+            }
+        }
+        EventsCommand::Webhook(EventWebhookCommand::Remove { id }) => {
+            admin::remove_outgoing_webhook(&store, DEFAULT_PORTAL, id)?;
+            println!("removed outgoing webhook {id}");
+        }
+    }
+    Ok(())
+}
+
 async fn serve(db: Database, args: ServeArgs) -> anyhow::Result<()> {
     let data_dir = db.data_dir;
     let mut config = ServeConfig::new(data_dir.clone(), args.listen);
@@ -488,6 +579,10 @@ async fn serve(db: Database, args: ServeArgs) -> anyhow::Result<()> {
         trusted_proxies: args.trusted_proxies,
         access_token_ttl: args.access_token_ttl as f64,
         ..SecurityConfig::default()
+    };
+    config.events.targets = crate::events::TargetPolicy {
+        allow_loopback: !args.deny_loopback_event_targets,
+        allow_private: args.allow_private_event_targets,
     };
     if !args.no_tls {
         config.tls = Some(TlsSettings {

@@ -8,6 +8,7 @@
 //! - [`limits`]: the request-rate and operating-time limiters.
 //! - [`auth`]: webhooks and OAuth tokens to a [`auth::Caller`]; [`oauth`]: applications,
 //!   codes, `/oauth/token/`; [`tls`]: the local certificate authority.
+//! - [`events`]: event names, handler URL policy, payloads, and the background sender.
 //! - [`admin`]: operator actions shared by the CLI and tests. [`cli`]: the command line.
 //! - [`seed`]: bulk data for benchmarks and demos (`b24-server seed`).
 //! - [`app`]: build and run the server; [`state`], [`clock`], [`secret`], [`error`].
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod clock;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod limits;
 pub mod methods;

@@ -3,8 +3,9 @@
 //! Client secrets, application tokens, codes and tokens are stored only as SHA-256 digests.
 
 use crate::error::ApiError;
+use crate::events;
 use crate::secret::{digest, digests_equal, generate_code};
-use crate::state::AppState;
+use crate::state::{AppState, SecurityConfig};
 use crate::store::{AppRecord, PortalId, Store, TokenRecord, Tx};
 use anyhow::{anyhow, bail};
 use b24_protocol::{ErrorCode, RestError};
@@ -46,21 +47,8 @@ pub fn create_app(
     scopes: &[String],
     redirect_uri: &str,
 ) -> anyhow::Result<AppCredentials> {
-    let credentials = AppCredentials {
-        client_id: new_client_id(),
-        client_secret: generate_code(50),
-        application_token: generate_code(32),
-    };
-    let record = AppRecord {
-        id: 0,
-        client_id: credentials.client_id.clone(),
-        client_secret_digest: digest(&credentials.client_secret),
-        application_token_digest: digest(&credentials.application_token),
-        name: name.to_string(),
-        scopes: scopes.to_vec(),
-        redirect_uri: redirect_uri.to_string(),
-        blocked: false,
-    };
+    let client_id = new_client_id();
+    let client_secret = generate_code(50);
     store
         .write(portal, |tx| {
             if tx.portal_row()?.is_none() {
@@ -68,10 +56,32 @@ pub fn create_app(
                     "the portal does not exist yet: start the server once with `b24-server serve`"
                 )));
             }
-            tx.insert_app(&record)
+            // Derived, not random: the sender recomputes it for every payload (SECURITY.md).
+            let application_token = events::application_token(&event_key(tx)?, &client_id);
+            tx.insert_app(&AppRecord {
+                id: 0,
+                client_id: client_id.clone(),
+                client_secret_digest: digest(&client_secret),
+                application_token_digest: digest(&application_token),
+                name: name.to_string(),
+                scopes: scopes.to_vec(),
+                redirect_uri: redirect_uri.to_string(),
+                blocked: false,
+            })?;
+            Ok(AppCredentials {
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+                application_token,
+            })
         })
-        .map_err(internal)?;
-    Ok(credentials)
+        .map_err(internal)
+}
+
+/// The server's key for application tokens, created (random, 32 bytes) on first use.
+pub(crate) fn event_key(tx: &mut dyn Tx) -> Result<Vec<u8>, ApiError> {
+    let mut fresh = [0u8; 32];
+    rand::rng().fill(&mut fresh);
+    tx.server_key(events::EVENT_KEY, &fresh)
 }
 
 fn app_for(tx: &mut dyn Tx, client_id: &str) -> Result<AppRecord, ApiError> {
@@ -161,6 +171,44 @@ fn invalid_grant(why: &'static str) -> ApiError {
     RestError::with_message(ErrorCode::OAuthInvalidGrant, why).into()
 }
 
+/// A freshly issued token pair, in clear (stored only as digests).
+pub(crate) struct IssuedTokens {
+    /// The access token.
+    pub access_token: String,
+    /// The refresh token.
+    pub refresh_token: String,
+    /// Unix time the access token expires (whole seconds).
+    pub expires: f64,
+}
+
+/// Issues and stores a token pair for `user_id` of application `app_id`: what `/oauth/token/`
+/// answers, and what event payloads carry for the handler's user.
+pub(crate) fn issue_tokens(
+    tx: &mut dyn Tx,
+    app_id: i64,
+    user_id: i64,
+    scopes: &[String],
+    now: f64,
+    security: &SecurityConfig,
+) -> Result<IssuedTokens, ApiError> {
+    let issued = IssuedTokens {
+        access_token: generate_code(64),
+        refresh_token: generate_code(64),
+        expires: (now + security.access_token_ttl).floor(),
+    };
+    tx.insert_token(&TokenRecord {
+        access_digest: digest(&issued.access_token),
+        refresh_digest: digest(&issued.refresh_token),
+        app_id,
+        user_id,
+        scopes: scopes.to_vec(),
+        access_expires: issued.expires,
+        refresh_expires: now + security.refresh_token_ttl,
+        refresh_used: false,
+    })?;
+    Ok(issued)
+}
+
 /// `/oauth/token/`: exchanges a code or a refresh token for a new token pair.
 pub fn token(state: &AppState, params: &Map<String, Value>, now: f64) -> Result<Value, ApiError> {
     let grant = text(params, "grant_type").ok_or(ErrorCode::OAuthInvalidRequest)?;
@@ -205,19 +253,9 @@ pub fn token(state: &AppState, params: &Map<String, Value>, now: f64) -> Result<
             tx.use_refresh_token(&refresh_digest)?;
             (old.user_id, old.scopes)
         };
-        let access_token = generate_code(64);
-        let refresh_token = generate_code(64);
-        let expires = (now + security.access_token_ttl).floor();
-        tx.insert_token(&TokenRecord {
-            access_digest: digest(&access_token),
-            refresh_digest: digest(&refresh_token),
-            app_id: app.id,
-            user_id,
-            scopes: scopes.clone(),
-            access_expires: expires,
-            refresh_expires: now + security.refresh_token_ttl,
-            refresh_used: false,
-        })?;
+        let issued = issue_tokens(tx, app.id, user_id, &scopes, now, security)?;
+        let (access_token, refresh_token, expires) =
+            (issued.access_token, issued.refresh_token, issued.expires);
         let portal = tx
             .portal_row()?
             .ok_or_else(|| ApiError::internal(anyhow!("the portal row is missing")))?;

@@ -1,6 +1,7 @@
 //! The state every request shares.
 
 use crate::clock::Clock;
+use crate::events::sender::DeliveryConfig;
 use crate::limits::{LimiterState, PlanCache, DEFAULT_OPERATING_LIMIT_SECS};
 use crate::store::{PortalId, Store};
 use b24_protocol::params::DecodeLimits;
@@ -32,6 +33,10 @@ pub struct AppState {
     pub portal_flags: Arc<PortalFlags>,
     /// The base URL OAuth answers name as `client_endpoint` (HTTPS when served).
     pub public_url: Arc<str>,
+    /// How events are delivered (and which handler addresses are allowed).
+    pub events: Arc<DeliveryConfig>,
+    /// Wakes the event sender after a call that may have queued events.
+    pub events_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Transport and token settings.

@@ -101,6 +101,28 @@ async fn no_log_line_ever_contains_a_secret() {
     let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
     secrets.push(access.clone());
     secrets.push(refresh.clone());
+    // An event handler: its payload carries a freshly minted access token and the application
+    // token, neither of which may be logged by us or by the HTTP client.
+    let received = Arc::new(Mutex::new(Vec::<String>::new()));
+    let inbox = received.clone();
+    let receiver = axum::Router::new().route(
+        "/handler/",
+        axum::routing::post(move |body: String| {
+            let inbox = inbox.clone();
+            async move { inbox.lock().unwrap().push(body) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let handler = format!("http://{}/handler/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+    let bound = client
+        .post(format!("{base}/rest/event.bind"))
+        .bearer_auth(&access)
+        .json(&json!({"event": "ONCRMDEALADD", "handler": handler}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bound.status(), 200);
     let call = client
         .post(format!("{base}/rest/crm.item.add"))
         .bearer_auth(&access)
@@ -109,6 +131,21 @@ async fn no_log_line_ever_contains_a_secret() {
         .await
         .unwrap();
     assert_eq!(call.status(), 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let payload = loop {
+        if let Some(body) = received.lock().unwrap().first().cloned() {
+            break body;
+        }
+        assert!(std::time::Instant::now() < deadline, "no event arrived");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    let event_token = payload
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("auth%5Baccess_token%5D="))
+        .expect("the payload carries a token")
+        .to_string();
+    assert_eq!(event_token.len(), 64);
+    secrets.push(event_token);
     let renewed = client
         .get(format!(
             "{base}/oauth/token/?grant_type=refresh_token&client_id={}&client_secret={}&refresh_token={refresh}",

@@ -44,7 +44,7 @@ fn save_owner(
     editor_id: i64,
 ) -> Result<(), ApiError> {
     tx.set_activity_owner(activity.id, owner_from_bindings(bindings), editor_id)?;
-    changes::activity_changed(tx, changes::Change::Updated, activity.id)
+    changes::activity_changed(tx, changes::Change::Updated, activity.id, editor_id)
 }
 
 /// `crm.activity.binding.list`: the bindings the caller may read, in order.

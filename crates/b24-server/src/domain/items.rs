@@ -88,7 +88,13 @@ pub fn add(
     }
     item_fields::apply_defaults(&mut item);
     item.id = tx.insert_item(&item)?;
-    changes::item_changed(tx, Change::Added, entity_type_id, item.id)?;
+    changes::item_changed(
+        tx,
+        Change::Added,
+        entity_type_id,
+        item.id,
+        permissions.user_id,
+    )?;
     Ok(item)
 }
 
@@ -135,7 +141,7 @@ pub fn update(
     item.updated_by = permissions.user_id;
     item.updated_time = tx.now_iso();
     tx.update_item(&item)?;
-    changes::item_changed(tx, Change::Updated, entity_type_id, id)?;
+    changes::item_changed(tx, Change::Updated, entity_type_id, id, permissions.user_id)?;
     Ok(item)
 }
 
@@ -150,7 +156,7 @@ pub fn delete(
     existing(tx, entity_type_id, id)?;
     check(tx, permissions, entity_type_id, id, Action::Delete)?;
     tx.delete_item(entity_type_id, id)?;
-    changes::item_changed(tx, Change::Deleted, entity_type_id, id)?;
+    changes::item_changed(tx, Change::Deleted, entity_type_id, id, permissions.user_id)?;
     Ok(())
 }
 

@@ -168,7 +168,7 @@ fn todo_add(call: &Call<'_>) -> Result<Output, ApiError> {
         };
         let id = tx.insert_activity(&activity)?;
         tx.insert_binding(id, owner)?;
-        changes::activity_changed(tx, Change::Added, id)?;
+        changes::activity_changed(tx, Change::Added, id, caller.user.id)?;
         Ok(id)
     })?;
     Ok(Output::result(json!({ "id": id })))
@@ -209,7 +209,7 @@ fn todo_update(call: &Call<'_>) -> Result<Output, ApiError> {
         activity.editor_id = caller.user.id;
         activity.last_updated = tx.now_iso();
         tx.update_activity(&activity)?;
-        changes::activity_changed(tx, Change::Updated, id)
+        changes::activity_changed(tx, Change::Updated, id, caller.user.id)
     })?;
     Ok(Output::result(json!({ "id": id })))
 }
@@ -269,7 +269,7 @@ fn add(call: &Call<'_>) -> Result<Output, ApiError> {
             activities::build_new(tx, &caller.permissions, caller.user.id, &fields)?;
         let id = tx.insert_activity(&activity)?;
         tx.replace_bindings(id, &bindings)?;
-        changes::activity_changed(tx, Change::Added, id)?;
+        changes::activity_changed(tx, Change::Added, id, caller.user.id)?;
         Ok(id)
     })?;
     Ok(Output::result(Value::from(id)))
@@ -294,7 +294,7 @@ fn update(call: &Call<'_>) -> Result<Output, ApiError> {
             tx.replace_bindings(id, &new_bindings)?;
         }
         tx.update_activity(&updated)?;
-        changes::activity_changed(tx, Change::Updated, id)
+        changes::activity_changed(tx, Change::Updated, id, caller.user.id)
     })?;
     Ok(Output::result(Value::Bool(true)))
 }
@@ -308,7 +308,7 @@ fn delete(call: &Call<'_>) -> Result<Output, ApiError> {
             return Err(access_denied());
         }
         tx.delete_activity(id)?;
-        changes::activity_changed(tx, Change::Deleted, id)
+        changes::activity_changed(tx, Change::Deleted, id, call.caller.user.id)
     })?;
     Ok(Output::result(Value::Bool(true)))
 }

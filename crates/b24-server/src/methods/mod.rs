@@ -8,6 +8,7 @@ mod activity;
 mod batch;
 mod binding;
 mod crm_type;
+mod event;
 #[doc(hidden)]
 pub mod fuzzing;
 mod item;
@@ -102,6 +103,14 @@ pub static METHODS: &[MethodSpec] = &[
     crm_type::GET_BY_ENTITY_TYPE_ID,
     crm_type::LIST,
     crm_type::UPDATE,
+    event::BIND,
+    event::GET,
+    event::OFFLINE_CLEAR,
+    event::OFFLINE_ERROR,
+    event::OFFLINE_GET,
+    event::OFFLINE_LIST,
+    event::UNBIND,
+    event::EVENTS_LIST,
     system::METHOD_GET,
     system::METHODS,
     system::PROFILE,
@@ -296,6 +305,8 @@ fn run_blocking(
         caller,
         params,
     })?;
+    // The call may have queued events: let the sender look now rather than at its next poll.
+    state.events_wake.notify_one();
     let processing = started.elapsed().as_secs_f64();
     let cost = processing
         + state

@@ -221,6 +221,100 @@ pub struct DynamicTypeRecord {
     pub settings: Map<String, Value>,
 }
 
+/// A bound event handler (spec §9.1): an application's online handler (a URL), its offline
+/// queue (`handler` empty), or an outgoing webhook (`app_id` 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventHandlerRecord {
+    /// Its id (`event_handler_id` in payloads).
+    pub id: i64,
+    /// The application; 0 for an outgoing webhook.
+    pub app_id: i64,
+    /// The event, upper-case.
+    pub event_name: String,
+    /// The URL events are POSTed to; empty for an offline handler.
+    pub handler: String,
+    /// The user the handler's tokens are issued for; 0: the user whose action fired the event.
+    pub user_id: i64,
+    /// The offline queue's connector key (`auth_connector`); usually empty.
+    pub connector_id: String,
+}
+
+/// One event waiting to be POSTed to one handler. Written in the transaction of the change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRecord {
+    /// Its id.
+    pub id: i64,
+    /// The handler.
+    pub handler_id: i64,
+    /// The handler's application; 0 for an outgoing webhook.
+    pub app_id: i64,
+    /// The event name.
+    pub event_name: String,
+    /// The URL to POST to.
+    pub handler: String,
+    /// The user to mint tokens for; 0 for none.
+    pub auth_user_id: i64,
+    /// The `data` of the payload, JSON.
+    pub data: Value,
+    /// Unix time of the change (`ts`).
+    pub ts: i64,
+    /// Attempts made so far.
+    pub attempts: i64,
+    /// Unix time the next attempt is due (while claimed: when the claim lapses).
+    pub next_attempt_at: f64,
+}
+
+/// One delivery attempt, as `b24-server events log` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    /// Its id (ascending in time).
+    pub id: i64,
+    /// The outbox row delivered.
+    pub outbox_id: i64,
+    /// The handler.
+    pub handler_id: i64,
+    /// The event name.
+    pub event_name: String,
+    /// The URL.
+    pub handler: String,
+    /// 1 for the first attempt.
+    pub attempt: i64,
+    /// When, ISO-8601.
+    pub at: String,
+    /// The receiver's HTTP status; 0 when there was no answer.
+    pub status: i64,
+    /// `delivered`, `retry` or `gave_up`.
+    pub outcome: String,
+    /// Why it failed; empty on success.
+    pub detail: String,
+}
+
+/// An entry of an application's offline-event queue (`event.offline.*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfflineEventRecord {
+    /// `ID`.
+    pub id: i64,
+    /// The application.
+    pub app_id: i64,
+    /// The queue's connector key.
+    pub connector_id: String,
+    /// `EVENT_NAME`.
+    pub event_name: String,
+    /// `MESSAGE_ID`: 32 hex characters naming the event and its object; repeated changes of one
+    /// object update one pending entry.
+    pub message_id: String,
+    /// `EVENT_DATA`, JSON.
+    pub data: String,
+    /// The user whose action fired the event.
+    pub user_id: i64,
+    /// `TIMESTAMP_X`, ISO-8601: the latest change.
+    pub timestamp_x: String,
+    /// `PROCESS_ID`: empty until `event.offline.get` hands the entry out without clearing it.
+    pub process_id: String,
+    /// `ERROR`: marked as failed by the application.
+    pub error: bool,
+}
+
 /// The operations domain code needs, inside one transaction for one portal.
 pub trait Tx {
     /// The portal this transaction serves.
@@ -381,6 +475,90 @@ pub trait Tx {
     fn delete_binding(&mut self, activity_id: i64, binding: Binding) -> Result<bool, ApiError>;
     /// Replaces all bindings of an activity with `bindings`, in that order.
     fn replace_bindings(&mut self, activity_id: i64, bindings: &[Binding]) -> Result<(), ApiError>;
+
+    /// The current time as Unix seconds, fixed for the whole transaction.
+    fn now_unix(&self) -> f64;
+    /// The named server key, storing `fresh` first if there is none yet.
+    fn server_key(&mut self, name: &str, fresh: &[u8; 32]) -> Result<Vec<u8>, ApiError>;
+
+    /// Stores an event handler; `None` when the same one is already bound. `record.id` is ignored.
+    fn insert_event_handler(
+        &mut self,
+        record: &EventHandlerRecord,
+    ) -> Result<Option<i64>, ApiError>;
+    /// The handlers of an application (0: the outgoing webhooks), by id.
+    fn event_handlers_of_app(&mut self, app_id: i64) -> Result<Vec<EventHandlerRecord>, ApiError>;
+    /// The handlers bound to an event, by id.
+    fn event_handlers_for(&mut self, event_name: &str)
+        -> Result<Vec<EventHandlerRecord>, ApiError>;
+    /// Deletes a handler; `false` when there is none.
+    fn delete_event_handler(&mut self, id: i64) -> Result<bool, ApiError>;
+
+    /// Queues an event for delivery; `record.id` is ignored and the new id returned.
+    fn insert_outbox(&mut self, record: &OutboxRecord) -> Result<i64, ApiError>;
+    /// Claims up to `limit` rows due at `now` (oldest first) by moving their due time to
+    /// `claim_until`, so no other sender takes them meanwhile; returns them as they were.
+    fn claim_outbox(
+        &mut self,
+        now: f64,
+        claim_until: f64,
+        limit: u64,
+    ) -> Result<Vec<OutboxRecord>, ApiError>;
+    /// Sets a row's attempt count and next due time.
+    fn reschedule_outbox(&mut self, id: i64, attempts: i64, due: f64) -> Result<(), ApiError>;
+    /// Removes a row (delivered, or given up).
+    fn delete_outbox(&mut self, id: i64) -> Result<(), ApiError>;
+    /// Appends to the delivery log, dropping entries older than the newest
+    /// [`DELIVERY_LOG_KEEP`]; `record.id` is ignored.
+    fn insert_delivery(&mut self, record: &DeliveryRecord) -> Result<(), ApiError>;
+    /// The newest `limit` entries of the delivery log, newest first.
+    fn deliveries(&mut self, limit: u64) -> Result<Vec<DeliveryRecord>, ApiError>;
+
+    /// Queues an offline event; a pending entry with the same message id is refreshed instead.
+    fn record_offline_event(&mut self, record: &OfflineEventRecord) -> Result<(), ApiError>;
+    /// A page of an application's offline queue; `query.filter` and `order` use the columns
+    /// `id`, `timestamp_x`, `event_name`, `message_id`, `process_id`, `error`.
+    fn offline_events(
+        &mut self,
+        app_id: i64,
+        connector_id: &str,
+        query: &ListQuery,
+    ) -> Result<PageOf<OfflineEventRecord>, ApiError>;
+    /// Gives `process_id` to the entries with the given ids.
+    fn mark_offline_events(&mut self, ids: &[i64], process_id: &str) -> Result<(), ApiError>;
+    /// Marks entries handed out under `process_id` as failed (`ERROR` 1) and returns them to the
+    /// queue, where `event.offline.get` with `error=1` finds them.
+    fn mark_offline_errors(
+        &mut self,
+        app_id: i64,
+        connector_id: &str,
+        process_id: &str,
+        message_ids: &[String],
+    ) -> Result<(), ApiError>;
+    /// Deletes entries of an application's queue handed out under `process_id`: all of them,
+    /// or only those with the given ids or message ids.
+    fn clear_offline_events(
+        &mut self,
+        app_id: i64,
+        connector_id: &str,
+        process_id: &str,
+        only: OfflineSelection<'_>,
+    ) -> Result<(), ApiError>;
+}
+
+/// How many delivery attempts the log keeps (the oldest go first), so it cannot grow without
+/// bound on a busy server.
+pub const DELIVERY_LOG_KEEP: i64 = 100_000;
+
+/// Which entries of a process `event.offline.clear` deletes.
+#[derive(Debug, Clone, Copy)]
+pub enum OfflineSelection<'a> {
+    /// Every entry of the process.
+    All,
+    /// Those with these ids.
+    Ids(&'a [i64]),
+    /// Those with these message ids.
+    MessageIds(&'a [String]),
 }
 
 /// The storage backend chosen at start.

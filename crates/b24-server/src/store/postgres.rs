@@ -1251,6 +1251,310 @@ impl Tx for PgTx<'_, '_> {
         }
         Ok(())
     }
+
+    fn now_unix(&self) -> f64 {
+        self.now
+    }
+
+    fn server_key(&mut self, name: &str, fresh: &[u8; 32]) -> Result<Vec<u8>, ApiError> {
+        self.exec(
+            "INSERT INTO server_keys (portal_id, name, secret) VALUES ($1, $2, $3)
+             ON CONFLICT (portal_id, name) DO NOTHING",
+            &[&{ self.portal }, &name, &&fresh[..]],
+        )?;
+        let row = self.tx.query_one(
+            "SELECT secret FROM server_keys WHERE portal_id = $1 AND name = $2",
+            &[&{ self.portal }, &name],
+        )?;
+        Ok(row.try_get(0)?)
+    }
+
+    fn insert_event_handler(&mut self, h: &EventHandlerRecord) -> Result<Option<i64>, ApiError> {
+        let id = self.next_id("event_handler")?;
+        let now = self.now_iso();
+        let n = self.exec(
+            "INSERT INTO event_handlers (portal_id, id, app_id, event_name, handler, user_id, connector_id, created)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (portal_id, app_id, event_name, handler, user_id, connector_id) DO NOTHING",
+            &[
+                &{ self.portal },
+                &id,
+                &h.app_id,
+                &h.event_name,
+                &h.handler,
+                &h.user_id,
+                &h.connector_id,
+                &now,
+            ],
+        )?;
+        Ok((n == 1).then_some(id))
+    }
+
+    fn event_handlers_of_app(&mut self, app_id: i64) -> Result<Vec<EventHandlerRecord>, ApiError> {
+        let portal = self.portal;
+        self.all(
+            &format!(
+                "SELECT {HANDLER_COLUMNS} FROM event_handlers WHERE portal_id = $1 AND app_id = $2 ORDER BY id"
+            ),
+            &[&portal, &app_id],
+            handler_from_row,
+        )
+    }
+
+    fn event_handlers_for(
+        &mut self,
+        event_name: &str,
+    ) -> Result<Vec<EventHandlerRecord>, ApiError> {
+        let portal = self.portal;
+        self.all(
+            &format!(
+                "SELECT {HANDLER_COLUMNS} FROM event_handlers WHERE portal_id = $1 AND event_name = $2 ORDER BY id"
+            ),
+            &[&portal, &event_name],
+            handler_from_row,
+        )
+    }
+
+    fn delete_event_handler(&mut self, id: i64) -> Result<bool, ApiError> {
+        let n = self.exec(
+            "DELETE FROM event_handlers WHERE portal_id = $1 AND id = $2",
+            &[&{ self.portal }, &id],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn insert_outbox(&mut self, o: &OutboxRecord) -> Result<i64, ApiError> {
+        let id = self.next_id("event_outbox")?;
+        // JSON text: a NUL is escaped, and this column is never read as `jsonb`.
+        let data = o.data.to_string();
+        self.exec(
+            &format!(
+                "INSERT INTO event_outbox (portal_id, {OUTBOX_COLUMNS})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ),
+            &[
+                &{ self.portal },
+                &id,
+                &o.handler_id,
+                &o.app_id,
+                &o.event_name,
+                &o.handler,
+                &o.auth_user_id,
+                &data,
+                &o.ts,
+                &o.attempts,
+                &o.next_attempt_at,
+            ],
+        )?;
+        Ok(id)
+    }
+
+    fn claim_outbox(
+        &mut self,
+        now: f64,
+        claim_until: f64,
+        limit: u64,
+    ) -> Result<Vec<OutboxRecord>, ApiError> {
+        let portal = self.portal;
+        let candidates = self.all(
+            &format!(
+                "SELECT {OUTBOX_COLUMNS} FROM event_outbox WHERE portal_id = $1 AND next_attempt_at <= $2
+                 ORDER BY next_attempt_at, id LIMIT $3"
+            ),
+            &[&portal, &now, &(limit.min(i64::MAX as u64) as i64)],
+            outbox_from_row,
+        )?;
+        // Another process may claim the same rows at the same time: the update waits for its
+        // row lock and, once that process committed, finds the row no longer due and skips it.
+        let mut claimed = Vec::with_capacity(candidates.len());
+        for row in candidates {
+            let n = self.exec(
+                "UPDATE event_outbox SET next_attempt_at = $3
+                 WHERE portal_id = $1 AND id = $2 AND next_attempt_at <= $4",
+                &[&portal, &row.id, &claim_until, &now],
+            )?;
+            if n == 1 {
+                claimed.push(row);
+            }
+        }
+        Ok(claimed)
+    }
+
+    fn reschedule_outbox(&mut self, id: i64, attempts: i64, due: f64) -> Result<(), ApiError> {
+        self.exec(
+            "UPDATE event_outbox SET attempts = $3, next_attempt_at = $4 WHERE portal_id = $1 AND id = $2",
+            &[&{ self.portal }, &id, &attempts, &due],
+        )?;
+        Ok(())
+    }
+
+    fn delete_outbox(&mut self, id: i64) -> Result<(), ApiError> {
+        self.exec(
+            "DELETE FROM event_outbox WHERE portal_id = $1 AND id = $2",
+            &[&{ self.portal }, &id],
+        )?;
+        Ok(())
+    }
+
+    fn insert_delivery(&mut self, d: &DeliveryRecord) -> Result<(), ApiError> {
+        let id = self.next_id("event_delivery")?;
+        self.exec(
+            &format!(
+                "INSERT INTO event_deliveries (portal_id, {DELIVERY_COLUMNS})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ),
+            &[
+                &{ self.portal },
+                &id,
+                &d.outbox_id,
+                &d.handler_id,
+                &d.event_name,
+                &d.handler,
+                &d.attempt,
+                &d.at,
+                &d.status,
+                &d.outcome,
+                &d.detail,
+            ],
+        )?;
+        // A primary-key range: only the few entries that just fell out of the window.
+        self.exec(
+            "DELETE FROM event_deliveries WHERE portal_id = $1 AND id <= $2",
+            &[&{ self.portal }, &(id - DELIVERY_LOG_KEEP)],
+        )?;
+        Ok(())
+    }
+
+    fn deliveries(&mut self, limit: u64) -> Result<Vec<DeliveryRecord>, ApiError> {
+        let portal = self.portal;
+        self.all(
+            &format!(
+                "SELECT {DELIVERY_COLUMNS} FROM event_deliveries WHERE portal_id = $1 ORDER BY id DESC LIMIT $2"
+            ),
+            &[&portal, &(limit.min(i64::MAX as u64) as i64)],
+            |r| {
+                Ok(DeliveryRecord {
+                    id: r.try_get(0)?,
+                    outbox_id: r.try_get(1)?,
+                    handler_id: r.try_get(2)?,
+                    event_name: r.try_get(3)?,
+                    handler: r.try_get(4)?,
+                    attempt: r.try_get(5)?,
+                    at: r.try_get(6)?,
+                    status: r.try_get(7)?,
+                    outcome: r.try_get(8)?,
+                    detail: r.try_get(9)?,
+                })
+            },
+        )
+    }
+
+    fn record_offline_event(&mut self, e: &OfflineEventRecord) -> Result<(), ApiError> {
+        let id = self.next_id("event_offline")?;
+        self.exec(
+            &format!(
+                "INSERT INTO event_offline (portal_id, {OFFLINE_COLUMNS})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 ON CONFLICT (portal_id, app_id, connector_id, process_id, error, message_id)
+                 DO UPDATE SET timestamp_x = excluded.timestamp_x, user_id = excluded.user_id"
+            ),
+            &[
+                &{ self.portal },
+                &id,
+                &e.app_id,
+                &e.connector_id,
+                &e.event_name,
+                &e.message_id,
+                &e.data,
+                &e.user_id,
+                &e.timestamp_x,
+                &e.process_id,
+                &(e.error as i64),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn offline_events(
+        &mut self,
+        app_id: i64,
+        connector_id: &str,
+        query: &ListQuery,
+    ) -> Result<PageOf<OfflineEventRecord>, ApiError> {
+        let (page_sql, count_sql, args) =
+            offline_page_sql(self.portal, app_id, connector_id, query);
+        self.page(&page_sql, &count_sql, &args, query.count, offline_from_row)
+    }
+
+    fn mark_offline_events(&mut self, ids: &[i64], process_id: &str) -> Result<(), ApiError> {
+        for id in ids {
+            self.exec(
+                "UPDATE event_offline SET process_id = $3 WHERE portal_id = $1 AND id = $2",
+                &[&{ self.portal }, id, &process_id],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn mark_offline_errors(
+        &mut self,
+        app_id: i64,
+        connector_id: &str,
+        process_id: &str,
+        message_ids: &[String],
+    ) -> Result<(), ApiError> {
+        for message_id in message_ids {
+            self.exec(
+                "UPDATE event_offline SET error = 1, process_id = ''
+                 WHERE portal_id = $1 AND app_id = $2 AND connector_id = $3 AND process_id = $4
+                     AND message_id = $5",
+                &[
+                    &{ self.portal },
+                    &app_id,
+                    &connector_id,
+                    &process_id,
+                    message_id,
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn clear_offline_events(
+        &mut self,
+        app_id: i64,
+        connector_id: &str,
+        process_id: &str,
+        only: OfflineSelection<'_>,
+    ) -> Result<(), ApiError> {
+        let scope = "portal_id = $1 AND app_id = $2 AND connector_id = $3 AND process_id = $4";
+        let portal = self.portal;
+        match only {
+            OfflineSelection::All => {
+                self.exec(
+                    &format!("DELETE FROM event_offline WHERE {scope}"),
+                    &[&portal, &app_id, &connector_id, &process_id],
+                )?;
+            }
+            OfflineSelection::Ids(ids) => {
+                for id in ids {
+                    self.exec(
+                        &format!("DELETE FROM event_offline WHERE {scope} AND id = $5"),
+                        &[&portal, &app_id, &connector_id, &process_id, id],
+                    )?;
+                }
+            }
+            OfflineSelection::MessageIds(message_ids) => {
+                for message_id in message_ids {
+                    self.exec(
+                        &format!("DELETE FROM event_offline WHERE {scope} AND message_id = $5"),
+                        &[&portal, &app_id, &connector_id, &process_id, message_id],
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1286,6 +1590,12 @@ impl Args {
 
 /// Typed columns that are not integers (everything else typed is `BIGINT`).
 const TEXT_COLUMNS: &[&str] = &[
+    "connector_id",
+    "event_name",
+    "message_id",
+    "data",
+    "timestamp_x",
+    "process_id",
     "title",
     "created_time",
     "updated_time",
@@ -1634,6 +1944,87 @@ fn activities_page_sql(portal: PortalId, query: &ListQuery) -> (String, String, 
             query.limit, query.offset
         ),
         format!("SELECT COUNT(*) FROM {from} WHERE {where_clause}"),
+        args.0,
+    )
+}
+
+const HANDLER_COLUMNS: &str = "id, app_id, event_name, handler, user_id, connector_id";
+
+fn handler_from_row(r: &Row) -> Result<EventHandlerRecord, ::postgres::Error> {
+    Ok(EventHandlerRecord {
+        id: r.try_get(0)?,
+        app_id: r.try_get(1)?,
+        event_name: r.try_get(2)?,
+        handler: r.try_get(3)?,
+        user_id: r.try_get(4)?,
+        connector_id: r.try_get(5)?,
+    })
+}
+
+const OUTBOX_COLUMNS: &str =
+    "id, handler_id, app_id, event_name, handler, auth_user_id, data, ts, \
+                              attempts, next_attempt_at";
+
+fn outbox_from_row(r: &Row) -> Result<OutboxRecord, ::postgres::Error> {
+    let data: String = r.try_get(6)?;
+    Ok(OutboxRecord {
+        id: r.try_get(0)?,
+        handler_id: r.try_get(1)?,
+        app_id: r.try_get(2)?,
+        event_name: r.try_get(3)?,
+        handler: r.try_get(4)?,
+        auth_user_id: r.try_get(5)?,
+        data: serde_json::from_str(&data).unwrap_or(Value::Null),
+        ts: r.try_get(7)?,
+        attempts: r.try_get(8)?,
+        next_attempt_at: r.try_get(9)?,
+    })
+}
+
+const DELIVERY_COLUMNS: &str =
+    "id, outbox_id, handler_id, event_name, handler, attempt, at, status, outcome, detail";
+
+const OFFLINE_COLUMNS: &str = "id, app_id, connector_id, event_name, message_id, data, user_id, \
+                               timestamp_x, process_id, error";
+
+fn offline_from_row(r: &Row) -> Result<OfflineEventRecord, ::postgres::Error> {
+    Ok(OfflineEventRecord {
+        id: r.try_get(0)?,
+        app_id: r.try_get(1)?,
+        connector_id: r.try_get(2)?,
+        event_name: r.try_get(3)?,
+        message_id: r.try_get(4)?,
+        data: r.try_get(5)?,
+        user_id: r.try_get(6)?,
+        timestamp_x: r.try_get(7)?,
+        process_id: r.try_get(8)?,
+        error: r.try_get::<_, i64>(9)? != 0,
+    })
+}
+
+/// The page and count statements over one application's offline queue.
+fn offline_page_sql(
+    portal: PortalId,
+    app_id: i64,
+    connector_id: &str,
+    query: &ListQuery,
+) -> (String, String, Vec<Param>) {
+    let mut args = Args::default();
+    let where_clause = format!(
+        "portal_id = {} AND app_id = {} AND connector_id = {} AND {}",
+        args.int(portal),
+        args.int(app_id),
+        args.push(Box::new(connector_id.to_string()), "text"),
+        compile_filter(&query.filter, &mut args)
+    );
+    (
+        format!(
+            "SELECT {OFFLINE_COLUMNS} FROM event_offline WHERE {where_clause} ORDER BY {} LIMIT {} OFFSET {}",
+            order_by(&query.order, "id"),
+            query.limit,
+            query.offset
+        ),
+        format!("SELECT COUNT(*) FROM event_offline WHERE {where_clause}"),
         args.0,
     )
 }

@@ -178,7 +178,80 @@ CREATE TABLE crm_item_counts (
 INSERT INTO crm_item_counts (portal_id, entity_type_id, items)
     SELECT portal_id, entity_type_id, COUNT(*) FROM crm_items GROUP BY portal_id, entity_type_id;
 "#,
-    // 6: limiter counters shared by server processes (used by the PostgreSQL limiter state; a
+    // 6: events (spec §9): the key application tokens are derived from, bound handlers (online,
+    // offline, and outgoing webhooks with app_id 0), the outbox written in the same transaction
+    // as each change, the delivery log, and the offline-event queue.
+    r#"
+CREATE TABLE server_keys (
+    portal_id   BIGINT NOT NULL,
+    name        TEXT NOT NULL,
+    secret      BYTEA NOT NULL,
+    PRIMARY KEY (portal_id, name)
+);
+CREATE TABLE event_handlers (
+    portal_id       BIGINT NOT NULL,
+    id              BIGINT NOT NULL,
+    app_id          BIGINT NOT NULL,
+    event_name      TEXT NOT NULL,
+    handler         TEXT NOT NULL,
+    user_id         BIGINT NOT NULL,
+    connector_id    TEXT NOT NULL,
+    created         TEXT NOT NULL,
+    PRIMARY KEY (portal_id, id)
+);
+CREATE UNIQUE INDEX event_handlers_unique
+    ON event_handlers (portal_id, app_id, event_name, handler, user_id, connector_id);
+CREATE INDEX event_handlers_by_event ON event_handlers (portal_id, event_name, id);
+CREATE TABLE event_outbox (
+    portal_id       BIGINT NOT NULL,
+    id              BIGINT NOT NULL,
+    handler_id      BIGINT NOT NULL,
+    app_id          BIGINT NOT NULL,
+    event_name      TEXT NOT NULL,
+    handler         TEXT NOT NULL,
+    auth_user_id    BIGINT NOT NULL,
+    data            TEXT NOT NULL,
+    ts              BIGINT NOT NULL,
+    attempts        BIGINT NOT NULL,
+    next_attempt_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (portal_id, id)
+);
+CREATE INDEX event_outbox_due ON event_outbox (portal_id, next_attempt_at, id);
+CREATE TABLE event_deliveries (
+    portal_id   BIGINT NOT NULL,
+    id          BIGINT NOT NULL,
+    outbox_id   BIGINT NOT NULL,
+    handler_id  BIGINT NOT NULL,
+    event_name  TEXT NOT NULL,
+    handler     TEXT NOT NULL,
+    attempt     BIGINT NOT NULL,
+    at          TEXT NOT NULL,
+    status      BIGINT NOT NULL,
+    outcome     TEXT NOT NULL,
+    detail      TEXT NOT NULL,
+    PRIMARY KEY (portal_id, id)
+);
+CREATE TABLE event_offline (
+    portal_id       BIGINT NOT NULL,
+    id              BIGINT NOT NULL,
+    app_id          BIGINT NOT NULL,
+    connector_id    TEXT NOT NULL,
+    event_name      TEXT NOT NULL,
+    message_id      TEXT NOT NULL,
+    data            TEXT NOT NULL,
+    user_id         BIGINT NOT NULL,
+    timestamp_x     TEXT NOT NULL,
+    process_id      TEXT NOT NULL,
+    error           BIGINT NOT NULL,
+    PRIMARY KEY (portal_id, id)
+);
+CREATE UNIQUE INDEX event_offline_pending
+    ON event_offline (portal_id, app_id, connector_id, process_id, error, message_id);
+CREATE INDEX event_offline_by_time
+    ON event_offline (portal_id, app_id, connector_id, process_id, timestamp_x, id);
+CREATE INDEX event_offline_by_id ON event_offline (portal_id, app_id, connector_id, id);
+"#,
+    // 7: limiter counters shared by server processes (used by the PostgreSQL limiter state; a
     // SQLite server keeps them in memory). Keys name the portal and client.
     r#"
 CREATE TABLE limiter_buckets (
@@ -193,6 +266,5 @@ CREATE TABLE limiter_operating (
     first_call  DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (key, minute)
 );
-
 "#,
 ];

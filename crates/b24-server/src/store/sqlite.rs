@@ -1101,6 +1101,377 @@ impl Tx for SqliteTx<'_> {
         }
         Ok(())
     }
+
+    fn now_unix(&self) -> f64 {
+        self.now
+    }
+
+    fn server_key(&mut self, name: &str, fresh: &[u8; 32]) -> Result<Vec<u8>, ApiError> {
+        self.conn.execute(
+            "INSERT INTO server_keys (portal_id, name, secret) VALUES (?1, ?2, ?3)
+             ON CONFLICT (portal_id, name) DO NOTHING",
+            params![self.portal, name, &fresh[..]],
+        )?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT secret FROM server_keys WHERE portal_id = ?1 AND name = ?2")?;
+        Ok(stmt.query_row(params![self.portal, name], |r| r.get(0))?)
+    }
+
+    fn insert_event_handler(&mut self, h: &EventHandlerRecord) -> Result<Option<i64>, ApiError> {
+        let id = self.next_id("event_handler")?;
+        let n = self.conn.execute(
+            "INSERT INTO event_handlers (portal_id, id, app_id, event_name, handler, user_id, connector_id, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (portal_id, app_id, event_name, handler, user_id, connector_id) DO NOTHING",
+            params![
+                self.portal,
+                id,
+                h.app_id,
+                h.event_name,
+                h.handler,
+                h.user_id,
+                h.connector_id,
+                self.now_iso()
+            ],
+        )?;
+        Ok((n == 1).then_some(id))
+    }
+
+    fn event_handlers_of_app(&mut self, app_id: i64) -> Result<Vec<EventHandlerRecord>, ApiError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {HANDLER_COLUMNS} FROM event_handlers WHERE portal_id = ?1 AND app_id = ?2 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map(params![self.portal, app_id], handler_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn event_handlers_for(
+        &mut self,
+        event_name: &str,
+    ) -> Result<Vec<EventHandlerRecord>, ApiError> {
+        let mut stmt = self.conn.prepare_cached(&handlers_for_sql())?;
+        let rows = stmt.query_map(params![self.portal, event_name], handler_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn delete_event_handler(&mut self, id: i64) -> Result<bool, ApiError> {
+        let n = self.conn.execute(
+            "DELETE FROM event_handlers WHERE portal_id = ?1 AND id = ?2",
+            params![self.portal, id],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn insert_outbox(&mut self, o: &OutboxRecord) -> Result<i64, ApiError> {
+        let id = self.next_id("event_outbox")?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "INSERT INTO event_outbox (portal_id, {OUTBOX_COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        ))?;
+        stmt.execute(params![
+            self.portal,
+            id,
+            o.handler_id,
+            o.app_id,
+            o.event_name,
+            o.handler,
+            o.auth_user_id,
+            o.data.to_string(),
+            o.ts,
+            o.attempts,
+            o.next_attempt_at
+        ])?;
+        Ok(id)
+    }
+
+    fn claim_outbox(
+        &mut self,
+        now: f64,
+        claim_until: f64,
+        limit: u64,
+    ) -> Result<Vec<OutboxRecord>, ApiError> {
+        let mut stmt = self.conn.prepare_cached(&due_outbox_sql())?;
+        let rows: Vec<OutboxRecord> = stmt
+            .query_map(params![self.portal, now, limit as i64], outbox_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut claim = self.conn.prepare_cached(
+            "UPDATE event_outbox SET next_attempt_at = ?3 WHERE portal_id = ?1 AND id = ?2",
+        )?;
+        for row in &rows {
+            claim.execute(params![self.portal, row.id, claim_until])?;
+        }
+        Ok(rows)
+    }
+
+    fn reschedule_outbox(&mut self, id: i64, attempts: i64, due: f64) -> Result<(), ApiError> {
+        self.conn.execute(
+            "UPDATE event_outbox SET attempts = ?3, next_attempt_at = ?4 WHERE portal_id = ?1 AND id = ?2",
+            params![self.portal, id, attempts, due],
+        )?;
+        Ok(())
+    }
+
+    fn delete_outbox(&mut self, id: i64) -> Result<(), ApiError> {
+        self.conn.execute(
+            "DELETE FROM event_outbox WHERE portal_id = ?1 AND id = ?2",
+            params![self.portal, id],
+        )?;
+        Ok(())
+    }
+
+    fn insert_delivery(&mut self, d: &DeliveryRecord) -> Result<(), ApiError> {
+        let id = self.next_id("event_delivery")?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "INSERT INTO event_deliveries (portal_id, {DELIVERY_COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        ))?;
+        stmt.execute(params![
+            self.portal,
+            id,
+            d.outbox_id,
+            d.handler_id,
+            d.event_name,
+            d.handler,
+            d.attempt,
+            d.at,
+            d.status,
+            d.outcome,
+            d.detail
+        ])?;
+        // A primary-key range: only the few entries that just fell out of the window.
+        let mut prune = self
+            .conn
+            .prepare_cached("DELETE FROM event_deliveries WHERE portal_id = ?1 AND id <= ?2")?;
+        prune.execute(params![self.portal, id - DELIVERY_LOG_KEEP])?;
+        Ok(())
+    }
+
+    fn deliveries(&mut self, limit: u64) -> Result<Vec<DeliveryRecord>, ApiError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM event_deliveries WHERE portal_id = ?1 ORDER BY id DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![self.portal, limit as i64], |r| {
+            Ok(DeliveryRecord {
+                id: r.get(0)?,
+                outbox_id: r.get(1)?,
+                handler_id: r.get(2)?,
+                event_name: r.get(3)?,
+                handler: r.get(4)?,
+                attempt: r.get(5)?,
+                at: r.get(6)?,
+                status: r.get(7)?,
+                outcome: r.get(8)?,
+                detail: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn record_offline_event(&mut self, e: &OfflineEventRecord) -> Result<(), ApiError> {
+        let id = self.next_id("event_offline")?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "INSERT INTO event_offline (portal_id, {OFFLINE_COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (portal_id, app_id, connector_id, process_id, error, message_id)
+             DO UPDATE SET timestamp_x = excluded.timestamp_x, user_id = excluded.user_id"
+        ))?;
+        stmt.execute(params![
+            self.portal,
+            id,
+            e.app_id,
+            e.connector_id,
+            e.event_name,
+            e.message_id,
+            e.data,
+            e.user_id,
+            e.timestamp_x,
+            e.process_id,
+            e.error as i64
+        ])?;
+        Ok(())
+    }
+
+    fn offline_events(
+        &mut self,
+        app_id: i64,
+        connector_id: &str,
+        query: &ListQuery,
+    ) -> Result<PageOf<OfflineEventRecord>, ApiError> {
+        let (page_sql, count_sql, args) =
+            offline_page_sql(self.portal, app_id, connector_id, query);
+        self.page(&page_sql, &count_sql, &args, query.count, offline_from_row)
+    }
+
+    fn mark_offline_events(&mut self, ids: &[i64], process_id: &str) -> Result<(), ApiError> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE event_offline SET process_id = ?3 WHERE portal_id = ?1 AND id = ?2",
+        )?;
+        for id in ids {
+            stmt.execute(params![self.portal, id, process_id])?;
+        }
+        Ok(())
+    }
+
+    fn mark_offline_errors(
+        &mut self,
+        app_id: i64,
+        connector_id: &str,
+        process_id: &str,
+        message_ids: &[String],
+    ) -> Result<(), ApiError> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE event_offline SET error = 1, process_id = ''
+             WHERE portal_id = ?1 AND app_id = ?2 AND connector_id = ?3 AND process_id = ?4
+                 AND message_id = ?5",
+        )?;
+        for message_id in message_ids {
+            stmt.execute(params![
+                self.portal,
+                app_id,
+                connector_id,
+                process_id,
+                message_id
+            ])?;
+        }
+        Ok(())
+    }
+
+    fn clear_offline_events(
+        &mut self,
+        app_id: i64,
+        connector_id: &str,
+        process_id: &str,
+        only: OfflineSelection<'_>,
+    ) -> Result<(), ApiError> {
+        let scope = "portal_id = ?1 AND app_id = ?2 AND connector_id = ?3 AND process_id = ?4";
+        match only {
+            OfflineSelection::All => {
+                self.conn.execute(
+                    &format!("DELETE FROM event_offline WHERE {scope}"),
+                    params![self.portal, app_id, connector_id, process_id],
+                )?;
+            }
+            OfflineSelection::Ids(ids) => {
+                let mut stmt = self.conn.prepare_cached(&format!(
+                    "DELETE FROM event_offline WHERE {scope} AND id = ?5"
+                ))?;
+                for id in ids {
+                    stmt.execute(params![self.portal, app_id, connector_id, process_id, id])?;
+                }
+            }
+            OfflineSelection::MessageIds(message_ids) => {
+                let mut stmt = self.conn.prepare_cached(&format!(
+                    "DELETE FROM event_offline WHERE {scope} AND message_id = ?5"
+                ))?;
+                for message_id in message_ids {
+                    stmt.execute(params![
+                        self.portal,
+                        app_id,
+                        connector_id,
+                        process_id,
+                        message_id
+                    ])?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+const HANDLER_COLUMNS: &str = "id, app_id, event_name, handler, user_id, connector_id";
+
+/// The handlers of one event (`?1` portal, `?2` event): run on every change.
+fn handlers_for_sql() -> String {
+    format!(
+        "SELECT {HANDLER_COLUMNS} FROM event_handlers WHERE portal_id = ?1 AND event_name = ?2 ORDER BY id"
+    )
+}
+
+/// The outbox rows due (`?1` portal, `?2` now, `?3` limit), oldest first.
+fn due_outbox_sql() -> String {
+    format!(
+        "SELECT {OUTBOX_COLUMNS} FROM event_outbox WHERE portal_id = ?1 AND next_attempt_at <= ?2
+         ORDER BY next_attempt_at, id LIMIT ?3"
+    )
+}
+
+/// The page and count statements over one application's offline queue.
+fn offline_page_sql(
+    portal: PortalId,
+    app_id: i64,
+    connector_id: &str,
+    query: &ListQuery,
+) -> (String, String, Vec<SqlArg>) {
+    let mut args = vec![
+        SqlArg::Integer(portal),
+        SqlArg::Integer(app_id),
+        SqlArg::Text(connector_id.to_string()),
+    ];
+    let condition = compile_filter(&query.filter, &mut args);
+    let where_clause = format!("portal_id = ? AND app_id = ? AND connector_id = ? AND {condition}");
+    (
+        format!(
+            "SELECT {OFFLINE_COLUMNS} FROM event_offline WHERE {where_clause} ORDER BY {} LIMIT {} OFFSET {}",
+            order_by(&query.order),
+            query.limit,
+            query.offset
+        ),
+        format!("SELECT COUNT(*) FROM event_offline WHERE {where_clause}"),
+        args,
+    )
+}
+
+fn handler_from_row(r: &Row<'_>) -> rusqlite::Result<EventHandlerRecord> {
+    Ok(EventHandlerRecord {
+        id: r.get(0)?,
+        app_id: r.get(1)?,
+        event_name: r.get(2)?,
+        handler: r.get(3)?,
+        user_id: r.get(4)?,
+        connector_id: r.get(5)?,
+    })
+}
+
+const OUTBOX_COLUMNS: &str =
+    "id, handler_id, app_id, event_name, handler, auth_user_id, data, ts, \
+                              attempts, next_attempt_at";
+
+fn outbox_from_row(r: &Row<'_>) -> rusqlite::Result<OutboxRecord> {
+    let data: String = r.get(6)?;
+    Ok(OutboxRecord {
+        id: r.get(0)?,
+        handler_id: r.get(1)?,
+        app_id: r.get(2)?,
+        event_name: r.get(3)?,
+        handler: r.get(4)?,
+        auth_user_id: r.get(5)?,
+        data: serde_json::from_str(&data).unwrap_or(Value::Null),
+        ts: r.get(7)?,
+        attempts: r.get(8)?,
+        next_attempt_at: r.get(9)?,
+    })
+}
+
+const DELIVERY_COLUMNS: &str =
+    "id, outbox_id, handler_id, event_name, handler, attempt, at, status, outcome, detail";
+
+const OFFLINE_COLUMNS: &str = "id, app_id, connector_id, event_name, message_id, data, user_id, \
+                               timestamp_x, process_id, error";
+
+fn offline_from_row(r: &Row<'_>) -> rusqlite::Result<OfflineEventRecord> {
+    Ok(OfflineEventRecord {
+        id: r.get(0)?,
+        app_id: r.get(1)?,
+        connector_id: r.get(2)?,
+        event_name: r.get(3)?,
+        message_id: r.get(4)?,
+        data: r.get(5)?,
+        user_id: r.get(6)?,
+        timestamp_x: r.get(7)?,
+        process_id: r.get(8)?,
+        error: r.get::<_, i64>(9)? != 0,
+    })
 }
 
 impl SqliteTx<'_> {
@@ -1536,6 +1907,38 @@ mod plan_tests {
             .explain_activities_page(1, &uncounted(owner, vec![ID_ASC]))
             .unwrap();
         assert_indexed(&plan, "activities", "activities_by_owner");
+    }
+
+    #[test]
+    fn event_lookups_use_their_indexes() {
+        let (_dir, s) = store();
+        let args = [SqlArg::Integer(1), SqlArg::Text("ONCRMDEALADD".into())];
+        let plan = s.explain(&handlers_for_sql(), &args).unwrap();
+        assert_indexed(&plan, "event_handlers", "event_handlers_by_event");
+        let args = [SqlArg::Integer(1), SqlArg::Real(1e9), SqlArg::Integer(8)];
+        let plan = s.explain(&due_outbox_sql(), &args).unwrap();
+        assert_indexed(&plan, "event_outbox", "event_outbox_due");
+    }
+
+    #[test]
+    fn offline_queue_pages_use_their_indexes() {
+        let (_dir, s) = store();
+        let pending = Filter::All(vec![
+            cmp(Column::Plain("error"), CompareOp::Eq, SqlValue::Int(0)),
+            cmp(
+                Column::Plain("process_id"),
+                CompareOp::Eq,
+                SqlValue::Text("p".into()),
+            ),
+        ]);
+        let by_time = uncounted(pending, vec![(Column::Plain("timestamp_x"), false)]);
+        let (sql, _, args) = offline_page_sql(1, 1, "", &by_time);
+        let plan = s.explain(&sql, &args).unwrap();
+        assert_indexed(&plan, "event_offline", "event_offline_by_time");
+        let by_id = uncounted(Filter::everything(), vec![ID_ASC]);
+        let (sql, _, args) = offline_page_sql(1, 1, "", &by_id);
+        let plan = s.explain(&sql, &args).unwrap();
+        assert_indexed(&plan, "event_offline", "event_offline_by_id");
     }
 
     #[test]

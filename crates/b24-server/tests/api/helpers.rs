@@ -31,10 +31,10 @@ pub struct TestApp {
     /// The PostgreSQL URL (with its own schema) when the suite runs against PostgreSQL.
     pub database_url: Option<String>,
     _stop: oneshot::Sender<()>,
-    /// Declared after `_stop`: the server is told to stop before its schema is dropped.
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// Declared after `_stop`: the server is told to stop before its schema is emptied.
     _schema: Option<TestSchema>,
 }
-
 /// The PostgreSQL server to run the suite against, if any.
 pub fn postgres_url() -> Option<String> {
     std::env::var("B24_TEST_POSTGRES_URL")
@@ -157,8 +157,19 @@ pub async fn spawn_app() -> TestApp {
 /// Starts a server after letting the test adjust its configuration (plan, clock, costs, …).
 pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = ServeConfig::new(dir.path().to_path_buf(), "127.0.0.1:0".parse().unwrap());
     let schema = postgres_url().map(|base| TestSchema::create(&base));
+    spawn_app_in(dir, schema, None, configure).await
+}
+
+/// Starts a server on an existing data directory; `admin_url` is required when the portal
+/// already exists (its webhook code is only shown on the first start).
+async fn spawn_app_in(
+    dir: TempDir,
+    schema: Option<TestSchema>,
+    admin_url: Option<String>,
+    configure: impl FnOnce(&mut ServeConfig),
+) -> TestApp {
+    let mut config = ServeConfig::new(dir.path().to_path_buf(), "127.0.0.1:0".parse().unwrap());
     config.database_url = schema.as_ref().map(|s| s.url.clone());
     configure(&mut config);
     let database_url = config.database_url.clone();
@@ -168,10 +179,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp
     let ca_pem = app.ca_cert_path().map(|p| p.to_path_buf());
     let admin_url = app
         .first_start_webhook_url()
+        .or(admin_url)
         .expect("first start creates a webhook");
     let state = app.state().clone();
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(async {
+    let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
     }));
     TestApp {
@@ -184,7 +196,36 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp
         state,
         database_url,
         _stop: stop,
+        server,
         _schema: schema,
+    }
+}
+
+impl TestApp {
+    /// Stops the server (waiting until it has stopped, background tasks included) and starts a
+    /// new one on the same data directory, as a process restart would.
+    pub async fn restart(self, configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
+        let TestApp {
+            dir,
+            _stop,
+            server,
+            admin_url,
+            _schema,
+            ..
+        } = self;
+        drop(_stop);
+        server
+            .await
+            .expect("the server task ends")
+            .expect("the server stops cleanly");
+        // The old webhook URL names the old port; keep its user and code.
+        let path = admin_url
+            .split_once("/rest/")
+            .map(|(_, p)| p.to_string())
+            .expect("a webhook URL");
+        let mut app = spawn_app_in(dir, _schema, Some(String::new()), configure).await;
+        app.admin_url = format!("{}/rest/{path}", app.base);
+        app
     }
 }
 

@@ -29,6 +29,7 @@ mod crm_items;
 mod crm_types;
 mod durability;
 mod encodings;
+mod events;
 mod helpers;
 mod items;
 mod legacy_entities;
