@@ -1107,13 +1107,9 @@ async fn offline_methods_validate_their_arguments() {
 
 // --- command line ---------------------------------------------------------------------------
 
-fn b24(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_b24-server"))
-        .args(args)
-        .env("B24_DATA_DIR", dir)
-        .env("B24_LOG", "warn")
-        .output()
-        .expect("the binary runs")
+/// The command line on the app's database (SQLite file, or its PostgreSQL schema).
+fn b24(app: &crate::helpers::TestApp, args: &[&str]) -> std::process::Output {
+    app.cli().args(args).output().expect("the binary runs")
 }
 
 fn stdout(output: &std::process::Output) -> String {
@@ -1129,7 +1125,7 @@ fn stdout(output: &std::process::Output) -> String {
 async fn outgoing_webhooks_and_the_delivery_log_are_managed_from_the_command_line() {
     let app = crate::helpers::spawn_app().await;
     let r = receiver(0).await;
-    let dir = app.dir.path();
+    let dir = &app;
 
     let added: Value = serde_json::from_str(&stdout(&b24(
         dir,
