@@ -44,6 +44,7 @@ pub(crate) fn start_with_plan(dir: &Path, schema: Option<&TestSchema>, plan: &st
         ])
         .env("B24_DATA_DIR", dir)
         .env("B24_LOG", "warn")
+        .env_remove("B24_DATABASE_URL")
         .envs(schema.map(|s| ("B24_DATABASE_URL", s.url.clone())))
         .stdout(Stdio::piped())
         .spawn()
