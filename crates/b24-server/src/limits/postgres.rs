@@ -121,3 +121,40 @@ impl PgLimiterState {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::postgres::testing::store;
+
+    #[test]
+    fn two_limiter_states_on_one_database_share_their_counters() {
+        let Some(schema) = store() else { return };
+        let (a, b) = (
+            PgLimiterState::new(schema.store.pool()),
+            PgLimiterState::new(schema.store.pool()),
+        );
+        let t0 = 1_000_000.0;
+        let admitted = (0..10)
+            .map(|i| [&a, &b][i % 2].admit("1|10.0.0.1", t0, 2.0, 6.0).unwrap())
+            .filter(|d| *d == RateDecision::Admitted)
+            .count();
+        assert_eq!(admitted, 6, "one bucket for both");
+        assert_eq!(
+            b.admit("1|10.0.0.2", t0, 2.0, 6.0).unwrap(),
+            RateDecision::Admitted,
+            "another client has its own bucket"
+        );
+
+        a.record_operating("1|app|crm.item.list", t0, 2.5).unwrap();
+        b.record_operating("1|app|crm.item.list", t0 + 1.0, 1.5)
+            .unwrap();
+        let window = a.operating("1|app|crm.item.list", t0 + 2.0).unwrap();
+        assert_eq!(window.seconds, 4.0);
+        assert_eq!(window.oldest_first_call, Some(t0));
+        let later = b
+            .operating("1|app|crm.item.list", t0 + 60.0 * OPERATING_BUCKETS as f64)
+            .unwrap();
+        assert_eq!(later.seconds, 0.0, "ten minutes later the window is empty");
+    }
+}

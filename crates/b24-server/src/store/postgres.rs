@@ -2030,18 +2030,18 @@ fn offline_page_sql(
 }
 
 #[cfg(test)]
-mod plan_tests {
-    //! Every list page shape can be served by an index: no sequential scan of the listed table and
-    //! no sort of the whole result. Run with `B24_TEST_POSTGRES_URL`; skipped (and said so) without.
+pub(crate) mod testing {
+    //! A store on a schema of its own, for unit tests; `None` (and a note on stderr) without
+    //! `B24_TEST_POSTGRES_URL`.
 
     use super::*;
     use std::io::Write as _;
 
     /// A store on a fresh schema, dropped by the guard.
-    struct Schema {
+    pub(crate) struct Schema {
         base: String,
         name: String,
-        store: PgStore,
+        pub(crate) store: PgStore,
     }
 
     impl Drop for Schema {
@@ -2053,14 +2053,14 @@ mod plan_tests {
         }
     }
 
-    fn store() -> Option<Schema> {
+    pub(crate) fn store() -> Option<Schema> {
         let Some(base) = std::env::var("B24_TEST_POSTGRES_URL")
             .ok()
             .filter(|u| !u.is_empty())
         else {
             let _ = writeln!(
                 std::io::stderr(),
-                "PostgreSQL plan tests skipped: set B24_TEST_POSTGRES_URL to run them"
+                "PostgreSQL unit tests skipped: set B24_TEST_POSTGRES_URL to run them"
             );
             return None;
         };
@@ -2074,6 +2074,15 @@ mod plan_tests {
         let store = PgStore::open(&url, Arc::new(crate::clock::SystemClock)).unwrap();
         Some(Schema { base, name, store })
     }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    //! Every list page shape can be served by an index: no sequential scan of the listed table and
+    //! no sort of the whole result. Run with `B24_TEST_POSTGRES_URL`; skipped (and said so) without.
+
+    use super::testing::store;
+    use super::*;
 
     fn cmp(column: Column, op: CompareOp, value: SqlValue) -> Filter {
         Filter::Compare {
