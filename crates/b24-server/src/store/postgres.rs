@@ -190,18 +190,21 @@ impl PgStore {
 }
 
 /// Runs `f` where the sync client may block. That client blocks on a runtime of its own, which
-/// tokio forbids on a thread that is driving async tasks; when a tokio runtime is around (there is
-/// no public way to tell its worker threads from its blocking pool), `f` runs on a short-lived
-/// scoped thread. The server's calls already come from blocking threads, so this costs one thread
-/// start per call next to the database round trips.
+/// tokio forbids on a thread that drives async tasks. Outside any runtime, and on the blocking
+/// threads the server's calls come from, `f` runs as is (`block_in_place` only runs it there); on
+/// a worker of a multi-threaded runtime, `block_in_place` hands the worker's tasks to another
+/// thread first; on a current-thread runtime (tests), `f` runs on a short-lived scoped thread.
 pub fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return f();
+    match tokio::runtime::Handle::try_current() {
+        Err(_) => f(),
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        Ok(_) => std::thread::scope(|scope| match scope.spawn(f).join() {
+            Ok(out) => out,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }),
     }
-    std::thread::scope(|scope| match scope.spawn(f).join() {
-        Ok(out) => out,
-        Err(panic) => std::panic::resume_unwind(panic),
-    })
 }
 
 /// Runs the pending migrations. The version row is read `FOR UPDATE`, so processes starting at
