@@ -1,7 +1,7 @@
 //! The PostgreSQL backend: many server processes share one database.
 //!
-//! Every call is one transaction on a pooled connection (`READ COMMITTED`; reads are
-//! `READ ONLY`). Writes lock what they change: rows they update are locked by the update itself,
+//! Every call is one transaction on a pooled connection: writes `READ COMMITTED`, reads
+//! `REPEATABLE READ, READ ONLY` (one snapshot, as SQLite readers see). Writes lock what they change: rows they update are locked by the update itself,
 //! sequences by `INSERT … ON CONFLICT DO UPDATE`, and [`Tx::activity`] reads the activity row
 //! `FOR UPDATE` in write transactions, so the last-binding check and the delete that follows are
 //! serialised across processes. No advisory locks and no LISTEN/NOTIFY: the SQL stays within what
@@ -118,7 +118,13 @@ impl PgStore {
         f: impl FnOnce(&mut dyn Tx) -> Result<R, ApiError>,
     ) -> Result<R, ApiError> {
         let mut conn = self.connection()?;
-        let mut tx = conn.build_transaction().read_only(true).start()?;
+        // One snapshot for every statement, as SQLite's read transactions see (a page and its
+        // count agree).
+        let mut tx = conn
+            .build_transaction()
+            .isolation_level(::postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
         let mut ptx = PgTx {
             tx: &mut tx,
             portal,
