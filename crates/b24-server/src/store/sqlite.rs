@@ -271,7 +271,7 @@ fn activity_values<'a>(
     portal: &'a PortalId,
     id: &'a i64,
     a: &'a ActivityRecord,
-    extra: &'a String,
+    extra: &'a dyn rusqlite::ToSql,
 ) -> [&'a dyn rusqlite::ToSql; 22] {
     [
         portal,
