@@ -266,6 +266,39 @@ const ACTIVITY_COLUMNS: &str = "id, type_id, provider_id, provider_type_id, subj
     responsible_id, author_id, editor_id, owner_type_id, owner_id, deadline, start_time, end_time, \
     completed, status, priority, direction, created, last_updated, extra";
 
+/// The values of an activity row: the portal, then [`ACTIVITY_COLUMNS`] in order (`?1`..`?22`).
+fn activity_values<'a>(
+    portal: &'a PortalId,
+    id: &'a i64,
+    a: &'a ActivityRecord,
+    extra: &'a dyn rusqlite::ToSql,
+) -> [&'a dyn rusqlite::ToSql; 22] {
+    [
+        portal,
+        id,
+        &a.type_id,
+        &a.provider_id,
+        &a.provider_type_id,
+        &a.subject,
+        &a.description,
+        &a.responsible_id,
+        &a.author_id,
+        &a.editor_id,
+        &a.owner_type_id,
+        &a.owner_id,
+        &a.deadline,
+        &a.start_time,
+        &a.end_time,
+        &a.completed,
+        &a.status,
+        &a.priority,
+        &a.direction,
+        &a.created,
+        &a.last_updated,
+        extra,
+    ]
+}
+
 fn activity_from_row(r: &Row<'_>) -> rusqlite::Result<ActivityRecord> {
     Ok(ActivityRecord {
         id: r.get(0)?,
@@ -934,30 +967,8 @@ impl Tx for SqliteTx<'_> {
             "INSERT INTO activities (portal_id, {ACTIVITY_COLUMNS})
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
         ))?;
-        stmt.execute(params![
-            self.portal,
-            id,
-            a.type_id,
-            a.provider_id,
-            a.provider_type_id,
-            a.subject,
-            a.description,
-            a.responsible_id,
-            a.author_id,
-            a.editor_id,
-            a.owner_type_id,
-            a.owner_id,
-            a.deadline,
-            a.start_time,
-            a.end_time,
-            a.completed,
-            a.status,
-            a.priority,
-            a.direction,
-            a.created,
-            a.last_updated,
-            Value::Object(a.extra.clone()).to_string(),
-        ])?;
+        let extra = Value::Object(a.extra.clone()).to_string();
+        stmt.execute(&activity_values(&self.portal, &id, a, &extra)[..])?;
         Ok(id)
     }
 
@@ -991,30 +1002,8 @@ impl Tx for SqliteTx<'_> {
                  last_updated = ?21, extra = ?22
              WHERE portal_id = ?1 AND id = ?2",
         )?;
-        stmt.execute(params![
-            self.portal,
-            a.id,
-            a.type_id,
-            a.provider_id,
-            a.provider_type_id,
-            a.subject,
-            a.description,
-            a.responsible_id,
-            a.author_id,
-            a.editor_id,
-            a.owner_type_id,
-            a.owner_id,
-            a.deadline,
-            a.start_time,
-            a.end_time,
-            a.completed,
-            a.status,
-            a.priority,
-            a.direction,
-            a.created,
-            a.last_updated,
-            Value::Object(a.extra.clone()).to_string(),
-        ])?;
+        let extra = Value::Object(a.extra.clone()).to_string();
+        stmt.execute(&activity_values(&self.portal, &a.id, a, &extra)[..])?;
         Ok(())
     }
 
