@@ -91,6 +91,32 @@ struct Args {
     /// The server's storage backend.
     #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
     backend: Backend,
+    /// The PostgreSQL database for `--backend postgres`; each size runs in a fresh schema
+    /// `b24_bench_<size>` of it (dropped and recreated with `psql`).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    database_url: String,
+}
+
+/// A fresh, empty schema for one size, and the URL that points a server at it.
+fn fresh_postgres_schema(base: &str, activities: u64) -> anyhow::Result<String> {
+    let schema = format!("b24_bench_{activities}");
+    let status = std::process::Command::new("psql")
+        .args([
+            base,
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"),
+        ])
+        .status()
+        .map_err(|e| anyhow::anyhow!("could not run psql to create schema {schema}: {e}"))?;
+    anyhow::ensure!(
+        status.success(),
+        "psql could not create schema {schema} in {base}"
+    );
+    let separator = if base.contains('?') { '&' } else { '?' };
+    Ok(format!("{base}{separator}options=-csearch_path%3D{schema}"))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -142,7 +168,13 @@ async fn measure_size(
     activities: u64,
 ) -> anyhow::Result<SizeReport> {
     let data_dir = data_root.join(format!("activities-{activities}"));
-    let seeded_in = if data_dir.join("b24.sqlite3").is_file() {
+    let server = &match args.backend {
+        Backend::Sqlite => server.clone(),
+        Backend::Postgres => {
+            server.with_database_url(Some(fresh_postgres_schema(&args.database_url, activities)?))
+        }
+    };
+    let seeded_in = if args.backend == Backend::Sqlite && data_dir.join("b24.sqlite3").is_file() {
         eprintln!("reusing seeded data in {}", data_dir.display());
         None
     } else {

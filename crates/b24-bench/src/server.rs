@@ -10,18 +10,21 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// Where the data lives. PostgreSQL is the next variant: it will pass `--database-url` to `serve`
-/// and `seed` instead of relying on the SQLite file in the data directory.
+/// Where the data lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
     /// The embedded SQLite file in the data directory (WAL mode).
     Sqlite,
+    /// PostgreSQL (`--database-url`): each size gets a fresh schema of its own.
+    Postgres,
 }
 
 /// The `b24-server` executable and what its `serve --help` says it supports.
 #[derive(Debug, Clone)]
 pub struct ServerBinary {
     path: PathBuf,
+    /// `--database-url` passed to every command (PostgreSQL runs), if any.
+    database_url: Option<String>,
     /// `serve --plan` exists (the request-rate limiter); the bench then passes `--plan unlimited`.
     pub has_plan_flag: bool,
     /// `serve --tls-listen` exists (the HTTPS listener); the bench gives it a free port too.
@@ -58,7 +61,16 @@ impl ServerBinary {
             has_plan_flag: help.contains("--plan"),
             has_tls_listen_flag: help.contains("--tls-listen"),
             path,
+            database_url: None,
         })
+    }
+
+    /// The same binary, pointed at a PostgreSQL database (`None`: the data directory's SQLite).
+    pub fn with_database_url(&self, database_url: Option<String>) -> Self {
+        Self {
+            database_url,
+            ..self.clone()
+        }
     }
 
     /// The executable's path.
@@ -71,7 +83,11 @@ impl ServerBinary {
         command
             .arg("--data-dir")
             .arg(data_dir)
-            .env("B24_LOG", "warn");
+            .env("B24_LOG", "warn")
+            .env_remove("B24_DATABASE_URL");
+        if let Some(url) = &self.database_url {
+            command.arg("--database-url").arg(url);
+        }
         command
     }
 
@@ -131,9 +147,8 @@ impl ServerBinary {
         } else if transport == Transport::Https {
             bail!("this server has no HTTPS listener (`serve --tls-listen`)");
         }
-        match backend {
-            Backend::Sqlite => {}
-        }
+        // The backend is already in `command` (`--database-url` for PostgreSQL).
+        let _ = backend;
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
