@@ -2093,27 +2093,7 @@ mod plan_tests {
     use super::testing::store;
     use super::*;
 
-    fn cmp(column: Column, op: CompareOp, value: SqlValue) -> Filter {
-        Filter::Compare {
-            column,
-            op,
-            values: vec![value],
-        }
-    }
-
-    fn cursor(id: i64) -> Filter {
-        cmp(Column::Plain("id"), CompareOp::Gt, SqlValue::Int(id))
-    }
-
-    fn uncounted(filter: Filter, order: Vec<(Column, bool)>) -> ListQuery {
-        ListQuery {
-            filter,
-            order,
-            offset: 0,
-            limit: 50,
-            count: false,
-        }
-    }
+    use crate::store::query::plan_test_queries::{cmp, cursor, uncounted};
 
     #[track_caller]
     fn assert_indexed(plan: &[String], table: &str, index: &str) {

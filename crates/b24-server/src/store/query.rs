@@ -142,3 +142,34 @@ mod tests {
         assert_eq!(like_literal(r"50%_a\b"), r"50\%\_a\\b");
     }
 }
+
+/// Query builders shared by the backends' query-plan tests.
+#[cfg(test)]
+pub(crate) mod plan_test_queries {
+    use crate::store::{Column, CompareOp, Filter, ListQuery, SqlValue};
+
+    /// One comparison.
+    pub fn cmp(column: Column, op: CompareOp, value: SqlValue) -> Filter {
+        Filter::Compare {
+            column,
+            op,
+            values: vec![value],
+        }
+    }
+
+    /// The fast cursor: `id > after`.
+    pub fn cursor(after: i64) -> Filter {
+        cmp(Column::Plain("id"), CompareOp::Gt, SqlValue::Int(after))
+    }
+
+    /// A page of 50 without counting.
+    pub fn uncounted(filter: Filter, order: Vec<(Column, bool)>) -> ListQuery {
+        ListQuery {
+            filter,
+            order,
+            offset: 0,
+            limit: 50,
+            count: false,
+        }
+    }
+}
