@@ -353,6 +353,8 @@ async fn refresh_portal(state: AppState) {
                 state.portal_flags.set(rest_enabled, closed);
             }
             Ok(Err(e)) => tracing::warn!(error = format!("{e:#}"), "could not re-read the portal"),
+            // The runtime is shutting down.
+            Err(e) if e.is_cancelled() => return,
             Err(e) => tracing::warn!(error = %e, "portal refresh panicked"),
         }
     }
