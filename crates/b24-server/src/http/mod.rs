@@ -42,6 +42,20 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The caller's address for the request-rate limiter: the TCP peer, or — when the peer is a
+/// trusted proxy — the last address that proxy appended to `X-Forwarded-For` (the one it saw).
+fn client_ip(state: &AppState, client: SocketAddr, headers: &HeaderMap) -> std::net::IpAddr {
+    if !state.security.trusted_proxies.contains(&client.ip()) {
+        return client.ip();
+    }
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|last| last.trim().parse().ok())
+        .unwrap_or(client.ip())
+}
+
 /// Whether the request counts as HTTPS: it came in on the TLS listener, or from a trusted proxy
 /// that says it terminated TLS (`X-Forwarded-Proto: https`).
 fn is_https(state: &AppState, via_tls: bool, client: SocketAddr, headers: &HeaderMap) -> bool {
@@ -186,9 +200,14 @@ fn token_from(headers: &HeaderMap, params: &Map<String, Value>) -> Option<String
 
 /// The request-rate limiter (spec §5.1): one leaky bucket per portal and client IP, checked before
 /// anything else. A `batch` is one request here. Returns the refusal, if any.
-fn rate_limited(state: &AppState, client: SocketAddr, now: f64) -> Option<Response> {
+fn rate_limited(
+    state: &AppState,
+    client: SocketAddr,
+    headers: &HeaderMap,
+    now: f64,
+) -> Option<Response> {
     let (drain, burst) = state.plan.get().leaky_bucket()?;
-    let key = format!("{}|{}", state.portal_id, client.ip());
+    let key = format!("{}|{}", state.portal_id, client_ip(state, client, headers));
     match state.limiter.admit(&key, now, drain, burst) {
         Ok(RateDecision::Admitted) => None,
         Ok(RateDecision::Rejected { retry_after_secs }) => {
@@ -210,7 +229,7 @@ async fn rest(
     body: Body,
 ) -> Response {
     let start = state.clock.now();
-    if let Some(limited) = rate_limited(&state, client, start) {
+    if let Some(limited) = rate_limited(&state, client, &headers, start) {
         return limited;
     }
     if state.portal_flags.closed() {
@@ -312,7 +331,7 @@ async fn oauth_token(
     body: Body,
 ) -> Response {
     let now = state.clock.now();
-    if let Some(limited) = rate_limited(&state, client, now) {
+    if let Some(limited) = rate_limited(&state, client, &headers, now) {
         return limited;
     }
     if state.security.require_https && !is_https(&state, via_tls.is_some(), client, &headers) {

@@ -243,3 +243,37 @@ async fn portal_set_plan_applies_to_a_running_server() {
     };
     assert_eq!(statuses.iter().filter(|s| **s == 503).count(), 1);
 }
+
+/// Behind a trusted proxy every client arrives from the proxy's address; the bucket follows the
+/// address the proxy appended to `X-Forwarded-For` instead. From anyone else the header is ignored.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let c = clock.clone();
+    let app = spawn_app_with(move |config| {
+        config.plan = Some(Plan::Standard);
+        config.clock = c;
+        config.security.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let from = |client: &'static str| {
+        let request = app
+            .client
+            .get(format!("{}server.time", app.admin_url))
+            .header("x-forwarded-for", format!("203.0.113.9, {client}"));
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    for _ in 0..50 {
+        assert_eq!(from("198.51.100.1").await, 200);
+    }
+    assert_eq!(
+        from("198.51.100.1").await,
+        503,
+        "the first client's burst is spent"
+    );
+    assert_eq!(
+        from("198.51.100.2").await,
+        200,
+        "another client behind the proxy is not"
+    );
+}
