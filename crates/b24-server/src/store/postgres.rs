@@ -58,6 +58,39 @@ impl Drop for PgPool {
 /// One bound parameter.
 type Param = Box<dyn ToSql + Sync + Send>;
 
+/// The values of an activity row: the portal, then `ACTIVITY_COLUMNS` in order (`$1`..`$22`).
+fn activity_values<'a>(
+    portal: &'a PortalId,
+    id: &'a i64,
+    a: &'a ActivityRecord,
+    extra: &'a (dyn ToSql + Sync),
+) -> [&'a (dyn ToSql + Sync); 22] {
+    [
+        portal,
+        id,
+        &a.type_id,
+        &a.provider_id,
+        &a.provider_type_id,
+        &a.subject,
+        &a.description,
+        &a.responsible_id,
+        &a.author_id,
+        &a.editor_id,
+        &a.owner_type_id,
+        &a.owner_id,
+        &a.deadline,
+        &a.start_time,
+        &a.end_time,
+        &a.completed,
+        &a.status,
+        &a.priority,
+        &a.direction,
+        &a.created,
+        &a.last_updated,
+        extra,
+    ]
+}
+
 /// How long a call waits for a free connection before failing.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -1090,36 +1123,14 @@ impl Tx for PgTx<'_, '_> {
 
     fn insert_activity(&mut self, a: &ActivityRecord) -> Result<i64, ApiError> {
         let id = self.next_id("activity")?;
+        let (portal, extra) = (self.portal, json_text(&a.extra)?);
         self.exec(
             &format!(
                 "INSERT INTO activities (portal_id, {ACTIVITY_COLUMNS})
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
                          $18, $19, $20, $21, $22)"
             ),
-            &[
-                &{ self.portal },
-                &id,
-                &a.type_id,
-                &a.provider_id,
-                &a.provider_type_id,
-                &a.subject,
-                &a.description,
-                &a.responsible_id,
-                &a.author_id,
-                &a.editor_id,
-                &a.owner_type_id,
-                &a.owner_id,
-                &a.deadline,
-                &a.start_time,
-                &a.end_time,
-                &a.completed,
-                &a.status,
-                &a.priority,
-                &a.direction,
-                &a.created,
-                &a.last_updated,
-                &json_text(&a.extra)?,
-            ],
+            &activity_values(&portal, &id, a, &extra),
         )?;
         Ok(id)
     }
@@ -1147,6 +1158,7 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn update_activity(&mut self, a: &ActivityRecord) -> Result<(), ApiError> {
+        let (portal, extra) = (self.portal, json_text(&a.extra)?);
         self.exec(
             "UPDATE activities SET type_id = $3, provider_id = $4, provider_type_id = $5, subject = $6,
                  description = $7, responsible_id = $8, author_id = $9, editor_id = $10,
@@ -1154,30 +1166,7 @@ impl Tx for PgTx<'_, '_> {
                  completed = $16, status = $17, priority = $18, direction = $19, created = $20,
                  last_updated = $21, extra = $22
              WHERE portal_id = $1 AND id = $2",
-            &[
-                &{ self.portal },
-                &a.id,
-                &a.type_id,
-                &a.provider_id,
-                &a.provider_type_id,
-                &a.subject,
-                &a.description,
-                &a.responsible_id,
-                &a.author_id,
-                &a.editor_id,
-                &a.owner_type_id,
-                &a.owner_id,
-                &a.deadline,
-                &a.start_time,
-                &a.end_time,
-                &a.completed,
-                &a.status,
-                &a.priority,
-                &a.direction,
-                &a.created,
-                &a.last_updated,
-                &json_text(&a.extra)?,
-            ],
+            &activity_values(&portal, &a.id, a, &extra),
         )?;
         Ok(())
     }
