@@ -4,12 +4,16 @@
 //! the transaction, run the closure and commit only if it returned `Ok`, so a failed call changes
 //! nothing. Every row is keyed by `portal_id`; a `Tx` is opened for one portal.
 
+pub mod driver;
+mod lists;
 pub mod postgres;
 pub mod query;
 mod schema;
+mod sql;
 pub mod sqlite;
 
 pub use query::{Column, CompareOp, Filter, ListQuery, SqlValue};
+pub use sql::NUL_IN_TEXT;
 
 use crate::clock::Clock;
 use crate::domain::{Action, Binding, Level};

@@ -1,0 +1,202 @@
+//! The small interface the one SQL implementation ([`super::sql`]) runs on: statements with
+//! typed arguments, rows read by column index, and the [`Dialect`] for what truly differs between
+//! SQLite and PostgreSQL. Each backend implements [`Conn`] over its own transaction type and
+//! prepares every statement once per connection (rusqlite's statement cache; a map of prepared
+//! statements per pooled PostgreSQL connection).
+//!
+//! Statement text is written once, in PostgreSQL's `$1` placeholder style; the SQLite connection
+//! turns `$n` into `?n` (the same numbered parameter) before preparing.
+
+use crate::error::ApiError;
+use std::borrow::Cow;
+
+/// One statement argument. PostgreSQL binds it as the type the statement expects (an `Int` into
+/// a `DOUBLE PRECISION` column is sent as a float); SQLite stores booleans as 0 and 1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Arg<'a> {
+    /// An integer.
+    Int(i64),
+    /// A floating-point number.
+    Real(f64),
+    /// A boolean.
+    Bool(bool),
+    /// Text.
+    Text(&'a str),
+    /// Bytes (digests, keys).
+    Blob(&'a [u8]),
+    /// SQL `NULL`.
+    Null,
+}
+
+impl From<i64> for Arg<'_> {
+    fn from(value: i64) -> Self {
+        Arg::Int(value)
+    }
+}
+
+impl From<f64> for Arg<'_> {
+    fn from(value: f64) -> Self {
+        Arg::Real(value)
+    }
+}
+
+impl From<bool> for Arg<'_> {
+    fn from(value: bool) -> Self {
+        Arg::Bool(value)
+    }
+}
+
+impl<'a> From<&'a str> for Arg<'a> {
+    fn from(value: &'a str) -> Self {
+        Arg::Text(value)
+    }
+}
+
+impl<'a> From<&'a String> for Arg<'a> {
+    fn from(value: &'a String) -> Self {
+        Arg::Text(value)
+    }
+}
+
+impl<'a> From<&'a [u8]> for Arg<'a> {
+    fn from(value: &'a [u8]) -> Self {
+        Arg::Blob(value)
+    }
+}
+
+impl<'a> From<&'a [u8; 32]> for Arg<'a> {
+    fn from(value: &'a [u8; 32]) -> Self {
+        Arg::Blob(value)
+    }
+}
+
+/// `[Arg; N]` from a list of values of different types: `args![portal, name, &digest]`.
+macro_rules! args {
+    ($($value:expr),* $(,)?) => {
+        [$($crate::store::driver::Arg::from($value)),*]
+    };
+}
+pub(crate) use args;
+
+/// One result row, read by column index. A value of another type than asked for is an error
+/// (a bug in a statement, answered as an internal error).
+pub trait SqlRow {
+    /// An integer column.
+    fn int(&self, index: usize) -> Result<i64, ApiError>;
+    /// A floating-point column.
+    fn real(&self, index: usize) -> Result<f64, ApiError>;
+    /// A boolean column (`BOOLEAN`; 0 / 1 in SQLite).
+    fn bool(&self, index: usize) -> Result<bool, ApiError>;
+    /// A text column.
+    fn text(&self, index: usize) -> Result<String, ApiError>;
+    /// A bytes column.
+    fn blob(&self, index: usize) -> Result<Vec<u8>, ApiError>;
+}
+
+/// A connection inside an open transaction.
+pub trait Conn {
+    /// What the SQL text must account for on this backend.
+    fn dialect(&self) -> Dialect;
+    /// Runs a statement, returning how many rows it changed.
+    fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, ApiError>;
+    /// Runs a query, handing each row to `each` in order.
+    fn query(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        each: &mut dyn FnMut(&dyn SqlRow) -> Result<(), ApiError>,
+    ) -> Result<(), ApiError>;
+}
+
+/// The places where SQLite and PostgreSQL need different SQL text. Everything else is one text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// The embedded backend.
+    Sqlite,
+    /// The scale-out backend.
+    Postgres,
+}
+
+impl Dialect {
+    /// The placeholder of the `n`th argument (from 1) of a generated statement. PostgreSQL gets
+    /// the SQL type with it, so that comparisons of JSON values and typed columns agree on one
+    /// type without inference.
+    pub fn param(self, n: usize, sql_type: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("?{n}"),
+            Dialect::Postgres => format!("${n}::{sql_type}"),
+        }
+    }
+
+    /// Appended to the `SELECT` of a row a write transaction is about to change, so concurrent
+    /// writers of that row queue. SQLite's `BEGIN IMMEDIATE` already holds the database's one
+    /// write lock.
+    pub fn lock_row(self, writing: bool) -> &'static str {
+        match self {
+            Dialect::Postgres if writing => " FOR UPDATE",
+            _ => "",
+        }
+    }
+
+    /// The case-insensitive `LIKE` (SQLite's `LIKE` already ignores ASCII case).
+    pub fn like(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "LIKE",
+            Dialect::Postgres => "ILIKE",
+        }
+    }
+
+    /// Names the index a join must use where SQLite's planner, without statistics, could walk
+    /// another one (SQLite syntax; PostgreSQL's planner needs no hint).
+    pub fn index_hint(self, index: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!(" INDEXED BY {index}"),
+            Dialect::Postgres => String::new(),
+        }
+    }
+
+    /// Whether text may contain the NUL character (PostgreSQL's `text` and `jsonb` cannot).
+    pub fn text_holds_nul(self) -> bool {
+        self == Dialect::Sqlite
+    }
+}
+
+/// Rewrites `$n` placeholders to SQLite's `?n` (same number, so arguments may be used out of
+/// order and more than once). Text inside quotes is left alone (`'$.key'` JSON paths).
+pub fn sqlite_placeholders(sql: &str) -> Cow<'_, str> {
+    if !sql.contains('$') {
+        return Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut quoted = false;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => quoted = !quoted,
+            '$' if !quoted && chars.peek().is_some_and(char::is_ascii_digit) => {
+                out.push('?');
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dollar_placeholders_become_numbered_question_marks_outside_quotes() {
+        assert_eq!(
+            sqlite_placeholders("UPDATE t SET a = $2 WHERE id = $1 AND j = '$.k$1' AND b = $10"),
+            "UPDATE t SET a = ?2 WHERE id = ?1 AND j = '$.k$1' AND b = ?10"
+        );
+        assert!(matches!(
+            sqlite_placeholders("SELECT 1"),
+            Cow::Borrowed("SELECT 1")
+        ));
+    }
+}

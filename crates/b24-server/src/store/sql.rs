@@ -1,0 +1,1327 @@
+//! The one implementation of [`Tx`], for both backends: every statement is written here once and
+//! runs on whichever [`Conn`] the store opened. Row decoding is written once too.
+
+use super::driver::{args, Arg, Conn, Dialect, SqlRow};
+use super::lists::{self, PageSql};
+use super::*;
+use crate::clock::iso;
+use b24_protocol::{ErrorCode, RestError};
+
+/// A transaction of one portal on one backend connection.
+pub struct SqlTx<'a> {
+    conn: &'a mut dyn Conn,
+    dialect: Dialect,
+    portal: PortalId,
+    now: f64,
+    /// Write transactions lock the activity rows they read (see [`Dialect::lock_row`]).
+    writing: bool,
+}
+
+impl<'a> SqlTx<'a> {
+    /// A transaction on `conn`, which the caller has opened and will commit or roll back.
+    pub fn new(conn: &'a mut dyn Conn, portal: PortalId, now: f64, writing: bool) -> Self {
+        let dialect = conn.dialect();
+        Self {
+            conn,
+            dialect,
+            portal,
+            now,
+            writing,
+        }
+    }
+
+    /// Runs a statement, returning how many rows it changed.
+    fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, ApiError> {
+        self.conn.execute(sql, args)
+    }
+
+    /// At most one row, decoded (the first when there are more).
+    fn opt<T>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        decode: impl Fn(&dyn SqlRow) -> Result<T, ApiError>,
+    ) -> Result<Option<T>, ApiError> {
+        let mut out = None;
+        self.conn.query(sql, args, &mut |row| {
+            if out.is_none() {
+                out = Some(decode(row)?);
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Every row, decoded.
+    fn all<T>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        decode: impl Fn(&dyn SqlRow) -> Result<T, ApiError>,
+    ) -> Result<Vec<T>, ApiError> {
+        let mut out = Vec::new();
+        self.conn.query(sql, args, &mut |row| {
+            out.push(decode(row)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// A page statement and, when asked, its count statement with the same arguments.
+    fn page<T>(
+        &mut self,
+        sql: &PageSql<'_>,
+        count: bool,
+        decode: impl Fn(&dyn SqlRow) -> Result<T, ApiError>,
+    ) -> Result<PageOf<T>, ApiError> {
+        let total = if count {
+            let n = self.opt(&sql.count, &sql.args, |r| r.int(0))?.unwrap_or(0);
+            Some(n.max(0) as u64)
+        } else {
+            None
+        };
+        let rows = self.all(&sql.page, &sql.args, decode)?;
+        Ok(PageOf { rows, total })
+    }
+
+    /// A JSON object as stored text. PostgreSQL reads it as `jsonb` in list filters, which cannot
+    /// hold `\u0000`: such text is refused there as the caller's input rather than stored to
+    /// break later reads.
+    fn json_text(&self, map: &Map<String, Value>) -> Result<String, ApiError> {
+        fn has_nul(value: &Value) -> bool {
+            match value {
+                Value::String(text) => text.contains('\0'),
+                Value::Array(values) => values.iter().any(has_nul),
+                Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+                _ => false,
+            }
+        }
+        if !self.dialect.text_holds_nul()
+            && map.iter().any(|(k, v)| k.contains('\0') || has_nul(v))
+        {
+            return Err(RestError::with_message(ErrorCode::InvalidArgValue, NUL_IN_TEXT).into());
+        }
+        serde_json::to_string(map).map_err(|e| ApiError::internal(e.into()))
+    }
+
+    /// Items of a type, from `crm_item_counts`.
+    fn item_count(&mut self, entity_type_id: i64) -> Result<u64, ApiError> {
+        let items = self.opt(
+            "SELECT items FROM crm_item_counts WHERE portal_id = $1 AND entity_type_id = $2",
+            &args![self.portal, entity_type_id],
+            |r| r.int(0),
+        )?;
+        Ok(items.unwrap_or(0).max(0) as u64)
+    }
+
+    /// Keeps `crm_item_counts` in step with `crm_items` (same transaction; in PostgreSQL the row
+    /// lock makes concurrent writers of one type add up).
+    fn count_items(&mut self, entity_type_id: i64, change: i64) -> Result<(), ApiError> {
+        self.exec(
+            "INSERT INTO crm_item_counts (portal_id, entity_type_id, items) VALUES ($1, $2, $3)
+             ON CONFLICT (portal_id, entity_type_id) DO UPDATE SET items = crm_item_counts.items + $3",
+            &args![self.portal, entity_type_id, change],
+        )?;
+        Ok(())
+    }
+}
+
+/// What a caller is told when text holds a NUL character where the backend cannot store one.
+pub const NUL_IN_TEXT: &str = "Invalid argument value: text cannot contain the NUL character";
+
+fn json_map(text: String) -> Map<String, Value> {
+    serde_json::from_str(&text).unwrap_or_default()
+}
+
+fn digest(r: &dyn SqlRow, index: usize) -> Result<[u8; 32], ApiError> {
+    Ok(r.blob(index)?.try_into().unwrap_or([0; 32]))
+}
+
+fn scopes(r: &dyn SqlRow, index: usize) -> Result<Vec<String>, ApiError> {
+    Ok(r.text(index)?
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// The columns of an item row, in the order [`item_from_row`] reads them.
+pub const ITEM_COLUMNS: &str = "entity_type_id, id, title, assigned_by_id, created_by, updated_by, \
+                                created_time, updated_time, extra";
+
+fn item_from_row(r: &dyn SqlRow) -> Result<ItemRecord, ApiError> {
+    Ok(ItemRecord {
+        entity_type_id: r.int(0)?,
+        id: r.int(1)?,
+        title: r.text(2)?,
+        assigned_by_id: r.int(3)?,
+        created_by: r.int(4)?,
+        updated_by: r.int(5)?,
+        created_time: r.text(6)?,
+        updated_time: r.text(7)?,
+        extra: json_map(r.text(8)?),
+    })
+}
+
+const DYNAMIC_TYPE_COLUMNS: &str =
+    "id, entity_type_id, title, created_by, updated_by, created_time, updated_time, settings";
+
+fn dynamic_type_from_row(r: &dyn SqlRow) -> Result<DynamicTypeRecord, ApiError> {
+    Ok(DynamicTypeRecord {
+        id: r.int(0)?,
+        entity_type_id: r.int(1)?,
+        title: r.text(2)?,
+        created_by: r.int(3)?,
+        updated_by: r.int(4)?,
+        created_time: r.text(5)?,
+        updated_time: r.text(6)?,
+        settings: json_map(r.text(7)?),
+    })
+}
+
+/// The columns of an activity row, in the order [`activity_from_row`] reads them.
+pub const ACTIVITY_COLUMNS: &str = "id, type_id, provider_id, provider_type_id, subject, description, \
+    responsible_id, author_id, editor_id, owner_type_id, owner_id, deadline, start_time, end_time, \
+    completed, status, priority, direction, created, last_updated, extra";
+
+/// The values of an activity row: the portal, then [`ACTIVITY_COLUMNS`] in order (`$1`..`$22`).
+fn activity_values<'a>(
+    portal: PortalId,
+    id: i64,
+    a: &'a ActivityRecord,
+    extra: &'a str,
+) -> [Arg<'a>; 22] {
+    args![
+        portal,
+        id,
+        a.type_id,
+        &a.provider_id,
+        &a.provider_type_id,
+        &a.subject,
+        &a.description,
+        a.responsible_id,
+        a.author_id,
+        a.editor_id,
+        a.owner_type_id,
+        a.owner_id,
+        &a.deadline,
+        &a.start_time,
+        &a.end_time,
+        a.completed,
+        a.status,
+        a.priority,
+        a.direction,
+        &a.created,
+        &a.last_updated,
+        extra,
+    ]
+}
+
+fn activity_from_row(r: &dyn SqlRow) -> Result<ActivityRecord, ApiError> {
+    Ok(ActivityRecord {
+        id: r.int(0)?,
+        type_id: r.int(1)?,
+        provider_id: r.text(2)?,
+        provider_type_id: r.text(3)?,
+        subject: r.text(4)?,
+        description: r.text(5)?,
+        responsible_id: r.int(6)?,
+        author_id: r.int(7)?,
+        editor_id: r.int(8)?,
+        owner_type_id: r.int(9)?,
+        owner_id: r.int(10)?,
+        deadline: r.text(11)?,
+        start_time: r.text(12)?,
+        end_time: r.text(13)?,
+        completed: r.bool(14)?,
+        status: r.int(15)?,
+        priority: r.int(16)?,
+        direction: r.int(17)?,
+        created: r.text(18)?,
+        last_updated: r.text(19)?,
+        extra: json_map(r.text(20)?),
+    })
+}
+
+const WEBHOOK_COLUMNS: &str = "id, user_id, code_digest, scopes, active, created, blocked";
+
+fn webhook_from_row(r: &dyn SqlRow) -> Result<WebhookRecord, ApiError> {
+    Ok(WebhookRecord {
+        id: r.int(0)?,
+        user_id: r.int(1)?,
+        code_digest: digest(r, 2)?,
+        scopes: scopes(r, 3)?,
+        active: r.bool(4)?,
+        created: r.text(5)?,
+        blocked: r.bool(6)?,
+    })
+}
+
+const APP_COLUMNS: &str = "id, client_id, client_secret_digest, application_token_digest, name, \
+                           scopes, redirect_uri, blocked";
+
+fn app_from_row(r: &dyn SqlRow) -> Result<AppRecord, ApiError> {
+    Ok(AppRecord {
+        id: r.int(0)?,
+        client_id: r.text(1)?,
+        client_secret_digest: digest(r, 2)?,
+        application_token_digest: digest(r, 3)?,
+        name: r.text(4)?,
+        scopes: scopes(r, 5)?,
+        redirect_uri: r.text(6)?,
+        blocked: r.bool(7)?,
+    })
+}
+
+const TOKEN_COLUMNS: &str = "access_digest, refresh_digest, app_id, user_id, scopes, \
+                             access_expires, refresh_expires, refresh_used";
+
+fn token_from_row(r: &dyn SqlRow) -> Result<TokenRecord, ApiError> {
+    Ok(TokenRecord {
+        access_digest: digest(r, 0)?,
+        refresh_digest: digest(r, 1)?,
+        app_id: r.int(2)?,
+        user_id: r.int(3)?,
+        scopes: scopes(r, 4)?,
+        access_expires: r.real(5)?,
+        refresh_expires: r.real(6)?,
+        refresh_used: r.bool(7)?,
+    })
+}
+
+const HANDLER_COLUMNS: &str = "id, app_id, event_name, handler, user_id, connector_id";
+
+/// The handlers of one event (`$1` portal, `$2` event): run on every change.
+pub const HANDLERS_FOR_EVENT: &str = "SELECT id, app_id, event_name, handler, user_id, connector_id \
+     FROM event_handlers WHERE portal_id = $1 AND event_name = $2 ORDER BY id";
+
+fn handler_from_row(r: &dyn SqlRow) -> Result<EventHandlerRecord, ApiError> {
+    Ok(EventHandlerRecord {
+        id: r.int(0)?,
+        app_id: r.int(1)?,
+        event_name: r.text(2)?,
+        handler: r.text(3)?,
+        user_id: r.int(4)?,
+        connector_id: r.text(5)?,
+    })
+}
+
+const OUTBOX_COLUMNS: &str = "id, handler_id, app_id, event_name, handler, auth_user_id, data, ts, \
+                              attempts, next_attempt_at";
+
+/// The outbox rows due (`$1` portal, `$2` now, `$3` limit), oldest first.
+pub const DUE_OUTBOX: &str = "SELECT id, handler_id, app_id, event_name, handler, auth_user_id, \
+     data, ts, attempts, next_attempt_at FROM event_outbox \
+     WHERE portal_id = $1 AND next_attempt_at <= $2 ORDER BY next_attempt_at, id LIMIT $3";
+
+fn outbox_from_row(r: &dyn SqlRow) -> Result<OutboxRecord, ApiError> {
+    Ok(OutboxRecord {
+        id: r.int(0)?,
+        handler_id: r.int(1)?,
+        app_id: r.int(2)?,
+        event_name: r.text(3)?,
+        handler: r.text(4)?,
+        auth_user_id: r.int(5)?,
+        data: serde_json::from_str(&r.text(6)?).unwrap_or(Value::Null),
+        ts: r.int(7)?,
+        attempts: r.int(8)?,
+        next_attempt_at: r.real(9)?,
+    })
+}
+
+const DELIVERY_COLUMNS: &str =
+    "id, outbox_id, handler_id, event_name, handler, attempt, at, status, outcome, detail";
+
+fn delivery_from_row(r: &dyn SqlRow) -> Result<DeliveryRecord, ApiError> {
+    Ok(DeliveryRecord {
+        id: r.int(0)?,
+        outbox_id: r.int(1)?,
+        handler_id: r.int(2)?,
+        event_name: r.text(3)?,
+        handler: r.text(4)?,
+        attempt: r.int(5)?,
+        at: r.text(6)?,
+        status: r.int(7)?,
+        outcome: r.text(8)?,
+        detail: r.text(9)?,
+    })
+}
+
+/// The columns of an offline-queue row, in the order [`offline_from_row`] reads them.
+pub const OFFLINE_COLUMNS: &str = "id, app_id, connector_id, event_name, message_id, data, \
+                                   user_id, timestamp_x, process_id, error";
+
+fn offline_from_row(r: &dyn SqlRow) -> Result<OfflineEventRecord, ApiError> {
+    Ok(OfflineEventRecord {
+        id: r.int(0)?,
+        app_id: r.int(1)?,
+        connector_id: r.text(2)?,
+        event_name: r.text(3)?,
+        message_id: r.text(4)?,
+        data: r.text(5)?,
+        user_id: r.int(6)?,
+        timestamp_x: r.text(7)?,
+        process_id: r.text(8)?,
+        error: r.int(9)? != 0,
+    })
+}
+
+/// A count that fits a bound `BIGINT` argument.
+fn limit_arg(limit: u64) -> i64 {
+    limit.min(i64::MAX as u64) as i64
+}
+
+impl Tx for SqlTx<'_> {
+    fn portal(&self) -> PortalId {
+        self.portal
+    }
+
+    fn now_iso(&self) -> String {
+        iso(self.now)
+    }
+
+    fn next_id(&mut self, sequence: &str) -> Result<i64, ApiError> {
+        let id = self.opt(
+            "INSERT INTO sequences (portal_id, name, value) VALUES ($1, $2, 1)
+             ON CONFLICT (portal_id, name) DO UPDATE SET value = sequences.value + 1
+             RETURNING value",
+            &args![self.portal, sequence],
+            |r| r.int(0),
+        )?;
+        id.ok_or_else(|| ApiError::internal(anyhow::anyhow!("the sequence returned no value")))
+    }
+
+    fn portal_row(&mut self) -> Result<Option<Portal>, ApiError> {
+        self.opt(
+            "SELECT id, domain, member_id, public_url, rest_enabled, closed, public_https_url
+             FROM portals WHERE id = $1",
+            &args![self.portal],
+            |r| {
+                Ok(Portal {
+                    id: r.int(0)?,
+                    domain: r.text(1)?,
+                    member_id: r.text(2)?,
+                    public_url: r.text(3)?,
+                    rest_enabled: r.bool(4)?,
+                    closed: r.bool(5)?,
+                    public_https_url: r.text(6)?,
+                })
+            },
+        )
+    }
+
+    fn ensure_portal(
+        &mut self,
+        domain: &str,
+        member_id: &str,
+        public_url: &str,
+    ) -> Result<bool, ApiError> {
+        let now = self.now_iso();
+        let n = self.exec(
+            "INSERT INTO portals (id, domain, member_id, public_url, created) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (id) DO NOTHING",
+            &args![self.portal, domain, member_id, public_url, &now],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn set_public_url(&mut self, public_url: &str, https: &str) -> Result<(), ApiError> {
+        self.exec(
+            "UPDATE portals SET public_url = $2, public_https_url = $3 WHERE id = $1",
+            &args![self.portal, public_url, https],
+        )?;
+        Ok(())
+    }
+
+    fn plan(&mut self) -> Result<Option<String>, ApiError> {
+        self.opt(
+            "SELECT plan FROM portals WHERE id = $1",
+            &args![self.portal],
+            |r| r.text(0),
+        )
+    }
+
+    fn set_plan(&mut self, plan: &str) -> Result<bool, ApiError> {
+        let n = self.exec(
+            "UPDATE portals SET plan = $2 WHERE id = $1",
+            &args![self.portal, plan],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn user(&mut self, id: i64) -> Result<Option<User>, ApiError> {
+        self.opt(
+            "SELECT id, name, last_name, admin, active FROM users WHERE portal_id = $1 AND id = $2",
+            &args![self.portal, id],
+            |r| {
+                Ok(User {
+                    id: r.int(0)?,
+                    name: r.text(1)?,
+                    last_name: r.text(2)?,
+                    admin: r.bool(3)?,
+                    active: r.bool(4)?,
+                })
+            },
+        )
+    }
+
+    fn insert_user(&mut self, name: &str, last_name: &str, admin: bool) -> Result<i64, ApiError> {
+        let id = self.next_id("user")?;
+        let now = self.now_iso();
+        self.exec(
+            "INSERT INTO users (portal_id, id, name, last_name, admin, active, created)
+             VALUES ($1, $2, $3, $4, $5, TRUE, $6)",
+            &args![self.portal, id, name, last_name, admin, &now],
+        )?;
+        Ok(id)
+    }
+
+    fn user_rights(&mut self, user_id: i64) -> Result<Vec<(i64, Action, Level)>, ApiError> {
+        let rows = self.all(
+            "SELECT entity_type_id, action, level FROM user_rights WHERE portal_id = $1 AND user_id = $2",
+            &args![self.portal, user_id],
+            |r| Ok((r.int(0)?, r.text(1)?, r.text(2)?)),
+        )?;
+        // Rows are written only through `set_user_right`; an unreadable one grants nothing.
+        Ok(rows
+            .into_iter()
+            .filter_map(|(t, action, level)| Some((t, action.parse().ok()?, level.parse().ok()?)))
+            .collect())
+    }
+
+    fn set_user_right(
+        &mut self,
+        user_id: i64,
+        entity_type_id: i64,
+        action: Action,
+        level: Level,
+    ) -> Result<(), ApiError> {
+        self.exec(
+            "INSERT INTO user_rights (portal_id, user_id, entity_type_id, action, level)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (portal_id, user_id, entity_type_id, action) DO UPDATE SET level = excluded.level",
+            &args![
+                self.portal,
+                user_id,
+                entity_type_id,
+                action.as_str(),
+                level.as_str()
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn set_rest_enabled(&mut self, enabled: bool) -> Result<(), ApiError> {
+        self.exec(
+            "UPDATE portals SET rest_enabled = $2 WHERE id = $1",
+            &args![self.portal, enabled],
+        )?;
+        Ok(())
+    }
+
+    fn set_closed(&mut self, closed: bool) -> Result<(), ApiError> {
+        self.exec(
+            "UPDATE portals SET closed = $2 WHERE id = $1",
+            &args![self.portal, closed],
+        )?;
+        Ok(())
+    }
+
+    fn set_webhook_blocked(&mut self, id: i64, blocked: bool) -> Result<bool, ApiError> {
+        let n = self.exec(
+            "UPDATE webhooks SET blocked = $3 WHERE portal_id = $1 AND id = $2",
+            &args![self.portal, id, blocked],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn insert_app(&mut self, app: &AppRecord) -> Result<i64, ApiError> {
+        let id = self.next_id("app")?;
+        let (now, scopes) = (self.now_iso(), app.scopes.join(","));
+        self.exec(
+            "INSERT INTO oauth_apps (portal_id, id, client_id, client_secret_digest,
+                 application_token_digest, name, scopes, redirect_uri, blocked, created)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE, $9)",
+            &args![
+                self.portal,
+                id,
+                &app.client_id,
+                &app.client_secret_digest,
+                &app.application_token_digest,
+                &app.name,
+                &scopes,
+                &app.redirect_uri,
+                &now,
+            ],
+        )?;
+        Ok(id)
+    }
+
+    fn app_by_client_id(&mut self, client_id: &str) -> Result<Option<AppRecord>, ApiError> {
+        self.opt(
+            &format!(
+                "SELECT {APP_COLUMNS} FROM oauth_apps WHERE portal_id = $1 AND client_id = $2"
+            ),
+            &args![self.portal, client_id],
+            app_from_row,
+        )
+    }
+
+    fn app(&mut self, id: i64) -> Result<Option<AppRecord>, ApiError> {
+        self.opt(
+            &format!("SELECT {APP_COLUMNS} FROM oauth_apps WHERE portal_id = $1 AND id = $2"),
+            &args![self.portal, id],
+            app_from_row,
+        )
+    }
+
+    fn set_app_blocked(&mut self, id: i64, blocked: bool) -> Result<(), ApiError> {
+        self.exec(
+            "UPDATE oauth_apps SET blocked = $3 WHERE portal_id = $1 AND id = $2",
+            &args![self.portal, id, blocked],
+        )?;
+        Ok(())
+    }
+
+    fn set_app_user(&mut self, app_id: i64, user_id: i64, allowed: bool) -> Result<(), ApiError> {
+        let sql = if allowed {
+            "INSERT INTO oauth_app_users (portal_id, app_id, user_id) VALUES ($1, $2, $3)
+             ON CONFLICT (portal_id, app_id, user_id) DO NOTHING"
+        } else {
+            "DELETE FROM oauth_app_users WHERE portal_id = $1 AND app_id = $2 AND user_id = $3"
+        };
+        self.exec(sql, &args![self.portal, app_id, user_id])?;
+        Ok(())
+    }
+
+    fn app_user_allowed(&mut self, app_id: i64, user_id: i64) -> Result<bool, ApiError> {
+        Ok(self
+            .opt(
+                "SELECT 1 FROM oauth_app_users WHERE portal_id = $1 AND app_id = $2 AND user_id = $3",
+                &args![self.portal, app_id, user_id],
+                |_| Ok(()),
+            )?
+            .is_some())
+    }
+
+    fn insert_auth_code(
+        &mut self,
+        digest: &[u8; 32],
+        app_id: i64,
+        user_id: i64,
+        expires_at: f64,
+    ) -> Result<(), ApiError> {
+        self.exec(
+            "INSERT INTO oauth_codes (portal_id, code_digest, app_id, user_id, expires_at)
+             VALUES ($1, $2, $3, $4, $5)",
+            &args![self.portal, digest, app_id, user_id, expires_at],
+        )?;
+        Ok(())
+    }
+
+    fn take_auth_code(&mut self, digest: &[u8; 32]) -> Result<Option<(i64, i64, f64)>, ApiError> {
+        self.opt(
+            "DELETE FROM oauth_codes WHERE portal_id = $1 AND code_digest = $2
+             RETURNING app_id, user_id, expires_at",
+            &args![self.portal, digest],
+            |r| Ok((r.int(0)?, r.int(1)?, r.real(2)?)),
+        )
+    }
+
+    fn insert_token(&mut self, t: &TokenRecord) -> Result<(), ApiError> {
+        let scopes = t.scopes.join(",");
+        self.exec(
+            &format!(
+                "INSERT INTO oauth_tokens (portal_id, {TOKEN_COLUMNS})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ),
+            &args![
+                self.portal,
+                &t.access_digest,
+                &t.refresh_digest,
+                t.app_id,
+                t.user_id,
+                &scopes,
+                t.access_expires,
+                t.refresh_expires,
+                t.refresh_used,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn token_by_access(&mut self, digest: &[u8; 32]) -> Result<Option<TokenRecord>, ApiError> {
+        self.opt(
+            &format!(
+                "SELECT {TOKEN_COLUMNS} FROM oauth_tokens WHERE portal_id = $1 AND access_digest = $2"
+            ),
+            &args![self.portal, digest],
+            token_from_row,
+        )
+    }
+
+    fn token_by_refresh(&mut self, digest: &[u8; 32]) -> Result<Option<TokenRecord>, ApiError> {
+        self.opt(
+            &format!(
+                "SELECT {TOKEN_COLUMNS} FROM oauth_tokens WHERE portal_id = $1 AND refresh_digest = $2"
+            ),
+            &args![self.portal, digest],
+            token_from_row,
+        )
+    }
+
+    fn use_refresh_token(&mut self, digest: &[u8; 32]) -> Result<(), ApiError> {
+        self.exec(
+            "UPDATE oauth_tokens SET refresh_used = TRUE WHERE portal_id = $1 AND refresh_digest = $2",
+            &args![self.portal, digest],
+        )?;
+        Ok(())
+    }
+
+    fn webhooks_of_user(&mut self, user_id: i64) -> Result<Vec<WebhookRecord>, ApiError> {
+        self.all(
+            &format!(
+                "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE portal_id = $1 AND user_id = $2 ORDER BY id"
+            ),
+            &args![self.portal, user_id],
+            webhook_from_row,
+        )
+    }
+
+    fn webhooks(&mut self) -> Result<Vec<WebhookRecord>, ApiError> {
+        self.all(
+            &format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE portal_id = $1 ORDER BY id"),
+            &args![self.portal],
+            webhook_from_row,
+        )
+    }
+
+    fn insert_webhook(
+        &mut self,
+        user_id: i64,
+        code_digest: &[u8; 32],
+        scopes: &[String],
+    ) -> Result<i64, ApiError> {
+        let id = self.next_id("webhook")?;
+        let (now, scopes) = (self.now_iso(), scopes.join(","));
+        self.exec(
+            "INSERT INTO webhooks (portal_id, id, user_id, code_digest, scopes, active, created)
+             VALUES ($1, $2, $3, $4, $5, TRUE, $6)",
+            &args![self.portal, id, user_id, code_digest, &scopes, &now],
+        )?;
+        Ok(id)
+    }
+
+    fn revoke_webhook(&mut self, id: i64) -> Result<bool, ApiError> {
+        let n = self.exec(
+            "UPDATE webhooks SET active = FALSE WHERE portal_id = $1 AND id = $2",
+            &args![self.portal, id],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn item(&mut self, entity_type_id: i64, id: i64) -> Result<Option<ItemRecord>, ApiError> {
+        self.opt(
+            &format!(
+                "SELECT {ITEM_COLUMNS} FROM crm_items WHERE portal_id = $1 AND entity_type_id = $2 AND id = $3"
+            ),
+            &args![self.portal, entity_type_id, id],
+            item_from_row,
+        )
+    }
+
+    fn item_assignee(&mut self, entity_type_id: i64, id: i64) -> Result<Option<i64>, ApiError> {
+        self.opt(
+            "SELECT assigned_by_id FROM crm_items WHERE portal_id = $1 AND entity_type_id = $2 AND id = $3",
+            &args![self.portal, entity_type_id, id],
+            |r| r.int(0),
+        )
+    }
+
+    fn insert_item(&mut self, item: &ItemRecord) -> Result<i64, ApiError> {
+        let id = self.next_id(&format!("item:{}", item.entity_type_id))?;
+        let extra = self.json_text(&item.extra)?;
+        self.exec(
+            "INSERT INTO crm_items (portal_id, entity_type_id, id, title, assigned_by_id, created_by,
+                 updated_by, created_time, updated_time, extra)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            &args![
+                self.portal,
+                item.entity_type_id,
+                id,
+                &item.title,
+                item.assigned_by_id,
+                item.created_by,
+                item.updated_by,
+                &item.created_time,
+                &item.updated_time,
+                &extra,
+            ],
+        )?;
+        self.count_items(item.entity_type_id, 1)?;
+        Ok(id)
+    }
+
+    fn update_item(&mut self, item: &ItemRecord) -> Result<(), ApiError> {
+        let extra = self.json_text(&item.extra)?;
+        self.exec(
+            "UPDATE crm_items SET title = $4, assigned_by_id = $5, created_by = $6, updated_by = $7,
+                 created_time = $8, updated_time = $9, extra = $10
+             WHERE portal_id = $1 AND entity_type_id = $2 AND id = $3",
+            &args![
+                self.portal,
+                item.entity_type_id,
+                item.id,
+                &item.title,
+                item.assigned_by_id,
+                item.created_by,
+                item.updated_by,
+                &item.created_time,
+                &item.updated_time,
+                &extra,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_item(&mut self, entity_type_id: i64, id: i64) -> Result<bool, ApiError> {
+        let n = self.exec(
+            "DELETE FROM crm_items WHERE portal_id = $1 AND entity_type_id = $2 AND id = $3",
+            &args![self.portal, entity_type_id, id],
+        )?;
+        if n == 1 {
+            self.count_items(entity_type_id, -1)?;
+        }
+        Ok(n == 1)
+    }
+
+    fn list_items(
+        &mut self,
+        entity_type_id: i64,
+        query: &ListQuery,
+    ) -> Result<PageOf<ItemRecord>, ApiError> {
+        let sql = lists::items_page(self.dialect, self.portal, entity_type_id, query);
+        if query.count && query.filter.matches_everything() {
+            // The total of a whole type is kept in `crm_item_counts`: one row, not a table count.
+            let mut page = self.page(&sql, false, item_from_row)?;
+            page.total = Some(self.item_count(entity_type_id)?);
+            return Ok(page);
+        }
+        self.page(&sql, query.count, item_from_row)
+    }
+
+    fn has_items(&mut self, entity_type_id: i64) -> Result<bool, ApiError> {
+        Ok(self
+            .opt(
+                "SELECT 1 FROM crm_items WHERE portal_id = $1 AND entity_type_id = $2 LIMIT 1",
+                &args![self.portal, entity_type_id],
+                |_| Ok(()),
+            )?
+            .is_some())
+    }
+
+    fn dynamic_type(&mut self, id: i64) -> Result<Option<DynamicTypeRecord>, ApiError> {
+        self.opt(
+            &format!(
+                "SELECT {DYNAMIC_TYPE_COLUMNS} FROM crm_dynamic_types WHERE portal_id = $1 AND id = $2"
+            ),
+            &args![self.portal, id],
+            dynamic_type_from_row,
+        )
+    }
+
+    fn dynamic_type_by_entity_type(
+        &mut self,
+        entity_type_id: i64,
+    ) -> Result<Option<DynamicTypeRecord>, ApiError> {
+        self.opt(
+            &format!(
+                "SELECT {DYNAMIC_TYPE_COLUMNS} FROM crm_dynamic_types
+                 WHERE portal_id = $1 AND entity_type_id = $2"
+            ),
+            &args![self.portal, entity_type_id],
+            dynamic_type_from_row,
+        )
+    }
+
+    fn dynamic_entity_type_ids(&mut self) -> Result<Vec<i64>, ApiError> {
+        self.all(
+            "SELECT entity_type_id FROM crm_dynamic_types WHERE portal_id = $1 ORDER BY entity_type_id",
+            &args![self.portal],
+            |r| r.int(0),
+        )
+    }
+
+    fn insert_dynamic_type(&mut self, t: &DynamicTypeRecord) -> Result<i64, ApiError> {
+        let id = self.next_id("dynamic_type")?;
+        let settings = self.json_text(&t.settings)?;
+        self.exec(
+            &format!(
+                "INSERT INTO crm_dynamic_types (portal_id, {DYNAMIC_TYPE_COLUMNS})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ),
+            &args![
+                self.portal,
+                id,
+                t.entity_type_id,
+                &t.title,
+                t.created_by,
+                t.updated_by,
+                &t.created_time,
+                &t.updated_time,
+                &settings,
+            ],
+        )?;
+        Ok(id)
+    }
+
+    fn update_dynamic_type(&mut self, t: &DynamicTypeRecord) -> Result<(), ApiError> {
+        let settings = self.json_text(&t.settings)?;
+        self.exec(
+            "UPDATE crm_dynamic_types SET title = $3, updated_by = $4, updated_time = $5, settings = $6
+             WHERE portal_id = $1 AND id = $2",
+            &args![
+                self.portal,
+                t.id,
+                &t.title,
+                t.updated_by,
+                &t.updated_time,
+                &settings,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_dynamic_type(&mut self, id: i64) -> Result<bool, ApiError> {
+        let n = self.exec(
+            "DELETE FROM crm_dynamic_types WHERE portal_id = $1 AND id = $2",
+            &args![self.portal, id],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn list_dynamic_types(
+        &mut self,
+        offset: u64,
+        limit: u64,
+        count: bool,
+    ) -> Result<PageOf<DynamicTypeRecord>, ApiError> {
+        let sql = PageSql {
+            page: format!(
+                "SELECT {DYNAMIC_TYPE_COLUMNS} FROM crm_dynamic_types WHERE portal_id = $1
+                 ORDER BY id LIMIT {limit} OFFSET {offset}"
+            ),
+            count: "SELECT COUNT(*) FROM crm_dynamic_types WHERE portal_id = $1".into(),
+            args: vec![Arg::Int(self.portal)],
+        };
+        self.page(&sql, count, dynamic_type_from_row)
+    }
+
+    fn activity(&mut self, id: i64) -> Result<Option<ActivityRecord>, ApiError> {
+        // In a write transaction the row stays locked until commit: concurrent binding changes
+        // and deletes of one activity (from any process) run one after the other.
+        let lock = self.dialect.lock_row(self.writing);
+        self.opt(
+            &format!(
+                "SELECT {ACTIVITY_COLUMNS} FROM activities WHERE portal_id = $1 AND id = $2{lock}"
+            ),
+            &args![self.portal, id],
+            activity_from_row,
+        )
+    }
+
+    fn insert_activity(&mut self, a: &ActivityRecord) -> Result<i64, ApiError> {
+        let id = self.next_id("activity")?;
+        let extra = self.json_text(&a.extra)?;
+        self.exec(
+            &format!(
+                "INSERT INTO activities (portal_id, {ACTIVITY_COLUMNS})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                         $18, $19, $20, $21, $22)"
+            ),
+            &activity_values(self.portal, id, a, &extra),
+        )?;
+        Ok(id)
+    }
+
+    fn set_activity_owner(
+        &mut self,
+        id: i64,
+        owner: Binding,
+        editor_id: i64,
+    ) -> Result<(), ApiError> {
+        let now = self.now_iso();
+        self.exec(
+            "UPDATE activities SET owner_type_id = $3, owner_id = $4, editor_id = $5, last_updated = $6
+             WHERE portal_id = $1 AND id = $2",
+            &args![
+                self.portal,
+                id,
+                owner.entity_type_id,
+                owner.entity_id,
+                editor_id,
+                &now
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn update_activity(&mut self, a: &ActivityRecord) -> Result<(), ApiError> {
+        let extra = self.json_text(&a.extra)?;
+        self.exec(
+            "UPDATE activities SET type_id = $3, provider_id = $4, provider_type_id = $5, subject = $6,
+                 description = $7, responsible_id = $8, author_id = $9, editor_id = $10,
+                 owner_type_id = $11, owner_id = $12, deadline = $13, start_time = $14, end_time = $15,
+                 completed = $16, status = $17, priority = $18, direction = $19, created = $20,
+                 last_updated = $21, extra = $22
+             WHERE portal_id = $1 AND id = $2",
+            &activity_values(self.portal, a.id, a, &extra),
+        )?;
+        Ok(())
+    }
+
+    fn delete_activity(&mut self, id: i64) -> Result<bool, ApiError> {
+        self.exec(
+            "DELETE FROM activity_bindings WHERE portal_id = $1 AND activity_id = $2",
+            &args![self.portal, id],
+        )?;
+        let n = self.exec(
+            "DELETE FROM activities WHERE portal_id = $1 AND id = $2",
+            &args![self.portal, id],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn list_activities(&mut self, query: &ListQuery) -> Result<PageOf<ActivityRecord>, ApiError> {
+        let sql = lists::activities_page(self.dialect, self.portal, query);
+        self.page(&sql, query.count, activity_from_row)
+    }
+
+    fn bindings(&mut self, activity_id: i64) -> Result<Vec<Binding>, ApiError> {
+        self.all(
+            "SELECT entity_type_id, entity_id FROM activity_bindings
+             WHERE portal_id = $1 AND activity_id = $2 ORDER BY seq",
+            &args![self.portal, activity_id],
+            |r| Ok(Binding::new(r.int(0)?, r.int(1)?)),
+        )
+    }
+
+    fn insert_binding(&mut self, activity_id: i64, b: Binding) -> Result<(), ApiError> {
+        // `ON CONFLICT DO NOTHING` rather than catching the violation: in PostgreSQL a failed
+        // statement aborts the whole transaction.
+        let n = self.exec(
+            "INSERT INTO activity_bindings (portal_id, activity_id, seq, entity_type_id, entity_id)
+             VALUES ($1, $2,
+                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM activity_bindings WHERE portal_id = $1 AND activity_id = $2),
+                 $3, $4)
+             ON CONFLICT (portal_id, activity_id, entity_type_id, entity_id) DO NOTHING",
+            &args![self.portal, activity_id, b.entity_type_id, b.entity_id],
+        )?;
+        if n == 0 {
+            return Err(RestError::new(ErrorCode::ActivityIsAlreadyBound).into());
+        }
+        Ok(())
+    }
+
+    fn delete_binding(&mut self, activity_id: i64, b: Binding) -> Result<bool, ApiError> {
+        let n = self.exec(
+            "DELETE FROM activity_bindings
+             WHERE portal_id = $1 AND activity_id = $2 AND entity_type_id = $3 AND entity_id = $4",
+            &args![self.portal, activity_id, b.entity_type_id, b.entity_id],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn replace_bindings(&mut self, activity_id: i64, bindings: &[Binding]) -> Result<(), ApiError> {
+        self.exec(
+            "DELETE FROM activity_bindings WHERE portal_id = $1 AND activity_id = $2",
+            &args![self.portal, activity_id],
+        )?;
+        for (seq, b) in bindings.iter().enumerate() {
+            self.exec(
+                "INSERT INTO activity_bindings (portal_id, activity_id, seq, entity_type_id, entity_id)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &args![
+                    self.portal,
+                    activity_id,
+                    seq as i64 + 1,
+                    b.entity_type_id,
+                    b.entity_id
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn now_unix(&self) -> f64 {
+        self.now
+    }
+
+    fn server_key(&mut self, name: &str, fresh: &[u8; 32]) -> Result<Vec<u8>, ApiError> {
+        self.exec(
+            "INSERT INTO server_keys (portal_id, name, secret) VALUES ($1, $2, $3)
+             ON CONFLICT (portal_id, name) DO NOTHING",
+            &args![self.portal, name, fresh],
+        )?;
+        let key = self.opt(
+            "SELECT secret FROM server_keys WHERE portal_id = $1 AND name = $2",
+            &args![self.portal, name],
+            |r| r.blob(0),
+        )?;
+        key.ok_or_else(|| ApiError::internal(anyhow::anyhow!("the server key {name} is missing")))
+    }
+
+    fn insert_event_handler(&mut self, h: &EventHandlerRecord) -> Result<Option<i64>, ApiError> {
+        let id = self.next_id("event_handler")?;
+        let now = self.now_iso();
+        let n = self.exec(
+            "INSERT INTO event_handlers (portal_id, id, app_id, event_name, handler, user_id, connector_id, created)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (portal_id, app_id, event_name, handler, user_id, connector_id) DO NOTHING",
+            &args![
+                self.portal,
+                id,
+                h.app_id,
+                &h.event_name,
+                &h.handler,
+                h.user_id,
+                &h.connector_id,
+                &now,
+            ],
+        )?;
+        Ok((n == 1).then_some(id))
+    }
+
+    fn event_handlers_of_app(&mut self, app_id: i64) -> Result<Vec<EventHandlerRecord>, ApiError> {
+        self.all(
+            &format!(
+                "SELECT {HANDLER_COLUMNS} FROM event_handlers WHERE portal_id = $1 AND app_id = $2 ORDER BY id"
+            ),
+            &args![self.portal, app_id],
+            handler_from_row,
+        )
+    }
+
+    fn event_handlers_for(
+        &mut self,
+        event_name: &str,
+    ) -> Result<Vec<EventHandlerRecord>, ApiError> {
+        self.all(
+            HANDLERS_FOR_EVENT,
+            &args![self.portal, event_name],
+            handler_from_row,
+        )
+    }
+
+    fn delete_event_handler(&mut self, id: i64) -> Result<bool, ApiError> {
+        let n = self.exec(
+            "DELETE FROM event_handlers WHERE portal_id = $1 AND id = $2",
+            &args![self.portal, id],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn insert_outbox(&mut self, o: &OutboxRecord) -> Result<i64, ApiError> {
+        let id = self.next_id("event_outbox")?;
+        // JSON text: a NUL is escaped, and this column is never read as `jsonb`.
+        let data = o.data.to_string();
+        self.exec(
+            &format!(
+                "INSERT INTO event_outbox (portal_id, {OUTBOX_COLUMNS})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ),
+            &args![
+                self.portal,
+                id,
+                o.handler_id,
+                o.app_id,
+                &o.event_name,
+                &o.handler,
+                o.auth_user_id,
+                &data,
+                o.ts,
+                o.attempts,
+                o.next_attempt_at,
+            ],
+        )?;
+        Ok(id)
+    }
+
+    fn claim_outbox(
+        &mut self,
+        now: f64,
+        claim_until: f64,
+        limit: u64,
+    ) -> Result<Vec<OutboxRecord>, ApiError> {
+        let candidates = self.all(
+            DUE_OUTBOX,
+            &args![self.portal, now, limit_arg(limit)],
+            outbox_from_row,
+        )?;
+        // Another process may claim the same rows at the same time: the update waits for its
+        // row lock and, once that process committed, finds the row no longer due and skips it.
+        let mut claimed = Vec::with_capacity(candidates.len());
+        for row in candidates {
+            let n = self.exec(
+                "UPDATE event_outbox SET next_attempt_at = $3
+                 WHERE portal_id = $1 AND id = $2 AND next_attempt_at <= $4",
+                &args![self.portal, row.id, claim_until, now],
+            )?;
+            if n == 1 {
+                claimed.push(row);
+            }
+        }
+        Ok(claimed)
+    }
+
+    fn reschedule_outbox(&mut self, id: i64, attempts: i64, due: f64) -> Result<(), ApiError> {
+        self.exec(
+            "UPDATE event_outbox SET attempts = $3, next_attempt_at = $4 WHERE portal_id = $1 AND id = $2",
+            &args![self.portal, id, attempts, due],
+        )?;
+        Ok(())
+    }
+
+    fn delete_outbox(&mut self, id: i64) -> Result<(), ApiError> {
+        self.exec(
+            "DELETE FROM event_outbox WHERE portal_id = $1 AND id = $2",
+            &args![self.portal, id],
+        )?;
+        Ok(())
+    }
+
+    fn insert_delivery(&mut self, d: &DeliveryRecord) -> Result<(), ApiError> {
+        let id = self.next_id("event_delivery")?;
+        self.exec(
+            &format!(
+                "INSERT INTO event_deliveries (portal_id, {DELIVERY_COLUMNS})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ),
+            &args![
+                self.portal,
+                id,
+                d.outbox_id,
+                d.handler_id,
+                &d.event_name,
+                &d.handler,
+                d.attempt,
+                &d.at,
+                d.status,
+                &d.outcome,
+                &d.detail,
+            ],
+        )?;
+        // A primary-key range: only the few entries that just fell out of the window.
+        self.exec(
+            "DELETE FROM event_deliveries WHERE portal_id = $1 AND id <= $2",
+            &args![self.portal, id - DELIVERY_LOG_KEEP],
+        )?;
+        Ok(())
+    }
+
+    fn deliveries(&mut self, limit: u64) -> Result<Vec<DeliveryRecord>, ApiError> {
+        self.all(
+            &format!(
+                "SELECT {DELIVERY_COLUMNS} FROM event_deliveries WHERE portal_id = $1 ORDER BY id DESC LIMIT $2"
+            ),
+            &args![self.portal, limit_arg(limit)],
+            delivery_from_row,
+        )
+    }
+
+    fn record_offline_event(&mut self, e: &OfflineEventRecord) -> Result<(), ApiError> {
+        let id = self.next_id("event_offline")?;
+        self.exec(
+            &format!(
+                "INSERT INTO event_offline (portal_id, {OFFLINE_COLUMNS})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 ON CONFLICT (portal_id, app_id, connector_id, process_id, error, message_id)
+                 DO UPDATE SET timestamp_x = excluded.timestamp_x, user_id = excluded.user_id"
+            ),
+            &args![
+                self.portal,
+                id,
+                e.app_id,
+                &e.connector_id,
+                &e.event_name,
+                &e.message_id,
+                &e.data,
+                e.user_id,
+                &e.timestamp_x,
+                &e.process_id,
+                e.error as i64,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn offline_events(
+        &mut self,
+        app_id: i64,
+        connector_id: &str,
+        query: &ListQuery,
+    ) -> Result<PageOf<OfflineEventRecord>, ApiError> {
+        let sql = lists::offline_page(self.dialect, self.portal, app_id, connector_id, query);
+        self.page(&sql, query.count, offline_from_row)
+    }
+
+    fn mark_offline_events(&mut self, ids: &[i64], process_id: &str) -> Result<(), ApiError> {
+        for &id in ids {
+            self.exec(
+                "UPDATE event_offline SET process_id = $3 WHERE portal_id = $1 AND id = $2",
+                &args![self.portal, id, process_id],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn mark_offline_errors(
+        &mut self,
+        app_id: i64,
+        connector_id: &str,
+        process_id: &str,
+        message_ids: &[String],
+    ) -> Result<(), ApiError> {
+        for message_id in message_ids {
+            self.exec(
+                "UPDATE event_offline SET error = 1, process_id = ''
+                 WHERE portal_id = $1 AND app_id = $2 AND connector_id = $3 AND process_id = $4
+                     AND message_id = $5",
+                &args![self.portal, app_id, connector_id, process_id, message_id],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn clear_offline_events(
+        &mut self,
+        app_id: i64,
+        connector_id: &str,
+        process_id: &str,
+        only: OfflineSelection<'_>,
+    ) -> Result<(), ApiError> {
+        const SCOPE: &str = "DELETE FROM event_offline
+             WHERE portal_id = $1 AND app_id = $2 AND connector_id = $3 AND process_id = $4";
+        let scope = args![self.portal, app_id, connector_id, process_id];
+        match only {
+            OfflineSelection::All => {
+                self.exec(SCOPE, &scope)?;
+            }
+            OfflineSelection::Ids(ids) => {
+                let sql = format!("{SCOPE} AND id = $5");
+                for &id in ids {
+                    let [a, b, c, d] = scope;
+                    self.exec(&sql, &[a, b, c, d, Arg::Int(id)])?;
+                }
+            }
+            OfflineSelection::MessageIds(message_ids) => {
+                let sql = format!("{SCOPE} AND message_id = $5");
+                for message_id in message_ids {
+                    let [a, b, c, d] = scope;
+                    self.exec(&sql, &[a, b, c, d, Arg::Text(message_id)])?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
