@@ -28,39 +28,21 @@ pub enum Arg<'a> {
     Null,
 }
 
-impl From<i64> for Arg<'_> {
-    fn from(value: i64) -> Self {
-        Arg::Int(value)
-    }
+/// `From` for each type an argument can be made of.
+macro_rules! arg_from {
+    ($($t:ty => $variant:ident),* $(,)?) => {
+        $(impl<'a> From<$t> for Arg<'a> {
+            fn from(value: $t) -> Self {
+                Arg::$variant(value)
+            }
+        })*
+    };
 }
-
-impl From<f64> for Arg<'_> {
-    fn from(value: f64) -> Self {
-        Arg::Real(value)
-    }
-}
-
-impl From<bool> for Arg<'_> {
-    fn from(value: bool) -> Self {
-        Arg::Bool(value)
-    }
-}
-
-impl<'a> From<&'a str> for Arg<'a> {
-    fn from(value: &'a str) -> Self {
-        Arg::Text(value)
-    }
-}
+arg_from!(i64 => Int, f64 => Real, bool => Bool, &'a str => Text, &'a [u8] => Blob);
 
 impl<'a> From<&'a String> for Arg<'a> {
     fn from(value: &'a String) -> Self {
         Arg::Text(value)
-    }
-}
-
-impl<'a> From<&'a [u8]> for Arg<'a> {
-    fn from(value: &'a [u8]) -> Self {
-        Arg::Blob(value)
     }
 }
 
@@ -92,6 +74,29 @@ pub trait SqlRow {
     /// A bytes column.
     fn blob(&self, index: usize) -> Result<Vec<u8>, ApiError>;
 }
+
+/// The [`SqlRow`] methods over a driver row's own typed getter (`get` or `try_get`), whose
+/// errors convert into [`ApiError`].
+macro_rules! sql_row_getters {
+    ($get:ident) => {
+        fn int(&self, index: usize) -> Result<i64, ApiError> {
+            Ok(self.$get(index)?)
+        }
+        fn real(&self, index: usize) -> Result<f64, ApiError> {
+            Ok(self.$get(index)?)
+        }
+        fn bool(&self, index: usize) -> Result<bool, ApiError> {
+            Ok(self.$get(index)?)
+        }
+        fn text(&self, index: usize) -> Result<String, ApiError> {
+            Ok(self.$get(index)?)
+        }
+        fn blob(&self, index: usize) -> Result<Vec<u8>, ApiError> {
+            Ok(self.$get(index)?)
+        }
+    };
+}
+pub(crate) use sql_row_getters;
 
 /// A connection inside an open transaction.
 pub trait Conn {

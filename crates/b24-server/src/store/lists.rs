@@ -83,14 +83,18 @@ pub fn items_page<'q>(
 /// A filter on the activities bound to one item is served from the `(item, activity)` binding
 /// index as a join, so that a page costs the same however many activities the item has; other
 /// filters run against the activity table and its indexes.
-pub fn activities_page<'q>(dialect: Dialect, portal: PortalId, query: &'q ListQuery) -> PageSql<'q> {
+pub fn activities_page<'q>(
+    dialect: Dialect,
+    portal: PortalId,
+    query: &'q ListQuery,
+) -> PageSql<'q> {
     let mut conjuncts = Vec::new();
     flatten_all(&query.filter, &mut conjuncts);
     let bound_to_one = conjuncts.iter().position(
         |f| matches!(f, Filter::BoundTo(pairs) if matches!(pairs.as_slice(), [(Some(_), Some(_))])),
     );
     let columns = ACTIVITY_COLUMNS
-        .split(", ")
+        .split(',')
         .map(|c| format!("activities.{}", c.trim()))
         .collect::<Vec<_>>()
         .join(", ");
@@ -266,7 +270,9 @@ fn column_expr(dialect: Dialect, column: Column, kind: Kind) -> String {
     match (dialect, column, kind) {
         (Dialect::Sqlite, Column::Plain(name), _) => name.to_string(),
         (Dialect::Sqlite, Column::Extra(key), _) => format!("json_extract(extra, '$.{key}')"),
-        (Dialect::Postgres, Column::Plain(name), Kind::Number) if BOOLEAN_COLUMNS.contains(&name) => {
+        (Dialect::Postgres, Column::Plain(name), Kind::Number)
+            if BOOLEAN_COLUMNS.contains(&name) =>
+        {
             format!("({name}::int)")
         }
         (Dialect::Postgres, Column::Plain(name), Kind::Text) if BOOLEAN_COLUMNS.contains(&name) => {
@@ -366,10 +372,9 @@ fn compile_compare<'q>(
     let like = dialect.like();
     match op {
         CompareOp::Eq if null => missing,
-        CompareOp::Eq if empty_text => format!(
-            "({missing} OR {} = '')",
-            column_as_text(dialect, column)
-        ),
+        CompareOp::Eq if empty_text => {
+            format!("({missing} OR {} = '')", column_as_text(dialect, column))
+        }
         CompareOp::Eq => format!("{c} = {}", args.value(first)),
         CompareOp::NotEq if null => format!("NOT ({missing})"),
         CompareOp::NotEq if empty_text => format!(

@@ -615,8 +615,8 @@ impl Store {
         f: impl FnOnce(&mut dyn Tx) -> Result<R, ApiError> + Send,
     ) -> Result<R, ApiError> {
         match self {
-            Store::Sqlite(s) => s.read(portal, f),
-            Store::Postgres(s) => s.read(portal, f),
+            Store::Sqlite(s) => s.transaction(portal, false, f),
+            Store::Postgres(s) => s.transaction(portal, false, f),
         }
     }
 
@@ -629,8 +629,39 @@ impl Store {
         f: impl FnOnce(&mut dyn Tx) -> Result<R, ApiError> + Send,
     ) -> Result<R, ApiError> {
         match self {
-            Store::Sqlite(s) => s.write(portal, f),
-            Store::Postgres(s) => s.write(portal, f),
+            Store::Sqlite(s) => s.transaction(portal, true, f),
+            Store::Postgres(s) => s.transaction(portal, true, f),
         }
+    }
+}
+
+/// Query plans of list pages, so tests (and the scaling example) can prove that every page shape
+/// is served by an index on each backend.
+pub trait ExplainPages {
+    /// The backend's SQL dialect.
+    const DIALECT: driver::Dialect;
+
+    /// The plan of one statement, a line per step.
+    fn explain(&self, sql: &str, args: &[driver::Arg<'_>]) -> anyhow::Result<Vec<String>>;
+
+    /// The plan of the page statement `crm.item.list` would run.
+    fn explain_items_page(
+        &self,
+        portal: PortalId,
+        entity_type_id: i64,
+        query: &ListQuery,
+    ) -> anyhow::Result<Vec<String>> {
+        let sql = lists::items_page(Self::DIALECT, portal, entity_type_id, query);
+        self.explain(&sql.page, &sql.args)
+    }
+
+    /// The plan of the page statement `crm.activity.list` would run.
+    fn explain_activities_page(
+        &self,
+        portal: PortalId,
+        query: &ListQuery,
+    ) -> anyhow::Result<Vec<String>> {
+        let sql = lists::activities_page(Self::DIALECT, portal, query);
+        self.explain(&sql.page, &sql.args)
     }
 }

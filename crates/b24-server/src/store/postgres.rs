@@ -11,8 +11,7 @@
 //! `b24_schema_version` table (SQLite uses `PRAGMA user_version`). A URL may pick a schema with
 //! `?options=-csearch_path%3D<schema>`; the tables are created in the first schema of the path.
 
-use super::driver::{Arg, Conn, Dialect, SqlRow};
-use super::lists;
+use super::driver::{sql_row_getters, Arg, Conn, Dialect, SqlRow};
 use super::schema::MIGRATIONS;
 use super::sql::{SqlTx, NUL_IN_TEXT};
 use super::*;
@@ -154,81 +153,46 @@ impl PgStore {
             .map_err(|e| ApiError::internal(anyhow::anyhow!(e).context("no database connection")))
     }
 
-    pub(super) fn read<R: Send>(
+    /// Runs `f` in one transaction: a write (`READ COMMITTED`, committed when `f` returns `Ok`)
+    /// or a read (`REPEATABLE READ, READ ONLY`: one snapshot for every statement, as SQLite's
+    /// readers see, so a page and its count agree; rolled back on drop).
+    pub(super) fn transaction<R: Send>(
         &self,
         portal: PortalId,
+        writing: bool,
         f: impl FnOnce(&mut dyn Tx) -> Result<R, ApiError> + Send,
     ) -> Result<R, ApiError> {
-        off_runtime(|| self.read_here(portal, f))
+        off_runtime(|| {
+            let mut conn = self.connection()?;
+            let PgClient { client, statements } = &mut *conn;
+            let mut tx = match writing {
+                true => client.transaction()?,
+                false => client
+                    .build_transaction()
+                    .isolation_level(::postgres::IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start()?,
+            };
+            let mut conn = PgConn {
+                tx: &mut tx,
+                statements,
+            };
+            let out = f(&mut SqlTx::new(
+                &mut conn,
+                portal,
+                self.clock.now(),
+                writing,
+            ))?;
+            if writing {
+                tx.commit()?;
+            }
+            Ok(out)
+        })
     }
+}
 
-    fn read_here<R>(
-        &self,
-        portal: PortalId,
-        f: impl FnOnce(&mut dyn Tx) -> Result<R, ApiError>,
-    ) -> Result<R, ApiError> {
-        let mut conn = self.connection()?;
-        let PgClient { client, statements } = &mut *conn;
-        // One snapshot for every statement, as SQLite's read transactions see (a page and its
-        // count agree).
-        let mut tx = client
-            .build_transaction()
-            .isolation_level(::postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()?;
-        let mut conn = PgConn {
-            tx: &mut tx,
-            statements,
-        };
-        f(&mut SqlTx::new(&mut conn, portal, self.clock.now(), false))
-        // Rolled back on drop: nothing to commit.
-    }
-
-    pub(super) fn write<R: Send>(
-        &self,
-        portal: PortalId,
-        f: impl FnOnce(&mut dyn Tx) -> Result<R, ApiError> + Send,
-    ) -> Result<R, ApiError> {
-        off_runtime(|| self.write_here(portal, f))
-    }
-
-    fn write_here<R>(
-        &self,
-        portal: PortalId,
-        f: impl FnOnce(&mut dyn Tx) -> Result<R, ApiError>,
-    ) -> Result<R, ApiError> {
-        let mut conn = self.connection()?;
-        let PgClient { client, statements } = &mut *conn;
-        let mut tx = client.transaction()?;
-        let mut conn = PgConn {
-            tx: &mut tx,
-            statements,
-        };
-        let out = f(&mut SqlTx::new(&mut conn, portal, self.clock.now(), true))?;
-        tx.commit()?;
-        Ok(out)
-    }
-
-    /// `EXPLAIN` of the page statement `crm.item.list` would run, one line per plan node.
-    pub fn explain_items_page(
-        &self,
-        portal: PortalId,
-        entity_type_id: i64,
-        query: &ListQuery,
-    ) -> anyhow::Result<Vec<String>> {
-        let sql = lists::items_page(Dialect::Postgres, portal, entity_type_id, query);
-        self.explain(&sql.page, &sql.args)
-    }
-
-    /// `EXPLAIN` of the page statement `crm.activity.list` would run.
-    pub fn explain_activities_page(
-        &self,
-        portal: PortalId,
-        query: &ListQuery,
-    ) -> anyhow::Result<Vec<String>> {
-        let sql = lists::activities_page(Dialect::Postgres, portal, query);
-        self.explain(&sql.page, &sql.args)
-    }
+impl ExplainPages for PgStore {
+    const DIALECT: Dialect = Dialect::Postgres;
 
     /// The plan with sequential scans switched off: on small tables the planner rightly prefers a
     /// scan, so this shows whether an index *can* serve the page, which is what large tables need.
@@ -237,9 +201,7 @@ impl PgStore {
             let mut conn = self.pool.get()?;
             let mut tx = conn.transaction()?;
             tx.batch_execute("SET LOCAL enable_seqscan = off")?;
-            let params: Vec<&(dyn ToSql + Sync)> =
-                args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
-            let rows = tx.query(&format!("EXPLAIN {sql}"), &params)?;
+            let rows = tx.query(&format!("EXPLAIN {sql}"), &params(args))?;
             Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
         })
     }
@@ -401,25 +363,7 @@ impl ToSql for Arg<'_> {
 }
 
 impl SqlRow for Row {
-    fn int(&self, index: usize) -> Result<i64, ApiError> {
-        Ok(self.try_get(index)?)
-    }
-
-    fn real(&self, index: usize) -> Result<f64, ApiError> {
-        Ok(self.try_get(index)?)
-    }
-
-    fn bool(&self, index: usize) -> Result<bool, ApiError> {
-        Ok(self.try_get(index)?)
-    }
-
-    fn text(&self, index: usize) -> Result<String, ApiError> {
-        Ok(self.try_get(index)?)
-    }
-
-    fn blob(&self, index: usize) -> Result<Vec<u8>, ApiError> {
-        Ok(self.try_get(index)?)
-    }
+    sql_row_getters!(try_get);
 }
 
 #[cfg(test)]
@@ -477,7 +421,7 @@ mod plan_tests {
     use super::testing::store;
     use super::*;
 
-    use crate::store::query::plan_test_queries::{cmp, cursor, uncounted};
+    use crate::store::query::plan_test_queries::*;
 
     #[track_caller]
     fn assert_indexed(plan: &[String], table: &str, index: &str) {
@@ -494,58 +438,31 @@ mod plan_tests {
         assert!(!text.contains("Sort"), "sorts the result:\n{text}");
     }
 
-    const ID_ASC: (Column, bool) = (Column::Plain("id"), false);
-
     #[test]
     fn item_pages_by_id_and_by_assignee_use_an_index() {
         let Some(s) = store() else { return };
         let plan = s
             .store
-            .explain_items_page(1, 2, &uncounted(cursor(500_000), vec![ID_ASC]))
+            .explain_items_page(1, 2, &after_id(500_000))
             .unwrap();
         assert_indexed(&plan, "crm_items", "crm_items_pkey");
-        let own = Filter::All(vec![
-            cmp(
-                Column::Plain("assigned_by_id"),
-                CompareOp::Eq,
-                SqlValue::Int(7),
-            ),
-            cursor(10),
-        ]);
-        let plan = s
-            .store
-            .explain_items_page(1, 2, &uncounted(own, vec![]))
-            .unwrap();
+        let plan = s.store.explain_items_page(1, 2, &own_items()).unwrap();
         assert_indexed(&plan, "crm_items", "crm_items_by_assignee");
     }
 
     #[test]
     fn activity_pages_by_start_time_owner_and_binding_use_an_index() {
         let Some(s) = store() else { return };
-        let by_start = uncounted(
-            Filter::everything(),
-            vec![(Column::Plain("start_time"), false)],
-        );
-        let plan = s.store.explain_activities_page(1, &by_start).unwrap();
-        assert_indexed(&plan, "activities", "activities_by_start_time");
-        let owner = Filter::All(vec![
-            cmp(
-                Column::Plain("owner_type_id"),
-                CompareOp::Eq,
-                SqlValue::Int(2),
-            ),
-            cmp(Column::Plain("owner_id"), CompareOp::Eq, SqlValue::Int(5)),
-            cursor(0),
-        ]);
         let plan = s
             .store
-            .explain_activities_page(1, &uncounted(owner, vec![ID_ASC]))
+            .explain_activities_page(1, &by_start_time())
             .unwrap();
+        assert_indexed(&plan, "activities", "activities_by_start_time");
+        let plan = s.store.explain_activities_page(1, &by_owner()).unwrap();
         assert_indexed(&plan, "activities", "activities_by_owner");
-        let bound = Filter::All(vec![Filter::BoundTo(vec![(Some(2), Some(5))]), cursor(0)]);
         let plan = s
             .store
-            .explain_activities_page(1, &uncounted(bound, vec![ID_ASC]))
+            .explain_activities_page(1, &bound_to_one_item())
             .unwrap();
         assert_indexed(&plan, "activity_bindings", "activity_bindings_by_item");
     }

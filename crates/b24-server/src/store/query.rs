@@ -172,4 +172,52 @@ pub(crate) mod plan_test_queries {
             count: false,
         }
     }
+
+    const ID_ASC: (Column, bool) = (Column::Plain("id"), false);
+
+    /// The `>ID` cursor page of `start=-1` walks.
+    pub fn after_id(after: i64) -> ListQuery {
+        uncounted(cursor(after), vec![ID_ASC])
+    }
+
+    /// The items assigned to one user (`own` read rights), after a cursor.
+    pub fn own_items() -> ListQuery {
+        let own = Filter::All(vec![
+            cmp(
+                Column::Plain("assigned_by_id"),
+                CompareOp::Eq,
+                SqlValue::Int(7),
+            ),
+            cursor(10),
+        ]);
+        uncounted(own, vec![])
+    }
+
+    /// Activities in `crm.activity.list`'s default order.
+    pub fn by_start_time() -> ListQuery {
+        uncounted(
+            Filter::everything(),
+            vec![(Column::Plain("start_time"), false)],
+        )
+    }
+
+    /// The activities of one owner, by id.
+    pub fn by_owner() -> ListQuery {
+        let owner = Filter::All(vec![
+            cmp(
+                Column::Plain("owner_type_id"),
+                CompareOp::Eq,
+                SqlValue::Int(2),
+            ),
+            cmp(Column::Plain("owner_id"), CompareOp::Eq, SqlValue::Int(5)),
+            cursor(0),
+        ]);
+        uncounted(owner, vec![ID_ASC])
+    }
+
+    /// The activities bound to one item (`BINDINGS` filter), by id.
+    pub fn bound_to_one_item() -> ListQuery {
+        let bound = Filter::All(vec![Filter::BoundTo(vec![(Some(2), Some(5))]), cursor(0)]);
+        uncounted(bound, vec![ID_ASC])
+    }
 }

@@ -96,8 +96,7 @@ impl<'a> SqlTx<'a> {
                 _ => false,
             }
         }
-        if !self.dialect.text_holds_nul()
-            && map.iter().any(|(k, v)| k.contains('\0') || has_nul(v))
+        if !self.dialect.text_holds_nul() && map.iter().any(|(k, v)| k.contains('\0') || has_nul(v))
         {
             return Err(RestError::with_message(ErrorCode::InvalidArgValue, NUL_IN_TEXT).into());
         }
@@ -129,14 +128,59 @@ impl<'a> SqlTx<'a> {
 /// What a caller is told when text holds a NUL character where the backend cannot store one.
 pub const NUL_IN_TEXT: &str = "Invalid argument value: text cannot contain the NUL character";
 
-fn json_map(text: String) -> Map<String, Value> {
-    serde_json::from_str(&text).unwrap_or_default()
+/// A record's columns and its decoder from one list, so that the two cannot drift apart: the
+/// column names are the field names, read in order with the named getter.
+macro_rules! rows_of {
+    ($(#[$doc:meta])* $vis:vis $columns:ident, $decode:ident -> $record:ident {
+        $($field:ident: $get:ident),* $(,)?
+    }) => {
+        $(#[$doc])*
+        $vis const $columns: &str = stringify!($($field),*);
+
+        fn $decode(r: &dyn SqlRow) -> Result<$record, ApiError> {
+            let mut index = 0..;
+            let mut next = || index.next().unwrap_or_default();
+            Ok($record { $($field: $get(r, next())?),* })
+        }
+    };
+}
+
+fn int(r: &dyn SqlRow, index: usize) -> Result<i64, ApiError> {
+    r.int(index)
+}
+
+fn real(r: &dyn SqlRow, index: usize) -> Result<f64, ApiError> {
+    r.real(index)
+}
+
+fn flag(r: &dyn SqlRow, index: usize) -> Result<bool, ApiError> {
+    r.bool(index)
+}
+
+fn text(r: &dyn SqlRow, index: usize) -> Result<String, ApiError> {
+    r.text(index)
+}
+
+/// A JSON object stored as text; unreadable text reads as an empty object.
+fn json_map(r: &dyn SqlRow, index: usize) -> Result<Map<String, Value>, ApiError> {
+    Ok(serde_json::from_str(&r.text(index)?).unwrap_or_default())
+}
+
+/// A JSON value stored as text; unreadable text reads as `null`.
+fn json_value(r: &dyn SqlRow, index: usize) -> Result<Value, ApiError> {
+    Ok(serde_json::from_str(&r.text(index)?).unwrap_or(Value::Null))
+}
+
+/// A flag stored as a `BIGINT` 0 / 1 (part of a unique key in the offline queue).
+fn int_flag(r: &dyn SqlRow, index: usize) -> Result<bool, ApiError> {
+    Ok(r.int(index)? != 0)
 }
 
 fn digest(r: &dyn SqlRow, index: usize) -> Result<[u8; 32], ApiError> {
     Ok(r.blob(index)?.try_into().unwrap_or([0; 32]))
 }
 
+/// Scope names stored comma-separated.
 fn scopes(r: &dyn SqlRow, index: usize) -> Result<Vec<String>, ApiError> {
     Ok(r.text(index)?
         .split(',')
@@ -145,44 +189,35 @@ fn scopes(r: &dyn SqlRow, index: usize) -> Result<Vec<String>, ApiError> {
         .collect())
 }
 
-/// The columns of an item row, in the order [`item_from_row`] reads them.
-pub const ITEM_COLUMNS: &str = "entity_type_id, id, title, assigned_by_id, created_by, updated_by, \
-                                created_time, updated_time, extra";
+rows_of!(PORTAL_COLUMNS, portal_from_row -> Portal {
+    id: int, domain: text, member_id: text, public_url: text, rest_enabled: flag, closed: flag,
+    public_https_url: text,
+});
 
-fn item_from_row(r: &dyn SqlRow) -> Result<ItemRecord, ApiError> {
-    Ok(ItemRecord {
-        entity_type_id: r.int(0)?,
-        id: r.int(1)?,
-        title: r.text(2)?,
-        assigned_by_id: r.int(3)?,
-        created_by: r.int(4)?,
-        updated_by: r.int(5)?,
-        created_time: r.text(6)?,
-        updated_time: r.text(7)?,
-        extra: json_map(r.text(8)?),
-    })
-}
+rows_of!(USER_COLUMNS, user_from_row -> User {
+    id: int, name: text, last_name: text, admin: flag, active: flag,
+});
 
-const DYNAMIC_TYPE_COLUMNS: &str =
-    "id, entity_type_id, title, created_by, updated_by, created_time, updated_time, settings";
+rows_of!(
+    /// The columns of an item row, in the order its decoder reads them.
+    pub ITEM_COLUMNS, item_from_row -> ItemRecord {
+    entity_type_id: int, id: int, title: text, assigned_by_id: int, created_by: int,
+    updated_by: int, created_time: text, updated_time: text, extra: json_map,
+});
 
-fn dynamic_type_from_row(r: &dyn SqlRow) -> Result<DynamicTypeRecord, ApiError> {
-    Ok(DynamicTypeRecord {
-        id: r.int(0)?,
-        entity_type_id: r.int(1)?,
-        title: r.text(2)?,
-        created_by: r.int(3)?,
-        updated_by: r.int(4)?,
-        created_time: r.text(5)?,
-        updated_time: r.text(6)?,
-        settings: json_map(r.text(7)?),
-    })
-}
+rows_of!(DYNAMIC_TYPE_COLUMNS, dynamic_type_from_row -> DynamicTypeRecord {
+    id: int, entity_type_id: int, title: text, created_by: int, updated_by: int,
+    created_time: text, updated_time: text, settings: json_map,
+});
 
-/// The columns of an activity row, in the order [`activity_from_row`] reads them.
-pub const ACTIVITY_COLUMNS: &str = "id, type_id, provider_id, provider_type_id, subject, description, \
-    responsible_id, author_id, editor_id, owner_type_id, owner_id, deadline, start_time, end_time, \
-    completed, status, priority, direction, created, last_updated, extra";
+rows_of!(
+    /// The columns of an activity row, in the order its decoder reads them.
+    pub ACTIVITY_COLUMNS, activity_from_row -> ActivityRecord {
+    id: int, type_id: int, provider_id: text, provider_type_id: text, subject: text,
+    description: text, responsible_id: int, author_id: int, editor_id: int, owner_type_id: int,
+    owner_id: int, deadline: text, start_time: text, end_time: text, completed: flag, status: int,
+    priority: int, direction: int, created: text, last_updated: text, extra: json_map,
+});
 
 /// The values of an activity row: the portal, then [`ACTIVITY_COLUMNS`] in order (`$1`..`$22`).
 fn activity_values<'a>(
@@ -217,154 +252,51 @@ fn activity_values<'a>(
     ]
 }
 
-fn activity_from_row(r: &dyn SqlRow) -> Result<ActivityRecord, ApiError> {
-    Ok(ActivityRecord {
-        id: r.int(0)?,
-        type_id: r.int(1)?,
-        provider_id: r.text(2)?,
-        provider_type_id: r.text(3)?,
-        subject: r.text(4)?,
-        description: r.text(5)?,
-        responsible_id: r.int(6)?,
-        author_id: r.int(7)?,
-        editor_id: r.int(8)?,
-        owner_type_id: r.int(9)?,
-        owner_id: r.int(10)?,
-        deadline: r.text(11)?,
-        start_time: r.text(12)?,
-        end_time: r.text(13)?,
-        completed: r.bool(14)?,
-        status: r.int(15)?,
-        priority: r.int(16)?,
-        direction: r.int(17)?,
-        created: r.text(18)?,
-        last_updated: r.text(19)?,
-        extra: json_map(r.text(20)?),
-    })
-}
+rows_of!(WEBHOOK_COLUMNS, webhook_from_row -> WebhookRecord {
+    id: int, user_id: int, code_digest: digest, scopes: scopes, active: flag, created: text,
+    blocked: flag,
+});
 
-const WEBHOOK_COLUMNS: &str = "id, user_id, code_digest, scopes, active, created, blocked";
+rows_of!(APP_COLUMNS, app_from_row -> AppRecord {
+    id: int, client_id: text, client_secret_digest: digest, application_token_digest: digest,
+    name: text, scopes: scopes, redirect_uri: text, blocked: flag,
+});
 
-fn webhook_from_row(r: &dyn SqlRow) -> Result<WebhookRecord, ApiError> {
-    Ok(WebhookRecord {
-        id: r.int(0)?,
-        user_id: r.int(1)?,
-        code_digest: digest(r, 2)?,
-        scopes: scopes(r, 3)?,
-        active: r.bool(4)?,
-        created: r.text(5)?,
-        blocked: r.bool(6)?,
-    })
-}
+rows_of!(TOKEN_COLUMNS, token_from_row -> TokenRecord {
+    access_digest: digest, refresh_digest: digest, app_id: int, user_id: int, scopes: scopes,
+    access_expires: real, refresh_expires: real, refresh_used: flag,
+});
 
-const APP_COLUMNS: &str = "id, client_id, client_secret_digest, application_token_digest, name, \
-                           scopes, redirect_uri, blocked";
-
-fn app_from_row(r: &dyn SqlRow) -> Result<AppRecord, ApiError> {
-    Ok(AppRecord {
-        id: r.int(0)?,
-        client_id: r.text(1)?,
-        client_secret_digest: digest(r, 2)?,
-        application_token_digest: digest(r, 3)?,
-        name: r.text(4)?,
-        scopes: scopes(r, 5)?,
-        redirect_uri: r.text(6)?,
-        blocked: r.bool(7)?,
-    })
-}
-
-const TOKEN_COLUMNS: &str = "access_digest, refresh_digest, app_id, user_id, scopes, \
-                             access_expires, refresh_expires, refresh_used";
-
-fn token_from_row(r: &dyn SqlRow) -> Result<TokenRecord, ApiError> {
-    Ok(TokenRecord {
-        access_digest: digest(r, 0)?,
-        refresh_digest: digest(r, 1)?,
-        app_id: r.int(2)?,
-        user_id: r.int(3)?,
-        scopes: scopes(r, 4)?,
-        access_expires: r.real(5)?,
-        refresh_expires: r.real(6)?,
-        refresh_used: r.bool(7)?,
-    })
-}
-
-const HANDLER_COLUMNS: &str = "id, app_id, event_name, handler, user_id, connector_id";
+rows_of!(HANDLER_COLUMNS, handler_from_row -> EventHandlerRecord {
+    id: int, app_id: int, event_name: text, handler: text, user_id: int, connector_id: text,
+});
 
 /// The handlers of one event (`$1` portal, `$2` event): run on every change.
-pub const HANDLERS_FOR_EVENT: &str = "SELECT id, app_id, event_name, handler, user_id, connector_id \
+pub const HANDLERS_FOR_EVENT: &str =
+    "SELECT id, app_id, event_name, handler, user_id, connector_id \
      FROM event_handlers WHERE portal_id = $1 AND event_name = $2 ORDER BY id";
 
-fn handler_from_row(r: &dyn SqlRow) -> Result<EventHandlerRecord, ApiError> {
-    Ok(EventHandlerRecord {
-        id: r.int(0)?,
-        app_id: r.int(1)?,
-        event_name: r.text(2)?,
-        handler: r.text(3)?,
-        user_id: r.int(4)?,
-        connector_id: r.text(5)?,
-    })
-}
-
-const OUTBOX_COLUMNS: &str = "id, handler_id, app_id, event_name, handler, auth_user_id, data, ts, \
-                              attempts, next_attempt_at";
+rows_of!(OUTBOX_COLUMNS, outbox_from_row -> OutboxRecord {
+    id: int, handler_id: int, app_id: int, event_name: text, handler: text, auth_user_id: int,
+    data: json_value, ts: int, attempts: int, next_attempt_at: real,
+});
 
 /// The outbox rows due (`$1` portal, `$2` now, `$3` limit), oldest first.
 pub const DUE_OUTBOX: &str = "SELECT id, handler_id, app_id, event_name, handler, auth_user_id, \
      data, ts, attempts, next_attempt_at FROM event_outbox \
      WHERE portal_id = $1 AND next_attempt_at <= $2 ORDER BY next_attempt_at, id LIMIT $3";
 
-fn outbox_from_row(r: &dyn SqlRow) -> Result<OutboxRecord, ApiError> {
-    Ok(OutboxRecord {
-        id: r.int(0)?,
-        handler_id: r.int(1)?,
-        app_id: r.int(2)?,
-        event_name: r.text(3)?,
-        handler: r.text(4)?,
-        auth_user_id: r.int(5)?,
-        data: serde_json::from_str(&r.text(6)?).unwrap_or(Value::Null),
-        ts: r.int(7)?,
-        attempts: r.int(8)?,
-        next_attempt_at: r.real(9)?,
-    })
-}
+rows_of!(DELIVERY_COLUMNS, delivery_from_row -> DeliveryRecord {
+    id: int, outbox_id: int, handler_id: int, event_name: text, handler: text, attempt: int,
+    at: text, status: int, outcome: text, detail: text,
+});
 
-const DELIVERY_COLUMNS: &str =
-    "id, outbox_id, handler_id, event_name, handler, attempt, at, status, outcome, detail";
-
-fn delivery_from_row(r: &dyn SqlRow) -> Result<DeliveryRecord, ApiError> {
-    Ok(DeliveryRecord {
-        id: r.int(0)?,
-        outbox_id: r.int(1)?,
-        handler_id: r.int(2)?,
-        event_name: r.text(3)?,
-        handler: r.text(4)?,
-        attempt: r.int(5)?,
-        at: r.text(6)?,
-        status: r.int(7)?,
-        outcome: r.text(8)?,
-        detail: r.text(9)?,
-    })
-}
-
-/// The columns of an offline-queue row, in the order [`offline_from_row`] reads them.
-pub const OFFLINE_COLUMNS: &str = "id, app_id, connector_id, event_name, message_id, data, \
-                                   user_id, timestamp_x, process_id, error";
-
-fn offline_from_row(r: &dyn SqlRow) -> Result<OfflineEventRecord, ApiError> {
-    Ok(OfflineEventRecord {
-        id: r.int(0)?,
-        app_id: r.int(1)?,
-        connector_id: r.text(2)?,
-        event_name: r.text(3)?,
-        message_id: r.text(4)?,
-        data: r.text(5)?,
-        user_id: r.int(6)?,
-        timestamp_x: r.text(7)?,
-        process_id: r.text(8)?,
-        error: r.int(9)? != 0,
-    })
-}
+rows_of!(
+    /// The columns of an offline-queue row, in the order its decoder reads them.
+    pub OFFLINE_COLUMNS, offline_from_row -> OfflineEventRecord {
+    id: int, app_id: int, connector_id: text, event_name: text, message_id: text, data: text,
+    user_id: int, timestamp_x: text, process_id: text, error: int_flag,
+});
 
 /// A count that fits a bound `BIGINT` argument.
 fn limit_arg(limit: u64) -> i64 {
@@ -393,20 +325,9 @@ impl Tx for SqlTx<'_> {
 
     fn portal_row(&mut self) -> Result<Option<Portal>, ApiError> {
         self.opt(
-            "SELECT id, domain, member_id, public_url, rest_enabled, closed, public_https_url
-             FROM portals WHERE id = $1",
+            &format!("SELECT {PORTAL_COLUMNS} FROM portals WHERE id = $1"),
             &args![self.portal],
-            |r| {
-                Ok(Portal {
-                    id: r.int(0)?,
-                    domain: r.text(1)?,
-                    member_id: r.text(2)?,
-                    public_url: r.text(3)?,
-                    rest_enabled: r.bool(4)?,
-                    closed: r.bool(5)?,
-                    public_https_url: r.text(6)?,
-                })
-            },
+            portal_from_row,
         )
     }
 
@@ -451,17 +372,9 @@ impl Tx for SqlTx<'_> {
 
     fn user(&mut self, id: i64) -> Result<Option<User>, ApiError> {
         self.opt(
-            "SELECT id, name, last_name, admin, active FROM users WHERE portal_id = $1 AND id = $2",
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE portal_id = $1 AND id = $2"),
             &args![self.portal, id],
-            |r| {
-                Ok(User {
-                    id: r.int(0)?,
-                    name: r.text(1)?,
-                    last_name: r.text(2)?,
-                    admin: r.bool(3)?,
-                    active: r.bool(4)?,
-                })
-            },
+            user_from_row,
         )
     }
 
@@ -1323,5 +1236,22 @@ impl Tx for SqlTx<'_> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_lists_name_the_fields_in_order() {
+        let words: Vec<&str> = TOKEN_COLUMNS.split_whitespace().collect();
+        assert_eq!(
+            words.join(" "),
+            "access_digest, refresh_digest, app_id, user_id, scopes, access_expires, \
+             refresh_expires, refresh_used"
+        );
+        assert!(ACTIVITY_COLUMNS.starts_with("id, type_id, provider_id,"));
+        assert!(ACTIVITY_COLUMNS.ends_with("last_updated, extra"));
     }
 }

@@ -10,8 +10,7 @@
 //! background thread, not in whichever request's commit happens to cross SQLite's threshold: done
 //! inline they cost that one caller milliseconds.
 
-use super::driver::{sqlite_placeholders, Arg, Conn, Dialect, SqlRow};
-use super::lists;
+use super::driver::{sql_row_getters, sqlite_placeholders, Arg, Conn, Dialect, SqlRow};
 use super::schema::MIGRATIONS;
 use super::sql::SqlTx;
 use super::*;
@@ -109,32 +108,28 @@ impl SqliteStore {
         &self.path
     }
 
-    pub(super) fn read<R>(
+    /// Runs `f` in one transaction: a write (`BEGIN IMMEDIATE` on the writer connection,
+    /// committed when `f` returns `Ok`) or a read on a reader connection (rolled back on drop).
+    pub(super) fn transaction<R>(
         &self,
         portal: PortalId,
+        writing: bool,
         f: impl FnOnce(&mut dyn Tx) -> Result<R, ApiError>,
     ) -> Result<R, ApiError> {
-        let mut conn = self
-            .readers
-            .get()
-            .map_err(|e| ApiError::internal(anyhow::anyhow!(e).context("no reader connection")))?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        let mut conn = SqliteConn(&tx);
-        f(&mut SqlTx::new(&mut conn, portal, self.clock.now(), false))
-        // The read transaction is rolled back on drop: nothing to commit.
-    }
-
-    pub(super) fn write<R>(
-        &self,
-        portal: PortalId,
-        f: impl FnOnce(&mut dyn Tx) -> Result<R, ApiError>,
-    ) -> Result<R, ApiError> {
+        let now = self.clock.now();
+        if !writing {
+            let mut conn = self.readers.get().map_err(|e| {
+                ApiError::internal(anyhow::anyhow!(e).context("no reader connection"))
+            })?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            return f(&mut SqlTx::new(&mut SqliteConn(&tx), portal, now, false));
+        }
         let mut conn = self
             .writer
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&mut SqlTx::new(&mut SqliteConn(&tx), portal, self.clock.now(), true))?;
+        let out = f(&mut SqlTx::new(&mut SqliteConn(&tx), portal, now, true))?;
         tx.commit()?;
         Ok(out)
     }
@@ -163,28 +158,8 @@ fn start_checkpoints(path: &Path) -> anyhow::Result<std::sync::mpsc::Sender<()>>
     Ok(stop)
 }
 
-impl SqliteStore {
-    /// `EXPLAIN QUERY PLAN` of the page statement `crm.item.list` would run: one line per plan
-    /// step. Tests and the scaling example use it to prove pages are served by an index.
-    pub fn explain_items_page(
-        &self,
-        portal: PortalId,
-        entity_type_id: i64,
-        query: &ListQuery,
-    ) -> anyhow::Result<Vec<String>> {
-        let sql = lists::items_page(Dialect::Sqlite, portal, entity_type_id, query);
-        self.explain(&sql.page, &sql.args)
-    }
-
-    /// `EXPLAIN QUERY PLAN` of the page statement `crm.activity.list` would run.
-    pub fn explain_activities_page(
-        &self,
-        portal: PortalId,
-        query: &ListQuery,
-    ) -> anyhow::Result<Vec<String>> {
-        let sql = lists::activities_page(Dialect::Sqlite, portal, query);
-        self.explain(&sql.page, &sql.args)
-    }
+impl ExplainPages for SqliteStore {
+    const DIALECT: Dialect = Dialect::Sqlite;
 
     fn explain(&self, sql: &str, args: &[Arg<'_>]) -> anyhow::Result<Vec<String>> {
         let conn = self.readers.get()?;
@@ -252,25 +227,7 @@ impl rusqlite::ToSql for Arg<'_> {
 }
 
 impl SqlRow for Row<'_> {
-    fn int(&self, index: usize) -> Result<i64, ApiError> {
-        Ok(self.get(index)?)
-    }
-
-    fn real(&self, index: usize) -> Result<f64, ApiError> {
-        Ok(self.get(index)?)
-    }
-
-    fn bool(&self, index: usize) -> Result<bool, ApiError> {
-        Ok(self.get(index)?)
-    }
-
-    fn text(&self, index: usize) -> Result<String, ApiError> {
-        Ok(self.get(index)?)
-    }
-
-    fn blob(&self, index: usize) -> Result<Vec<u8>, ApiError> {
-        Ok(self.get(index)?)
-    }
+    sql_row_getters!(get);
 }
 
 #[cfg(test)]
@@ -288,7 +245,7 @@ mod plan_tests {
         (dir, store)
     }
 
-    use crate::store::query::plan_test_queries::{cmp, cursor, uncounted};
+    use crate::store::query::plan_test_queries::*;
 
     #[track_caller]
     fn assert_indexed(plan: &[String], table: &str, index: &str) {
@@ -323,9 +280,7 @@ mod plan_tests {
     #[test]
     fn item_pages_with_an_id_cursor_seek_the_primary_key() {
         let (_dir, s) = store();
-        let plan = s
-            .explain_items_page(1, 2, &uncounted(cursor(500_000), vec![ID_ASC]))
-            .unwrap();
+        let plan = s.explain_items_page(1, 2, &after_id(500_000)).unwrap();
         assert_indexed(&plan, "crm_items", "id>?");
         let extra = Filter::All(vec![
             cursor(500_000),
@@ -341,7 +296,7 @@ mod plan_tests {
             ),
         ]);
         let plan = s
-            .explain_items_page(1, 2, &uncounted(extra, vec![ID_ASC]))
+            .explain_items_page(1, 2, &uncounted(extra, vec![(Column::Plain("id"), false)]))
             .unwrap();
         assert_indexed(&plan, "crm_items", "id>?");
     }
@@ -349,53 +304,28 @@ mod plan_tests {
     #[test]
     fn own_item_pages_use_the_assignee_index() {
         let (_dir, s) = store();
-        let own = Filter::All(vec![
-            cmp(
-                Column::Plain("assigned_by_id"),
-                CompareOp::Eq,
-                SqlValue::Int(7),
-            ),
-            cursor(10),
-        ]);
-        let plan = s.explain_items_page(1, 2, &uncounted(own, vec![])).unwrap();
+        let plan = s.explain_items_page(1, 2, &own_items()).unwrap();
         assert_indexed(&plan, "crm_items", "crm_items_by_assignee");
     }
 
     #[test]
     fn activity_pages_in_default_order_use_the_start_time_index() {
         let (_dir, s) = store();
-        let query = uncounted(
-            Filter::everything(),
-            vec![(Column::Plain("start_time"), false)],
-        );
-        let plan = s.explain_activities_page(1, &query).unwrap();
+        let plan = s.explain_activities_page(1, &by_start_time()).unwrap();
         assert_indexed(&plan, "activities", "activities_by_start_time");
     }
 
     #[test]
     fn activity_pages_with_an_id_cursor_seek_the_primary_key() {
         let (_dir, s) = store();
-        let plan = s
-            .explain_activities_page(1, &uncounted(cursor(500_000), vec![ID_ASC]))
-            .unwrap();
+        let plan = s.explain_activities_page(1, &after_id(500_000)).unwrap();
         assert_indexed(&plan, "activities", "id>?");
     }
 
     #[test]
     fn activity_pages_by_owner_use_the_owner_index() {
         let (_dir, s) = store();
-        let owner = Filter::All(vec![
-            cmp(
-                Column::Plain("owner_type_id"),
-                CompareOp::Eq,
-                SqlValue::Int(2),
-            ),
-            cmp(Column::Plain("owner_id"), CompareOp::Eq, SqlValue::Int(5)),
-            cursor(0),
-        ]);
-        let plan = s
-            .explain_activities_page(1, &uncounted(owner, vec![ID_ASC]))
-            .unwrap();
+        let plan = s.explain_activities_page(1, &by_owner()).unwrap();
         assert_indexed(&plan, "activities", "activities_by_owner");
     }
 
@@ -434,10 +364,7 @@ mod plan_tests {
     #[test]
     fn activity_pages_by_binding_use_the_binding_index() {
         let (_dir, s) = store();
-        let bound = Filter::All(vec![Filter::BoundTo(vec![(Some(2), Some(5))]), cursor(0)]);
-        let plan = s
-            .explain_activities_page(1, &uncounted(bound, vec![ID_ASC]))
-            .unwrap();
+        let plan = s.explain_activities_page(1, &bound_to_one_item()).unwrap();
         let text = plan.join("\n");
         assert!(text.contains("activity_bindings_by_item"), "{text}");
         assert!(
@@ -472,7 +399,7 @@ mod tests {
             ..ListQuery::first_page(50)
         };
         store
-            .read(1, |tx| tx.list_items(entity_type_id, &query))
+            .transaction(1, false, |tx| tx.list_items(entity_type_id, &query))
             .unwrap()
             .total
     }
@@ -483,7 +410,7 @@ mod tests {
         let store = SqliteStore::open(dir.path()).unwrap();
         assert_eq!(total(&store, 2, Filter::everything()), Some(0));
         store
-            .write(1, |tx| {
+            .transaction(1, true, |tx| {
                 for _ in 0..5 {
                     tx.insert_item(&item(2))?;
                 }
@@ -501,7 +428,7 @@ mod tests {
             values: vec![SqlValue::Int(2)],
         };
         assert_eq!(total(&store, 2, after_two), Some(2), "ids 3 and 5");
-        let failed: Result<(), ApiError> = store.write(1, |tx| {
+        let failed: Result<(), ApiError> = store.transaction(1, true, |tx| {
             tx.insert_item(&item(2))?;
             Err(ErrorCode::AccessDenied.into())
         });
@@ -540,7 +467,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
         store
-            .write(1, |tx| {
+            .transaction(1, true, |tx| {
                 tx.ensure_portal("example.test", "member", "http://example.test")?;
                 tx.insert_user("Ann", "Lee", false)
             })
