@@ -98,6 +98,9 @@ macro_rules! sql_row_getters {
 }
 pub(crate) use sql_row_getters;
 
+/// What [`Conn::query`] hands each row to.
+pub type EachRow<'f> = &'f mut dyn FnMut(&dyn SqlRow) -> Result<(), ApiError>;
+
 /// A connection inside an open transaction.
 pub trait Conn {
     /// What the SQL text must account for on this backend.
@@ -105,12 +108,7 @@ pub trait Conn {
     /// Runs a statement, returning how many rows it changed.
     fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, ApiError>;
     /// Runs a query, handing each row to `each` in order.
-    fn query(
-        &mut self,
-        sql: &str,
-        args: &[Arg<'_>],
-        each: &mut dyn FnMut(&dyn SqlRow) -> Result<(), ApiError>,
-    ) -> Result<(), ApiError>;
+    fn query(&mut self, sql: &str, args: &[Arg<'_>], each: EachRow<'_>) -> Result<(), ApiError>;
 }
 
 /// The places where SQLite and PostgreSQL need different SQL text. Everything else is one text.

@@ -11,7 +11,7 @@
 //! `b24_schema_version` table (SQLite uses `PRAGMA user_version`). A URL may pick a schema with
 //! `?options=-csearch_path%3D<schema>`; the tables are created in the first schema of the path.
 
-use super::driver::{sql_row_getters, Arg, Conn, Dialect, SqlRow};
+use super::driver::{sql_row_getters, Arg, Conn, Dialect, EachRow, SqlRow};
 use super::schema::MIGRATIONS;
 use super::sql::{SqlTx, NUL_IN_TEXT};
 use super::*;
@@ -306,12 +306,7 @@ impl Conn for PgConn<'_, '_> {
         Ok(self.tx.execute(&statement, &params(args))?)
     }
 
-    fn query(
-        &mut self,
-        sql: &str,
-        args: &[Arg<'_>],
-        each: &mut dyn FnMut(&dyn SqlRow) -> Result<(), ApiError>,
-    ) -> Result<(), ApiError> {
+    fn query(&mut self, sql: &str, args: &[Arg<'_>], each: EachRow<'_>) -> Result<(), ApiError> {
         let statement = self.prepared(sql)?;
         for row in self.tx.query(&statement, &params(args))? {
             each(&row)?;
@@ -425,17 +420,12 @@ mod plan_tests {
 
     #[track_caller]
     fn assert_indexed(plan: &[String], table: &str, index: &str) {
-        let text = plan.join("\n");
-        assert!(
-            plan.iter()
-                .any(|l| l.contains(&format!(" on {table}")) && l.contains(index)),
-            "no index scan of {table} via {index}:\n{text}"
-        );
-        assert!(
-            !text.contains(&format!("Seq Scan on {table}")),
-            "sequential scan of {table}:\n{text}"
-        );
-        assert!(!text.contains("Sort"), "sorts the result:\n{text}");
+        PlanText {
+            searches: |l, table, index| l.contains(&format!(" on {table}")) && l.contains(index),
+            scans: |l, table| l.contains(&format!("Seq Scan on {table}")),
+            sort: "Sort",
+        }
+        .assert_indexed(plan, table, index)
     }
 
     #[test]

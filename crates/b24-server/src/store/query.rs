@@ -220,4 +220,33 @@ pub(crate) mod plan_test_queries {
         let bound = Filter::All(vec![Filter::BoundTo(vec![(Some(2), Some(5))]), cursor(0)]);
         uncounted(bound, vec![ID_ASC])
     }
+
+    /// How one backend's plan text reads: the line of an index search on a table, the line of a
+    /// full scan, and the words of a sort of the whole result.
+    pub struct PlanText {
+        /// Whether a line searches `table` through `index`.
+        pub searches: fn(line: &str, table: &str, index: &str) -> bool,
+        /// Whether a line scans the whole of `table`.
+        pub scans: fn(line: &str, table: &str) -> bool,
+        /// What a sort of the result looks like.
+        pub sort: &'static str,
+    }
+
+    impl PlanText {
+        /// Asserts that `plan` searches `table` through `index`, never scans it whole and never
+        /// sorts the result.
+        #[track_caller]
+        pub fn assert_indexed(&self, plan: &[String], table: &str, index: &str) {
+            let text = plan.join("\n");
+            assert!(
+                plan.iter().any(|l| (self.searches)(l, table, index)),
+                "no indexed search of {table} via {index}:\n{text}"
+            );
+            assert!(
+                !plan.iter().any(|l| (self.scans)(l, table)),
+                "full scan of {table}:\n{text}"
+            );
+            assert!(!text.contains(self.sort), "sorts the result:\n{text}");
+        }
+    }
 }

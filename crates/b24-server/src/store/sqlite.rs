@@ -10,7 +10,7 @@
 //! background thread, not in whichever request's commit happens to cross SQLite's threshold: done
 //! inline they cost that one caller milliseconds.
 
-use super::driver::{sql_row_getters, sqlite_placeholders, Arg, Conn, Dialect, SqlRow};
+use super::driver::{sql_row_getters, sqlite_placeholders, Arg, Conn, Dialect, EachRow, SqlRow};
 use super::schema::MIGRATIONS;
 use super::sql::SqlTx;
 use super::*;
@@ -198,12 +198,7 @@ impl Conn for SqliteConn<'_> {
         Ok(stmt.execute(rusqlite::params_from_iter(args))? as u64)
     }
 
-    fn query(
-        &mut self,
-        sql: &str,
-        args: &[Arg<'_>],
-        each: &mut dyn FnMut(&dyn SqlRow) -> Result<(), ApiError>,
-    ) -> Result<(), ApiError> {
+    fn query(&mut self, sql: &str, args: &[Arg<'_>], each: EachRow<'_>) -> Result<(), ApiError> {
         let mut stmt = self.0.prepare_cached(&sqlite_placeholders(sql))?;
         let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
         while let Some(row) = rows.next()? {
@@ -249,20 +244,14 @@ mod plan_tests {
 
     #[track_caller]
     fn assert_indexed(plan: &[String], table: &str, index: &str) {
-        let text = plan.join("\n");
-        assert!(
-            plan.iter()
-                .any(|l| l.starts_with(&format!("SEARCH {table} ")) && l.contains(index)),
-            "no indexed search of {table} via {index}:\n{text}"
-        );
-        assert!(
-            !plan.iter().any(|l| l.starts_with(&format!("SCAN {table}"))),
-            "full scan of {table}:\n{text}"
-        );
-        assert!(
-            !text.contains("TEMP B-TREE FOR ORDER BY"),
-            "sorts the result:\n{text}"
-        );
+        PlanText {
+            searches: |l, table, index| {
+                l.starts_with(&format!("SEARCH {table} ")) && l.contains(index)
+            },
+            scans: |l, table| l.starts_with(&format!("SCAN {table}")),
+            sort: "TEMP B-TREE FOR ORDER BY",
+        }
+        .assert_indexed(plan, table, index)
     }
 
     const ITEMS_PK: &str = "sqlite_autoindex_crm_items_1";
