@@ -18,6 +18,7 @@ pub use sql::NUL_IN_TEXT;
 use crate::clock::Clock;
 use crate::domain::{Action, Binding, Level};
 use crate::error::ApiError;
+use anyhow::Context as _;
 use serde_json::{Map, Value};
 use std::path::Path;
 use std::sync::Arc;
@@ -565,6 +566,18 @@ pub enum OfflineSelection<'a> {
     MessageIds(&'a [String]),
 }
 
+/// Creates the data directory, readable by its owner only (it holds every digest, the CA key and,
+/// with SQLite, all CRM data). An existing directory is left as it is.
+pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("could not create the data directory {}", dir.display()))
+}
+
 /// The storage backend chosen at start.
 pub enum Store {
     /// The embedded default: one SQLite file in WAL mode.
@@ -588,6 +601,7 @@ impl Store {
         data_dir: &Path,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Store> {
+        create_private_dir(data_dir)?;
         match database_url {
             Some(url) if postgres::is_postgres_url(url) => {
                 Ok(Store::Postgres(postgres::PgStore::open(url, clock)?))

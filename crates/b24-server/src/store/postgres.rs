@@ -227,7 +227,22 @@ pub fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 
 /// Runs the pending migrations. The version row is read `FOR UPDATE`, so processes starting at
 /// the same time migrate one after the other.
-fn migrate(conn: &mut ::postgres::Client) -> Result<(), ::postgres::Error> {
+fn migrate(conn: &mut ::postgres::Client) -> anyhow::Result<()> {
+    // One statement, one snapshot: another process may be creating our tables right now.
+    let ours_or_empty: bool = conn
+        .query_one(
+            "SELECT to_regclass('b24_schema_version') IS NOT NULL
+                 OR NOT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema())",
+            &[],
+        )?
+        .get(0);
+    if !ours_or_empty {
+        anyhow::bail!(
+            "the database schema already holds tables of another program, not b24-server's. Use \
+             an empty database, or pick an empty schema with ?options=-csearch_path%3D<schema> \
+             in --database-url; b24-server never changes tables it did not create."
+        );
+    }
     conn.batch_execute(
         "CREATE TABLE IF NOT EXISTS b24_schema_version (id BIGINT PRIMARY KEY, version BIGINT NOT NULL);
          INSERT INTO b24_schema_version (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;",
@@ -245,6 +260,14 @@ fn migrate(conn: &mut ::postgres::Client) -> Result<(), ::postgres::Error> {
             &[],
         )?
         .get(0);
+    if version > MIGRATIONS.len() as i64 {
+        anyhow::bail!(
+            "the database has schema version {version}, newer than this b24-server knows ({}): \
+             it was written by a newer release. Run that release (or newer), or use another \
+             database; this one will not change it.",
+            MIGRATIONS.len()
+        );
+    }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
         tx.batch_execute(sql)?;
         tx.execute(
@@ -252,7 +275,7 @@ fn migrate(conn: &mut ::postgres::Client) -> Result<(), ::postgres::Error> {
             &[&(i as i64 + 1)],
         )?;
     }
-    tx.commit()
+    Ok(tx.commit()?)
 }
 
 impl From<::postgres::Error> for ApiError {

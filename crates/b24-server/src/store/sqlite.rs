@@ -71,12 +71,12 @@ const MMAP_BYTES: u64 = 1 << 30;
 impl SqliteStore {
     /// Opens the database in `data_dir`, creating the directory and file and running migrations.
     pub fn open_with_clock(data_dir: &Path, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(data_dir).with_context(|| {
-            format!("could not create the data directory {}", data_dir.display())
-        })?;
+        create_private_dir(data_dir)?;
         let path = data_dir.join(DB_FILE);
+        make_private_files(&path)?;
         let mut writer = Connection::open(&path)
             .with_context(|| format!("could not open the database {}", path.display()))?;
+        check_database(&writer, &path)?;
         configure(&writer).context("could not configure the database")?;
         writer
             .pragma_update(None, "wal_autocheckpoint", INLINE_CHECKPOINT_PAGES)
@@ -169,8 +169,95 @@ impl ExplainPages for SqliteStore {
     }
 }
 
+/// Marks the file as b24-server's (`PRAGMA application_id`), so another program's SQLite file
+/// is never mistaken for ours: "B24S".
+const APPLICATION_ID: i32 = 0x4232_3453;
+
+/// Creates the database file readable by its owner only (SQLite gives its WAL and shared-memory
+/// files the same mode), and tightens the files of a data directory made before.
+fn make_private_files(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+        match created {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let file = PathBuf::from(format!("{}{suffix}", path.display()));
+                    if file.exists() {
+                        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                            .with_context(|| format!("could not restrict {}", file.display()))?;
+                    }
+                }
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("could not create {}", path.display()))
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Refuses, with what to do instead, a file that is not a SQLite database, another program's
+/// database, a schema newer than this binary knows, and a damaged database (`quick_check`).
+fn check_database(conn: &Connection, path: &Path) -> anyhow::Result<()> {
+    let shown = path.display();
+    let header = |e: rusqlite::Error| {
+        anyhow::anyhow!(
+            "{shown} is not a SQLite database ({e}). Move it away, or start with another --data-dir."
+        )
+    };
+    let application_id: i32 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(header)?;
+    let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let (tables, ours): (i64, bool) = conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(name = 'portals'), 0) > 0 FROM sqlite_master WHERE type = 'table'",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let foreign = match application_id {
+        APPLICATION_ID => false,
+        0 => (version == 0 && tables > 0) || (version > 0 && !ours),
+        _ => true,
+    };
+    if foreign {
+        anyhow::bail!(
+            "{shown} is a SQLite database of another program, not b24-server's. Start with an \
+             empty --data-dir (or move the file away); b24-server never changes a database it \
+             did not create."
+        );
+    }
+    if version > MIGRATIONS.len() {
+        anyhow::bail!(
+            "{shown} has schema version {version}, newer than this b24-server knows ({}): it was \
+             written by a newer release. Run that release (or newer), or start with another \
+             --data-dir; this one will not change it.",
+            MIGRATIONS.len()
+        );
+    }
+    let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+    if check != "ok" {
+        anyhow::bail!(
+            "{shown} is damaged (PRAGMA quick_check: {check}). Stop every b24-server using it, \
+             then restore it from a backup, or recover what is readable with \
+             `sqlite3 {shown} .recover | sqlite3 recovered.sqlite3` and move recovered.sqlite3 \
+             into place as {DB_FILE}."
+        );
+    }
+    Ok(())
+}
+
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.pragma_update(None, "application_id", APPLICATION_ID)?;
     let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         tx.execute_batch(sql)?;

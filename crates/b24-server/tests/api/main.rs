@@ -16,6 +16,7 @@
 //! - `batch`, `limits`, `system`: batch, the request-rate and operating-time limiters, system methods.
 //! - `oauth`, `tls`, `system_errors`: applications and tokens, HTTPS and the local CA, operator-caused errors.
 //! - `scale_out`: two server processes on one PostgreSQL schema (with `B24_TEST_POSTGRES_URL`).
+//! - `startup`: databases that are not ours, newer or damaged are refused; private files.
 
 mod activities;
 mod bad_input;
@@ -38,6 +39,7 @@ mod model;
 mod oauth;
 mod protocol;
 mod scale_out;
+mod startup;
 mod system;
 mod system_errors;
 mod tls;
