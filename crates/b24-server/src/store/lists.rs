@@ -181,13 +181,14 @@ pub fn activities_page<'q>(
     }
 }
 
-/// A page of one application's offline-event queue.
+/// A page of one application's offline-event queue; `lock` is appended to the page statement.
 pub fn offline_page<'q>(
     dialect: Dialect,
     portal: PortalId,
     app_id: i64,
     connector_id: &'q str,
     query: &'q ListQuery,
+    lock: &str,
 ) -> PageSql<'q> {
     let mut args = Args::new(dialect);
     let where_clause = format!(
@@ -199,7 +200,7 @@ pub fn offline_page<'q>(
     );
     PageSql {
         page: format!(
-            "SELECT {OFFLINE_COLUMNS} FROM event_offline WHERE {where_clause} ORDER BY {} LIMIT {} OFFSET {}",
+            "SELECT {OFFLINE_COLUMNS} FROM event_offline WHERE {where_clause} ORDER BY {} LIMIT {} OFFSET {}{lock}",
             order_by(dialect, &query.order, "id"),
             query.limit,
             query.offset

@@ -574,9 +574,12 @@ impl Tx for SqlTx<'_> {
     }
 
     fn token_by_refresh(&mut self, digest: &[u8; 32]) -> Result<Option<TokenRecord>, ApiError> {
+        // A refresh grant reads the pair, then marks it used: concurrent grants with one token
+        // queue here, and each later one reads it used.
+        let lock = self.dialect.lock_row(self.writing);
         self.opt(
             &format!(
-                "SELECT {TOKEN_COLUMNS} FROM oauth_tokens WHERE portal_id = $1 AND refresh_digest = $2"
+                "SELECT {TOKEN_COLUMNS} FROM oauth_tokens WHERE portal_id = $1 AND refresh_digest = $2{lock}"
             ),
             &args![self.portal, digest],
             token_from_row,
@@ -634,9 +637,12 @@ impl Tx for SqlTx<'_> {
     }
 
     fn item(&mut self, entity_type_id: i64, id: i64) -> Result<Option<ItemRecord>, ApiError> {
+        // Updates read the whole row and write it back: two of them on one item must run one
+        // after the other, or the first one's change is lost.
+        let lock = self.dialect.lock_row(self.writing);
         self.opt(
             &format!(
-                "SELECT {ITEM_COLUMNS} FROM crm_items WHERE portal_id = $1 AND entity_type_id = $2 AND id = $3"
+                "SELECT {ITEM_COLUMNS} FROM crm_items WHERE portal_id = $1 AND entity_type_id = $2 AND id = $3{lock}"
             ),
             &args![self.portal, entity_type_id, id],
             item_from_row,
@@ -734,9 +740,11 @@ impl Tx for SqlTx<'_> {
     }
 
     fn dynamic_type(&mut self, id: i64) -> Result<Option<DynamicTypeRecord>, ApiError> {
+        // `crm.type.update` reads the settings and writes them back whole.
+        let lock = self.dialect.lock_row(self.writing);
         self.opt(
             &format!(
-                "SELECT {DYNAMIC_TYPE_COLUMNS} FROM crm_dynamic_types WHERE portal_id = $1 AND id = $2"
+                "SELECT {DYNAMIC_TYPE_COLUMNS} FROM crm_dynamic_types WHERE portal_id = $1 AND id = $2{lock}"
             ),
             &args![self.portal, id],
             dynamic_type_from_row,
@@ -1174,7 +1182,11 @@ impl Tx for SqlTx<'_> {
         connector_id: &str,
         query: &ListQuery,
     ) -> Result<PageOf<OfflineEventRecord>, ApiError> {
-        let sql = lists::offline_page(self.dialect, self.portal, app_id, connector_id, query);
+        // `event.offline.get` marks the entries it reads: parallel callers must not read the same
+        // ones. A locked entry another caller took is skipped once that caller commits (so a
+        // page may come back shorter; the rest wait for the next call).
+        let lock = self.dialect.lock_row(self.writing);
+        let sql = lists::offline_page(self.dialect, self.portal, app_id, connector_id, query, lock);
         self.page(&sql, query.count, offline_from_row)
     }
 

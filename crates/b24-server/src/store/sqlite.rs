@@ -428,11 +428,11 @@ mod plan_tests {
             ),
         ]);
         let by_time = uncounted(pending, vec![(Column::Plain("timestamp_x"), false)]);
-        let sql = lists::offline_page(Dialect::Sqlite, 1, 1, "", &by_time);
+        let sql = lists::offline_page(Dialect::Sqlite, 1, 1, "", &by_time, "");
         let plan = s.explain(&sql.page, &sql.args).unwrap();
         assert_indexed(&plan, "event_offline", "event_offline_by_time");
         let by_id = uncounted(Filter::everything(), vec![ID_ASC]);
-        let sql = lists::offline_page(Dialect::Sqlite, 1, 1, "", &by_id);
+        let sql = lists::offline_page(Dialect::Sqlite, 1, 1, "", &by_id, "");
         let plan = s.explain(&sql.page, &sql.args).unwrap();
         assert_indexed(&plan, "event_offline", "event_offline_by_id");
     }

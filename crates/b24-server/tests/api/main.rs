@@ -17,6 +17,7 @@
 //! - `oauth`, `tls`, `system_errors`: applications and tokens, HTTPS and the local CA, operator-caused errors.
 //! - `scale_out`: two server processes on one PostgreSQL schema (with `B24_TEST_POSTGRES_URL`).
 //! - `startup`: databases that are not ours, newer or damaged are refused; private files.
+//! - `races`: read-then-write paths under concurrent callers (items, refresh tokens, offline queue).
 
 mod activities;
 mod bad_input;
@@ -38,6 +39,7 @@ mod limits;
 mod model;
 mod oauth;
 mod protocol;
+mod races;
 mod scale_out;
 mod startup;
 mod system;
