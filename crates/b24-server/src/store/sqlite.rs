@@ -45,6 +45,9 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Dropping this stops the checkpoint thread.
     _stop_checkpoints: std::sync::mpsc::Sender<()>,
+    /// Set when the background integrity check found the database damaged (see
+    /// [`CHECK_AT_OPEN_BYTES`]); every call is refused from then on.
+    damaged: Arc<std::sync::OnceLock<String>>,
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -77,6 +80,10 @@ impl SqliteStore {
         let mut writer = Connection::open(&path)
             .with_context(|| format!("could not open the database {}", path.display()))?;
         check_database(&writer, &path)?;
+        let damaged = Arc::new(std::sync::OnceLock::new());
+        if std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) > CHECK_AT_OPEN_BYTES {
+            check_in_background(&path, damaged.clone());
+        }
         configure(&writer).context("could not configure the database")?;
         writer
             .pragma_update(None, "wal_autocheckpoint", INLINE_CHECKPOINT_PAGES)
@@ -95,6 +102,7 @@ impl SqliteStore {
             clock,
             path,
             _stop_checkpoints,
+            damaged,
         })
     }
 
@@ -116,6 +124,9 @@ impl SqliteStore {
         writing: bool,
         f: impl FnOnce(&mut dyn Tx) -> Result<R, ApiError>,
     ) -> Result<R, ApiError> {
+        if let Some(damage) = self.damaged.get() {
+            return Err(ApiError::internal(anyhow::anyhow!("{damage}")));
+        }
         let now = self.clock.now();
         if !writing {
             let mut conn = self.readers.get().map_err(|e| {
@@ -243,8 +254,23 @@ fn check_database(conn: &Connection, path: &Path) -> anyhow::Result<()> {
             MIGRATIONS.len()
         );
     }
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if size <= CHECK_AT_OPEN_BYTES {
+        integrity(conn, path)?;
+    }
+    Ok(())
+}
+
+/// Databases up to this size are checked (`PRAGMA quick_check`, which reads every page) before
+/// the store opens: a few tens of milliseconds. Larger ones are checked in the background, so
+/// that start-up stays fast whatever the size.
+const CHECK_AT_OPEN_BYTES: u64 = 64 << 20;
+
+/// `PRAGMA quick_check`, and what to do when it fails.
+fn integrity(conn: &Connection, path: &Path) -> anyhow::Result<()> {
     let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
     if check != "ok" {
+        let shown = path.display();
         anyhow::bail!(
             "{shown} is damaged (PRAGMA quick_check: {check}). Stop every b24-server using it, \
              then restore it from a backup, or recover what is readable with \
@@ -253,6 +279,26 @@ fn check_database(conn: &Connection, path: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Checks a large database on a thread of its own; a damaged one is recorded in `damaged`, and
+/// from then on every call is refused (logged with what to do) instead of reading damaged pages.
+fn check_in_background(path: &Path, damaged: Arc<std::sync::OnceLock<String>>) {
+    let path = path.to_path_buf();
+    let spawned = std::thread::Builder::new()
+        .name("sqlite-check".into())
+        .spawn(move || {
+            let checked = Connection::open(&path)
+                .map_err(anyhow::Error::from)
+                .and_then(|conn| integrity(&conn, &path));
+            if let Err(e) = checked {
+                tracing::error!("{e:#}");
+                let _ = damaged.set(format!("{e:#}"));
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "could not start the integrity check");
+    }
 }
 
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
