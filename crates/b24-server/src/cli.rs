@@ -1,13 +1,12 @@
 //! The command line (its contract is relied on by scripts: keep outputs exactly as documented).
 
 use crate::admin;
-use crate::app::TlsSettings;
-use crate::app::{Application, ServeConfig};
+use crate::app::Application;
 use crate::clock::Clock as _;
+use crate::config::{OperatingConfig, SecurityConfig, ServeConfig, TlsSettings};
 use crate::domain::permissions::RightGrant;
 use crate::limits::{Plan, DEFAULT_OPERATING_LIMIT_SECS};
 use crate::oauth;
-use crate::state::{OperatingConfig, SecurityConfig};
 use crate::store::{Store, DEFAULT_PORTAL};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -580,7 +579,7 @@ async fn serve(db: Database, args: ServeArgs) -> anyhow::Result<()> {
         access_token_ttl: args.access_token_ttl as f64,
         ..SecurityConfig::default()
     };
-    config.events.targets = crate::events::TargetPolicy {
+    config.events.targets = crate::config::TargetPolicy {
         allow_loopback: !args.deny_loopback_event_targets,
         allow_private: args.allow_private_event_targets,
     };
