@@ -148,18 +148,6 @@ pub fn set_blocked(
         .map_err(internal)
 }
 
-/// Whether `client_id` names an application (for CLI messages).
-pub fn ensure_app(store: &Store, portal: PortalId, client_id: &str) -> anyhow::Result<()> {
-    if store
-        .read(portal, |tx| tx.app_by_client_id(client_id))
-        .map_err(internal)?
-        .is_none()
-    {
-        bail!("there is no application {client_id}: `b24-server app create` makes one");
-    }
-    Ok(())
-}
-
 fn text<'a>(params: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     params
         .get(key)
