@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::secret::{self, digest, digests_equal, generate_code};
 use crate::state::AppState;
 use crate::store::{AppRecord, PortalId, Store, TokenRecord, Tx};
-use anyhow::{anyhow, bail};
+use anyhow::anyhow;
 use b24_protocol::{ErrorCode, RestError};
 use rand::Rng;
 use serde::Serialize;
