@@ -97,6 +97,8 @@ pub enum EventsCommand {
 pub enum EventWebhookCommand {
     /// Send an event to a URL; prints {"id","event","url","application_token"} as one JSON
     /// object and nothing else. Payloads carry the token in auth[application_token].
+    // The doc comment is the `--help` text, written for a terminal, not for rustdoc.
+    #[allow(rustdoc::broken_intra_doc_links)]
     Add {
         /// The event, e.g. ONCRMACTIVITYUPDATE (case-insensitive).
         #[arg(long)]
@@ -304,6 +306,8 @@ pub enum UserCommand {
         /// Make the user an administrator (every right on every type).
         #[arg(long)]
         admin: bool,
+        // The doc comment is the `--help` text, written for a terminal, not for rustdoc.
+        #[allow(rustdoc::invalid_html_tags)]
         /// A CRM right TYPE.ACTION=LEVEL; repeatable. TYPE: lead|deal|contact|company|<entityTypeId>;
         /// ACTION: read|add|update|delete; LEVEL: none|own|all (own = items assigned to the user).
         #[arg(long = "right", value_name = "TYPE.ACTION=LEVEL")]
