@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 /// Entity type id of contacts: each connection binds activities to a contact of its own, so
 /// concurrent pairs never collide on the same (activity, item) binding.
-pub const CONTACT: i64 = 3;
+pub const CONTACT: i64 = b24_protocol::entity_type::CONTACT;
 
 /// Commands in one `batch` request (the service's maximum).
 pub const BATCH_COMMANDS: usize = 50;

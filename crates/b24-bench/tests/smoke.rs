@@ -1,22 +1,8 @@
 //! A few-second run of the real benchmark against the debug server: proves every scenario works
 //! end to end (seed, webhook, serve, load, report). It checks that calls succeed, never how fast.
 
-use std::path::PathBuf;
+use b24_test_support::server_binary;
 use std::process::Command;
-
-/// `b24-server` from the same target directory (`cargo test --workspace` builds it for the
-/// server's own integration tests).
-fn server_binary() -> PathBuf {
-    let deps = std::env::current_exe().unwrap();
-    let profile_dir = deps.parent().and_then(|d| d.parent()).unwrap();
-    let server = profile_dir.join(format!("b24-server{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        server.is_file(),
-        "{} is missing: run `cargo build -p b24-server` first (cargo test --workspace does)",
-        server.display()
-    );
-    server
-}
 
 /// Runs the bench with a short, small configuration plus `extra`; returns its report.
 fn run_bench(extra: &[&str]) -> String {

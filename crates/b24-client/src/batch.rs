@@ -11,10 +11,8 @@
 //! - Retries follow [`RetryPolicy`](crate::RetryPolicy): a batch of reads is a read; a batch
 //!   with any write is a write and is not repeated after an ambiguous failure.
 
-use crate::client::{
-    Client, Method, Response, error_from_object, method_params, response_from_parts,
-};
-use crate::error::{Error, ErrorKind};
+use crate::client::{Client, Method, Response, method_params, response_from_parts};
+use crate::error::{Error, ErrorKind, error_from_object};
 use crate::limits::is_read_only;
 use b24_protocol::batch::{BatchResults as Outputs, substitute_known};
 use b24_protocol::params::encode_php_query;

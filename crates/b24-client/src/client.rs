@@ -2,7 +2,7 @@
 //! plain, typed, list page or batch — goes through [`Client::send`], so pacing, retries and token
 //! refresh apply to all of them alike.
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, body_excerpt, error_from_envelope};
 use crate::limits::{self, LeakyBucket, OperatingBudget, OperatingTracker, Plan, RetryPolicy};
 use crate::oauth::{OAuthConfig, OAuthState, OAuthTokens};
 use b24_protocol::TimeBlock;
@@ -592,42 +592,6 @@ fn may_repeat(error: &Error, read_only: bool) -> bool {
         } => true,
         _ => read_only && error.is_ambiguous(),
     }
-}
-
-/// The first bytes of a body that is not an envelope, for the error message.
-pub(crate) fn body_excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    text.chars().take(200).collect()
-}
-
-/// `{"error", "error_description"}` → [`ErrorKind::Api`]. Older servers sent numeric codes;
-/// they are read as strings.
-pub(crate) fn error_from_envelope(value: &Value, status: u16) -> Option<Error> {
-    error_from_object(value, Some(status))
-}
-
-pub(crate) fn error_from_object(value: &Value, status: Option<u16>) -> Option<Error> {
-    let code = match value.get("error")? {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    };
-    let description = value
-        .get("error_description")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let argument = value
-        .get("argument")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    Some(Error::new(ErrorKind::Api {
-        code,
-        description,
-        status,
-        argument,
-    }))
 }
 
 /// A JSON number or a numeric string as `u64` (`next` and `total` arrive both ways).

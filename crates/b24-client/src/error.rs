@@ -1,6 +1,7 @@
 //! [`Error`]: every way a call can fail, with the Bitrix24 code, description and HTTP status when
 //! the server gave them.
 
+use serde_json::Value;
 use std::fmt;
 
 /// A failed call. Match on [`Error::kind`] or use the accessors; [`ErrorKind`] is
@@ -271,6 +272,44 @@ impl std::error::Error for Error {
             _ => None,
         }
     }
+}
+
+// Envelope helpers: reading `{"error", "error_description"}` answers into an `Error`.
+
+/// The first bytes of a body that is not an envelope, for the error message.
+pub(crate) fn body_excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    text.chars().take(200).collect()
+}
+
+/// `{"error", "error_description"}` → [`ErrorKind::Api`]. Older servers sent numeric codes;
+/// they are read as strings.
+pub(crate) fn error_from_envelope(value: &Value, status: u16) -> Option<Error> {
+    error_from_object(value, Some(status))
+}
+
+pub(crate) fn error_from_object(value: &Value, status: Option<u16>) -> Option<Error> {
+    let code = match value.get("error")? {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let description = value
+        .get("error_description")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let argument = value
+        .get("argument")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Some(Error::new(ErrorKind::Api {
+        code,
+        description,
+        status,
+        argument,
+    }))
 }
 
 #[cfg(test)]

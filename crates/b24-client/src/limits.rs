@@ -51,8 +51,8 @@ impl Plan {
     /// ```
     pub fn rate(self) -> Option<(f64, f64)> {
         match self {
-            Plan::Standard => Some((2.0, 50.0)),
-            Plan::Enterprise => Some((5.0, 250.0)),
+            Plan::Standard => b24_protocol::Plan::Standard.leaky_bucket(),
+            Plan::Enterprise => b24_protocol::Plan::Enterprise.leaky_bucket(),
             Plan::Unlimited => None,
             Plan::Custom { per_second, burst } if per_second > 0.0 && burst >= 1.0 => {
                 Some((per_second, burst))

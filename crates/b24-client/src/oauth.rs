@@ -242,10 +242,10 @@ async fn request_tokens(
     let value: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
         Error::new(ErrorKind::UnexpectedResponse {
             status,
-            body: crate::client::body_excerpt(&body),
+            body: crate::error::body_excerpt(&body),
         })
     })?;
-    if let Some(err) = crate::client::error_from_envelope(&value, status) {
+    if let Some(err) = crate::error::error_from_envelope(&value, status) {
         return Err(err);
     }
     let answer: TokenAnswer =

@@ -269,7 +269,7 @@ pub fn add_outgoing_webhook(
             known.join(", ")
         );
     }
-    let anywhere = crate::events::TargetPolicy {
+    let anywhere = crate::config::TargetPolicy {
         allow_loopback: true,
         allow_private: true,
     };

@@ -4,106 +4,16 @@
 //! in-flight requests finish, and runs the event sender meanwhile.
 
 use crate::admin::{self, FirstStart};
-use crate::clock::{Clock, SystemClock};
-use crate::events::sender::DeliveryConfig;
-use crate::limits::{LimiterState, Plan, PlanCache};
-use crate::state::{AppState, OperatingConfig, PortalFlags, RequestLimits, SecurityConfig};
+pub use crate::config::{ServeConfig, TlsSettings, TransportLimits};
+use crate::limits::PlanCache;
+use crate::state::{AppState, PortalFlags};
 use crate::store::{Store, DEFAULT_PORTAL};
 use crate::tls::{self, TlsFiles};
 use anyhow::Context as _;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// HTTPS settings.
-#[derive(Debug, Clone)]
-pub struct TlsSettings {
-    /// Address of the HTTPS listener; port 0 picks a free port.
-    pub listen: SocketAddr,
-    /// A certificate and key to use instead of the local CA's.
-    pub cert_and_key: Option<(PathBuf, PathBuf)>,
-    /// Extra names (DNS or IP) for the generated server certificate.
-    pub names: Vec<String>,
-}
-
-/// Everything `serve` needs.
-pub struct ServeConfig {
-    /// Where the SQLite database (and the TLS files) live.
-    pub data_dir: PathBuf,
-    /// A `postgres://` URL: the database many server processes can share. `None`: SQLite in
-    /// `data_dir`.
-    pub database_url: Option<String>,
-    /// Address to listen on; port 0 picks a free port.
-    pub listen: SocketAddr,
-    /// Base URL printed in webhook URLs; defaults to `http://{listen}`.
-    pub public_url: Option<String>,
-    /// HTTPS beside plain HTTP, if wanted.
-    pub tls: Option<TlsSettings>,
-    /// Time source.
-    pub clock: Arc<dyn Clock>,
-    /// Request size limits.
-    pub limits: RequestLimits,
-    /// The request-rate plan to set at start; `None` keeps the one stored for the portal.
-    pub plan: Option<Plan>,
-    /// Operating-time limit and simulated method costs.
-    pub operating: OperatingConfig,
-    /// Where limiter counters live; `None` picks the store's own (in memory with SQLite, in the
-    /// database with PostgreSQL, so limits hold across processes).
-    pub limiter: Option<Arc<dyn LimiterState>>,
-    /// HTTPS requirement, trusted proxies, token lifetimes.
-    pub security: SecurityConfig,
-    /// Header size and timeouts that protect the listeners from abusive clients.
-    pub transport: TransportLimits,
-    /// Event delivery: concurrency, timeout, retries, allowed handler addresses.
-    pub events: DeliveryConfig,
-}
-
-/// Bounds that protect the listeners from slow or oversized requests (slowloris and the like).
-#[derive(Debug, Clone, Copy)]
-pub struct TransportLimits {
-    /// Largest request line plus headers, in bytes; larger requests are refused with 431 and the
-    /// connection closed. Must allow a 50-command GET batch (about 8.4 KB, spec §13).
-    pub max_header_bytes: usize,
-    /// A client must send a request's complete headers within this time.
-    pub header_read_timeout: Duration,
-    /// A new connection must deliver its first complete request within this time.
-    pub first_request_timeout: Duration,
-}
-
-impl Default for TransportLimits {
-    fn default() -> Self {
-        Self {
-            max_header_bytes: 128 * 1024,
-            header_read_timeout: Duration::from_secs(15),
-            first_request_timeout: Duration::from_secs(30),
-        }
-    }
-}
-
-impl ServeConfig {
-    /// Defaults for a data directory and listen address. Embedded use starts with the
-    /// request-rate limit off (`Plan::Unlimited`) and without HTTPS; the CLI's defaults are
-    /// `standard` and HTTPS on 127.0.0.1:8443, like a real portal.
-    pub fn new(data_dir: PathBuf, listen: SocketAddr) -> Self {
-        Self {
-            data_dir,
-            database_url: None,
-            listen,
-            public_url: None,
-            tls: None,
-            clock: Arc::new(SystemClock),
-            limits: RequestLimits::default(),
-            plan: Some(Plan::Unlimited),
-            operating: OperatingConfig::default(),
-            limiter: None,
-            security: SecurityConfig::default(),
-            transport: TransportLimits::default(),
-            events: DeliveryConfig::default(),
-        }
-    }
-}
 
 /// How often a running server re-reads the portal's plan and switches (so CLI changes apply).
 const PORTAL_REFRESH: Duration = Duration::from_secs(1);

@@ -1,13 +1,12 @@
 //! The command line (its contract is relied on by scripts: keep outputs exactly as documented).
 
 use crate::admin;
-use crate::app::TlsSettings;
-use crate::app::{Application, ServeConfig};
+use crate::app::Application;
 use crate::clock::Clock as _;
+use crate::config::{OperatingConfig, SecurityConfig, ServeConfig, TlsSettings};
 use crate::domain::permissions::RightGrant;
 use crate::limits::{Plan, DEFAULT_OPERATING_LIMIT_SECS};
 use crate::oauth;
-use crate::state::{OperatingConfig, SecurityConfig};
 use crate::store::{Store, DEFAULT_PORTAL};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -98,6 +97,8 @@ pub enum EventsCommand {
 pub enum EventWebhookCommand {
     /// Send an event to a URL; prints {"id","event","url","application_token"} as one JSON
     /// object and nothing else. Payloads carry the token in auth[application_token].
+    // The doc comment is the `--help` text, written for a terminal, not for rustdoc.
+    #[allow(rustdoc::broken_intra_doc_links)]
     Add {
         /// The event, e.g. ONCRMACTIVITYUPDATE (case-insensitive).
         #[arg(long)]
@@ -305,6 +306,8 @@ pub enum UserCommand {
         /// Make the user an administrator (every right on every type).
         #[arg(long)]
         admin: bool,
+        // The doc comment is the `--help` text, written for a terminal, not for rustdoc.
+        #[allow(rustdoc::invalid_html_tags)]
         /// A CRM right TYPE.ACTION=LEVEL; repeatable. TYPE: lead|deal|contact|company|<entityTypeId>;
         /// ACTION: read|add|update|delete; LEVEL: none|own|all (own = items assigned to the user).
         #[arg(long = "right", value_name = "TYPE.ACTION=LEVEL")]
@@ -580,7 +583,7 @@ async fn serve(db: Database, args: ServeArgs) -> anyhow::Result<()> {
         access_token_ttl: args.access_token_ttl as f64,
         ..SecurityConfig::default()
     };
-    config.events.targets = crate::events::TargetPolicy {
+    config.events.targets = crate::config::TargetPolicy {
         allow_loopback: !args.deny_loopback_event_targets,
         allow_private: args.allow_private_event_targets,
     };

@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //! - [`http`]: axum routes, request decoding, envelopes. The only module that knows HTTP.
-//! - [`methods`]: the one method table, [`methods::dispatch`], one file per method family.
+//! - [`methods`]: the one method table, [`methods::authenticate_and_dispatch`], one file per
+//!   method family.
 //! - [`domain`]: entity types, permissions, the binding rules — written once against [`store::Tx`].
 //! - [`store`]: the storage trait and its SQLite backend (one transaction per call).
 //! - [`limits`]: the request-rate and operating-time limiters.
@@ -11,13 +12,16 @@
 //! - [`events`]: event names, handler URL policy, payloads, and the background sender.
 //! - [`admin`]: operator actions shared by the CLI and tests. [`cli`]: the command line.
 //! - [`seed`]: bulk data for benchmarks and demos (`b24-server seed`).
-//! - [`app`]: build and run the server; [`state`], [`clock`], [`secret`], [`error`].
+//! - [`config`]: every setting ([`ServeConfig`] and its parts); [`state`] holds what a running
+//!   server shares.
+//! - [`app`]: build and run the server; [`clock`], [`secret`], [`error`].
 
 pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod domain;
 pub mod error;
 pub mod events;
@@ -29,7 +33,10 @@ pub mod secret;
 pub mod seed;
 pub mod state;
 pub mod store;
+#[doc(hidden)]
+pub mod test_env;
 pub mod tls;
 
-pub use app::{Application, ServeConfig};
+pub use app::Application;
+pub use config::ServeConfig;
 pub use error::ApiError;

@@ -2,12 +2,12 @@
 //! authorisation codes, `/oauth/token/` with the `authorization_code` and `refresh_token` grants.
 //! Client secrets, application tokens, codes and tokens are stored only as SHA-256 digests.
 
+use crate::config::SecurityConfig;
 use crate::error::ApiError;
-use crate::events;
-use crate::secret::{digest, digests_equal, generate_code};
-use crate::state::{AppState, SecurityConfig};
+use crate::secret::{self, digest, digests_equal, generate_code};
+use crate::state::AppState;
 use crate::store::{AppRecord, PortalId, Store, TokenRecord, Tx};
-use anyhow::{anyhow, bail};
+use anyhow::anyhow;
 use b24_protocol::{ErrorCode, RestError};
 use rand::Rng;
 use serde::Serialize;
@@ -57,7 +57,7 @@ pub fn create_app(
                 )));
             }
             // Derived, not random: the sender recomputes it for every payload (SECURITY.md).
-            let application_token = events::application_token(&event_key(tx)?, &client_id);
+            let application_token = secret::application_token(&event_key(tx)?, &client_id);
             tx.insert_app(&AppRecord {
                 id: 0,
                 client_id: client_id.clone(),
@@ -81,7 +81,7 @@ pub fn create_app(
 pub(crate) fn event_key(tx: &mut dyn Tx) -> Result<Vec<u8>, ApiError> {
     let mut fresh = [0u8; 32];
     rand::rng().fill(&mut fresh);
-    tx.server_key(events::EVENT_KEY, &fresh)
+    tx.server_key(secret::EVENT_KEY, &fresh)
 }
 
 fn app_for(tx: &mut dyn Tx, client_id: &str) -> Result<AppRecord, ApiError> {
@@ -146,18 +146,6 @@ pub fn set_blocked(
             tx.set_app_blocked(app.id, blocked)
         })
         .map_err(internal)
-}
-
-/// Whether `client_id` names an application (for CLI messages).
-pub fn ensure_app(store: &Store, portal: PortalId, client_id: &str) -> anyhow::Result<()> {
-    if store
-        .read(portal, |tx| tx.app_by_client_id(client_id))
-        .map_err(internal)?
-        .is_none()
-    {
-        bail!("there is no application {client_id}: `b24-server app create` makes one");
-    }
-    Ok(())
 }
 
 fn text<'a>(params: &'a Map<String, Value>, key: &str) -> Option<&'a str> {

@@ -1,6 +1,7 @@
 //! Secrets: generated with the OS random generator, stored only as SHA-256 digests, compared in
 //! constant time.
 
+use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -26,6 +27,28 @@ pub fn digest(secret: &str) -> [u8; 32] {
 /// Compares two digests without leaking where they differ.
 pub fn digests_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.ct_eq(b).into()
+}
+
+/// The name under which the key application tokens are derived from is stored.
+pub const EVENT_KEY: &str = "event_token_key";
+
+/// An application's token: HMAC-SHA256(server key, client id), hex. Derived rather than stored, so
+/// that the database keeps only its digest while the sender can still put it in payloads.
+pub fn application_token(key: &[u8], client_id: &str) -> String {
+    hmac_hex(key, client_id)
+}
+
+/// An outgoing webhook's token, derived like an application's from the handler id.
+pub fn webhook_token(key: &[u8], handler_id: i64) -> String {
+    hmac_hex(key, &format!("outgoing-webhook:{handler_id}"))
+}
+
+fn hmac_hex(key: &[u8], message: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(message.as_bytes());
+    let bytes = mac.finalize().into_bytes();
+    // 32 hex characters, the length of a real application token.
+    hex::encode(&bytes[..16])
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use serde_json::Map;
 pub const ACTIVITIES_PER_TRANSACTION: u64 = 20_000;
 
 /// Entity type id of deals, the items seeded activities are bound to.
-const DEAL: i64 = 2;
+const DEAL: i64 = b24_protocol::entity_type::DEAL;
 
 /// TYPE_ID of provider-managed activities such as to-dos (as `crm.activity.todo.add` makes).
 const TYPE_PROVIDER: i64 = 6;

@@ -4,6 +4,7 @@
 //! of them in the output. Its own binary, because it installs a global log subscriber.
 
 use b24_server::{oauth, Application, ServeConfig};
+use b24_test_support::TestSchema;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -34,20 +35,8 @@ async fn no_log_line_ever_contains_a_secret() {
     let mut config = ServeConfig::new(dir.path().to_path_buf(), "127.0.0.1:0".parse().unwrap());
     // With B24_TEST_POSTGRES_URL, the same session against PostgreSQL (whose driver logs
     // statements and parameters at debug level: only digests may appear there).
-    let schema = std::env::var("B24_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .map(|base| {
-            let name = format!("t_{:016x}", rand::random::<u64>());
-            pg(&base, &format!("CREATE SCHEMA {name}"));
-            let glue = if base.contains('?') { '&' } else { '?' };
-            (
-                base.clone(),
-                name.clone(),
-                format!("{base}{glue}options=-csearch_path%3D{name}"),
-            )
-        });
-    config.database_url = schema.as_ref().map(|(_, _, url)| url.clone());
+    let schema = b24_test_support::postgres_url().map(|base| TestSchema::create(&base));
+    config.database_url = schema.as_ref().map(|s| s.url.clone());
     let app = Application::build(config).await.unwrap();
     let base = format!("http://{}", app.local_addr());
     let webhook_code = app.first_start().unwrap().webhook_code.clone();
@@ -167,8 +156,7 @@ async fn no_log_line_ever_contains_a_secret() {
 
     // An internal failure is logged with its cause — and still without the credentials.
     match &schema {
-        Some((_, _, url)) => pg(
-            url,
+        Some(schema) => schema.execute(
             "CREATE FUNCTION injected() RETURNS trigger LANGUAGE plpgsql AS
                  $$ BEGIN RAISE EXCEPTION 'injected'; END $$;
              CREATE TRIGGER injected BEFORE INSERT ON crm_items
@@ -205,16 +193,5 @@ async fn no_log_line_ever_contains_a_secret() {
             "a secret reached the log: {secret}"
         );
     }
-    if let Some((base, name, _)) = &schema {
-        pg(base, &format!("DROP SCHEMA {name} CASCADE"));
-    }
-}
-
-/// Runs SQL on PostgreSQL from a thread outside the async runtime (the sync client needs one).
-fn pg(url: &str, sql: &str) {
-    let (url, sql) = (url.to_string(), sql.to_string());
-    b24_server::store::postgres::off_runtime(move || {
-        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("PostgreSQL");
-        client.batch_execute(&sql).expect("SQL runs");
-    });
+    drop(schema);
 }

@@ -11,38 +11,18 @@
 //! ```
 
 use crate::client::Method;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// One binding: a CRM item, by type and id.
+/// One binding: a CRM item, by type and id (defined in `b24-protocol`, shared with the server).
 ///
 /// ```
 /// use b24_client::methods::binding::Binding;
 /// let deal_15 = Binding::new(2, 15);
 /// assert_eq!(deal_15.entity_type_id, 2);
+/// let b = b24_client::methods::binding::Binding::new(3, 9);
+/// assert_eq!((b.entity_type_id, b.entity_id), (3, 9));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Binding {
-    /// The CRM object type (see [`entity_type`](super::entity_type)).
-    pub entity_type_id: i64,
-    /// The item's id.
-    pub entity_id: i64,
-}
-
-impl Binding {
-    /// The item `entity_id` of type `entity_type_id`.
-    ///
-    /// ```
-    /// let b = b24_client::methods::binding::Binding::new(3, 9);
-    /// assert_eq!((b.entity_type_id, b.entity_id), (3, 9));
-    /// ```
-    pub fn new(entity_type_id: i64, entity_id: i64) -> Self {
-        Self {
-            entity_type_id,
-            entity_id,
-        }
-    }
-}
+pub use b24_protocol::Binding;
 
 /// `crm.activity.binding.list`: the bindings the caller may read, in storage order.
 ///

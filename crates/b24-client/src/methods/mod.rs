@@ -17,52 +17,20 @@ pub mod system;
 
 mod de;
 
-/// CRM object type ids (spec §3), for `entityTypeId` / `OWNER_TYPE_ID` parameters.
+/// CRM object type ids (spec §3), for `entityTypeId` / `OWNER_TYPE_ID` parameters; defined in
+/// `b24-protocol`, shared with the server.
 ///
 /// ```
 /// assert_eq!(b24_client::methods::entity_type::DEAL, 2);
+/// assert_eq!(b24_client::methods::entity_type::LEAD, 1);
+/// assert_eq!(b24_client::methods::entity_type::CONTACT, 3);
+/// assert_eq!(b24_client::methods::entity_type::COMPANY, 4);
+/// assert_eq!(b24_client::methods::entity_type::QUOTE, 7);
+/// assert_eq!(b24_client::methods::entity_type::SMART_INVOICE, 31);
+/// assert_eq!(b24_client::methods::entity_type::DYNAMIC_FIRST, 128);
 /// ```
 pub mod entity_type {
-    /// Lead.
-    ///
-    /// ```
-    /// assert_eq!(b24_client::methods::entity_type::LEAD, 1);
-    /// ```
-    pub const LEAD: i64 = 1;
-    /// Deal.
-    ///
-    /// ```
-    /// assert_eq!(b24_client::methods::entity_type::DEAL, 2);
-    /// ```
-    pub const DEAL: i64 = 2;
-    /// Contact.
-    ///
-    /// ```
-    /// assert_eq!(b24_client::methods::entity_type::CONTACT, 3);
-    /// ```
-    pub const CONTACT: i64 = 3;
-    /// Company.
-    ///
-    /// ```
-    /// assert_eq!(b24_client::methods::entity_type::COMPANY, 4);
-    /// ```
-    pub const COMPANY: i64 = 4;
-    /// Quote (estimate).
-    ///
-    /// ```
-    /// assert_eq!(b24_client::methods::entity_type::QUOTE, 7);
-    /// ```
-    pub const QUOTE: i64 = 7;
-    /// The new (smart) invoice.
-    ///
-    /// ```
-    /// assert_eq!(b24_client::methods::entity_type::SMART_INVOICE, 31);
-    /// ```
-    pub const SMART_INVOICE: i64 = 31;
-    /// The first smart-process type id; custom types are 128..=191.
-    ///
-    /// ```
-    /// assert_eq!(b24_client::methods::entity_type::DYNAMIC_FIRST, 128);
-    /// ```
-    pub const DYNAMIC_FIRST: i64 = 128;
+    pub use b24_protocol::entity_type::{
+        COMPANY, CONTACT, DEAL, DYNAMIC_FIRST, DYNAMIC_LAST, LEAD, QUOTE, SMART_INVOICE,
+    };
 }

@@ -1,24 +1,20 @@
-//! `spawn_server()`: a fresh b24-server with its own data directory, and clients for it.
+//! `spawn_server()`: a fresh b24-server with its own data directory (the shared
+//! `b24-test-support` server, on SQLite), and clients for it.
 
 use b24_client::{Client, Plan, RetryPolicy};
-use b24_server::admin;
-use b24_server::domain::permissions::RightGrant;
-use b24_server::store::DEFAULT_PORTAL;
-use b24_server::{Application, ServeConfig};
+use b24_server::ServeConfig;
+use b24_test_support::{TestApp, spawn_app_in};
 use std::time::Duration;
-use tempfile::TempDir;
-use tokio::sync::oneshot;
 
-/// A running server.
-pub struct Server {
-    /// `http://127.0.0.1:PORT`.
-    pub base: String,
-    /// The administrator's webhook URL.
-    pub admin_url: String,
-    /// Shared state, for setup through the library.
-    pub state: b24_server::state::AppState,
-    _dir: TempDir,
-    _stop: oneshot::Sender<()>,
+/// A running server: a [`TestApp`] (`base`, `admin_url`, `state`, `create_user`,
+/// `create_webhook`, …) plus clients for it.
+pub struct Server(TestApp);
+
+impl std::ops::Deref for Server {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.0
+    }
 }
 
 /// A server with the default test configuration (no request-rate limit).
@@ -29,25 +25,7 @@ pub async fn spawn_server() -> Server {
 /// A server after the test adjusted its configuration (plan, operating costs, …).
 pub async fn spawn_server_with(configure: impl FnOnce(&mut ServeConfig)) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = ServeConfig::new(dir.path().to_path_buf(), "127.0.0.1:0".parse().unwrap());
-    configure(&mut config);
-    let app = Application::build(config).await.expect("server builds");
-    let base = format!("http://{}", app.local_addr());
-    let admin_url = app
-        .first_start_webhook_url()
-        .expect("a first-start webhook");
-    let state = app.state().clone();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
-    Server {
-        base,
-        admin_url,
-        state,
-        _dir: dir,
-        _stop: stop,
-    }
+    Server(spawn_app_in(dir, None, None, configure).await)
 }
 
 /// Quick retries, so that tests of the retry policy take milliseconds.
@@ -73,27 +51,6 @@ impl Server {
     /// A client on the administrator's webhook.
     pub fn admin(&self) -> Client {
         client_for(&self.admin_url)
-    }
-
-    /// A user with rights such as `deal.update=own`.
-    pub fn create_user(&self, rights: &[&str]) -> i64 {
-        let rights: Vec<RightGrant> = rights.iter().map(|r| r.parse().unwrap()).collect();
-        admin::create_user(
-            &self.state.store,
-            DEFAULT_PORTAL,
-            "Test User",
-            false,
-            &rights,
-        )
-        .unwrap()
-    }
-
-    /// A webhook URL for a user with the given scopes (`None`: all).
-    pub fn create_webhook(&self, user_id: i64, scopes: Option<&str>) -> String {
-        let scopes = admin::parse_scopes(scopes).unwrap();
-        let (_, code) =
-            admin::create_webhook(&self.state.store, DEFAULT_PORTAL, user_id, &scopes).unwrap();
-        admin::webhook_url(&self.base, user_id, &code)
     }
 }
 

@@ -14,29 +14,9 @@ pub mod values;
 pub use entity_type::EntityTypeId;
 pub use permissions::{Action, Level, Permissions};
 
-/// One link between an activity and a CRM item; identity is the pair, compared as integers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Binding {
-    /// The CRM object type (spec §3).
-    pub entity_type_id: i64,
-    /// The item's id within its type.
-    pub entity_id: i64,
-}
-
-impl Binding {
-    /// Builds a pair.
-    pub const fn new(entity_type_id: i64, entity_id: i64) -> Self {
-        Self {
-            entity_type_id,
-            entity_id,
-        }
-    }
-
-    /// Its JSON form in `crm.activity.binding.list`.
-    pub fn to_json(self) -> serde_json::Value {
-        serde_json::json!({"entityTypeId": self.entity_type_id, "entityId": self.entity_id})
-    }
-}
+/// One link between an activity and a CRM item (defined in `b24-protocol`, shared with the
+/// client).
+pub use b24_protocol::Binding;
 
 /// The activity's owner recomputed from its bindings, as `CCrmActivity::Update` does (spec §2.1):
 /// one binding is the owner; with several, the last one that is not a contact or company, else

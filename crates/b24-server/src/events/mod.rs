@@ -6,11 +6,12 @@
 
 pub mod sender;
 
+pub use crate::config::TargetPolicy;
+pub use crate::secret::{application_token, webhook_token, EVENT_KEY};
+
 use crate::error::ApiError;
 use b24_protocol::{ErrorCode, RestError};
-use hmac::{Hmac, Mac};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use sha2::Sha256;
 use std::net::IpAddr;
 
 /// The events this server fires, by the scope an application needs to bind them.
@@ -41,87 +42,6 @@ pub const EVENTS: &[(&str, &str)] = &[
 /// The scope that offers `event` (upper-case), if this server fires it.
 pub fn scope_of(event: &str) -> Option<&'static str> {
     EVENTS.iter().find(|(_, e)| *e == event).map(|(s, _)| *s)
-}
-
-/// The name under which the key application tokens are derived from is stored.
-pub const EVENT_KEY: &str = "event_token_key";
-
-/// An application's token: HMAC-SHA256(server key, client id), hex. Derived rather than stored, so
-/// that the database keeps only its digest while the sender can still put it in payloads.
-pub fn application_token(key: &[u8], client_id: &str) -> String {
-    hmac_hex(key, client_id)
-}
-
-/// An outgoing webhook's token, derived like an application's from the handler id.
-pub fn webhook_token(key: &[u8], handler_id: i64) -> String {
-    hmac_hex(key, &format!("outgoing-webhook:{handler_id}"))
-}
-
-fn hmac_hex(key: &[u8], message: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(message.as_bytes());
-    let bytes = mac.finalize().into_bytes();
-    // 32 hex characters, the length of a real application token.
-    hex::encode(&bytes[..16])
-}
-
-/// Which addresses handler URLs may reach. A server that POSTs wherever its callers say must not
-/// become a way into the network it runs in; see SECURITY.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TargetPolicy {
-    /// Loopback (127.0.0.0/8, ::1): allowed by default, local test setups need it.
-    pub allow_loopback: bool,
-    /// Private, link-local, shared, unspecified and multicast ranges: refused unless the operator
-    /// opts in (`serve --allow-private-event-targets`).
-    pub allow_private: bool,
-}
-
-impl Default for TargetPolicy {
-    fn default() -> Self {
-        Self {
-            allow_loopback: true,
-            allow_private: false,
-        }
-    }
-}
-
-impl TargetPolicy {
-    /// Whether an event may be sent to `ip`.
-    pub fn allows(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        if ip.is_loopback() {
-            return self.allow_loopback;
-        }
-        self.allow_private || is_public(ip)
-    }
-}
-
-fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b))
-                || (a == 192 && b == 0)
-                || a >= 240)
-        }
-        IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            !(v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
-        }
-    }
 }
 
 /// Checks a handler URL as `event.bind` does (spec §9.1): a host containing a dot, then an http

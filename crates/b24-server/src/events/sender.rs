@@ -9,6 +9,7 @@
 //! and a restart resumes with everything still in the outbox.
 
 use super::{application_token, flatten, form_encode, webhook_token, TargetPolicy};
+pub use crate::config::DeliveryConfig;
 use crate::error::ApiError;
 use crate::oauth::{event_key, issue_tokens};
 use crate::state::AppState;
@@ -16,52 +17,7 @@ use crate::store::{DeliveryRecord, OutboxRecord, Tx};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
-
-/// How events are delivered. The defaults suit production; tests shorten the delays.
-#[derive(Debug, Clone)]
-pub struct DeliveryConfig {
-    /// Requests in flight at once.
-    pub concurrency: usize,
-    /// A handler must answer within this time.
-    pub timeout: Duration,
-    /// Attempts per event, the first included.
-    pub max_attempts: u32,
-    /// Wait before the second attempt; doubled before each further one.
-    pub first_retry: Duration,
-    /// The longest wait between two attempts.
-    pub max_backoff: Duration,
-    /// How often the outbox is checked when nothing wakes the sender (retries falling due,
-    /// changes made by another process).
-    pub poll_interval: Duration,
-    /// Which addresses handlers may reach.
-    pub targets: TargetPolicy,
-}
-
-impl Default for DeliveryConfig {
-    fn default() -> Self {
-        Self {
-            concurrency: 8,
-            timeout: Duration::from_secs(10),
-            max_attempts: 8,
-            first_retry: Duration::from_secs(10),
-            max_backoff: Duration::from_secs(600),
-            poll_interval: Duration::from_secs(1),
-            targets: TargetPolicy::default(),
-        }
-    }
-}
-
-impl DeliveryConfig {
-    /// The wait after failed attempt number `attempt` (1-based).
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(30));
-        self.first_retry
-            .saturating_mul(factor)
-            .min(self.max_backoff)
-    }
-}
 
 /// What one attempt came to.
 enum Attempt {

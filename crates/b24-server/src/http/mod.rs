@@ -18,14 +18,10 @@ use axum::routing::any;
 use axum::{Extension, Router};
 use b24_protocol::params::ParamError;
 use b24_protocol::request::{request_params, BodyKind};
-use b24_protocol::{ErrorCode, RestError, SuccessEnvelope, TimeBlock};
+use b24_protocol::{ErrorCode, RestError, SuccessEnvelope, TimeBlock, RESERVED_PARAMS};
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 use std::net::SocketAddr;
-
-/// Parameters that carry credentials; removed before a method sees its parameters (spec §1.2).
-pub(crate) const RESERVED_PARAMS: &[&str] =
-    &["auth", "access_token", "aplogin", "ap", "auth_connector"];
 
 /// Marks requests that arrived on the HTTPS listener.
 #[derive(Debug, Clone, Copy)]
@@ -303,9 +299,7 @@ async fn handle(
     transport: Transport,
 ) -> Result<Dispatched, ApiError> {
     let mut params = read_params(state, method, uri, headers, body).await?;
-    if lookup(&path.method).is_none() {
-        return Err(ErrorCode::MethodNotFound.into());
-    }
+    let spec = lookup(&path.method).ok_or(ErrorCode::MethodNotFound)?;
     let credentials = match &path.webhook {
         Some((user, code)) => Credentials::Webhook {
             user: user.clone(),
@@ -316,7 +310,7 @@ async fn handle(
     for key in RESERVED_PARAMS {
         params.shift_remove(*key);
     }
-    authenticate_and_dispatch(state, credentials, transport, &path.method, Params(params)).await
+    authenticate_and_dispatch(state, credentials, transport, spec, Params(params)).await
 }
 
 /// `/oauth/token/` (GET or POST): the token endpoint of the OAuth server. Answers carry no `time`

@@ -110,7 +110,7 @@ fn run_command(
     let mut params = Map::new();
     for (k, v) in parsed.into_json_object() {
         // Credentials come from the outer request only.
-        if !crate::http::RESERVED_PARAMS.contains(&k.as_str()) {
+        if !b24_protocol::RESERVED_PARAMS.contains(&k.as_str()) {
             params.insert(k, substitute(v, outcomes));
         }
     }

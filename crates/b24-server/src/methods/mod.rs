@@ -1,5 +1,5 @@
-//! The method table and `dispatch`, which knows nothing about HTTP: the HTTP layer calls it once
-//! per request, `batch` once per command, tests directly.
+//! The method table and [`authenticate_and_dispatch`], which knows nothing about HTTP: the HTTP
+//! layer looks the method up once and calls it once per request; `batch` runs each command itself.
 //!
 //! Each method family has its own file; each method is a plain function from a [`Call`] to an
 //! [`Output`], run on the blocking pool because it talks to the store synchronously.
@@ -25,7 +25,7 @@ use b24_protocol::values::{bind_int, php_display};
 use b24_protocol::{ErrorCode, Page, RestError};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 /// How a method runs.
@@ -119,25 +119,8 @@ pub static METHODS: &[MethodSpec] = &[
     system::USER_CURRENT,
 ];
 
-/// Scopes a webhook may be granted (spec §7.4). `crm` is the one this server's methods use.
-pub const KNOWN_SCOPES: &[&str] = &[
-    "crm",
-    "user",
-    "user_brief",
-    "user_basic",
-    "department",
-    "task",
-    "im",
-    "disk",
-    "entity",
-    "placement",
-    "bizproc",
-    "calendar",
-    "telephony",
-    "catalog",
-    "sale",
-    "lists",
-];
+/// Scopes a webhook may be granted (spec §7.4), defined in `b24-protocol`.
+pub use b24_protocol::KNOWN_SCOPES;
 
 fn index() -> &'static HashMap<&'static str, &'static MethodSpec> {
     static INDEX: OnceLock<HashMap<&'static str, &'static MethodSpec>> = OnceLock::new();
@@ -213,33 +196,20 @@ fn operating_key(caller: &Caller, method: &str) -> String {
     format!("{}|{}|{method}", caller.portal_id, caller.client_key())
 }
 
-/// Runs one method for an authenticated caller: lookup (404), scope (401), the operating-time
-/// check (429), then the handler; afterwards its execution time is counted. `batch` is exempt from
-/// the operating limiter: each of its commands is checked and counted on its own.
-pub async fn dispatch(
-    state: &AppState,
-    caller: Arc<Caller>,
-    method: &str,
-    params: Params,
-) -> Result<Dispatched, ApiError> {
-    let spec = lookup(method).ok_or(ErrorCode::MethodNotFound)?;
-    let state = state.clone();
-    tokio::task::spawn_blocking(move || run_spec(&state, &caller, spec, params))
-        .await
-        .map_err(|e| panicked(spec, e))?
-}
-
-/// Authenticates the caller, then runs the method as [`dispatch`] does, both in one blocking task:
-/// each hop to the blocking pool costs two thread switches, which on a small machine cost more
-/// than a cheap method itself.
+/// Authenticates the caller, then runs the method: scope (401), the operating-time check (429),
+/// then the handler; afterwards its execution time is counted. `spec` is the table entry the
+/// caller looked up (once per request, before authentication: an unknown method is a 404
+/// whoever asks). Authentication and the method share one blocking task: each hop to the
+/// blocking pool costs two thread switches, which on a small machine cost more than a cheap
+/// method itself. `batch` is exempt from the operating limiter: each of its commands is checked
+/// and counted on its own.
 pub async fn authenticate_and_dispatch(
     state: &AppState,
     credentials: Credentials,
     transport: Transport,
-    method: &str,
+    spec: &'static MethodSpec,
     params: Params,
 ) -> Result<Dispatched, ApiError> {
-    let spec = lookup(method).ok_or(ErrorCode::MethodNotFound)?;
     let state = state.clone();
     tokio::task::spawn_blocking(move || {
         let caller = authenticate(&state, &credentials, transport)?;

@@ -1,6 +1,6 @@
 //! The integration suite: one binary, real HTTP against a server on 127.0.0.1:0.
 //!
-//! - `helpers`: `spawn_app()` and a `TestApp` with typed helpers.
+//! - `helpers`: `spawn_app()` and a `TestApp` with typed helpers (the shared `b24-test-support`).
 //! - `protocol`: URL forms, encodings, envelopes, auth and scope errors.
 //! - `binding`: the four binding methods, every error code pinned, owner recalculation, permissions.
 //! - `encodings`: one scenario driven with JSON POST, form POST and GET query strings.
@@ -15,7 +15,8 @@
 //! - `cli`: the command-line contract, against a running server.
 //! - `batch`, `limits`, `system`: batch, the request-rate and operating-time limiters, system methods.
 //! - `oauth`, `tls`, `system_errors`: applications and tokens, HTTPS and the local CA, operator-caused errors.
-//! - `scale_out`: two server processes on one PostgreSQL schema (with `B24_TEST_POSTGRES_URL`).
+//! - `scale_out`: two server processes on one PostgreSQL schema (with `B24_TEST_POSTGRES_URL`;
+//!   skipped without it, except under CI, where that fails: see `b24_server::test_env`).
 //! - `startup`: databases that are not ours, newer or damaged are refused; private files.
 //! - `races`: read-then-write paths under concurrent callers (items, refresh tokens, offline queue).
 

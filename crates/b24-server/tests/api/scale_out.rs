@@ -2,23 +2,13 @@
 //! `B24_TEST_POSTGRES_URL` is set (CI sets it); otherwise each test says it was skipped.
 
 use crate::durability::{call, rebase, signal, start_with_plan, Server};
-use crate::helpers::{postgres_url, TestSchema};
+use crate::helpers::{postgres_only, TestSchema};
 use serde_json::json;
-use std::io::Write as _;
 
-/// The PostgreSQL schema for a two-process test, or `None` (and a note on stderr, which the test
-/// harness does not capture) when the suite runs without PostgreSQL.
+/// The PostgreSQL schema for a two-process test, or `None` (and a note on stderr) when the suite
+/// runs without PostgreSQL; under CI that is a failure (see `b24_server::test_env`).
 fn schema_or_skip(test: &str) -> Option<TestSchema> {
-    match postgres_url() {
-        Some(url) => Some(TestSchema::create(&url)),
-        None => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "PostgreSQL tests skipped ({test}): set B24_TEST_POSTGRES_URL=postgres://… to run them"
-            );
-            None
-        }
-    }
+    postgres_only(test).map(|url| TestSchema::create(&url))
 }
 
 /// Two servers on one schema: the first start's webhook works on both.
