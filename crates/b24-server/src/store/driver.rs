@@ -1,4 +1,4 @@
-//! The small interface the one SQL implementation ([`super::sql`]) runs on: statements with
+//! The small interface the one SQL implementation (`store/sql.rs`) runs on: statements with
 //! typed arguments, rows read by column index, and the [`Dialect`] for what truly differs between
 //! SQLite and PostgreSQL. Each backend implements [`Conn`] over its own transaction type and
 //! prepares every statement once per connection (rusqlite's statement cache; a map of prepared

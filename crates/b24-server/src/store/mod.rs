@@ -16,7 +16,8 @@ pub use query::{Column, CompareOp, Filter, ListQuery, SqlValue};
 pub use sql::NUL_IN_TEXT;
 
 use crate::clock::Clock;
-use crate::domain::{Action, Binding, Level};
+use crate::domain::{Action, Level};
+use b24_protocol::Binding;
 use crate::error::ApiError;
 use anyhow::Context as _;
 use serde_json::{Map, Value};

@@ -1,13 +1,19 @@
 //! The PostgreSQL backend: many server processes share one database.
 //!
+//! This file holds the connections, transactions, migrations and the driver glue; the statements
+//! themselves are the one SQL implementation in `store/sql.rs`, run through the PostgreSQL
+//! [`Dialect`]. Each pooled connection prepares a statement text once and reuses it.
+//!
 //! Every call is one transaction on a pooled connection: writes `READ COMMITTED`, reads
-//! `REPEATABLE READ, READ ONLY` (one snapshot, as SQLite readers see). Writes lock what they change: rows they update are locked by the update itself,
-//! sequences by `INSERT … ON CONFLICT DO UPDATE`, and [`Tx::activity`] reads the activity row
-//! `FOR UPDATE` in write transactions, so the last-binding check and the delete that follows are
-//! serialised across processes. No advisory locks and no LISTEN/NOTIFY: the SQL stays within what
+//! `REPEATABLE READ, READ ONLY` (one snapshot, as SQLite readers see). Writes lock what they
+//! change: rows they update are locked by the update itself, sequences by `INSERT … ON CONFLICT
+//! DO UPDATE`, and what a write reads in order to change it (the activity, the item, the
+//! smart-process type, the refresh token, the offline-queue page) is read `FOR UPDATE`, so the
+//! last-binding check and the delete that follows, or two updates of one item, are serialised
+//! across processes. No advisory locks and no LISTEN/NOTIFY: the SQL stays within what
 //! PostgreSQL-compatible distributed engines accept.
 //!
-//! The schema is the same [`MIGRATIONS`] list as SQLite's; progress is recorded in the
+//! The schema is the same migration list as SQLite's; progress is recorded in the
 //! `b24_schema_version` table (SQLite uses `PRAGMA user_version`). A URL may pick a schema with
 //! `?options=-csearch_path%3D<schema>`; the tables are created in the first schema of the path.
 
@@ -390,7 +396,6 @@ pub(crate) mod testing {
     //! `B24_TEST_POSTGRES_URL`.
 
     use super::*;
-    use std::io::Write as _;
 
     /// A store on a fresh schema, dropped by the guard.
     pub(crate) struct Schema {
@@ -409,16 +414,7 @@ pub(crate) mod testing {
     }
 
     pub(crate) fn store() -> Option<Schema> {
-        let Some(base) = std::env::var("B24_TEST_POSTGRES_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-        else {
-            let _ = writeln!(
-                std::io::stderr(),
-                "PostgreSQL unit tests skipped: set B24_TEST_POSTGRES_URL to run them"
-            );
-            return None;
-        };
+        let base = crate::test_env::postgres_only("store unit tests")?;
         let name = format!("p_{:016x}", rand::random::<u64>());
         let mut client = ::postgres::Client::connect(&base, NoTls).expect("PostgreSQL");
         client

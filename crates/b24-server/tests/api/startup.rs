@@ -2,7 +2,7 @@
 //! with a message that says what to do, and never changed; the data directory and the database
 //! files are private to their owner.
 
-use crate::helpers::{postgres_url, TestSchema};
+use crate::helpers::{postgres_only, TestSchema};
 use r2d2_sqlite::rusqlite;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -113,11 +113,7 @@ fn the_data_directory_and_the_database_files_are_private_to_their_owner() {
 }
 
 fn schema_or_skip(test: &str) -> Option<TestSchema> {
-    let url = postgres_url();
-    if url.is_none() {
-        eprintln!("PostgreSQL tests skipped ({test}): set B24_TEST_POSTGRES_URL to run them");
-    }
-    url.map(|url| TestSchema::create(&url))
+    postgres_only(test).map(|url| TestSchema::create(&url))
 }
 
 #[test]
