@@ -9,12 +9,22 @@ use crate::store::{PortalId, Store, WebhookRecord};
 use anyhow::{anyhow, bail};
 
 /// What the first start created: the administrator's all-scope webhook.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FirstStart {
     /// The administrator's user id (1).
     pub admin_user_id: i64,
     /// The webhook code, shown this once and never stored in clear.
     pub webhook_code: String,
+}
+
+/// The webhook code is a secret: not printed by `Debug`.
+impl std::fmt::Debug for FirstStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FirstStart")
+            .field("admin_user_id", &self.admin_user_id)
+            .field("webhook_code", &"<redacted>")
+            .finish()
+    }
 }
 
 fn to_anyhow(e: ApiError) -> anyhow::Error {

@@ -126,8 +126,9 @@ impl Default for RequestLimits {
 pub struct OperatingConfig {
     /// Seconds of execution time one (client, method) may use per 10-minute window.
     pub limit_secs: f64,
-    /// Simulated execution time per method, added to the measured time. Our methods run in
-    /// microseconds; this lets an operator exercise the limiter the way slow real methods would.
+    /// Simulated execution time per method, counted instead of the measured time. Our methods
+    /// run in microseconds; this lets an operator exercise the limiter the way slow real methods
+    /// would, with exact sums (`M=60` and a 480 s budget: the tenth call is the first refused).
     pub simulated_cost: HashMap<String, f64>,
 }
 
