@@ -58,6 +58,16 @@ async fn an_options_preflight_runs_nothing_needs_no_credentials_is_not_rate_limi
         "a preflight has no body"
     );
 
+    // With a JSON body that would add an item: nothing is read or written either.
+    let response = app
+        .client
+        .request(Method::OPTIONS, format!("{}crm.item.add", app.admin_url))
+        .json(&json!({"entityTypeId": 2, "fields": {"title": "preflight body"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_preflight(&response, "webhook path with a JSON body");
+
     // Sixty preflights, more than the burst of 50: none is refused, and none spends the bucket.
     for n in 0..60 {
         let response = options(format!("{}crm.item.list", app.admin_url))
