@@ -250,7 +250,7 @@ pub fn set_webhook_blocked(
 }
 
 /// An outgoing webhook: an event POSTed to a URL without an application (spec §9.2).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Clone, serde::Serialize)]
 pub struct OutgoingWebhook {
     /// Its id (`event_handler_id` in payloads).
     pub id: i64,
@@ -261,6 +261,18 @@ pub struct OutgoingWebhook {
     /// The token its payloads carry in `auth[application_token]`, so the receiver can tell
     /// they came from this server.
     pub application_token: String,
+}
+
+/// The application token is a secret: `Debug` does not print it (the CLI prints the JSON).
+impl std::fmt::Debug for OutgoingWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutgoingWebhook")
+            .field("id", &self.id)
+            .field("event", &self.event)
+            .field("url", &self.url)
+            .field("application_token", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Adds an outgoing webhook for one of the events this server fires. The URL must pass the

@@ -375,4 +375,11 @@ async fn debug_output_of_application_credentials_and_their_records_shows_no_secr
         webhook_code: "thewebhookcode0123456789abcdefgh".into(),
     };
     assert!(!format!("{first:?}").contains("thewebhookcode"));
+
+    let outgoing =
+        admin::add_outgoing_webhook(&app.state.store, 1, "ONCRMDEALADD", "https://example.com/h")
+            .unwrap();
+    let printed = format!("{outgoing:?}");
+    assert!(printed.contains("example.com"), "{printed}");
+    assert!(!printed.contains(&outgoing.application_token), "{printed}");
 }
