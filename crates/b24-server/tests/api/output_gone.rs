@@ -1,11 +1,11 @@
 //! The real binary with its output gone (issue 22, item 1): a log pipe whose reader has exited, or
 //! stderr closed outright, must neither break a request nor stop SIGTERM from stopping the server.
 
-use crate::durability::{call, signal};
+use crate::durability::{call, signal, Server};
 use crate::helpers::{postgres_url, TestSchema};
 use serde_json::json;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Starts `serve` with `B24_LOG=level` through `command`, reads the webhook and address it prints,
@@ -17,14 +17,20 @@ fn start(
     schema: Option<&TestSchema>,
     early: bool,
     level: &str,
-) -> (Child, String) {
+) -> (Server, String) {
     command
         .env("B24_DATA_DIR", dir)
         .env("B24_LOG", level)
         .env_remove("B24_DATABASE_URL")
         .envs(schema.map(|s| ("B24_DATABASE_URL", s.url.clone())))
         .stdout(Stdio::piped());
-    let mut child = command.spawn().unwrap();
+    // Killed when dropped, should an assertion fail while it runs.
+    let mut server = Server {
+        child: command.spawn().unwrap(),
+        base: String::new(),
+        webhook: None,
+    };
+    let child = &mut server.child;
     // A log pipe whose reader has exited: writes to it fail with EPIPE.
     let stderr = child.stderr.take();
     if early {
@@ -42,7 +48,7 @@ fn start(
     }
     let webhook = webhook.expect("the first start prints a webhook");
     // Otherwise the log pipe goes away now, while the server runs.
-    (child, webhook)
+    (server, webhook)
 }
 
 fn serve_args() -> [&'static str; 6] {
@@ -57,7 +63,8 @@ fn serve_args() -> [&'static str; 6] {
 }
 
 /// Calls answer, then SIGTERM stops the process within a few seconds, cleanly.
-async fn answers_and_stops_on_sigterm(mut child: Child, webhook: &str) {
+async fn answers_and_stops_on_sigterm(mut server: Server, webhook: &str) {
+    let child = &mut server.child;
     let client = reqwest::Client::new();
     for n in 0..5 {
         let answer = call(
@@ -81,7 +88,7 @@ async fn answers_and_stops_on_sigterm(mut child: Child, webhook: &str) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["total"], 5);
 
-    signal(&child, "-TERM");
+    signal(child, "-TERM");
     let deadline = Instant::now() + Duration::from_secs(10);
     let exit = loop {
         if let Some(exit) = child.try_wait().unwrap() {
@@ -104,8 +111,8 @@ async fn a_server_whose_log_pipe_reader_has_exited_still_answers_with_debug_logg
     let schema = postgres_url().map(|url| TestSchema::create(&url));
     let mut command = Command::new(env!("CARGO_BIN_EXE_b24-server"));
     command.args(serve_args()).stderr(Stdio::piped());
-    let (child, webhook) = start(command, dir.path(), schema.as_ref(), true, "debug");
-    answers_and_stops_on_sigterm(child, &webhook).await;
+    let (server, webhook) = start(command, dir.path(), schema.as_ref(), true, "debug");
+    answers_and_stops_on_sigterm(server, &webhook).await;
 }
 
 #[tokio::test]
@@ -115,8 +122,8 @@ async fn a_server_whose_log_pipe_goes_away_while_it_runs_still_answers_with_debu
     let schema = postgres_url().map(|url| TestSchema::create(&url));
     let mut command = Command::new(env!("CARGO_BIN_EXE_b24-server"));
     command.args(serve_args()).stderr(Stdio::piped());
-    let (child, webhook) = start(command, dir.path(), schema.as_ref(), false, "debug");
-    answers_and_stops_on_sigterm(child, &webhook).await;
+    let (server, webhook) = start(command, dir.path(), schema.as_ref(), false, "debug");
+    answers_and_stops_on_sigterm(server, &webhook).await;
 }
 
 /// At the default level no call logs anything; the shutdown does, and must still happen.
@@ -126,8 +133,8 @@ async fn sigterm_stops_a_server_whose_log_pipe_went_away_while_it_ran() {
     let schema = postgres_url().map(|url| TestSchema::create(&url));
     let mut command = Command::new(env!("CARGO_BIN_EXE_b24-server"));
     command.args(serve_args()).stderr(Stdio::piped());
-    let (child, webhook) = start(command, dir.path(), schema.as_ref(), false, "info");
-    answers_and_stops_on_sigterm(child, &webhook).await;
+    let (server, webhook) = start(command, dir.path(), schema.as_ref(), false, "info");
+    answers_and_stops_on_sigterm(server, &webhook).await;
 }
 
 #[cfg(unix)]
@@ -143,6 +150,6 @@ async fn a_server_started_with_stderr_closed_still_answers_with_debug_logging_an
         .arg("exec \"$0\" \"$@\" 2>&-")
         .arg(env!("CARGO_BIN_EXE_b24-server"))
         .args(serve_args());
-    let (child, webhook) = start(command, dir.path(), schema.as_ref(), true, "debug");
-    answers_and_stops_on_sigterm(child, &webhook).await;
+    let (server, webhook) = start(command, dir.path(), schema.as_ref(), true, "debug");
+    answers_and_stops_on_sigterm(server, &webhook).await;
 }
