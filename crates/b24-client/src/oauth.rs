@@ -74,6 +74,19 @@ pub struct OAuthConfig {
     pub(crate) on_refresh: Option<Arc<RefreshCallback>>,
 }
 
+/// The client secret and the tokens are secrets: never print them.
+impl fmt::Debug for OAuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthConfig")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("tokens", &self.tokens)
+            .field("token_url", &self.token_url)
+            .field("on_refresh", &self.on_refresh.is_some())
+            .finish()
+    }
+}
+
 /// Called with the new tokens after every refresh.
 ///
 /// ```
@@ -310,5 +323,24 @@ impl OAuthState {
             callback(&fresh);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_of_an_oauth_config_hides_the_client_secret_and_tokens() {
+        let config = OAuthConfig::new(
+            "app.1",
+            "the-client-secret",
+            OAuthTokens::new("the-access-token", "the-refresh-token"),
+        );
+        let printed = format!("{config:?}");
+        assert!(printed.contains("app.1"), "{printed}");
+        for secret in ["the-client-secret", "the-access-token", "the-refresh-token"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
     }
 }

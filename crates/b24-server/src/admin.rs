@@ -9,12 +9,22 @@ use crate::store::{PortalId, Store, WebhookRecord};
 use anyhow::{anyhow, bail};
 
 /// What the first start created: the administrator's all-scope webhook.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FirstStart {
     /// The administrator's user id (1).
     pub admin_user_id: i64,
     /// The webhook code, shown this once and never stored in clear.
     pub webhook_code: String,
+}
+
+/// The webhook code is a secret: not printed by `Debug`.
+impl std::fmt::Debug for FirstStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FirstStart")
+            .field("admin_user_id", &self.admin_user_id)
+            .field("webhook_code", &"<redacted>")
+            .finish()
+    }
 }
 
 fn to_anyhow(e: ApiError) -> anyhow::Error {
@@ -240,7 +250,7 @@ pub fn set_webhook_blocked(
 }
 
 /// An outgoing webhook: an event POSTed to a URL without an application (spec §9.2).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Clone, serde::Serialize)]
 pub struct OutgoingWebhook {
     /// Its id (`event_handler_id` in payloads).
     pub id: i64,
@@ -251,6 +261,18 @@ pub struct OutgoingWebhook {
     /// The token its payloads carry in `auth[application_token]`, so the receiver can tell
     /// they came from this server.
     pub application_token: String,
+}
+
+/// The application token is a secret: `Debug` does not print it (the CLI prints the JSON).
+impl std::fmt::Debug for OutgoingWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutgoingWebhook")
+            .field("id", &self.id)
+            .field("event", &self.event)
+            .field("url", &self.url)
+            .field("application_token", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Adds an outgoing webhook for one of the events this server fires. The URL must pass the

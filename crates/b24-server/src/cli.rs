@@ -248,7 +248,7 @@ pub struct ServeArgs {
     #[arg(long, env = "B24_OPERATING_LIMIT", default_value_t = DEFAULT_OPERATING_LIMIT_SECS)]
     pub operating_limit: f64,
     /// Simulated execution time for a method, METHOD=SECONDS (repeatable), counted by the
-    /// operating-time limiter as if the call had taken that long. Example:
+    /// operating-time limiter instead of the call's measured time. Example:
     /// --method-cost crm.item.list=60: with the default 480 s budget, the tenth list call within
     /// ten minutes answers 429.
     #[arg(long = "method-cost", value_name = "METHOD=SECONDS")]
@@ -560,6 +560,14 @@ fn run_events(db: &Database, command: EventsCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `println!` that cannot panic: `serve` keeps running when its output went away (`| head -n 3`).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 async fn serve(db: Database, args: ServeArgs) -> anyhow::Result<()> {
     let data_dir = db.data_dir;
     let mut config = ServeConfig::new(data_dir.clone(), args.listen);
@@ -606,21 +614,21 @@ async fn serve(db: Database, args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
     tracing::info!(data_dir = %data_dir.display(), "database ready");
     if let Some(url) = app.first_start_webhook_url() {
-        println!("first start: created the portal, administrator (user 1) and a webhook with every scope:");
-        println!("  {url}");
-        println!("keep this URL: its code is stored only as a digest and cannot be shown again");
-        println!("(create more with `b24-server webhook create --user 1`).");
+        say!("first start: created the portal, administrator (user 1) and a webhook with every scope:");
+        say!("  {url}");
+        say!("keep this URL: its code is stored only as a digest and cannot be shown again");
+        say!("(create more with `b24-server webhook create --user 1`).");
     }
     tracing::info!(%plan, "request-rate plan");
     if let Some(ca) = app.ca_cert_path() {
         let ca = ca.display();
-        println!("HTTPS uses a local certificate authority: {ca}");
-        println!("  trust it with REQUESTS_CA_BUNDLE={ca} (Python requests), SSL_CERT_FILE={ca} (aiohttp),");
-        println!("  NODE_EXTRA_CA_CERTS={ca} (Node.js), or curl --cacert {ca}");
+        say!("HTTPS uses a local certificate authority: {ca}");
+        say!("  trust it with REQUESTS_CA_BUNDLE={ca} (Python requests), SSL_CERT_FILE={ca} (aiohttp),");
+        say!("  NODE_EXTRA_CA_CERTS={ca} (Node.js), or curl --cacert {ca}");
     }
-    println!("listening on http://{}", app.local_addr());
+    say!("listening on http://{}", app.local_addr());
     if let Some(addr) = app.tls_addr() {
-        println!("listening on https://{addr}");
+        say!("listening on https://{addr}");
     }
     app.run_until_stopped(shutdown).await?;
     tracing::info!("stopped");

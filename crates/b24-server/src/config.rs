@@ -153,8 +153,9 @@ impl Default for RequestLimits {
 pub struct OperatingConfig {
     /// Seconds of execution time one (client, method) may use per 10-minute window.
     pub limit_secs: f64,
-    /// Simulated execution time per method, added to the measured time. Our methods run in
-    /// microseconds; this lets an operator exercise the limiter the way slow real methods would.
+    /// Simulated execution time per method, counted instead of the measured time. Our methods
+    /// run in microseconds; this lets an operator exercise the limiter the way slow real methods
+    /// would, with exact sums (`M=60` and a 480 s budget: the tenth call is the first refused).
     pub simulated_cost: HashMap<String, f64>,
 }
 
@@ -258,6 +259,7 @@ fn is_public(ip: IpAddr) -> bool {
                 || a == 0
                 || (a == 100 && (64..128).contains(&b))
                 || (a == 192 && b == 0)
+                || (a == 198 && (b & 0xfe) == 18)
                 || a >= 240)
         }
         IpAddr::V6(v6) => {

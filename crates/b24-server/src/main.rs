@@ -1,6 +1,7 @@
 //! The `b24-server` binary: parse the command line, set up logging, run.
 
 use clap::Parser;
+use std::io::Write;
 use std::process::ExitCode;
 
 /// mimalloc: answers are built from many small JSON maps and strings; glibc's allocator showed up
@@ -17,9 +18,30 @@ fn main() -> ExitCode {
     match runtime {
         Ok(runtime) => runtime.block_on(run(cli)),
         Err(e) => {
-            eprintln!("error: could not start the async runtime: {e}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: could not start the async runtime: {e}"
+            );
             ExitCode::from(2)
         }
+    }
+}
+
+/// Log output that can never fail: a write error (stderr closed, or a log pipe whose reader has
+/// exited: EPIPE) drops the line instead of failing. tracing-subscriber would otherwise report the
+/// failure with `eprint!`, which panics when stderr is gone, killing the task that logged — the
+/// request being answered, or the task that starts the graceful shutdown.
+struct LossyStderr;
+
+impl Write for LossyStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
     }
 }
 
@@ -29,12 +51,13 @@ async fn run(cli: b24_server::cli::Cli) -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("B24_LOG")
                 .unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(|| LossyStderr)
+        .log_internal_errors(false)
         .init();
     match b24_server::cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
             ExitCode::from(2)
         }
     }

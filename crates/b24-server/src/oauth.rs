@@ -13,8 +13,9 @@ use rand::Rng;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-/// What `app create` prints, once: the secrets are not recoverable afterwards.
-#[derive(Debug, Serialize)]
+/// What `app create` prints, once: the secrets are not recoverable afterwards. `Debug` hides
+/// the secrets; only the JSON printed by `app create` carries them.
+#[derive(Serialize)]
 pub struct AppCredentials {
     /// The public client id, `local.<hex>.<digits>` like the real service's local applications.
     pub client_id: String,
@@ -22,6 +23,16 @@ pub struct AppCredentials {
     pub client_secret: String,
     /// The token sent with events so handlers can tell they came from this portal.
     pub application_token: String,
+}
+
+impl std::fmt::Debug for AppCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppCredentials")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("application_token", &"<redacted>")
+            .finish()
+    }
 }
 
 fn new_client_id() -> String {
@@ -215,6 +226,16 @@ pub fn token(state: &AppState, params: &Map<String, Value>, now: f64) -> Result<
             .app_by_client_id(client_id)?
             .filter(|a| digests_equal(&a.client_secret_digest, &digest(client_secret)))
             .ok_or(ErrorCode::OAuthInvalidClient)?;
+        // A blocked application gets no tokens: `invalid_client` (RFC 6749 §5.2), as an OAuth
+        // server answers for a client it will not serve. Checked before the code or refresh
+        // token is used up, so they work again once the application is unblocked.
+        if app.blocked {
+            return Err(RestError::with_message(
+                ErrorCode::OAuthInvalidClient,
+                "The application is blocked",
+            )
+            .into());
+        }
         let (user_id, scopes) = if grant == "authorization_code" {
             let (app_id, user_id, expires_at) =
                 tx.take_auth_code(&digest(presented))?.ok_or_else(|| {

@@ -216,12 +216,42 @@ async fn post(
             Attempt::Failed(status, format!("the handler answered HTTP {status}"))
         }
         Err(e) if e.is_timeout() => Attempt::Failed(0, "the handler did not answer in time".into()),
+        // The host name resolves only to refused addresses: no later attempt can do better.
+        Err(e) if refused_by_policy(&e) => Attempt::Undeliverable(root_cause(&e)),
         Err(e) => Attempt::Failed(
             0,
             format!("could not reach the handler: {}", root_cause(&e)),
         ),
     }
 }
+
+/// Whether a failed request was stopped by [`PolicyResolver`].
+fn refused_by_policy(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(error) = cause {
+        if error.downcast_ref::<RefusedTarget>().is_some() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
+}
+
+/// The resolver's refusal: every address of the host name is outside the target policy.
+#[derive(Debug)]
+struct RefusedTarget(String);
+
+impl std::fmt::Display for RefusedTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} resolves only to addresses the target policy refuses",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for RefusedTarget {}
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = e;
@@ -292,11 +322,7 @@ impl Resolve for PolicyResolver {
             let found = tokio::net::lookup_host((name.as_str(), 0)).await?;
             let allowed: Vec<SocketAddr> = found.filter(|a| policy.allows(a.ip())).collect();
             if allowed.is_empty() {
-                return Err(format!(
-                    "{} resolves only to addresses the target policy refuses",
-                    name.as_str()
-                )
-                .into());
+                return Err(Box::new(RefusedTarget(name.as_str().to_string())) as _);
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })

@@ -44,12 +44,23 @@ fn client_ip(state: &AppState, client: SocketAddr, headers: &HeaderMap) -> std::
     if !state.security.trusted_proxies.contains(&client.ip()) {
         return client.ip();
     }
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .and_then(|last| last.trim().parse().ok())
+    last_forwarded(headers, "x-forwarded-for")
+        .and_then(|last| last.parse().ok())
         .unwrap_or(client.ip())
+}
+
+/// The last value of a list header, over all its lines joined with commas (RFC 9110 §5.3): the
+/// one the nearest proxy appended, whether it added a line or extended the last one. A client can
+/// put anything in the earlier values. Empty elements are ignored (§5.6.1); a line that is not
+/// text makes the header unusable.
+fn last_forwarded<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    for line in headers.get_all(name).iter().rev() {
+        let value = line.to_str().ok()?;
+        if let Some(last) = value.rsplit(',').map(str::trim).find(|v| !v.is_empty()) {
+            return Some(last);
+        }
+    }
+    None
 }
 
 /// Whether the request counts as HTTPS: it came in on the TLS listener, or from a trusted proxy
@@ -57,10 +68,8 @@ fn client_ip(state: &AppState, client: SocketAddr, headers: &HeaderMap) -> std::
 fn is_https(state: &AppState, via_tls: bool, client: SocketAddr, headers: &HeaderMap) -> bool {
     via_tls
         || (state.security.trusted_proxies.contains(&client.ip())
-            && headers
-                .get("x-forwarded-proto")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https")))
+            && last_forwarded(headers, "x-forwarded-proto")
+                .is_some_and(|p| p.eq_ignore_ascii_case("https")))
 }
 
 /// A REST path, split: `/rest/{method}` or `/rest/{user}/{code}/{method}`.
@@ -74,8 +83,11 @@ struct RestPath {
 fn parse_rest_path(path: &str) -> Option<RestPath> {
     let rest = path.strip_prefix("/rest/")?;
     let rest = rest.strip_suffix('/').unwrap_or(rest);
+    // Empty segments (`/rest/1/CODE//method`, as the official PHP SDK sends) are dropped, as a
+    // web server that merges slashes would.
     let segments: Vec<String> = rest
         .split('/')
+        .filter(|s| !s.is_empty())
         .map(|s| percent_decode_str(s).decode_utf8().map(|c| c.into_owned()))
         .collect::<Result<_, _>>()
         .ok()?;
@@ -224,6 +236,9 @@ async fn rest(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    if method == Method::OPTIONS {
+        return preflight();
+    }
     let start = state.clock.now();
     if let Some(limited) = rate_limited(&state, client, &headers, start) {
         return limited;
@@ -242,6 +257,7 @@ async fn rest(
         Ok(dispatched) => success_response(dispatched, start, state.clock.now()),
         Err(e) => error_response(&e, &path.method),
     };
+    let response = close_if_body_unread(response);
     // The method name and outcome only: paths carry webhook codes and parameters carry tokens.
     tracing::debug!(
         method = %path.method,
@@ -249,6 +265,17 @@ async fn rest(
         micros = ((state.clock.now() - start) * 1e6) as u64,
         "rest call"
     );
+    response
+}
+
+/// A body refused for its size (413) may still be on its way, unread: the answer closes the
+/// connection, so the rest of the body is never waited for or taken for a next request.
+fn close_if_body_unread(mut response: Response) -> Response {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     response
 }
 
@@ -261,6 +288,23 @@ async fn read_params(
     body: Body,
 ) -> Result<Map<String, Value>, ApiError> {
     // PHP reads a body only for POST; other verbs carry their parameters in the query string.
+    let too_large = || {
+        RestError::with_message(
+            ErrorCode::RequestTooLarge,
+            format!(
+                "Request body is larger than {} bytes",
+                state.limits.max_body_bytes
+            ),
+        )
+    };
+    // A declared length over the limit is refused before a byte of the body is awaited.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if method == Method::POST && declared.is_some_and(|n| n > state.limits.max_body_bytes as u64) {
+        return Err(too_large().into());
+    }
     let body = if method == Method::POST {
         let read = tokio::time::timeout(
             state.limits.body_read_timeout,
@@ -268,15 +312,7 @@ async fn read_params(
         );
         read.await
             .map_err(|_| ErrorCode::RequestTimeout)?
-            .map_err(|_| {
-                RestError::with_message(
-                    ErrorCode::RequestTooLarge,
-                    format!(
-                        "Request body is larger than {} bytes",
-                        state.limits.max_body_bytes
-                    ),
-                )
-            })?
+            .map_err(|_| too_large())?
     } else {
         Bytes::new()
     };
@@ -324,6 +360,9 @@ async fn oauth_token(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    if method == Method::OPTIONS {
+        return preflight();
+    }
     let now = state.clock.now();
     if let Some(limited) = rate_limited(&state, client, &headers, now) {
         return limited;
@@ -333,7 +372,7 @@ async fn oauth_token(
     }
     let params = match read_params(&state, &method, &uri, &headers, body).await {
         Ok(params) => params,
-        Err(e) => return error_response(&e, "oauth/token"),
+        Err(e) => return close_if_body_unread(error_response(&e, "oauth/token")),
     };
     let task_state = state.clone();
     let answer =
@@ -350,8 +389,42 @@ async fn oauth_token(
     }
 }
 
-async fn unknown_path() -> Response {
+async fn unknown_path(method: Method) -> Response {
+    if method == Method::OPTIONS {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "error": "METHOD_NOT_ALLOWED",
+            "error_description": "OPTIONS is answered only for /rest/ and /oauth/token/",
+        }))
+        .unwrap_or_default();
+        let mut response = with_common_headers(StatusCode::METHOD_NOT_ALLOWED, body);
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+        return response;
+    }
     error_response(&ErrorCode::MethodNotFound.into(), "")
+}
+
+/// The verbs the REST API and the token endpoint answer.
+const ALLOWED_METHODS: &str = "GET, POST, OPTIONS";
+
+/// The answer to an `OPTIONS` request (a browser's CORS preflight) for `/rest/…` and
+/// `/oauth/token/`: 204 with the CORS headers every answer carries (spec §1.4) plus the allowed
+/// verbs. Nothing runs: no method, no authentication, no rate limit, no body read.
+fn preflight() -> Response {
+    let mut response = with_common_headers(StatusCode::NO_CONTENT, Vec::new());
+    let headers = response.headers_mut();
+    headers.remove(header::CONTENT_TYPE);
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(ALLOWED_METHODS),
+    );
+    headers.insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    response
 }
 
 #[cfg(test)]
@@ -383,6 +456,14 @@ mod tests {
         );
         assert_eq!(
             p("/rest/1/abc/crm.item.add/"),
+            Some((Some(("1", "abc")), "crm.item.add".into()))
+        );
+        assert_eq!(
+            p("/rest/1/abc//crm.item.add/"),
+            Some((Some(("1", "abc")), "crm.item.add".into()))
+        );
+        assert_eq!(
+            p("/rest//1//abc///crm.item.add//"),
             Some((Some(("1", "abc")), "crm.item.add".into()))
         );
     }

@@ -51,7 +51,7 @@ pub struct Portal {
 }
 
 /// An OAuth application: secrets only as digests.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppRecord {
     /// Internal id (`app.info` `ID`).
     pub id: i64,
@@ -72,7 +72,7 @@ pub struct AppRecord {
 }
 
 /// An issued OAuth token pair: secrets only as digests.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TokenRecord {
     /// SHA-256 of the access token.
     pub access_digest: [u8; 32],
@@ -90,6 +90,39 @@ pub struct TokenRecord {
     pub refresh_expires: f64,
     /// A refresh token works once.
     pub refresh_used: bool,
+}
+
+/// Digests of secrets stay out of `Debug` output (and so out of logs and panic messages): a
+/// digest is what an attacker needs to recognise a secret, and printing it helps no one.
+impl std::fmt::Debug for AppRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppRecord")
+            .field("id", &self.id)
+            .field("client_id", &self.client_id)
+            .field("client_secret_digest", &"<redacted>")
+            .field("application_token_digest", &"<redacted>")
+            .field("name", &self.name)
+            .field("scopes", &self.scopes)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("blocked", &self.blocked)
+            .finish()
+    }
+}
+
+/// See [`AppRecord`]'s `Debug`: token digests are not printed.
+impl std::fmt::Debug for TokenRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRecord")
+            .field("access_digest", &"<redacted>")
+            .field("refresh_digest", &"<redacted>")
+            .field("app_id", &self.app_id)
+            .field("user_id", &self.user_id)
+            .field("scopes", &self.scopes)
+            .field("access_expires", &self.access_expires)
+            .field("refresh_expires", &self.refresh_expires)
+            .field("refresh_used", &self.refresh_used)
+            .finish()
+    }
 }
 
 /// A user of the portal.

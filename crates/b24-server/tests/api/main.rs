@@ -15,6 +15,8 @@
 //! - `cli`: the command-line contract, against a running server.
 //! - `batch`, `limits`, `system`: batch, the request-rate and operating-time limiters, system methods.
 //! - `oauth`, `tls`, `system_errors`: applications and tokens, HTTPS and the local CA, operator-caused errors.
+//! - `output_gone`, `proxies`, `preflight`, `round_two`: issue 22 (output gone, repeated
+//!   forwarding headers, CORS preflight, paths, early 413, limits and secrets).
 //! - `scale_out`: two server processes on one PostgreSQL schema (with `B24_TEST_POSTGRES_URL`;
 //!   skipped without it, except under CI, where that fails: see `b24_server::test_env`).
 //! - `startup`: databases that are not ours, newer or damaged are refused; private files.
@@ -39,8 +41,12 @@ mod legacy_entities;
 mod limits;
 mod model;
 mod oauth;
+mod output_gone;
+mod preflight;
 mod protocol;
 mod races;
+mod proxies;
+mod round_two;
 mod scale_out;
 mod startup;
 mod system;
