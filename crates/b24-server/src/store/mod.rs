@@ -17,9 +17,9 @@ pub use sql::NUL_IN_TEXT;
 
 use crate::clock::Clock;
 use crate::domain::{Action, Level};
-use b24_protocol::Binding;
 use crate::error::ApiError;
 use anyhow::Context as _;
+use b24_protocol::Binding;
 use serde_json::{Map, Value};
 use std::path::Path;
 use std::sync::Arc;
