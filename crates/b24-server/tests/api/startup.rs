@@ -163,3 +163,54 @@ fn a_postgres_database_from_a_newer_release_is_refused_and_left_unchanged() {
          UPDATE b24_schema_version SET version = version - 100;",
     );
 }
+
+/// A database too large to check before start-up is checked in the background: once found
+/// damaged, every call is refused (500, the cause and how to recover in the log) instead of
+/// serving what the damaged pages say.
+#[tokio::test]
+async fn a_large_damaged_sqlite_database_is_found_in_the_background_and_every_call_refused() {
+    use crate::durability::{rebase, signal, start};
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = start(dir.path(), None);
+    let webhook = first
+        .webhook
+        .clone()
+        .expect("a first start prints its webhook");
+    signal(&first.child, "-TERM");
+    first.child.wait().unwrap();
+    {
+        let conn = sqlite(dir.path());
+        conn.execute_batch(
+            "PRAGMA journal_mode = DELETE; CREATE TABLE filler (t TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12000)
+             INSERT INTO filler SELECT printf('%01000d', i) FROM n;",
+        )
+        .unwrap();
+    }
+    let path = dir.path().join(DB_FILE);
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(
+        bytes.len() > 8 << 20,
+        "larger than what is checked at start"
+    );
+    let middle = bytes.len() / 2;
+    bytes[middle..middle + 4096].fill(0xA5);
+    std::fs::write(&path, bytes).unwrap();
+
+    let server = start(dir.path(), None);
+    let url = format!("{}server.time", rebase(&webhook, &server.base));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let response = reqwest::get(&url).await.unwrap();
+        if response.status() == 500 {
+            let body: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(body["error"], "INTERNAL_SERVER_ERROR", "{body}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the damage was never found"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
