@@ -1,11 +1,13 @@
 //! Limiter counters in process memory: right for one server process on SQLite.
 
+use super::SWEEP_EVERY;
 use super::{
     minute_index, window_of, Bucket, LimiterState, MinuteBucket, OperatingWindow, RateDecision,
     OPERATING_BUCKETS,
 };
 use crate::error::ApiError;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Counters behind `std::sync::Mutex`es: held for a few arithmetic operations, never across `.await`.
@@ -13,6 +15,41 @@ use std::sync::Mutex;
 pub struct MemoryLimiterState {
     buckets: Mutex<HashMap<String, Bucket>>,
     operating: Mutex<HashMap<String, Vec<MinuteBucket>>>,
+    decisions: AtomicU64,
+}
+
+impl MemoryLimiterState {
+    /// How many keys are held (buckets, operating windows): for tests of the sweep.
+    pub fn keys(&self) -> (usize, usize) {
+        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner()).len();
+        let operating = self
+            .operating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len();
+        (buckets, operating)
+    }
+
+    /// Every [`SWEEP_EVERY`] decisions: forgets drained buckets and empty windows (a pass over
+    /// the map, so amortised over the decisions since the last one).
+    fn sweep_now_and_then(&self, now: f64, drain_per_sec: f64) {
+        if self.decisions.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY != SWEEP_EVERY - 1 {
+            return;
+        }
+        self.buckets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, b| !b.drained(now, drain_per_sec));
+        let current = minute_index(now);
+        self.operating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, buckets| {
+                buckets
+                    .iter()
+                    .any(|b| b.index > current - OPERATING_BUCKETS)
+            });
+    }
 }
 
 impl LimiterState for MemoryLimiterState {
@@ -23,12 +60,16 @@ impl LimiterState for MemoryLimiterState {
         drain_per_sec: f64,
         burst: f64,
     ) -> Result<RateDecision, ApiError> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let bucket = buckets.entry(key.to_string()).or_insert(Bucket {
-            level: 0.0,
-            updated: now,
-        });
-        Ok(bucket.admit(now, drain_per_sec, burst))
+        let decision = {
+            let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+            let bucket = buckets.entry(key.to_string()).or_insert(Bucket {
+                level: 0.0,
+                updated: now,
+            });
+            bucket.admit(now, drain_per_sec, burst)
+        };
+        self.sweep_now_and_then(now, drain_per_sec);
+        Ok(decision)
     }
 
     fn operating(&self, key: &str, now: f64) -> Result<OperatingWindow, ApiError> {
@@ -53,5 +94,37 @@ impl LimiterState for MemoryLimiterState {
             }),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 100,000 clients, each calling once, two a second (a crawler walking an address range):
+    /// only the buckets that have not drained yet are held.
+    #[test]
+    fn a_hundred_thousand_distinct_clients_leave_memory_bounded() {
+        let state = MemoryLimiterState::default();
+        let t0 = 1_000_000.0;
+        for i in 0..100_000u32 {
+            let now = t0 + f64::from(i) * 0.5;
+            let key = format!("1|10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255);
+            assert_eq!(
+                state.admit(&key, now, 2.0, 50.0).unwrap(),
+                RateDecision::Admitted
+            );
+            state
+                .record_operating(&format!("1|hook:{i}|server.time"), now, 0.2)
+                .unwrap();
+        }
+        let (buckets, operating) = state.keys();
+        assert!(buckets <= SWEEP_EVERY as usize, "{buckets} buckets held");
+        // Ten minutes of clients stay in the window (1,200 at two a second), plus those since
+        // the last sweep.
+        assert!(
+            operating <= 1_200 + SWEEP_EVERY as usize,
+            "{operating} windows held"
+        );
     }
 }

@@ -24,6 +24,18 @@ pub const OPERATING_THRESHOLD_SECS: f64 = 0.1;
 /// Default operating-time budget per (client, method) and window.
 pub const DEFAULT_OPERATING_LIMIT_SECS: f64 = 480.0;
 
+/// Every this many decisions, a limiter state forgets the buckets that have drained and the
+/// operating-time buckets that left the window: a forgotten key is the same as a new one, so
+/// memory (and rows) stay bounded by the clients of the last few minutes, not all clients ever.
+pub const SWEEP_EVERY: u64 = 1024;
+
+impl Bucket {
+    /// Whether the bucket is empty at `now`, so that forgetting it changes nothing.
+    pub fn drained(&self, now: f64, drain_per_sec: f64) -> bool {
+        self.level - (now - self.updated).max(0.0) * drain_per_sec <= 0.0
+    }
+}
+
 /// A request-rate decision.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RateDecision {

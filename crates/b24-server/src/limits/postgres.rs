@@ -3,22 +3,32 @@
 //! (`SELECT … FOR UPDATE` after an `INSERT … ON CONFLICT DO NOTHING`); the arithmetic is the same
 //! [`Bucket`] and [`window_of`] the in-memory state uses.
 
+use super::SWEEP_EVERY;
 use super::{
     minute_index, window_of, Bucket, LimiterState, MinuteBucket, OperatingWindow, RateDecision,
     OPERATING_BUCKETS,
 };
 use crate::error::ApiError;
 use crate::store::postgres::{off_runtime, PgConnection, PgPool};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Rows one sweep deletes at most (sweeps come every [`SWEEP_EVERY`] decisions, so this keeps
+/// up with any number of new clients per decision below four).
+const SWEEP_BATCH: i64 = 4 * SWEEP_EVERY as i64;
 
 /// See the module docs.
 pub struct PgLimiterState {
     pool: PgPool,
+    decisions: AtomicU64,
 }
 
 impl PgLimiterState {
     /// Counters in the database the pool connects to (tables from migration 5).
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            decisions: AtomicU64::new(0),
+        }
     }
 
     fn connection(&self) -> Result<PgConnection, ApiError> {
@@ -59,14 +69,13 @@ impl PgLimiterState {
     ) -> Result<RateDecision, ApiError> {
         let mut conn = self.connection()?;
         let mut tx = conn.transaction()?;
-        tx.execute(
-            "INSERT INTO limiter_buckets (key, level, updated) VALUES ($1, 0, $2)
-             ON CONFLICT (key) DO NOTHING",
-            &[&key, &now],
-        )?;
+        // One statement creates or locks the row and reads it, so a sweep deleting it in between
+        // cannot leave this call without one.
         let row = tx.query_one(
-            "SELECT level, updated FROM limiter_buckets WHERE key = $1 FOR UPDATE",
-            &[&key],
+            "INSERT INTO limiter_buckets (key, level, updated) VALUES ($1, 0, $2)
+             ON CONFLICT (key) DO UPDATE SET key = excluded.key
+             RETURNING level, updated",
+            &[&key, &now],
         )?;
         let mut bucket = Bucket {
             level: row.try_get(0)?,
@@ -79,7 +88,35 @@ impl PgLimiterState {
             &[&key, &bucket.level, &bucket.updated],
         )?;
         tx.commit()?;
+        if self.decisions.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.sweep(&mut conn, now, drain_per_sec, burst)?;
+        }
         Ok(decision)
+    }
+
+    /// Deletes buckets that have drained (none updated since a full bucket would have drained,
+    /// found through the `updated` index, a bounded batch at a time) and operating-time buckets
+    /// that left the window. The `updated` test is repeated on each row as it is deleted, so a
+    /// bucket another process just used stays.
+    fn sweep(
+        &self,
+        conn: &mut PgConnection,
+        now: f64,
+        drain_per_sec: f64,
+        burst: f64,
+    ) -> Result<(), ApiError> {
+        let drained_before = now - (burst + 1.0) / drain_per_sec.max(f64::MIN_POSITIVE);
+        conn.execute(
+            "DELETE FROM limiter_buckets WHERE updated < $1 AND key IN (
+                 SELECT key FROM limiter_buckets WHERE updated < $1 ORDER BY updated LIMIT $2)",
+            &[&drained_before, &SWEEP_BATCH],
+        )?;
+        conn.execute(
+            "DELETE FROM limiter_operating WHERE minute <= $1 AND (key, minute) IN (
+                 SELECT key, minute FROM limiter_operating WHERE minute <= $1 ORDER BY minute LIMIT $2)",
+            &[&(minute_index(now) - OPERATING_BUCKETS), &SWEEP_BATCH],
+        )?;
+        Ok(())
     }
 
     fn operating_here(&self, key: &str, now: f64) -> Result<OperatingWindow, ApiError> {
@@ -156,5 +193,46 @@ mod tests {
             .operating("1|app|crm.item.list", t0 + 60.0 * OPERATING_BUCKETS as f64)
             .unwrap();
         assert_eq!(later.seconds, 0.0, "ten minutes later the window is empty");
+    }
+
+    /// Many distinct clients, each calling once, two a second: the sweeps keep the tables to the
+    /// clients whose buckets have not drained (and windows of the last ten minutes). 3,000
+    /// clients, three sweeps: every commit here waits for the disk (the memory state's test
+    /// takes 100,000).
+    #[test]
+    fn distinct_clients_leave_the_limiter_tables_bounded() {
+        let Some(schema) = store() else { return };
+        let state = PgLimiterState::new(schema.store.pool());
+        let t0 = 1_000_000.0;
+        const CLIENTS: u32 = 3_000;
+        for i in 0..CLIENTS {
+            let now = t0 + f64::from(i) * 0.5;
+            let key = format!("1|10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255);
+            assert_eq!(
+                state.admit(&key, now, 2.0, 50.0).unwrap(),
+                RateDecision::Admitted
+            );
+            state
+                .record_operating(&format!("1|hook:{i}|server.time"), now, 0.2)
+                .unwrap();
+        }
+        let mut conn = schema.store.pool().get().unwrap();
+        let count = |conn: &mut PgConnection, table: &str| -> i64 {
+            conn.query_one(&format!("SELECT COUNT(*) FROM {table}"), &[])
+                .unwrap()
+                .get(0)
+        };
+        // A full bucket drains in (50 + 1) / 2 s: 51 clients; plus those since the last sweep.
+        let buckets = count(&mut conn, "limiter_buckets");
+        assert!(buckets <= 60 + SWEEP_EVERY as i64, "{buckets} bucket rows");
+        let operating = count(&mut conn, "limiter_operating");
+        assert!(
+            operating <= 1_200 + SWEEP_EVERY as i64,
+            "{operating} operating rows"
+        );
+        assert!(
+            buckets + operating < 2 * i64::from(CLIENTS),
+            "rows were swept"
+        );
     }
 }

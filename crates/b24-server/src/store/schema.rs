@@ -267,4 +267,10 @@ CREATE TABLE limiter_operating (
     PRIMARY KEY (key, minute)
 );
 "#,
+    // 8: limiter rows are swept once drained (bucket) or out of the window (operating time),
+    // found through these indexes rather than by reading the tables.
+    r#"
+CREATE INDEX limiter_buckets_by_updated ON limiter_buckets (updated);
+CREATE INDEX limiter_operating_by_minute ON limiter_operating (minute);
+"#,
 ];
