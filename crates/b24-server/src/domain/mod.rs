@@ -9,6 +9,7 @@ pub mod entity_type;
 pub mod item_fields;
 pub mod items;
 pub mod permissions;
+pub mod todo;
 pub mod values;
 
 pub use entity_type::EntityTypeId;
