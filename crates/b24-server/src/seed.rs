@@ -4,9 +4,10 @@
 //! indistinguishable from data created over HTTP, but many rows share one write transaction:
 //! a transaction per row would spend nearly all its time syncing the WAL.
 
+use crate::domain::todo::new_todo;
 use crate::domain::Binding;
 use crate::error::ApiError;
-use crate::store::{ActivityRecord, ItemRecord, PortalId, Store};
+use crate::store::{ItemRecord, PortalId, Store};
 use anyhow::anyhow;
 use serde_json::Map;
 
@@ -16,9 +17,6 @@ pub const ACTIVITIES_PER_TRANSACTION: u64 = 20_000;
 
 /// Entity type id of deals, the items seeded activities are bound to.
 const DEAL: i64 = b24_protocol::entity_type::DEAL;
-
-/// TYPE_ID of provider-managed activities such as to-dos (as `crm.activity.todo.add` makes).
-const TYPE_PROVIDER: i64 = 6;
 
 /// What to seed.
 #[derive(Debug, Clone, Copy)]
@@ -95,29 +93,13 @@ fn seed_in_transactions_of(
                     updated_time: now.clone(),
                     extra: Map::new(),
                 };
-                let mut activity = ActivityRecord {
-                    id: 0,
-                    type_id: TYPE_PROVIDER,
-                    provider_id: "CRM_TODO".into(),
-                    provider_type_id: "TODO".into(),
-                    subject: String::new(),
-                    description: String::new(),
-                    responsible_id: plan.user_id,
-                    author_id: plan.user_id,
-                    editor_id: plan.user_id,
-                    owner_type_id: DEAL,
-                    owner_id: 0,
-                    deadline: now.clone(),
-                    start_time: now.clone(),
-                    end_time: now.clone(),
-                    completed: false,
-                    status: 1,
-                    priority: 2,
-                    direction: 0,
-                    created: now.clone(),
-                    last_updated: now,
-                    extra: Map::new(),
-                };
+                let mut activity = new_todo(
+                    Binding::new(DEAL, 0),
+                    plan.user_id,
+                    plan.user_id,
+                    &now,
+                    &now,
+                );
                 let mut deals = 0;
                 let mut first = None;
                 for i in 0..n {
