@@ -5,6 +5,7 @@ pub mod access;
 pub mod activities;
 pub mod binding;
 pub mod changes;
+pub mod dynamic_types;
 pub mod entity_type;
 pub mod item_fields;
 pub mod items;

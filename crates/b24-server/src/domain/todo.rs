@@ -152,16 +152,26 @@ mod tests {
     fn a_new_todo_carries_the_todo_defaults() {
         let todo = new_todo(Binding::new(2, 7), 1, 5, "2030-01-01T10:00:00+00:00", "now");
         assert_eq!(
-            (todo.type_id, todo.provider_id.as_str(), todo.provider_type_id.as_str()),
+            (
+                todo.type_id,
+                todo.provider_id.as_str(),
+                todo.provider_type_id.as_str()
+            ),
             (6, "CRM_TODO", "TODO")
         );
         assert_eq!((todo.owner_type_id, todo.owner_id), (2, 7));
-        assert_eq!((todo.author_id, todo.editor_id, todo.responsible_id), (1, 1, 5));
+        assert_eq!(
+            (todo.author_id, todo.editor_id, todo.responsible_id),
+            (1, 1, 5)
+        );
         assert_eq!((todo.status, todo.priority, todo.direction), (1, 2, 0));
         assert!(!todo.completed);
         assert_eq!(todo.start_time, todo.deadline);
         assert_eq!(todo.end_time, todo.deadline);
-        assert_eq!((todo.created.as_str(), todo.last_updated.as_str()), ("now", "now"));
+        assert_eq!(
+            (todo.created.as_str(), todo.last_updated.as_str()),
+            ("now", "now")
+        );
         assert!(is_todo(&todo));
     }
 }
