@@ -7,6 +7,7 @@ pub mod binding;
 pub mod changes;
 pub mod dynamic_types;
 pub mod entity_type;
+pub mod events;
 pub mod item_fields;
 pub mod items;
 pub mod permissions;
