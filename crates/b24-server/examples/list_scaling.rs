@@ -6,7 +6,7 @@
 //! Run: `cargo run --release -p b24-server --example list_scaling [-- 1000 1000000]`
 
 use b24_server::clock::SystemClock;
-use b24_server::domain::todo::new_todo;
+use b24_server::domain::todo::{self, new_todo};
 use b24_server::domain::Binding;
 use b24_server::store::{
     ActivityRecord, Column, CompareOp, Filter, ItemRecord, ListQuery, SqlValue, Store,
@@ -61,8 +61,7 @@ fn seed(store: &Store, rows: usize) -> anyhow::Result<()> {
                 for i in done..done + n {
                     let id = tx.insert_item(&item(i))?;
                     let owner = 1 + (i as i64 % 20);
-                    let activity_id = tx.insert_activity(&activity(i, owner))?;
-                    tx.insert_binding(activity_id, Binding::new(DEAL, owner))?;
+                    todo::insert(tx, &activity(i, owner))?;
                     debug_assert_eq!(id, i as i64 + 1);
                 }
                 Ok(())

@@ -1,10 +1,11 @@
 //! `b24-server seed`: fills a portal with deals and activities quickly, for benchmarks and demos.
 //!
-//! Rows go through the same [`Tx`](crate::store::Tx) operations the methods use, so seeded data is
-//! indistinguishable from data created over HTTP, but many rows share one write transaction:
-//! a transaction per row would spend nearly all its time syncing the WAL.
+//! To-dos are built and stored by the same domain functions `crm.activity.todo.add` uses
+//! ([`todo::new_todo`], [`todo::insert`]), so seeded data is indistinguishable from data created
+//! over HTTP, but no change is recorded (no events fire) and many rows share one write
+//! transaction: a transaction per row would spend nearly all its time syncing the WAL.
 
-use crate::domain::todo::new_todo;
+use crate::domain::todo::{self, new_todo};
 use crate::domain::Binding;
 use crate::error::ApiError;
 use crate::store::{ItemRecord, PortalId, Store};
@@ -110,8 +111,7 @@ fn seed_in_transactions_of(
                     }
                     activity.owner_id = deal.id;
                     activity.subject = format!("Seeded to-do {}", done.activities + i + 1);
-                    let id = tx.insert_activity(&activity)?;
-                    tx.insert_binding(id, Binding::new(DEAL, deal.id))?;
+                    let id = todo::insert(tx, &activity)?;
                     first.get_or_insert(id);
                 }
                 Ok((deals, first))

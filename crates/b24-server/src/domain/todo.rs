@@ -41,6 +41,14 @@ pub fn new_todo(
     todo
 }
 
+/// Stores a new to-do (from [`new_todo`]) with its one binding, its owner; returns its id.
+/// Records no change: [`add`] does, and `b24-server seed` fires no events.
+pub fn insert(tx: &mut dyn Tx, todo: &ActivityRecord) -> Result<i64, ApiError> {
+    let id = tx.insert_activity(todo)?;
+    tx.insert_binding(id, Binding::new(todo.owner_type_id, todo.owner_id))?;
+    Ok(id)
+}
+
 /// Whether the activity is a to-do.
 pub fn is_todo(activity: &ActivityRecord) -> bool {
     activity.provider_id == TODO_PROVIDER_ID
@@ -102,8 +110,7 @@ pub fn add(
     let mut todo = new_todo(owner, user_id, responsible_id, &fields.deadline, &now);
     todo.subject = fields.title.unwrap_or_default();
     todo.description = fields.description.unwrap_or_default();
-    let id = tx.insert_activity(&todo)?;
-    tx.insert_binding(id, owner)?;
+    let id = insert(tx, &todo)?;
     changes::activity_changed(tx, Change::Added, id, user_id)?;
     Ok(id)
 }
