@@ -3,8 +3,9 @@
 //! / list`), in the order of the real service's `Bitrix\Rest\Api\Event`. Recording a change for
 //! the bound handlers is [`super::changes`]; delivering it is [`crate::events`].
 
+use crate::config::TargetPolicy;
 use crate::error::ApiError;
-use crate::events::{check_handler_url, scope_of, TargetPolicy};
+use crate::events::{check_handler_url, scope_of};
 use crate::secret::generate_code;
 use crate::store::{
     Column, CompareOp, EventHandlerRecord, Filter, ListQuery, OfflineEventRecord, OfflineSelection,
