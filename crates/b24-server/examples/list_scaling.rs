@@ -6,6 +6,7 @@
 //! Run: `cargo run --release -p b24-server --example list_scaling [-- 1000 1000000]`
 
 use b24_server::clock::SystemClock;
+use b24_server::domain::todo::{self, new_todo};
 use b24_server::domain::Binding;
 use b24_server::store::{
     ActivityRecord, Column, CompareOp, Filter, ItemRecord, ListQuery, SqlValue, Store,
@@ -40,29 +41,15 @@ fn item(i: usize) -> ItemRecord {
 
 fn activity(i: usize, owner: i64) -> ActivityRecord {
     let time = format!("2030-01-01T{:02}:{:02}:00+00:00", (i / 60) % 24, i % 60);
-    ActivityRecord {
-        id: 0,
-        type_id: 6,
-        provider_id: "CRM_TODO".into(),
-        provider_type_id: "TODO".into(),
-        subject: format!("todo {i}"),
-        description: String::new(),
-        responsible_id: 1,
-        author_id: 1,
-        editor_id: 1,
-        owner_type_id: DEAL,
-        owner_id: owner,
-        deadline: time.clone(),
-        start_time: time.clone(),
-        end_time: time,
-        completed: false,
-        status: 1,
-        priority: 2,
-        direction: 0,
-        created: "2030-01-01T00:00:00+00:00".into(),
-        last_updated: "2030-01-01T00:00:00+00:00".into(),
-        extra: Map::new(),
-    }
+    let mut todo = new_todo(
+        Binding::new(DEAL, owner),
+        1,
+        1,
+        &time,
+        "2030-01-01T00:00:00+00:00",
+    );
+    todo.subject = format!("todo {i}");
+    todo
 }
 
 fn seed(store: &Store, rows: usize) -> anyhow::Result<()> {
@@ -74,8 +61,7 @@ fn seed(store: &Store, rows: usize) -> anyhow::Result<()> {
                 for i in done..done + n {
                     let id = tx.insert_item(&item(i))?;
                     let owner = 1 + (i as i64 % 20);
-                    let activity_id = tx.insert_activity(&activity(i, owner))?;
-                    tx.insert_binding(activity_id, Binding::new(DEAL, owner))?;
+                    todo::insert(tx, &activity(i, owner))?;
                     debug_assert_eq!(id, i as i64 + 1);
                 }
                 Ok(())

@@ -1,12 +1,14 @@
 //! `b24-server seed`: fills a portal with deals and activities quickly, for benchmarks and demos.
 //!
-//! Rows go through the same [`Tx`](crate::store::Tx) operations the methods use, so seeded data is
-//! indistinguishable from data created over HTTP, but many rows share one write transaction:
-//! a transaction per row would spend nearly all its time syncing the WAL.
+//! To-dos are built and stored by the same domain functions `crm.activity.todo.add` uses
+//! ([`todo::new_todo`], [`todo::insert`]), so seeded data is indistinguishable from data created
+//! over HTTP, but no change is recorded (no events fire) and many rows share one write
+//! transaction: a transaction per row would spend nearly all its time syncing the WAL.
 
+use crate::domain::todo::{self, new_todo};
 use crate::domain::Binding;
 use crate::error::ApiError;
-use crate::store::{ActivityRecord, ItemRecord, PortalId, Store};
+use crate::store::{ItemRecord, PortalId, Store};
 use anyhow::anyhow;
 use serde_json::Map;
 
@@ -16,9 +18,6 @@ pub const ACTIVITIES_PER_TRANSACTION: u64 = 20_000;
 
 /// Entity type id of deals, the items seeded activities are bound to.
 const DEAL: i64 = b24_protocol::entity_type::DEAL;
-
-/// TYPE_ID of provider-managed activities such as to-dos (as `crm.activity.todo.add` makes).
-const TYPE_PROVIDER: i64 = 6;
 
 /// What to seed.
 #[derive(Debug, Clone, Copy)]
@@ -95,29 +94,13 @@ fn seed_in_transactions_of(
                     updated_time: now.clone(),
                     extra: Map::new(),
                 };
-                let mut activity = ActivityRecord {
-                    id: 0,
-                    type_id: TYPE_PROVIDER,
-                    provider_id: "CRM_TODO".into(),
-                    provider_type_id: "TODO".into(),
-                    subject: String::new(),
-                    description: String::new(),
-                    responsible_id: plan.user_id,
-                    author_id: plan.user_id,
-                    editor_id: plan.user_id,
-                    owner_type_id: DEAL,
-                    owner_id: 0,
-                    deadline: now.clone(),
-                    start_time: now.clone(),
-                    end_time: now.clone(),
-                    completed: false,
-                    status: 1,
-                    priority: 2,
-                    direction: 0,
-                    created: now.clone(),
-                    last_updated: now,
-                    extra: Map::new(),
-                };
+                let mut activity = new_todo(
+                    Binding::new(DEAL, 0),
+                    plan.user_id,
+                    plan.user_id,
+                    &now,
+                    &now,
+                );
                 let mut deals = 0;
                 let mut first = None;
                 for i in 0..n {
@@ -128,8 +111,7 @@ fn seed_in_transactions_of(
                     }
                     activity.owner_id = deal.id;
                     activity.subject = format!("Seeded to-do {}", done.activities + i + 1);
-                    let id = tx.insert_activity(&activity)?;
-                    tx.insert_binding(id, Binding::new(DEAL, deal.id))?;
+                    let id = todo::insert(tx, &activity)?;
                     first.get_or_insert(id);
                 }
                 Ok((deals, first))

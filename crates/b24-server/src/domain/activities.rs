@@ -1,12 +1,15 @@
 //! The rules of the legacy activity methods (spec §4): the field table, how `crm.activity.add`
 //! builds bindings from the owner and the communications, how `COMMUNICATIONS` rebuild them on
-//! update, and which activities a caller may list.
+//! update, who may read, change and delete an activity, and which activities a caller may list.
+//! Every write of `crm.activity.add / update / delete` happens here; the to-do methods live in
+//! [`super::todo`].
 
 use super::access::{can, is_item_type, item_exists};
+use super::changes::{self, Change};
 use super::values::parse_datetime_utc;
 use super::{owner_from_bindings, Action, Binding, EntityTypeId, Level, Permissions};
 use crate::error::ApiError;
-use crate::store::{ActivityRecord, Column, Filter, SqlValue, Tx};
+use crate::store::{ActivityRecord, Column, Filter, ListQuery, PageOf, SqlValue, Tx};
 use b24_protocol::values::bind_int;
 use b24_protocol::RestError;
 use serde_json::{json, Map, Value};
@@ -25,6 +28,53 @@ pub mod activity_type {
     pub const CALENDAR: i64 = 5;
     /// Managed by a provider (to-dos, REST apps).
     pub const PROVIDER: i64 = 6;
+}
+
+/// What kind of activity a new record is: `TYPE_ID`, `PROVIDER_ID` and `PROVIDER_TYPE_ID`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewActivity {
+    /// `TYPE_ID` (see [`activity_type`]).
+    pub type_id: i64,
+    /// `PROVIDER_ID`, e.g. `CRM_MEETING`.
+    pub provider_id: &'static str,
+    /// `PROVIDER_TYPE_ID`, e.g. `MEETING`.
+    pub provider_type_id: &'static str,
+}
+
+/// A new activity with the defaults every kind shares: owned by `owner`, written by `author_id`
+/// (also its editor), open (`COMPLETED` N, `STATUS` 1 waiting), `PRIORITY` 2 (medium),
+/// `DIRECTION` 0, no subject, description or times, created and updated at `now`. Its id is
+/// 0 until it is stored.
+pub fn new_activity(
+    kind: NewActivity,
+    owner: Binding,
+    author_id: i64,
+    responsible_id: i64,
+    now: &str,
+) -> ActivityRecord {
+    ActivityRecord {
+        id: 0,
+        type_id: kind.type_id,
+        provider_id: kind.provider_id.into(),
+        provider_type_id: kind.provider_type_id.into(),
+        subject: String::new(),
+        description: String::new(),
+        responsible_id,
+        author_id,
+        editor_id: author_id,
+        owner_type_id: owner.entity_type_id,
+        owner_id: owner.entity_id,
+        deadline: String::new(),
+        start_time: String::new(),
+        end_time: String::new(),
+        completed: false,
+        status: 1,
+        priority: 2,
+        direction: 0,
+        created: now.to_string(),
+        last_updated: now.to_string(),
+        extra: Map::new(),
+    }
 }
 
 /// How a field's filter values are read.
@@ -711,8 +761,8 @@ fn apply_scalars(a: &mut ActivityRecord, fields: &Map<String, Value>) -> Result<
 }
 
 /// `crm.activity.add` (spec §4.2): the new activity and its bindings, checked in the service's
-/// order. The caller stores them.
-pub fn build_new(
+/// order. [`add`] stores them.
+fn build_new(
     tx: &mut dyn Tx,
     permissions: &Permissions,
     user_id: i64,
@@ -765,29 +815,17 @@ pub fn build_new(
     check_targets(tx, permissions, &bindings)?;
     let now = tx.now_iso();
     let owner = owner.unwrap_or_else(|| owner_from_bindings(&bindings));
-    let mut activity = ActivityRecord {
-        id: 0,
-        type_id,
-        provider_id: provider_id.into(),
-        provider_type_id: provider_type_id.into(),
-        subject: String::new(),
-        description: String::new(),
+    let mut activity = new_activity(
+        NewActivity {
+            type_id,
+            provider_id,
+            provider_type_id,
+        },
+        owner,
+        user_id,
         responsible_id,
-        author_id: user_id,
-        editor_id: user_id,
-        owner_type_id: owner.entity_type_id,
-        owner_id: owner.entity_id,
-        deadline: String::new(),
-        start_time: String::new(),
-        end_time: String::new(),
-        completed: false,
-        status: 1,
-        priority: 2,
-        direction: 0,
-        created: now.clone(),
-        last_updated: now,
-        extra: Map::new(),
-    };
+        &now,
+    );
     apply_scalars(&mut activity, fields)?;
     if activity.subject.trim().is_empty() {
         return Err(legacy("The field SUBJECT is not defined or empty"));
@@ -801,8 +839,8 @@ pub fn build_new(
 
 /// `crm.activity.update` (spec §4.5): the changed activity and its bindings. A new owner needs
 /// the update right; `COMMUNICATIONS` rebuild the bindings as owner + communication entities
-/// (replacing bindings added with `crm.activity.binding.add`).
-pub fn apply_update(
+/// (replacing bindings added with `crm.activity.binding.add`). [`update`] stores them.
+fn apply_update(
     tx: &mut dyn Tx,
     permissions: &Permissions,
     mut activity: ActivityRecord,
@@ -863,6 +901,124 @@ pub fn apply_update(
     activity.owner_type_id = owner.entity_type_id;
     activity.owner_id = owner.entity_id;
     Ok((activity, new_bindings))
+}
+
+fn not_found() -> ApiError {
+    legacy("Activity is not found.")
+}
+
+/// The activity, or the legacy "Activity is not found.".
+fn existing(tx: &mut dyn Tx, id: i64) -> Result<ActivityRecord, ApiError> {
+    tx.activity(id)?.ok_or_else(not_found)
+}
+
+/// Refuses with the legacy "Access denied." unless the caller may act on the activity's owner.
+fn check_owner_right(
+    tx: &mut dyn Tx,
+    permissions: &Permissions,
+    activity: &ActivityRecord,
+    action: Action,
+) -> Result<(), ApiError> {
+    let owner = Binding::new(activity.owner_type_id, activity.owner_id);
+    if !can(tx, permissions, owner, action)? {
+        return Err(legacy("Access denied."));
+    }
+    Ok(())
+}
+
+/// Whether the caller may act on the activity: the right on its owner, or on any of its bindings.
+fn allowed(
+    tx: &mut dyn Tx,
+    permissions: &Permissions,
+    activity: &ActivityRecord,
+    action: Action,
+) -> Result<bool, ApiError> {
+    if can(
+        tx,
+        permissions,
+        Binding::new(activity.owner_type_id, activity.owner_id),
+        action,
+    )? {
+        return Ok(true);
+    }
+    for binding in tx.bindings(activity.id)? {
+        if can(tx, permissions, binding, action)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// `crm.activity.get`: an activity the caller may read through its owner or any binding; one
+/// it may not read is "not found" too.
+pub fn get(
+    tx: &mut dyn Tx,
+    permissions: &Permissions,
+    id: i64,
+) -> Result<ActivityRecord, ApiError> {
+    let activity = existing(tx, id)?;
+    if !allowed(tx, permissions, &activity, Action::Read)? {
+        return Err(not_found());
+    }
+    Ok(activity)
+}
+
+/// `crm.activity.list`: a page of the activities the caller may read.
+pub fn list(
+    tx: &mut dyn Tx,
+    permissions: &Permissions,
+    mut query: ListQuery,
+) -> Result<PageOf<ActivityRecord>, ApiError> {
+    if let Some(readable) = readable_filter(permissions) {
+        query.filter = Filter::All(vec![readable, query.filter]);
+    }
+    tx.list_activities(&query)
+}
+
+/// `crm.activity.add` (spec §4.2): builds the activity from `fields`, stores it with its
+/// bindings and records the change; returns its id.
+pub fn add(
+    tx: &mut dyn Tx,
+    permissions: &Permissions,
+    fields: &Map<String, Value>,
+) -> Result<i64, ApiError> {
+    let user_id = permissions.user_id;
+    let (activity, bindings) = build_new(tx, permissions, user_id, fields)?;
+    let id = tx.insert_activity(&activity)?;
+    tx.replace_bindings(id, &bindings)?;
+    changes::activity_changed(tx, Change::Added, id, user_id)?;
+    Ok(id)
+}
+
+/// `crm.activity.update` (spec §4.5): needs the update right on the current owner; stores the
+/// changed activity (and its bindings, when they changed) and records the change.
+pub fn update(
+    tx: &mut dyn Tx,
+    permissions: &Permissions,
+    id: i64,
+    fields: &Map<String, Value>,
+) -> Result<(), ApiError> {
+    let activity = existing(tx, id)?;
+    check_owner_right(tx, permissions, &activity, Action::Update)?;
+    let bindings = tx.bindings(id)?;
+    let (mut updated, new_bindings) =
+        apply_update(tx, permissions, activity, bindings.clone(), fields)?;
+    updated.editor_id = permissions.user_id;
+    updated.last_updated = tx.now_iso();
+    if new_bindings != bindings {
+        tx.replace_bindings(id, &new_bindings)?;
+    }
+    tx.update_activity(&updated)?;
+    changes::activity_changed(tx, Change::Updated, id, permissions.user_id)
+}
+
+/// `crm.activity.delete`: needs the delete right on the owner; deletes the activity with its
+/// bindings and records the change.
+pub fn delete(tx: &mut dyn Tx, permissions: &Permissions, id: i64) -> Result<(), ApiError> {
+    let activity = existing(tx, id)?;
+    check_owner_right(tx, permissions, &activity, Action::Delete)?;
+    tx.delete_activity(id)?;
+    changes::activity_changed(tx, Change::Deleted, id, permissions.user_id)
 }
 
 /// The condition that keeps only activities the caller may read (through any binding); `None`

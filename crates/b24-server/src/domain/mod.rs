@@ -5,10 +5,13 @@ pub mod access;
 pub mod activities;
 pub mod binding;
 pub mod changes;
+pub mod dynamic_types;
 pub mod entity_type;
+pub mod events;
 pub mod item_fields;
 pub mod items;
 pub mod permissions;
+pub mod todo;
 pub mod values;
 
 pub use entity_type::EntityTypeId;

@@ -1,18 +1,18 @@
 //! Activities. `crm.activity.todo.add / update` are D7 controllers (codes, HTTP 400); the legacy
 //! `crm.activity.add / get / list / update / delete / fields` and
 //! `crm.activity.communication.fields` answer `"error": ""` and the text (spec §4).
-//! Docs: api-reference/crm/timeline/activities/**. Rules: [`crate::domain::activities`].
+//! Docs: api-reference/crm/timeline/activities/**. Rules and writes: [`crate::domain::activities`],
+//! [`crate::domain::todo`].
 
 use super::legacy_entity::{legacy_fields, legacy_id, legacy_map};
 use super::listing::{self, Dialect, ListField, ListFields};
 use super::{Call, Handler, MethodSpec, Output};
-use crate::domain::access::{can, is_item_type, item_exists};
 use crate::domain::activities::{self, ActivityFieldKind, ACTIVITY_FIELDS};
-use crate::domain::changes::{self, Change};
+use crate::domain::todo::{self, TodoFields};
 use crate::domain::values::parse_datetime_utc;
-use crate::domain::{Action, Binding};
+use crate::domain::Binding;
 use crate::error::ApiError;
-use crate::store::{ActivityRecord, Column, Filter, ListQuery, Tx};
+use crate::store::{Column, Filter, ListQuery};
 use b24_protocol::values::bind_int;
 use b24_protocol::{ErrorCode, RestError, PAGE_SIZE};
 use serde_json::{json, Map, Value};
@@ -89,9 +89,6 @@ pub const COMMUNICATION_FIELDS: MethodSpec = MethodSpec {
     doc: "Describe the fields of an activity's communications.",
 };
 
-/// TYPE_ID of provider-managed activities such as to-dos.
-const TYPE_PROVIDER: i64 = 6;
-
 /// Optional text parameter of a D7 method.
 fn opt_text(call: &Call<'_>, name: &str) -> Option<String> {
     match call.params.get(name) {
@@ -107,153 +104,47 @@ fn deadline_param(call: &Call<'_>) -> Result<String, ApiError> {
     Ok(parse_datetime_utc(&text).ok_or(ErrorCode::WrongDatetimeFormat)?)
 }
 
-/// The responsible user of a to-do must exist.
-fn check_user(tx: &mut dyn Tx, user_id: i64) -> Result<(), ApiError> {
-    if tx.user(user_id)?.is_none() {
-        return Err(RestError::with_message(
-            ErrorCode::FieldValueNotValid,
-            format!("User with ID {user_id} not found"),
-        )
-        .into());
-    }
-    Ok(())
-}
-
-/// A to-do's owner must be an existing item the caller may update.
-fn check_todo_owner(tx: &mut dyn Tx, call: &Call<'_>, owner: Binding) -> Result<(), ApiError> {
-    if !is_item_type(tx, owner.entity_type_id)? || !item_exists(tx, owner)? {
-        return Err(ErrorCode::OwnerNotFound.into());
-    }
-    if !can(tx, &call.caller.permissions, owner, Action::Update)? {
-        return Err(ErrorCode::AccessDenied.into());
-    }
-    Ok(())
-}
-
-fn todo_add(call: &Call<'_>) -> Result<Output, ApiError> {
+/// The parameters `crm.activity.todo.add` and `.update` share, in declaration order.
+fn todo_fields(call: &Call<'_>) -> Result<TodoFields, ApiError> {
     let p = call.params;
-    let owner = Binding::new(p.int("ownerTypeId")?, p.int("ownerId")?);
-    let deadline = deadline_param(call)?;
-    let title = opt_text(call, "title").unwrap_or_default();
-    let description = opt_text(call, "description").unwrap_or_default();
-    let responsible_id = p.opt_int("responsibleId")?;
-    let caller = call.caller;
-    let id = call.state.store.write(caller.portal_id, |tx| {
-        check_todo_owner(tx, call, owner)?;
-        let responsible_id = responsible_id.filter(|&r| r > 0).unwrap_or(caller.user.id);
-        check_user(tx, responsible_id)?;
-        let now = tx.now_iso();
-        let activity = ActivityRecord {
-            id: 0,
-            type_id: TYPE_PROVIDER,
-            provider_id: "CRM_TODO".into(),
-            provider_type_id: "TODO".into(),
-            subject: title.clone(),
-            description: description.clone(),
-            responsible_id,
-            author_id: caller.user.id,
-            editor_id: caller.user.id,
-            owner_type_id: owner.entity_type_id,
-            owner_id: owner.entity_id,
-            deadline: deadline.clone(),
-            start_time: deadline.clone(),
-            end_time: deadline.clone(),
-            completed: false,
-            status: 1,
-            priority: 2,
-            direction: 0,
-            created: now.clone(),
-            last_updated: now,
-            extra: Map::new(),
-        };
-        let id = tx.insert_activity(&activity)?;
-        tx.insert_binding(id, owner)?;
-        changes::activity_changed(tx, Change::Added, id, caller.user.id)?;
-        Ok(id)
-    })?;
-    Ok(Output::result(json!({ "id": id })))
-}
-
-fn todo_update(call: &Call<'_>) -> Result<Output, ApiError> {
-    let p = call.params;
-    let id = p.int("id")?;
     let owner = Binding::new(p.int("ownerTypeId")?, p.int("ownerId")?);
     let deadline = deadline_param(call)?;
     let title = opt_text(call, "title");
     let description = opt_text(call, "description");
     let responsible_id = p.opt_int("responsibleId")?;
-    let caller = call.caller;
-    call.state.store.write(caller.portal_id, |tx| {
-        let not_found = || RestError::with_message(ErrorCode::NotFound, "Not found.");
-        let mut activity = tx.activity(id)?.ok_or_else(not_found)?;
-        if activity.provider_id != "CRM_TODO" || !tx.bindings(id)?.contains(&owner) {
-            return Err(not_found().into());
-        }
-        check_todo_owner(tx, call, owner)?;
-        if activity.completed {
-            return Err(ErrorCode::CompletedTodo.into());
-        }
-        if let Some(responsible_id) = responsible_id.filter(|&r| r > 0) {
-            check_user(tx, responsible_id)?;
-            activity.responsible_id = responsible_id;
-        }
-        if let Some(title) = title {
-            activity.subject = title;
-        }
-        if let Some(description) = description {
-            activity.description = description;
-        }
-        activity.deadline = deadline.clone();
-        activity.start_time = deadline.clone();
-        activity.end_time = deadline;
-        activity.editor_id = caller.user.id;
-        activity.last_updated = tx.now_iso();
-        tx.update_activity(&activity)?;
-        changes::activity_changed(tx, Change::Updated, id, caller.user.id)
+    Ok(TodoFields {
+        owner,
+        deadline,
+        title,
+        description,
+        responsible_id,
+    })
+}
+
+fn todo_add(call: &Call<'_>) -> Result<Output, ApiError> {
+    let fields = todo_fields(call)?;
+    let permissions = &call.caller.permissions;
+    let id = call.state.store.write(call.caller.portal_id, |tx| {
+        todo::add(tx, permissions, fields)
     })?;
     Ok(Output::result(json!({ "id": id })))
 }
 
-fn not_found() -> ApiError {
-    RestError::legacy("Activity is not found.").into()
-}
-
-fn access_denied() -> ApiError {
-    RestError::legacy("Access denied.").into()
-}
-
-/// Whether the caller may act on the activity: the right on its owner, or on any of its bindings.
-fn allowed(
-    tx: &mut dyn Tx,
-    call: &Call<'_>,
-    activity: &ActivityRecord,
-    action: Action,
-) -> Result<bool, ApiError> {
+fn todo_update(call: &Call<'_>) -> Result<Output, ApiError> {
+    let id = call.params.int("id")?;
+    let fields = todo_fields(call)?;
     let permissions = &call.caller.permissions;
-    if can(
-        tx,
-        permissions,
-        Binding::new(activity.owner_type_id, activity.owner_id),
-        action,
-    )? {
-        return Ok(true);
-    }
-    for binding in tx.bindings(activity.id)? {
-        if can(tx, permissions, binding, action)? {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    call.state.store.write(call.caller.portal_id, |tx| {
+        todo::update(tx, permissions, id, fields)
+    })?;
+    Ok(Output::result(json!({ "id": id })))
 }
 
 fn get(call: &Call<'_>) -> Result<Output, ApiError> {
     let id = legacy_id(call)?;
+    let permissions = &call.caller.permissions;
     let activity = call.state.store.read(call.caller.portal_id, |tx| {
-        let activity = tx.activity(id)?.ok_or_else(not_found)?;
-        if !allowed(tx, call, &activity, Action::Read)? {
-            return Err(not_found());
-        }
-        Ok(activity)
+        activities::get(tx, permissions, id)
     })?;
     Ok(Output::result(activities::legacy_json(
         &activity,
@@ -263,14 +154,9 @@ fn get(call: &Call<'_>) -> Result<Output, ApiError> {
 
 fn add(call: &Call<'_>) -> Result<Output, ApiError> {
     let fields = legacy_fields(call)?;
-    let caller = call.caller;
-    let id = call.state.store.write(caller.portal_id, |tx| {
-        let (activity, bindings) =
-            activities::build_new(tx, &caller.permissions, caller.user.id, &fields)?;
-        let id = tx.insert_activity(&activity)?;
-        tx.replace_bindings(id, &bindings)?;
-        changes::activity_changed(tx, Change::Added, id, caller.user.id)?;
-        Ok(id)
+    let permissions = &call.caller.permissions;
+    let id = call.state.store.write(call.caller.portal_id, |tx| {
+        activities::add(tx, permissions, &fields)
     })?;
     Ok(Output::result(Value::from(id)))
 }
@@ -278,37 +164,18 @@ fn add(call: &Call<'_>) -> Result<Output, ApiError> {
 fn update(call: &Call<'_>) -> Result<Output, ApiError> {
     let id = legacy_id(call)?;
     let fields = legacy_fields(call)?;
-    let caller = call.caller;
-    call.state.store.write(caller.portal_id, |tx| {
-        let activity = tx.activity(id)?.ok_or_else(not_found)?;
-        let owner = Binding::new(activity.owner_type_id, activity.owner_id);
-        if !can(tx, &caller.permissions, owner, Action::Update)? {
-            return Err(access_denied());
-        }
-        let bindings = tx.bindings(id)?;
-        let (mut updated, new_bindings) =
-            activities::apply_update(tx, &caller.permissions, activity, bindings.clone(), &fields)?;
-        updated.editor_id = caller.user.id;
-        updated.last_updated = tx.now_iso();
-        if new_bindings != bindings {
-            tx.replace_bindings(id, &new_bindings)?;
-        }
-        tx.update_activity(&updated)?;
-        changes::activity_changed(tx, Change::Updated, id, caller.user.id)
+    let permissions = &call.caller.permissions;
+    call.state.store.write(call.caller.portal_id, |tx| {
+        activities::update(tx, permissions, id, &fields)
     })?;
     Ok(Output::result(Value::Bool(true)))
 }
 
 fn delete(call: &Call<'_>) -> Result<Output, ApiError> {
     let id = legacy_id(call)?;
+    let permissions = &call.caller.permissions;
     call.state.store.write(call.caller.portal_id, |tx| {
-        let activity = tx.activity(id)?.ok_or_else(not_found)?;
-        let owner = Binding::new(activity.owner_type_id, activity.owner_id);
-        if !can(tx, &call.caller.permissions, owner, Action::Delete)? {
-            return Err(access_denied());
-        }
-        tx.delete_activity(id)?;
-        changes::activity_changed(tx, Change::Deleted, id, call.caller.user.id)
+        activities::delete(tx, permissions, id)
     })?;
     Ok(Output::result(Value::Bool(true)))
 }
@@ -402,15 +269,12 @@ fn list_query(call: &Call<'_>) -> Result<ListQuery, ApiError> {
 
 fn list(call: &Call<'_>) -> Result<Output, ApiError> {
     let select = listing::parse_select(call.params.get_ci("select"));
-    let mut query = list_query(call)?;
-    if let Some(readable) = activities::readable_filter(&call.caller.permissions) {
-        query.filter = Filter::All(vec![readable, query.filter]);
-    }
+    let query = list_query(call)?;
     let page = call.params.page();
-    let result = call
-        .state
-        .store
-        .read(call.caller.portal_id, |tx| tx.list_activities(&query))?;
+    let permissions = &call.caller.permissions;
+    let result = call.state.store.read(call.caller.portal_id, |tx| {
+        activities::list(tx, permissions, query)
+    })?;
     let count = result.rows.len();
     let rows: Vec<Value> = result
         .rows

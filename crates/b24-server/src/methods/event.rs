@@ -2,18 +2,16 @@
 //! queue `event.offline.get / clear / error / list`. Applications only: a webhook gets 403
 //! `WRONG_AUTH_TYPE`. Parameter names are case-insensitive, as in the real service.
 //!
-//! Checks run in the order of the real service's `Bitrix\Rest\Api\Event`.
+//! Checks run in the order of the real service's `Bitrix\Rest\Api\Event`; the rules and writes
+//! are [`crate::domain::events`].
 
 use super::listing::{parse_filter, parse_order, Dialect, ListField, ListFields};
 use super::{Call, Handler, MethodSpec, Output};
 use crate::auth::{Caller, CallerKind};
+use crate::domain::events::{self as domain_events, EventApp, HandlerRequest, OfflineTake};
 use crate::error::ApiError;
-use crate::events::{check_handler_url, scope_of, EVENTS};
-use crate::secret::generate_code;
-use crate::store::{
-    Column, CompareOp, EventHandlerRecord, Filter, ListQuery, OfflineEventRecord, OfflineSelection,
-    SqlValue,
-};
+use crate::events::EVENTS;
+use crate::store::{Column, Filter, ListQuery, OfflineEventRecord, OfflineSelection, SqlValue};
 use b24_protocol::values::{bind_int, php_intval, php_truthy};
 use b24_protocol::{ErrorCode, RestError, PAGE_SIZE};
 use serde_json::{json, Map, Value};
@@ -94,13 +92,19 @@ fn app_id(caller: &Caller) -> Result<i64, ApiError> {
     }
 }
 
-/// A 403 `AccessException` with a detail: `Access denied! <detail>`.
-fn access_denied(detail: &str) -> ApiError {
-    RestError::with_message(
-        ErrorCode::AccessDeniedSystem,
-        format!("Access denied! {detail}"),
-    )
-    .into()
+/// Runs `f` with the calling application (webhooks are refused first).
+fn with_app<R>(
+    call: &Call<'_>,
+    f: impl FnOnce(&EventApp<'_>) -> Result<R, ApiError>,
+) -> Result<R, ApiError> {
+    let app_id = app_id(call.caller)?;
+    let has_scope = |scope: &str| call.caller.has_scope(Some(scope));
+    f(&EventApp {
+        app_id,
+        user_id: call.caller.user.id,
+        admin: call.caller.user.admin,
+        has_scope: &has_scope,
+    })
 }
 
 /// A parameter as PHP's string conversion sees it; arrays and null are empty.
@@ -110,15 +114,6 @@ fn text(call: &Call<'_>, name: &str) -> String {
         Some(Value::Number(n)) => n.to_string(),
         Some(Value::Bool(true)) => "1".into(),
         _ => String::new(),
-    }
-}
-
-/// Whether the handler is for the offline queue; `ERROR_ARGUMENT` for anything but online/offline.
-fn is_offline(call: &Call<'_>) -> Result<bool, ApiError> {
-    match text(call, "event_type").to_ascii_lowercase().as_str() {
-        "" | "online" => Ok(false),
-        "offline" => Ok(true),
-        _ => Err(RestError::argument("EVENT_TYPE", "Value must be one of {online|offline}").into()),
     }
 }
 
@@ -138,114 +133,45 @@ fn events(call: &Call<'_>) -> Result<Output, ApiError> {
     Ok(Output::result(json!(names)))
 }
 
+/// The parameters of `event.bind` and `event.unbind`.
+fn handler_request(call: &Call<'_>) -> HandlerRequest {
+    HandlerRequest {
+        event: text(call, "event").to_ascii_uppercase(),
+        handler: text(call, "handler"),
+        auth_type: call.params.get_ci("auth_type").map(php_intval),
+        event_type: text(call, "event_type"),
+    }
+}
+
 fn bind(call: &Call<'_>) -> Result<Output, ApiError> {
-    let app_id = app_id(call.caller)?;
-    let user = &call.caller.user;
-    let mut auth_user = call.params.get_ci("auth_type").map(php_intval).unwrap_or(0);
-    if auth_user > 0 {
-        if !user.admin && auth_user != user.id {
-            return Err(access_denied(
-                "Event binding with AUTH_TYPE requires administrator access rights",
-            ));
-        }
-    } else if !user.admin {
-        auth_user = user.id;
-    }
-    let event = text(call, "event").to_ascii_uppercase();
-    if event.is_empty() {
-        return Err(RestError::argument_null("EVENT").into());
-    }
-    let offline = is_offline(call)?;
-    let mut handler = text(call, "handler");
-    if offline {
-        if !user.admin {
-            return Err(access_denied(
-                "Offline events binding requires administrator access rights",
-            ));
-        }
-        handler.clear();
-        auth_user = 0;
-    } else if handler.is_empty() {
-        return Err(RestError::argument_null("HANDLER").into());
-    } else {
-        check_handler_url(&handler, call.state.events.targets)?;
-    }
-    if !scope_of(&event).is_some_and(|scope| call.caller.has_scope(Some(scope))) {
-        return Err(ErrorCode::EventNotFound.into());
-    }
-    let record = EventHandlerRecord {
-        id: 0,
-        app_id,
-        event_name: event,
-        handler,
-        user_id: auth_user,
-        connector_id: String::new(),
-    };
-    call.state.store.write(call.caller.portal_id, |tx| {
-        tx.insert_event_handler(&record)?
-            .ok_or(ErrorCode::HandlerAlreadyBound)?;
-        Ok(())
+    let request = handler_request(call);
+    let targets = call.state.events.targets;
+    with_app(call, |app| {
+        call.state.store.write(call.caller.portal_id, |tx| {
+            domain_events::bind(tx, app, request, targets)
+        })
     })?;
     Ok(Output::result(Value::Bool(true)))
 }
 
 fn unbind(call: &Call<'_>) -> Result<Output, ApiError> {
-    let app_id = app_id(call.caller)?;
-    let user = &call.caller.user;
-    let event = text(call, "event").to_ascii_uppercase();
-    if event.is_empty() {
-        return Err(RestError::argument_null("EVENT").into());
-    }
-    let offline = is_offline(call)?;
-    let mut handler = text(call, "handler");
-    // `None`: handlers of every user.
-    let mut only_user = None;
-    if offline {
-        if !user.admin {
-            return Err(access_denied(
-                "Offline events unbinding requires administrator access rights",
-            ));
-        }
-        handler.clear();
-    } else if handler.is_empty() {
-        return Err(RestError::argument_null("HANDLER").into());
-    } else if let Some(auth_type) = call.params.get_ci("auth_type") {
-        let auth_user = php_intval(auth_type);
-        if !user.admin && auth_user != user.id {
-            return Err(access_denied(
-                "Event unbinding with AUTH_TYPE requires administrator access rights",
-            ));
-        }
-        only_user = Some(auth_user);
-    } else if !user.admin {
-        only_user = Some(user.id);
-    }
-    let count = call.state.store.write(call.caller.portal_id, |tx| {
-        let mut count = 0;
-        for h in tx.event_handlers_of_app(app_id)? {
-            let matches = h.event_name == event
-                && h.handler == handler
-                && h.connector_id.is_empty()
-                && only_user.is_none_or(|u| h.user_id == u);
-            if matches && tx.delete_event_handler(h.id)? {
-                count += 1;
-            }
-        }
-        Ok(count)
+    let request = handler_request(call);
+    let count = with_app(call, |app| {
+        call.state.store.write(call.caller.portal_id, |tx| {
+            domain_events::unbind(tx, app, request)
+        })
     })?;
     Ok(Output::result(json!({ "count": count })))
 }
 
 fn get(call: &Call<'_>) -> Result<Output, ApiError> {
-    let app_id = app_id(call.caller)?;
-    let user = &call.caller.user;
-    let handlers = call
-        .state
-        .store
-        .read(call.caller.portal_id, |tx| tx.event_handlers_of_app(app_id))?;
+    let handlers = with_app(call, |app| {
+        call.state
+            .store
+            .read(call.caller.portal_id, |tx| domain_events::handlers(tx, app))
+    })?;
     let listed: Vec<Value> = handlers
         .into_iter()
-        .filter(|h| user.admin || h.user_id == user.id)
         .map(|h| {
             if h.handler.is_empty() {
                 json!({"event": h.event_name, "connector_id": h.connector_id, "offline": 1})
@@ -310,14 +236,6 @@ fn offline_query(
     Ok((filter, order))
 }
 
-fn eq(column: &'static str, value: SqlValue) -> Filter {
-    Filter::Compare {
-        column: Column::Plain(column),
-        op: CompareOp::Eq,
-        values: vec![value],
-    }
-}
-
 fn offline_json(e: &OfflineEventRecord, with_process: bool) -> Value {
     let mut out = Map::new();
     out.insert("ID".into(), json!(e.id.to_string()));
@@ -339,146 +257,134 @@ fn offline_json(e: &OfflineEventRecord, with_process: bool) -> Value {
     Value::Object(out)
 }
 
-/// Offline methods need an application and an administrator (a bare `AccessException`).
-fn offline_app(call: &Call<'_>) -> Result<i64, ApiError> {
-    let app_id = app_id(call.caller)?;
-    if !call.caller.user.admin {
-        return Err(ErrorCode::AccessDeniedSystem.into());
-    }
-    Ok(app_id)
+/// Runs an offline method for the calling application, which must be an administrator's,
+/// before its parameters are read.
+fn offline_method(
+    call: &Call<'_>,
+    f: impl FnOnce(&EventApp<'_>) -> Result<Output, ApiError>,
+) -> Result<Output, ApiError> {
+    with_app(call, |app| {
+        domain_events::check_offline_access(app)?;
+        f(app)
+    })
 }
 
 fn offline_get(call: &Call<'_>) -> Result<Output, ApiError> {
-    let app_id = offline_app(call)?;
-    let clear = call
-        .params
-        .get_ci("clear")
-        .is_none_or(|v| php_intval(v) != 0);
-    let given_process = call
-        .params
-        .get_ci("process_id")
-        .map(|_| text(call, "process_id").trim().to_string());
-    let limit = call
-        .params
-        .get_ci("limit")
-        .map_or(PAGE_SIZE as i64, php_intval);
-    if limit <= 0 {
-        return Err(RestError::argument("LIMIT", "Value must be positive integer").into());
-    }
-    let errors = call
-        .params
-        .get_ci("error")
-        .is_some_and(|v| php_intval(v) == 1);
-    let (filter, order) = offline_query(call, false, "timestamp_x")?;
-    let selection = |process_id: &str| ListQuery {
-        filter: Filter::All(vec![
-            filter.clone(),
-            eq("error", SqlValue::Int(errors as i64)),
-            eq("process_id", SqlValue::Text(process_id.to_string())),
-        ]),
-        order: order.clone(),
-        offset: 0,
-        limit: limit.min(MAX_OFFLINE_BATCH) as u64,
-        count: false,
-    };
-    let (process_id, rows) = call.state.store.write(call.caller.portal_id, |tx| {
-        let process_id = match &given_process {
-            Some(p) => p.clone(),
-            None => {
-                // Hand the next entries out under a new process id, so that parallel callers
-                // never receive the same ones.
-                let fresh = generate_code(32);
-                let pending = tx.offline_events(app_id, "", &selection(""))?;
-                let ids: Vec<i64> = pending.rows.iter().map(|e| e.id).collect();
-                tx.mark_offline_events(&ids, &fresh)?;
-                fresh
-            }
-        };
-        let rows = tx.offline_events(app_id, "", &selection(&process_id))?.rows;
-        if clear && !rows.is_empty() {
-            tx.clear_offline_events(app_id, "", &process_id, OfflineSelection::All)?;
+    offline_method(call, |app| {
+        let clear = call
+            .params
+            .get_ci("clear")
+            .is_none_or(|v| php_intval(v) != 0);
+        let given_process = call
+            .params
+            .get_ci("process_id")
+            .map(|_| text(call, "process_id").trim().to_string());
+        let limit = call
+            .params
+            .get_ci("limit")
+            .map_or(PAGE_SIZE as i64, php_intval);
+        if limit <= 0 {
+            return Err(RestError::argument("LIMIT", "Value must be positive integer").into());
         }
-        Ok((process_id, rows))
-    })?;
-    let shown_process = (!clear || given_process.is_some()).then_some(process_id);
-    Ok(Output::result(json!({
-        "process_id": shown_process,
-        "events": rows.iter().map(|e| offline_json(e, false)).collect::<Vec<_>>(),
-    })))
+        let errors = call
+            .params
+            .get_ci("error")
+            .is_some_and(|v| php_intval(v) == 1);
+        let (filter, order) = offline_query(call, false, "timestamp_x")?;
+        let take = OfflineTake {
+            filter,
+            order,
+            limit: limit.min(MAX_OFFLINE_BATCH) as u64,
+            errors,
+            process_id: given_process.clone(),
+            clear,
+        };
+        let (process_id, rows) = call.state.store.write(call.caller.portal_id, |tx| {
+            domain_events::take_offline(tx, app, &take)
+        })?;
+        let shown_process = (!clear || given_process.is_some()).then_some(process_id);
+        Ok(Output::result(json!({
+            "process_id": shown_process,
+            "events": rows.iter().map(|e| offline_json(e, false)).collect::<Vec<_>>(),
+        })))
+    })
 }
 
 fn offline_clear(call: &Call<'_>) -> Result<Output, ApiError> {
-    let app_id = offline_app(call)?;
-    if call.params.get_ci("process_id").is_none() {
-        return Err(RestError::argument_null("PROCESS_ID").into());
-    }
-    let process_id = text(call, "process_id").trim().to_string();
-    let list = |name: &str| -> Option<Vec<Value>> {
-        match call.params.get_ci(name)? {
-            Value::Array(a) => Some(a.clone()),
-            Value::Object(o) => Some(o.values().cloned().collect()),
-            _ => None,
+    offline_method(call, |app| {
+        if call.params.get_ci("process_id").is_none() {
+            return Err(RestError::argument_null("PROCESS_ID").into());
         }
-    };
-    let message_ids: Option<Vec<String>>;
-    let ids: Option<Vec<i64>>;
-    if call.params.get_ci("message_id").is_some() {
-        let bad = || RestError::argument("message_id", "Value must be array of MESSAGE_ID values");
-        let values = list("message_id").ok_or_else(bad)?;
-        let mut out = Vec::new();
-        for v in values {
-            let text = v.as_str().map(str::trim).unwrap_or("");
-            if text.len() != 32 {
-                return Err(bad().into());
+        let process_id = text(call, "process_id").trim().to_string();
+        let list = |name: &str| -> Option<Vec<Value>> {
+            match call.params.get_ci(name)? {
+                Value::Array(a) => Some(a.clone()),
+                Value::Object(o) => Some(o.values().cloned().collect()),
+                _ => None,
             }
-            out.push(text.to_string());
-        }
-        message_ids = Some(out);
-        ids = None;
-    } else if call.params.get_ci("id").is_some() {
-        let bad = || RestError::argument("id", "Value must be array of integers");
-        let values = list("id").ok_or_else(bad)?;
-        let mut out = Vec::new();
-        for v in values {
-            let id = php_intval(&v);
-            if id <= 0 {
-                return Err(bad().into());
+        };
+        let message_ids: Option<Vec<String>>;
+        let ids: Option<Vec<i64>>;
+        if call.params.get_ci("message_id").is_some() {
+            let bad =
+                || RestError::argument("message_id", "Value must be array of MESSAGE_ID values");
+            let values = list("message_id").ok_or_else(bad)?;
+            let mut out = Vec::new();
+            for v in values {
+                let text = v.as_str().map(str::trim).unwrap_or("");
+                if text.len() != 32 {
+                    return Err(bad().into());
+                }
+                out.push(text.to_string());
             }
-            out.push(id);
+            message_ids = Some(out);
+            ids = None;
+        } else if call.params.get_ci("id").is_some() {
+            let bad = || RestError::argument("id", "Value must be array of integers");
+            let values = list("id").ok_or_else(bad)?;
+            let mut out = Vec::new();
+            for v in values {
+                let id = php_intval(&v);
+                if id <= 0 {
+                    return Err(bad().into());
+                }
+                out.push(id);
+            }
+            message_ids = None;
+            ids = Some(out);
+        } else {
+            message_ids = None;
+            ids = None;
         }
-        message_ids = None;
-        ids = Some(out);
-    } else {
-        message_ids = None;
-        ids = None;
-    }
-    let only = match (&ids, &message_ids) {
-        (Some(ids), _) => OfflineSelection::Ids(ids),
-        (_, Some(m)) => OfflineSelection::MessageIds(m),
-        _ => OfflineSelection::All,
-    };
-    call.state.store.write(call.caller.portal_id, |tx| {
-        tx.clear_offline_events(app_id, "", &process_id, only)
-    })?;
-    Ok(Output::result(Value::Bool(true)))
+        let only = match (&ids, &message_ids) {
+            (Some(ids), _) => OfflineSelection::Ids(ids),
+            (_, Some(m)) => OfflineSelection::MessageIds(m),
+            _ => OfflineSelection::All,
+        };
+        call.state.store.write(call.caller.portal_id, |tx| {
+            domain_events::clear_offline(tx, app, &process_id, only)
+        })?;
+        Ok(Output::result(Value::Bool(true)))
+    })
 }
 
 fn offline_error(call: &Call<'_>) -> Result<Output, ApiError> {
-    let app_id = offline_app(call)?;
-    if call.params.get_ci("process_id").is_none() {
-        return Err(RestError::argument_null("PROCESS_ID").into());
-    }
-    let process_id = text(call, "process_id").trim().to_string();
-    let bad = || RestError::argument("message_id", "Value must be array of MESSAGE_ID values");
-    let message_ids: Vec<String> = match call.params.get_ci("message_id") {
-        Some(Value::Array(a)) => a.iter().map(|v| text_of(v).trim().to_string()).collect(),
-        Some(Value::Object(o)) => o.values().map(|v| text_of(v).trim().to_string()).collect(),
-        _ => return Err(bad().into()),
-    };
-    call.state.store.write(call.caller.portal_id, |tx| {
-        tx.mark_offline_errors(app_id, "", &process_id, &message_ids)
-    })?;
-    Ok(Output::result(Value::Bool(true)))
+    offline_method(call, |app| {
+        if call.params.get_ci("process_id").is_none() {
+            return Err(RestError::argument_null("PROCESS_ID").into());
+        }
+        let process_id = text(call, "process_id").trim().to_string();
+        let bad = || RestError::argument("message_id", "Value must be array of MESSAGE_ID values");
+        let message_ids: Vec<String> = match call.params.get_ci("message_id") {
+            Some(Value::Array(a)) => a.iter().map(|v| text_of(v).trim().to_string()).collect(),
+            Some(Value::Object(o)) => o.values().map(|v| text_of(v).trim().to_string()).collect(),
+            _ => return Err(bad().into()),
+        };
+        call.state.store.write(call.caller.portal_id, |tx| {
+            domain_events::mark_offline_errors(tx, app, &process_id, &message_ids)
+        })?;
+        Ok(Output::result(Value::Bool(true)))
+    })
 }
 
 fn text_of(value: &Value) -> String {
@@ -490,23 +396,24 @@ fn text_of(value: &Value) -> String {
 }
 
 fn offline_list(call: &Call<'_>) -> Result<Output, ApiError> {
-    let app_id = offline_app(call)?;
-    let (filter, order) = offline_query(call, true, "id")?;
-    let page = call.params.page();
-    let query = ListQuery {
-        filter,
-        order,
-        offset: page.offset,
-        limit: PAGE_SIZE,
-        count: page.count,
-    };
-    let result = call.state.store.read(call.caller.portal_id, |tx| {
-        tx.offline_events(app_id, "", &query)
-    })?;
-    let count = result.rows.len();
-    Ok(Output {
-        result: Value::Array(result.rows.iter().map(|e| offline_json(e, true)).collect()),
-        next: result.total.and_then(|total| page.next(count, total)),
-        total: result.total,
+    offline_method(call, |app| {
+        let (filter, order) = offline_query(call, true, "id")?;
+        let page = call.params.page();
+        let query = ListQuery {
+            filter,
+            order,
+            offset: page.offset,
+            limit: PAGE_SIZE,
+            count: page.count,
+        };
+        let result = call.state.store.read(call.caller.portal_id, |tx| {
+            domain_events::list_offline(tx, app, &query)
+        })?;
+        let count = result.rows.len();
+        Ok(Output {
+            result: Value::Array(result.rows.iter().map(|e| offline_json(e, true)).collect()),
+            next: result.total.and_then(|total| page.next(count, total)),
+            total: result.total,
+        })
     })
 }

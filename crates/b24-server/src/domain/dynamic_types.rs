@@ -1,0 +1,190 @@
+//! Smart-process types (`crm.type.*`, spec §3): who may create, change and delete them, how
+//! their `title` and `Y`/`N` settings are read, which `entityTypeId` a new type gets, and every
+//! write. A type's `entityTypeId` (128..191) becomes a valid item type and binding target as soon
+//! as it exists.
+
+use super::{EntityTypeId, Permissions};
+use crate::error::ApiError;
+use crate::store::{DynamicTypeRecord, PageOf, Tx};
+use b24_protocol::values::bind_int;
+use b24_protocol::{ErrorCode, RestError};
+use serde_json::{json, Map, Value};
+
+/// The `Y`/`N` settings a type carries, with their defaults.
+pub const FLAGS: &[(&str, &str)] = &[
+    ("isCategoriesEnabled", "N"),
+    ("isStagesEnabled", "N"),
+    ("isBeginCloseDatesEnabled", "N"),
+    ("isClientEnabled", "N"),
+    ("isUseInUserfieldEnabled", "N"),
+    ("isLinkWithProductsEnabled", "N"),
+    ("isMycompanyEnabled", "N"),
+    ("isDocumentsEnabled", "N"),
+    ("isSourceEnabled", "N"),
+    ("isObserversEnabled", "N"),
+    ("isRecyclebinEnabled", "N"),
+    ("isAutomationEnabled", "N"),
+    ("isBizProcEnabled", "N"),
+    ("isSetOpenPermissions", "Y"),
+    ("isPaymentsEnabled", "N"),
+    ("isCountersEnabled", "N"),
+];
+
+fn not_found() -> ApiError {
+    RestError::with_message(ErrorCode::Uncoded, "Smart process not found").into()
+}
+
+/// Creating, changing and deleting types is for CRM administrators.
+fn require_admin(permissions: &Permissions) -> Result<(), ApiError> {
+    if permissions.admin {
+        Ok(())
+    } else {
+        Err(ErrorCode::AccessDenied.into())
+    }
+}
+
+fn flag_value(value: &Value) -> Option<&'static str> {
+    match value {
+        Value::Bool(true) => Some("Y"),
+        Value::Bool(false) => Some("N"),
+        Value::String(s) if s.eq_ignore_ascii_case("y") || s == "true" || s == "1" => Some("Y"),
+        Value::String(s) if s.eq_ignore_ascii_case("n") || s == "false" || s == "0" => Some("N"),
+        _ => None,
+    }
+}
+
+/// Applies `title` and the flags from `fields`; unknown keys are ignored.
+fn apply_fields(t: &mut DynamicTypeRecord, fields: &Map<String, Value>) -> Result<(), ApiError> {
+    if let Some(title) = fields.get("title") {
+        t.title = match title {
+            Value::String(s) => s.trim().to_string(),
+            Value::Number(n) => n.to_string(),
+            _ => String::new(),
+        };
+    }
+    for (flag, _) in FLAGS {
+        if let Some(value) = fields.get(*flag) {
+            let v = flag_value(value).ok_or_else(|| {
+                RestError::with_message(
+                    ErrorCode::FieldValueNotValid,
+                    format!("The value of the field \"{flag}\" is not valid"),
+                )
+            })?;
+            t.settings.insert((*flag).into(), json!(v));
+        }
+    }
+    if t.title.is_empty() {
+        return Err(RestError::with_message(
+            ErrorCode::FieldRequired,
+            "The field \"title\" is required.",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// The entity type id for a new type: the caller's, which must be free and in range, or the
+/// lowest free one.
+fn choose_entity_type_id(tx: &mut dyn Tx, wanted: Option<&Value>) -> Result<i64, ApiError> {
+    let taken = tx.dynamic_entity_type_ids()?;
+    match wanted {
+        Some(value) if !value.is_null() => {
+            let id = bind_int(value)
+                .filter(|&id| EntityTypeId::is_dynamic(id))
+                .ok_or_else(|| {
+                    RestError::with_message(
+                        ErrorCode::InvalidArgValue,
+                        "entityTypeId is out of allowed range",
+                    )
+                })?;
+            if taken.contains(&id) {
+                return Err(RestError::with_message(
+                    ErrorCode::InvalidArgValue,
+                    format!("entityTypeId {id} is already in use"),
+                )
+                .into());
+            }
+            Ok(id)
+        }
+        _ => (EntityTypeId::DYNAMIC_START..EntityTypeId::DYNAMIC_END)
+            .find(|id| !taken.contains(id))
+            .ok_or_else(|| ErrorCode::DynamicTypeLimit.into()),
+    }
+}
+
+/// `crm.type.add`: a new type from `fields` (`title` required, the flags, an optional free
+/// `entityTypeId`), created by the caller, who must be an administrator.
+pub fn add(
+    tx: &mut dyn Tx,
+    permissions: &Permissions,
+    fields: &Map<String, Value>,
+) -> Result<DynamicTypeRecord, ApiError> {
+    require_admin(permissions)?;
+    let user_id = permissions.user_id;
+    let now = tx.now_iso();
+    let mut t = DynamicTypeRecord {
+        id: 0,
+        entity_type_id: 0,
+        title: String::new(),
+        created_by: user_id,
+        updated_by: user_id,
+        created_time: now.clone(),
+        updated_time: now,
+        settings: Map::new(),
+    };
+    apply_fields(&mut t, fields)?;
+    t.entity_type_id = choose_entity_type_id(tx, fields.get("entityTypeId"))?;
+    t.id = tx.insert_dynamic_type(&t)?;
+    Ok(t)
+}
+
+/// `crm.type.get`: the type with id `id`.
+pub fn get(tx: &mut dyn Tx, id: i64) -> Result<DynamicTypeRecord, ApiError> {
+    tx.dynamic_type(id)?.ok_or_else(not_found)
+}
+
+/// `crm.type.getByEntityTypeId`: the type whose items have `entity_type_id`.
+pub fn get_by_entity_type_id(
+    tx: &mut dyn Tx,
+    entity_type_id: i64,
+) -> Result<DynamicTypeRecord, ApiError> {
+    tx.dynamic_type_by_entity_type(entity_type_id)?
+        .ok_or_else(not_found)
+}
+
+/// `crm.type.list`: one page of types.
+pub fn list(
+    tx: &mut dyn Tx,
+    offset: u64,
+    limit: u64,
+    count: bool,
+) -> Result<PageOf<DynamicTypeRecord>, ApiError> {
+    tx.list_dynamic_types(offset, limit, count)
+}
+
+/// `crm.type.update`: changes the title and flags of a type; administrators only.
+pub fn update(
+    tx: &mut dyn Tx,
+    permissions: &Permissions,
+    id: i64,
+    fields: &Map<String, Value>,
+) -> Result<DynamicTypeRecord, ApiError> {
+    require_admin(permissions)?;
+    let mut t = get(tx, id)?;
+    apply_fields(&mut t, fields)?;
+    t.updated_by = permissions.user_id;
+    t.updated_time = tx.now_iso();
+    tx.update_dynamic_type(&t)?;
+    Ok(t)
+}
+
+/// `crm.type.delete`: deletes a type that holds no items; administrators only.
+pub fn delete(tx: &mut dyn Tx, permissions: &Permissions, id: i64) -> Result<(), ApiError> {
+    require_admin(permissions)?;
+    let t = get(tx, id)?;
+    if tx.has_items(t.entity_type_id)? {
+        return Err(ErrorCode::TypeHasItems.into());
+    }
+    tx.delete_dynamic_type(id)?;
+    Ok(())
+}
