@@ -4,8 +4,8 @@
 //! prepares every statement once per connection (rusqlite's statement cache; a map of prepared
 //! statements per pooled PostgreSQL connection).
 //!
-//! Statement text is written once, in PostgreSQL's `$1` placeholder style; the SQLite connection
-//! turns `$n` into `?n` (the same numbered parameter) before preparing.
+//! Statement text is written once, with SQLite's numbered `?1` placeholders; the PostgreSQL
+//! connection turns `?n` into `$n` (the same numbered parameter) when it first prepares a text.
 
 use crate::error::ApiError;
 use std::borrow::Cow;
@@ -164,10 +164,11 @@ impl Dialect {
     }
 }
 
-/// Rewrites `$n` placeholders to SQLite's `?n` (same number, so arguments may be used out of
-/// order and more than once). Text inside quotes is left alone (`'$.key'` JSON paths).
-pub fn sqlite_placeholders(sql: &str) -> Cow<'_, str> {
-    if !sql.contains('$') {
+/// Rewrites SQLite's numbered `?n` placeholders to PostgreSQL's `$n` (same number, so arguments
+/// may be used out of order and more than once). Text inside quotes is left alone. PostgreSQL
+/// connections run this once per statement text, when they prepare it.
+pub fn postgres_placeholders(sql: &str) -> Cow<'_, str> {
+    if !sql.contains('?') {
         return Cow::Borrowed(sql);
     }
     let mut out = String::with_capacity(sql.len());
@@ -176,8 +177,8 @@ pub fn sqlite_placeholders(sql: &str) -> Cow<'_, str> {
     while let Some(c) = chars.next() {
         match c {
             '\'' => quoted = !quoted,
-            '$' if !quoted && chars.peek().is_some_and(char::is_ascii_digit) => {
-                out.push('?');
+            '?' if !quoted && chars.peek().is_some_and(char::is_ascii_digit) => {
+                out.push('$');
                 continue;
             }
             _ => {}
@@ -192,13 +193,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dollar_placeholders_become_numbered_question_marks_outside_quotes() {
+    fn numbered_question_marks_become_dollar_placeholders_outside_quotes() {
         assert_eq!(
-            sqlite_placeholders("UPDATE t SET a = $2 WHERE id = $1 AND j = '$.k$1' AND b = $10"),
-            "UPDATE t SET a = ?2 WHERE id = ?1 AND j = '$.k$1' AND b = ?10"
+            postgres_placeholders("UPDATE t SET a = ?2 WHERE id = ?1 AND j = '?1' AND b = ?10"),
+            "UPDATE t SET a = $2 WHERE id = $1 AND j = '?1' AND b = $10"
         );
         assert!(matches!(
-            sqlite_placeholders("SELECT 1"),
+            postgres_placeholders("SELECT 1"),
             Cow::Borrowed("SELECT 1")
         ));
     }

@@ -17,7 +17,7 @@
 //! `b24_schema_version` table (SQLite uses `PRAGMA user_version`). A URL may pick a schema with
 //! `?options=-csearch_path%3D<schema>`; the tables are created in the first schema of the path.
 
-use super::driver::{sql_row_getters, Arg, Conn, Dialect, EachRow, SqlRow};
+use super::driver::{postgres_placeholders, sql_row_getters, Arg, Conn, Dialect, EachRow, SqlRow};
 use super::schema::MIGRATIONS;
 use super::sql::{SqlTx, NUL_IN_TEXT};
 use super::*;
@@ -207,7 +207,10 @@ impl ExplainPages for PgStore {
             let mut conn = self.pool.get()?;
             let mut tx = conn.transaction()?;
             tx.batch_execute("SET LOCAL enable_seqscan = off")?;
-            let rows = tx.query(&format!("EXPLAIN {sql}"), &params(args))?;
+            let rows = tx.query(
+                &format!("EXPLAIN {}", postgres_placeholders(sql)),
+                &params(args),
+            )?;
             Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
         })
     }
@@ -312,7 +315,7 @@ impl PgConn<'_, '_> {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
-        let statement = self.tx.prepare(sql)?;
+        let statement = self.tx.prepare(&postgres_placeholders(sql))?;
         if self.statements.len() >= STATEMENT_CACHE {
             self.statements.clear();
         }

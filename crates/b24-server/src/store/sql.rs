@@ -1,5 +1,7 @@
 //! The one implementation of [`Tx`], for both backends: every statement is written here once and
-//! runs on whichever [`Conn`] the store opened. Row decoding is written once too.
+//! runs on whichever [`Conn`] the store opened. Row decoding is written once too. Placeholders are
+//! SQLite's numbered `?1`; the PostgreSQL connection turns them into `$1` when it prepares a
+//! statement (once per connection).
 
 use super::driver::{args, Arg, Conn, Dialect, SqlRow};
 use super::lists::{self, PageSql};
@@ -106,7 +108,7 @@ impl<'a> SqlTx<'a> {
     /// Items of a type, from `crm_item_counts`.
     fn item_count(&mut self, entity_type_id: i64) -> Result<u64, ApiError> {
         let items = self.opt(
-            "SELECT items FROM crm_item_counts WHERE portal_id = $1 AND entity_type_id = $2",
+            "SELECT items FROM crm_item_counts WHERE portal_id = ?1 AND entity_type_id = ?2",
             &args![self.portal, entity_type_id],
             |r| r.int(0),
         )?;
@@ -117,8 +119,8 @@ impl<'a> SqlTx<'a> {
     /// lock makes concurrent writers of one type add up).
     fn count_items(&mut self, entity_type_id: i64, change: i64) -> Result<(), ApiError> {
         self.exec(
-            "INSERT INTO crm_item_counts (portal_id, entity_type_id, items) VALUES ($1, $2, $3)
-             ON CONFLICT (portal_id, entity_type_id) DO UPDATE SET items = crm_item_counts.items + $3",
+            "INSERT INTO crm_item_counts (portal_id, entity_type_id, items) VALUES (?1, ?2, ?3)
+             ON CONFLICT (portal_id, entity_type_id) DO UPDATE SET items = crm_item_counts.items + ?3",
             &args![self.portal, entity_type_id, change],
         )?;
         Ok(())
@@ -219,7 +221,7 @@ rows_of!(
     priority: int, direction: int, created: text, last_updated: text, extra: json_map,
 });
 
-/// The values of an activity row: the portal, then [`ACTIVITY_COLUMNS`] in order (`$1`..`$22`).
+/// The values of an activity row: the portal, then [`ACTIVITY_COLUMNS`] in order (`?1`..`?22`).
 fn activity_values<'a>(
     portal: PortalId,
     id: i64,
@@ -271,20 +273,20 @@ rows_of!(HANDLER_COLUMNS, handler_from_row -> EventHandlerRecord {
     id: int, app_id: int, event_name: text, handler: text, user_id: int, connector_id: text,
 });
 
-/// The handlers of one event (`$1` portal, `$2` event): run on every change.
+/// The handlers of one event (`?1` portal, `?2` event): run on every change.
 pub const HANDLERS_FOR_EVENT: &str =
     "SELECT id, app_id, event_name, handler, user_id, connector_id \
-     FROM event_handlers WHERE portal_id = $1 AND event_name = $2 ORDER BY id";
+     FROM event_handlers WHERE portal_id = ?1 AND event_name = ?2 ORDER BY id";
 
 rows_of!(OUTBOX_COLUMNS, outbox_from_row -> OutboxRecord {
     id: int, handler_id: int, app_id: int, event_name: text, handler: text, auth_user_id: int,
     data: json_value, ts: int, attempts: int, next_attempt_at: real,
 });
 
-/// The outbox rows due (`$1` portal, `$2` now, `$3` limit), oldest first.
+/// The outbox rows due (`?1` portal, `?2` now, `?3` limit), oldest first.
 pub const DUE_OUTBOX: &str = "SELECT id, handler_id, app_id, event_name, handler, auth_user_id, \
      data, ts, attempts, next_attempt_at FROM event_outbox \
-     WHERE portal_id = $1 AND next_attempt_at <= $2 ORDER BY next_attempt_at, id LIMIT $3";
+     WHERE portal_id = ?1 AND next_attempt_at <= ?2 ORDER BY next_attempt_at, id LIMIT ?3";
 
 rows_of!(DELIVERY_COLUMNS, delivery_from_row -> DeliveryRecord {
     id: int, outbox_id: int, handler_id: int, event_name: text, handler: text, attempt: int,
@@ -314,7 +316,7 @@ impl Tx for SqlTx<'_> {
 
     fn next_id(&mut self, sequence: &str) -> Result<i64, ApiError> {
         let id = self.opt(
-            "INSERT INTO sequences (portal_id, name, value) VALUES ($1, $2, 1)
+            "INSERT INTO sequences (portal_id, name, value) VALUES (?1, ?2, 1)
              ON CONFLICT (portal_id, name) DO UPDATE SET value = sequences.value + 1
              RETURNING value",
             &args![self.portal, sequence],
@@ -325,7 +327,7 @@ impl Tx for SqlTx<'_> {
 
     fn portal_row(&mut self) -> Result<Option<Portal>, ApiError> {
         self.opt(
-            &format!("SELECT {PORTAL_COLUMNS} FROM portals WHERE id = $1"),
+            &format!("SELECT {PORTAL_COLUMNS} FROM portals WHERE id = ?1"),
             &args![self.portal],
             portal_from_row,
         )
@@ -339,7 +341,7 @@ impl Tx for SqlTx<'_> {
     ) -> Result<bool, ApiError> {
         let now = self.now_iso();
         let n = self.exec(
-            "INSERT INTO portals (id, domain, member_id, public_url, created) VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO portals (id, domain, member_id, public_url, created) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (id) DO NOTHING",
             &args![self.portal, domain, member_id, public_url, &now],
         )?;
@@ -348,7 +350,7 @@ impl Tx for SqlTx<'_> {
 
     fn set_public_url(&mut self, public_url: &str, https: &str) -> Result<(), ApiError> {
         self.exec(
-            "UPDATE portals SET public_url = $2, public_https_url = $3 WHERE id = $1",
+            "UPDATE portals SET public_url = ?2, public_https_url = ?3 WHERE id = ?1",
             &args![self.portal, public_url, https],
         )?;
         Ok(())
@@ -356,7 +358,7 @@ impl Tx for SqlTx<'_> {
 
     fn plan(&mut self) -> Result<Option<String>, ApiError> {
         self.opt(
-            "SELECT plan FROM portals WHERE id = $1",
+            "SELECT plan FROM portals WHERE id = ?1",
             &args![self.portal],
             |r| r.text(0),
         )
@@ -364,7 +366,7 @@ impl Tx for SqlTx<'_> {
 
     fn set_plan(&mut self, plan: &str) -> Result<bool, ApiError> {
         let n = self.exec(
-            "UPDATE portals SET plan = $2 WHERE id = $1",
+            "UPDATE portals SET plan = ?2 WHERE id = ?1",
             &args![self.portal, plan],
         )?;
         Ok(n == 1)
@@ -372,7 +374,7 @@ impl Tx for SqlTx<'_> {
 
     fn user(&mut self, id: i64) -> Result<Option<User>, ApiError> {
         self.opt(
-            &format!("SELECT {USER_COLUMNS} FROM users WHERE portal_id = $1 AND id = $2"),
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE portal_id = ?1 AND id = ?2"),
             &args![self.portal, id],
             user_from_row,
         )
@@ -383,7 +385,7 @@ impl Tx for SqlTx<'_> {
         let now = self.now_iso();
         self.exec(
             "INSERT INTO users (portal_id, id, name, last_name, admin, active, created)
-             VALUES ($1, $2, $3, $4, $5, TRUE, $6)",
+             VALUES (?1, ?2, ?3, ?4, ?5, TRUE, ?6)",
             &args![self.portal, id, name, last_name, admin, &now],
         )?;
         Ok(id)
@@ -391,7 +393,7 @@ impl Tx for SqlTx<'_> {
 
     fn user_rights(&mut self, user_id: i64) -> Result<Vec<(i64, Action, Level)>, ApiError> {
         let rows = self.all(
-            "SELECT entity_type_id, action, level FROM user_rights WHERE portal_id = $1 AND user_id = $2",
+            "SELECT entity_type_id, action, level FROM user_rights WHERE portal_id = ?1 AND user_id = ?2",
             &args![self.portal, user_id],
             |r| Ok((r.int(0)?, r.text(1)?, r.text(2)?)),
         )?;
@@ -411,7 +413,7 @@ impl Tx for SqlTx<'_> {
     ) -> Result<(), ApiError> {
         self.exec(
             "INSERT INTO user_rights (portal_id, user_id, entity_type_id, action, level)
-             VALUES ($1, $2, $3, $4, $5)
+             VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (portal_id, user_id, entity_type_id, action) DO UPDATE SET level = excluded.level",
             &args![
                 self.portal,
@@ -426,7 +428,7 @@ impl Tx for SqlTx<'_> {
 
     fn set_rest_enabled(&mut self, enabled: bool) -> Result<(), ApiError> {
         self.exec(
-            "UPDATE portals SET rest_enabled = $2 WHERE id = $1",
+            "UPDATE portals SET rest_enabled = ?2 WHERE id = ?1",
             &args![self.portal, enabled],
         )?;
         Ok(())
@@ -434,7 +436,7 @@ impl Tx for SqlTx<'_> {
 
     fn set_closed(&mut self, closed: bool) -> Result<(), ApiError> {
         self.exec(
-            "UPDATE portals SET closed = $2 WHERE id = $1",
+            "UPDATE portals SET closed = ?2 WHERE id = ?1",
             &args![self.portal, closed],
         )?;
         Ok(())
@@ -442,7 +444,7 @@ impl Tx for SqlTx<'_> {
 
     fn set_webhook_blocked(&mut self, id: i64, blocked: bool) -> Result<bool, ApiError> {
         let n = self.exec(
-            "UPDATE webhooks SET blocked = $3 WHERE portal_id = $1 AND id = $2",
+            "UPDATE webhooks SET blocked = ?3 WHERE portal_id = ?1 AND id = ?2",
             &args![self.portal, id, blocked],
         )?;
         Ok(n == 1)
@@ -454,7 +456,7 @@ impl Tx for SqlTx<'_> {
         self.exec(
             "INSERT INTO oauth_apps (portal_id, id, client_id, client_secret_digest,
                  application_token_digest, name, scopes, redirect_uri, blocked, created)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE, $9)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, FALSE, ?9)",
             &args![
                 self.portal,
                 id,
@@ -473,7 +475,7 @@ impl Tx for SqlTx<'_> {
     fn app_by_client_id(&mut self, client_id: &str) -> Result<Option<AppRecord>, ApiError> {
         self.opt(
             &format!(
-                "SELECT {APP_COLUMNS} FROM oauth_apps WHERE portal_id = $1 AND client_id = $2"
+                "SELECT {APP_COLUMNS} FROM oauth_apps WHERE portal_id = ?1 AND client_id = ?2"
             ),
             &args![self.portal, client_id],
             app_from_row,
@@ -482,7 +484,7 @@ impl Tx for SqlTx<'_> {
 
     fn app(&mut self, id: i64) -> Result<Option<AppRecord>, ApiError> {
         self.opt(
-            &format!("SELECT {APP_COLUMNS} FROM oauth_apps WHERE portal_id = $1 AND id = $2"),
+            &format!("SELECT {APP_COLUMNS} FROM oauth_apps WHERE portal_id = ?1 AND id = ?2"),
             &args![self.portal, id],
             app_from_row,
         )
@@ -490,7 +492,7 @@ impl Tx for SqlTx<'_> {
 
     fn set_app_blocked(&mut self, id: i64, blocked: bool) -> Result<(), ApiError> {
         self.exec(
-            "UPDATE oauth_apps SET blocked = $3 WHERE portal_id = $1 AND id = $2",
+            "UPDATE oauth_apps SET blocked = ?3 WHERE portal_id = ?1 AND id = ?2",
             &args![self.portal, id, blocked],
         )?;
         Ok(())
@@ -498,10 +500,10 @@ impl Tx for SqlTx<'_> {
 
     fn set_app_user(&mut self, app_id: i64, user_id: i64, allowed: bool) -> Result<(), ApiError> {
         let sql = if allowed {
-            "INSERT INTO oauth_app_users (portal_id, app_id, user_id) VALUES ($1, $2, $3)
+            "INSERT INTO oauth_app_users (portal_id, app_id, user_id) VALUES (?1, ?2, ?3)
              ON CONFLICT (portal_id, app_id, user_id) DO NOTHING"
         } else {
-            "DELETE FROM oauth_app_users WHERE portal_id = $1 AND app_id = $2 AND user_id = $3"
+            "DELETE FROM oauth_app_users WHERE portal_id = ?1 AND app_id = ?2 AND user_id = ?3"
         };
         self.exec(sql, &args![self.portal, app_id, user_id])?;
         Ok(())
@@ -510,7 +512,7 @@ impl Tx for SqlTx<'_> {
     fn app_user_allowed(&mut self, app_id: i64, user_id: i64) -> Result<bool, ApiError> {
         Ok(self
             .opt(
-                "SELECT 1 FROM oauth_app_users WHERE portal_id = $1 AND app_id = $2 AND user_id = $3",
+                "SELECT 1 FROM oauth_app_users WHERE portal_id = ?1 AND app_id = ?2 AND user_id = ?3",
                 &args![self.portal, app_id, user_id],
                 |_| Ok(()),
             )?
@@ -526,7 +528,7 @@ impl Tx for SqlTx<'_> {
     ) -> Result<(), ApiError> {
         self.exec(
             "INSERT INTO oauth_codes (portal_id, code_digest, app_id, user_id, expires_at)
-             VALUES ($1, $2, $3, $4, $5)",
+             VALUES (?1, ?2, ?3, ?4, ?5)",
             &args![self.portal, digest, app_id, user_id, expires_at],
         )?;
         Ok(())
@@ -534,7 +536,7 @@ impl Tx for SqlTx<'_> {
 
     fn take_auth_code(&mut self, digest: &[u8; 32]) -> Result<Option<(i64, i64, f64)>, ApiError> {
         self.opt(
-            "DELETE FROM oauth_codes WHERE portal_id = $1 AND code_digest = $2
+            "DELETE FROM oauth_codes WHERE portal_id = ?1 AND code_digest = ?2
              RETURNING app_id, user_id, expires_at",
             &args![self.portal, digest],
             |r| Ok((r.int(0)?, r.int(1)?, r.real(2)?)),
@@ -546,7 +548,7 @@ impl Tx for SqlTx<'_> {
         self.exec(
             &format!(
                 "INSERT INTO oauth_tokens (portal_id, {TOKEN_COLUMNS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             ),
             &args![
                 self.portal,
@@ -566,7 +568,7 @@ impl Tx for SqlTx<'_> {
     fn token_by_access(&mut self, digest: &[u8; 32]) -> Result<Option<TokenRecord>, ApiError> {
         self.opt(
             &format!(
-                "SELECT {TOKEN_COLUMNS} FROM oauth_tokens WHERE portal_id = $1 AND access_digest = $2"
+                "SELECT {TOKEN_COLUMNS} FROM oauth_tokens WHERE portal_id = ?1 AND access_digest = ?2"
             ),
             &args![self.portal, digest],
             token_from_row,
@@ -579,7 +581,7 @@ impl Tx for SqlTx<'_> {
         let lock = self.dialect.lock_row(self.writing);
         self.opt(
             &format!(
-                "SELECT {TOKEN_COLUMNS} FROM oauth_tokens WHERE portal_id = $1 AND refresh_digest = $2{lock}"
+                "SELECT {TOKEN_COLUMNS} FROM oauth_tokens WHERE portal_id = ?1 AND refresh_digest = ?2{lock}"
             ),
             &args![self.portal, digest],
             token_from_row,
@@ -588,7 +590,7 @@ impl Tx for SqlTx<'_> {
 
     fn use_refresh_token(&mut self, digest: &[u8; 32]) -> Result<(), ApiError> {
         self.exec(
-            "UPDATE oauth_tokens SET refresh_used = TRUE WHERE portal_id = $1 AND refresh_digest = $2",
+            "UPDATE oauth_tokens SET refresh_used = TRUE WHERE portal_id = ?1 AND refresh_digest = ?2",
             &args![self.portal, digest],
         )?;
         Ok(())
@@ -597,7 +599,7 @@ impl Tx for SqlTx<'_> {
     fn webhooks_of_user(&mut self, user_id: i64) -> Result<Vec<WebhookRecord>, ApiError> {
         self.all(
             &format!(
-                "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE portal_id = $1 AND user_id = $2 ORDER BY id"
+                "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE portal_id = ?1 AND user_id = ?2 ORDER BY id"
             ),
             &args![self.portal, user_id],
             webhook_from_row,
@@ -606,7 +608,7 @@ impl Tx for SqlTx<'_> {
 
     fn webhooks(&mut self) -> Result<Vec<WebhookRecord>, ApiError> {
         self.all(
-            &format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE portal_id = $1 ORDER BY id"),
+            &format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE portal_id = ?1 ORDER BY id"),
             &args![self.portal],
             webhook_from_row,
         )
@@ -622,7 +624,7 @@ impl Tx for SqlTx<'_> {
         let (now, scopes) = (self.now_iso(), scopes.join(","));
         self.exec(
             "INSERT INTO webhooks (portal_id, id, user_id, code_digest, scopes, active, created)
-             VALUES ($1, $2, $3, $4, $5, TRUE, $6)",
+             VALUES (?1, ?2, ?3, ?4, ?5, TRUE, ?6)",
             &args![self.portal, id, user_id, code_digest, &scopes, &now],
         )?;
         Ok(id)
@@ -630,7 +632,7 @@ impl Tx for SqlTx<'_> {
 
     fn revoke_webhook(&mut self, id: i64) -> Result<bool, ApiError> {
         let n = self.exec(
-            "UPDATE webhooks SET active = FALSE WHERE portal_id = $1 AND id = $2",
+            "UPDATE webhooks SET active = FALSE WHERE portal_id = ?1 AND id = ?2",
             &args![self.portal, id],
         )?;
         Ok(n == 1)
@@ -642,7 +644,7 @@ impl Tx for SqlTx<'_> {
         let lock = self.dialect.lock_row(self.writing);
         self.opt(
             &format!(
-                "SELECT {ITEM_COLUMNS} FROM crm_items WHERE portal_id = $1 AND entity_type_id = $2 AND id = $3{lock}"
+                "SELECT {ITEM_COLUMNS} FROM crm_items WHERE portal_id = ?1 AND entity_type_id = ?2 AND id = ?3{lock}"
             ),
             &args![self.portal, entity_type_id, id],
             item_from_row,
@@ -651,7 +653,7 @@ impl Tx for SqlTx<'_> {
 
     fn item_assignee(&mut self, entity_type_id: i64, id: i64) -> Result<Option<i64>, ApiError> {
         self.opt(
-            "SELECT assigned_by_id FROM crm_items WHERE portal_id = $1 AND entity_type_id = $2 AND id = $3",
+            "SELECT assigned_by_id FROM crm_items WHERE portal_id = ?1 AND entity_type_id = ?2 AND id = ?3",
             &args![self.portal, entity_type_id, id],
             |r| r.int(0),
         )
@@ -663,7 +665,7 @@ impl Tx for SqlTx<'_> {
         self.exec(
             "INSERT INTO crm_items (portal_id, entity_type_id, id, title, assigned_by_id, created_by,
                  updated_by, created_time, updated_time, extra)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             &args![
                 self.portal,
                 item.entity_type_id,
@@ -684,9 +686,9 @@ impl Tx for SqlTx<'_> {
     fn update_item(&mut self, item: &ItemRecord) -> Result<(), ApiError> {
         let extra = self.json_text(&item.extra)?;
         self.exec(
-            "UPDATE crm_items SET title = $4, assigned_by_id = $5, created_by = $6, updated_by = $7,
-                 created_time = $8, updated_time = $9, extra = $10
-             WHERE portal_id = $1 AND entity_type_id = $2 AND id = $3",
+            "UPDATE crm_items SET title = ?4, assigned_by_id = ?5, created_by = ?6, updated_by = ?7,
+                 created_time = ?8, updated_time = ?9, extra = ?10
+             WHERE portal_id = ?1 AND entity_type_id = ?2 AND id = ?3",
             &args![
                 self.portal,
                 item.entity_type_id,
@@ -705,7 +707,7 @@ impl Tx for SqlTx<'_> {
 
     fn delete_item(&mut self, entity_type_id: i64, id: i64) -> Result<bool, ApiError> {
         let n = self.exec(
-            "DELETE FROM crm_items WHERE portal_id = $1 AND entity_type_id = $2 AND id = $3",
+            "DELETE FROM crm_items WHERE portal_id = ?1 AND entity_type_id = ?2 AND id = ?3",
             &args![self.portal, entity_type_id, id],
         )?;
         if n == 1 {
@@ -732,7 +734,7 @@ impl Tx for SqlTx<'_> {
     fn has_items(&mut self, entity_type_id: i64) -> Result<bool, ApiError> {
         Ok(self
             .opt(
-                "SELECT 1 FROM crm_items WHERE portal_id = $1 AND entity_type_id = $2 LIMIT 1",
+                "SELECT 1 FROM crm_items WHERE portal_id = ?1 AND entity_type_id = ?2 LIMIT 1",
                 &args![self.portal, entity_type_id],
                 |_| Ok(()),
             )?
@@ -744,7 +746,7 @@ impl Tx for SqlTx<'_> {
         let lock = self.dialect.lock_row(self.writing);
         self.opt(
             &format!(
-                "SELECT {DYNAMIC_TYPE_COLUMNS} FROM crm_dynamic_types WHERE portal_id = $1 AND id = $2{lock}"
+                "SELECT {DYNAMIC_TYPE_COLUMNS} FROM crm_dynamic_types WHERE portal_id = ?1 AND id = ?2{lock}"
             ),
             &args![self.portal, id],
             dynamic_type_from_row,
@@ -758,7 +760,7 @@ impl Tx for SqlTx<'_> {
         self.opt(
             &format!(
                 "SELECT {DYNAMIC_TYPE_COLUMNS} FROM crm_dynamic_types
-                 WHERE portal_id = $1 AND entity_type_id = $2"
+                 WHERE portal_id = ?1 AND entity_type_id = ?2"
             ),
             &args![self.portal, entity_type_id],
             dynamic_type_from_row,
@@ -767,7 +769,7 @@ impl Tx for SqlTx<'_> {
 
     fn dynamic_entity_type_ids(&mut self) -> Result<Vec<i64>, ApiError> {
         self.all(
-            "SELECT entity_type_id FROM crm_dynamic_types WHERE portal_id = $1 ORDER BY entity_type_id",
+            "SELECT entity_type_id FROM crm_dynamic_types WHERE portal_id = ?1 ORDER BY entity_type_id",
             &args![self.portal],
             |r| r.int(0),
         )
@@ -779,7 +781,7 @@ impl Tx for SqlTx<'_> {
         self.exec(
             &format!(
                 "INSERT INTO crm_dynamic_types (portal_id, {DYNAMIC_TYPE_COLUMNS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             ),
             &args![
                 self.portal,
@@ -799,8 +801,8 @@ impl Tx for SqlTx<'_> {
     fn update_dynamic_type(&mut self, t: &DynamicTypeRecord) -> Result<(), ApiError> {
         let settings = self.json_text(&t.settings)?;
         self.exec(
-            "UPDATE crm_dynamic_types SET title = $3, updated_by = $4, updated_time = $5, settings = $6
-             WHERE portal_id = $1 AND id = $2",
+            "UPDATE crm_dynamic_types SET title = ?3, updated_by = ?4, updated_time = ?5, settings = ?6
+             WHERE portal_id = ?1 AND id = ?2",
             &args![
                 self.portal,
                 t.id,
@@ -815,7 +817,7 @@ impl Tx for SqlTx<'_> {
 
     fn delete_dynamic_type(&mut self, id: i64) -> Result<bool, ApiError> {
         let n = self.exec(
-            "DELETE FROM crm_dynamic_types WHERE portal_id = $1 AND id = $2",
+            "DELETE FROM crm_dynamic_types WHERE portal_id = ?1 AND id = ?2",
             &args![self.portal, id],
         )?;
         Ok(n == 1)
@@ -829,10 +831,10 @@ impl Tx for SqlTx<'_> {
     ) -> Result<PageOf<DynamicTypeRecord>, ApiError> {
         let sql = PageSql {
             page: format!(
-                "SELECT {DYNAMIC_TYPE_COLUMNS} FROM crm_dynamic_types WHERE portal_id = $1
+                "SELECT {DYNAMIC_TYPE_COLUMNS} FROM crm_dynamic_types WHERE portal_id = ?1
                  ORDER BY id LIMIT {limit} OFFSET {offset}"
             ),
-            count: "SELECT COUNT(*) FROM crm_dynamic_types WHERE portal_id = $1".into(),
+            count: "SELECT COUNT(*) FROM crm_dynamic_types WHERE portal_id = ?1".into(),
             args: vec![Arg::Int(self.portal)],
         };
         self.page(&sql, count, dynamic_type_from_row)
@@ -844,7 +846,7 @@ impl Tx for SqlTx<'_> {
         let lock = self.dialect.lock_row(self.writing);
         self.opt(
             &format!(
-                "SELECT {ACTIVITY_COLUMNS} FROM activities WHERE portal_id = $1 AND id = $2{lock}"
+                "SELECT {ACTIVITY_COLUMNS} FROM activities WHERE portal_id = ?1 AND id = ?2{lock}"
             ),
             &args![self.portal, id],
             activity_from_row,
@@ -857,8 +859,8 @@ impl Tx for SqlTx<'_> {
         self.exec(
             &format!(
                 "INSERT INTO activities (portal_id, {ACTIVITY_COLUMNS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                         $18, $19, $20, $21, $22)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                         ?18, ?19, ?20, ?21, ?22)"
             ),
             &activity_values(self.portal, id, a, &extra),
         )?;
@@ -873,8 +875,8 @@ impl Tx for SqlTx<'_> {
     ) -> Result<(), ApiError> {
         let now = self.now_iso();
         self.exec(
-            "UPDATE activities SET owner_type_id = $3, owner_id = $4, editor_id = $5, last_updated = $6
-             WHERE portal_id = $1 AND id = $2",
+            "UPDATE activities SET owner_type_id = ?3, owner_id = ?4, editor_id = ?5, last_updated = ?6
+             WHERE portal_id = ?1 AND id = ?2",
             &args![
                 self.portal,
                 id,
@@ -890,12 +892,12 @@ impl Tx for SqlTx<'_> {
     fn update_activity(&mut self, a: &ActivityRecord) -> Result<(), ApiError> {
         let extra = self.json_text(&a.extra)?;
         self.exec(
-            "UPDATE activities SET type_id = $3, provider_id = $4, provider_type_id = $5, subject = $6,
-                 description = $7, responsible_id = $8, author_id = $9, editor_id = $10,
-                 owner_type_id = $11, owner_id = $12, deadline = $13, start_time = $14, end_time = $15,
-                 completed = $16, status = $17, priority = $18, direction = $19, created = $20,
-                 last_updated = $21, extra = $22
-             WHERE portal_id = $1 AND id = $2",
+            "UPDATE activities SET type_id = ?3, provider_id = ?4, provider_type_id = ?5, subject = ?6,
+                 description = ?7, responsible_id = ?8, author_id = ?9, editor_id = ?10,
+                 owner_type_id = ?11, owner_id = ?12, deadline = ?13, start_time = ?14, end_time = ?15,
+                 completed = ?16, status = ?17, priority = ?18, direction = ?19, created = ?20,
+                 last_updated = ?21, extra = ?22
+             WHERE portal_id = ?1 AND id = ?2",
             &activity_values(self.portal, a.id, a, &extra),
         )?;
         Ok(())
@@ -903,11 +905,11 @@ impl Tx for SqlTx<'_> {
 
     fn delete_activity(&mut self, id: i64) -> Result<bool, ApiError> {
         self.exec(
-            "DELETE FROM activity_bindings WHERE portal_id = $1 AND activity_id = $2",
+            "DELETE FROM activity_bindings WHERE portal_id = ?1 AND activity_id = ?2",
             &args![self.portal, id],
         )?;
         let n = self.exec(
-            "DELETE FROM activities WHERE portal_id = $1 AND id = $2",
+            "DELETE FROM activities WHERE portal_id = ?1 AND id = ?2",
             &args![self.portal, id],
         )?;
         Ok(n == 1)
@@ -921,7 +923,7 @@ impl Tx for SqlTx<'_> {
     fn bindings(&mut self, activity_id: i64) -> Result<Vec<Binding>, ApiError> {
         self.all(
             "SELECT entity_type_id, entity_id FROM activity_bindings
-             WHERE portal_id = $1 AND activity_id = $2 ORDER BY seq",
+             WHERE portal_id = ?1 AND activity_id = ?2 ORDER BY seq",
             &args![self.portal, activity_id],
             |r| Ok(Binding::new(r.int(0)?, r.int(1)?)),
         )
@@ -932,9 +934,9 @@ impl Tx for SqlTx<'_> {
         // statement aborts the whole transaction.
         let n = self.exec(
             "INSERT INTO activity_bindings (portal_id, activity_id, seq, entity_type_id, entity_id)
-             VALUES ($1, $2,
-                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM activity_bindings WHERE portal_id = $1 AND activity_id = $2),
-                 $3, $4)
+             VALUES (?1, ?2,
+                 (SELECT COALESCE(MAX(seq), 0) + 1 FROM activity_bindings WHERE portal_id = ?1 AND activity_id = ?2),
+                 ?3, ?4)
              ON CONFLICT (portal_id, activity_id, entity_type_id, entity_id) DO NOTHING",
             &args![self.portal, activity_id, b.entity_type_id, b.entity_id],
         )?;
@@ -947,7 +949,7 @@ impl Tx for SqlTx<'_> {
     fn delete_binding(&mut self, activity_id: i64, b: Binding) -> Result<bool, ApiError> {
         let n = self.exec(
             "DELETE FROM activity_bindings
-             WHERE portal_id = $1 AND activity_id = $2 AND entity_type_id = $3 AND entity_id = $4",
+             WHERE portal_id = ?1 AND activity_id = ?2 AND entity_type_id = ?3 AND entity_id = ?4",
             &args![self.portal, activity_id, b.entity_type_id, b.entity_id],
         )?;
         Ok(n == 1)
@@ -955,13 +957,13 @@ impl Tx for SqlTx<'_> {
 
     fn replace_bindings(&mut self, activity_id: i64, bindings: &[Binding]) -> Result<(), ApiError> {
         self.exec(
-            "DELETE FROM activity_bindings WHERE portal_id = $1 AND activity_id = $2",
+            "DELETE FROM activity_bindings WHERE portal_id = ?1 AND activity_id = ?2",
             &args![self.portal, activity_id],
         )?;
         for (seq, b) in bindings.iter().enumerate() {
             self.exec(
                 "INSERT INTO activity_bindings (portal_id, activity_id, seq, entity_type_id, entity_id)
-                 VALUES ($1, $2, $3, $4, $5)",
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
                 &args![
                     self.portal,
                     activity_id,
@@ -980,12 +982,12 @@ impl Tx for SqlTx<'_> {
 
     fn server_key(&mut self, name: &str, fresh: &[u8; 32]) -> Result<Vec<u8>, ApiError> {
         self.exec(
-            "INSERT INTO server_keys (portal_id, name, secret) VALUES ($1, $2, $3)
+            "INSERT INTO server_keys (portal_id, name, secret) VALUES (?1, ?2, ?3)
              ON CONFLICT (portal_id, name) DO NOTHING",
             &args![self.portal, name, fresh],
         )?;
         let key = self.opt(
-            "SELECT secret FROM server_keys WHERE portal_id = $1 AND name = $2",
+            "SELECT secret FROM server_keys WHERE portal_id = ?1 AND name = ?2",
             &args![self.portal, name],
             |r| r.blob(0),
         )?;
@@ -997,7 +999,7 @@ impl Tx for SqlTx<'_> {
         let now = self.now_iso();
         let n = self.exec(
             "INSERT INTO event_handlers (portal_id, id, app_id, event_name, handler, user_id, connector_id, created)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (portal_id, app_id, event_name, handler, user_id, connector_id) DO NOTHING",
             &args![
                 self.portal,
@@ -1016,7 +1018,7 @@ impl Tx for SqlTx<'_> {
     fn event_handlers_of_app(&mut self, app_id: i64) -> Result<Vec<EventHandlerRecord>, ApiError> {
         self.all(
             &format!(
-                "SELECT {HANDLER_COLUMNS} FROM event_handlers WHERE portal_id = $1 AND app_id = $2 ORDER BY id"
+                "SELECT {HANDLER_COLUMNS} FROM event_handlers WHERE portal_id = ?1 AND app_id = ?2 ORDER BY id"
             ),
             &args![self.portal, app_id],
             handler_from_row,
@@ -1036,7 +1038,7 @@ impl Tx for SqlTx<'_> {
 
     fn delete_event_handler(&mut self, id: i64) -> Result<bool, ApiError> {
         let n = self.exec(
-            "DELETE FROM event_handlers WHERE portal_id = $1 AND id = $2",
+            "DELETE FROM event_handlers WHERE portal_id = ?1 AND id = ?2",
             &args![self.portal, id],
         )?;
         Ok(n == 1)
@@ -1049,7 +1051,7 @@ impl Tx for SqlTx<'_> {
         self.exec(
             &format!(
                 "INSERT INTO event_outbox (portal_id, {OUTBOX_COLUMNS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
             ),
             &args![
                 self.portal,
@@ -1084,8 +1086,8 @@ impl Tx for SqlTx<'_> {
         let mut claimed = Vec::with_capacity(candidates.len());
         for row in candidates {
             let n = self.exec(
-                "UPDATE event_outbox SET next_attempt_at = $3
-                 WHERE portal_id = $1 AND id = $2 AND next_attempt_at <= $4",
+                "UPDATE event_outbox SET next_attempt_at = ?3
+                 WHERE portal_id = ?1 AND id = ?2 AND next_attempt_at <= ?4",
                 &args![self.portal, row.id, claim_until, now],
             )?;
             if n == 1 {
@@ -1097,7 +1099,7 @@ impl Tx for SqlTx<'_> {
 
     fn reschedule_outbox(&mut self, id: i64, attempts: i64, due: f64) -> Result<(), ApiError> {
         self.exec(
-            "UPDATE event_outbox SET attempts = $3, next_attempt_at = $4 WHERE portal_id = $1 AND id = $2",
+            "UPDATE event_outbox SET attempts = ?3, next_attempt_at = ?4 WHERE portal_id = ?1 AND id = ?2",
             &args![self.portal, id, attempts, due],
         )?;
         Ok(())
@@ -1105,7 +1107,7 @@ impl Tx for SqlTx<'_> {
 
     fn delete_outbox(&mut self, id: i64) -> Result<(), ApiError> {
         self.exec(
-            "DELETE FROM event_outbox WHERE portal_id = $1 AND id = $2",
+            "DELETE FROM event_outbox WHERE portal_id = ?1 AND id = ?2",
             &args![self.portal, id],
         )?;
         Ok(())
@@ -1116,7 +1118,7 @@ impl Tx for SqlTx<'_> {
         self.exec(
             &format!(
                 "INSERT INTO event_deliveries (portal_id, {DELIVERY_COLUMNS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
             ),
             &args![
                 self.portal,
@@ -1134,7 +1136,7 @@ impl Tx for SqlTx<'_> {
         )?;
         // A primary-key range: only the few entries that just fell out of the window.
         self.exec(
-            "DELETE FROM event_deliveries WHERE portal_id = $1 AND id <= $2",
+            "DELETE FROM event_deliveries WHERE portal_id = ?1 AND id <= ?2",
             &args![self.portal, id - DELIVERY_LOG_KEEP],
         )?;
         Ok(())
@@ -1143,7 +1145,7 @@ impl Tx for SqlTx<'_> {
     fn deliveries(&mut self, limit: u64) -> Result<Vec<DeliveryRecord>, ApiError> {
         self.all(
             &format!(
-                "SELECT {DELIVERY_COLUMNS} FROM event_deliveries WHERE portal_id = $1 ORDER BY id DESC LIMIT $2"
+                "SELECT {DELIVERY_COLUMNS} FROM event_deliveries WHERE portal_id = ?1 ORDER BY id DESC LIMIT ?2"
             ),
             &args![self.portal, limit_arg(limit)],
             delivery_from_row,
@@ -1155,7 +1157,7 @@ impl Tx for SqlTx<'_> {
         self.exec(
             &format!(
                 "INSERT INTO event_offline (portal_id, {OFFLINE_COLUMNS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                  ON CONFLICT (portal_id, app_id, connector_id, process_id, error, message_id)
                  DO UPDATE SET timestamp_x = excluded.timestamp_x, user_id = excluded.user_id"
             ),
@@ -1193,7 +1195,7 @@ impl Tx for SqlTx<'_> {
     fn mark_offline_events(&mut self, ids: &[i64], process_id: &str) -> Result<(), ApiError> {
         for &id in ids {
             self.exec(
-                "UPDATE event_offline SET process_id = $3 WHERE portal_id = $1 AND id = $2",
+                "UPDATE event_offline SET process_id = ?3 WHERE portal_id = ?1 AND id = ?2",
                 &args![self.portal, id, process_id],
             )?;
         }
@@ -1210,8 +1212,8 @@ impl Tx for SqlTx<'_> {
         for message_id in message_ids {
             self.exec(
                 "UPDATE event_offline SET error = 1, process_id = ''
-                 WHERE portal_id = $1 AND app_id = $2 AND connector_id = $3 AND process_id = $4
-                     AND message_id = $5",
+                 WHERE portal_id = ?1 AND app_id = ?2 AND connector_id = ?3 AND process_id = ?4
+                     AND message_id = ?5",
                 &args![self.portal, app_id, connector_id, process_id, message_id],
             )?;
         }
@@ -1226,21 +1228,21 @@ impl Tx for SqlTx<'_> {
         only: OfflineSelection<'_>,
     ) -> Result<(), ApiError> {
         const SCOPE: &str = "DELETE FROM event_offline
-             WHERE portal_id = $1 AND app_id = $2 AND connector_id = $3 AND process_id = $4";
+             WHERE portal_id = ?1 AND app_id = ?2 AND connector_id = ?3 AND process_id = ?4";
         let scope = args![self.portal, app_id, connector_id, process_id];
         match only {
             OfflineSelection::All => {
                 self.exec(SCOPE, &scope)?;
             }
             OfflineSelection::Ids(ids) => {
-                let sql = format!("{SCOPE} AND id = $5");
+                let sql = format!("{SCOPE} AND id = ?5");
                 for &id in ids {
                     let [a, b, c, d] = scope;
                     self.exec(&sql, &[a, b, c, d, Arg::Int(id)])?;
                 }
             }
             OfflineSelection::MessageIds(message_ids) => {
-                let sql = format!("{SCOPE} AND message_id = $5");
+                let sql = format!("{SCOPE} AND message_id = ?5");
                 for message_id in message_ids {
                     let [a, b, c, d] = scope;
                     self.exec(&sql, &[a, b, c, d, Arg::Text(message_id)])?;

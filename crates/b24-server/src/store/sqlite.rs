@@ -10,7 +10,7 @@
 //! background thread, not in whichever request's commit happens to cross SQLite's threshold: done
 //! inline they cost that one caller milliseconds.
 
-use super::driver::{sql_row_getters, sqlite_placeholders, Arg, Conn, Dialect, EachRow, SqlRow};
+use super::driver::{sql_row_getters, Arg, Conn, Dialect, EachRow, SqlRow};
 use super::schema::MIGRATIONS;
 use super::sql::SqlTx;
 use super::*;
@@ -174,7 +174,7 @@ impl ExplainPages for SqliteStore {
 
     fn explain(&self, sql: &str, args: &[Arg<'_>]) -> anyhow::Result<Vec<String>> {
         let conn = self.readers.get()?;
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", sqlite_placeholders(sql)))?;
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
         let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -328,12 +328,12 @@ impl Conn for SqliteConn<'_> {
     }
 
     fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, ApiError> {
-        let mut stmt = self.0.prepare_cached(&sqlite_placeholders(sql))?;
+        let mut stmt = self.0.prepare_cached(sql)?;
         Ok(stmt.execute(rusqlite::params_from_iter(args))? as u64)
     }
 
     fn query(&mut self, sql: &str, args: &[Arg<'_>], each: EachRow<'_>) -> Result<(), ApiError> {
-        let mut stmt = self.0.prepare_cached(&sqlite_placeholders(sql))?;
+        let mut stmt = self.0.prepare_cached(sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
         while let Some(row) = rows.next()? {
             each(row)?;
