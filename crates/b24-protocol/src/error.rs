@@ -148,6 +148,7 @@ error_codes! {
     UnsupportedProtocol => 400, "ERROR_UNSUPPORTED_PROTOCOL", "Unsupported handler protocol";
     /// `event.bind` of a handler that is already bound (same application, event, URL, user, connector).
     HandlerAlreadyBound => 400, "ERROR_CORE", "Unable to set event handler: Handler already binded";
+    TooManyHandlers => 400, "ERROR_CORE", "Unable to set event handler: The application has too many handlers (at most 500)";
 }
 
 /// A Bitrix24 error as it travels: the table row plus the exact description (and, for

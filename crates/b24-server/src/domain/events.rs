@@ -57,6 +57,10 @@ fn is_offline(event_type: &str) -> Result<bool, ApiError> {
     }
 }
 
+/// Handlers one application may bind (online and offline together), so that no application can
+/// make every change of the portal fan out to unbounded deliveries.
+pub const MAX_HANDLERS_PER_APP: usize = 500;
+
 /// `event.bind`: binds a handler URL (or, for administrators, the offline queue) to an event
 /// the application's scopes cover. With `auth_type` the handler gets tokens of that user (only
 /// administrators may name another user); without it, of the caller, unless an administrator
@@ -98,6 +102,9 @@ pub fn bind(
     }
     if !scope_of(&event).is_some_and(|scope| (app.has_scope)(scope)) {
         return Err(ErrorCode::EventNotFound.into());
+    }
+    if tx.event_handlers_of_app(app.app_id)?.len() >= MAX_HANDLERS_PER_APP {
+        return Err(ErrorCode::TooManyHandlers.into());
     }
     let record = EventHandlerRecord {
         id: 0,

@@ -44,11 +44,33 @@ pub fn scope_of(event: &str) -> Option<&'static str> {
     EVENTS.iter().find(|(_, e)| *e == event).map(|(s, _)| *s)
 }
 
+/// The longest handler URL accepted (the usual limit of URLs on the web; every delivery and
+/// `event.get` carries it, so it must not be megabytes).
+pub const MAX_HANDLER_URL: usize = 2048;
+
 /// Checks a handler URL as `event.bind` does (spec §9.1): a host containing a dot, then an http
 /// or https scheme; then, for a literal IP address, the operator's [`TargetPolicy`]. Host names
 /// are checked again after resolution, at every delivery.
 pub fn check_handler_url(url: &str, policy: TargetPolicy) -> Result<(), ApiError> {
+    if url.trim().len() > MAX_HANDLER_URL {
+        return Err(RestError::with_message(
+            ErrorCode::WrongHandlerUrl,
+            "Wrong handler URL: a handler URL has at most 2048 characters",
+        )
+        .into());
+    }
     let parsed = reqwest::Url::parse(url.trim()).ok();
+    if parsed
+        .as_ref()
+        .is_some_and(|u| !u.username().is_empty() || u.password().is_some())
+    {
+        // Stored handler URLs are shown back by `event.get`: a password in one would leak.
+        return Err(RestError::with_message(
+            ErrorCode::WrongHandlerUrl,
+            "Wrong handler URL: credentials in the URL are not accepted; authenticate events with the application_token they carry",
+        )
+        .into());
+    }
     let host = parsed
         .as_ref()
         .and_then(|u| u.host_str())
@@ -140,6 +162,25 @@ mod tests {
         assert_eq!(code("http://10.0.0.5/h"), Some("ERROR_WRONG_HANDLER_URL"));
         assert_eq!(
             code("http://169.254.169.254/h"),
+            Some("ERROR_WRONG_HANDLER_URL")
+        );
+    }
+
+    #[test]
+    fn handler_urls_are_bounded_in_length_and_carry_no_credentials() {
+        let longest = format!("https://example.com/{}", "a".repeat(MAX_HANDLER_URL - 20));
+        assert_eq!(longest.len(), MAX_HANDLER_URL);
+        assert_eq!(code(&longest), None);
+        assert_eq!(
+            code(&format!("{longest}a")),
+            Some("ERROR_WRONG_HANDLER_URL")
+        );
+        assert_eq!(
+            code("https://user:secret@example.com/h"),
+            Some("ERROR_WRONG_HANDLER_URL")
+        );
+        assert_eq!(
+            code("https://user@example.com/h"),
             Some("ERROR_WRONG_HANDLER_URL")
         );
     }

@@ -141,7 +141,7 @@ pub struct User {
 }
 
 /// An incoming webhook as stored: the code only as its SHA-256 digest.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WebhookRecord {
     /// Its id.
     pub id: i64,
@@ -157,6 +157,21 @@ pub struct WebhookRecord {
     pub blocked: bool,
     /// Creation time, ISO-8601.
     pub created: String,
+}
+
+/// See [`AppRecord`]'s `Debug`: the code's digest is not printed.
+impl std::fmt::Debug for WebhookRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookRecord")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("code_digest", &"<redacted>")
+            .field("scopes", &self.scopes)
+            .field("active", &self.active)
+            .field("blocked", &self.blocked)
+            .field("created", &self.created)
+            .finish()
+    }
 }
 
 /// A CRM item (lead, deal, contact, company, …). Core columns are typed; the rest of the

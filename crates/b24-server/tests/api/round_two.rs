@@ -383,3 +383,62 @@ async fn debug_output_of_application_credentials_and_their_records_shows_no_secr
     assert!(printed.contains("example.com"), "{printed}");
     assert!(!printed.contains(&outgoing.application_token), "{printed}");
 }
+
+#[tokio::test]
+async fn debug_output_of_a_stored_webhook_shows_no_code_digest() {
+    let app = spawn_app_with(|_| {}).await;
+    let webhooks = app
+        .state
+        .store
+        .read(DEFAULT_PORTAL, |tx| tx.webhooks())
+        .unwrap();
+    let webhook = webhooks.first().expect("the first start made a webhook");
+    let printed = format!("{webhook:?}");
+    assert!(printed.contains("WebhookRecord"), "{printed}");
+    assert!(
+        !printed.contains(&format!("{:?}", webhook.code_digest)),
+        "{printed}"
+    );
+    assert!(
+        !printed.contains(
+            &webhook.code_digest[0..4]
+                .iter()
+                .map(|b| b.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        "{printed}"
+    );
+}
+
+/// An application binds at most 500 handlers; the next one is refused with the real service's
+/// generic handler error (`ERROR_CORE`, "Unable to set event handler: …") and nothing is stored.
+#[tokio::test]
+async fn an_application_binds_at_most_five_hundred_handlers() {
+    let (app, _clock, token) = events_app(|_| {}).await;
+    let bind = |n: usize| {
+        let request = app.client.post(format!("{}/rest/event.bind", app.base)).json(
+            &json!({"auth": token, "event": "ONCRMDEALADD", "handler": format!("https://example.com/h{n}")}),
+        );
+        async move { read(request.send().await.unwrap()).await }
+    };
+    for n in 0..500 {
+        let (status, body) = bind(n).await;
+        assert_eq!(status, 200, "handler {n}: {body}");
+    }
+    let (status, body) = bind(500).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body,
+        envelope(
+            "ERROR_CORE",
+            "Unable to set event handler: The application has too many handlers (at most 500)"
+        )
+    );
+    let handlers = app
+        .state
+        .store
+        .read(DEFAULT_PORTAL, |tx| tx.event_handlers_for("ONCRMDEALADD"))
+        .unwrap();
+    assert_eq!(handlers.len(), 500);
+}
