@@ -415,6 +415,75 @@ impl TestApp {
     }
 }
 
+/// An OAuth application installed for a user, and the token pair a real code exchange gave.
+pub struct InstalledApp {
+    /// `client_id`.
+    pub client_id: String,
+    /// `client_secret`.
+    pub client_secret: String,
+    /// The application token events carry.
+    pub application_token: String,
+    /// The `/oauth/token/` answer (`access_token`, `refresh_token`, …).
+    pub tokens: Value,
+}
+
+impl TestApp {
+    /// Creates an application with `scopes`, authorizes it for `user` at `now` (the server's
+    /// clock), and exchanges the code at `/oauth/token/`.
+    pub async fn install_app(&self, scopes: &str, user: i64, now: f64) -> InstalledApp {
+        let scopes = admin::parse_scopes(Some(scopes)).unwrap();
+        let credentials = b24_server::oauth::create_app(
+            &self.state.store,
+            DEFAULT_PORTAL,
+            "Test app",
+            &scopes,
+            "",
+        )
+        .unwrap();
+        let code = b24_server::oauth::authorize(
+            &self.state.store,
+            DEFAULT_PORTAL,
+            &credentials.client_id,
+            user,
+            now,
+            30.0,
+        )
+        .unwrap();
+        let response = self
+            .client
+            .post(format!("{}/oauth/token/", self.base))
+            .form(
+                &json!({"grant_type": "authorization_code", "client_id": credentials.client_id,
+                          "client_secret": credentials.client_secret, "code": code}),
+            )
+            .send()
+            .await
+            .unwrap();
+        let (status, tokens) = read(response).await;
+        assert_eq!(status, 200, "{tokens}");
+        InstalledApp {
+            client_id: credentials.client_id,
+            client_secret: credentials.client_secret,
+            application_token: credentials.application_token,
+            tokens,
+        }
+    }
+}
+
+/// Short, deterministic event delivery for tests: one request at a time (so events arrive in
+/// order), quick polling, three attempts, retries 60 s apart (on a manual clock).
+pub fn quick_delivery() -> b24_server::events::sender::DeliveryConfig {
+    b24_server::events::sender::DeliveryConfig {
+        concurrency: 1,
+        timeout: std::time::Duration::from_secs(5),
+        max_attempts: 3,
+        first_retry: std::time::Duration::from_secs(60),
+        max_backoff: std::time::Duration::from_secs(600),
+        poll_interval: std::time::Duration::from_millis(20),
+        ..Default::default()
+    }
+}
+
 /// The exact error envelope `{error, error_description}`.
 pub fn envelope(code: &str, description: &str) -> Value {
     json!({"error": code, "error_description": description})

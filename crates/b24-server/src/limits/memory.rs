@@ -107,17 +107,7 @@ mod tests {
     fn a_hundred_thousand_distinct_clients_leave_memory_bounded() {
         let state = MemoryLimiterState::default();
         let t0 = 1_000_000.0;
-        for i in 0..100_000u32 {
-            let now = t0 + f64::from(i) * 0.5;
-            let key = format!("1|10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255);
-            assert_eq!(
-                state.admit(&key, now, 2.0, 50.0).unwrap(),
-                RateDecision::Admitted
-            );
-            state
-                .record_operating(&format!("1|hook:{i}|server.time"), now, 0.2)
-                .unwrap();
-        }
+        crate::limits::crawl(&state, 100_000, t0);
         let (buckets, operating) = state.keys();
         assert!(buckets <= SWEEP_EVERY as usize, "{buckets} buckets held");
         // Ten minutes of clients stay in the window (1,200 at two a second), plus those since

@@ -131,6 +131,24 @@ pub trait LimiterState: Send + Sync + 'static {
     fn record_operating(&self, key: &str, now: f64, seconds: f64) -> Result<(), ApiError>;
 }
 
+/// For the sweep tests of both states: `clients` distinct clients, each calling once, two a
+/// second from `t0` (a crawler walking an address range); each also spends 0.2 s of operating
+/// time under a key of its own.
+#[cfg(test)]
+pub(crate) fn crawl(state: &dyn LimiterState, clients: u32, t0: f64) {
+    for i in 0..clients {
+        let now = t0 + f64::from(i) * 0.5;
+        let key = format!("1|10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255);
+        assert_eq!(
+            state.admit(&key, now, 2.0, 50.0).unwrap(),
+            RateDecision::Admitted
+        );
+        state
+            .record_operating(&format!("1|hook:{i}|server.time"), now, 0.2)
+            .unwrap();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -205,17 +205,7 @@ mod tests {
         let state = PgLimiterState::new(schema.store.pool());
         let t0 = 1_000_000.0;
         const CLIENTS: u32 = 3_000;
-        for i in 0..CLIENTS {
-            let now = t0 + f64::from(i) * 0.5;
-            let key = format!("1|10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255);
-            assert_eq!(
-                state.admit(&key, now, 2.0, 50.0).unwrap(),
-                RateDecision::Admitted
-            );
-            state
-                .record_operating(&format!("1|hook:{i}|server.time"), now, 0.2)
-                .unwrap();
-        }
+        crate::limits::crawl(&state, CLIENTS, t0);
         let mut conn = schema.store.pool().get().unwrap();
         let count = |conn: &mut PgConnection, table: &str| -> i64 {
             conn.query_one(&format!("SELECT COUNT(*) FROM {table}"), &[])

@@ -9,7 +9,6 @@ use crate::helpers::{envelope, read, spawn_app_with, TestApp};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use b24_server::clock::ManualClock;
-use b24_server::events::sender::DeliveryConfig;
 use b24_server::{admin, oauth, ServeConfig};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -142,15 +141,7 @@ impl Receiver {
 /// quick polling, three attempts, retries 60 s apart on the manual clock.
 fn test_delivery(config: &mut ServeConfig, clock: Arc<ManualClock>) {
     config.clock = clock;
-    config.events = DeliveryConfig {
-        concurrency: 1,
-        timeout: Duration::from_secs(5),
-        max_attempts: 3,
-        first_retry: Duration::from_secs(60),
-        max_backoff: Duration::from_secs(600),
-        poll_interval: Duration::from_millis(20),
-        ..DeliveryConfig::default()
-    };
+    config.events = crate::helpers::quick_delivery();
 }
 
 /// A server, an application with `scopes` installed for user 1 (the administrator), and its token.

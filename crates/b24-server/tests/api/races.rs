@@ -2,9 +2,8 @@
 //! PostgreSQL (where each call reads, then writes, on its own connection): every row a call
 //! reads in order to change it must stay locked until the call commits.
 
-use crate::helpers::{read, spawn_app, TestApp};
+use crate::helpers::{read, spawn_app};
 use b24_server::clock::{Clock, SystemClock};
-use b24_server::{admin, oauth};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 
@@ -65,42 +64,15 @@ async fn concurrent_updates_of_different_fields_of_one_item_both_stay() {
     }
 }
 
-/// An application installed for the administrator, and a token pair for it.
-async fn app_with_tokens(app: &TestApp, scopes: &str) -> (String, String, Value) {
-    let scopes = admin::parse_scopes(Some(scopes)).unwrap();
-    let credentials = oauth::create_app(&app.state.store, 1, "Race app", &scopes, "").unwrap();
-    let code = oauth::authorize(
-        &app.state.store,
-        1,
-        &credentials.client_id,
-        1,
-        SystemClock.now(),
-        30.0,
-    )
-    .unwrap();
-    let (status, tokens) = read(
-        app.client
-            .post(format!("{}/oauth/token/", app.base))
-            .form(
-                &json!({"grant_type": "authorization_code", "client_id": credentials.client_id,
-                          "client_secret": credentials.client_secret, "code": code}),
-            )
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200, "{tokens}");
-    (credentials.client_id, credentials.client_secret, tokens)
-}
-
 /// A refresh token works once, also when sixteen grants with it arrive at the same time: one
 /// answers new tokens, the others `invalid_grant`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_refresh_grants_with_one_token_succeed_once() {
     let app = spawn_app().await;
     for round in 0..4 {
-        let (client_id, client_secret, tokens) = app_with_tokens(&app, "crm").await;
+        let installed = app.install_app("crm", 1, SystemClock.now()).await;
+        let (client_id, client_secret) = (installed.client_id, installed.client_secret);
+        let tokens = installed.tokens;
         let url = format!("{}/oauth/token/", app.base);
         let answers = at_once(16, |_| {
             fresh_client().post(&url).form(&json!({
@@ -126,8 +98,11 @@ async fn parallel_refresh_grants_with_one_token_succeed_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_offline_gets_hand_each_entry_to_one_caller() {
     let app = spawn_app().await;
-    let (_, _, tokens) = app_with_tokens(&app, "crm").await;
-    let token = tokens["access_token"].as_str().unwrap().to_string();
+    let installed = app.install_app("crm", 1, SystemClock.now()).await;
+    let token = installed.tokens["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let rest = |method: &str| format!("{}/rest/{method}", app.base);
     let (status, bound) = read(
         app.client

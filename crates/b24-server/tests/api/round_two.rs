@@ -2,9 +2,8 @@
 //! paths, an oversized declared body refused at once, simulated method costs, refused event
 //! targets, blocked applications at the token endpoint, and `Debug` output without secrets.
 
-use crate::helpers::{envelope, read, spawn_app_with, TestApp};
+use crate::helpers::{envelope, quick_delivery, read, spawn_app_with, TestApp};
 use b24_server::clock::{Clock, ManualClock};
-use b24_server::events::sender::DeliveryConfig;
 use b24_server::store::{EventHandlerRecord, DEFAULT_PORTAL};
 use b24_server::{admin, oauth};
 use serde_json::{json, Value};
@@ -142,37 +141,15 @@ async fn events_app(
     let c = clock.clone();
     let app = spawn_app_with(move |config| {
         config.clock = c;
-        config.events = DeliveryConfig {
-            concurrency: 1,
-            timeout: Duration::from_secs(5),
-            max_attempts: 3,
-            first_retry: Duration::from_secs(60),
-            max_backoff: Duration::from_secs(600),
-            poll_interval: Duration::from_millis(20),
-            ..DeliveryConfig::default()
-        };
+        config.events = quick_delivery();
         configure(config);
     })
     .await;
-    let scopes = admin::parse_scopes(Some("crm")).unwrap();
-    let credentials = oauth::create_app(&app.state.store, 1, "App", &scopes, "").unwrap();
-    let code = oauth::authorize(
-        &app.state.store,
-        1,
-        &credentials.client_id,
-        1,
-        clock.now(),
-        30.0,
-    )
-    .unwrap();
-    let (status, body) = token_call(
-        &app,
-        json!({"grant_type": "authorization_code", "client_id": credentials.client_id,
-               "client_secret": credentials.client_secret, "code": code}),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let token = body["access_token"].as_str().unwrap().to_string();
+    let installed = app.install_app("crm", 1, clock.now()).await;
+    let token = installed.tokens["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     (app, clock, token)
 }
 

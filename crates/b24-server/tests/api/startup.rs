@@ -74,25 +74,29 @@ fn a_sqlite_database_from_a_newer_release_is_refused_and_left_unchanged() {
     assert_eq!(version, 999);
 }
 
+/// Grows the database by `rows` rows of `width` characters, then scribbles over the middle of the
+/// file (b-tree pages, never the header). Returns the file's size.
+fn damage(dir: &Path, rows: u32, width: u32) -> usize {
+    sqlite(dir)
+        .execute_batch(&format!(
+            "PRAGMA journal_mode = DELETE; CREATE TABLE filler (t TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})
+             INSERT INTO filler SELECT printf('%0{width}d', i) FROM n;"
+        ))
+        .unwrap();
+    let path = dir.join(DB_FILE);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle..middle + 4096].fill(0xA5);
+    std::fs::write(&path, &bytes).unwrap();
+    bytes.len()
+}
+
 #[test]
 fn a_damaged_sqlite_database_is_refused_with_how_to_recover() {
     let dir = tempfile::tempdir().unwrap();
     assert!(open_store(dir.path(), None).status.success());
-    {
-        let conn = sqlite(dir.path());
-        conn.execute_batch(
-            "PRAGMA journal_mode = DELETE; CREATE TABLE filler (t TEXT);
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
-             INSERT INTO filler SELECT printf('%0100d', i) FROM n;",
-        )
-        .unwrap();
-    }
-    // Scribble over the middle of the file: b-tree pages, never the header.
-    let path = dir.path().join(DB_FILE);
-    let mut bytes = std::fs::read(&path).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle..middle + 4096].fill(0xA5);
-    std::fs::write(&path, bytes).unwrap();
+    damage(dir.path(), 2_000, 100);
     let out = open_store(dir.path(), None);
     assert_refused(&out, &["is damaged", "quick_check", ".recover", "backup"]);
 }
@@ -179,24 +183,8 @@ async fn a_large_damaged_sqlite_database_is_found_in_the_background_and_every_ca
         .expect("a first start prints its webhook");
     signal(&first.child, "-TERM");
     first.child.wait().unwrap();
-    {
-        let conn = sqlite(dir.path());
-        conn.execute_batch(
-            "PRAGMA journal_mode = DELETE; CREATE TABLE filler (t TEXT);
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12000)
-             INSERT INTO filler SELECT printf('%01000d', i) FROM n;",
-        )
-        .unwrap();
-    }
-    let path = dir.path().join(DB_FILE);
-    let mut bytes = std::fs::read(&path).unwrap();
-    assert!(
-        bytes.len() > 8 << 20,
-        "larger than what is checked at start"
-    );
-    let middle = bytes.len() / 2;
-    bytes[middle..middle + 4096].fill(0xA5);
-    std::fs::write(&path, bytes).unwrap();
+    let size = damage(dir.path(), 12_000, 1_000);
+    assert!(size > 8 << 20, "larger than what is checked at start");
 
     let mut server = start(dir.path(), None);
     if server.base.is_empty() {
