@@ -5,6 +5,8 @@
 
 use crate::admin::{self, FirstStart};
 pub use crate::config::{ServeConfig, TlsSettings, TransportLimits};
+use crate::control::admin_token::{self, TokenAtStart};
+use crate::control::{ControlState, Endpoints};
 use crate::limits::PlanCache;
 use crate::state::{AppState, PortalFlags};
 use crate::store::{Store, DEFAULT_PORTAL};
@@ -32,6 +34,7 @@ pub struct Application {
     transport: TransportLimits,
     state: AppState,
     first_start: Option<FirstStart>,
+    admin_token: TokenAtStart,
 }
 
 impl Application {
@@ -67,21 +70,45 @@ impl Application {
             (None, _) => String::new(),
         };
         let store_limiter = store.default_limiter();
+        let backend = match &store {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        };
         let store = Arc::new(store);
-        let (first_start, (plan, rest_enabled, closed)) = {
+        let (first_start, (plan, rest_enabled, closed), (token_digest, admin_token)) = {
             let store = store.clone();
             let (url, https_url) = (public_url.clone(), public_https_url.clone());
             let wanted = config.plan;
+            let data_dir = config.data_dir.clone();
+            let given_token = config.control.token.clone();
             tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
                 let first_start = admin::bootstrap(&store, DEFAULT_PORTAL, &url, &https_url)?;
                 if let Some(plan) = wanted {
                     admin::set_plan(&store, DEFAULT_PORTAL, plan)?;
                 }
-                Ok((first_start, admin::portal_status(&store, DEFAULT_PORTAL)?))
+                let token = admin_token::ensure(&store, &data_dir, given_token.as_deref())?;
+                Ok((
+                    first_start,
+                    admin::portal_status(&store, DEFAULT_PORTAL)?,
+                    token,
+                ))
             })
             .await
             .context("bootstrap panicked")??
         };
+        let endpoints = Endpoints {
+            backend,
+            http: format!("http://{addr}"),
+            https: match &tls {
+                Some(t) => Some(format!("https://{}", t.listener.local_addr()?)),
+                None => None,
+            },
+            ca: tls
+                .as_ref()
+                .and_then(|t| t.files.ca_cert.as_ref())
+                .map(|p| p.display().to_string()),
+        };
+        let control = ControlState::new(&config.control, endpoints, Some(token_digest));
         // OAuth answers name the endpoint SDKs should use: HTTPS when we serve it.
         let api_base = if public_https_url.is_empty() || config.public_url.is_some() {
             public_url
@@ -105,8 +132,10 @@ impl Application {
                 public_url: Arc::from(api_base),
                 events: Arc::new(config.events),
                 events_wake: Arc::new(tokio::sync::Notify::new()),
+                control: Arc::new(control),
             },
             first_start,
+            admin_token,
         })
     }
 
@@ -136,6 +165,15 @@ impl Application {
     /// stored in clear).
     pub fn first_start(&self) -> Option<&FirstStart> {
         self.first_start.as_ref()
+    }
+
+    /// The admin token, when this start made it (shown once; it is also in the data
+    /// directory's `admin-token` file).
+    pub fn new_admin_token(&self) -> Option<&str> {
+        match &self.admin_token {
+            TokenAtStart::Made(token) => Some(token),
+            TokenAtStart::Given | TokenAtStart::Kept => None,
+        }
     }
 
     /// The administrator's plain-HTTP webhook URL, on the first start only.
@@ -247,20 +285,28 @@ fn bind_tls(data_dir: &std::path::Path, settings: &TlsSettings) -> anyhow::Resul
     })
 }
 
-/// Re-reads the portal's plan and switches every second; a failed read keeps what is in force.
+/// Re-reads the portal's plan and switches, and the admin token, every second; a failed read
+/// keeps what is in force.
 async fn refresh_portal(state: AppState) {
     let mut ticks = tokio::time::interval(PORTAL_REFRESH);
     loop {
         ticks.tick().await;
         let store = state.store.clone();
         let portal = state.portal_id;
-        match tokio::task::spawn_blocking(move || admin::portal_status(&store, portal)).await {
-            Ok(Ok((plan, rest_enabled, closed))) => {
+        let read = move || -> anyhow::Result<_> {
+            Ok((
+                admin::portal_status(&store, portal)?,
+                admin_token::stored_digest(&store)?,
+            ))
+        };
+        match tokio::task::spawn_blocking(read).await {
+            Ok(Ok(((plan, rest_enabled, closed), token_digest))) => {
                 if plan != state.plan.get() {
                     tracing::info!(%plan, "request-rate plan changed");
                     state.plan.set(plan);
                 }
                 state.portal_flags.set(rest_enabled, closed);
+                state.control.set_token_digest(token_digest);
             }
             Ok(Err(e)) => tracing::warn!(error = format!("{e:#}"), "could not re-read the portal"),
             // The runtime is shutting down.

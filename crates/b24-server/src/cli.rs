@@ -4,6 +4,7 @@ use crate::admin;
 use crate::app::Application;
 use crate::clock::Clock as _;
 use crate::config::{OperatingConfig, SecurityConfig, ServeConfig, TlsSettings};
+use crate::control::admin_token;
 use crate::domain::permissions::RightGrant;
 use crate::limits::{Plan, DEFAULT_OPERATING_LIMIT_SECS};
 use crate::oauth;
@@ -74,6 +75,23 @@ pub enum Command {
     /// Outbound events: the delivery log and outgoing webhooks.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// The admin API of the test-double controls (/_b24/): its token.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// `admin` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Print the admin token (from DATA_DIR/admin-token), or make a new one with --rotate.
+    ///
+    /// Admin calls send it as `Authorization: Bearer TOKEN`. A running server takes a rotated
+    /// token within a second; the old one stops working then.
+    Token {
+        /// Replace the token with a new one and print it.
+        #[arg(long)]
+        rotate: bool,
+    },
 }
 
 /// `events` subcommands.
@@ -291,6 +309,22 @@ pub struct ServeArgs {
     /// Refuse event handlers on loopback addresses too (allowed by default for local setups).
     #[arg(long, env = "B24_DENY_LOOPBACK_EVENT_TARGETS")]
     pub deny_loopback_event_targets: bool,
+    /// The admin token for the test-double controls under /_b24/ (16 to 256 printable
+    /// characters). Without it, one is made on first start, printed once and written to
+    /// DATA_DIR/admin-token.
+    #[arg(long, env = "B24_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Remove the admin API (/_b24/) altogether, for shared deployments.
+    #[arg(long, env = "B24_NO_ADMIN", conflicts_with = "admin_remote")]
+    pub no_admin: bool,
+    /// Answer admin calls from other machines too, over HTTPS only (by default only clients
+    /// on this machine are answered).
+    #[arg(long, env = "B24_ADMIN_REMOTE")]
+    pub admin_remote: bool,
+    /// Journal entries kept per portal (every REST call, for GET /_b24/journal); the oldest go
+    /// first. 0 turns the journal off.
+    #[arg(long, env = "B24_JOURNAL_SIZE", default_value_t = crate::config::DEFAULT_JOURNAL_SIZE)]
+    pub journal_size: u64,
 }
 
 /// `user` subcommands.
@@ -466,6 +500,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::App(command) => run_app(&db, command),
+        Command::Admin(AdminCommand::Token { rotate }) => {
+            if rotate {
+                let store = open_store(&db)?;
+                println!("{}", admin_token::rotate(&store, &db.data_dir)?);
+                return Ok(());
+            }
+            match admin_token::read_token_file(&db.data_dir)? {
+                Some(token) => println!("{token}"),
+                None => anyhow::bail!(
+                    "{} does not exist: start the server once, or make a token with `b24-server admin token --rotate`",
+                    admin_token::token_file(&db.data_dir).display()
+                ),
+            }
+            Ok(())
+        }
         Command::Events(command) => run_events(&db, command),
         Command::Portal(PortalCommand::SetPlan { plan }) => {
             let store = open_store(&db)?;
@@ -591,6 +640,15 @@ async fn serve(db: Database, args: ServeArgs) -> anyhow::Result<()> {
         access_token_ttl: args.access_token_ttl as f64,
         ..SecurityConfig::default()
     };
+    config.control = crate::config::ControlConfig {
+        enabled: !args.no_admin,
+        remote: args.admin_remote,
+        token: args.admin_token,
+        journal_size: args.journal_size,
+    };
+    if args.admin_remote && args.no_tls {
+        anyhow::bail!("--admin-remote answers other machines over HTTPS only: drop --no-tls");
+    }
     config.events.targets = crate::config::TargetPolicy {
         allow_loopback: !args.deny_loopback_event_targets,
         allow_private: args.allow_private_event_targets,
@@ -618,6 +676,13 @@ async fn serve(db: Database, args: ServeArgs) -> anyhow::Result<()> {
         say!("  {url}");
         say!("keep this URL: its code is stored only as a digest and cannot be shown again");
         say!("(create more with `b24-server webhook create --user 1`).");
+    }
+    if let Some(token) = app.new_admin_token() {
+        say!(
+            "admin token for the test-double controls under /_b24/ (also in {}):",
+            admin_token::token_file(&data_dir).display()
+        );
+        say!("  {token}");
     }
     tracing::info!(%plan, "request-rate plan");
     if let Some(ca) = app.ca_cert_path() {

@@ -53,7 +53,50 @@ pub struct ServeConfig {
     pub transport: TransportLimits,
     /// Event delivery: concurrency, timeout, retries, allowed handler addresses.
     pub events: DeliveryConfig,
+    /// The test-double controls under `/_b24/`.
+    pub control: ControlConfig,
 }
+
+/// The test-double controls (`/_b24/`: reset, snapshots, journal, faults, clock, captured
+/// events) and who may use them.
+#[derive(Clone)]
+pub struct ControlConfig {
+    /// Serve the routes at all (`--no-admin` removes them, for shared deployments).
+    pub enabled: bool,
+    /// Serve peers other than loopback, over HTTPS only (`--admin-remote`).
+    pub remote: bool,
+    /// The admin token to use (`--admin-token`); `None` keeps the stored one, or makes one on
+    /// first start.
+    pub token: Option<String>,
+    /// Journal entries kept per portal, the oldest dropped first; 0 turns the journal off.
+    pub journal_size: u64,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            remote: false,
+            token: None,
+            journal_size: DEFAULT_JOURNAL_SIZE,
+        }
+    }
+}
+
+/// The admin token is a secret: `Debug` shows only whether one was given.
+impl std::fmt::Debug for ControlConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlConfig")
+            .field("enabled", &self.enabled)
+            .field("remote", &self.remote)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("journal_size", &self.journal_size)
+            .finish()
+    }
+}
+
+/// Journal entries kept per portal unless `--journal-size` says otherwise.
+pub const DEFAULT_JOURNAL_SIZE: u64 = 10_000;
 
 /// Bounds that protect the listeners from slow or oversized requests (slowloris and the like).
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +139,7 @@ impl ServeConfig {
             security: SecurityConfig::default(),
             transport: TransportLimits::default(),
             events: DeliveryConfig::default(),
+            control: ControlConfig::default(),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::clock::Clock;
 use crate::config::{DeliveryConfig, OperatingConfig, RequestLimits, SecurityConfig};
+use crate::control::ControlState;
 use crate::limits::{LimiterState, PlanCache};
 use crate::store::{PortalId, Store};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,6 +35,8 @@ pub struct AppState {
     pub events: Arc<DeliveryConfig>,
     /// Wakes the event sender after a call that may have queued events.
     pub events_wake: Arc<tokio::sync::Notify>,
+    /// The test-double controls under `/_b24/`.
+    pub control: Arc<ControlState>,
 }
 
 /// Portal switches an operator flips from the CLI; read on every request without a lock and

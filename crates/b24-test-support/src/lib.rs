@@ -38,6 +38,8 @@ pub struct TestApp {
     pub state: b24_server::state::AppState,
     /// The PostgreSQL URL (with its own schema) when the suite runs against PostgreSQL.
     pub database_url: Option<String>,
+    /// The admin token of the test-double controls (`/_b24/`), as the token file holds it.
+    pub admin_token: String,
     _stop: oneshot::Sender<()>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     /// Declared after `_stop`: the server is told to stop before its schema is emptied.
@@ -184,6 +186,10 @@ pub async fn spawn_app_in(
         .or(admin_url)
         .expect("first start creates a webhook");
     let state = app.state().clone();
+    let admin_token = std::fs::read_to_string(dir.path().join("admin-token"))
+        .expect("the server writes its admin token file")
+        .trim()
+        .to_string();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
@@ -197,6 +203,7 @@ pub async fn spawn_app_in(
         dir,
         state,
         database_url,
+        admin_token,
         _stop: stop,
         server,
         _schema: schema,
@@ -228,6 +235,34 @@ impl TestApp {
         let mut app = spawn_app_in(dir, _schema, Some(String::new()), configure).await;
         app.admin_url = format!("{}/rest/{path}", app.base);
         app
+    }
+}
+
+impl TestApp {
+    /// Calls an admin route (`path` after `/_b24`, with its query) with the admin token and an
+    /// optional JSON body; returns the status and JSON answer (`null` for an empty one).
+    pub async fn control(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}/_b24{path}", self.base))
+            .bearer_auth(&self.admin_token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("admin request");
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.expect("body");
+        if bytes.is_empty() {
+            return (status, Value::Null);
+        }
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)));
+        (status, value)
     }
 }
 

@@ -27,10 +27,14 @@ use std::net::SocketAddr;
 #[derive(Debug, Clone, Copy)]
 pub struct ViaTls;
 
-/// The router: `/rest/` is the REST API, `/oauth/token/` the OAuth server; anything else is an
-/// unknown method.
+/// The router: `/rest/` is the REST API, `/oauth/token/` the OAuth server, `/_b24/` the
+/// test-double controls (unless switched off); anything else is an unknown method.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    if state.control.enabled {
+        router = router.nest("/_b24", crate::control::router(state.clone()));
+    }
+    router
         .route("/rest/{*path}", any(rest))
         .route("/oauth/token", any(oauth_token))
         .route("/oauth/token/", any(oauth_token))

@@ -73,6 +73,12 @@ pub trait SqlRow {
     fn text(&self, index: usize) -> Result<String, ApiError>;
     /// A bytes column.
     fn blob(&self, index: usize) -> Result<Vec<u8>, ApiError>;
+    /// An integer column that may be `NULL`.
+    fn opt_int(&self, index: usize) -> Result<Option<i64>, ApiError>;
+    /// A floating-point column that may be `NULL`.
+    fn opt_real(&self, index: usize) -> Result<Option<f64>, ApiError>;
+    /// A text column that may be `NULL`.
+    fn opt_text(&self, index: usize) -> Result<Option<String>, ApiError>;
 }
 
 /// The [`SqlRow`] methods over a driver row's own typed getter (`get` or `try_get`), whose
@@ -92,6 +98,15 @@ macro_rules! sql_row_getters {
             Ok(self.$get(index)?)
         }
         fn blob(&self, index: usize) -> Result<Vec<u8>, ApiError> {
+            Ok(self.$get(index)?)
+        }
+        fn opt_int(&self, index: usize) -> Result<Option<i64>, ApiError> {
+            Ok(self.$get(index)?)
+        }
+        fn opt_real(&self, index: usize) -> Result<Option<f64>, ApiError> {
+            Ok(self.$get(index)?)
+        }
+        fn opt_text(&self, index: usize) -> Result<Option<String>, ApiError> {
             Ok(self.$get(index)?)
         }
     };

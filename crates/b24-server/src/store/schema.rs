@@ -273,4 +273,48 @@ CREATE TABLE limiter_operating (
 CREATE INDEX limiter_buckets_by_updated ON limiter_buckets (updated);
 CREATE INDEX limiter_operating_by_minute ON limiter_operating (minute);
 "#,
+    // 9: the test-double controls (`/_b24/`): server-wide settings (the admin token's digest),
+    // the portal clock, the request journal, fault rules and snapshots, all keyed by portal so
+    // that every server process on one database sees the same state.
+    r#"
+CREATE TABLE server_settings (
+    name        TEXT PRIMARY KEY,
+    value       BYTEA NOT NULL
+);
+ALTER TABLE portals ADD COLUMN clock_offset DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE portals ADD COLUMN clock_frozen_at DOUBLE PRECISION;
+CREATE TABLE journal (
+    portal_id   BIGINT NOT NULL,
+    seq         BIGINT NOT NULL,
+    at          DOUBLE PRECISION NOT NULL,
+    via         TEXT NOT NULL,
+    user_id     BIGINT,
+    method      TEXT NOT NULL,
+    http        BIGINT NOT NULL,
+    error       TEXT,
+    ms          DOUBLE PRECISION NOT NULL,
+    params      TEXT NOT NULL,
+    batch       TEXT,
+    fault       BIGINT,
+    PRIMARY KEY (portal_id, seq)
+);
+CREATE TABLE faults (
+    portal_id   BIGINT NOT NULL,
+    id          BIGINT NOT NULL,
+    rule        TEXT NOT NULL,
+    hits        BIGINT NOT NULL,
+    remaining   BIGINT,
+    draws       BIGINT NOT NULL,
+    created     TEXT NOT NULL,
+    PRIMARY KEY (portal_id, id)
+);
+CREATE TABLE snapshots (
+    portal_id   BIGINT NOT NULL,
+    name        TEXT NOT NULL,
+    created     TEXT NOT NULL,
+    rows        BIGINT NOT NULL,
+    data        TEXT NOT NULL,
+    PRIMARY KEY (portal_id, name)
+);
+"#,
 ];

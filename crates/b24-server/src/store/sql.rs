@@ -11,10 +11,10 @@ use b24_protocol::{ErrorCode, RestError};
 
 /// A transaction of one portal on one backend connection.
 pub struct SqlTx<'a> {
-    conn: &'a mut dyn Conn,
-    dialect: Dialect,
-    portal: PortalId,
-    now: f64,
+    pub(super) conn: &'a mut dyn Conn,
+    pub(super) dialect: Dialect,
+    pub(super) portal: PortalId,
+    pub(super) now: f64,
     /// Write transactions lock the activity rows they read (see [`Dialect::lock_row`]).
     writing: bool,
 }
@@ -33,12 +33,12 @@ impl<'a> SqlTx<'a> {
     }
 
     /// Runs a statement, returning how many rows it changed.
-    fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, ApiError> {
+    pub(super) fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, ApiError> {
         self.conn.execute(sql, args)
     }
 
     /// At most one row, decoded (the first when there are more).
-    fn opt<T>(
+    pub(super) fn opt<T>(
         &mut self,
         sql: &str,
         args: &[Arg<'_>],
@@ -55,7 +55,7 @@ impl<'a> SqlTx<'a> {
     }
 
     /// Every row, decoded.
-    fn all<T>(
+    pub(super) fn all<T>(
         &mut self,
         sql: &str,
         args: &[Arg<'_>],

@@ -29,6 +29,7 @@ mod batch_paging;
 mod binding;
 mod cli;
 mod concurrency;
+mod controls;
 mod crm_bad_input;
 mod crm_items;
 mod crm_types;
