@@ -51,7 +51,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (plain HTTP). Stops cleanly on Ctrl-C or SIGTERM.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage users and their CRM rights.
     #[command(subcommand)]
     User(UserCommand),
@@ -421,7 +421,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         url: cli.database_url,
     };
     match cli.command {
-        Command::Serve(args) => serve(db, args).await,
+        Command::Serve(args) => serve(db, *args).await,
         Command::User(UserCommand::Create {
             name,
             admin,
