@@ -69,6 +69,13 @@ fn host_of(url: &str) -> String {
     rest.split('/').next().unwrap_or(rest).to_string()
 }
 
+/// The portal clock's setting as stored: seconds added to real time, and the frozen instant.
+pub fn clock_setting(store: &Store, portal: PortalId) -> anyhow::Result<(f64, Option<f64>)> {
+    store
+        .read(portal, |tx| tx.clock_setting())
+        .map_err(to_anyhow)
+}
+
 /// The base URL the server last recorded, for printing webhook URLs.
 pub fn public_url(store: &Store, portal: PortalId, https: bool) -> anyhow::Result<String> {
     let portal = store

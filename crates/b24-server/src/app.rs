@@ -4,6 +4,7 @@
 //! in-flight requests finish, and runs the event sender meanwhile.
 
 use crate::admin::{self, FirstStart};
+use crate::clock::{Clock, PortalClock};
 pub use crate::config::{ServeConfig, TlsSettings, TransportLimits};
 use crate::control::admin_token::{self, TokenAtStart};
 use crate::control::{ControlState, Endpoints};
@@ -41,7 +42,10 @@ impl Application {
     /// Opens the store, binds the listeners and bootstraps the portal on first start.
     pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
         let data_dir = config.data_dir.clone();
-        let clock = config.clock.clone();
+        // The portal's time (the admin API can move it) is the time of everything, the store's
+        // created and updated times included.
+        let portal_clock = Arc::new(PortalClock::new(config.clock.clone()));
+        let clock: Arc<dyn Clock> = portal_clock.clone();
         let database_url = config.database_url.clone();
         let store = tokio::task::spawn_blocking(move || {
             Store::open(database_url.as_deref(), &data_dir, clock)
@@ -81,12 +85,15 @@ impl Application {
             let wanted = config.plan;
             let data_dir = config.data_dir.clone();
             let given_token = config.control.token.clone();
+            let startup_clock = portal_clock.clone();
             tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
                 let first_start = admin::bootstrap(&store, DEFAULT_PORTAL, &url, &https_url)?;
                 if let Some(plan) = wanted {
                     admin::set_plan(&store, DEFAULT_PORTAL, plan)?;
                 }
                 let token = admin_token::ensure(&store, &data_dir, given_token.as_deref())?;
+                let (offset, frozen_at) = admin::clock_setting(&store, DEFAULT_PORTAL)?;
+                startup_clock.set(offset, frozen_at);
                 Ok((
                     first_start,
                     admin::portal_status(&store, DEFAULT_PORTAL)?,
@@ -121,7 +128,8 @@ impl Application {
             transport: config.transport,
             state: AppState {
                 store,
-                clock: config.clock,
+                clock: portal_clock.clone(),
+                portal_clock,
                 portal_id: DEFAULT_PORTAL,
                 limits: config.limits,
                 plan: Arc::new(PlanCache::new(plan)),
@@ -285,7 +293,7 @@ fn bind_tls(data_dir: &std::path::Path, settings: &TlsSettings) -> anyhow::Resul
     })
 }
 
-/// Re-reads the portal's plan and switches, and the admin token, every second; a failed read
+/// Re-reads the portal's plan, switches and clock, and the admin token, every second; a failed read
 /// keeps what is in force.
 async fn refresh_portal(state: AppState) {
     let mut ticks = tokio::time::interval(PORTAL_REFRESH);
@@ -297,10 +305,12 @@ async fn refresh_portal(state: AppState) {
             Ok((
                 admin::portal_status(&store, portal)?,
                 admin_token::stored_digest(&store)?,
+                admin::clock_setting(&store, portal)?,
             ))
         };
         match tokio::task::spawn_blocking(read).await {
-            Ok(Ok(((plan, rest_enabled, closed), token_digest))) => {
+            Ok(Ok(((plan, rest_enabled, closed), token_digest, (offset, frozen_at)))) => {
+                state.portal_clock.set(offset, frozen_at);
                 if plan != state.plan.get() {
                     tracing::info!(%plan, "request-rate plan changed");
                     state.plan.set(plan);

@@ -1,7 +1,8 @@
 //! Time as the server sees it, replaceable in tests so that expiry and limits are tested without
 //! sleeping.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A source of Unix time in seconds (with sub-second precision).
@@ -47,6 +48,63 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> f64 {
         self.micros.load(Ordering::SeqCst) as f64 / 1e6
+    }
+}
+
+/// The portal's time, as the admin API's clock control sets it (`/_b24/clock`): the server's
+/// clock moved by an offset, or frozen at an instant. Everything that reads time (token and code
+/// expiry, the limiters, the `time` block, created and updated times, event retries) reads this
+/// one. The setting is stored with the portal, so every process on a database shares it; this
+/// copy is refreshed from there.
+pub struct PortalClock {
+    base: Arc<dyn Clock>,
+    offset_micros: AtomicI64,
+    /// [`NOT_FROZEN`] while time runs.
+    frozen_micros: AtomicI64,
+}
+
+const NOT_FROZEN: i64 = i64::MIN;
+
+impl PortalClock {
+    /// Real time (the base clock's) until told otherwise.
+    pub fn new(base: Arc<dyn Clock>) -> Self {
+        Self {
+            base,
+            offset_micros: AtomicI64::new(0),
+            frozen_micros: AtomicI64::new(NOT_FROZEN),
+        }
+    }
+
+    /// Applies a setting: seconds added to the base clock, and the instant time stands still
+    /// at, if frozen.
+    pub fn set(&self, offset_secs: f64, frozen_at: Option<f64>) {
+        self.offset_micros
+            .store((offset_secs * 1e6) as i64, Ordering::SeqCst);
+        self.frozen_micros.store(
+            frozen_at.map_or(NOT_FROZEN, |at| (at * 1e6) as i64),
+            Ordering::SeqCst,
+        );
+    }
+
+    /// The setting in force: the offset in seconds and the frozen instant, if any.
+    pub fn setting(&self) -> (f64, Option<f64>) {
+        let offset = self.offset_micros.load(Ordering::SeqCst) as f64 / 1e6;
+        let frozen = self.frozen_micros.load(Ordering::SeqCst);
+        (offset, (frozen != NOT_FROZEN).then(|| frozen as f64 / 1e6))
+    }
+
+    /// The base clock's time, without the portal's offset.
+    pub fn base_now(&self) -> f64 {
+        self.base.now()
+    }
+}
+
+impl Clock for PortalClock {
+    fn now(&self) -> f64 {
+        match self.setting() {
+            (_, Some(frozen)) => frozen,
+            (offset, None) => self.base.now() + offset,
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! The state every request shares.
 
-use crate::clock::Clock;
+use crate::clock::{Clock, PortalClock};
 use crate::config::{DeliveryConfig, OperatingConfig, RequestLimits, SecurityConfig};
 use crate::control::ControlState;
 use crate::limits::{LimiterState, PlanCache};
@@ -13,8 +13,10 @@ use std::sync::Arc;
 pub struct AppState {
     /// The database.
     pub store: Arc<Store>,
-    /// The time source (a manual clock in tests).
+    /// The portal's time: `portal_clock`, as the clock everything reads.
     pub clock: Arc<dyn Clock>,
+    /// The portal clock, to set from the admin API and the refresh.
+    pub portal_clock: Arc<PortalClock>,
     /// The portal served (one per installation today).
     pub portal_id: PortalId,
     /// Request size limits.

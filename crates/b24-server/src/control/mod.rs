@@ -335,3 +335,8 @@ pub async fn blocking<R: Send + 'static>(
         })
         .map_err(ControlError::from)
 }
+
+/// Put in an answer's extensions by the fault rule that made it (`/_b24/faults`), so that the
+/// journal can name the rule that fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultFired(pub i64);

@@ -3,7 +3,7 @@
 //! own like this one, as a trait that [`super::Tx`] includes, so they are written once for both
 //! backends and reached through the same transaction as everything else.
 
-use super::driver::args;
+use super::driver::{args, Arg};
 use super::sql::SqlTx;
 use crate::error::ApiError;
 
@@ -22,6 +22,11 @@ pub trait ControlTx {
         digest: &[u8; 32],
         replace: bool,
     ) -> Result<bool, ApiError>;
+    /// The portal clock's setting: seconds added to real time, and the instant it is frozen
+    /// at, if any.
+    fn clock_setting(&mut self) -> Result<(f64, Option<f64>), ApiError>;
+    /// Stores the portal clock's setting.
+    fn set_clock_setting(&mut self, offset: f64, frozen_at: Option<f64>) -> Result<(), ApiError>;
     /// Makes the portal's live OAuth access tokens (of one application, or of all) expire now;
     /// returns how many did.
     fn expire_access_tokens(&mut self, app_id: Option<i64>) -> Result<u64, ApiError>;
@@ -50,6 +55,24 @@ impl ControlTx for SqlTx<'_> {
              ON CONFLICT (name) DO NOTHING"
         };
         Ok(self.exec(sql, &args![ADMIN_TOKEN, digest])? == 1)
+    }
+
+    fn clock_setting(&mut self) -> Result<(f64, Option<f64>), ApiError> {
+        let setting = self.opt(
+            "SELECT clock_offset, clock_frozen_at FROM portals WHERE id = ?1",
+            &args![self.portal],
+            |r| Ok((r.real(0)?, r.opt_real(1)?)),
+        )?;
+        Ok(setting.unwrap_or((0.0, None)))
+    }
+
+    fn set_clock_setting(&mut self, offset: f64, frozen_at: Option<f64>) -> Result<(), ApiError> {
+        let frozen = frozen_at.map_or(Arg::Null, Arg::Real);
+        self.exec(
+            "UPDATE portals SET clock_offset = ?2, clock_frozen_at = ?3 WHERE id = ?1",
+            &[Arg::Int(self.portal), Arg::Real(offset), frozen],
+        )?;
+        Ok(())
     }
 
     fn expire_access_tokens(&mut self, app_id: Option<i64>) -> Result<u64, ApiError> {
