@@ -36,6 +36,7 @@ pub struct Application {
     state: AppState,
     first_start: Option<FirstStart>,
     admin_token: TokenAtStart,
+    data_dir: std::path::PathBuf,
 }
 
 impl Application {
@@ -144,6 +145,7 @@ impl Application {
             },
             first_start,
             admin_token,
+            data_dir: config.data_dir,
         })
     }
 
@@ -180,8 +182,25 @@ impl Application {
     pub fn new_admin_token(&self) -> Option<&str> {
         match &self.admin_token {
             TokenAtStart::Made(token) => Some(token),
-            TokenAtStart::Given | TokenAtStart::Kept => None,
+            TokenAtStart::Given(_) | TokenAtStart::Kept => None,
         }
+    }
+
+    /// The admin token in force, in clear: made or given at this start, else as the data
+    /// directory's token file holds it (`None` when that file is gone).
+    pub fn admin_token(&self) -> Option<String> {
+        match &self.admin_token {
+            TokenAtStart::Made(token) | TokenAtStart::Given(token) => Some(token.clone()),
+            TokenAtStart::Kept => admin_token::read_token_file(&self.data_dir).ok().flatten(),
+        }
+    }
+
+    /// The administrator's HTTPS webhook URL, on the first start only, when HTTPS is on.
+    pub fn first_start_https_webhook_url(&self) -> Option<String> {
+        let base = format!("https://{}", self.tls_addr()?);
+        self.first_start
+            .as_ref()
+            .map(|f| admin::webhook_url(&base, f.admin_user_id, &f.webhook_code))
     }
 
     /// The administrator's plain-HTTP webhook URL, on the first start only.

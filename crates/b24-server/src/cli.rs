@@ -78,6 +78,31 @@ pub enum Command {
     /// The admin API of the test-double controls (/_b24/): its token.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Run a command against a fresh server, then stop the server: one line in any CI.
+    ///
+    /// Starts an ephemeral server (a temporary data directory; HTTP and HTTPS on free ports
+    /// unless --listen/--tls-listen say otherwise), runs the command with these variables set,
+    /// stops the server and exits with the command's status:
+    ///
+    ///   B24_WEBHOOK, B24_HTTPS_WEBHOOK   the administrator's all-scope webhook URLs
+    ///   B24_URL, B24_ADMIN_URL           the server, and its admin API (/_b24)
+    ///   B24_ADMIN_TOKEN                  the admin token (Authorization: Bearer …)
+    ///   REQUESTS_CA_BUNDLE, SSL_CERT_FILE, NODE_EXTRA_CA_CERTS   the local CA (HTTPS)
+    ///
+    /// Example: b24-server exec --plan unlimited -- pytest -q tests/
+    #[command(verbatim_doc_comment)]
+    Exec(Box<ExecArgs>),
+}
+
+/// `exec` options: those of `serve`, then the command after `--`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Server options, as for `serve`.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 /// `admin` subcommands.
@@ -250,9 +275,10 @@ impl std::str::FromStr for MethodCost {
 /// `serve` options.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, env = "B24_LISTEN", default_value = DEFAULT_LISTEN)]
-    pub listen: SocketAddr,
+    /// Address to listen on; port 0 picks a free port and the printed lines (and the ready
+    /// file) show the real one [default: 127.0.0.1:8080; for `exec`: 127.0.0.1:0].
+    #[arg(long, env = "B24_LISTEN")]
+    pub listen: Option<SocketAddr>,
     /// Base URL clients reach the server at, used in printed webhook URLs
     /// (default: http://LISTEN).
     #[arg(long, env = "B24_PUBLIC_URL")]
@@ -272,8 +298,9 @@ pub struct ServeArgs {
     #[arg(long = "method-cost", value_name = "METHOD=SECONDS")]
     pub method_costs: Vec<MethodCost>,
     /// Address of the HTTPS listener (the official SDKs speak only HTTPS).
-    #[arg(long, env = "B24_TLS_LISTEN", default_value = "127.0.0.1:8443")]
-    pub tls_listen: SocketAddr,
+    /// [default: 127.0.0.1:8443; for `exec`: 127.0.0.1:0]
+    #[arg(long, env = "B24_TLS_LISTEN")]
+    pub tls_listen: Option<SocketAddr>,
     /// Serve plain HTTP only.
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key", "tls_names"])]
     pub no_tls: bool,
@@ -321,6 +348,15 @@ pub struct ServeArgs {
     /// on this machine are answered).
     #[arg(long, env = "B24_ADMIN_REMOTE")]
     pub admin_remote: bool,
+    /// Once listening, write this file (atomically, mode 0600) as JSON for test fixtures:
+    /// {"http","https","webhook","https_webhook","ca","admin_token","pid"}. "webhook" is null
+    /// when the data directory existed before (webhook codes are stored only as digests).
+    #[arg(long, value_name = "FILE")]
+    pub ready_file: Option<PathBuf>,
+    /// Keep the data in a new temporary directory, removed when the server stops (SQLite only):
+    /// a fresh portal on every start, for tests.
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub ephemeral: bool,
     /// Journal entries kept per portal (every REST call, for GET /_b24/journal); the oldest go
     /// first. 0 turns the journal off.
     #[arg(long, env = "B24_JOURNAL_SIZE", default_value_t = crate::config::DEFAULT_JOURNAL_SIZE)]
@@ -405,6 +441,7 @@ impl Cli {
     pub fn blocking_threads(&self) -> usize {
         let configured = match &self.command {
             Command::Serve(args) => args.blocking_threads,
+            Command::Exec(args) => args.serve.blocking_threads,
             _ => None,
         };
         configured.filter(|n| *n > 0).unwrap_or_else(|| {
@@ -422,6 +459,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Serve(args) => serve(db, *args).await,
+        Command::Exec(args) => {
+            let code = exec(db, *args).await?;
+            // Everything is stopped and removed by now; pass the command's status on.
+            use std::io::Write as _;
+            let _ = std::io::stdout().flush();
+            std::process::exit(code)
+        }
         Command::User(UserCommand::Create {
             name,
             admin,
@@ -617,10 +661,30 @@ macro_rules! say {
     }};
 }
 
-async fn serve(db: Database, args: ServeArgs) -> anyhow::Result<()> {
-    let data_dir = db.data_dir;
-    let mut config = ServeConfig::new(data_dir.clone(), args.listen);
-    config.database_url = db.url;
+/// Where `serve` listens for HTTPS unless told otherwise.
+const DEFAULT_TLS_LISTEN: &str = "127.0.0.1:8443";
+
+/// The configuration the `serve` options describe; `free_ports` makes port 0 the default
+/// (`exec`).
+fn serve_config(
+    data_dir: PathBuf,
+    database_url: Option<String>,
+    args: ServeArgs,
+    free_ports: bool,
+) -> anyhow::Result<ServeConfig> {
+    let (default_listen, default_tls_listen) = if free_ports {
+        ("127.0.0.1:0", "127.0.0.1:0")
+    } else {
+        (DEFAULT_LISTEN, DEFAULT_TLS_LISTEN)
+    };
+    let listen = args
+        .listen
+        .unwrap_or_else(|| default_listen.parse().expect("a valid default address"));
+    let tls_listen = args
+        .tls_listen
+        .unwrap_or_else(|| default_tls_listen.parse().expect("a valid default address"));
+    let mut config = ServeConfig::new(data_dir, listen);
+    config.database_url = database_url;
     config.public_url = args.public_url;
     config.plan = Some(args.plan);
     if !(args.operating_limit.is_finite() && args.operating_limit > 0.0) {
@@ -655,19 +719,44 @@ async fn serve(db: Database, args: ServeArgs) -> anyhow::Result<()> {
     };
     if !args.no_tls {
         config.tls = Some(TlsSettings {
-            listen: args.tls_listen,
+            listen: tls_listen,
             cert_and_key: args.tls_cert.zip(args.tls_key),
             names: args.tls_names,
         });
     }
-    if !args.listen.ip().is_loopback() && !args.require_https {
+    if !listen.ip().is_loopback() && !args.require_https {
         tracing::warn!(
-            listen = %args.listen,
+            %listen,
             "plain HTTP is reachable from other machines and webhook codes travel in clear; \
              add --require-https (clients then use the HTTPS listener)"
         );
     }
+    Ok(config)
+}
+
+/// The temporary data directory of `--ephemeral` (kept alive until the server stops), or the
+/// configured one.
+fn data_dir_for(
+    db: &Database,
+    ephemeral: bool,
+) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
+    if !ephemeral {
+        return Ok((db.data_dir.clone(), None));
+    }
+    if db.url.is_some() {
+        anyhow::bail!(
+            "--ephemeral keeps the data in a temporary SQLite directory: drop --database-url (a PostgreSQL database is never thrown away)"
+        );
+    }
+    let dir = crate::fixture::ephemeral_dir()?;
+    Ok((dir.path().to_path_buf(), Some(dir)))
+}
+
+async fn serve(db: Database, args: ServeArgs) -> anyhow::Result<()> {
+    let (data_dir, _ephemeral) = data_dir_for(&db, args.ephemeral)?;
+    let ready_file = args.ready_file.clone();
     let plan = args.plan;
+    let config = serve_config(data_dir.clone(), db.url, args, false)?;
     let app = Application::build(config).await?;
     let shutdown = shutdown_signal()?;
     tracing::info!(data_dir = %data_dir.display(), "database ready");
@@ -695,9 +784,50 @@ async fn serve(db: Database, args: ServeArgs) -> anyhow::Result<()> {
     if let Some(addr) = app.tls_addr() {
         say!("listening on https://{addr}");
     }
+    if let Some(path) = &ready_file {
+        crate::fixture::ReadyInfo::of(&app).write(path)?;
+        tracing::info!(path = %path.display(), "ready file written");
+    }
     app.run_until_stopped(shutdown).await?;
+    if let Some(path) = &ready_file {
+        // A stale ready file would point fixtures at a server that is gone.
+        let _ = std::fs::remove_file(path);
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `exec`: an ephemeral server around one command; returns the command's exit code.
+async fn exec(db: Database, args: ExecArgs) -> anyhow::Result<i32> {
+    let ExecArgs {
+        serve: mut serve_args,
+        command,
+    } = args;
+    serve_args.ephemeral = true;
+    let (data_dir, _ephemeral) = data_dir_for(&db, true)?;
+    let ready_file = serve_args.ready_file.clone();
+    let config = serve_config(data_dir, db.url, serve_args, true)?;
+    let app = Application::build(config).await?;
+    let info = crate::fixture::ReadyInfo::of(&app);
+    if let Some(path) = &ready_file {
+        info.write(path)?;
+    }
+    tracing::info!(http = %info.http, https = ?info.https, "server ready; running the command");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let interrupted = shutdown_signal()?;
+    let status = crate::fixture::run_command(&info, &command, interrupted).await;
+    let _ = stop.send(());
+    match server.await {
+        Ok(result) => result?,
+        Err(e) => tracing::error!(error = %e, "the server task failed"),
+    }
+    if let Some(path) = &ready_file {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(crate::fixture::exit_code(status?))
 }
 
 fn seed(db: &Database, args: SeedArgs) -> anyhow::Result<()> {

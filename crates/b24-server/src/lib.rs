@@ -26,6 +26,7 @@ pub mod control;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod fixture;
 pub mod http;
 pub mod limits;
 pub mod methods;

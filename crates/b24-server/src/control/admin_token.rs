@@ -22,7 +22,7 @@ pub enum TokenAtStart {
     /// A token was made now: shown once, and written to the token file.
     Made(String),
     /// The token given with `--admin-token` is in force (and in the token file).
-    Given,
+    Given(String),
     /// The stored token stays in force.
     Kept,
 }
@@ -32,7 +32,7 @@ impl std::fmt::Debug for TokenAtStart {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             TokenAtStart::Made(_) => "Made(<redacted>)",
-            TokenAtStart::Given => "Given",
+            TokenAtStart::Given(_) => "Given(<redacted>)",
             TokenAtStart::Kept => "Kept",
         })
     }
@@ -72,7 +72,7 @@ pub fn ensure(
             })
             .map_err(to_anyhow)?;
         write_token_file(data_dir, token)?;
-        return Ok((wanted, TokenAtStart::Given));
+        return Ok((wanted, TokenAtStart::Given(token.to_string())));
     }
     let fresh = generate_code(ADMIN_TOKEN_LEN);
     let fresh_digest = digest(&fresh);

@@ -36,6 +36,7 @@ mod crm_types;
 mod durability;
 mod encodings;
 mod events;
+mod fixtures;
 mod helpers;
 mod items;
 mod legacy_entities;
