@@ -6,6 +6,7 @@
 
 use super::access::{can, is_item_type, item_exists};
 use super::changes::{self, Change};
+use super::text_limits::{self, Record};
 use super::values::parse_datetime_utc;
 use super::{owner_from_bindings, Action, Binding, EntityTypeId, Level, Permissions};
 use crate::error::ApiError;
@@ -707,14 +708,36 @@ fn check_only_one(type_id: i64, list: &[Communication]) -> Result<(), ApiError> 
     Ok(())
 }
 
+/// Refuses text over its limit (spec §14) with the legacy wording.
+fn check_length(record: Record, name: &str, value: &str) -> Result<(), ApiError> {
+    text_limits::check(record, name, value)
+        .map_err(|limit| legacy(format!("{}.", limit.message(name))))
+}
+
+/// A text field's value, refused when it is over its limit.
+fn bounded_text(name: &str, value: &Value) -> Result<String, ApiError> {
+    let text = text_field(value);
+    check_length(Record::Activity, name, &text)?;
+    Ok(text)
+}
+
+/// Refuses communications whose `VALUE` or `TYPE` is over its limit.
+fn check_communications(list: &[Communication]) -> Result<(), ApiError> {
+    for c in list {
+        check_length(Record::Communication, "VALUE", &c.value)?;
+        check_length(Record::Communication, "TYPE", &c.kind)?;
+    }
+    Ok(())
+}
+
 /// Applies the plain fields a caller may set on add and update.
 fn apply_scalars(a: &mut ActivityRecord, fields: &Map<String, Value>) -> Result<(), ApiError> {
     let invalid = |name: &str| legacy(format!("The value of the field \"{name}\" is not valid."));
     if let Some(v) = field(fields, "SUBJECT") {
-        a.subject = text_field(v);
+        a.subject = bounded_text("SUBJECT", v)?;
     }
     if let Some(v) = field(fields, "DESCRIPTION") {
-        a.description = text_field(v);
+        a.description = bounded_text("DESCRIPTION", v)?;
     }
     for (name, slot) in [
         ("START_TIME", &mut a.start_time),
@@ -751,10 +774,11 @@ fn apply_scalars(a: &mut ActivityRecord, fields: &Map<String, Value>) -> Result<
     }
     for name in ["LOCATION", "ORIGIN_ID", "ORIGINATOR_ID"] {
         if let Some(v) = field(fields, name) {
-            a.extra.insert(name.into(), json!(text_field(v)));
+            a.extra.insert(name.into(), json!(bounded_text(name, v)?));
         }
     }
     if let Some(v @ (Value::Object(_) | Value::Array(_))) = field(fields, "SETTINGS") {
+        check_length(Record::Activity, "SETTINGS", &v.to_string())?;
         a.extra.insert("SETTINGS".into(), v.clone());
     }
     Ok(())
@@ -810,6 +834,7 @@ fn build_new(
         owner,
     );
     check_only_one(type_id, &list)?;
+    check_communications(&list)?;
     // Never empty: every kept communication has an entity (its own or the owner's).
     let bindings = bindings_of(owner, &list);
     check_targets(tx, permissions, &bindings)?;
@@ -866,6 +891,7 @@ fn apply_update(
         let owner = (owner.entity_type_id > 0 && owner.entity_id > 0).then_some(owner);
         let list = communications(value, activity.type_id, owner);
         check_only_one(activity.type_id, &list)?;
+        check_communications(&list)?;
         new_bindings = bindings_of(owner, &list);
         store_communications(tx, &mut activity, &list)?;
     } else if owner != current {

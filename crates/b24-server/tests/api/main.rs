@@ -21,6 +21,7 @@
 //!   skipped without it, except under CI, where that fails: see `b24_server::test_env`).
 //! - `startup`: databases that are not ours, newer or damaged are refused; private files.
 //! - `races`: read-then-write paths under concurrent callers (items, refresh tokens, offline queue).
+//! - `text_limits`: every text field's length limit (spec §14), at the limit and one over.
 
 mod activities;
 mod bad_input;
@@ -51,4 +52,5 @@ mod scale_out;
 mod startup;
 mod system;
 mod system_errors;
+mod text_limits;
 mod tls;
