@@ -4,7 +4,7 @@
 //! Every write of `crm.activity.add / update / delete` happens here; the to-do methods live in
 //! [`super::todo`].
 
-use super::access::{can, is_item_type, item_exists};
+use super::access::{activity_allows, can, is_item_type, item_exists};
 use super::changes::{self, Change};
 use super::text_limits::{self, Record};
 use super::values::parse_datetime_utc;
@@ -910,6 +910,12 @@ fn apply_update(
         .copied()
         .collect();
     check_targets(tx, permissions, &added)?;
+    // A binding the change removes needs the update right on its item, as `binding.delete` does.
+    for removed in bindings.iter().filter(|b| !new_bindings.contains(b)) {
+        if !can(tx, permissions, *removed, Action::Update)? {
+            return Err(legacy("Access denied."));
+        }
+    }
     apply_scalars(&mut activity, fields)?;
     if field(fields, "SUBJECT").is_some() && activity.subject.trim().is_empty() {
         return Err(legacy("The field SUBJECT is not defined or empty"));
@@ -938,52 +944,29 @@ fn existing(tx: &mut dyn Tx, id: i64) -> Result<ActivityRecord, ApiError> {
     tx.activity(id)?.ok_or_else(not_found)
 }
 
-/// Refuses with the legacy "Access denied." unless the caller may act on the activity's owner.
-fn check_owner_right(
+/// Refuses with the legacy "Access denied." unless the caller may act on the activity by the
+/// one activity rule (spec §4.8).
+fn check_right(
     tx: &mut dyn Tx,
     permissions: &Permissions,
     activity: &ActivityRecord,
     action: Action,
 ) -> Result<(), ApiError> {
-    let owner = Binding::new(activity.owner_type_id, activity.owner_id);
-    if !can(tx, permissions, owner, action)? {
+    if !activity_allows(tx, permissions, activity.id, action)? {
         return Err(legacy("Access denied."));
     }
     Ok(())
 }
 
-/// Whether the caller may act on the activity: the right on its owner, or on any of its bindings.
-fn allowed(
-    tx: &mut dyn Tx,
-    permissions: &Permissions,
-    activity: &ActivityRecord,
-    action: Action,
-) -> Result<bool, ApiError> {
-    if can(
-        tx,
-        permissions,
-        Binding::new(activity.owner_type_id, activity.owner_id),
-        action,
-    )? {
-        return Ok(true);
-    }
-    for binding in tx.bindings(activity.id)? {
-        if can(tx, permissions, binding, action)? {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
-/// `crm.activity.get`: an activity the caller may read through its owner or any binding; one
-/// it may not read is "not found" too.
+/// `crm.activity.get`: an activity the caller may read through any of its bindings (spec §4.8);
+/// one it may not read is "not found" too.
 pub fn get(
     tx: &mut dyn Tx,
     permissions: &Permissions,
     id: i64,
 ) -> Result<ActivityRecord, ApiError> {
     let activity = existing(tx, id)?;
-    if !allowed(tx, permissions, &activity, Action::Read)? {
+    if !activity_allows(tx, permissions, id, Action::Read)? {
         return Err(not_found());
     }
     Ok(activity)
@@ -1016,7 +999,7 @@ pub fn add(
     Ok(id)
 }
 
-/// `crm.activity.update` (spec §4.5): needs the update right on the current owner; stores the
+/// `crm.activity.update` (spec §4.5): needs the update right on the activity (spec §4.8); stores the
 /// changed activity (and its bindings, when they changed) and records the change.
 pub fn update(
     tx: &mut dyn Tx,
@@ -1025,7 +1008,7 @@ pub fn update(
     fields: &Map<String, Value>,
 ) -> Result<(), ApiError> {
     let activity = existing(tx, id)?;
-    check_owner_right(tx, permissions, &activity, Action::Update)?;
+    check_right(tx, permissions, &activity, Action::Update)?;
     let bindings = tx.bindings(id)?;
     let (mut updated, new_bindings) =
         apply_update(tx, permissions, activity, bindings.clone(), fields)?;
@@ -1038,11 +1021,11 @@ pub fn update(
     changes::activity_changed(tx, Change::Updated, id, permissions.user_id)
 }
 
-/// `crm.activity.delete`: needs the delete right on the owner; deletes the activity with its
+/// `crm.activity.delete`: needs the delete right on every bound item (spec §4.8); deletes the activity with its
 /// bindings and records the change.
 pub fn delete(tx: &mut dyn Tx, permissions: &Permissions, id: i64) -> Result<(), ApiError> {
     let activity = existing(tx, id)?;
-    check_owner_right(tx, permissions, &activity, Action::Delete)?;
+    check_right(tx, permissions, &activity, Action::Delete)?;
     tx.delete_activity(id)?;
     changes::activity_changed(tx, Change::Deleted, id, permissions.user_id)
 }

@@ -10,6 +10,7 @@
 //! - `crm_types`: crm.type.* (smart-process types).
 //! - `legacy_entities`: crm.deal / contact / company / lead.*.
 //! - `activities`: crm.activity.add / update / list / fields, todo.update.
+//! - `activity_rights`: the one activity permission rule (spec §4.8), the takeover by binding.
 //! - `batch_paging`: list paging through `batch` (offsets and chained `>id` cursors).
 //! - `crm_bad_input`: hostile parameters to the CRM methods.
 //! - `cli`: the command-line contract, against a running server.
@@ -24,6 +25,7 @@
 //! - `text_limits`: every text field's length limit (spec §14), at the limit and one over.
 
 mod activities;
+mod activity_rights;
 mod bad_input;
 mod batch;
 mod batch_paging;
