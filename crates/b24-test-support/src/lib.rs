@@ -695,35 +695,52 @@ impl TwoServers {
         command
     }
 
-    /// [`TestApp::install_app`] through the command line (`app create`, `app authorize`), the
-    /// code exchanged at the first process.
-    pub async fn install_app(&self, scopes: &str, user: i64) -> InstalledApp {
-        let run = |args: &[&str]| {
-            let out = self.cli().args(args).output().expect("the CLI runs");
-            assert!(
-                out.status.success(),
-                "{args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8(out.stdout)
-                .expect("UTF-8")
-                .trim()
-                .to_string()
-        };
-        let created: Value = serde_json::from_str(&run(&[
-            "app", "create", "--name", "Test app", "--scopes", scopes,
-        ]))
+    /// Runs the command line on the shared schema; returns its trimmed standard output.
+    fn run_cli(&self, args: &[&str]) -> String {
+        let out = self.cli().args(args).output().expect("the CLI runs");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("UTF-8")
+            .trim()
+            .to_string()
+    }
+
+    /// `app create`: a new application with `scopes`; its `client_id`, `client_secret` and
+    /// `application_token`.
+    pub fn create_app(&self, scopes: &str) -> (String, String, String) {
+        let created: Value = serde_json::from_str(
+            &self.run_cli(&["app", "create", "--name", "Test app", "--scopes", scopes]),
+        )
         .expect("app create prints JSON");
         let text = |key: &str| created[key].as_str().expect(key).to_string();
-        let (client_id, client_secret) = (text("client_id"), text("client_secret"));
-        let code = run(&[
+        (
+            text("client_id"),
+            text("client_secret"),
+            text("application_token"),
+        )
+    }
+
+    /// `app authorize`: a one-time authorisation code of the application for `user`.
+    pub fn authorize(&self, client_id: &str, user: i64) -> String {
+        self.run_cli(&[
             "app",
             "authorize",
             "--client-id",
-            &client_id,
+            client_id,
             "--user",
             &user.to_string(),
-        ]);
+        ])
+    }
+
+    /// [`TestApp::install_app`] through the command line ([`Self::create_app`],
+    /// [`Self::authorize`]), the code exchanged at the first process.
+    pub async fn install_app(&self, scopes: &str, user: i64) -> InstalledApp {
+        let (client_id, client_secret, application_token) = self.create_app(scopes);
+        let code = self.authorize(&client_id, user);
         let response = reqwest::Client::new()
             .post(format!("{}/oauth/token/", self.first.base))
             .form(
@@ -738,7 +755,7 @@ impl TwoServers {
         InstalledApp {
             client_id,
             client_secret,
-            application_token: text("application_token"),
+            application_token,
             tokens,
         }
     }

@@ -6,7 +6,7 @@
 //! two server processes on one PostgreSQL schema with the callers spread over both (skipped
 //! without `B24_TEST_POSTGRES_URL`, see `scale_out`).
 
-use crate::helpers::{read, spawn_app, InstalledApp, TwoServers};
+use crate::helpers::{read, spawn_app, InstalledApp, TestApp, TwoServers};
 use crate::scale_out::schema_or_skip;
 use b24_server::clock::{Clock, SystemClock};
 use serde_json::{json, Value};
@@ -193,6 +193,168 @@ async fn offline_gets_hand_each_entry_to_one_caller(servers: &Servers, installed
     assert_eq!(seen.len(), ENTRIES, "every entry was handed out once");
 }
 
+/// The legacy methods too: `crm.deal.update` of `TITLE` and of `COMMENTS` at once keeps both.
+async fn legacy_updates_of_different_fields_both_stay(servers: &Servers) {
+    for round in 0..12 {
+        let deal = servers
+            .ok(round, "crm.deal.add", json!({"fields": {"TITLE": "deal"}}))
+            .await;
+        let answers = at_once(2, |i| {
+            let fields = if i == 0 {
+                json!({"TITLE": format!("title {round}")})
+            } else {
+                json!({"COMMENTS": format!("comments {round}")})
+            };
+            fresh_client()
+                .post(servers.webhook(i, "crm.deal.update"))
+                .json(&json!({"id": deal, "fields": fields}))
+        })
+        .await;
+        for (status, body) in &answers {
+            assert_eq!(*status, 200, "{body}");
+        }
+        let got = servers
+            .ok(round + 1, "crm.deal.get", json!({"id": deal}))
+            .await;
+        assert_eq!(got["TITLE"], format!("title {round}"), "round {round}");
+        assert_eq!(
+            got["COMMENTS"],
+            format!("comments {round}"),
+            "round {round}"
+        );
+    }
+}
+
+/// An authorisation code is exchanged once, also when sixteen exchanges arrive at the same time:
+/// one answers tokens, the others `invalid_grant`. `(client_id, client_secret, code)` per round.
+async fn a_code_is_exchanged_once(servers: &Servers, codes: Vec<(String, String, String)>) {
+    for (round, (client_id, client_secret, code)) in codes.into_iter().enumerate() {
+        let answers = at_once(16, |i| {
+            fresh_client()
+                .post(format!("{}/oauth/token/", servers.base(i)))
+                .form(
+                    &json!({"grant_type": "authorization_code", "client_id": client_id,
+                              "client_secret": client_secret, "code": code}),
+                )
+        })
+        .await;
+        let granted = answers.iter().filter(|(status, _)| *status == 200).count();
+        assert_eq!(granted, 1, "round {round}: {answers:?}");
+        for (status, body) in answers.iter().filter(|(status, _)| *status != 200) {
+            assert_eq!(*status, 400, "{body}");
+            assert_eq!(body["error"], "invalid_grant", "{body}");
+        }
+    }
+}
+
+/// Adds at the same time each get an id of their own (the id sequences): items and activities.
+async fn parallel_adds_get_ids_of_their_own(servers: &Servers) {
+    let deal = servers
+        .ok(
+            0,
+            "crm.item.add",
+            json!({"entityTypeId": 2, "fields": {"title": "owner"}}),
+        )
+        .await["item"]["id"]
+        .as_i64()
+        .unwrap();
+    let answers = at_once(48, |i| {
+        let request = fresh_client();
+        if i % 2 == 0 {
+            request
+                .post(servers.webhook(i / 2, "crm.item.add"))
+                .json(&json!({"entityTypeId": 2, "fields": {"title": format!("deal {i}")}}))
+        } else {
+            request
+                .post(servers.webhook(i / 2, "crm.activity.todo.add"))
+                .json(
+                    &json!({"ownerTypeId": 2, "ownerId": deal, "deadline": "2030-01-01T10:00:00"}),
+                )
+        }
+    })
+    .await;
+    let (mut items, mut activities) = (HashSet::new(), HashSet::new());
+    for (i, (status, body)) in answers.iter().enumerate() {
+        assert_eq!(*status, 200, "{body}");
+        let fresh = if i % 2 == 0 {
+            items.insert(body["result"]["item"]["id"].as_i64().unwrap())
+        } else {
+            activities.insert(body["result"]["id"].as_i64().unwrap())
+        };
+        assert!(fresh, "an id was handed out twice: {body}");
+    }
+    assert_eq!((items.len(), activities.len()), (24, 24));
+    let (status, listed) = read(
+        fresh_client()
+            .post(servers.webhook(1, "crm.item.list"))
+            .json(&json!({"entityTypeId": 2}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, listed["total"].as_i64()), (200, Some(25)));
+}
+
+/// Ten callers adding the same binding at once: one wins, the others are told it is bound.
+async fn parallel_adds_of_one_binding_bind_it_once(servers: &Servers) {
+    let new_item = |i: usize, entity_type_id: i64| async move {
+        servers
+            .ok(
+                i,
+                "crm.item.add",
+                json!({"entityTypeId": entity_type_id, "fields": {"title": "x"}}),
+            )
+            .await["item"]["id"]
+            .as_i64()
+            .unwrap()
+    };
+    for round in 0..4 {
+        let deal = new_item(round, 2).await;
+        let contact = new_item(round + 1, 3).await;
+        let activity = servers
+            .ok(
+                round,
+                "crm.activity.todo.add",
+                json!({"ownerTypeId": 2, "ownerId": deal, "deadline": "2030-01-01T10:00:00"}),
+            )
+            .await["id"]
+            .as_i64()
+            .unwrap();
+        let answers = at_once(10, |i| {
+            fresh_client()
+                .post(servers.webhook(i, "crm.activity.binding.add"))
+                .json(&json!({"activityId": activity, "entityTypeId": 3, "entityId": contact}))
+        })
+        .await;
+        let mut wins = 0;
+        for (status, body) in answers {
+            if status == 200 {
+                wins += 1;
+            } else {
+                assert_eq!(
+                    (status, body["error"].as_str()),
+                    (400, Some("ACTIVITY_IS_ALREADY_BOUND")),
+                    "{body}"
+                );
+            }
+        }
+        assert_eq!(wins, 1, "round {round}");
+        let listed = servers
+            .ok(
+                round + 1,
+                "crm.activity.binding.list",
+                json!({"activityId": activity}),
+            )
+            .await;
+        assert_eq!(
+            listed,
+            json!([{"entityTypeId": 2, "entityId": deal}, {"entityTypeId": 3, "entityId": contact}]),
+            "round {round}"
+        );
+    }
+}
+
 /// Two server processes on one PostgreSQL schema, or `None` (skipped) without PostgreSQL.
 fn two_processes(test: &str) -> Option<(TwoServers, Servers)> {
     let two = TwoServers::start(schema_or_skip(test)?, "unlimited");
@@ -206,11 +368,7 @@ fn two_processes(test: &str) -> Option<(TwoServers, Servers)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_updates_of_different_fields_of_one_item_both_stay() {
     let app = spawn_app().await;
-    let servers = Servers {
-        bases: vec![app.base.clone()],
-        webhooks: vec![app.admin_url.clone()],
-    };
-    updates_of_different_fields_of_one_item_both_stay(&servers).await;
+    updates_of_different_fields_of_one_item_both_stay(&one(&app)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -229,11 +387,7 @@ async fn parallel_refresh_grants_with_one_token_succeed_once() {
     for _ in 0..4 {
         apps.push(app.install_app("crm", 1, SystemClock.now()).await);
     }
-    let servers = Servers {
-        bases: vec![app.base.clone()],
-        webhooks: vec![app.admin_url.clone()],
-    };
-    refresh_grants_with_one_token_succeed_once(&servers, apps).await;
+    refresh_grants_with_one_token_succeed_once(&one(&app), apps).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -253,11 +407,7 @@ async fn parallel_refresh_grants_on_two_processes_succeed_once() {
 async fn parallel_offline_gets_hand_each_entry_to_one_caller() {
     let app = spawn_app().await;
     let installed = app.install_app("crm", 1, SystemClock.now()).await;
-    let servers = Servers {
-        bases: vec![app.base.clone()],
-        webhooks: vec![app.admin_url.clone()],
-    };
-    offline_gets_hand_each_entry_to_one_caller(&servers, installed).await;
+    offline_gets_hand_each_entry_to_one_caller(&one(&app), installed).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -267,5 +417,101 @@ async fn parallel_offline_gets_on_two_processes_hand_each_entry_to_one_caller() 
     };
     let installed = two.install_app("crm", 1).await;
     offline_gets_hand_each_entry_to_one_caller(&servers, installed).await;
+    two.stop();
+}
+
+/// One server's [`Servers`].
+fn one(app: &TestApp) -> Servers {
+    Servers {
+        bases: vec![app.base.clone()],
+        webhooks: vec![app.admin_url.clone()],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_legacy_updates_of_different_fields_both_stay() {
+    let app = spawn_app().await;
+    legacy_updates_of_different_fields_both_stay(&one(&app)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_legacy_updates_on_two_processes_both_stay() {
+    let Some((two, servers)) = two_processes("legacy updates across processes") else {
+        return;
+    };
+    legacy_updates_of_different_fields_both_stay(&servers).await;
+    two.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_exchanges_of_one_code_succeed_once() {
+    let app = spawn_app().await;
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        let scopes = b24_server::admin::parse_scopes(Some("crm")).unwrap();
+        let store = &app.state.store;
+        let portal = b24_server::store::DEFAULT_PORTAL;
+        let app_credentials =
+            b24_server::oauth::create_app(store, portal, "Test app", &scopes, "").unwrap();
+        let code = b24_server::oauth::authorize(
+            store,
+            portal,
+            &app_credentials.client_id,
+            1,
+            SystemClock.now(),
+            30.0,
+        )
+        .unwrap();
+        codes.push((
+            app_credentials.client_id,
+            app_credentials.client_secret,
+            code,
+        ));
+    }
+    a_code_is_exchanged_once(&one(&app), codes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_exchanges_of_one_code_on_two_processes_succeed_once() {
+    let Some((two, servers)) = two_processes("code exchanges across processes") else {
+        return;
+    };
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        let (client_id, client_secret, _) = two.create_app("crm");
+        let code = two.authorize(&client_id, 1);
+        codes.push((client_id, client_secret, code));
+    }
+    a_code_is_exchanged_once(&servers, codes).await;
+    two.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_adds_get_ids_of_their_own_on_one_server() {
+    let app = spawn_app().await;
+    parallel_adds_get_ids_of_their_own(&one(&app)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_adds_on_two_processes_get_ids_of_their_own() {
+    let Some((two, servers)) = two_processes("id sequences across processes") else {
+        return;
+    };
+    parallel_adds_get_ids_of_their_own(&servers).await;
+    two.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_adds_of_one_binding_on_one_server_bind_it_once() {
+    let app = spawn_app().await;
+    parallel_adds_of_one_binding_bind_it_once(&one(&app)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_adds_of_one_binding_on_two_processes_bind_it_once() {
+    let Some((two, servers)) = two_processes("binding adds across processes") else {
+        return;
+    };
+    parallel_adds_of_one_binding_bind_it_once(&servers).await;
     two.stop();
 }
