@@ -88,6 +88,8 @@ pub enum Record {
     Communication,
     /// Smart-process types (`crm.type.*`, `b_crm_dynamic_type`).
     DynamicType,
+    /// Entries of the offline event queue (`event.offline.*`, `b_rest_event_offline`).
+    OfflineEvent,
 }
 
 use Record::*;
@@ -122,6 +124,7 @@ pub static LIMITS: &[(Record, &str, TextLimit)] = &[
     (Communication, "VALUE", TextLimit::chars(256)),
     (Communication, "TYPE", TextLimit::chars(64)),
     (DynamicType, "title", TextLimit::chars(255)),
+    (OfflineEvent, "PROCESS_ID", TextLimit::chars(255)),
 ];
 
 /// The limit of a field (by its name in the table, ignoring case); [`FREE_TEXT`] when unnamed.

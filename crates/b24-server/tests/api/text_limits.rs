@@ -2,7 +2,8 @@
 //! counted as MySQL counts it (`VARCHAR` in characters, `TEXT` in bytes); one more refuses the
 //! whole call with a Bitrix-shaped 400 and changes nothing.
 
-use crate::helpers::{envelope, spawn_app, TestApp};
+use crate::helpers::{envelope, read, spawn_app, TestApp};
+use b24_server::clock::{Clock, SystemClock};
 use serde_json::{json, Value};
 
 fn d7_too_long(field: &str, limit: &str) -> (u16, Value) {
@@ -238,5 +239,31 @@ async fn todo_titles_hold_512_characters_and_type_titles_255() {
         )
         .await,
         d7_too_long("title", "at most 255 characters")
+    );
+}
+
+#[tokio::test]
+async fn an_offline_queue_process_id_holds_255_characters() {
+    let app = spawn_app().await;
+    let installed = app.install_app("crm", 1, SystemClock.now()).await;
+    let token = installed.tokens["access_token"].clone();
+    let url = format!("{}/rest/event.offline.get", app.base);
+    let offline_get = |process_id: String| {
+        app.client
+            .post(&url)
+            .json(&json!({"auth": token, "clear": 0, "process_id": process_id}))
+            .send()
+    };
+    let (status, body) = read(offline_get("p".repeat(255)).await.unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = read(offline_get("p".repeat(256)).await.unwrap()).await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            json!({"error": "ERROR_ARGUMENT",
+                   "error_description": "The value of the field \"PROCESS_ID\" is too long (at most 255 characters)",
+                   "argument": "PROCESS_ID"})
+        )
     );
 }
