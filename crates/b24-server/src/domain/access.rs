@@ -44,8 +44,8 @@ pub fn item_exists(tx: &mut dyn Tx, target: Binding) -> Result<bool, ApiError> {
 
 /// The one rule every activity path follows (spec §4.8): an activity's rights come from the
 /// items it is bound to. Read and update need that right on at least one bound item; delete,
-/// which unbinds it from every item at once, needs the delete right on each bound item (one that
-/// no longer exists asks about its type as a whole). Adding or removing a binding needs, besides,
+/// which unbinds it from every item at once, needs the delete right on each bound item (for an
+/// item that no longer exists, only an `all` right on its type gives it). Adding or removing a binding needs, besides,
 /// the update right on that item (checked by each path).
 pub fn activity_allows(
     tx: &mut dyn Tx,
@@ -66,12 +66,7 @@ pub fn activity_allows(
         return Ok(permissions.admin);
     }
     for binding in bindings {
-        let target = if item_exists(tx, binding)? {
-            binding
-        } else {
-            Binding::new(binding.entity_type_id, 0)
-        };
-        if !can(tx, permissions, target, Action::Delete)? {
+        if !can(tx, permissions, binding, Action::Delete)? {
             return Ok(false);
         }
     }

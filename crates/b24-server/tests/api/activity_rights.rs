@@ -242,3 +242,32 @@ async fn communications_cannot_drop_a_binding_to_an_item_the_caller_may_not_upda
     assert_eq!((status, &body["result"]), (200, &json!(true)), "{body}");
     assert_eq!(app.bindings(activity).await, before);
 }
+
+#[tokio::test]
+async fn an_activity_whose_item_was_deleted_is_deleted_only_with_an_all_right() {
+    let app = spawn_app().await;
+    let p = two_users(&app).await;
+    let activity = app.new_todo(DEAL, p.bob_deal).await;
+    app.ok(
+        "crm.item.delete",
+        json!({"entityTypeId": DEAL, "id": p.bob_deal}),
+    )
+    .await;
+    // His deal is gone: with "own" rights nothing of it is his any more, so neither is this.
+    assert_eq!(
+        app.call_as(&p.bob, "crm.activity.get", json!({"id": activity}))
+            .await,
+        legacy("Activity is not found.")
+    );
+    assert_eq!(
+        app.call_as(&p.bob, "crm.activity.delete", json!({"id": activity}))
+            .await,
+        legacy("Access denied.")
+    );
+    let all = app.create_user(&["deal.read=all", "deal.delete=all"]);
+    let url = app.create_webhook(all, Some("crm"));
+    let (status, body) = app
+        .call_as(&url, "crm.activity.delete", json!({"id": activity}))
+        .await;
+    assert_eq!((status, &body["result"]), (200, &json!(true)), "{body}");
+}
