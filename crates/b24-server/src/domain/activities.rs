@@ -8,7 +8,10 @@ use super::access::{activity_allows, can, is_item_type, item_exists};
 use super::changes::{self, Change};
 use super::text_limits::{self, Record};
 use super::values::parse_datetime_utc;
-use super::{owner_from_bindings, Action, Binding, EntityTypeId, Level, Permissions};
+use super::{
+    owner_from_bindings, Action, Binding, EntityTypeId, Level, Permissions,
+    MAX_BINDINGS_PER_ACTIVITY,
+};
 use crate::error::ApiError;
 use crate::store::{ActivityRecord, Column, Filter, ListQuery, PageOf, SqlValue, Tx};
 use b24_protocol::values::bind_int;
@@ -670,6 +673,17 @@ fn bindings_of(owner: Option<Binding>, list: &[Communication]) -> Vec<Binding> {
     bindings
 }
 
+/// Communications bind at most [`MAX_BINDINGS_PER_ACTIVITY`] items, as `binding.add` does
+/// (spec §12).
+fn check_binding_count(bindings: &[Binding]) -> Result<(), ApiError> {
+    if bindings.len() > MAX_BINDINGS_PER_ACTIVITY {
+        return Err(legacy(format!(
+            "Maximum number of activity bindings exceeded ({MAX_BINDINGS_PER_ACTIVITY})."
+        )));
+    }
+    Ok(())
+}
+
 /// Every new binding target must be updatable by the caller (`Access denied.`), then exist
 /// (`Could not find 'DEAL' with ID: 7`), in the order of spec §4.2 steps 6–7.
 fn check_targets(
@@ -837,6 +851,7 @@ fn build_new(
     check_communications(&list)?;
     // Never empty: every kept communication has an entity (its own or the owner's).
     let bindings = bindings_of(owner, &list);
+    check_binding_count(&bindings)?;
     check_targets(tx, permissions, &bindings)?;
     let now = tx.now_iso();
     let owner = owner.unwrap_or_else(|| owner_from_bindings(&bindings));
@@ -893,6 +908,7 @@ fn apply_update(
         check_only_one(activity.type_id, &list)?;
         check_communications(&list)?;
         new_bindings = bindings_of(owner, &list);
+        check_binding_count(&new_bindings)?;
         store_communications(tx, &mut activity, &list)?;
     } else if owner != current {
         match new_bindings.iter().position(|b| *b == current) {

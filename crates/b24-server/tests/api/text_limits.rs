@@ -267,3 +267,34 @@ async fn an_offline_queue_process_id_holds_255_characters() {
         )
     );
 }
+
+#[tokio::test]
+async fn communications_bind_at_most_100_items_as_binding_add_does() {
+    let app = spawn_app().await;
+    let mut contacts = Vec::new();
+    for _ in 0..101 {
+        contacts.push(app.new_item(3, None).await);
+    }
+    let fields = |n: usize| {
+        let list: Vec<Value> = contacts[..n]
+            .iter()
+            .map(|c| json!({"VALUE": "a@b.c", "ENTITY_TYPE_ID": 3, "ENTITY_ID": c}))
+            .collect();
+        json!({"fields": {"TYPE_ID": 4, "SUBJECT": "Mail", "COMMUNICATIONS": list}})
+    };
+    let id = app
+        .ok("crm.activity.add", fields(100))
+        .await
+        .as_i64()
+        .unwrap();
+    assert_eq!(app.bindings(id).await.len(), 100);
+    let refused = (
+        400,
+        envelope("", "Maximum number of activity bindings exceeded (100)."),
+    );
+    assert_eq!(app.call("crm.activity.add", fields(101)).await, refused);
+    let mut update = fields(101);
+    update["id"] = json!(id);
+    assert_eq!(app.call("crm.activity.update", update).await, refused);
+    assert_eq!(app.bindings(id).await.len(), 100, "unchanged");
+}
