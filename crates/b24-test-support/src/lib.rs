@@ -589,3 +589,216 @@ pub fn server_binary() -> PathBuf {
     );
     server
 }
+
+/// A `b24-server serve` process (the real binary) and what it printed on start.
+pub struct ServerProcess {
+    /// The process.
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// The administrator's webhook URL (ending in `/`), printed only by the start that created
+    /// the portal.
+    pub webhook: Option<String>,
+}
+
+/// A server a failed assertion left running is stopped with the test.
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl ServerProcess {
+    /// Starts `serve` on plain HTTP, port 0, with the request-rate `plan`, on the data directory
+    /// and, when given, the PostgreSQL database `database_url`.
+    pub fn start(dir: &std::path::Path, database_url: Option<&str>, plan: &str) -> ServerProcess {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(server_binary())
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--no-tls",
+                "--plan",
+                plan,
+            ])
+            .env("B24_DATA_DIR", dir)
+            .env("B24_LOG", "warn")
+            .env_remove("B24_DATABASE_URL")
+            .envs(database_url.map(|url| ("B24_DATABASE_URL", url)))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("the server starts");
+        let mut webhook = None;
+        let mut base = String::new();
+        for line in BufReader::new(child.stdout.take().expect("stdout")).lines() {
+            let line = line.expect("a line of the start-up output");
+            if line.trim_start().starts_with("http://") && line.contains("/rest/1/") {
+                webhook = Some(line.trim().to_string());
+            }
+            if let Some(addr) = line.strip_prefix("listening on ") {
+                base = addr.to_string();
+                break;
+            }
+        }
+        assert!(!base.is_empty(), "the server printed its address");
+        ServerProcess {
+            child,
+            base,
+            webhook,
+        }
+    }
+
+    /// Stops the process with SIGTERM and waits for it.
+    pub fn stop(mut self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "SIGTERM was delivered");
+        self.child.wait().expect("the server stops");
+    }
+}
+
+/// A webhook URL re-pointed at another server's address (same user and code).
+pub fn rebase(webhook: &str, base: &str) -> String {
+    let path = &webhook[webhook.find("/rest/").expect("a webhook URL")..];
+    format!("{base}{path}")
+}
+
+/// Two server processes on one PostgreSQL schema: the first creates the portal (and prints the
+/// administrator's webhook, which works on both), the second finds it.
+pub struct TwoServers {
+    /// The first process.
+    pub first: ServerProcess,
+    /// The second process.
+    pub second: ServerProcess,
+    /// The administrator's webhook, on the first process.
+    pub webhook: String,
+    /// The shared schema; declared after the processes, so it is emptied after they stop.
+    pub schema: TestSchema,
+    /// The (shared) data directory.
+    pub dir: TempDir,
+}
+
+impl TwoServers {
+    /// Starts both processes with the request-rate `plan` on `schema`.
+    pub fn start(schema: TestSchema, plan: &str) -> TwoServers {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first = ServerProcess::start(dir.path(), Some(&schema.url), plan);
+        let webhook = first
+            .webhook
+            .clone()
+            .expect("the first start prints a webhook");
+        let second = ServerProcess::start(dir.path(), Some(&schema.url), plan);
+        assert!(
+            second.webhook.is_none(),
+            "the second process found the portal"
+        );
+        TwoServers {
+            first,
+            second,
+            webhook,
+            schema,
+            dir,
+        }
+    }
+
+    /// The two base URLs, first then second.
+    pub fn bases(&self) -> [String; 2] {
+        [self.first.base.clone(), self.second.base.clone()]
+    }
+
+    /// The administrator's webhook on each process, first then second.
+    pub fn webhooks(&self) -> [String; 2] {
+        [
+            rebase(&self.webhook, &self.first.base),
+            rebase(&self.webhook, &self.second.base),
+        ]
+    }
+
+    /// The command line, pointed at the shared schema.
+    pub fn cli(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(server_binary());
+        command
+            .env("B24_DATA_DIR", self.dir.path())
+            .env("B24_LOG", "warn")
+            .env("B24_DATABASE_URL", &self.schema.url);
+        command
+    }
+
+    /// Runs the command line on the shared schema; returns its trimmed standard output.
+    fn run_cli(&self, args: &[&str]) -> String {
+        let out = self.cli().args(args).output().expect("the CLI runs");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("UTF-8")
+            .trim()
+            .to_string()
+    }
+
+    /// `app create`: a new application with `scopes`; its `client_id`, `client_secret` and
+    /// `application_token`.
+    pub fn create_app(&self, scopes: &str) -> (String, String, String) {
+        let created: Value = serde_json::from_str(
+            &self.run_cli(&["app", "create", "--name", "Test app", "--scopes", scopes]),
+        )
+        .expect("app create prints JSON");
+        let text = |key: &str| created[key].as_str().expect(key).to_string();
+        (
+            text("client_id"),
+            text("client_secret"),
+            text("application_token"),
+        )
+    }
+
+    /// `app authorize`: a one-time authorisation code of the application for `user`.
+    pub fn authorize(&self, client_id: &str, user: i64) -> String {
+        self.run_cli(&[
+            "app",
+            "authorize",
+            "--client-id",
+            client_id,
+            "--user",
+            &user.to_string(),
+        ])
+    }
+
+    /// [`TestApp::install_app`] through the command line ([`Self::create_app`],
+    /// [`Self::authorize`]), the code exchanged at the first process.
+    pub async fn install_app(&self, scopes: &str, user: i64) -> InstalledApp {
+        let (client_id, client_secret, application_token) = self.create_app(scopes);
+        let code = self.authorize(&client_id, user);
+        let response = reqwest::Client::new()
+            .post(format!("{}/oauth/token/", self.first.base))
+            .form(
+                &json!({"grant_type": "authorization_code", "client_id": client_id,
+                          "client_secret": client_secret, "code": code}),
+            )
+            .send()
+            .await
+            .expect("the token endpoint answers");
+        let (status, tokens) = read(response).await;
+        assert_eq!(status, 200, "{tokens}");
+        InstalledApp {
+            client_id,
+            client_secret,
+            application_token,
+            tokens,
+        }
+    }
+
+    /// Stops both processes (SIGTERM) and waits for them.
+    pub fn stop(self) {
+        let TwoServers { first, second, .. } = self;
+        first.stop();
+        second.stop();
+    }
+}

@@ -41,3 +41,34 @@ pub fn item_exists(tx: &mut dyn Tx, target: Binding) -> Result<bool, ApiError> {
             .item_assignee(target.entity_type_id, target.entity_id)?
             .is_some())
 }
+
+/// The one rule every activity path follows (spec §4.8): an activity's rights come from the
+/// items it is bound to. Read and update need that right on at least one bound item; delete,
+/// which unbinds it from every item at once, needs the delete right on each bound item (for an
+/// item that no longer exists, only an `all` right on its type gives it). Adding or removing a binding needs, besides,
+/// the update right on that item (checked by each path).
+pub fn activity_allows(
+    tx: &mut dyn Tx,
+    permissions: &Permissions,
+    activity_id: i64,
+    action: Action,
+) -> Result<bool, ApiError> {
+    let bindings = tx.bindings(activity_id)?;
+    if action != Action::Delete {
+        for binding in bindings {
+            if can(tx, permissions, binding, action)? {
+                return Ok(true);
+            }
+        }
+        return Ok(false);
+    }
+    if bindings.is_empty() {
+        return Ok(permissions.admin);
+    }
+    for binding in bindings {
+        if !can(tx, permissions, binding, Action::Delete)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}

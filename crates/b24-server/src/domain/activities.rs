@@ -4,10 +4,14 @@
 //! Every write of `crm.activity.add / update / delete` happens here; the to-do methods live in
 //! [`super::todo`].
 
-use super::access::{can, is_item_type, item_exists};
+use super::access::{activity_allows, can, is_item_type, item_exists};
 use super::changes::{self, Change};
+use super::text_limits::{self, Record};
 use super::values::parse_datetime_utc;
-use super::{owner_from_bindings, Action, Binding, EntityTypeId, Level, Permissions};
+use super::{
+    owner_from_bindings, Action, Binding, EntityTypeId, Level, Permissions,
+    MAX_BINDINGS_PER_ACTIVITY,
+};
 use crate::error::ApiError;
 use crate::store::{ActivityRecord, Column, Filter, ListQuery, PageOf, SqlValue, Tx};
 use b24_protocol::values::bind_int;
@@ -669,6 +673,17 @@ fn bindings_of(owner: Option<Binding>, list: &[Communication]) -> Vec<Binding> {
     bindings
 }
 
+/// Communications bind at most [`MAX_BINDINGS_PER_ACTIVITY`] items, as `binding.add` does
+/// (spec §12).
+fn check_binding_count(bindings: &[Binding]) -> Result<(), ApiError> {
+    if bindings.len() > MAX_BINDINGS_PER_ACTIVITY {
+        return Err(legacy(format!(
+            "Maximum number of activity bindings exceeded ({MAX_BINDINGS_PER_ACTIVITY})."
+        )));
+    }
+    Ok(())
+}
+
 /// Every new binding target must be updatable by the caller (`Access denied.`), then exist
 /// (`Could not find 'DEAL' with ID: 7`), in the order of spec §4.2 steps 6–7.
 fn check_targets(
@@ -707,14 +722,36 @@ fn check_only_one(type_id: i64, list: &[Communication]) -> Result<(), ApiError> 
     Ok(())
 }
 
+/// Refuses text over its limit (spec §14) with the legacy wording.
+fn check_length(record: Record, name: &str, value: &str) -> Result<(), ApiError> {
+    text_limits::check(record, name, value)
+        .map_err(|limit| legacy(format!("{}.", limit.message(name))))
+}
+
+/// A text field's value, refused when it is over its limit.
+fn bounded_text(name: &str, value: &Value) -> Result<String, ApiError> {
+    let text = text_field(value);
+    check_length(Record::Activity, name, &text)?;
+    Ok(text)
+}
+
+/// Refuses communications whose `VALUE` or `TYPE` is over its limit.
+fn check_communications(list: &[Communication]) -> Result<(), ApiError> {
+    for c in list {
+        check_length(Record::Communication, "VALUE", &c.value)?;
+        check_length(Record::Communication, "TYPE", &c.kind)?;
+    }
+    Ok(())
+}
+
 /// Applies the plain fields a caller may set on add and update.
 fn apply_scalars(a: &mut ActivityRecord, fields: &Map<String, Value>) -> Result<(), ApiError> {
     let invalid = |name: &str| legacy(format!("The value of the field \"{name}\" is not valid."));
     if let Some(v) = field(fields, "SUBJECT") {
-        a.subject = text_field(v);
+        a.subject = bounded_text("SUBJECT", v)?;
     }
     if let Some(v) = field(fields, "DESCRIPTION") {
-        a.description = text_field(v);
+        a.description = bounded_text("DESCRIPTION", v)?;
     }
     for (name, slot) in [
         ("START_TIME", &mut a.start_time),
@@ -751,10 +788,11 @@ fn apply_scalars(a: &mut ActivityRecord, fields: &Map<String, Value>) -> Result<
     }
     for name in ["LOCATION", "ORIGIN_ID", "ORIGINATOR_ID"] {
         if let Some(v) = field(fields, name) {
-            a.extra.insert(name.into(), json!(text_field(v)));
+            a.extra.insert(name.into(), json!(bounded_text(name, v)?));
         }
     }
     if let Some(v @ (Value::Object(_) | Value::Array(_))) = field(fields, "SETTINGS") {
+        check_length(Record::Activity, "SETTINGS", &v.to_string())?;
         a.extra.insert("SETTINGS".into(), v.clone());
     }
     Ok(())
@@ -810,8 +848,10 @@ fn build_new(
         owner,
     );
     check_only_one(type_id, &list)?;
+    check_communications(&list)?;
     // Never empty: every kept communication has an entity (its own or the owner's).
     let bindings = bindings_of(owner, &list);
+    check_binding_count(&bindings)?;
     check_targets(tx, permissions, &bindings)?;
     let now = tx.now_iso();
     let owner = owner.unwrap_or_else(|| owner_from_bindings(&bindings));
@@ -866,7 +906,9 @@ fn apply_update(
         let owner = (owner.entity_type_id > 0 && owner.entity_id > 0).then_some(owner);
         let list = communications(value, activity.type_id, owner);
         check_only_one(activity.type_id, &list)?;
+        check_communications(&list)?;
         new_bindings = bindings_of(owner, &list);
+        check_binding_count(&new_bindings)?;
         store_communications(tx, &mut activity, &list)?;
     } else if owner != current {
         match new_bindings.iter().position(|b| *b == current) {
@@ -884,6 +926,12 @@ fn apply_update(
         .copied()
         .collect();
     check_targets(tx, permissions, &added)?;
+    // A binding the change removes needs the update right on its item, as `binding.delete` does.
+    for removed in bindings.iter().filter(|b| !new_bindings.contains(b)) {
+        if !can(tx, permissions, *removed, Action::Update)? {
+            return Err(legacy("Access denied."));
+        }
+    }
     apply_scalars(&mut activity, fields)?;
     if field(fields, "SUBJECT").is_some() && activity.subject.trim().is_empty() {
         return Err(legacy("The field SUBJECT is not defined or empty"));
@@ -912,52 +960,29 @@ fn existing(tx: &mut dyn Tx, id: i64) -> Result<ActivityRecord, ApiError> {
     tx.activity(id)?.ok_or_else(not_found)
 }
 
-/// Refuses with the legacy "Access denied." unless the caller may act on the activity's owner.
-fn check_owner_right(
+/// Refuses with the legacy "Access denied." unless the caller may act on the activity by the
+/// one activity rule (spec §4.8).
+fn check_right(
     tx: &mut dyn Tx,
     permissions: &Permissions,
     activity: &ActivityRecord,
     action: Action,
 ) -> Result<(), ApiError> {
-    let owner = Binding::new(activity.owner_type_id, activity.owner_id);
-    if !can(tx, permissions, owner, action)? {
+    if !activity_allows(tx, permissions, activity.id, action)? {
         return Err(legacy("Access denied."));
     }
     Ok(())
 }
 
-/// Whether the caller may act on the activity: the right on its owner, or on any of its bindings.
-fn allowed(
-    tx: &mut dyn Tx,
-    permissions: &Permissions,
-    activity: &ActivityRecord,
-    action: Action,
-) -> Result<bool, ApiError> {
-    if can(
-        tx,
-        permissions,
-        Binding::new(activity.owner_type_id, activity.owner_id),
-        action,
-    )? {
-        return Ok(true);
-    }
-    for binding in tx.bindings(activity.id)? {
-        if can(tx, permissions, binding, action)? {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
-/// `crm.activity.get`: an activity the caller may read through its owner or any binding; one
-/// it may not read is "not found" too.
+/// `crm.activity.get`: an activity the caller may read through any of its bindings (spec §4.8);
+/// one it may not read is "not found" too.
 pub fn get(
     tx: &mut dyn Tx,
     permissions: &Permissions,
     id: i64,
 ) -> Result<ActivityRecord, ApiError> {
     let activity = existing(tx, id)?;
-    if !allowed(tx, permissions, &activity, Action::Read)? {
+    if !activity_allows(tx, permissions, id, Action::Read)? {
         return Err(not_found());
     }
     Ok(activity)
@@ -990,7 +1015,7 @@ pub fn add(
     Ok(id)
 }
 
-/// `crm.activity.update` (spec §4.5): needs the update right on the current owner; stores the
+/// `crm.activity.update` (spec §4.5): needs the update right on the activity (spec §4.8); stores the
 /// changed activity (and its bindings, when they changed) and records the change.
 pub fn update(
     tx: &mut dyn Tx,
@@ -999,7 +1024,7 @@ pub fn update(
     fields: &Map<String, Value>,
 ) -> Result<(), ApiError> {
     let activity = existing(tx, id)?;
-    check_owner_right(tx, permissions, &activity, Action::Update)?;
+    check_right(tx, permissions, &activity, Action::Update)?;
     let bindings = tx.bindings(id)?;
     let (mut updated, new_bindings) =
         apply_update(tx, permissions, activity, bindings.clone(), fields)?;
@@ -1012,11 +1037,11 @@ pub fn update(
     changes::activity_changed(tx, Change::Updated, id, permissions.user_id)
 }
 
-/// `crm.activity.delete`: needs the delete right on the owner; deletes the activity with its
+/// `crm.activity.delete`: needs the delete right on every bound item (spec §4.8); deletes the activity with its
 /// bindings and records the change.
 pub fn delete(tx: &mut dyn Tx, permissions: &Permissions, id: i64) -> Result<(), ApiError> {
     let activity = existing(tx, id)?;
-    check_owner_right(tx, permissions, &activity, Action::Delete)?;
+    check_right(tx, permissions, &activity, Action::Delete)?;
     tx.delete_activity(id)?;
     changes::activity_changed(tx, Change::Deleted, id, permissions.user_id)
 }

@@ -3,7 +3,7 @@
 //! activity row has been read in that same transaction, so the "at least one binding" check and the
 //! delete cannot interleave with another writer.
 
-use super::access::{can, is_item_type, item_exists};
+use super::access::{activity_allows, can, is_item_type, item_exists};
 use super::{
     changes, owner_from_bindings, Action, Binding, Permissions, MAX_BINDINGS_PER_ACTIVITY,
 };
@@ -30,6 +30,20 @@ fn check_can_update(
     target: Binding,
 ) -> Result<(), ApiError> {
     if !can(tx, permissions, target, Action::Update)? {
+        return Err(ErrorCode::AccessDenied.into());
+    }
+    Ok(())
+}
+
+/// `ACCESS_DENIED` unless the caller may update the activity itself (spec §4.8): changing its
+/// bindings changes the activity, so naming an item the caller may update is not enough: she
+/// cannot bind someone else's activity to her own deal and so take it over.
+fn check_can_update_activity(
+    tx: &mut dyn Tx,
+    permissions: &Permissions,
+    activity_id: i64,
+) -> Result<(), ApiError> {
+    if !activity_allows(tx, permissions, activity_id, Action::Update)? {
         return Err(ErrorCode::AccessDenied.into());
     }
     Ok(())
@@ -73,6 +87,7 @@ pub fn add(
     let activity = existing_activity(tx, activity_id)?;
     check_target_exists(tx, target)?;
     check_can_update(tx, permissions, target)?;
+    check_can_update_activity(tx, permissions, activity_id)?;
     let mut bindings = tx.bindings(activity_id)?;
     if bindings.contains(&target) {
         return Err(ErrorCode::ActivityIsAlreadyBound.into());
@@ -99,6 +114,7 @@ pub fn delete(
 ) -> Result<(), ApiError> {
     let activity = existing_activity(tx, activity_id)?;
     check_can_update(tx, permissions, target)?;
+    check_can_update_activity(tx, permissions, activity_id)?;
     let mut bindings = tx.bindings(activity_id)?;
     if !bindings.contains(&target) {
         return Err(ErrorCode::BindingNotFound.into());
@@ -124,6 +140,7 @@ pub fn move_binding(
     check_target_exists(tx, target)?;
     check_can_update(tx, permissions, source)?;
     check_can_update(tx, permissions, target)?;
+    check_can_update_activity(tx, permissions, activity_id)?;
     if source.entity_id == target.entity_id {
         return Err(ErrorCode::SourceAndTargetIdsEqual.into());
     }

@@ -3,6 +3,7 @@
 //! write. A type's `entityTypeId` (128..191) becomes a valid item type and binding target as soon
 //! as it exists.
 
+use super::text_limits::{self, Record};
 use super::{EntityTypeId, Permissions};
 use crate::error::ApiError;
 use crate::store::{DynamicTypeRecord, PageOf, Tx};
@@ -61,6 +62,9 @@ fn apply_fields(t: &mut DynamicTypeRecord, fields: &Map<String, Value>) -> Resul
             Value::Number(n) => n.to_string(),
             _ => String::new(),
         };
+        text_limits::check(Record::DynamicType, "title", &t.title).map_err(|limit| {
+            RestError::with_message(ErrorCode::FieldValueNotValid, limit.message("title"))
+        })?;
     }
     for (flag, _) in FLAGS {
         if let Some(value) = fields.get(*flag) {

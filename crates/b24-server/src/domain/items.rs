@@ -5,6 +5,7 @@
 use super::access::can;
 use super::changes::{self, Change};
 use super::item_fields::{self, FieldKind, ItemField};
+use super::text_limits::{self, Record, TextLimit};
 use super::{Action, Binding, Level, Permissions};
 use crate::error::ApiError;
 use crate::store::{Column, CompareOp, Filter, ItemRecord, ListQuery, PageOf, SqlValue, Tx};
@@ -19,6 +20,8 @@ pub enum ItemError {
     NotFound,
     /// A field's value is not acceptable.
     InvalidValue(&'static ItemField),
+    /// A field's text is longer than its limit (spec §14).
+    TooLong(&'static ItemField, TextLimit),
     /// The store failed.
     Store(ApiError),
 }
@@ -44,6 +47,7 @@ fn apply_fields(
             continue;
         }
         let value = item_fields::normalise(field, value).ok_or(ItemError::InvalidValue(field))?;
+        check_length(field, &value)?;
         if field.column == Column::Plain("assigned_by_id") && value.is_null() {
             continue;
         }
@@ -54,6 +58,30 @@ fn apply_fields(
             value
         };
         item_fields::write(item, field, value);
+    }
+    Ok(())
+}
+
+/// Refuses text over its limit (spec §14): a text field's value, or the `VALUE` / `VALUE_TYPE`
+/// of each multi-field entry.
+fn check_length(field: &'static ItemField, value: &Value) -> Result<(), ItemError> {
+    let too_long = |limit| ItemError::TooLong(field, limit);
+    match field.kind {
+        FieldKind::Text => {
+            if let Value::String(s) = value {
+                text_limits::check(Record::Item, field.legacy, s).map_err(too_long)?;
+            }
+        }
+        FieldKind::Multifield => {
+            for entry in value.as_array().into_iter().flatten() {
+                for key in ["VALUE", "VALUE_TYPE"] {
+                    if let Some(s) = entry[key].as_str() {
+                        text_limits::check(Record::Multifield, key, s).map_err(too_long)?;
+                    }
+                }
+            }
+        }
+        _ => {}
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 use super::access::{can, is_item_type, item_exists};
 use super::activities::{activity_type, new_activity, NewActivity};
 use super::changes::{self, Change};
+use super::text_limits::{self, Record};
 use super::{Action, Binding, Permissions};
 use crate::error::ApiError;
 use crate::store::{ActivityRecord, Tx};
@@ -83,6 +84,21 @@ fn check_user(tx: &mut dyn Tx, user_id: i64) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// `title` (the activity's `SUBJECT`) and `description` within their limits (spec §14).
+fn check_lengths(fields: &TodoFields) -> Result<(), ApiError> {
+    for (name, column, value) in [
+        ("title", "SUBJECT", &fields.title),
+        ("description", "DESCRIPTION", &fields.description),
+    ] {
+        if let Some(value) = value {
+            text_limits::check(Record::Activity, column, value).map_err(|limit| {
+                RestError::with_message(ErrorCode::FieldValueNotValid, limit.message(name))
+            })?;
+        }
+    }
+    Ok(())
+}
+
 /// A to-do's owner must be an existing item the caller may update.
 fn check_owner(tx: &mut dyn Tx, permissions: &Permissions, owner: Binding) -> Result<(), ApiError> {
     if !is_item_type(tx, owner.entity_type_id)? || !item_exists(tx, owner)? {
@@ -103,6 +119,7 @@ pub fn add(
 ) -> Result<i64, ApiError> {
     let owner = fields.owner;
     check_owner(tx, permissions, owner)?;
+    check_lengths(&fields)?;
     let user_id = permissions.user_id;
     let responsible_id = fields.responsible_id.filter(|&r| r > 0).unwrap_or(user_id);
     check_user(tx, responsible_id)?;
@@ -132,6 +149,7 @@ pub fn update(
     if todo.completed {
         return Err(ErrorCode::CompletedTodo.into());
     }
+    check_lengths(&fields)?;
     if let Some(responsible_id) = fields.responsible_id.filter(|&r| r > 0) {
         check_user(tx, responsible_id)?;
         todo.responsible_id = responsible_id;

@@ -9,6 +9,7 @@ use super::listing::{parse_filter, parse_order, Dialect, ListField, ListFields};
 use super::{Call, Handler, MethodSpec, Output};
 use crate::auth::{Caller, CallerKind};
 use crate::domain::events::{self as domain_events, EventApp, HandlerRequest, OfflineTake};
+use crate::domain::text_limits::{self, Record};
 use crate::error::ApiError;
 use crate::events::EVENTS;
 use crate::store::{Column, Filter, ListQuery, OfflineEventRecord, OfflineSelection, SqlValue};
@@ -279,6 +280,11 @@ fn offline_get(call: &Call<'_>) -> Result<Output, ApiError> {
             .params
             .get_ci("process_id")
             .map(|_| text(call, "process_id").trim().to_string());
+        if let Some(process_id) = &given_process {
+            // Stored on every entry it takes (spec §14).
+            text_limits::check(Record::OfflineEvent, "PROCESS_ID", process_id)
+                .map_err(|limit| RestError::argument("PROCESS_ID", limit.message("PROCESS_ID")))?;
+        }
         let limit = call
             .params
             .get_ci("limit")

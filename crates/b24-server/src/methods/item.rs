@@ -71,6 +71,9 @@ fn d7_error(e: ItemError) -> ApiError {
             format!("The value of the field \"{}\" is not valid", field.name),
         )
         .into(),
+        ItemError::TooLong(field, limit) => {
+            RestError::with_message(ErrorCode::FieldValueNotValid, limit.message(field.name)).into()
+        }
         ItemError::Store(e) => e,
     }
 }

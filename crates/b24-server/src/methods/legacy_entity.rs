@@ -93,6 +93,9 @@ fn legacy_error(e: ItemError) -> ApiError {
             field.legacy
         ))
         .into(),
+        ItemError::TooLong(field, limit) => {
+            RestError::legacy(format!("{}.", limit.message(field.legacy))).into()
+        }
         ItemError::Store(e) => e,
     }
 }

@@ -321,10 +321,12 @@ async fn add_without_update_right_on_the_target_is_access_denied_and_changes_not
 }
 
 #[tokio::test]
-async fn add_with_own_update_right_works_on_the_callers_own_items() {
+async fn add_with_own_update_right_works_on_the_callers_own_items_and_activities() {
     let app = spawn_app().await;
-    let user = app.create_user(&["contact.update=own"]);
-    let (_, _, activity) = deal_with_todo(&app).await;
+    let user = app.create_user(&["contact.update=own", "deal.update=own"]);
+    // The activity must be hers too (spec §4.8): it is bound to her deal.
+    let her_deal = app.new_item(DEAL, Some(user)).await;
+    let activity = app.new_todo(DEAL, her_deal).await;
     let mine = app.new_item(CONTACT, Some(user)).await;
     let url = app.create_webhook(user, None);
 

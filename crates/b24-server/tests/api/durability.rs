@@ -3,28 +3,16 @@
 
 use crate::helpers::{postgres_url, TestSchema};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A server process and what it printed on start.
-pub(crate) struct Server {
-    pub(crate) child: Child,
-    pub(crate) base: String,
-    pub(crate) webhook: Option<String>,
-}
+/// A server process and what it printed on start (shared with `scale_out` and `races` through
+/// `b24-test-support`).
+pub(crate) type Server = crate::helpers::ServerProcess;
 
-/// A server a failed assertion left running is stopped with the test.
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
+pub(crate) use crate::helpers::rebase;
 
 /// Starts the binary on the data directory, and on the PostgreSQL schema when given.
 pub(crate) fn start(dir: &Path, schema: Option<&TestSchema>) -> Server {
@@ -33,39 +21,7 @@ pub(crate) fn start(dir: &Path, schema: Option<&TestSchema>) -> Server {
 
 /// [`start`] with a request-rate plan.
 pub(crate) fn start_with_plan(dir: &Path, schema: Option<&TestSchema>, plan: &str) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_b24-server"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--no-tls",
-            "--plan",
-            plan,
-        ])
-        .env("B24_DATA_DIR", dir)
-        .env("B24_LOG", "warn")
-        .env_remove("B24_DATABASE_URL")
-        .envs(schema.map(|s| ("B24_DATABASE_URL", s.url.clone())))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut webhook = None;
-    let mut base = String::new();
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if line.trim_start().starts_with("http://") && line.contains("/rest/1/") {
-            webhook = Some(line.trim().to_string());
-        }
-        if let Some(addr) = line.strip_prefix("listening on ") {
-            base = addr.to_string();
-            break;
-        }
-    }
-    Server {
-        child,
-        base,
-        webhook,
-    }
+    Server::start(dir, schema.map(|s| s.url.as_str()), plan)
 }
 
 pub(crate) fn signal(child: &Child, name: &str) {
@@ -74,12 +30,6 @@ pub(crate) fn signal(child: &Child, name: &str) {
         .status()
         .unwrap()
         .success());
-}
-
-/// The first start's webhook, re-pointed at a restarted server's address.
-pub(crate) fn rebase(webhook: &str, base: &str) -> String {
-    let path = &webhook[webhook.find("/rest/").unwrap()..];
-    format!("{base}{path}")
 }
 
 pub(crate) async fn call(

@@ -10,6 +10,7 @@
 //! - `crm_types`: crm.type.* (smart-process types).
 //! - `legacy_entities`: crm.deal / contact / company / lead.*.
 //! - `activities`: crm.activity.add / update / list / fields, todo.update.
+//! - `activity_rights`: the one activity permission rule (spec §4.8), the takeover by binding.
 //! - `batch_paging`: list paging through `batch` (offsets and chained `>id` cursors).
 //! - `crm_bad_input`: hostile parameters to the CRM methods.
 //! - `cli`: the command-line contract, against a running server.
@@ -20,9 +21,12 @@
 //! - `scale_out`: two server processes on one PostgreSQL schema (with `B24_TEST_POSTGRES_URL`;
 //!   skipped without it, except under CI, where that fails: see `b24_server::test_env`).
 //! - `startup`: databases that are not ours, newer or damaged are refused; private files.
-//! - `races`: read-then-write paths under concurrent callers (items, refresh tokens, offline queue).
+//! - `races`: read-then-write paths under concurrent callers (items, refresh tokens, offline queue),
+//!   each on one server and on two server processes sharing one PostgreSQL schema.
+//! - `text_limits`: every text field's length limit (spec §14), at the limit and one over.
 
 mod activities;
+mod activity_rights;
 mod bad_input;
 mod batch;
 mod batch_paging;
@@ -53,4 +57,5 @@ mod scale_out;
 mod startup;
 mod system;
 mod system_errors;
+mod text_limits;
 mod tls;

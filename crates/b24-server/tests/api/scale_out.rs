@@ -1,34 +1,14 @@
 //! Scaling out: two server processes (the real binary) on one PostgreSQL schema. Runs when
 //! `B24_TEST_POSTGRES_URL` is set (CI sets it); otherwise each test says it was skipped.
 
-use crate::durability::{call, rebase, signal, start_with_plan, Server};
-use crate::helpers::{postgres_only, TestSchema};
+use crate::durability::call;
+use crate::helpers::{postgres_only, TestSchema, TwoServers};
 use serde_json::json;
 
 /// The PostgreSQL schema for a two-process test, or `None` (and a note on stderr) when the suite
 /// runs without PostgreSQL; under CI that is a failure (see `b24_server::test_env`).
-fn schema_or_skip(test: &str) -> Option<TestSchema> {
+pub(crate) fn schema_or_skip(test: &str) -> Option<TestSchema> {
     postgres_only(test).map(|url| TestSchema::create(&url))
-}
-
-/// Two servers on one schema: the first start's webhook works on both.
-fn two_servers(dir: &std::path::Path, schema: &TestSchema, plan: &str) -> (Server, Server, String) {
-    let first = start_with_plan(dir, Some(schema), plan);
-    let webhook = first
-        .webhook
-        .clone()
-        .expect("the first start prints a webhook");
-    let second = start_with_plan(dir, Some(schema), plan);
-    assert!(
-        second.webhook.is_none(),
-        "the second process found the portal"
-    );
-    (first, second, webhook)
-}
-
-fn stop(mut server: Server) {
-    signal(&server.child, "-TERM");
-    server.child.wait().unwrap();
 }
 
 /// The last-binding race with the deletes spread over both processes: per activity, exactly one
@@ -39,9 +19,8 @@ async fn concurrent_deletes_spread_over_two_processes_leave_exactly_one_binding(
     let Some(schema) = schema_or_skip("last binding across processes") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let (a, b, webhook) = two_servers(dir.path(), &schema, "unlimited");
-    let urls = [rebase(&webhook, &a.base), rebase(&webhook, &b.base)];
+    let servers = TwoServers::start(schema, "unlimited");
+    let urls = servers.webhooks();
     let client = reqwest::Client::new();
 
     for round in 0..4 {
@@ -122,8 +101,7 @@ async fn concurrent_deletes_spread_over_two_processes_leave_exactly_one_binding(
             assert_eq!(list["result"].as_array().unwrap().len(), 1, "round {round}");
         }
     }
-    stop(a);
-    stop(b);
+    servers.stop();
 }
 
 /// Plan `standard` admits a burst of 50 per client: spread over two processes it is still 50 in
@@ -133,9 +111,8 @@ async fn a_burst_spread_over_two_processes_is_admitted_once() {
     let Some(schema) = schema_or_skip("shared request-rate limit") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let (a, b, webhook) = two_servers(dir.path(), &schema, "standard");
-    let urls = [rebase(&webhook, &a.base), rebase(&webhook, &b.base)];
+    let servers = TwoServers::start(schema, "standard");
+    let urls = servers.webhooks();
     let started = std::time::Instant::now();
     let tasks: Vec<_> = (0..100)
         .map(|i| {
@@ -164,6 +141,5 @@ async fn a_burst_spread_over_two_processes_is_admitted_once() {
         "admitted {admitted} of 100 in {elapsed:.2} s (refused {refused}): the bucket is not shared"
     );
     assert_eq!(admitted + refused, 100, "{statuses:?}");
-    stop(a);
-    stop(b);
+    servers.stop();
 }
