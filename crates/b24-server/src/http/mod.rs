@@ -5,7 +5,10 @@
 //! the method on one blocking task. Every answer is JSON, success or error. Request URLs carry
 //! webhook codes, so they are never logged.
 
+pub mod cut;
+
 use crate::auth::{Credentials, Transport};
+use crate::control::faults::{self, Place, Reply};
 use crate::error::ApiError;
 use crate::limits::RateDecision;
 use crate::methods::{authenticate_and_dispatch, lookup, Dispatched, Params};
@@ -19,6 +22,7 @@ use axum::{Extension, Router};
 use b24_protocol::params::ParamError;
 use b24_protocol::request::{request_params, BodyKind};
 use b24_protocol::{ErrorCode, RestError, SuccessEnvelope, TimeBlock, RESERVED_PARAMS};
+use cut::Cut;
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 use std::net::SocketAddr;
@@ -112,7 +116,7 @@ fn parse_rest_path(path: &str) -> Option<RestPath> {
 }
 
 /// Headers sent with every answer (spec §1.4).
-fn with_common_headers(status: StatusCode, body: Vec<u8>) -> Response {
+pub(crate) fn with_common_headers(status: StatusCode, body: Vec<u8>) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -235,6 +239,7 @@ async fn rest(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     via_tls: Option<Extension<ViaTls>>,
+    cut: Option<Extension<Cut>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -258,7 +263,15 @@ async fn rest(
         now: start,
     };
     let response = match handle(&state, &method, &uri, &headers, body, &path, transport).await {
-        Ok(dispatched) => success_response(dispatched, start, state.clock.now()),
+        Ok(reply) => faults::respond(
+            reply,
+            &path.method,
+            cut.as_deref(),
+            |outcome| match outcome {
+                Ok(dispatched) => success_response(dispatched, start, state.clock.now()),
+                Err(e) => error_response(&e, &path.method),
+            },
+        ),
         Err(e) => error_response(&e, &path.method),
     };
     let response = close_if_body_unread(response);
@@ -337,7 +350,7 @@ async fn handle(
     body: Body,
     path: &RestPath,
     transport: Transport,
-) -> Result<Dispatched, ApiError> {
+) -> Result<Reply<Result<Dispatched, ApiError>>, ApiError> {
     let mut params = read_params(state, method, uri, headers, body).await?;
     let spec = lookup(&path.method).ok_or(ErrorCode::MethodNotFound)?;
     let credentials = match &path.webhook {
@@ -359,6 +372,7 @@ async fn oauth_token(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     via_tls: Option<Extension<ViaTls>>,
+    cut: Option<Extension<Cut>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -379,18 +393,26 @@ async fn oauth_token(
         Err(e) => return close_if_body_unread(error_response(&e, "oauth/token")),
     };
     let task_state = state.clone();
-    let answer =
-        tokio::task::spawn_blocking(move || crate::oauth::token(&task_state, &params, now))
-            .await
-            .unwrap_or_else(|e| {
-                Err(ApiError::internal(anyhow::anyhow!(
-                    "token endpoint panicked: {e}"
-                )))
-            });
-    match answer.and_then(|v| serde_json::to_vec(&v).map_err(|e| ApiError::internal(e.into()))) {
+    let reply = tokio::task::spawn_blocking(move || {
+        // Fault rules see the token endpoint as method `oauth.token`, called by the client it names.
+        let client_id = params.get("client_id").and_then(Value::as_str);
+        let fired = faults::check(&task_state, "oauth.token", Place::Call, || {
+            client_id.map(|id| format!("app:{id}"))
+        });
+        faults::around(fired, || crate::oauth::token(&task_state, &params, now))
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Reply::Ran(Err(ApiError::internal(anyhow::anyhow!(
+            "token endpoint panicked: {e}"
+        ))))
+    });
+    faults::respond(reply, "oauth/token", cut.as_deref(), |answer| match answer
+        .and_then(|v| serde_json::to_vec(&v).map_err(|e| ApiError::internal(e.into())))
+    {
         Ok(body) => with_common_headers(StatusCode::OK, body),
         Err(e) => error_response(&e, "oauth/token"),
-    }
+    })
 }
 
 async fn unknown_path(method: Method) -> Response {

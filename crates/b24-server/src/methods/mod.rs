@@ -17,6 +17,7 @@ mod listing;
 mod system;
 
 use crate::auth::{authenticate, Caller, Credentials, Transport};
+use crate::control::faults::{self, via_of, Place, Reply};
 use crate::error::ApiError;
 use crate::limits::OPERATING_THRESHOLD_SECS;
 use crate::state::AppState;
@@ -209,11 +210,15 @@ pub async fn authenticate_and_dispatch(
     transport: Transport,
     spec: &'static MethodSpec,
     params: Params,
-) -> Result<Dispatched, ApiError> {
+) -> Result<Reply<Result<Dispatched, ApiError>>, ApiError> {
     let state = state.clone();
     tokio::task::spawn_blocking(move || {
         let caller = authenticate(&state, &credentials, transport)?;
-        run_spec(&state, &caller, spec, params)
+        // A fault rule (`/_b24/faults`) may stand in for everything from here on.
+        let fired = faults::check(&state, spec.name, Place::Call, || Some(via_of(&caller)));
+        Ok(faults::around(fired, || {
+            run_spec(&state, &caller, spec, params)
+        }))
     })
     .await
     .map_err(|e| panicked(spec, e))?
