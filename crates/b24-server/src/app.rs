@@ -303,6 +303,7 @@ async fn refresh_portal(state: AppState) {
         ticks.tick().await;
         let store = state.store.clone();
         let portal = state.portal_id;
+        let faults_generation = state.control.faults.generation();
         let read = move || -> anyhow::Result<_> {
             Ok((
                 admin::portal_status(&store, portal)?,
@@ -315,7 +316,10 @@ async fn refresh_portal(state: AppState) {
         match tokio::task::spawn_blocking(read).await {
             Ok(Ok(((plan, rest_enabled, closed), token_digest, (offset, frozen_at), faults))) => {
                 state.portal_clock.set(offset, frozen_at);
-                state.control.faults.refresh(portal, &faults);
+                state
+                    .control
+                    .faults
+                    .refresh_since(portal, faults_generation, &faults);
                 if plan != state.plan.get() {
                     tracing::info!(%plan, "request-rate plan changed");
                     state.plan.set(plan);

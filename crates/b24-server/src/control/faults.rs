@@ -508,25 +508,46 @@ impl Armed {
 
 /// This process's copy of each portal's live rules' patterns, so a call no rule can match costs
 /// no database round trip. A portal not seen yet counts as possibly armed.
+///
+/// Every change counts a generation. A copy read from the database replaces the view only when
+/// no change came in since the read began ([`FaultView::generation`]): a read that began before
+/// a rule was added here must not hide the rule.
 #[derive(Debug, Default)]
 pub struct FaultView {
-    portals: RwLock<HashMap<PortalId, Arc<Vec<Armed>>>>,
+    portals: RwLock<(u64, LiveRules)>,
 }
+
+/// Each portal's live rules.
+type LiveRules = HashMap<PortalId, Arc<Vec<Armed>>>;
 
 impl FaultView {
     fn armed(&self, portal: PortalId) -> Option<Arc<Vec<Armed>>> {
-        self.portals.read().ok()?.get(&portal).cloned()
+        self.portals.read().ok()?.1.get(&portal).cloned()
     }
 
-    fn set(&self, portal: PortalId, live: Vec<Armed>) {
-        if let Ok(mut portals) = self.portals.write() {
-            portals.insert(portal, Arc::new(live));
+    /// The generation to give [`FaultView::refresh_since`], taken before reading the rules.
+    pub fn generation(&self) -> u64 {
+        self.portals.read().map_or(0, |view| view.0)
+    }
+
+    fn set(&self, portal: PortalId, live: Vec<Armed>, since: Option<u64>) {
+        if let Ok(mut view) = self.portals.write() {
+            if since.is_none_or(|generation| generation == view.0) {
+                view.0 += 1;
+                view.1.insert(portal, Arc::new(live));
+            }
         }
     }
 
-    /// Takes the live rules as read from the database (the portal refresh calls this).
+    /// Takes the live rules after this process changed them.
     pub fn refresh(&self, portal: PortalId, live: &[StoredFault]) {
-        self.set(portal, armed(live));
+        self.set(portal, armed(live), None);
+    }
+
+    /// Takes the live rules read from the database when the view was at `generation` (the
+    /// portal refresh calls this every second); ignored when the view changed since.
+    pub fn refresh_since(&self, portal: PortalId, generation: u64, live: &[StoredFault]) {
+        self.set(portal, armed(live), Some(generation));
     }
 }
 
@@ -594,12 +615,13 @@ pub fn check(
         }
         None => via(),
     };
+    let generation = view.generation();
     let outcome = state
         .store
         .write(portal, |tx| evaluate(tx, &method, place, via.as_deref()));
     match outcome {
         Ok((fired, live)) => {
-            view.set(portal, live);
+            view.set(portal, live, Some(generation));
             fired
         }
         Err(e) => {

@@ -238,8 +238,8 @@ fn rate_limited(
 async fn rest(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
-    via_tls: Option<Extension<ViaTls>>,
-    cut: Option<Extension<Cut>>,
+    // The connection's handle for fault rules that close it without an answer.
+    (via_tls, cut): (Option<Extension<ViaTls>>, Option<Extension<Cut>>),
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -371,8 +371,8 @@ async fn handle(
 async fn oauth_token(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
-    via_tls: Option<Extension<ViaTls>>,
-    cut: Option<Extension<Cut>>,
+    // The connection's handle for fault rules that close it without an answer.
+    (via_tls, cut): (Option<Extension<ViaTls>>, Option<Extension<Cut>>),
     method: Method,
     uri: Uri,
     headers: HeaderMap,

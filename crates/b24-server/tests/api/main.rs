@@ -36,6 +36,7 @@ mod crm_types;
 mod durability;
 mod encodings;
 mod events;
+mod faults;
 mod helpers;
 mod items;
 mod legacy_entities;
