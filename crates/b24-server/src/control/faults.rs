@@ -600,14 +600,13 @@ pub fn check(
 ) -> Option<Fired> {
     let portal = state.portal_id;
     let view = &state.control.faults;
-    let method = method.to_ascii_lowercase();
     let via = match view.armed(portal) {
         Some(live) if live.is_empty() => return None,
         Some(live) => {
             let via = via();
             if !live
                 .iter()
-                .any(|rule| rule.matches(&method, place, via.as_deref()))
+                .any(|rule| rule.matches(method, place, via.as_deref()))
             {
                 return None;
             }
@@ -618,7 +617,7 @@ pub fn check(
     let generation = view.generation();
     let outcome = state
         .store
-        .write(portal, |tx| evaluate(tx, &method, place, via.as_deref()));
+        .write(portal, |tx| evaluate(tx, method, place, via.as_deref()));
     match outcome {
         Ok((fired, live)) => {
             view.set(portal, live, Some(generation));

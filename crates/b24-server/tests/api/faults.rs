@@ -851,3 +851,44 @@ async fn the_cli_refuses_a_rule_the_api_would_refuse() {
         json!({"status": 500, "error": "BROKEN", "description": "It broke"})
     );
 }
+
+#[tokio::test]
+async fn a_rule_added_through_one_server_fires_on_another_on_the_same_database_with_exact_counts() {
+    let Some(_) = postgres_only("fault rules across two servers") else {
+        return;
+    };
+    let a = spawn_app().await;
+    let (database_url, token) = (a.database_url.clone(), a.admin_token.clone());
+    let mut b = spawn_app_in(
+        tempfile::tempdir().unwrap(),
+        None,
+        Some(a.admin_url.clone()),
+        |c| {
+            c.database_url = database_url;
+            c.control.token = Some(token);
+        },
+    )
+    .await;
+    b.admin_url = a.admin_url.replace(&a.base, &b.base);
+    // B has looked at the (empty) rules once.
+    assert_eq!(b.call("server.time", json!({})).await.0, 200);
+    add(
+        &a,
+        json!({"match": {"method": "server.time"}, "after": 1, "times": 2,
+               "action": {"error": "QUERY_LIMIT_EXCEEDED"}}),
+    )
+    .await;
+    // B takes the rule within a second: its first match is let through, the second fires.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.call("server.time", json!({})).await.0 != 503 {
+        assert!(Instant::now() < deadline, "the rule never fired on B");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(a.call("server.time", json!({})).await.0, 503);
+    assert_eq!(b.call("server.time", json!({})).await.0, 200);
+    let listed = rules(&b).await;
+    assert_eq!(
+        (&listed[0]["hits"], &listed[0]["remaining"]),
+        (&json!(3), &json!(0))
+    );
+}
