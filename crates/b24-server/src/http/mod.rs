@@ -2,7 +2,8 @@
 //!
 //! Order of checks (spec §1.3, §11): method lookup (404, before authentication), authentication
 //! (401), then scope, limits and handler; [`authenticate_and_dispatch`] runs authentication and
-//! the method on one blocking task. Every answer is JSON, success or error. Request URLs carry
+//! the method on one blocking task. Every answer is JSON, success or error (unless a fault rule
+//! asks for an HTML page or no answer: [`crate::control::faults`], [`cut`]). Request URLs carry
 //! webhook codes, so they are never logged.
 
 pub mod cut;

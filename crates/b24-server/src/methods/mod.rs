@@ -198,9 +198,10 @@ fn operating_key(caller: &Caller, method: &str) -> String {
 }
 
 /// Authenticates the caller, then runs the method: scope (401), the operating-time check (429),
-/// then the handler; afterwards its execution time is counted. `spec` is the table entry the
-/// caller looked up (once per request, before authentication: an unknown method is a 404
-/// whoever asks). Authentication and the method share one blocking task: each hop to the
+/// then the handler; afterwards its execution time is counted. A fault rule (`/_b24/faults`)
+/// checked right after authentication may stand in for all of that: the [`Reply`] says. `spec`
+/// is the table entry the caller looked up (once per request, before authentication: an unknown
+/// method is a 404 whoever asks). Authentication and the method share one blocking task: each hop to the
 /// blocking pool costs two thread switches, which on a small machine cost more than a cheap
 /// method itself. `batch` is exempt from the operating limiter: each of its commands is checked
 /// and counted on its own.

@@ -78,6 +78,8 @@ async fn raw_exchange(app: &TestApp, method: &str, body: &str) -> std::io::Resul
     Ok(answer)
 }
 
+/// "Fail the third call with a 503": `after` lets two matches through, `times` fires once, the
+/// answer is the rate limiter's own (with `Retry-After: 1`), and the fourth call passes.
 #[tokio::test]
 async fn the_third_call_fails_with_a_503_when_a_rule_lets_two_through_and_fires_once() {
     let app = spawn_app().await;
@@ -117,6 +119,7 @@ async fn the_third_call_fails_with_a_503_when_a_rule_lets_two_through_and_fires_
     );
 }
 
+/// `retry_after` replaces the table's default `Retry-After`.
 #[tokio::test]
 async fn an_error_rule_may_name_its_own_retry_after() {
     let app = spawn_app().await;
@@ -140,6 +143,7 @@ async fn an_error_rule_may_name_its_own_retry_after() {
     );
 }
 
+/// A table code is answered with the table's status and description, without `Retry-After`.
 #[tokio::test]
 async fn an_expired_token_rule_answers_401_as_the_token_check_does() {
     let app = spawn_app().await;
@@ -160,6 +164,7 @@ async fn an_expired_token_rule_answers_401_as_the_token_check_does() {
     );
 }
 
+/// A custom action answers any status with the envelope it names.
 #[tokio::test]
 async fn a_custom_rule_answers_its_status_and_envelope() {
     let app = spawn_app().await;
@@ -178,6 +183,7 @@ async fn a_custom_rule_answers_its_status_and_envelope() {
     );
 }
 
+/// A fired error rule replaces the method: nothing is written, not even an id is taken.
 #[tokio::test]
 async fn an_error_rule_stands_in_for_the_method_and_leaves_the_data_unchanged() {
     let app = spawn_app().await;
@@ -205,6 +211,7 @@ async fn an_error_rule_stands_in_for_the_method_and_leaves_the_data_unchanged() 
     assert_eq!(added["item"]["id"], json!(1));
 }
 
+/// A delay rule waits, then the call runs and answers as usual.
 #[tokio::test]
 async fn a_delay_rule_holds_the_answer_then_the_call_runs() {
     let app = spawn_app().await;
@@ -225,6 +232,7 @@ async fn a_delay_rule_holds_the_answer_then_the_call_runs() {
     assert_eq!(item_titles(&app).await, vec!["Late"]);
 }
 
+/// `html502` answers nginx's page as `text/html`, and the method does not run.
 #[tokio::test]
 async fn an_html502_rule_answers_nginx_s_page_as_html() {
     let app = spawn_app().await;
@@ -246,6 +254,8 @@ async fn an_html502_rule_answers_nginx_s_page_as_html() {
     assert!(item_titles(&app).await.is_empty());
 }
 
+/// `network: close` ends the connection with an orderly close and not one byte (a raw socket
+/// reads EOF at once; reqwest fails), and the method does not run.
 #[tokio::test]
 async fn a_network_close_rule_closes_the_connection_without_a_byte_and_nothing_runs() {
     let app = spawn_app().await;
@@ -272,6 +282,8 @@ async fn a_network_close_rule_closes_the_connection_without_a_byte_and_nothing_r
     assert!(item_titles(&app).await.is_empty());
 }
 
+/// `commit_then: close` runs the write, then ends the connection without a byte: the item
+/// exists although the client saw no answer.
 #[tokio::test]
 async fn a_commit_then_close_rule_commits_the_write_and_closes_without_an_answer() {
     let app = spawn_app().await;
@@ -299,6 +311,7 @@ async fn a_commit_then_close_rule_commits_the_write_and_closes_without_an_answer
     assert_eq!(item_titles(&app).await, vec!["First", "Second"]);
 }
 
+/// Cutting works on the HTTPS listener too, and the next connection is served.
 #[tokio::test]
 async fn connections_over_https_are_cut_below_tls() {
     let app = spawn_app_with(|c| {
@@ -326,6 +339,8 @@ async fn connections_over_https_are_cut_below_tls() {
     assert_eq!(status, 200);
 }
 
+/// Table and custom errors of batch commands land in `result_error[key]`; the other commands
+/// run and the refused write does not happen.
 #[tokio::test]
 async fn a_batch_command_rule_lands_in_result_error_while_the_other_commands_run() {
     let app = spawn_app().await;
@@ -359,6 +374,8 @@ async fn a_batch_command_rule_lands_in_result_error_while_the_other_commands_run
     assert!(item_titles(&app).await.is_empty());
 }
 
+/// Connection actions never match a batch command (not even counted), but a rule on `batch`
+/// itself closes the connection after the whole batch committed.
 #[tokio::test]
 async fn connection_rules_apply_to_a_batch_as_a_whole_and_not_to_its_commands() {
     let app = spawn_app().await;
@@ -400,6 +417,8 @@ async fn connection_rules_apply_to_a_batch_as_a_whole_and_not_to_its_commands() 
     assert_eq!(item_titles(&app).await, vec!["Kept", "Committed"]);
 }
 
+/// `/oauth/token/` is method `oauth.token`, matched by the client it names; the refused
+/// exchange leaves the refresh token usable.
 #[tokio::test]
 async fn an_oauth_token_rule_answers_as_the_oauth_server_and_uses_nothing_up() {
     let app = spawn_app().await;
@@ -429,6 +448,7 @@ async fn an_oauth_token_rule_answers_as_the_oauth_server_and_uses_nothing_up() {
     assert_eq!(status, 200, "{body}");
 }
 
+/// `via` limits a rule to one webhook or one application's tokens.
 #[tokio::test]
 async fn via_limits_a_rule_to_one_webhook_or_one_application() {
     let app = spawn_app().await;
@@ -474,6 +494,7 @@ async fn via_limits_a_rule_to_one_webhook_or_one_application() {
     );
 }
 
+/// Method patterns are case-insensitive globs; calls they do not match are not counted.
 #[tokio::test]
 async fn method_patterns_are_case_insensitive_globs() {
     let app = spawn_app().await;
@@ -499,6 +520,8 @@ async fn method_patterns_are_case_insensitive_globs() {
     assert_eq!(rules(&app).await[0]["hits"], json!(2));
 }
 
+/// Rules are tried in creation order: one still in its `after` lets the call on to the next; the
+/// first that fires answers, and later rules are not counted.
 #[tokio::test]
 async fn the_first_rule_that_fires_wins_and_a_rule_that_lets_a_call_through_leaves_it_to_the_next()
 {
@@ -534,6 +557,8 @@ async fn seeded_pattern(n: usize) -> (Vec<u16>, Value) {
     (statuses, rules(&app).await[0].clone())
 }
 
+/// The same seeded rule over the same calls fails the same calls on two fresh servers, and
+/// counts one draw per match.
 #[tokio::test]
 async fn a_seeded_probability_fails_the_same_calls_on_two_fresh_servers() {
     let (first, rule) = seeded_pattern(24).await;
@@ -543,6 +568,7 @@ async fn a_seeded_probability_fails_the_same_calls_on_two_fresh_servers() {
     assert_eq!((&rule["hits"], &rule["draws"]), (&json!(24), &json!(24)));
 }
 
+/// A rule without a seed shows the random one it was given (exact in a JavaScript number).
 #[tokio::test]
 async fn a_rule_without_a_seed_is_given_one_to_repeat_the_run_with() {
     let app = spawn_app().await;
@@ -550,6 +576,7 @@ async fn a_rule_without_a_seed_is_given_one_to_repeat_the_run_with() {
     assert!(rule["seed"].as_u64().is_some_and(|s| s < 1 << 53), "{rule}");
 }
 
+/// A used-up rule stays listed with `remaining` 0 and stops counting hits.
 #[tokio::test]
 async fn a_rule_whose_times_are_used_up_stays_listed_and_matches_no_more() {
     let app = spawn_app().await;
@@ -572,6 +599,8 @@ async fn a_rule_whose_times_are_used_up_stays_listed_and_matches_no_more() {
     );
 }
 
+/// The list is in evaluation order with full rules; deleting one, an unknown one, a bad id, and
+/// all; ids are not reused.
 #[tokio::test]
 async fn rules_are_listed_in_evaluation_order_and_deleted_one_by_one_or_all_at_once() {
     let app = spawn_app().await;
@@ -633,6 +662,7 @@ async fn rules_are_listed_in_evaluation_order_and_deleted_one_by_one_or_all_at_o
     );
 }
 
+/// The fault routes are behind the admin token like every admin route.
 #[tokio::test]
 async fn the_fault_routes_need_the_admin_token() {
     let app = spawn_app().await;
@@ -645,6 +675,8 @@ async fn the_fault_routes_need_the_admin_token() {
     assert_eq!(response.status().as_u16(), 401);
 }
 
+/// Every field is checked, and each refusal is a 400 that says what is allowed; nothing is
+/// stored.
 #[tokio::test]
 async fn every_invalid_rule_is_refused_with_a_400_that_says_what_is_allowed() {
     let app = spawn_app().await;
@@ -725,6 +757,8 @@ async fn every_invalid_rule_is_refused_with_a_400_that_says_what_is_allowed() {
     assert!(rules(&app).await.is_empty());
 }
 
+/// The CLI twin writes to the database; the running server fires the rule within a second;
+/// list, remove and clear work too.
 #[tokio::test]
 async fn a_rule_added_through_the_cli_fires_on_the_running_server() {
     let app = spawn_app().await;
@@ -812,6 +846,7 @@ async fn a_rule_added_through_the_cli_fires_on_the_running_server() {
     assert!(rules(&app).await.is_empty());
 }
 
+/// The CLI checks rules with the same code as the API.
 #[tokio::test]
 async fn the_cli_refuses_a_rule_the_api_would_refuse() {
     let app = spawn_app().await;
@@ -852,6 +887,8 @@ async fn the_cli_refuses_a_rule_the_api_would_refuse() {
     );
 }
 
+/// Two servers on one PostgreSQL: a rule added through one fires on the other within a second,
+/// and `after`/`times` count calls on both exactly.
 #[tokio::test]
 async fn a_rule_added_through_one_server_fires_on_another_on_the_same_database_with_exact_counts() {
     let Some(_) = postgres_only("fault rules across two servers") else {
