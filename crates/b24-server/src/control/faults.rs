@@ -977,6 +977,43 @@ mod tests {
     }
 
     #[test]
+    fn a_fired_rule_is_named_in_the_answer_for_the_journal() {
+        let fired = Fired {
+            id: 7,
+            action: Action::Error {
+                code: ErrorCode::QueryLimitExceeded,
+                retry_after: None,
+            },
+        };
+        let answer = respond(Reply::Fault(fired, None::<()>), "server.time", None, |_| {
+            unreachable!("an error rule does not run the call")
+        });
+        assert_eq!(
+            answer.extensions().get::<FaultFired>(),
+            Some(&FaultFired(7))
+        );
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(answer.headers()[header::RETRY_AFTER], "1");
+        let plain = respond(Reply::Ran(()), "server.time", None, |_| {
+            StatusCode::OK.into_response()
+        });
+        assert_eq!(plain.extensions().get::<FaultFired>(), None);
+    }
+
+    #[test]
+    fn a_connection_that_cannot_be_cut_is_answered_and_closed() {
+        let fired = Fired {
+            id: 1,
+            action: Action::NetworkClose,
+        };
+        let answer = respond(Reply::Fault(fired, None::<()>), "server.time", None, |_| {
+            unreachable!("a network rule does not run the call")
+        });
+        assert_eq!(answer.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(answer.headers()[header::CONNECTION], "close");
+    }
+
+    #[test]
     fn a_rule_reads_back_from_what_it_shows() {
         let rule = Rule::from_json(&json!({
             "match": {"method": "crm.item.*", "via": "app:local.x"},
