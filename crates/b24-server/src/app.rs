@@ -251,6 +251,7 @@ impl Application {
                     tls.listener,
                     axum_server::tls_rustls::RustlsConfig::from_config(tls.config),
                 )?
+                .map(|tls| tls.acceptor(crate::http::cut::CutAcceptor))
                 .handle(handle.clone())
                 .first_request_timeout(limits.first_request_timeout);
                 configure(server.http_builder());
@@ -266,6 +267,7 @@ impl Application {
         let app = crate::http::router(self.state);
         self.listener.set_nonblocking(true)?;
         let mut server = axum_server::from_tcp(self.listener)?
+            .acceptor(crate::http::cut::CutAcceptor)
             .handle(handle)
             .first_request_timeout(limits.first_request_timeout);
         configure(server.http_builder());
@@ -320,16 +322,23 @@ async fn refresh_portal(state: AppState) {
         ticks.tick().await;
         let store = state.store.clone();
         let portal = state.portal_id;
+        let faults_generation = state.control.faults.generation();
         let read = move || -> anyhow::Result<_> {
             Ok((
                 admin::portal_status(&store, portal)?,
                 admin_token::stored_digest(&store)?,
                 admin::clock_setting(&store, portal)?,
+                crate::control::faults::live_rules(&store, portal)
+                    .map_err(|e| anyhow::anyhow!("reading the fault rules: {e}"))?,
             ))
         };
         match tokio::task::spawn_blocking(read).await {
-            Ok(Ok(((plan, rest_enabled, closed), token_digest, (offset, frozen_at)))) => {
+            Ok(Ok(((plan, rest_enabled, closed), token_digest, (offset, frozen_at), faults))) => {
                 state.portal_clock.set(offset, frozen_at);
+                state
+                    .control
+                    .faults
+                    .refresh_since(portal, faults_generation, &faults);
                 if plan != state.plan.get() {
                     tracing::info!(%plan, "request-rate plan changed");
                     state.plan.set(plan);

@@ -78,6 +78,9 @@ pub enum Command {
     /// The admin API of the test-double controls (/_b24/): its token.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Fault rules that make chosen calls fail (the twin of /_b24/faults).
+    #[command(subcommand)]
+    Fault(FaultCommand),
     /// Run a command against a fresh server, then stop the server: one line in any CI.
     ///
     /// Starts an ephemeral server (a temporary data directory; HTTP and HTTPS on free ports
@@ -466,6 +469,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let _ = std::io::stdout().flush();
             std::process::exit(code)
         }
+        Command::Fault(command) => run_fault(&db, command),
         Command::User(UserCommand::Create {
             name,
             admin,
@@ -890,4 +894,193 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
             let _ = tokio::signal::ctrl_c().await;
         })
     }
+}
+
+/// `fault` subcommands: the fault rules of `/_b24/faults`, on the database directly (a running
+/// server applies a change within a second).
+#[derive(Debug, Subcommand)]
+pub enum FaultCommand {
+    /// Add a rule; prints its id (or, with --json, the rule as the admin API shows it).
+    ///
+    /// Example: fail the third crm.item.add with the rate limiter's 503:
+    ///   b24-server fault add --method crm.item.add --after 2 --times 1 --error QUERY_LIMIT_EXCEEDED
+    #[command(verbatim_doc_comment)]
+    Add(Box<FaultAddArgs>),
+    /// List the rules in evaluation order: ID, METHOD, VIA, AFTER, TIMES, REMAINING, HITS,
+    /// PROBABILITY, ACTION (or, with --json, as GET /_b24/faults answers).
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete every rule.
+    Clear,
+    /// Delete one rule.
+    Remove {
+        /// The rule's id.
+        id: i64,
+    },
+}
+
+/// `fault add`: which calls, how often, and one action.
+#[derive(Debug, Args)]
+pub struct FaultAddArgs {
+    /// The method name; `*` stands for any characters (e.g. crm.item.*); `oauth.token` is the
+    /// token endpoint. Every method when absent.
+    #[arg(long)]
+    method: Option<String>,
+    /// Only calls of this caller: webhook:ID or app:CLIENT_ID.
+    #[arg(long)]
+    via: Option<String>,
+    /// Answer this error of the table (e.g. QUERY_LIMIT_EXCEEDED, expired_token); with
+    /// --status, any error code.
+    #[arg(long)]
+    error: Option<String>,
+    /// With --error: the Retry-After seconds to send.
+    #[arg(long)]
+    retry_after: Option<u64>,
+    /// Answer this HTTP status (400-599) with --error and --description.
+    #[arg(long)]
+    status: Option<u64>,
+    /// With --status: the error_description.
+    #[arg(long)]
+    description: Option<String>,
+    /// Wait this many milliseconds (at most 60000), then answer as usual.
+    #[arg(long)]
+    delay_ms: Option<u64>,
+    /// Run the call (it commits), then close the connection without an answer.
+    #[arg(long)]
+    commit_then_close: bool,
+    /// close: close the connection without an answer; html502: nginx's 502 page.
+    #[arg(long)]
+    network: Option<String>,
+    /// Let this many matching calls through first.
+    #[arg(long)]
+    after: Option<u64>,
+    /// Fire this many times (every time when absent).
+    #[arg(long)]
+    times: Option<u64>,
+    /// The chance (0 to 1) that a matching call fires.
+    #[arg(long)]
+    probability: Option<f64>,
+    /// The seed of the rule's generator (random when absent).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Print the rule as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl FaultAddArgs {
+    /// The rule as the admin API takes it, to be checked by the same code.
+    fn to_json(&self) -> anyhow::Result<serde_json::Value> {
+        use serde_json::json;
+        let mut actions = Vec::new();
+        if let Some(status) = self.status {
+            let mut action = json!({"status": status, "error": self.error});
+            if let Some(description) = &self.description {
+                action["description"] = json!(description);
+            }
+            actions.push(action);
+        } else if let Some(error) = &self.error {
+            let mut action = json!({ "error": error });
+            if let Some(seconds) = self.retry_after {
+                action["retry_after"] = json!(seconds);
+            }
+            actions.push(action);
+        }
+        if let Some(ms) = self.delay_ms {
+            actions.push(json!({ "delay_ms": ms }));
+        }
+        if self.commit_then_close {
+            actions.push(json!({"commit_then": "close"}));
+        }
+        if let Some(network) = &self.network {
+            actions.push(json!({ "network": network }));
+        }
+        let [action] = <[serde_json::Value; 1]>::try_from(actions).map_err(|_| {
+            anyhow::anyhow!(
+                "give one action: --error CODE, --status N --error TEXT --description TEXT, --delay-ms N, --commit-then-close or --network close|html502"
+            )
+        })?;
+        let mut matcher = serde_json::Map::new();
+        if let Some(method) = &self.method {
+            matcher.insert("method".into(), json!(method));
+        }
+        if let Some(via) = &self.via {
+            matcher.insert("via".into(), json!(via));
+        }
+        Ok(json!({
+            "match": matcher,
+            "after": self.after,
+            "times": self.times,
+            "probability": self.probability,
+            "seed": self.seed,
+            "action": action,
+        }))
+    }
+}
+
+fn run_fault(db: &Database, command: FaultCommand) -> anyhow::Result<()> {
+    use crate::control::faults;
+    let store = open_store(db)?;
+    let fail = |e: crate::error::ApiError| anyhow::anyhow!("{}", e.to_rest().message);
+    match command {
+        FaultCommand::Add(args) => {
+            let rule = faults::Rule::from_json(&args.to_json()?).map_err(anyhow::Error::msg)?;
+            let (shown, _) = faults::add(&store, DEFAULT_PORTAL, &rule).map_err(|e| match e {
+                faults::AddError::TooMany => anyhow::anyhow!(
+                    "a portal holds at most {} fault rules; remove some first",
+                    faults::MAX_RULES
+                ),
+                faults::AddError::Store(e) => fail(e),
+            })?;
+            if args.json {
+                println!("{shown}");
+            } else {
+                println!("{}", shown["id"]);
+            }
+        }
+        FaultCommand::List { json } => {
+            let rules = faults::list(&store, DEFAULT_PORTAL).map_err(fail)?;
+            if json {
+                println!("{}", serde_json::json!({ "faults": rules }));
+                return Ok(());
+            }
+            println!(
+                "{:<5} {:<24} {:<20} {:<6} {:<6} {:<9} {:<6} {:<11} ACTION",
+                "ID", "METHOD", "VIA", "AFTER", "TIMES", "REMAINING", "HITS", "PROBABILITY"
+            );
+            let shown = |v: &serde_json::Value| match v {
+                serde_json::Value::Null => "*".to_string(),
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            for rule in rules {
+                println!(
+                    "{:<5} {:<24} {:<20} {:<6} {:<6} {:<9} {:<6} {:<11} {}",
+                    rule["id"],
+                    shown(&rule["match"]["method"]),
+                    shown(&rule["match"]["via"]),
+                    rule["after"],
+                    shown(&rule["times"]),
+                    shown(&rule["remaining"]),
+                    rule["hits"],
+                    rule["probability"],
+                    rule["action"]
+                );
+            }
+        }
+        FaultCommand::Clear => {
+            let n = faults::clear(&store, DEFAULT_PORTAL).map_err(fail)?;
+            println!("removed {n} fault rules");
+        }
+        FaultCommand::Remove { id } => {
+            if !faults::remove(&store, DEFAULT_PORTAL, id).map_err(fail)? {
+                anyhow::bail!("there is no fault rule {id}; `b24-server fault list` shows them");
+            }
+            println!("removed fault rule {id}");
+        }
+    }
+    Ok(())
 }

@@ -14,6 +14,7 @@
 //! stored as a digest and compared in constant time.
 
 pub mod admin_token;
+pub mod faults;
 pub mod tokens;
 
 use crate::error::ApiError;
@@ -48,6 +49,8 @@ pub struct ControlState {
     pub journal_size: u64,
     /// Where the server can be reached, for `/_b24/health` and ready files.
     pub endpoints: Endpoints,
+    /// This process's view of the fault rules (`/_b24/faults`).
+    pub faults: faults::FaultView,
     /// The admin token's digest as last read from the database (the CLI can rotate it while the
     /// server runs; the portal refresh re-reads it every second).
     token_digest: RwLock<Option<[u8; 32]>>,
@@ -65,6 +68,7 @@ impl ControlState {
             remote: config.remote,
             journal_size: config.journal_size,
             endpoints,
+            faults: faults::FaultView::default(),
             token_digest: RwLock::new(token_digest),
         }
     }
@@ -168,6 +172,7 @@ pub type ControlResult<T = Json<Value>> = Result<T, ControlError>;
 pub fn router(state: AppState) -> Router<AppState> {
     let guarded = Router::new()
         .merge(tokens::routes())
+        .merge(faults::routes())
         .route_layer(middleware::from_fn_with_state(state, guard));
     Router::new()
         .route("/health", get(health))

@@ -2,10 +2,14 @@
 //!
 //! Order of checks (spec §1.3, §11): method lookup (404, before authentication), authentication
 //! (401), then scope, limits and handler; [`authenticate_and_dispatch`] runs authentication and
-//! the method on one blocking task. Every answer is JSON, success or error. Request URLs carry
+//! the method on one blocking task. Every answer is JSON, success or error (unless a fault rule
+//! asks for an HTML page or no answer: [`crate::control::faults`], [`cut`]). Request URLs carry
 //! webhook codes, so they are never logged.
 
+pub mod cut;
+
 use crate::auth::{Credentials, Transport};
+use crate::control::faults::{self, Place, Reply};
 use crate::error::ApiError;
 use crate::limits::RateDecision;
 use crate::methods::{authenticate_and_dispatch, lookup, Dispatched, Params};
@@ -19,6 +23,7 @@ use axum::{Extension, Router};
 use b24_protocol::params::ParamError;
 use b24_protocol::request::{request_params, BodyKind};
 use b24_protocol::{ErrorCode, RestError, SuccessEnvelope, TimeBlock, RESERVED_PARAMS};
+use cut::Cut;
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 use std::net::SocketAddr;
@@ -112,7 +117,7 @@ fn parse_rest_path(path: &str) -> Option<RestPath> {
 }
 
 /// Headers sent with every answer (spec §1.4).
-fn with_common_headers(status: StatusCode, body: Vec<u8>) -> Response {
+pub(crate) fn with_common_headers(status: StatusCode, body: Vec<u8>) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -234,7 +239,8 @@ fn rate_limited(
 async fn rest(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
-    via_tls: Option<Extension<ViaTls>>,
+    // The connection's handle for fault rules that close it without an answer.
+    (via_tls, cut): (Option<Extension<ViaTls>>, Option<Extension<Cut>>),
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -258,7 +264,15 @@ async fn rest(
         now: start,
     };
     let response = match handle(&state, &method, &uri, &headers, body, &path, transport).await {
-        Ok(dispatched) => success_response(dispatched, start, state.clock.now()),
+        Ok(reply) => faults::respond(
+            reply,
+            &path.method,
+            cut.as_deref(),
+            |outcome| match outcome {
+                Ok(dispatched) => success_response(dispatched, start, state.clock.now()),
+                Err(e) => error_response(&e, &path.method),
+            },
+        ),
         Err(e) => error_response(&e, &path.method),
     };
     let response = close_if_body_unread(response);
@@ -337,7 +351,7 @@ async fn handle(
     body: Body,
     path: &RestPath,
     transport: Transport,
-) -> Result<Dispatched, ApiError> {
+) -> Result<Reply<Result<Dispatched, ApiError>>, ApiError> {
     let mut params = read_params(state, method, uri, headers, body).await?;
     let spec = lookup(&path.method).ok_or(ErrorCode::MethodNotFound)?;
     let credentials = match &path.webhook {
@@ -358,7 +372,8 @@ async fn handle(
 async fn oauth_token(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
-    via_tls: Option<Extension<ViaTls>>,
+    // The connection's handle for fault rules that close it without an answer.
+    (via_tls, cut): (Option<Extension<ViaTls>>, Option<Extension<Cut>>),
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -379,18 +394,26 @@ async fn oauth_token(
         Err(e) => return close_if_body_unread(error_response(&e, "oauth/token")),
     };
     let task_state = state.clone();
-    let answer =
-        tokio::task::spawn_blocking(move || crate::oauth::token(&task_state, &params, now))
-            .await
-            .unwrap_or_else(|e| {
-                Err(ApiError::internal(anyhow::anyhow!(
-                    "token endpoint panicked: {e}"
-                )))
-            });
-    match answer.and_then(|v| serde_json::to_vec(&v).map_err(|e| ApiError::internal(e.into()))) {
+    let reply = tokio::task::spawn_blocking(move || {
+        // Fault rules see the token endpoint as method `oauth.token`, called by the client it names.
+        let client_id = params.get("client_id").and_then(Value::as_str);
+        let fired = faults::check(&task_state, "oauth.token", Place::Call, || {
+            client_id.map(|id| format!("app:{id}"))
+        });
+        faults::around(fired, || crate::oauth::token(&task_state, &params, now))
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Reply::Ran(Err(ApiError::internal(anyhow::anyhow!(
+            "token endpoint panicked: {e}"
+        ))))
+    });
+    faults::respond(reply, "oauth/token", cut.as_deref(), |answer| match answer
+        .and_then(|v| serde_json::to_vec(&v).map_err(|e| ApiError::internal(e.into())))
+    {
         Ok(body) => with_common_headers(StatusCode::OK, body),
         Err(e) => error_response(&e, "oauth/token"),
-    }
+    })
 }
 
 async fn unknown_path(method: Method) -> Response {

@@ -54,6 +54,13 @@ pub fn run(state: &AppState, caller: &Caller, params: Params) -> Result<Output, 
             continue;
         }
         let Some(command) = command else { continue };
+        if let Some(error) = crate::control::faults::batch_command(state, caller, &command) {
+            outcomes.error.insert(key, error);
+            if halt {
+                break;
+            }
+            continue;
+        }
         let start = state.clock.now();
         match run_command(state, caller, &command, &outcomes) {
             Ok(done) => {

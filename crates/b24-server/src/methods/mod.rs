@@ -17,6 +17,7 @@ mod listing;
 mod system;
 
 use crate::auth::{authenticate, Caller, Credentials, Transport};
+use crate::control::faults::{self, via_of, Place, Reply};
 use crate::error::ApiError;
 use crate::limits::OPERATING_THRESHOLD_SECS;
 use crate::state::AppState;
@@ -197,9 +198,10 @@ fn operating_key(caller: &Caller, method: &str) -> String {
 }
 
 /// Authenticates the caller, then runs the method: scope (401), the operating-time check (429),
-/// then the handler; afterwards its execution time is counted. `spec` is the table entry the
-/// caller looked up (once per request, before authentication: an unknown method is a 404
-/// whoever asks). Authentication and the method share one blocking task: each hop to the
+/// then the handler; afterwards its execution time is counted. A fault rule (`/_b24/faults`)
+/// checked right after authentication may stand in for all of that: the [`Reply`] says. `spec`
+/// is the table entry the caller looked up (once per request, before authentication: an unknown
+/// method is a 404 whoever asks). Authentication and the method share one blocking task: each hop to the
 /// blocking pool costs two thread switches, which on a small machine cost more than a cheap
 /// method itself. `batch` is exempt from the operating limiter: each of its commands is checked
 /// and counted on its own.
@@ -209,11 +211,15 @@ pub async fn authenticate_and_dispatch(
     transport: Transport,
     spec: &'static MethodSpec,
     params: Params,
-) -> Result<Dispatched, ApiError> {
+) -> Result<Reply<Result<Dispatched, ApiError>>, ApiError> {
     let state = state.clone();
     tokio::task::spawn_blocking(move || {
         let caller = authenticate(&state, &credentials, transport)?;
-        run_spec(&state, &caller, spec, params)
+        // A fault rule (`/_b24/faults`) may stand in for everything from here on.
+        let fired = faults::check(&state, spec.name, Place::Call, || Some(via_of(&caller)));
+        Ok(faults::around(fired, || {
+            run_spec(&state, &caller, spec, params)
+        }))
     })
     .await
     .map_err(|e| panicked(spec, e))?
