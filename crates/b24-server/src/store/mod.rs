@@ -9,6 +9,7 @@ pub mod driver;
 mod lists;
 pub mod postgres;
 pub mod query;
+pub mod reset;
 mod schema;
 mod sql;
 pub mod sqlite;
@@ -371,7 +372,7 @@ pub struct OfflineEventRecord {
 }
 
 /// The operations domain code needs, inside one transaction for one portal.
-pub trait Tx: control::ControlTx {
+pub trait Tx: control::ControlTx + reset::ResetTx {
     /// The portal this transaction serves.
     fn portal(&self) -> PortalId;
     /// The current time as ISO-8601, fixed for the whole transaction.
