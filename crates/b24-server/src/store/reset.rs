@@ -614,8 +614,11 @@ impl ResetTx for SqlTx<'_> {
             if !is_data_sequence(name) {
                 continue;
             }
+            // An upsert: on PostgreSQL a concurrent writer may have taken an id (and made the
+            // sequence's row) since the delete above.
             self.exec(
-                "INSERT INTO sequences (portal_id, name, value) VALUES (?1, ?2, ?3)",
+                "INSERT INTO sequences (portal_id, name, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (portal_id, name) DO UPDATE SET value = excluded.value",
                 &args![self.portal, name.as_str(), *value],
             )?;
         }

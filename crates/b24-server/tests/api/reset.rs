@@ -846,3 +846,31 @@ async fn a_reset_through_the_cli_clears_the_running_servers_in_memory_limiter_wi
         assert_eq!(server_time(&app).await, 200, "request {i}");
     }
 }
+
+#[tokio::test]
+async fn a_reset_that_wipes_auth_answers_the_https_webhook_when_https_is_served() {
+    let app = spawn_app_with(|c| {
+        c.tls = Some(b24_server::app::TlsSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            cert_and_key: None,
+            names: vec![],
+        })
+    })
+    .await;
+    let (status, answer) = app
+        .control(Method::POST, "/reset", Some(json!({"keep": []})))
+        .await;
+    assert_eq!(status, 200);
+    let https = answer["https_webhook"].as_str().unwrap();
+    let plain = answer["webhook"].as_str().unwrap();
+    let https_base = app.https_base.clone().unwrap();
+    assert!(
+        https.starts_with(&format!("{https_base}/rest/1/")),
+        "{answer}"
+    );
+    assert_eq!(
+        https.trim_start_matches(&https_base),
+        plain.trim_start_matches(&app.base),
+        "one code, two listeners"
+    );
+}
