@@ -874,3 +874,58 @@ async fn a_reset_that_wipes_auth_answers_the_https_webhook_when_https_is_served(
         "one code, two listeners"
     );
 }
+
+/// Two server processes on one PostgreSQL schema: a reset through one is seen by the other at
+/// once, limiter counters included (they live in the database there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_through_one_process_is_seen_by_another_on_the_same_postgresql() {
+    use crate::durability::{call, rebase};
+    use crate::scale_out::{schema_or_skip, stop, two_servers};
+    let Some(schema) = schema_or_skip("reset across processes") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, webhook) = two_servers(dir.path(), &schema, "standard");
+    let client = reqwest::Client::new();
+    let on_b = rebase(&webhook, &b.base);
+    call(
+        &client,
+        &on_b,
+        "crm.item.add",
+        json!({"entityTypeId": 2, "fields": {"title": "d"}}),
+    )
+    .await
+    .unwrap();
+    let mut refused = false;
+    for _ in 0..60 {
+        let (status, _) = call(&client, &on_b, "server.time", json!({}))
+            .await
+            .unwrap();
+        refused |= status == 503;
+    }
+    assert!(refused, "the burst is spent on b");
+
+    let token = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
+    let response = client
+        .post(format!("{}/_b24/reset", a.base))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap();
+    let (status, answer) = read(response).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["deleted"]["crm_items"], json!(1));
+
+    for i in 0..49 {
+        let (status, _) = call(&client, &on_b, "server.time", json!({}))
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "request {i} on b after the reset on a");
+    }
+    let (_, list) = call(&client, &on_b, "crm.item.list", json!({"entityTypeId": 2}))
+        .await
+        .unwrap();
+    assert_eq!(list["total"], json!(0));
+    stop(a);
+    stop(b);
+}

@@ -7,12 +7,16 @@ use serde_json::json;
 
 /// The PostgreSQL schema for a two-process test, or `None` (and a note on stderr) when the suite
 /// runs without PostgreSQL; under CI that is a failure (see `b24_server::test_env`).
-fn schema_or_skip(test: &str) -> Option<TestSchema> {
+pub(crate) fn schema_or_skip(test: &str) -> Option<TestSchema> {
     postgres_only(test).map(|url| TestSchema::create(&url))
 }
 
 /// Two servers on one schema: the first start's webhook works on both.
-fn two_servers(dir: &std::path::Path, schema: &TestSchema, plan: &str) -> (Server, Server, String) {
+pub(crate) fn two_servers(
+    dir: &std::path::Path,
+    schema: &TestSchema,
+    plan: &str,
+) -> (Server, Server, String) {
     let first = start_with_plan(dir, Some(schema), plan);
     let webhook = first
         .webhook
@@ -26,7 +30,7 @@ fn two_servers(dir: &std::path::Path, schema: &TestSchema, plan: &str) -> (Serve
     (first, second, webhook)
 }
 
-fn stop(mut server: Server) {
+pub(crate) fn stop(mut server: Server) {
     signal(&server.child, "-TERM");
     server.child.wait().unwrap();
 }
