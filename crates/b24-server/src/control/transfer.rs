@@ -331,10 +331,12 @@ fn to_rows(
     mut implied: impl FnMut(usize, &Map<String, Value>) -> Vec<(&'static str, Value)>,
 ) -> Result<TableRows, ControlError> {
     let table = section.table;
+    // Keys of columns, implied ones included (an item's `entityTypeId` comes from its list's
+    // key): never kept among the stored fields.
     let column_keys: HashSet<String> = table
         .columns
         .iter()
-        .filter(|(c, kind)| *kind != Kind::Json && !section.implied.contains(c))
+        .filter(|(_, kind)| *kind != Kind::Json)
         .map(|(c, _)| section.key(c))
         .collect();
     let mut rows = Vec::with_capacity(objects.len());

@@ -489,6 +489,74 @@ impl SqlTx<'_> {
             &args![self.portal],
         )
     }
+
+    /// Writes rows into a table; with `replace`, each first deletes the rows it matches on
+    /// any of the table's keys (without, the table must hold none: a restore's emptied table).
+    fn write_rows(
+        &mut self,
+        table: &Table,
+        rows: &TableRows,
+        replace: bool,
+    ) -> Result<u64, ApiError> {
+        let kinds = kinds_of(table, &rows.columns)?;
+        let placeholders: Vec<String> = (2..rows.columns.len() + 2)
+            .map(|n| format!("?{n}"))
+            .collect();
+        let insert = format!(
+            "INSERT INTO {} (portal_id, {}) VALUES (?1, {})",
+            table.name,
+            rows.columns.join(", "),
+            placeholders.join(", ")
+        );
+        let deletes: Vec<(String, Vec<usize>)> = table
+            .keys
+            .iter()
+            .map(|key| {
+                let indexes: Vec<usize> = key
+                    .iter()
+                    .filter_map(|c| rows.columns.iter().position(|name| name == c))
+                    .collect();
+                let condition: Vec<String> = key
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| format!("{c} = ?{}", i + 2))
+                    .collect();
+                let sql = format!(
+                    "DELETE FROM {} WHERE portal_id = ?1 AND {}",
+                    table.name,
+                    condition.join(" AND ")
+                );
+                (sql, indexes)
+            })
+            .collect();
+        let mut written = 0;
+        for row in &rows.rows {
+            if row.len() != kinds.len() {
+                return Err(RestError::with_message(
+                    ErrorCode::InvalidArgValue,
+                    format!(
+                        "{}: a row has {} values for {} columns",
+                        table.name,
+                        row.len(),
+                        kinds.len()
+                    ),
+                )
+                .into());
+            }
+            let mut values = vec![Arg::Int(self.portal)];
+            for ((value, kind), column) in row.iter().zip(&kinds).zip(&rows.columns) {
+                values.push(arg_of(table.name, column, *kind, value)?);
+            }
+            for (sql, indexes) in deletes.iter().filter(|_| replace) {
+                let mut key = vec![Arg::Int(self.portal)];
+                key.extend(indexes.iter().map(|i| values[i + 1]));
+                self.exec(sql, &key)?;
+            }
+            self.exec(&insert, &values)?;
+            written += 1;
+        }
+        Ok(written)
+    }
 }
 
 impl ResetTx for SqlTx<'_> {
@@ -607,7 +675,7 @@ impl ResetTx for SqlTx<'_> {
         let mut rows = 0;
         for table in SNAPSHOT_TABLES {
             if let Some(stored) = data.tables.get(table.name) {
-                rows += self.upsert_rows(table, stored)?;
+                rows += self.write_rows(table, stored, false)?;
             }
         }
         for (name, value) in &data.sequences {
@@ -626,64 +694,7 @@ impl ResetTx for SqlTx<'_> {
     }
 
     fn upsert_rows(&mut self, table: &Table, rows: &TableRows) -> Result<u64, ApiError> {
-        let kinds = kinds_of(table, &rows.columns)?;
-        let placeholders: Vec<String> = (2..rows.columns.len() + 2)
-            .map(|n| format!("?{n}"))
-            .collect();
-        let insert = format!(
-            "INSERT INTO {} (portal_id, {}) VALUES (?1, {})",
-            table.name,
-            rows.columns.join(", "),
-            placeholders.join(", ")
-        );
-        let deletes: Vec<(String, Vec<usize>)> = table
-            .keys
-            .iter()
-            .map(|key| {
-                let indexes: Vec<usize> = key
-                    .iter()
-                    .filter_map(|c| rows.columns.iter().position(|name| name == c))
-                    .collect();
-                let condition: Vec<String> = key
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| format!("{c} = ?{}", i + 2))
-                    .collect();
-                let sql = format!(
-                    "DELETE FROM {} WHERE portal_id = ?1 AND {}",
-                    table.name,
-                    condition.join(" AND ")
-                );
-                (sql, indexes)
-            })
-            .collect();
-        let mut written = 0;
-        for row in &rows.rows {
-            if row.len() != kinds.len() {
-                return Err(RestError::with_message(
-                    ErrorCode::InvalidArgValue,
-                    format!(
-                        "{}: a row has {} values for {} columns",
-                        table.name,
-                        row.len(),
-                        kinds.len()
-                    ),
-                )
-                .into());
-            }
-            let mut values = vec![Arg::Int(self.portal)];
-            for ((value, kind), column) in row.iter().zip(&kinds).zip(&rows.columns) {
-                values.push(arg_of(table.name, column, *kind, value)?);
-            }
-            for (sql, indexes) in &deletes {
-                let mut key = vec![Arg::Int(self.portal)];
-                key.extend(indexes.iter().map(|i| values[i + 1]));
-                self.exec(sql, &key)?;
-            }
-            self.exec(&insert, &values)?;
-            written += 1;
-        }
-        Ok(written)
+        self.write_rows(table, rows, true)
     }
 
     fn delete_where_in(
