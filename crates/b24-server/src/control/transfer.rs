@@ -597,9 +597,13 @@ fn check(document: &Value) -> Result<Load, ControlError> {
             }
         }
     }
-    // The application ids are resolved in the transaction; 0 stands in until then.
-    let handlers = to_rows(&HANDLERS_SECTION, "handlers", handlers_list, |_, _| {
-        vec![("app_id", json!(0))]
+    // Application ids are resolved in the transaction; until then the client id stands in
+    // (so two handlers of different applications are not taken for one), 0 for none.
+    let handlers = to_rows(&HANDLERS_SECTION, "handlers", handlers_list, |i, _| {
+        vec![(
+            "app_id",
+            handler_apps[i].as_ref().map_or(json!(0), |c| json!(c)),
+        )]
     })?;
     Ok(Load {
         users,

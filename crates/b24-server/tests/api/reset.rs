@@ -601,6 +601,14 @@ async fn an_export_holds_no_secret_the_server_made() {
     for word in ["digest", "secret", "token", "code"] {
         assert!(!text.contains(word), "the export names {word}: {text}");
     }
+
+    // Handlers come back to their applications by client id.
+    let (status, answer) = app
+        .control(Method::POST, "/import?mode=replace", Some(document.clone()))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, again) = app.control(Method::GET, "/export", None).await;
+    assert_eq!(again["handlers"], document["handlers"]);
 }
 
 #[tokio::test]
