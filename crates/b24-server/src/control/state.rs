@@ -4,8 +4,9 @@
 //!
 //! Reset deletes the portal's CRM data, their id sequences, the outbox, delivery log and offline
 //! queue, the journal, the fault rules, the limiter counters and the clock setting; it keeps
-//! users, rights, webhooks, applications, tokens, event handlers, server keys and snapshots
-//! (`{"keep":[]}` wipes those too, snapshots aside, and makes a new administrator and webhook).
+//! users, rights, webhooks, applications, tokens, event handlers, server keys, snapshots and the
+//! portal's settings (plan, switches) (`{"keep":[]}` wipes auth too and makes a new
+//! administrator and webhook, as a first start does).
 //! A snapshot holds the data reset deletes, without the records of the run (journal, faults,
 //! limiter counters, clock), which a restore leaves as they are, and without any secret.
 
@@ -109,7 +110,12 @@ pub fn reset(
     portal: PortalId,
     keep_auth: bool,
 ) -> Result<ResetOutcome, ControlError> {
-    Ok(store.write(portal, |tx| {
+    let outcome = store.write(portal, |tx| {
+        // Before the first start there is nothing to reset, and an administrator made here
+        // would be followed by a second one when the server bootstraps the portal.
+        if tx.portal_row()?.is_none() {
+            return Ok(None);
+        }
         let counts = tx.reset_portal(keep_auth)?;
         let webhook = if keep_auth {
             None
@@ -128,15 +134,23 @@ pub fn reset(
                 (plain, https)
             })
         };
-        Ok(ResetOutcome {
+        Ok(Some(ResetOutcome {
             deleted: counts
                 .into_iter()
                 .map(|(table, n)| (table, Value::from(n)))
                 .collect(),
             webhook,
             generation: tx.reset_generation()?,
-        })
-    })?)
+        }))
+    })?;
+    outcome.ok_or_else(no_portal)
+}
+
+/// The portal is made on the server's first start.
+pub(super) fn no_portal() -> ControlError {
+    ControlError::not_found(
+        "The portal does not exist yet: start the server once with `b24-server serve`",
+    )
 }
 
 async fn reset_route(

@@ -633,6 +633,9 @@ pub fn import(
 ) -> Result<(u64, i64), ControlError> {
     let mut load = check(document)?;
     let written = store.write(portal, |tx| {
+        if tx.portal_row()?.is_none() {
+            return Ok(Err(super::state::no_portal()));
+        }
         let app_column = column_index(&HANDLERS, "app_id");
         for (i, client_id) in load.handler_apps.iter().enumerate() {
             let Some(client_id) = client_id else { continue };
