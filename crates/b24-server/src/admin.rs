@@ -51,16 +51,22 @@ pub fn bootstrap(
             if !created {
                 return Ok(None);
             }
-            let admin_user_id = tx.insert_user("Administrator", "", true)?;
-            let webhook_code = generate_code(WEBHOOK_CODE_LEN);
-            let scopes: Vec<String> = KNOWN_SCOPES.iter().map(|s| s.to_string()).collect();
-            tx.insert_webhook(admin_user_id, &digest(&webhook_code), &scopes)?;
-            Ok(Some(FirstStart {
-                admin_user_id,
-                webhook_code,
-            }))
+            seed_administrator(tx).map(Some)
         })
         .map_err(to_anyhow)
+}
+
+/// Creates the administrator user and its all-scope webhook: on first start, and when
+/// `/_b24/reset` wipes auth too.
+pub fn seed_administrator(tx: &mut dyn crate::store::Tx) -> Result<FirstStart, ApiError> {
+    let admin_user_id = tx.insert_user("Administrator", "", true)?;
+    let webhook_code = generate_code(WEBHOOK_CODE_LEN);
+    let scopes: Vec<String> = KNOWN_SCOPES.iter().map(|s| s.to_string()).collect();
+    tx.insert_webhook(admin_user_id, &digest(&webhook_code), &scopes)?;
+    Ok(FirstStart {
+        admin_user_id,
+        webhook_code,
+    })
 }
 
 /// `host[:port]` of a URL, for the portal's domain.
@@ -73,6 +79,13 @@ fn host_of(url: &str) -> String {
 pub fn clock_setting(store: &Store, portal: PortalId) -> anyhow::Result<(f64, Option<f64>)> {
     store
         .read(portal, |tx| tx.clock_setting())
+        .map_err(to_anyhow)
+}
+
+/// How many times the portal was reset (`/_b24/reset`, `b24-server reset`).
+pub fn reset_generation(store: &Store, portal: PortalId) -> anyhow::Result<i64> {
+    store
+        .read(portal, |tx| tx.reset_generation())
         .map_err(to_anyhow)
 }
 

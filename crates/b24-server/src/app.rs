@@ -15,6 +15,7 @@ use crate::tls::{self, TlsFiles};
 use anyhow::Context as _;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -330,15 +331,28 @@ async fn refresh_portal(state: AppState) {
                 admin::clock_setting(&store, portal)?,
                 crate::control::faults::live_rules(&store, portal)
                     .map_err(|e| anyhow::anyhow!("reading the fault rules: {e}"))?,
+                admin::reset_generation(&store, portal)?,
             ))
         };
         match tokio::task::spawn_blocking(read).await {
-            Ok(Ok(((plan, rest_enabled, closed), token_digest, (offset, frozen_at), faults))) => {
+            Ok(Ok((
+                (plan, rest_enabled, closed),
+                token_digest,
+                (offset, frozen_at),
+                faults,
+                resets,
+            ))) => {
                 state.portal_clock.set(offset, frozen_at);
                 state
                     .control
                     .faults
                     .refresh_since(portal, faults_generation, &faults);
+                // A reset made elsewhere (another process, the CLI): forget this process's
+                // in-memory limiter counters too.
+                let seen = state.control.reset_seen.fetch_max(resets, Ordering::SeqCst);
+                if seen >= 0 && resets > seen {
+                    state.limiter.forget_portal(portal);
+                }
                 if plan != state.plan.get() {
                     tracing::info!(%plan, "request-rate plan changed");
                     state.plan.set(plan);

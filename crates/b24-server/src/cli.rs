@@ -81,6 +81,34 @@ pub enum Command {
     /// Fault rules that make chosen calls fail (the twin of /_b24/faults).
     #[command(subcommand)]
     Fault(FaultCommand),
+    /// Wipe the portal's CRM data, ids, events, journal, faults, limiter counters and clock
+    /// setting (keeping users, webhooks, applications and handlers); prints
+    /// {"deleted":{TABLE:COUNT,…}}. With --all also wipes auth and prints the new webhook.
+    /// A running server forgets its in-memory limiter counters within a second.
+    Reset {
+        /// Also wipe users, rights, webhooks, applications, tokens and handlers, then make a new
+        /// administrator and webhook (as on first start).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Save, restore, list or delete snapshots of the portal's data.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+    /// Write the portal's users, types, items, activities, bindings and handlers as one JSON
+    /// document (no secrets) to FILE, or to stdout with `-`.
+    Export {
+        /// The file to write, or `-`.
+        file: PathBuf,
+    },
+    /// Load a document `export` wrote (FILE, or `-` for stdin): replacing the portal's data, or
+    /// with --merge writing each row over the one with its id. Prints {"rows":N}.
+    Import {
+        /// The file to read, or `-`.
+        file: PathBuf,
+        /// Merge by id instead of replacing.
+        #[arg(long)]
+        merge: bool,
+    },
     /// Run a command against a fresh server, then stop the server: one line in any CI.
     ///
     /// Starts an ephemeral server (a temporary data directory; HTTP and HTTPS on free ports
@@ -106,6 +134,31 @@ pub struct ExecArgs {
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+/// `snapshot` subcommands: each prints the admin API's answer as JSON.
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Save the portal's data under NAME: {"name","rows","created"}.
+    Save {
+        /// `[A-Za-z0-9._-]{1,64}`.
+        name: String,
+        /// Overwrite a snapshot of that name.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Replace the portal's data with the snapshot's, ids and sequences included: {"name","rows"}.
+    Restore {
+        /// The snapshot.
+        name: String,
+    },
+    /// List snapshots: {"snapshots":[{"name","rows","created"}]}.
+    List,
+    /// Delete a snapshot.
+    Delete {
+        /// The snapshot.
+        name: String,
+    },
 }
 
 /// `admin` subcommands.
@@ -570,6 +623,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("plan set to {plan}");
             Ok(())
         }
+        Command::Reset { .. }
+        | Command::Snapshot(_)
+        | Command::Export { .. }
+        | Command::Import { .. } => run_state(&db, cli.command),
         Command::Webhook(WebhookCommand::Revoke { id }) => {
             let store = open_store(&db)?;
             admin::revoke_webhook(&store, DEFAULT_PORTAL, id)?;
@@ -1082,5 +1139,65 @@ fn run_fault(db: &Database, command: FaultCommand) -> anyhow::Result<()> {
             println!("removed fault rule {id}");
         }
     }
+    Ok(())
+}
+
+/// `reset`, `snapshot`, `export` and `import`: the admin API's reset, snapshot and transfer
+/// controls, on the database directly.
+fn run_state(db: &Database, command: Command) -> anyhow::Result<()> {
+    use crate::control::{state, transfer};
+    use serde_json::json;
+    let store = open_store(db)?;
+    let portal = DEFAULT_PORTAL;
+    let fail = |e: crate::control::ControlError| anyhow::anyhow!("{e}");
+    let answer = match command {
+        Command::Reset { all } => state::reset(&store, portal, !all).map_err(fail)?.answer(),
+        Command::Snapshot(SnapshotCommand::Save { name, replace }) => {
+            let info = state::save_snapshot(&store, portal, &name, replace).map_err(fail)?;
+            json!({"name": info.name, "rows": info.rows, "created": info.created})
+        }
+        Command::Snapshot(SnapshotCommand::Restore { name }) => {
+            let rows = state::restore_snapshot(&store, portal, &name).map_err(fail)?;
+            json!({"name": name, "rows": rows})
+        }
+        Command::Snapshot(SnapshotCommand::List) => {
+            let list: Vec<_> = state::list_snapshots(&store, portal)
+                .map_err(fail)?
+                .into_iter()
+                .map(|i| json!({"name": i.name, "rows": i.rows, "created": i.created}))
+                .collect();
+            json!({ "snapshots": list })
+        }
+        Command::Snapshot(SnapshotCommand::Delete { name }) => {
+            state::delete_snapshot(&store, portal, &name).map_err(fail)?;
+            println!("deleted snapshot {name}");
+            return Ok(());
+        }
+        Command::Export { file } => {
+            let document = transfer::export(&store, portal).map_err(fail)?;
+            let text = serde_json::to_string_pretty(&document)? + "\n";
+            if file.as_os_str() == "-" {
+                print!("{text}");
+            } else {
+                std::fs::write(&file, text)
+                    .map_err(|e| anyhow::anyhow!("could not write {}: {e}", file.display()))?;
+            }
+            return Ok(());
+        }
+        Command::Import { file, merge } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&file)
+                    .map_err(|e| anyhow::anyhow!("could not read {}: {e}", file.display()))?
+            };
+            let document: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{} is not JSON: {e}", file.display()))?;
+            let (rows, _) = transfer::import(&store, portal, &document, !merge).map_err(fail)?;
+            json!({ "rows": rows })
+        }
+        _ => unreachable!("run_state is called only for its own commands"),
+    };
+    println!("{answer}");
     Ok(())
 }

@@ -15,7 +15,9 @@
 
 pub mod admin_token;
 pub mod faults;
+pub mod state;
 pub mod tokens;
+pub mod transfer;
 
 use crate::error::ApiError;
 use crate::http::ViaTls;
@@ -54,6 +56,9 @@ pub struct ControlState {
     /// The admin token's digest as last read from the database (the CLI can rotate it while the
     /// server runs; the portal refresh re-reads it every second).
     token_digest: RwLock<Option<[u8; 32]>>,
+    /// The portal's reset count this process last acted on (-1: not read yet); when the portal
+    /// refresh sees a higher one, it forgets the limiter counters held in memory.
+    pub reset_seen: std::sync::atomic::AtomicI64,
 }
 
 impl ControlState {
@@ -70,6 +75,7 @@ impl ControlState {
             endpoints,
             faults: faults::FaultView::default(),
             token_digest: RwLock::new(token_digest),
+            reset_seen: std::sync::atomic::AtomicI64::new(-1),
         }
     }
 
@@ -173,6 +179,8 @@ pub fn router(state: AppState) -> Router<AppState> {
     let guarded = Router::new()
         .merge(tokens::routes())
         .merge(faults::routes())
+        .merge(state::routes())
+        .merge(transfer::routes())
         .route_layer(middleware::from_fn_with_state(state, guard));
     Router::new()
         .route("/health", get(health))

@@ -95,6 +95,19 @@ impl LimiterState for MemoryLimiterState {
         }
         Ok(())
     }
+
+    fn forget_portal(&self, portal: crate::store::PortalId) -> (u64, u64) {
+        let prefix = format!("{portal}|");
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let before = buckets.len();
+        buckets.retain(|key, _| !key.starts_with(&prefix));
+        let buckets_dropped = (before - buckets.len()) as u64;
+        drop(buckets);
+        let mut operating = self.operating.lock().unwrap_or_else(|p| p.into_inner());
+        let before = operating.len();
+        operating.retain(|key, _| !key.starts_with(&prefix));
+        (buckets_dropped, (before - operating.len()) as u64)
+    }
 }
 
 #[cfg(test)]

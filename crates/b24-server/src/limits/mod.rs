@@ -129,6 +129,13 @@ pub trait LimiterState: Send + Sync + 'static {
     fn operating(&self, key: &str, now: f64) -> Result<OperatingWindow, ApiError>;
     /// Adds `seconds` of execution time for `key` to the bucket of `now`.
     fn record_operating(&self, key: &str, now: f64, seconds: f64) -> Result<(), ApiError>;
+    /// Forgets the counters of one portal held in process memory (keys `"{portal}|…"`), as
+    /// `/_b24/reset` does; returns how many bucket and operating-time keys were dropped.
+    /// Counters kept in the database are deleted by the reset's own transaction, so such states
+    /// hold nothing to forget here.
+    fn forget_portal(&self, _portal: crate::store::PortalId) -> (u64, u64) {
+        (0, 0)
+    }
 }
 
 /// For the sweep tests of both states: `clients` distinct clients, each calling once, two a

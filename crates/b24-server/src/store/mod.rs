@@ -10,6 +10,7 @@ pub mod faults;
 mod lists;
 pub mod postgres;
 pub mod query;
+pub mod reset;
 mod schema;
 mod sql;
 pub mod sqlite;
@@ -372,7 +373,7 @@ pub struct OfflineEventRecord {
 }
 
 /// The operations domain code needs, inside one transaction for one portal.
-pub trait Tx: control::ControlTx + faults::FaultTx {
+pub trait Tx: control::ControlTx + faults::FaultTx + reset::ResetTx {
     /// The portal this transaction serves.
     fn portal(&self) -> PortalId;
     /// The current time as ISO-8601, fixed for the whole transaction.

@@ -317,4 +317,8 @@ CREATE TABLE snapshots (
     PRIMARY KEY (portal_id, name)
 );
 "#,
+    // 10: reset (`/_b24/reset`): a count of the portal's resets, so every server process notices
+    // one made elsewhere (another process, the CLI) and forgets the limiter counters it holds in
+    // memory.
+    "ALTER TABLE portals ADD COLUMN reset_generation BIGINT NOT NULL DEFAULT 0;",
 ];

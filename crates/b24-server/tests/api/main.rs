@@ -53,6 +53,7 @@ mod preflight;
 mod protocol;
 mod proxies;
 mod races;
+mod reset;
 mod round_two;
 mod scale_out;
 mod startup;
