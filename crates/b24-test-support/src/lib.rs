@@ -615,6 +615,14 @@ impl ServerProcess {
     /// Starts `serve` on plain HTTP, port 0, with the request-rate `plan`, on the data directory
     /// and, when given, the PostgreSQL database `database_url`.
     pub fn start(dir: &std::path::Path, database_url: Option<&str>, plan: &str) -> ServerProcess {
+        let server = Self::spawn(dir, database_url, plan);
+        assert!(!server.base.is_empty(), "the server printed its address");
+        server
+    }
+
+    /// Like [`ServerProcess::start`], for a start that may be refused: `base` is empty when the
+    /// process ended without listening.
+    pub fn spawn(dir: &std::path::Path, database_url: Option<&str>, plan: &str) -> ServerProcess {
         use std::io::{BufRead, BufReader};
         let mut child = std::process::Command::new(server_binary())
             .args([
@@ -644,7 +652,6 @@ impl ServerProcess {
                 break;
             }
         }
-        assert!(!base.is_empty(), "the server printed its address");
         ServerProcess {
             child,
             base,

@@ -186,7 +186,7 @@ async fn a_large_damaged_sqlite_database_is_found_in_the_background_and_every_ca
     let size = damage(dir.path(), 12_000, 1_000);
     assert!(size > 8 << 20, "larger than what is checked at start");
 
-    let mut server = start(dir.path(), None);
+    let mut server = crate::helpers::ServerProcess::spawn(dir.path(), None, "unlimited");
     if server.base.is_empty() {
         // The check finished before start-up did, and start-up itself was refused.
         let status = server.child.wait().unwrap();
