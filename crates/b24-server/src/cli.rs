@@ -118,6 +118,7 @@ pub enum Command {
     ///   B24_WEBHOOK, B24_HTTPS_WEBHOOK   the administrator's all-scope webhook URLs
     ///   B24_URL, B24_ADMIN_URL           the server, and its admin API (/_b24)
     ///   B24_ADMIN_TOKEN                  the admin token (Authorization: Bearer …)
+    ///   B24_DATA_DIR                     the data directory, for the CLI twins (reset, …)
     ///   REQUESTS_CA_BUNDLE, SSL_CERT_FILE, NODE_EXTRA_CA_CERTS   the local CA (HTTPS)
     ///
     /// Example: b24-server exec --plan unlimited -- pytest -q tests/
@@ -867,7 +868,7 @@ async fn exec(db: Database, args: ExecArgs) -> anyhow::Result<i32> {
     serve_args.ephemeral = true;
     let (data_dir, _ephemeral) = data_dir_for(&db, true)?;
     let ready_file = serve_args.ready_file.clone();
-    let config = serve_config(data_dir, db.url, serve_args, true)?;
+    let config = serve_config(data_dir.clone(), db.url, serve_args, true)?;
     let app = Application::build(config).await?;
     let info = crate::fixture::ReadyInfo::of(&app);
     if let Some(path) = &ready_file {
@@ -879,7 +880,7 @@ async fn exec(db: Database, args: ExecArgs) -> anyhow::Result<i32> {
         let _ = stopped.await;
     }));
     let interrupted = shutdown_signal()?;
-    let status = crate::fixture::run_command(&info, &command, interrupted).await;
+    let status = crate::fixture::run_command(&info, &data_dir, &command, interrupted).await;
     let _ = stop.send(());
     match server.await {
         Ok(result) => result?,

@@ -105,6 +105,7 @@ const COMMAND_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 /// to end and is then killed, so that `exec` always stops its server and removes its data.
 pub async fn run_command(
     info: &ReadyInfo,
+    data_dir: &Path,
     command: &[String],
     interrupted: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<ExitStatus> {
@@ -112,7 +113,12 @@ pub async fn run_command(
         .split_first()
         .context("exec needs a command after `--`, e.g. `b24-server exec -- pytest -q`")?;
     let mut child = tokio::process::Command::new(program);
-    child.args(args).envs(info.environment());
+    // B24_DATA_DIR: the CLI twins (`b24-server reset`, `app create`, …) run inside find the
+    // same database.
+    child
+        .args(args)
+        .envs(info.environment())
+        .env("B24_DATA_DIR", data_dir);
     let mut child = child
         .spawn()
         .with_context(|| format!("could not run `{program}`: is it installed and on PATH?"))?;

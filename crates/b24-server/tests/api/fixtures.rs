@@ -210,6 +210,7 @@ fn exec_runs_the_command_with_the_server_in_its_environment_and_passes_its_statu
         "B24_URL=http://127.0.0.1:",
         "B24_ADMIN_URL=http://127.0.0.1:",
         "B24_ADMIN_TOKEN=",
+        "B24_DATA_DIR=/",
         "REQUESTS_CA_BUNDLE=/",
         "SSL_CERT_FILE=/",
         "NODE_EXTRA_CA_CERTS=/",

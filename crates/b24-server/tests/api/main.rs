@@ -40,6 +40,7 @@ mod crm_types;
 mod durability;
 mod encodings;
 mod events;
+mod examples;
 mod faults;
 mod fixtures;
 mod helpers;
