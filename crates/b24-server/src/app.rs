@@ -301,6 +301,8 @@ async fn refresh_portal(state: AppState) {
         ticks.tick().await;
         let store = state.store.clone();
         let portal = state.portal_id;
+        // A setting made through the admin API while this read runs is newer than the read.
+        let clock_generation = state.portal_clock.generation();
         let read = move || -> anyhow::Result<_> {
             Ok((
                 admin::portal_status(&store, portal)?,
@@ -310,7 +312,9 @@ async fn refresh_portal(state: AppState) {
         };
         match tokio::task::spawn_blocking(read).await {
             Ok(Ok(((plan, rest_enabled, closed), token_digest, (offset, frozen_at)))) => {
-                state.portal_clock.set(offset, frozen_at);
+                state
+                    .portal_clock
+                    .set_if_unchanged(clock_generation, offset, frozen_at);
                 if plan != state.plan.get() {
                     tracing::info!(%plan, "request-rate plan changed");
                     state.plan.set(plan);

@@ -14,6 +14,8 @@
 //! stored as a digest and compared in constant time.
 
 pub mod admin_token;
+pub mod clock;
+pub mod events;
 pub mod tokens;
 
 use crate::error::ApiError;
@@ -51,6 +53,8 @@ pub struct ControlState {
     /// The admin token's digest as last read from the database (the CLI can rotate it while the
     /// server runs; the portal refresh re-reads it every second).
     token_digest: RwLock<Option<[u8; 32]>>,
+    /// Woken when events are queued or a delivery is recorded, for `/_b24/events?wait_ms=`.
+    pub events_changed: tokio::sync::Notify,
 }
 
 impl ControlState {
@@ -66,6 +70,7 @@ impl ControlState {
             journal_size: config.journal_size,
             endpoints,
             token_digest: RwLock::new(token_digest),
+            events_changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -168,6 +173,8 @@ pub type ControlResult<T = Json<Value>> = Result<T, ControlError>;
 pub fn router(state: AppState) -> Router<AppState> {
     let guarded = Router::new()
         .merge(tokens::routes())
+        .merge(clock::routes())
+        .merge(events::routes())
         .route_layer(middleware::from_fn_with_state(state, guard));
     Router::new()
         .route("/health", get(health))
