@@ -443,3 +443,46 @@ async fn a_clock_change_made_through_the_cli_reaches_the_running_server() {
         json!({"now": iso(T0), "offset_s": 0.0, "frozen": false})
     );
 }
+
+#[tokio::test]
+async fn a_clock_change_through_one_server_reaches_another_on_the_same_database() {
+    let (a, _) = clocked_app(|_| {}).await;
+    // A second server process on the same data directory (or PostgreSQL schema), with a base
+    // clock of its own at the same instant.
+    let mut config =
+        b24_server::ServeConfig::new(a.dir.path().to_path_buf(), "127.0.0.1:0".parse().unwrap());
+    config.database_url = a.database_url.clone();
+    config.clock = Arc::new(ManualClock::new(T0));
+    let b = b24_server::Application::build(config).await.unwrap();
+    let b_base = format!("http://{}", b.local_addr());
+    let b_clock = b.state().clock.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let b_server = tokio::spawn(b.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+
+    advance(&a, 3601.0).await;
+    // B's admin API reads the stored setting at once; its running clock follows within a second.
+    let response = a
+        .client
+        .get(format!("{b_base}/_b24/clock"))
+        .bearer_auth(&a.admin_token)
+        .send()
+        .await
+        .unwrap();
+    let (status, shown) = read(response).await;
+    assert_eq!(
+        (status, shown),
+        (
+            200,
+            json!({"now": iso(T0 + 3601.0), "offset_s": 3601.0, "frozen": false})
+        )
+    );
+    eventually(|| (b_clock.now() - (T0 + 3601.0)).abs() < 1e-3).await;
+
+    let (status, _) = a.control(Method::DELETE, "/clock", None).await;
+    assert_eq!(status, 200);
+    eventually(|| (b_clock.now() - T0).abs() < 1e-3).await;
+    drop(stop);
+    b_server.await.unwrap().unwrap();
+}
