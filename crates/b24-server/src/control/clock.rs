@@ -128,6 +128,12 @@ pub fn change_clock(
         match apply(stored, base, change) {
             Ok(setting) => {
                 tx.set_clock_setting(setting.0, setting.1)?;
+                // Set back (only returning to real time does): what was due a minute from the
+                // portal's time is due a minute from its new time.
+                let (before, after) = (portal_now(stored, base), portal_now(setting, base));
+                if after < before {
+                    tx.shift_outbox_back(before - after, after)?;
+                }
                 Ok(Ok((setting, ClockView::of(setting, base))))
             }
             Err(why) => Ok(Err(why)),

@@ -13,6 +13,10 @@ pub trait ClockTx {
     /// The portal clock's setting (offset in seconds, frozen instant), with the portal row
     /// locked until the transaction ends.
     fn clock_setting_for_update(&mut self) -> Result<(f64, Option<f64>), ApiError>;
+    /// Brings the outbox's due times `seconds` earlier, for a clock set back by that much, so
+    /// that a retry due a minute from the portal's time is still due a minute from it. Rows due
+    /// already stay as they are.
+    fn shift_outbox_back(&mut self, seconds: f64, now: f64) -> Result<u64, ApiError>;
 }
 
 impl ClockTx for SqlTx<'_> {
@@ -24,5 +28,13 @@ impl ClockTx for SqlTx<'_> {
             &args![self.portal],
         )?;
         self.clock_setting()
+    }
+
+    fn shift_outbox_back(&mut self, seconds: f64, now: f64) -> Result<u64, ApiError> {
+        self.exec(
+            "UPDATE event_outbox SET next_attempt_at = next_attempt_at - ?2
+             WHERE portal_id = ?1 AND next_attempt_at > ?3",
+            &args![self.portal, seconds, now],
+        )
     }
 }

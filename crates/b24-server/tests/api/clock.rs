@@ -486,3 +486,53 @@ async fn a_clock_change_through_one_server_reaches_another_on_the_same_database(
     drop(stop);
     b_server.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn returning_to_real_time_leaves_the_request_rate_bucket_draining_from_then() {
+    let (app, _) = clocked_app(|config| config.plan = Some(Plan::Standard)).await;
+    let server_time = || async {
+        let response = app
+            .client
+            .get(format!("{}server.time", app.admin_url))
+            .send()
+            .await
+            .unwrap();
+        response.status().as_u16()
+    };
+    advance(&app, 86400.0).await;
+    for i in 0..50 {
+        assert_eq!(server_time().await, 200, "request {i}");
+    }
+    assert_eq!(server_time().await, 503);
+    let (status, _) = app.control(Method::DELETE, "/clock", None).await;
+    assert_eq!(status, 200);
+    // The bucket keeps its level and drains from the new time, not a day later.
+    assert_eq!(server_time().await, 503);
+    advance(&app, 25.0).await;
+    for i in 0..50 {
+        assert_eq!(server_time().await, 200, "request {i} after returning");
+    }
+}
+
+#[tokio::test]
+async fn returning_to_real_time_keeps_a_retry_as_far_away_as_it_was() {
+    let (app, _) = clocked_app(|config| config.events = quick_delivery()).await;
+    let r = receiver(1).await;
+    admin::add_outgoing_webhook(&app.state.store, 1, "ONCRMDEALADD", &r.url).unwrap();
+    advance(&app, 3600.0).await;
+    app.new_item(2, None).await;
+    r.wait_for(1).await;
+    crate::helpers::eventually(|| {
+        !admin::delivery_log(&app.state.store, 1, 10)
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    // Due 60 s after the failure; back at real time, it is due 60 s from there.
+    let (status, _) = app.control(Method::DELETE, "/clock", None).await;
+    assert_eq!(status, 200);
+    advance(&app, 59.0).await;
+    r.assert_no_more_than(1).await;
+    advance(&app, 1.0).await;
+    r.wait_for(2).await;
+}
