@@ -90,7 +90,7 @@ pub fn apply(
         ClockChange::Advance(seconds) => {
             if !seconds.is_finite() || seconds < 0.0 {
                 return Err(format!(
-                    "advance_s must be a number of seconds, 0 or more (got {seconds}): the clock only moves forward; DELETE /_b24/clock returns to real time"
+                    "advance_s must be a number of seconds, 0 or more (got {seconds}): the clock only moves forward; DELETE /_b24/clock (b24-server clock real) returns to real time"
                 ));
             }
             within(now + seconds)?;
@@ -99,7 +99,7 @@ pub fn apply(
         ClockChange::Set(at) => {
             if at < now {
                 return Err(format!(
-                    "set {} is before the portal's time {}: the clock only moves forward; DELETE /_b24/clock returns to real time",
+                    "set {} is before the portal's time {}: the clock only moves forward; DELETE /_b24/clock (b24-server clock real) returns to real time",
                     iso(at),
                     iso(now)
                 ));
@@ -123,6 +123,11 @@ pub fn change_clock(
     change: &ClockChange,
 ) -> Result<Result<(ClockSetting, ClockView), String>, ApiError> {
     store.write(portal, |tx| {
+        if tx.portal_row()?.is_none() {
+            return Ok(Err(
+                "There is no portal yet: start the server once to create it".into(),
+            ));
+        }
         let stored = tx.clock_setting_for_update()?;
         let base = base_now();
         match apply(stored, base, change) {

@@ -6,7 +6,16 @@
 //! `failed` (the sender gave up). `body` is the form body the handler receives (for a pending
 //! event, what would be sent now; for a finished one, the body last sent), with the secrets in
 //! it (`auth[access_token]`, `auth[application_token]`) shown as `REDACTED`: the admin API is
-//! secret-free. `attempts` come from the delivery log.
+//! secret-free. `attempts` come from the delivery log (`{"at","http","outcome","detail"}`, with
+//! outcome `retry`, `delivered` or `gave_up`); `next_attempt` is when a pending event is tried
+//! next (while a delivery is in flight: when its claim lapses), `null` once it finished.
+//!
+//! `GET /_b24/events?event=&status=&since=&limit=&wait_ms=` answers `{"next","entries"}`:
+//! entries with a `seq` above `since`, oldest first; `next` is the last `seq` answered, to pass
+//! as `since` next time. With `wait_ms` (at most 30 s) and nothing to answer yet, it waits for
+//! the first entry: woken when this process queues or records one, and looking at the
+//! database every 200 ms for those of other processes. `POST /_b24/events/{seq}/redeliver`
+//! queues the event again for its handler (same data, due now) as a new `seq`.
 
 use super::{blocking, AdminPortal, ControlError, ControlResult};
 use crate::clock::iso;

@@ -117,12 +117,12 @@ async fn the_clock_refuses_to_go_back_and_bodies_that_are_not_one_change() {
     let cases = [
         (
             json!({"advance_s": -1}),
-            "advance_s must be a number of seconds, 0 or more (got -1): the clock only moves forward; DELETE /_b24/clock returns to real time".to_string(),
+            "advance_s must be a number of seconds, 0 or more (got -1): the clock only moves forward; DELETE /_b24/clock (b24-server clock real) returns to real time".to_string(),
         ),
         (
             json!({"set": "2027-01-01T00:00:00Z"}),
             format!(
-                "set 2027-01-01T00:00:00+00:00 is before the portal's time {}: the clock only moves forward; DELETE /_b24/clock returns to real time",
+                "set 2027-01-01T00:00:00+00:00 is before the portal's time {}: the clock only moves forward; DELETE /_b24/clock (b24-server clock real) returns to real time",
                 iso(T0 + 3600.0)
             ),
         ),
