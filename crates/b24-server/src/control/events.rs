@@ -31,7 +31,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 
 /// The routes of this family.
 pub fn routes() -> Router<AppState> {
@@ -49,6 +51,38 @@ pub const MAX_WAIT: Duration = Duration::from_secs(30);
 /// How often a waiting listing looks at the database anyway: events queued or delivered by
 /// another process on the same database wake nobody here.
 const POLL: Duration = Duration::from_millis(200);
+
+/// Wakes listings waiting for captured events. A REST call that may have queued events wakes
+/// it, so it costs one atomic read while nobody waits.
+#[derive(Debug, Default)]
+pub struct EventsWatch {
+    notify: Notify,
+    waiters: AtomicUsize,
+}
+
+impl EventsWatch {
+    /// Wakes every waiting listing, if there is one.
+    pub fn wake(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.notify.notify_waiters();
+        }
+    }
+
+    /// Counts a waiting listing for as long as the guard lives. Take it before looking at the
+    /// database: a change committed after the look then finds the count and wakes the waiter.
+    fn waiting(&self) -> WaitingGuard<'_> {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        WaitingGuard(self)
+    }
+}
+
+struct WaitingGuard<'a>(&'a EventsWatch);
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.waiters.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// An event's state, as `status=` filters it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,9 +299,10 @@ async fn list(
         .map_err(ControlError::bad_request)?;
     let deadline = Instant::now() + wait;
     let control = state.control.clone();
+    let _waiting = control.events_changed.waiting();
     loop {
         // Registered before looking, so a change between the look and the wait is not missed.
-        let changed = control.events_changed.notified();
+        let changed = control.events_changed.notify.notified();
         tokio::pin!(changed);
         changed.as_mut().enable();
         let page = {
@@ -309,6 +344,6 @@ async fn redeliver(
     let queued = blocking(&state, move |store| redeliver_event(store, portal, number)).await?;
     let id = queued.ok_or_else(unknown)?;
     state.events_wake.notify_one();
-    state.control.events_changed.notify_waiters();
+    state.control.events_changed.wake();
     Ok((StatusCode::ACCEPTED, Json(json!({"queued": 1, "seq": id}))))
 }

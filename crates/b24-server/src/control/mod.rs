@@ -54,7 +54,7 @@ pub struct ControlState {
     /// server runs; the portal refresh re-reads it every second).
     token_digest: RwLock<Option<[u8; 32]>>,
     /// Woken when events are queued or a delivery is recorded, for `/_b24/events?wait_ms=`.
-    pub events_changed: tokio::sync::Notify,
+    pub events_changed: events::EventsWatch,
 }
 
 impl ControlState {
@@ -70,7 +70,7 @@ impl ControlState {
             journal_size: config.journal_size,
             endpoints,
             token_digest: RwLock::new(token_digest),
-            events_changed: tokio::sync::Notify::new(),
+            events_changed: events::EventsWatch::default(),
         }
     }
 

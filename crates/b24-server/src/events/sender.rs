@@ -125,7 +125,7 @@ async fn deliver(
     })
     .await;
     // Whoever waits for captured events (`/_b24/events?wait_ms=`) looks again.
-    state.control.events_changed.notify_waiters();
+    state.control.events_changed.wake();
     match recorded {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "could not record an event delivery"),
