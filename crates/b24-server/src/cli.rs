@@ -436,8 +436,11 @@ fn open_store(db: &Database) -> anyhow::Result<Store> {
         crate::clock::SystemClock,
     )));
     let store = Store::open(db.url.as_deref(), &db.data_dir, clock.clone())?;
-    let (offset, frozen_at) = admin::clock_setting(&store, DEFAULT_PORTAL)?;
-    clock.set(offset, frozen_at);
+    // A database that cannot be read is reported by the command itself, with the advice that
+    // goes with its failure (a damaged file, say); until then, real time.
+    if let Ok((offset, frozen_at)) = admin::clock_setting(&store, DEFAULT_PORTAL) {
+        clock.set(offset, frozen_at);
+    }
     Ok(store)
 }
 
