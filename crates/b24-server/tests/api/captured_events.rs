@@ -3,6 +3,7 @@
 //! the long-poll, and redelivery. Handlers are receivers on 127.0.0.1 inside the test; the
 //! server runs on a manual clock, moved through the clock control when a retry must fall due.
 
+use crate::clock::logged;
 use crate::events::{receiver, Received};
 use crate::helpers::*;
 use b24_server::admin;
@@ -221,6 +222,7 @@ async fn status_event_since_and_limit_select_entries() {
     ok.wait_for(1).await;
     app.new_item(1, None).await;
     failing.wait_for(1).await;
+    logged(&app, 2).await;
     // The lead's second and last attempt fails: given up.
     app.control(Method::POST, "/clock", Some(json!({"advance_s": 60})))
         .await;

@@ -504,8 +504,11 @@ async fn delivery_gives_up_after_the_last_attempt_and_says_so_in_the_log() {
     e.app.new_item(2, None).await;
 
     r.wait_for(1).await;
+    // The retry is scheduled from the clock when the attempt is recorded: wait for that first.
+    eventually_log(&e.app, 1).await;
     e.clock.advance(60.0);
     r.wait_for(2).await;
+    eventually_log(&e.app, 2).await;
     // The second wait is twice the first.
     e.clock.advance(119.0);
     r.assert_no_more_than(2).await;
