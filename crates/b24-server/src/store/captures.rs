@@ -5,8 +5,12 @@
 
 use super::driver::{args, Arg, SqlRow};
 use super::sql::SqlTx;
-use super::{DeliveryRecord, OutboxRecord, DELIVERY_LOG_KEEP};
+use super::{DeliveryRecord, OutboxRecord};
 use crate::error::ApiError;
+
+/// How many of the latest queued events keep their capture once finished (each holds its data
+/// and body, so fewer than the delivery log's one-line attempts).
+pub const CAPTURES_KEEP: i64 = 10_000;
 
 /// What became of a finished event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +56,7 @@ pub struct CaptureFilter {
 /// The captured-event statements.
 pub trait CaptureTx {
     /// Keeps a finished event under its outbox id (call in the transaction that removes the
-    /// outbox row); the oldest fall out once [`DELIVERY_LOG_KEEP`] newer ones were queued.
+    /// outbox row); the oldest fall out once [`CAPTURES_KEEP`] newer ones were queued.
     fn insert_capture(
         &mut self,
         row: &OutboxRecord,
@@ -159,7 +163,7 @@ impl CaptureTx for SqlTx<'_> {
         // out of the window.
         self.exec(
             "DELETE FROM event_captures WHERE portal_id = ?1 AND id <= ?2",
-            &args![self.portal, row.id - DELIVERY_LOG_KEEP],
+            &args![self.portal, row.id - CAPTURES_KEEP],
         )?;
         Ok(())
     }

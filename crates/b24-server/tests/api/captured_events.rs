@@ -451,3 +451,37 @@ async fn events_are_listed_and_redelivered_from_the_command_line() {
     let listed: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(listed, json!({"next": 999, "entries": []}));
 }
+
+#[tokio::test]
+async fn finished_events_are_kept_for_the_latest_ten_thousand_queued() {
+    use b24_server::store::captures::{CaptureTx, Finished, CAPTURES_KEEP};
+    use b24_server::store::OutboxRecord;
+    let app = events_app(3).await;
+    let finish = |id: i64| {
+        app.state
+            .store
+            .write(1, |tx| {
+                let row = OutboxRecord {
+                    id,
+                    handler_id: 1,
+                    app_id: 0,
+                    event_name: "ONCRMDEALADD".into(),
+                    handler: "http://127.0.0.1:9/h".into(),
+                    auth_user_id: 0,
+                    data: json!({"FIELDS": {"ID": id}}),
+                    ts: T0 as i64,
+                    attempts: 1,
+                    next_attempt_at: T0,
+                };
+                tx.insert_capture(&row, Finished::Delivered, "event=ONCRMDEALADD")
+            })
+            .unwrap();
+    };
+    for id in [1, 2, 3] {
+        finish(id);
+    }
+    finish(CAPTURES_KEEP + 2);
+    let page = events(&app, "").await;
+    assert_eq!(seqs(&page), vec![3, CAPTURES_KEEP + 2]);
+    assert_eq!(page["entries"][0]["body"], "event=ONCRMDEALADD");
+}
