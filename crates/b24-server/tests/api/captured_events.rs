@@ -454,7 +454,7 @@ async fn events_are_listed_and_redelivered_from_the_command_line() {
 
 #[tokio::test]
 async fn finished_events_are_kept_for_the_latest_ten_thousand_queued() {
-    use b24_server::store::captures::{CaptureTx, Finished, CAPTURES_KEEP};
+    use b24_server::store::captures::{Finished, CAPTURES_KEEP};
     use b24_server::store::OutboxRecord;
     let app = events_app(3).await;
     let finish = |id: i64| {
