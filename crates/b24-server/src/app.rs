@@ -324,6 +324,8 @@ async fn refresh_portal(state: AppState) {
         let store = state.store.clone();
         let portal = state.portal_id;
         let faults_generation = state.control.faults.generation();
+        // A setting made through the admin API while this read runs is newer than the read.
+        let clock_generation = state.portal_clock.generation();
         let read = move || -> anyhow::Result<_> {
             Ok((
                 admin::portal_status(&store, portal)?,
@@ -342,7 +344,9 @@ async fn refresh_portal(state: AppState) {
                 faults,
                 resets,
             ))) => {
-                state.portal_clock.set(offset, frozen_at);
+                state
+                    .portal_clock
+                    .set_if_unchanged(clock_generation, offset, frozen_at);
                 state
                     .control
                     .faults

@@ -109,6 +109,14 @@ pub enum Command {
         #[arg(long)]
         merge: bool,
     },
+    /// The portal's clock (as /_b24/clock): show it, or move it forward, freeze it, or return
+    /// to real time. Prints {"now","offset_s","frozen"}. A running server follows within a
+    /// second.
+    Clock {
+        /// What to do; without one, show the clock.
+        #[command(subcommand)]
+        command: Option<ClockCommand>,
+    },
     /// Run a command against a fresh server, then stop the server: one line in any CI.
     ///
     /// Starts an ephemeral server (a temporary data directory; HTTP and HTTPS on free ports
@@ -190,6 +198,35 @@ pub enum EventsCommand {
     /// Outgoing webhooks: events POSTed to a URL without an application.
     #[command(subcommand)]
     Webhook(EventWebhookCommand),
+    /// Captured events (as /_b24/events), oldest first: SEQ, STATUS (pending, delivered,
+    /// failed), EVENT, HANDLER (handler id), ATTEMPTS and URL; with --json, the admin API's
+    /// answer, bodies included (secrets redacted).
+    List {
+        /// Only this event, e.g. ONCRMACTIVITYUPDATE (case-insensitive).
+        #[arg(long)]
+        event: Option<String>,
+        /// Only pending, delivered or failed ones.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only those numbered above this.
+        #[arg(long, default_value_t = 0)]
+        since: i64,
+        /// At most this many (up to 1000).
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+        /// When there are none yet, wait up to this many seconds for the first.
+        #[arg(long, default_value_t = 0.0)]
+        wait: f64,
+        /// Print the JSON answer instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue a captured event again for its handler (same data, due now); prints
+    /// {"queued":1,"seq":NEW}.
+    Redeliver {
+        /// Its number, as `events list` shows it.
+        seq: i64,
+    },
 }
 
 /// `events webhook` subcommands.
@@ -486,11 +523,18 @@ struct Database {
 }
 
 fn open_store(db: &Database) -> anyhow::Result<Store> {
-    Store::open(
-        db.url.as_deref(),
-        &db.data_dir,
-        Arc::new(crate::clock::SystemClock),
-    )
+    // The portal's time (`b24-server clock`), so that what the CLI writes is dated as the
+    // server would date it.
+    let clock = Arc::new(crate::clock::PortalClock::new(Arc::new(
+        crate::clock::SystemClock,
+    )));
+    let store = Store::open(db.url.as_deref(), &db.data_dir, clock.clone())?;
+    // A database that cannot be read is reported by the command itself, with the advice that
+    // goes with its failure (a damaged file, say); until then, real time.
+    if let Ok((offset, frozen_at)) = admin::clock_setting(&store, DEFAULT_PORTAL) {
+        clock.set(offset, frozen_at);
+    }
+    Ok(store)
 }
 
 impl Cli {
@@ -618,6 +662,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Events(command) => run_events(&db, command),
+        Command::Clock { command } => run_clock(&db, command),
         Command::Portal(PortalCommand::SetPlan { plan }) => {
             let store = open_store(&db)?;
             admin::set_plan(&store, DEFAULT_PORTAL, plan)?;
@@ -651,7 +696,7 @@ fn run_app(db: &Database, command: AppCommand) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&credentials)?);
         }
         AppCommand::Authorize { client_id, user } => {
-            let now = crate::clock::SystemClock.now();
+            let now = portal_now(&store)?;
             let ttl = SecurityConfig::default().auth_code_ttl;
             println!(
                 "{}",
@@ -695,6 +740,24 @@ fn run_events(db: &Database, command: EventsCommand) -> anyhow::Result<()> {
                     d.handler,
                     d.detail
                 );
+            }
+        }
+        EventsCommand::List {
+            event,
+            status,
+            since,
+            limit,
+            wait,
+            json,
+        } => list_captured_events(&store, event, status, since, limit, wait, json)?,
+        EventsCommand::Redeliver { seq } => {
+            let queued = crate::control::events::redeliver_event(&store, DEFAULT_PORTAL, seq)
+                .map_err(|e| anyhow::anyhow!("could not queue the event: {e}"))?;
+            match queued {
+                Some(id) => println!("{}", serde_json::json!({"queued": 1, "seq": id})),
+                None => anyhow::bail!(
+                    "there is no captured event {seq}; `b24-server events list` shows them"
+                ),
             }
         }
         EventsCommand::Webhook(EventWebhookCommand::Add { event, url }) => {
@@ -1143,6 +1206,65 @@ fn run_fault(db: &Database, command: FaultCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `clock` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ClockCommand {
+    /// Move the clock forward by SECONDS (e.g. 3601: every access token issued until now has
+    /// expired).
+    Advance {
+        /// Seconds, 0 or more.
+        seconds: f64,
+    },
+    /// Move the clock forward to an RFC 3339 instant, e.g. 2030-01-01T10:00:00Z.
+    Set {
+        /// The instant; not before the portal's time.
+        at: String,
+    },
+    /// Stop the clock where it stands.
+    Freeze,
+    /// Let a frozen clock run again from where it stands.
+    Unfreeze,
+    /// Back to real time.
+    Real,
+}
+
+/// The portal's time now, as the server sees it (the stored clock setting over the system clock).
+fn portal_now(store: &Store) -> anyhow::Result<f64> {
+    let clock = crate::clock::PortalClock::new(Arc::new(crate::clock::SystemClock));
+    let (offset, frozen_at) = admin::clock_setting(store, DEFAULT_PORTAL)?;
+    clock.set(offset, frozen_at);
+    Ok(clock.now())
+}
+
+fn run_clock(db: &Database, command: Option<ClockCommand>) -> anyhow::Result<()> {
+    use crate::control::clock::{change_clock, parse_instant, ClockChange, ClockView};
+    let store = open_store(db)?;
+    let real = || crate::clock::SystemClock.now();
+    let change = match command {
+        None => {
+            let setting = admin::clock_setting(&store, DEFAULT_PORTAL)?;
+            println!(
+                "{}",
+                serde_json::to_string(&ClockView::of(setting, real()))?
+            );
+            return Ok(());
+        }
+        Some(ClockCommand::Advance { seconds }) => ClockChange::Advance(seconds),
+        Some(ClockCommand::Set { at }) => {
+            ClockChange::Set(parse_instant(&at).map_err(|e| anyhow::anyhow!(e))?)
+        }
+        Some(ClockCommand::Freeze) => ClockChange::Freeze(true),
+        Some(ClockCommand::Unfreeze) => ClockChange::Freeze(false),
+        Some(ClockCommand::Real) => ClockChange::Real,
+    };
+    match change_clock(&store, DEFAULT_PORTAL, real, &change) {
+        Ok(Ok((_, view))) => println!("{}", serde_json::to_string(&view)?),
+        Ok(Err(why)) => anyhow::bail!(why),
+        Err(e) => anyhow::bail!("could not change the clock: {e}"),
+    }
+    Ok(())
+}
+
 /// `reset`, `snapshot`, `export` and `import`: the admin API's reset, snapshot and transfer
 /// controls, on the database directly.
 fn run_state(db: &Database, command: Command) -> anyhow::Result<()> {
@@ -1200,5 +1322,85 @@ fn run_state(db: &Database, command: Command) -> anyhow::Result<()> {
         _ => unreachable!("run_state is called only for its own commands"),
     };
     println!("{answer}");
+    Ok(())
+}
+
+/// `events list`: the admin API's listing, waiting up to `wait` seconds for a first entry.
+fn list_captured_events(
+    store: &Store,
+    event: Option<String>,
+    status: Option<String>,
+    since: i64,
+    limit: u64,
+    wait: f64,
+    json: bool,
+) -> anyhow::Result<()> {
+    use crate::control::events::{list_events, EventQuery, EventStatus, MAX_LIMIT};
+    let status = match status {
+        None => None,
+        Some(s) => Some(
+            EventStatus::parse(&s.to_ascii_lowercase())
+                .ok_or_else(|| anyhow::anyhow!("--status must be pending, delivered or failed"))?,
+        ),
+    };
+    if limit == 0 || limit > MAX_LIMIT {
+        anyhow::bail!("--limit must be from 1 to {MAX_LIMIT}");
+    }
+    let query = EventQuery {
+        since,
+        event: event
+            .map(|e| EventQuery::event_name(&e))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!(e))?,
+        status,
+        limit,
+    };
+    let portal = store
+        .read(DEFAULT_PORTAL, |tx| tx.portal_row())
+        .map_err(|e| anyhow::anyhow!("could not read the portal: {e}"))?
+        .ok_or_else(|| anyhow::anyhow!("there is no portal yet: start the server once"))?;
+    let public_url = if portal.public_https_url.is_empty() {
+        portal.public_url
+    } else {
+        portal.public_https_url
+    };
+    let security = SecurityConfig::default();
+    let deadline =
+        std::time::Instant::now() + std::time::Duration::from_secs_f64(wait.clamp(0.0, 3600.0));
+    let page = loop {
+        let page = list_events(
+            store,
+            DEFAULT_PORTAL,
+            &public_url,
+            &security,
+            portal_now(store)?,
+            &query,
+        )
+        .map_err(|e| anyhow::anyhow!("could not read the events: {e}"))?;
+        let found = page["entries"].as_array().is_some_and(|e| !e.is_empty());
+        if found || std::time::Instant::now() >= deadline {
+            break page;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    if json {
+        println!("{}", serde_json::to_string(&page)?);
+        return Ok(());
+    }
+    println!(
+        "{:<6} {:<10} {:<24} {:<8} {:<8} URL",
+        "SEQ", "STATUS", "EVENT", "HANDLER", "ATTEMPTS"
+    );
+    for e in page["entries"].as_array().into_iter().flatten() {
+        println!(
+            "{:<6} {:<10} {:<24} {:<8} {:<8} {}",
+            e["seq"],
+            e["status"].as_str().unwrap_or(""),
+            e["event"].as_str().unwrap_or(""),
+            e["handler_id"],
+            e["attempts"].as_array().map_or(0, Vec::len),
+            e["handler"].as_str().unwrap_or("")
+        );
+    }
     Ok(())
 }

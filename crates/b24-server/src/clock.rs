@@ -2,7 +2,7 @@
 //! sleeping.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A source of Unix time in seconds (with sub-second precision).
@@ -61,6 +61,9 @@ pub struct PortalClock {
     offset_micros: AtomicI64,
     /// [`NOT_FROZEN`] while time runs.
     frozen_micros: AtomicI64,
+    /// Counts the settings applied, so that a refresh that read the database before a setting
+    /// made here does not put the older one back ([`PortalClock::set_if_unchanged`]).
+    generation: Mutex<u64>,
 }
 
 const NOT_FROZEN: i64 = i64::MIN;
@@ -72,12 +75,41 @@ impl PortalClock {
             base,
             offset_micros: AtomicI64::new(0),
             frozen_micros: AtomicI64::new(NOT_FROZEN),
+            generation: Mutex::new(0),
         }
     }
 
     /// Applies a setting: seconds added to the base clock, and the instant time stands still
     /// at, if frozen.
     pub fn set(&self, offset_secs: f64, frozen_at: Option<f64>) {
+        let mut generation = self.generation.lock().unwrap_or_else(|e| e.into_inner());
+        *generation += 1;
+        self.store(offset_secs, frozen_at);
+    }
+
+    /// The count of settings applied so far; pass it to [`PortalClock::set_if_unchanged`].
+    pub fn generation(&self) -> u64 {
+        *self.generation.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies a setting read from the database, unless another was applied since `generation`
+    /// was taken (that one is newer than what was read). Returns whether it was applied.
+    pub fn set_if_unchanged(
+        &self,
+        generation: u64,
+        offset_secs: f64,
+        frozen_at: Option<f64>,
+    ) -> bool {
+        let mut current = self.generation.lock().unwrap_or_else(|e| e.into_inner());
+        if *current != generation {
+            return false;
+        }
+        *current += 1;
+        self.store(offset_secs, frozen_at);
+        true
+    }
+
+    fn store(&self, offset_secs: f64, frozen_at: Option<f64>) {
         self.offset_micros
             .store((offset_secs * 1e6) as i64, Ordering::SeqCst);
         self.frozen_micros.store(

@@ -14,6 +14,8 @@
 //! stored as a digest and compared in constant time.
 
 pub mod admin_token;
+pub mod clock;
+pub mod events;
 pub mod faults;
 pub mod state;
 pub mod tokens;
@@ -59,6 +61,8 @@ pub struct ControlState {
     /// The portal's reset count this process last acted on (-1: not read yet); when the portal
     /// refresh sees a higher one, it forgets the limiter counters held in memory.
     pub reset_seen: std::sync::atomic::AtomicI64,
+    /// Woken when events are queued or a delivery is recorded, for `/_b24/events?wait_ms=`.
+    pub events_changed: events::EventsWatch,
 }
 
 impl ControlState {
@@ -76,6 +80,7 @@ impl ControlState {
             faults: faults::FaultView::default(),
             token_digest: RwLock::new(token_digest),
             reset_seen: std::sync::atomic::AtomicI64::new(-1),
+            events_changed: events::EventsWatch::default(),
         }
     }
 
@@ -181,6 +186,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(faults::routes())
         .merge(state::routes())
         .merge(transfer::routes())
+        .merge(clock::routes())
+        .merge(events::routes())
         .route_layer(middleware::from_fn_with_state(state, guard));
     Router::new()
         .route("/health", get(health))

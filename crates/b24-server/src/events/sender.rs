@@ -10,9 +10,11 @@
 
 use super::{application_token, flatten, form_encode, webhook_token, TargetPolicy};
 pub use crate::config::DeliveryConfig;
+use crate::config::SecurityConfig;
 use crate::error::ApiError;
 use crate::oauth::{event_key, issue_tokens};
 use crate::state::AppState;
+use crate::store::captures::Finished;
 use crate::store::{DeliveryRecord, OutboxRecord, Tx};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::{IpAddr, SocketAddr};
@@ -102,19 +104,28 @@ async fn deliver(
         })
         .await
     };
+    // What the admin API shows of the body sent: the same bytes, secrets redacted.
+    let mut shown = None;
     let attempt = match body {
-        Ok(Ok(Ok(body))) => post(client, config, &row.handler, body).await,
+        Ok(Ok(Ok(mut pairs))) => {
+            let body = form_encode(&pairs);
+            redact(&mut pairs);
+            shown = Some(form_encode(&pairs));
+            post(client, config, &row.handler, body).await
+        }
         Ok(Ok(Err(why))) => Attempt::Undeliverable(why),
         Ok(Err(e)) => Attempt::Failed(0, format!("could not prepare the payload: {e}")),
         Err(e) => Attempt::Failed(0, format!("preparing the payload panicked: {e}")),
     };
-    let (state, config) = (state.clone(), config.clone());
+    let (store, portal, config) = (state.store.clone(), state.portal_id, config.clone());
     let recorded = tokio::task::spawn_blocking(move || {
-        state
-            .store
-            .write(state.portal_id, |tx| record(tx, &config, &row, attempt))
+        store.write(portal, |tx| {
+            record(tx, &config, &row, attempt, shown.as_deref())
+        })
     })
     .await;
+    // Whoever waits for captured events (`/_b24/events?wait_ms=`) looks again.
+    state.control.events_changed.wake();
     match recorded {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "could not record an event delivery"),
@@ -122,21 +133,79 @@ async fn deliver(
     }
 }
 
-/// The form-encoded payload of spec §9.2, or why the event cannot be delivered. Tokens for the
-/// handler's user are minted here, at send time, and stored as digests like any others.
+/// The form-encoded payload of spec §9.2, as pairs, or why the event cannot be delivered.
+/// Tokens for the handler's user are minted here, at send time, and stored as digests like any
+/// others.
 fn payload(
     state: &AppState,
     tx: &mut dyn Tx,
     row: &OutboxRecord,
-) -> Result<Result<String, String>, ApiError> {
-    let key = event_key(tx)?;
+) -> Result<Result<Vec<(String, String)>, String>, ApiError> {
+    let now = state.clock.now();
+    payload_pairs(
+        tx,
+        &state.public_url,
+        &state.security,
+        row,
+        now,
+        Secrets::Mint,
+    )
+}
+
+/// The value shown in place of a secret in a captured event (`/_b24/events`): the admin API is
+/// secret-free, and the tokens a handler receives are secrets.
+pub const REDACTED: &str = "REDACTED";
+
+/// The payload fields that carry secrets.
+const SECRET_FIELDS: &[&str] = &[
+    "auth[access_token]",
+    "auth[refresh_token]",
+    "auth[application_token]",
+];
+
+/// How [`payload_pairs`] fills in the secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrets {
+    /// Real ones, minted for the handler's user: only for sending.
+    Mint,
+    /// [`REDACTED`] in their place, nothing minted, nothing written: for showing.
+    Redact,
+}
+
+/// Puts [`REDACTED`] in place of every secret of a payload.
+pub fn redact(pairs: &mut [(String, String)]) {
+    for (key, value) in pairs {
+        if SECRET_FIELDS.contains(&key.as_str()) {
+            *value = REDACTED.to_string();
+        }
+    }
+}
+
+/// The payload of spec §9.2 for an outbox row, in order, or why it cannot be delivered. The
+/// sender POSTs it with [`Secrets::Mint`]; the admin API shows it with [`Secrets::Redact`], so
+/// what is shown is what is sent, but for the secrets (and `auth[expires]`, which counts from
+/// the moment of sending).
+pub fn payload_pairs(
+    tx: &mut dyn Tx,
+    public_url: &str,
+    security: &SecurityConfig,
+    row: &OutboxRecord,
+    now: f64,
+    secrets: Secrets,
+) -> Result<Result<Vec<(String, String)>, String>, ApiError> {
     let portal = tx
         .portal_row()?
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the portal row is missing")))?;
-    let endpoint = format!("{}/rest/", state.public_url.trim_end_matches('/'));
+    let endpoint = format!("{}/rest/", public_url.trim_end_matches('/'));
     let mut auth: Vec<(&str, String)> = Vec::new();
+    let key = match secrets {
+        Secrets::Mint => Some(event_key(tx)?),
+        Secrets::Redact => None,
+    };
     let token = if row.app_id == 0 {
-        webhook_token(&key, row.handler_id)
+        key.map_or(REDACTED.to_string(), |key| {
+            webhook_token(&key, row.handler_id)
+        })
     } else {
         let Some(app) = tx.app(row.app_id)?.filter(|a| !a.blocked) else {
             return Ok(Err("the application was removed or is blocked".into()));
@@ -145,24 +214,25 @@ fn payload(
             && tx.user(row.auth_user_id)?.is_some_and(|u| u.active)
             && tx.app_user_allowed(app.id, row.auth_user_id)?;
         if user_ok {
-            let now = state.clock.now();
-            let issued = issue_tokens(
-                tx,
-                app.id,
-                row.auth_user_id,
-                &app.scopes,
-                now,
-                &state.security,
-            )?;
-            auth.push(("access_token", issued.access_token));
-            auth.push(("expires", (issued.expires as i64).to_string()));
-            auth.push((
-                "expires_in",
-                (state.security.access_token_ttl as i64).to_string(),
-            ));
+            let (access_token, expires) = match secrets {
+                Secrets::Mint => {
+                    let issued =
+                        issue_tokens(tx, app.id, row.auth_user_id, &app.scopes, now, security)?;
+                    (issued.access_token, issued.expires)
+                }
+                Secrets::Redact => (
+                    REDACTED.to_string(),
+                    (now + security.access_token_ttl).floor(),
+                ),
+            };
+            auth.push(("access_token", access_token));
+            auth.push(("expires", (expires as i64).to_string()));
+            auth.push(("expires_in", (security.access_token_ttl as i64).to_string()));
             auth.push(("scope", app.scopes.join(",")));
         }
-        application_token(&key, &app.client_id)
+        key.map_or(REDACTED.to_string(), |key| {
+            application_token(&key, &app.client_id)
+        })
     };
     auth.push(("domain", portal.domain));
     auth.push(("server_endpoint", endpoint.clone()));
@@ -180,7 +250,7 @@ fn payload(
     flatten("data", &row.data, &mut pairs);
     pairs.push(("ts".into(), row.ts.to_string()));
     pairs.extend(auth.into_iter().map(|(k, v)| (format!("auth[{k}]"), v)));
-    Ok(Ok(form_encode(&pairs)))
+    Ok(Ok(pairs))
 }
 
 async fn post(
@@ -261,12 +331,14 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string()
 }
 
-/// Logs the attempt and removes the row, or schedules the next attempt.
+/// Logs the attempt and moves the row to the captured events (with `shown`, the body sent with
+/// its secrets redacted), or schedules the next attempt.
 fn record(
     tx: &mut dyn Tx,
     config: &DeliveryConfig,
     row: &OutboxRecord,
     attempt: Attempt,
+    shown: Option<&str>,
 ) -> Result<(), ApiError> {
     let number = row.attempts + 1;
     let (status, outcome, detail) = match attempt {
@@ -282,6 +354,16 @@ fn record(
         tx.reschedule_outbox(row.id, number, tx.now_unix() + wait)?;
     } else {
         tx.delete_outbox(row.id)?;
+        let finished = if outcome == "delivered" {
+            Finished::Delivered
+        } else {
+            Finished::Failed
+        };
+        let last = OutboxRecord {
+            attempts: number,
+            ..row.clone()
+        };
+        tx.insert_capture(&last, finished, shown.unwrap_or_default())?;
     }
     if outcome != "delivered" {
         tracing::info!(event = %row.event_name, handler_id = row.handler_id, attempt = number, outcome, %detail, "event not delivered");

@@ -12,6 +12,10 @@ use crate::error::ApiError;
 use crate::store::postgres::{off_runtime, PgConnection, PgPool};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// How far a bucket's last update may lie ahead of now before it reads as the portal clock
+/// set back rather than another process's clock running a little ahead.
+const CLOCK_SET_BACK_SECS: f64 = 5.0;
+
 /// Rows one sweep deletes at most (sweeps come every [`SWEEP_EVERY`] decisions, so this keeps
 /// up with any number of new clients per decision below four).
 const SWEEP_BATCH: i64 = 4 * SWEEP_EVERY as i64;
@@ -81,8 +85,15 @@ impl PgLimiterState {
             level: row.try_get(0)?,
             updated: row.try_get(1)?,
         };
-        // Another process may have a clock slightly ahead: never move `updated` backwards.
-        let decision = bucket.admit(now.max(bucket.updated), drain_per_sec, burst);
+        // Another process may have a clock slightly ahead: never move `updated` backwards for
+        // that. Far ahead, the portal clock was set back (`DELETE /_b24/clock`): the bucket keeps
+        // its level and drains from now, rather than standing still until time catches up.
+        let at = if bucket.updated - now > CLOCK_SET_BACK_SECS {
+            now
+        } else {
+            now.max(bucket.updated)
+        };
+        let decision = bucket.admit(at, drain_per_sec, burst);
         tx.execute(
             "UPDATE limiter_buckets SET level = $2, updated = $3 WHERE key = $1",
             &[&key, &bucket.level, &bucket.updated],

@@ -283,6 +283,7 @@ fn run_blocking(
     })?;
     // The call may have queued events: let the sender look now rather than at its next poll.
     state.events_wake.notify_one();
+    state.control.events_changed.wake();
     let processing = started.elapsed().as_secs_f64();
     // A simulated cost replaces the measured time (it is not added to it): with
     // `--method-cost M=60` and the 480 s budget, eight calls use exactly 480 s, which is not over

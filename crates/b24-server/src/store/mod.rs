@@ -4,6 +4,8 @@
 //! the transaction, run the closure and commit only if it returned `Ok`, so a failed call changes
 //! nothing. Every row is keyed by `portal_id`; a `Tx` is opened for one portal.
 
+pub mod captures;
+pub mod clock;
 pub mod control;
 pub mod driver;
 pub mod faults;
@@ -373,7 +375,9 @@ pub struct OfflineEventRecord {
 }
 
 /// The operations domain code needs, inside one transaction for one portal.
-pub trait Tx: control::ControlTx + faults::FaultTx + reset::ResetTx {
+pub trait Tx:
+    control::ControlTx + faults::FaultTx + reset::ResetTx + clock::ClockTx + captures::CaptureTx
+{
     /// The portal this transaction serves.
     fn portal(&self) -> PortalId;
     /// The current time as ISO-8601, fixed for the whole transaction.

@@ -188,6 +188,27 @@ pub const DELIVERIES: Table = Table {
     keys: &[&["id"]],
 };
 
+/// Finished events (delivered or given up), under their outbox ids, with the body sent.
+pub const CAPTURES: Table = Table {
+    name: "event_captures",
+    columns: &[
+        ("id", Int),
+        ("handler_id", Int),
+        ("app_id", Int),
+        ("event_name", Text),
+        ("handler", Text),
+        ("auth_user_id", Int),
+        ("data", Text),
+        ("ts", Int),
+        ("attempts", Int),
+        ("status", Text),
+        ("body", Text),
+        ("finished", Real),
+    ],
+    order: "id",
+    keys: &[&["id"]],
+};
+
 /// Applications' offline-event queues.
 pub const OFFLINE: Table = Table {
     name: "event_offline",
@@ -272,6 +293,7 @@ pub const SNAPSHOT_TABLES: &[&Table] = &[
     &BINDINGS,
     &OUTBOX,
     &DELIVERIES,
+    &CAPTURES,
     &OFFLINE,
 ];
 
@@ -285,6 +307,7 @@ pub const TABLES: &[(&str, Fate)] = &[
     ("activity_bindings", Fate::Data),
     ("event_outbox", Fate::Data),
     ("event_deliveries", Fate::Data),
+    ("event_captures", Fate::Data),
     ("event_offline", Fate::Data),
     ("journal", Fate::Run),
     ("faults", Fate::Run),

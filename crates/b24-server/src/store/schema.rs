@@ -321,4 +321,26 @@ CREATE TABLE snapshots (
     // one made elsewhere (another process, the CLI) and forgets the limiter counters it holds in
     // memory.
     "ALTER TABLE portals ADD COLUMN reset_generation BIGINT NOT NULL DEFAULT 0;",
+    // 11 (captured events, `/_b24/events`): finished outbox rows (delivered or given up) kept
+    // under their outbox id with the body last sent, secrets redacted, so an event keeps one
+    // number from queued to delivered; and the delivery log found by outbox row.
+    r#"
+CREATE TABLE event_captures (
+    portal_id       BIGINT NOT NULL,
+    id              BIGINT NOT NULL,
+    handler_id      BIGINT NOT NULL,
+    app_id          BIGINT NOT NULL,
+    event_name      TEXT NOT NULL,
+    handler         TEXT NOT NULL,
+    auth_user_id    BIGINT NOT NULL,
+    data            TEXT NOT NULL,
+    ts              BIGINT NOT NULL,
+    attempts        BIGINT NOT NULL,
+    status          TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    finished        DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (portal_id, id)
+);
+CREATE INDEX event_deliveries_by_outbox ON event_deliveries (portal_id, outbox_id, id);
+"#,
 ];

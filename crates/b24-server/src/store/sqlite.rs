@@ -228,12 +228,21 @@ fn check_database(conn: &Connection, path: &Path) -> anyhow::Result<()> {
     let application_id: i32 = conn
         .query_row("PRAGMA application_id", [], |r| r.get(0))
         .map_err(header)?;
-    let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    let (tables, ours): (i64, bool) = conn.query_row(
-        "SELECT COUNT(*), COALESCE(SUM(name = 'portals'), 0) > 0 FROM sqlite_master WHERE type = 'table'",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    // Damage may hit the schema pages themselves, before `quick_check` could say so.
+    let read = |e: rusqlite::Error| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => damaged(path, &e.to_string()),
+        _ => anyhow::Error::from(e),
+    };
+    let version: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(read)?;
+    let (tables, ours): (i64, bool) = conn
+        .query_row(
+            "SELECT COUNT(*), COALESCE(SUM(name = 'portals'), 0) > 0 FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(read)?;
     let foreign = match application_id {
         APPLICATION_ID => false,
         0 => (version == 0 && tables > 0) || (version > 0 && !ours),
@@ -269,17 +278,25 @@ const CHECK_AT_OPEN_BYTES: u64 = 8 << 20;
 
 /// `PRAGMA quick_check`, and what to do when it fails.
 fn integrity(conn: &Connection, path: &Path) -> anyhow::Result<()> {
-    let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+    // Damage can also stop the check itself ("database disk image is malformed").
+    let check: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .unwrap_or_else(|e| e.to_string());
     if check != "ok" {
-        let shown = path.display();
-        anyhow::bail!(
-            "{shown} is damaged (PRAGMA quick_check: {check}). Stop every b24-server using it, \
-             then restore it from a backup, or recover what is readable with \
-             `sqlite3 {shown} .recover | sqlite3 recovered.sqlite3` and move recovered.sqlite3 \
-             into place as {DB_FILE}."
-        );
+        return Err(damaged(path, &check));
     }
     Ok(())
+}
+
+/// A damaged database, and what to do about it.
+fn damaged(path: &Path, check: &str) -> anyhow::Error {
+    let shown = path.display();
+    anyhow::anyhow!(
+        "{shown} is damaged (PRAGMA quick_check: {check}). Stop every b24-server using it, \
+         then restore it from a backup, or recover what is readable with \
+         `sqlite3 {shown} .recover | sqlite3 recovered.sqlite3` and move recovered.sqlite3 \
+         into place as {DB_FILE}."
+    )
 }
 
 /// Checks a large database on a thread of its own; a damaged one is recorded in `damaged`, and

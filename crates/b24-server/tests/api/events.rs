@@ -19,13 +19,13 @@ const T0: f64 = 1_800_000_000.0;
 
 /// One received POST: its content type and its form pairs, decoded, in order.
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     content_type: String,
-    pairs: Vec<(String, String)>,
+    pub(crate) pairs: Vec<(String, String)>,
 }
 
 impl Received {
-    fn get(&self, key: &str) -> &str {
+    pub(crate) fn get(&self, key: &str) -> &str {
         self.pairs
             .iter()
             .find(|(k, _)| k == key)
@@ -43,8 +43,8 @@ impl Received {
 }
 
 /// A handler on 127.0.0.1 that records every POST and answers 500 to the first `fail_first`.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     received: Arc<Mutex<Vec<Received>>>,
 }
 
@@ -54,7 +54,7 @@ fn decode(text: &str) -> String {
         .into_owned()
 }
 
-async fn receiver(fail_first: usize) -> Receiver {
+pub(crate) async fn receiver(fail_first: usize) -> Receiver {
     receiver_with(fail_first, Duration::ZERO).await.0
 }
 
@@ -113,7 +113,7 @@ async fn receiver_with(fail_first: usize, delay: Duration) -> (Receiver, Arc<Ato
 impl Receiver {
     /// Waits (up to 30 s: a loaded 2-core CI machine can be slow) until `n` POSTs have arrived;
     /// returns all of them.
-    async fn wait_for(&self, n: usize) -> Vec<Received> {
+    pub(crate) async fn wait_for(&self, n: usize) -> Vec<Received> {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
             let got = self.received.lock().unwrap().clone();
@@ -130,7 +130,7 @@ impl Receiver {
     }
 
     /// Asserts that nothing beyond the first `n` arrives within a short wait.
-    async fn assert_no_more_than(&self, n: usize) {
+    pub(crate) async fn assert_no_more_than(&self, n: usize) {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let got = self.received.lock().unwrap().clone();
         assert_eq!(got.len(), n, "unexpected deliveries: {got:?}");
@@ -504,8 +504,11 @@ async fn delivery_gives_up_after_the_last_attempt_and_says_so_in_the_log() {
     e.app.new_item(2, None).await;
 
     r.wait_for(1).await;
+    // The retry is scheduled from the clock when the attempt is recorded: wait for that first.
+    eventually_log(&e.app, 1).await;
     e.clock.advance(60.0);
     r.wait_for(2).await;
+    eventually_log(&e.app, 2).await;
     // The second wait is twice the first.
     e.clock.advance(119.0);
     r.assert_no_more_than(2).await;

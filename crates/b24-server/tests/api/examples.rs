@@ -93,11 +93,7 @@ fn the_pytest_example_passes_under_exec() {
 fn the_vitest_example_passes_under_exec() {
     let dir = repository().join("examples/testing/node");
     let installed = dir.join("node_modules/vitest/package.json").exists();
-    if !runnable(
-        "vitest",
-        installed,
-        "run `npm ci` in examples/testing/node",
-    ) {
+    if !runnable("vitest", installed, "run `npm ci` in examples/testing/node") {
         return;
     }
     let out = exec(&["npx", "--no-install", "vitest", "run"], &dir);

@@ -21,6 +21,7 @@
 //! - `scale_out`: two server processes on one PostgreSQL schema (with `B24_TEST_POSTGRES_URL`;
 //!   skipped without it, except under CI, where that fails: see `b24_server::test_env`).
 //! - `startup`: databases that are not ours, newer or damaged are refused; private files.
+//! - `clock`, `captured_events`: the portal clock and captured outbound events (`/_b24/`).
 //! - `races`: read-then-write paths under concurrent callers (items, refresh tokens, offline queue),
 //!   each on one server and on two server processes sharing one PostgreSQL schema.
 //! - `text_limits`: every text field's length limit (spec §14), at the limit and one over.
@@ -31,7 +32,9 @@ mod bad_input;
 mod batch;
 mod batch_paging;
 mod binding;
+mod captured_events;
 mod cli;
+mod clock;
 mod concurrency;
 mod controls;
 mod crm_bad_input;
