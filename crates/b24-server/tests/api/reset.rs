@@ -77,7 +77,7 @@ async fn some_data(app: &TestApp) {
 fn data_deleted(sequences: u64) -> Value {
     json!({
         "activities": 1, "activity_bindings": 2, "crm_dynamic_types": 0, "crm_item_counts": 2,
-        "crm_items": 3, "event_deliveries": 0, "event_offline": 0, "event_outbox": 0,
+        "crm_items": 3, "event_captures": 0, "event_deliveries": 0, "event_offline": 0, "event_outbox": 0,
         "faults": 0, "journal": 0, "sequences": sequences,
     })
 }
