@@ -14,6 +14,8 @@
 //! stored as a digest and compared in constant time.
 
 pub mod admin_token;
+pub mod journal;
+pub mod recorder;
 pub mod tokens;
 
 use crate::error::ApiError;
@@ -46,6 +48,8 @@ pub struct ControlState {
     pub remote: bool,
     /// Journal entries kept per portal; 0: no journal.
     pub journal_size: u64,
+    /// The request journal's channel to its writer.
+    pub recorder: recorder::Recorder,
     /// Where the server can be reached, for `/_b24/health` and ready files.
     pub endpoints: Endpoints,
     /// The admin token's digest as last read from the database (the CLI can rotate it while the
@@ -64,6 +68,7 @@ impl ControlState {
             enabled: config.enabled,
             remote: config.remote,
             journal_size: config.journal_size,
+            recorder: recorder::Recorder::new(config.journal_size),
             endpoints,
             token_digest: RwLock::new(token_digest),
         }
@@ -124,6 +129,11 @@ impl ControlError {
         Self::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST", description)
     }
 
+    /// What the error says, for the CLI twins.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
     /// 404 `NOT_FOUND`.
     pub fn not_found(description: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", description)
@@ -168,6 +178,7 @@ pub type ControlResult<T = Json<Value>> = Result<T, ControlError>;
 pub fn router(state: AppState) -> Router<AppState> {
     let guarded = Router::new()
         .merge(tokens::routes())
+        .merge(journal::routes())
         .route_layer(middleware::from_fn_with_state(state, guard));
     Router::new()
         .route("/health", get(health))

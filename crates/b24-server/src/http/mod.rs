@@ -6,6 +6,7 @@
 //! webhook codes, so they are never logged.
 
 use crate::auth::{Credentials, Transport};
+use crate::control::recorder::{self, AnsweredError, CallRecord};
 use crate::error::ApiError;
 use crate::limits::RateDecision;
 use crate::methods::{authenticate_and_dispatch, lookup, Dispatched, Params};
@@ -34,10 +35,16 @@ pub fn router(state: AppState) -> Router {
     if state.control.enabled {
         router = router.nest("/_b24", crate::control::router(state.clone()));
     }
-    router
+    let api = Router::new()
         .route("/rest/{*path}", any(rest))
         .route("/oauth/token", any(oauth_token))
         .route("/oauth/token/", any(oauth_token))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            recorder::layer,
+        ));
+    router
+        .merge(api)
         .fallback(any(unknown_path))
         .with_state(state)
 }
@@ -81,6 +88,12 @@ fn is_https(state: &AppState, via_tls: bool, client: SocketAddr, headers: &Heade
 struct RestPath {
     webhook: Option<(String, String)>,
     method: String,
+}
+
+/// The method a `/rest/` path names (for the journal; never the path itself, which may carry a
+/// webhook code).
+pub(crate) fn rest_method(path: &str) -> Option<String> {
+    parse_rest_path(path).map(|p| p.method)
 }
 
 /// Splits the path after `/rest/`; a trailing slash and a `.json` suffix are allowed.
@@ -148,6 +161,9 @@ pub fn error_response(error: &ApiError, method: &str) -> Response {
     let status = StatusCode::from_u16(rest.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let body = serde_json::to_vec(&rest.envelope()).unwrap_or_default();
     let mut response = with_common_headers(status, body);
+    response
+        .extensions_mut()
+        .insert(AnsweredError(rest.code.wire()));
     if let Some(seconds) = rest.retry_after {
         response
             .headers_mut()
@@ -257,11 +273,15 @@ async fn rest(
         https: is_https(&state, via_tls.is_some(), client, &headers),
         now: start,
     };
-    let response = match handle(&state, &method, &uri, &headers, body, &path, transport).await {
+    let mut call = CallRecord::new(&state);
+    let answer = handle(
+        &state, &method, &uri, &headers, body, &path, transport, &mut call,
+    );
+    let response = match answer.await {
         Ok(dispatched) => success_response(dispatched, start, state.clock.now()),
         Err(e) => error_response(&e, &path.method),
     };
-    let response = close_if_body_unread(response);
+    let response = call.attach(close_if_body_unread(response));
     // The method name and outcome only: paths carry webhook codes and parameters carry tokens.
     tracing::debug!(
         method = %path.method,
@@ -329,6 +349,7 @@ async fn read_params(
     request_params(query, &body, kind, state.limits.decode).map_err(param_error)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn handle(
     state: &AppState,
     method: &Method,
@@ -337,8 +358,10 @@ async fn handle(
     body: Body,
     path: &RestPath,
     transport: Transport,
+    call: &mut CallRecord,
 ) -> Result<Dispatched, ApiError> {
     let mut params = read_params(state, method, uri, headers, body).await?;
+    call.params(&params);
     let spec = lookup(&path.method).ok_or(ErrorCode::MethodNotFound)?;
     let credentials = match &path.webhook {
         Some((user, code)) => Credentials::Webhook {
@@ -350,7 +373,13 @@ async fn handle(
     for key in RESERVED_PARAMS {
         params.shift_remove(*key);
     }
-    authenticate_and_dispatch(state, credentials, transport, spec, Params(params)).await
+    let dispatched =
+        authenticate_and_dispatch(state, credentials, transport, spec, Params(params), call)
+            .await?;
+    if matches!(spec.handler, crate::methods::Handler::Batch) {
+        call.batch(&dispatched.output.result);
+    }
+    Ok(dispatched)
 }
 
 /// `/oauth/token/` (GET or POST): the token endpoint of the OAuth server. Answers carry no `time`
@@ -378,6 +407,8 @@ async fn oauth_token(
         Ok(params) => params,
         Err(e) => return close_if_body_unread(error_response(&e, "oauth/token")),
     };
+    let mut call = CallRecord::new(&state);
+    call.oauth_params(&params);
     let task_state = state.clone();
     let answer =
         tokio::task::spawn_blocking(move || crate::oauth::token(&task_state, &params, now))
@@ -387,10 +418,13 @@ async fn oauth_token(
                     "token endpoint panicked: {e}"
                 )))
             });
-    match answer.and_then(|v| serde_json::to_vec(&v).map_err(|e| ApiError::internal(e.into()))) {
+    let response = match answer
+        .and_then(|v| serde_json::to_vec(&v).map_err(|e| ApiError::internal(e.into())))
+    {
         Ok(body) => with_common_headers(StatusCode::OK, body),
         Err(e) => error_response(&e, "oauth/token"),
-    }
+    };
+    call.attach(response)
 }
 
 async fn unknown_path(method: Method) -> Response {

@@ -17,6 +17,7 @@ mod listing;
 mod system;
 
 use crate::auth::{authenticate, Caller, Credentials, Transport};
+use crate::control::recorder::{CallRecord, Who};
 use crate::error::ApiError;
 use crate::limits::OPERATING_THRESHOLD_SECS;
 use crate::state::AppState;
@@ -202,21 +203,29 @@ fn operating_key(caller: &Caller, method: &str) -> String {
 /// whoever asks). Authentication and the method share one blocking task: each hop to the
 /// blocking pool costs two thread switches, which on a small machine cost more than a cheap
 /// method itself. `batch` is exempt from the operating limiter: each of its commands is checked
-/// and counted on its own.
+/// and counted on its own. `call` learns who called, for the request journal.
 pub async fn authenticate_and_dispatch(
     state: &AppState,
     credentials: Credentials,
     transport: Transport,
     spec: &'static MethodSpec,
     params: Params,
+    call: &mut CallRecord,
 ) -> Result<Dispatched, ApiError> {
     let state = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let caller = authenticate(&state, &credentials, transport)?;
-        run_spec(&state, &caller, spec, params)
+    let recording = call.is_on();
+    let (who, answer) = tokio::task::spawn_blocking(move || {
+        let caller = match authenticate(&state, &credentials, transport) {
+            Ok(caller) => caller,
+            Err(e) => return (None, Err(e)),
+        };
+        let who = recording.then(|| Who::of(&caller));
+        (who, run_spec(&state, &caller, spec, params))
     })
     .await
-    .map_err(|e| panicked(spec, e))?
+    .map_err(|e| panicked(spec, e))?;
+    call.caller(who);
+    answer
 }
 
 fn panicked(spec: &MethodSpec, e: tokio::task::JoinError) -> ApiError {

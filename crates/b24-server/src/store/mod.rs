@@ -6,6 +6,7 @@
 
 pub mod control;
 pub mod driver;
+pub mod journal;
 mod lists;
 pub mod postgres;
 pub mod query;
@@ -371,7 +372,7 @@ pub struct OfflineEventRecord {
 }
 
 /// The operations domain code needs, inside one transaction for one portal.
-pub trait Tx: control::ControlTx {
+pub trait Tx: control::ControlTx + journal::JournalTx {
     /// The portal this transaction serves.
     fn portal(&self) -> PortalId;
     /// The current time as ISO-8601, fixed for the whole transaction.

@@ -38,6 +38,7 @@ mod encodings;
 mod events;
 mod helpers;
 mod items;
+mod journal;
 mod legacy_entities;
 mod limits;
 mod model;
