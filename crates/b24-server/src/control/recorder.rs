@@ -26,6 +26,7 @@ use axum::extract::{Request, State};
 use axum::http::{Method, Uri};
 use axum::middleware::Next;
 use axum::response::Response;
+use b24_protocol::params::DecodeLimits;
 use b24_protocol::request::{request_params, BodyKind};
 use serde_json::{Map, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -490,6 +491,19 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     let uri = request.uri().clone();
     let mut response = next.run(request).await;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let pending = describe(&uri, &mut response, state.limits.decode);
+    state.control.recorder.send(Pending {
+        portal: state.portal_id,
+        at,
+        ms,
+        ..pending
+    });
+    response
+}
+
+/// The entry of an answered call, from its URI and what the answer's extensions carry (the
+/// [`CallRecord`] is taken out of them); `portal`, `at` and `ms` are left for the caller.
+fn describe(uri: &Uri, response: &mut Response, decode: DecodeLimits) -> Pending {
     let extensions = response.extensions_mut();
     let call = extensions.remove::<CallRecord>().unwrap_or_default();
     let error = extensions.get::<AnsweredError>().map(|e| e.0);
@@ -510,32 +524,31 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     };
     let params = call
         .params
-        .unwrap_or_else(|| query_params(&state, &uri).unwrap_or_default());
-    state.control.recorder.send(Pending {
-        portal: state.portal_id,
-        at,
+        .unwrap_or_else(|| query_params(uri, decode).unwrap_or_default());
+    Pending {
+        portal: 0,
+        at: 0.0,
         via,
         user: call.user,
         method,
         http,
         error,
-        ms,
+        ms: 0.0,
         params,
         batch: call.batch,
         fault,
-    });
-    response
+    }
 }
 
 /// The query string's parameters, secrets removed: for calls answered before their parameters
 /// were read (the request-rate limiter, a closed portal).
-fn query_params(state: &AppState, uri: &Uri) -> Option<Map<String, Value>> {
+fn query_params(uri: &Uri, decode: DecodeLimits) -> Option<Map<String, Value>> {
     let query = uri.query()?;
     let params = request_params(
         query.as_bytes(),
         &[],
         BodyKind::from_content_type(None),
-        state.limits.decode,
+        decode,
     )
     .ok()?;
     Some(public_params(&params))
@@ -568,6 +581,42 @@ mod tests {
             json!({"fields": {"TITLE": "ok", "nested": [{}]},
                    "cmd": {"a": "crm.item.get?id=1&entityTypeId=2", "b": "server.time?"}, "id": 5})
         );
+    }
+
+    #[test]
+    fn the_entry_takes_the_fault_the_error_and_the_record_from_the_answer() {
+        let mut response = Response::new(axum::body::Body::empty());
+        *response.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+        response.extensions_mut().insert(FaultFired(7));
+        response
+            .extensions_mut()
+            .insert(AnsweredError("QUERY_LIMIT_EXCEEDED"));
+        let mut call = CallRecord {
+            on: true,
+            ..CallRecord::default()
+        };
+        call.params(json!({"id": 1, "auth": "secret"}).as_object().unwrap());
+        call.caller(Some(Who {
+            via: "webhook:3".into(),
+            user: 1,
+        }));
+        response.extensions_mut().insert(call);
+        let uri: Uri = "/rest/1/CODE/CRM.Item.Get?auth=q".parse().unwrap();
+        let entry = describe(&uri, &mut response, DecodeLimits::default());
+        assert_eq!(entry.fault, Some(7));
+        assert_eq!(entry.error, Some("QUERY_LIMIT_EXCEEDED"));
+        assert_eq!(entry.http, 503);
+        assert_eq!(entry.method, "crm.item.get");
+        assert_eq!(entry.via.as_deref(), Some("webhook:3"));
+        assert_eq!(Value::Object(entry.params), json!({"id": 1}));
+        assert!(response.extensions().get::<CallRecord>().is_none());
+
+        // Answered before the parameters were read: the query string's, secrets removed.
+        let mut bare = Response::new(axum::body::Body::empty());
+        let uri: Uri = "/rest/server.time?auth=q&x=1".parse().unwrap();
+        let entry = describe(&uri, &mut bare, DecodeLimits::default());
+        assert_eq!((entry.fault, entry.error, entry.via), (None, None, None));
+        assert_eq!(Value::Object(entry.params), json!({"x": "1"}));
     }
 
     #[test]

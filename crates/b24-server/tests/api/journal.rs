@@ -628,3 +628,56 @@ async fn no_secret_reaches_the_journal_or_the_cli() {
         assert!(!cli.contains(secret.as_str()), "{secret} in the CLI output");
     }
 }
+
+/// Two servers on one PostgreSQL database write one portal's journal at once: every call gets a
+/// number of its own (a clash would fail the writer's transaction and lose entries).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_on_one_database_number_their_entries_without_clashes() {
+    if postgres_only("journal across two servers").is_none() {
+        return;
+    }
+    let first = spawn_app().await;
+    let second = spawn_app_in(
+        tempfile::tempdir().unwrap(),
+        None,
+        Some(first.admin_url.clone()),
+        |config| {
+            config.database_url = first.database_url.clone();
+            config.control.token = Some(first.admin_token.clone());
+        },
+    )
+    .await;
+    let path = first.admin_url.split_once("/rest/").unwrap().1;
+    let urls = [
+        first.admin_url.clone(),
+        format!("{}/rest/{path}", second.base),
+    ];
+    let mut calls = Vec::new();
+    for i in 0..60 {
+        let client = first.client.clone();
+        let url = format!("{}server.time?n={i}", urls[i % 2]);
+        calls.push(tokio::spawn(async move {
+            client.get(url).send().await.unwrap().status().as_u16()
+        }));
+    }
+    for call in calls {
+        assert_eq!(call.await.unwrap(), 200);
+    }
+    // Each read waits for its own server's writer.
+    assert!(!entries(&second).await.is_empty());
+    let all = entries(&first).await;
+    assert_eq!(all.len(), 60, "{all:?}");
+    let mut seqs: Vec<i64> = all.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "oldest first: {seqs:?}"
+    );
+    seqs.dedup();
+    assert_eq!(seqs.len(), 60);
+    let mut numbers: Vec<i64> = all
+        .iter()
+        .map(|e| e["params"]["n"].as_str().unwrap().parse().unwrap())
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (0..60).collect::<Vec<_>>());
+}
