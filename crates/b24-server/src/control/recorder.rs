@@ -204,6 +204,12 @@ const SECRET_NAMES: &[&str] = &[
     "code",
     "client_secret",
     "application_token",
+    "authorization",
+    "auth_id",
+    "refresh_id",
+    "api_key",
+    "apikey",
+    "sessid",
 ];
 
 /// Whether a parameter name names a secret.

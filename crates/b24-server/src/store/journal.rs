@@ -93,6 +93,9 @@ pub trait JournalTx {
     fn clear_journal(&mut self) -> Result<u64, ApiError>;
 }
 
+/// Rows per multi-row `INSERT` (12 arguments each).
+const CHUNK: usize = 32;
+
 const COLUMNS: &str = "seq, at, via, user_id, method, http, error, ms, params, batch, fault";
 
 /// The `WHERE` of a filtered read and its arguments (after the portal, `?1`).
@@ -119,6 +122,42 @@ fn where_clause<'f>(filter: &'f JournalFilter, portal: i64) -> (String, Vec<Arg<
     (sql, args)
 }
 
+impl SqlTx<'_> {
+    /// One `INSERT` of numbered entries.
+    fn insert_rows(&mut self, rows: &[(i64, &NewJournalEntry)]) -> Result<(), ApiError> {
+        let mut sql = String::from(
+            "INSERT INTO journal (portal_id, seq, at, via, user_id, method, http, error, ms, params, batch, fault) VALUES ",
+        );
+        let mut args = Vec::with_capacity(rows.len() * 12);
+        for (i, (seq, e)) in rows.iter().enumerate() {
+            let first = i * 12 + 1;
+            let placeholders: Vec<String> = (first..first + 12).map(|n| format!("?{n}")).collect();
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            sql.push_str(&placeholders.join(", "));
+            sql.push(')');
+            args.extend([
+                Arg::Int(self.portal),
+                Arg::Int(*seq),
+                Arg::Real(e.at),
+                Arg::Text(&e.via),
+                e.user.map_or(Arg::Null, Arg::Int),
+                Arg::Text(&e.method),
+                Arg::Int(i64::from(e.http)),
+                e.error.as_deref().map_or(Arg::Null, Arg::Text),
+                Arg::Real(e.ms),
+                Arg::Text(&e.params),
+                e.batch.as_deref().map_or(Arg::Null, Arg::Text),
+                e.fault.map_or(Arg::Null, Arg::Int),
+            ]);
+        }
+        self.exec(&sql, &args)?;
+        Ok(())
+    }
+}
+
 impl JournalTx for SqlTx<'_> {
     fn append_journal(&mut self, entries: &[NewJournalEntry], keep: u64) -> Result<i64, ApiError> {
         let n = entries.len() as i64;
@@ -136,26 +175,15 @@ impl JournalTx for SqlTx<'_> {
                 |r| r.int(0),
             )?
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the sequence returned no value")))?;
-        for (seq, e) in (last - n + 1..).zip(entries) {
-            self.exec(
-                "INSERT INTO journal (portal_id, seq, at, via, user_id, method, http, error, ms,
-                                      params, batch, fault)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                &[
-                    Arg::Int(self.portal),
-                    Arg::Int(seq),
-                    Arg::Real(e.at),
-                    Arg::Text(&e.via),
-                    e.user.map_or(Arg::Null, Arg::Int),
-                    Arg::Text(&e.method),
-                    Arg::Int(i64::from(e.http)),
-                    e.error.as_deref().map_or(Arg::Null, Arg::Text),
-                    Arg::Real(e.ms),
-                    Arg::Text(&e.params),
-                    e.batch.as_deref().map_or(Arg::Null, Arg::Text),
-                    e.fault.map_or(Arg::Null, Arg::Int),
-                ],
-            )?;
+        // Full chunks go in one multi-row statement each (one prepared text), the rest one by
+        // one: two statement texts in all, and few round trips to PostgreSQL.
+        let numbered: Vec<(i64, &NewJournalEntry)> = (last - n + 1..).zip(entries).collect();
+        let mut chunks = numbered.chunks_exact(CHUNK);
+        for chunk in chunks.by_ref() {
+            self.insert_rows(chunk)?;
+        }
+        for row in chunks.remainder() {
+            self.insert_rows(std::slice::from_ref(row))?;
         }
         let oldest_kept = last.saturating_sub(keep.min(i64::MAX as u64) as i64);
         if oldest_kept > 0 {

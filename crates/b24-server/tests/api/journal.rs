@@ -681,3 +681,39 @@ async fn two_servers_on_one_database_number_their_entries_without_clashes() {
     numbers.sort_unstable();
     assert_eq!(numbers, (0..60).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn a_large_batch_of_entries_is_numbered_in_order_and_capped_in_one_write() {
+    use b24_server::store::journal::{JournalTx as _, NewJournalEntry};
+    let app = spawn_app().await;
+    let written: Vec<NewJournalEntry> = (0..70)
+        .map(|i| NewJournalEntry {
+            at: 1_800_000_000.0,
+            via: "none".into(),
+            user: None,
+            method: "server.time".into(),
+            http: 200,
+            error: (i % 2 == 1).then(|| "E".to_string()),
+            ms: 0.5,
+            params: format!(r#"{{"i":{i}}}"#),
+            batch: None,
+            fault: (i == 69).then_some(3),
+        })
+        .collect();
+    let last = app
+        .state
+        .store
+        .write(DEFAULT_PORTAL, |tx| tx.append_journal(&written, 50))
+        .unwrap();
+    let all = entries(&app).await;
+    assert_eq!(all.len(), 50);
+    assert_eq!(all[49]["seq"].as_i64().unwrap(), last);
+    let kept: Vec<i64> = all
+        .iter()
+        .map(|e| e["params"]["i"].as_i64().unwrap())
+        .collect();
+    assert_eq!(kept, (20..70).collect::<Vec<_>>());
+    assert_eq!(all[49]["fault"], 3);
+    assert_eq!(all[49]["error"], "E");
+    assert_eq!(all[48]["error"], Value::Null);
+}
