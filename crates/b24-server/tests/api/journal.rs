@@ -684,7 +684,7 @@ async fn two_servers_on_one_database_number_their_entries_without_clashes() {
 
 #[tokio::test]
 async fn a_large_batch_of_entries_is_numbered_in_order_and_capped_in_one_write() {
-    use b24_server::store::journal::{JournalTx as _, NewJournalEntry};
+    use b24_server::store::journal::NewJournalEntry;
     let app = spawn_app().await;
     let written: Vec<NewJournalEntry> = (0..70)
         .map(|i| NewJournalEntry {
