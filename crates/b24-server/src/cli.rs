@@ -766,7 +766,7 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
 }
 
 /// `journal`: the request journal, read from the database (also while the server runs; calls
-/// answered in the last milliseconds may not be written yet).
+/// answered in the last 50 ms or so may not be written yet: the server writes in batches).
 #[derive(Debug, clap::Args)]
 pub struct JournalArgs {
     /// Only this method, or a glob such as crm.item.* (case ignored).

@@ -8,7 +8,7 @@
 //! this server process has written everything it answered before the route was called. A test
 //! that makes a call and then reads the journal from the same server always sees the call. Calls
 //! answered by another server process on the same database appear once that process wrote them
-//! (within milliseconds).
+//! (it gathers entries for up to 50 ms before writing them).
 //!
 //! Paging: `since` selects entries with a larger `seq`; `next` is the value to pass as `since`
 //! for the following page. When the page is the last one, `next` is the last number the journal

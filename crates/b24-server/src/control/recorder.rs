@@ -4,8 +4,9 @@
 //! handlers learnt along the way (a [`CallRecord`] in the answer's extensions: the parameters
 //! with secrets removed, the caller, the batch commands), the error code [`error_response`]
 //! marked ([`AnsweredError`]) and the fault rule that fired ([`FaultFired`]), and hands one entry
-//! to a bounded channel with `try_send`. A background task ([`start`]) writes what the channel
-//! holds in one transaction per batch. When the channel is full the entry is dropped and counted
+//! to a bounded channel with `try_send`. A background task ([`start`]) gathers entries for up to
+//! 50 ms and writes them in one transaction (a few large commits cost far less than one per
+//! call). When the channel is full the entry is dropped and counted
 //! (and logged at most once per interval) rather than slowing callers.
 //!
 //! Serialising the parameters to JSON happens on the writer's thread, not the caller's.
@@ -32,12 +33,14 @@ use serde_json::{Map, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 /// Entries waiting for the writer at most; beyond, new ones are dropped (and counted).
 const CHANNEL_CAPACITY: usize = 8192;
 /// Entries written in one transaction at most.
-const MAX_BATCH: usize = 512;
+const MAX_BATCH: usize = 4096;
+/// How long the writer gathers entries before it writes them (a reader's flush cuts it short).
+const LINGER: Duration = Duration::from_millis(50);
 /// Dropped entries are logged at most this often.
 const DROP_WARNING_INTERVAL_SECS: u64 = 10;
 /// How long a read waits for the writer before answering with what is stored.
@@ -324,6 +327,8 @@ pub struct Recorder {
     sender: Option<mpsc::Sender<Message>>,
     receiver: Mutex<Option<mpsc::Receiver<Message>>>,
     running: AtomicBool,
+    /// Cuts the writer's gathering short when a reader waits.
+    flushing: Arc<Notify>,
     dropped: AtomicU64,
     warned_at: AtomicU64,
 }
@@ -351,6 +356,7 @@ impl Recorder {
             sender,
             receiver: Mutex::new(receiver),
             running: AtomicBool::new(false),
+            flushing: Arc::new(Notify::new()),
             dropped: AtomicU64::new(0),
             warned_at: AtomicU64::new(0),
         }
@@ -398,6 +404,7 @@ impl Recorder {
         let (ack, acked) = oneshot::channel();
         let sent = tokio::time::timeout(FLUSH_TIMEOUT, sender.send(Message::Flush(ack))).await;
         if matches!(sent, Ok(Ok(()))) {
+            self.flushing.notify_one();
             let _ = tokio::time::timeout(FLUSH_TIMEOUT, acked).await;
         }
     }
@@ -432,16 +439,35 @@ pub fn start(state: &AppState) -> Option<Writer> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .take()?;
     recorder.running.store(true, Ordering::Release);
-    let task = tokio::spawn(write_loop(state.store.clone(), recorder.keep, receiver));
+    let task = tokio::spawn(write_loop(
+        state.store.clone(),
+        recorder.keep,
+        receiver,
+        recorder.flushing.clone(),
+    ));
     Some(Writer {
         state: state.clone(),
         task,
     })
 }
 
-async fn write_loop(store: Arc<Store>, keep: u64, mut receiver: mpsc::Receiver<Message>) {
+async fn write_loop(
+    store: Arc<Store>,
+    keep: u64,
+    mut receiver: mpsc::Receiver<Message>,
+    flushing: Arc<Notify>,
+) {
     let mut acks = Vec::new();
     while let Some(first) = receiver.recv().await {
+        // Gather for up to LINGER, asleep (a wake-up per call would cost the callers more than
+        // the write), unless a reader waits: one commit of many rows costs far less than many
+        // commits of a few, which rewrite the same pages.
+        if matches!(first, Message::Entry(_)) {
+            tokio::select! {
+                _ = tokio::time::sleep(LINGER) => {}
+                _ = flushing.notified() => {}
+            }
+        }
         let mut entries = Vec::new();
         let mut message = Some(first);
         while let Some(taken) = message.take() {

@@ -439,6 +439,8 @@ async fn the_journal_routes_need_the_admin_token() {
 async fn the_cli_prints_the_journal_as_a_table_or_as_the_routes_document() {
     let app = spawn_app().await;
     five_calls(&app).await;
+    // The CLI reads the database: let the server's writer catch up first (a read does).
+    assert_eq!(entries(&app).await.len(), 5);
     let run = |args: &[&str]| {
         let out = app.cli().arg("journal").args(args).output().unwrap();
         assert!(
