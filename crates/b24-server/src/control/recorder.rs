@@ -395,7 +395,7 @@ impl Recorder {
     }
 
     /// Waits until every entry sent before this call is written (or the writer is gone, or
-    /// [`FLUSH_TIMEOUT`] passed). Returns at once when no writer runs.
+    /// ten seconds passed). Returns at once when no writer runs.
     pub async fn flush(&self) {
         let Some(sender) = &self.sender else { return };
         if !self.running.load(Ordering::Acquire) {
