@@ -55,6 +55,7 @@ pub struct AnsweredError(pub &'static str);
 #[derive(Debug, Clone, Default)]
 pub struct CallRecord {
     on: bool,
+    method: Option<String>,
     params: Option<Map<String, Value>>,
     via: Option<String>,
     user: Option<i64>,
@@ -106,6 +107,13 @@ impl CallRecord {
     /// Whether anything should be noted.
     pub fn is_on(&self) -> bool {
         self.on
+    }
+
+    /// Notes the method called (saves parsing the path again).
+    pub fn method(&mut self, method: &str) {
+        if self.on {
+            self.method = Some(method.to_ascii_lowercase());
+        }
     }
 
     /// Notes the request's parameters, secrets removed.
@@ -542,12 +550,12 @@ fn describe(uri: &Uri, response: &mut Response, decode: DecodeLimits) -> Pending
     let fault = extensions.get::<FaultFired>().map(|f| f.0);
     let http = response.status().as_u16();
     let oauth = uri.path().starts_with("/oauth/");
-    let method = if oauth {
-        "oauth.token".to_string()
-    } else {
-        crate::http::rest_method(uri.path())
+    let method = match call.method {
+        _ if oauth => "oauth.token".to_string(),
+        Some(method) => method,
+        None => crate::http::rest_method(uri.path())
             .map(|m| m.to_ascii_lowercase())
-            .unwrap_or_default()
+            .unwrap_or_default(),
     };
     let via = match (call.via, call.client_id) {
         (Some(via), _) => Some(via),

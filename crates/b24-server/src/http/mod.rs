@@ -274,6 +274,7 @@ async fn rest(
         now: start,
     };
     let mut call = CallRecord::new(&state);
+    call.method(&path.method);
     let answer = handle(
         &state, &method, &uri, &headers, body, &path, transport, &mut call,
     );
