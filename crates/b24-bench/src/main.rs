@@ -95,6 +95,14 @@ struct Args {
     /// `b24_bench_<size>` of it (dropped and recreated with `psql`).
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     database_url: String,
+    /// Also measure what the request journal costs: at each size, server.time and binding
+    /// pairs on fresh servers with the journal on (the default) and off (`--journal-size 0`),
+    /// alternating, `--journal-rounds` times each.
+    #[arg(long)]
+    journal_compare: bool,
+    /// Rounds of the journal comparison (each: one server with the journal, one without).
+    #[arg(long, default_value_t = 3)]
+    journal_rounds: usize,
 }
 
 /// A fresh, empty schema for one size, and the URL that points a server at it.
@@ -155,6 +163,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     for &size in &args.sizes {
         let report = measure_size(&args, &server, &data_root, size).await?;
         println!("{}", report::size_section(&report));
+        if args.journal_compare {
+            let rounds = journal_cost(&args, &server, &data_root, size).await?;
+            println!("{}", report::journal_section(size, &rounds));
+        }
         reports.push(report);
     }
     println!("{}", report::ratios_section(&reports));
@@ -301,4 +313,76 @@ async fn batch_is_served(endpoint: &Endpoint) -> anyhow::Result<bool> {
         .call("batch", r#"{"cmd":{"t":"server.time"}}"#.to_string())
         .await?;
     Ok(answer.status != 404)
+}
+
+/// One round of the journal comparison: server.time and binding pairs with the journal off, then
+/// on (or the other way round, every other round, so drift in the machine's load evens out).
+pub struct JournalRound {
+    /// Measured with `--journal-size 0`.
+    pub off: Vec<(Workload, Measurement)>,
+    /// Measured with the default journal.
+    pub on: Vec<(Workload, Measurement)>,
+}
+
+/// Runs the journal comparison on the data of one size (already seeded by [`measure_size`]).
+async fn journal_cost(
+    args: &Args,
+    server: &ServerBinary,
+    data_root: &std::path::Path,
+    activities: u64,
+) -> anyhow::Result<Vec<JournalRound>> {
+    anyhow::ensure!(
+        server.has_journal_flag,
+        "--journal-compare needs a server with `serve --journal-size`"
+    );
+    anyhow::ensure!(
+        args.backend == Backend::Sqlite,
+        "--journal-compare runs on SQLite (the seeded data directory is reused)"
+    );
+    let data_dir = data_root.join(format!("activities-{activities}"));
+    let webhook_path = server.create_webhook(&data_dir)?;
+    let fixture = Arc::new(Fixture {
+        activities,
+        deals: activities.div_ceil(10),
+    });
+    let warmup = Duration::from_secs_f64(args.warmup);
+    let duration = Duration::from_secs_f64(args.duration);
+    let mut rounds = Vec::new();
+    for round in 0..args.journal_rounds.max(1) {
+        let mut off = Vec::new();
+        let mut on = Vec::new();
+        let order = if round % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        };
+        for journal in order {
+            let binary = if journal {
+                server.clone()
+            } else {
+                server.with_serve_args(&["--journal-size", "0"])
+            };
+            let running = binary
+                .start(&data_dir, &webhook_path, args.transport, args.backend)
+                .await?;
+            let pid = running.pid();
+            let mut workers = open_workers(&running.endpoint, args.connections).await?;
+            for workload in [Workload::ServerTime, Workload::BindingPairs] {
+                eprintln!(
+                    "{activities} activities, journal {}: {} (round {})",
+                    if journal { "on" } else { "off" },
+                    workload.label(),
+                    round + 1
+                );
+                let (back, m) =
+                    closed_loop(workers, workload, fixture.clone(), warmup, duration, pid).await?;
+                workers = back;
+                if journal { &mut on } else { &mut off }.push((workload, m));
+            }
+            drop(workers);
+            running.stop().await?;
+        }
+        rounds.push(JournalRound { off, on });
+    }
+    Ok(rounds)
 }

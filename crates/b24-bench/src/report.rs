@@ -248,3 +248,51 @@ pub fn ratios_section(reports: &[SizeReport]) -> String {
     }
     out
 }
+
+/// What the request journal costs at one size: for server.time and binding pairs, calls/s and
+/// server CPU per call with the journal off and on (means over the rounds), and on ÷ off.
+pub fn journal_section(activities: u64, rounds: &[crate::JournalRound]) -> String {
+    let mut out = format!(
+        "### Journal cost, {} activities ({} round(s), journal off vs on, fresh servers)\n\n",
+        count(activities),
+        rounds.len()
+    );
+    let _ = writeln!(
+        out,
+        "| scenario | calls/s off | calls/s on | on ÷ off | CPU µs/call off | CPU µs/call on | on ÷ off |\n\
+         |---|---:|---:|---:|---:|---:|---:|"
+    );
+    for workload in [Workload::ServerTime, Workload::BindingPairs] {
+        let mean = |pick: fn(&crate::JournalRound) -> &Vec<(Workload, Measurement)>,
+                    value: fn(&Measurement) -> Option<f64>| {
+            let values: Vec<f64> = rounds
+                .iter()
+                .flat_map(|r| pick(r).iter())
+                .filter(|(w, _)| *w == workload)
+                .filter_map(|(_, m)| value(m))
+                .collect();
+            (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+        };
+        let rate = |m: &Measurement| Some(m.calls_per_second());
+        let cpu = |m: &Measurement| m.server_cpu_us_per_call();
+        let (rate_off, rate_on) = (mean(|r| &r.off, rate), mean(|r| &r.on, rate));
+        let (cpu_off, cpu_on) = (mean(|r| &r.off, cpu), mean(|r| &r.on, cpu));
+        let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+        let ratio = |on: Option<f64>, off: Option<f64>| match (on, off) {
+            (Some(on), Some(off)) if off > 0.0 => format!("{:.3}", on / off),
+            _ => "-".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            workload.label(),
+            show(rate_off),
+            show(rate_on),
+            ratio(rate_on, rate_off),
+            show(cpu_off),
+            show(cpu_on),
+            ratio(cpu_on, cpu_off),
+        );
+    }
+    out
+}

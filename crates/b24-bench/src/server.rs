@@ -29,6 +29,10 @@ pub struct ServerBinary {
     pub has_plan_flag: bool,
     /// `serve --tls-listen` exists (the HTTPS listener); the bench gives it a free port too.
     pub has_tls_listen_flag: bool,
+    /// `serve --journal-size` exists (the request journal); `--journal-compare` needs it.
+    pub has_journal_flag: bool,
+    /// More `serve` arguments (the journal comparison's `--journal-size 0`).
+    serve_args: Vec<String>,
 }
 
 /// How long the server may take to print its "listening on" line.
@@ -60,8 +64,10 @@ impl ServerBinary {
         Ok(Self {
             has_plan_flag: help.contains("--plan"),
             has_tls_listen_flag: help.contains("--tls-listen"),
+            has_journal_flag: help.contains("--journal-size"),
             path,
             database_url: None,
+            serve_args: Vec::new(),
         })
     }
 
@@ -69,6 +75,14 @@ impl ServerBinary {
     pub fn with_database_url(&self, database_url: Option<String>) -> Self {
         Self {
             database_url,
+            ..self.clone()
+        }
+    }
+
+    /// The same binary, started with more `serve` arguments.
+    pub fn with_serve_args(&self, serve_args: &[&str]) -> Self {
+        Self {
+            serve_args: serve_args.iter().map(|a| a.to_string()).collect(),
             ..self.clone()
         }
     }
@@ -141,6 +155,7 @@ impl ServerBinary {
         if self.has_plan_flag {
             command.args(["--plan", "unlimited"]);
         }
+        command.args(&self.serve_args);
         if self.has_tls_listen_flag {
             // The HTTPS listener's default port is fixed: two servers on one machine would clash.
             command.args(["--tls-listen", "127.0.0.1:0"]);

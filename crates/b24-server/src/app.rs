@@ -223,6 +223,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let refresher = tokio::spawn(refresh_portal(self.state.clone()));
+        let journal = crate::control::recorder::start(&self.state);
         let sender = tokio::spawn(crate::events::sender::run(
             self.state.clone(),
             (*self.state.events).clone(),
@@ -282,6 +283,9 @@ impl Application {
             }
         }
         refresher.abort();
+        if let Some(journal) = journal {
+            journal.stop().await;
+        }
         // Deliveries cut short are sent again once their claim lapses (at least once).
         sender.abort();
         let _ = sender.await;

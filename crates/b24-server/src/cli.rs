@@ -117,6 +117,8 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<ClockCommand>,
     },
+    /// Show the request journal (every REST call, secrets removed), oldest first.
+    Journal(JournalArgs),
     /// Run a command against a fresh server, then stop the server: one line in any CI.
     ///
     /// Starts an ephemeral server (a temporary data directory; HTTP and HTTPS on free ports
@@ -663,6 +665,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Events(command) => run_events(&db, command),
         Command::Clock { command } => run_clock(&db, command),
+        Command::Journal(args) => run_journal(&db, args),
         Command::Portal(PortalCommand::SetPlan { plan }) => {
             let store = open_store(&db)?;
             admin::set_plan(&store, DEFAULT_PORTAL, plan)?;
@@ -1092,6 +1095,27 @@ pub struct FaultAddArgs {
     json: bool,
 }
 
+/// `journal`: the request journal, read from the database (also while the server runs; calls
+/// answered in the last 50 ms or so may not be written yet: the server writes in batches).
+#[derive(Debug, clap::Args)]
+pub struct JournalArgs {
+    /// Only this method, or a glob such as crm.item.* (case ignored).
+    #[arg(long)]
+    method: Option<String>,
+    /// Only calls answered with an error.
+    #[arg(long)]
+    errors: bool,
+    /// Only calls after this journal seq (the `next` of an earlier page).
+    #[arg(long)]
+    since: Option<i64>,
+    /// How many entries to show (1 to 1000).
+    #[arg(long, default_value_t = 100)]
+    limit: i64,
+    /// Print the JSON document GET /_b24/journal answers instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
 impl FaultAddArgs {
     /// The rule as the admin API takes it, to be checked by the same code.
     fn to_json(&self) -> anyhow::Result<serde_json::Value> {
@@ -1400,6 +1424,45 @@ fn list_captured_events(
             e["handler_id"],
             e["attempts"].as_array().map_or(0, Vec::len),
             e["handler"].as_str().unwrap_or("")
+        );
+    }
+    Ok(())
+}
+
+fn run_journal(db: &Database, args: JournalArgs) -> anyhow::Result<()> {
+    use crate::control::journal::{check_limit, page, FilterRequest};
+    let request = FilterRequest {
+        method: args.method,
+        error: args.errors.then(|| "ANY".to_string()),
+        via: None,
+        since: args.since,
+    };
+    let refused = |e: crate::control::ControlError| anyhow::anyhow!("{}", e.description());
+    let filter = request.check().map_err(refused)?;
+    let limit = check_limit(Some(args.limit)).map_err(refused)?;
+    let store = open_store(db)?;
+    let document = store
+        .read(DEFAULT_PORTAL, |tx| page(tx, &filter, limit))
+        .map_err(|e| anyhow::anyhow!("could not read the journal: {e}"))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&document)?);
+        return Ok(());
+    }
+    println!(
+        "{:<8} {:<26} {:<24} {:<32} {:<5} {:<28} MS",
+        "SEQ", "AT", "VIA", "METHOD", "HTTP", "ERROR"
+    );
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
+    for e in document["entries"].as_array().into_iter().flatten() {
+        println!(
+            "{:<8} {:<26} {:<24} {:<32} {:<5} {:<28} {}",
+            e["seq"],
+            text(&e["at"]),
+            text(&e["via"]),
+            text(&e["method"]),
+            e["http"],
+            text(&e["error"]),
+            e["ms"]
         );
     }
     Ok(())

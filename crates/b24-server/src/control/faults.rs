@@ -686,6 +686,16 @@ pub enum Reply<T> {
     Fault(Fired, Option<T>),
 }
 
+impl<T> Reply<T> {
+    /// The call's own outcome, when it ran.
+    pub fn outcome(&self) -> Option<&T> {
+        match self {
+            Reply::Ran(outcome) | Reply::Fault(_, Some(outcome)) => Some(outcome),
+            Reply::Fault(_, None) => None,
+        }
+    }
+}
+
 /// Runs `call` unless the rule that fired stands in for it (waiting first for a delay rule);
 /// on the blocking pool, where calls run.
 pub fn around<T>(fired: Option<Fired>, call: impl FnOnce() -> T) -> Reply<T> {

@@ -17,6 +17,8 @@ pub mod admin_token;
 pub mod clock;
 pub mod events;
 pub mod faults;
+pub mod journal;
+pub mod recorder;
 pub mod state;
 pub mod tokens;
 pub mod transfer;
@@ -51,6 +53,8 @@ pub struct ControlState {
     pub remote: bool,
     /// Journal entries kept per portal; 0: no journal.
     pub journal_size: u64,
+    /// The request journal's channel to its writer.
+    pub recorder: recorder::Recorder,
     /// Where the server can be reached, for `/_b24/health` and ready files.
     pub endpoints: Endpoints,
     /// This process's view of the fault rules (`/_b24/faults`).
@@ -76,6 +80,7 @@ impl ControlState {
             enabled: config.enabled,
             remote: config.remote,
             journal_size: config.journal_size,
+            recorder: recorder::Recorder::new(config.journal_size),
             endpoints,
             faults: faults::FaultView::default(),
             token_digest: RwLock::new(token_digest),
@@ -139,6 +144,11 @@ impl ControlError {
         Self::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST", description)
     }
 
+    /// What the error says, for the CLI twins.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
     /// 404 `NOT_FOUND`.
     pub fn not_found(description: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", description)
@@ -188,6 +198,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(transfer::routes())
         .merge(clock::routes())
         .merge(events::routes())
+        .merge(journal::routes())
         .route_layer(middleware::from_fn_with_state(state, guard));
     Router::new()
         .route("/health", get(health))

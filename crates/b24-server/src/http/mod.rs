@@ -10,6 +10,7 @@ pub mod cut;
 
 use crate::auth::{Credentials, Transport};
 use crate::control::faults::{self, Place, Reply};
+use crate::control::recorder::{self, AnsweredError, CallRecord};
 use crate::error::ApiError;
 use crate::limits::RateDecision;
 use crate::methods::{authenticate_and_dispatch, lookup, Dispatched, Params};
@@ -39,10 +40,16 @@ pub fn router(state: AppState) -> Router {
     if state.control.enabled {
         router = router.nest("/_b24", crate::control::router(state.clone()));
     }
-    router
+    let api = Router::new()
         .route("/rest/{*path}", any(rest))
         .route("/oauth/token", any(oauth_token))
         .route("/oauth/token/", any(oauth_token))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            recorder::layer,
+        ));
+    router
+        .merge(api)
         .fallback(any(unknown_path))
         .with_state(state)
 }
@@ -86,6 +93,12 @@ fn is_https(state: &AppState, via_tls: bool, client: SocketAddr, headers: &Heade
 struct RestPath {
     webhook: Option<(String, String)>,
     method: String,
+}
+
+/// The method a `/rest/` path names (for the journal; never the path itself, which may carry a
+/// webhook code).
+pub(crate) fn rest_method(path: &str) -> Option<String> {
+    parse_rest_path(path).map(|p| p.method)
 }
 
 /// Splits the path after `/rest/`; a trailing slash and a `.json` suffix are allowed.
@@ -153,6 +166,9 @@ pub fn error_response(error: &ApiError, method: &str) -> Response {
     let status = StatusCode::from_u16(rest.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let body = serde_json::to_vec(&rest.envelope()).unwrap_or_default();
     let mut response = with_common_headers(status, body);
+    response
+        .extensions_mut()
+        .insert(AnsweredError(rest.code.wire()));
     if let Some(seconds) = rest.retry_after {
         response
             .headers_mut()
@@ -263,7 +279,12 @@ async fn rest(
         https: is_https(&state, via_tls.is_some(), client, &headers),
         now: start,
     };
-    let response = match handle(&state, &method, &uri, &headers, body, &path, transport).await {
+    let mut call = CallRecord::new(&state);
+    call.method(&path.method);
+    let answer = handle(
+        &state, &method, &uri, &headers, body, &path, transport, &mut call,
+    );
+    let response = match answer.await {
         Ok(reply) => faults::respond(
             reply,
             &path.method,
@@ -275,7 +296,7 @@ async fn rest(
         ),
         Err(e) => error_response(&e, &path.method),
     };
-    let response = close_if_body_unread(response);
+    let response = call.attach(close_if_body_unread(response));
     // The method name and outcome only: paths carry webhook codes and parameters carry tokens.
     tracing::debug!(
         method = %path.method,
@@ -343,6 +364,7 @@ async fn read_params(
     request_params(query, &body, kind, state.limits.decode).map_err(param_error)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn handle(
     state: &AppState,
     method: &Method,
@@ -351,8 +373,10 @@ async fn handle(
     body: Body,
     path: &RestPath,
     transport: Transport,
+    call: &mut CallRecord,
 ) -> Result<Reply<Result<Dispatched, ApiError>>, ApiError> {
     let mut params = read_params(state, method, uri, headers, body).await?;
+    call.params(&params);
     let spec = lookup(&path.method).ok_or(ErrorCode::MethodNotFound)?;
     let credentials = match &path.webhook {
         Some((user, code)) => Credentials::Webhook {
@@ -364,7 +388,15 @@ async fn handle(
     for key in RESERVED_PARAMS {
         params.shift_remove(*key);
     }
-    authenticate_and_dispatch(state, credentials, transport, spec, Params(params)).await
+    let reply =
+        authenticate_and_dispatch(state, credentials, transport, spec, Params(params), call)
+            .await?;
+    if matches!(spec.handler, crate::methods::Handler::Batch) {
+        if let Some(Ok(dispatched)) = reply.outcome() {
+            call.batch(&dispatched.output.result);
+        }
+    }
+    Ok(reply)
 }
 
 /// `/oauth/token/` (GET or POST): the token endpoint of the OAuth server. Answers carry no `time`
@@ -393,6 +425,8 @@ async fn oauth_token(
         Ok(params) => params,
         Err(e) => return close_if_body_unread(error_response(&e, "oauth/token")),
     };
+    let mut call = CallRecord::new(&state);
+    call.oauth_params(&params);
     let task_state = state.clone();
     let reply = tokio::task::spawn_blocking(move || {
         // Fault rules see the token endpoint as method `oauth.token`, called by the client it names.
@@ -408,12 +442,13 @@ async fn oauth_token(
             "token endpoint panicked: {e}"
         ))))
     });
-    faults::respond(reply, "oauth/token", cut.as_deref(), |answer| match answer
+    let response = faults::respond(reply, "oauth/token", cut.as_deref(), |answer| match answer
         .and_then(|v| serde_json::to_vec(&v).map_err(|e| ApiError::internal(e.into())))
     {
         Ok(body) => with_common_headers(StatusCode::OK, body),
         Err(e) => error_response(&e, "oauth/token"),
-    })
+    });
+    call.attach(response)
 }
 
 async fn unknown_path(method: Method) -> Response {

@@ -18,6 +18,7 @@ mod system;
 
 use crate::auth::{authenticate, Caller, Credentials, Transport};
 use crate::control::faults::{self, via_of, Place, Reply};
+use crate::control::recorder::{CallRecord, Who};
 use crate::error::ApiError;
 use crate::limits::OPERATING_THRESHOLD_SECS;
 use crate::state::AppState;
@@ -204,25 +205,32 @@ fn operating_key(caller: &Caller, method: &str) -> String {
 /// method is a 404 whoever asks). Authentication and the method share one blocking task: each hop to the
 /// blocking pool costs two thread switches, which on a small machine cost more than a cheap
 /// method itself. `batch` is exempt from the operating limiter: each of its commands is checked
-/// and counted on its own.
+/// and counted on its own. `call` learns who called, for the request journal.
 pub async fn authenticate_and_dispatch(
     state: &AppState,
     credentials: Credentials,
     transport: Transport,
     spec: &'static MethodSpec,
     params: Params,
+    call: &mut CallRecord,
 ) -> Result<Reply<Result<Dispatched, ApiError>>, ApiError> {
     let state = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let caller = authenticate(&state, &credentials, transport)?;
+    let recording = call.is_on();
+    let (who, reply) = tokio::task::spawn_blocking(move || {
+        let caller = match authenticate(&state, &credentials, transport) {
+            Ok(caller) => caller,
+            Err(e) => return (None, Err(e)),
+        };
+        let who = recording.then(|| Who::of(&caller));
         // A fault rule (`/_b24/faults`) may stand in for everything from here on.
         let fired = faults::check(&state, spec.name, Place::Call, || Some(via_of(&caller)));
-        Ok(faults::around(fired, || {
-            run_spec(&state, &caller, spec, params)
-        }))
+        let reply = faults::around(fired, || run_spec(&state, &caller, spec, params));
+        (who, Ok(reply))
     })
     .await
-    .map_err(|e| panicked(spec, e))?
+    .map_err(|e| panicked(spec, e))?;
+    call.caller(who);
+    reply
 }
 
 fn panicked(spec: &MethodSpec, e: tokio::task::JoinError) -> ApiError {

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod control;
 pub mod driver;
 pub mod faults;
+pub mod journal;
 mod lists;
 pub mod postgres;
 pub mod query;
@@ -376,7 +377,12 @@ pub struct OfflineEventRecord {
 
 /// The operations domain code needs, inside one transaction for one portal.
 pub trait Tx:
-    control::ControlTx + faults::FaultTx + reset::ResetTx + clock::ClockTx + captures::CaptureTx
+    control::ControlTx
+    + faults::FaultTx
+    + reset::ResetTx
+    + clock::ClockTx
+    + captures::CaptureTx
+    + journal::JournalTx
 {
     /// The portal this transaction serves.
     fn portal(&self) -> PortalId;

@@ -48,6 +48,7 @@ mod faults;
 mod fixtures;
 mod helpers;
 mod items;
+mod journal;
 mod legacy_entities;
 mod limits;
 mod model;

@@ -1,0 +1,694 @@
+//! Recording REST calls into the journal (`/_b24/journal`), off the request path.
+//!
+//! The REST and token routes are wrapped in [`layer`]: once a call is answered, it takes what the
+//! handlers learnt along the way (a [`CallRecord`] in the answer's extensions: the parameters
+//! with secrets removed, the caller, the batch commands), the error code [`error_response`]
+//! marked ([`AnsweredError`]) and the fault rule that fired ([`FaultFired`]), and hands one entry
+//! to a bounded channel with `try_send`. A background task ([`start`]) gathers entries for up to
+//! 50 ms and writes them in one transaction (a few large commits cost far less than one per
+//! call). When the channel is full the entry is dropped and counted
+//! (and logged at most once per interval) rather than slowing callers.
+//!
+//! Serialising the parameters to JSON happens on the writer's thread, not the caller's.
+//! [`Recorder::flush`] waits until everything sent before it is written: the journal's read
+//! routes call it, so a test that reads the journal after its call was answered sees the call.
+//!
+//! With `--journal-size 0` nothing of this runs: no parameters are copied, nothing is sent.
+//!
+//! [`error_response`]: crate::http::error_response
+//! [`FaultFired`]: super::FaultFired
+
+use super::FaultFired;
+use crate::auth::{Caller, CallerKind};
+use crate::state::AppState;
+use crate::store::journal::NewJournalEntry;
+use crate::store::{PortalId, Store};
+use axum::extract::{Request, State};
+use axum::http::{Method, Uri};
+use axum::middleware::Next;
+use axum::response::Response;
+use b24_protocol::params::DecodeLimits;
+use b24_protocol::request::{request_params, BodyKind};
+use serde_json::{Map, Value};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, Notify};
+
+/// Entries waiting for the writer at most; beyond, new ones are dropped (and counted).
+const CHANNEL_CAPACITY: usize = 8192;
+/// Entries written in one transaction at most.
+const MAX_BATCH: usize = 4096;
+/// How long the writer gathers entries before it writes them (a reader's flush cuts it short).
+const LINGER: Duration = Duration::from_millis(50);
+/// Dropped entries are logged at most this often.
+const DROP_WARNING_INTERVAL_SECS: u64 = 10;
+/// How long a read waits for the writer before answering with what is stored.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Put in an answer's extensions by [`crate::http::error_response`]: the wire code answered.
+#[derive(Debug, Clone, Copy)]
+pub struct AnsweredError(pub &'static str);
+
+/// What a handler learnt about a call, for its journal entry; travels in the answer's
+/// extensions to [`layer`]. Empty (and never filled) when the journal is off.
+#[derive(Debug, Clone, Default)]
+pub struct CallRecord {
+    on: bool,
+    method: Option<String>,
+    params: Option<Map<String, Value>>,
+    via: Option<String>,
+    user: Option<i64>,
+    client_id: Option<String>,
+    batch: Option<Vec<BatchCommand>>,
+}
+
+/// One command of a recorded `batch`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BatchCommand {
+    /// The command's key in `cmd`.
+    pub key: String,
+    /// Its method, lower-cased.
+    pub method: String,
+    /// The wire error code it answered with, if any.
+    pub error: Option<String>,
+}
+
+/// Who called, as far as the journal needs to know.
+#[derive(Debug, Clone)]
+pub struct Who {
+    via: String,
+    user: i64,
+}
+
+impl Who {
+    /// The caller's `via` and user.
+    pub fn of(caller: &Caller) -> Self {
+        let via = match &caller.kind {
+            CallerKind::Webhook { id } => format!("webhook:{id}"),
+            CallerKind::App { client_id, .. } => format!("app:{client_id}"),
+        };
+        Self {
+            via,
+            user: caller.user.id,
+        }
+    }
+}
+
+impl CallRecord {
+    /// A record for a call to this server: filled only when the journal is on.
+    pub fn new(state: &AppState) -> Self {
+        Self {
+            on: state.control.recorder.on(),
+            ..Self::default()
+        }
+    }
+
+    /// Whether anything should be noted.
+    pub fn is_on(&self) -> bool {
+        self.on
+    }
+
+    /// Notes the method called (saves parsing the path again).
+    pub fn method(&mut self, method: &str) {
+        if self.on {
+            self.method = Some(method.to_ascii_lowercase());
+        }
+    }
+
+    /// Notes the request's parameters, secrets removed.
+    pub fn params(&mut self, params: &Map<String, Value>) {
+        if self.on {
+            self.params = Some(public_params(params));
+        }
+    }
+
+    /// Notes the token endpoint's parameters; a successful answer names the application.
+    pub fn oauth_params(&mut self, params: &Map<String, Value>) {
+        if self.on {
+            self.params(params);
+            self.client_id = params
+                .get("client_id")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+        }
+    }
+
+    /// Notes who called, once authenticated.
+    pub fn caller(&mut self, who: Option<Who>) {
+        if let Some(who) = who {
+            self.via = Some(who.via);
+            self.user = Some(who.user);
+        }
+    }
+
+    /// Notes each command of a `batch` and its error, from the noted `cmd` and the batch's
+    /// `result`.
+    pub fn batch(&mut self, result: &Value) {
+        if !self.on {
+            return;
+        }
+        let cmd = self.params.as_ref().and_then(|p| {
+            p.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("cmd"))
+                .map(|(_, v)| v)
+        });
+        self.batch = Some(batch_commands(cmd, result));
+    }
+
+    /// Puts the record into the answer, for [`layer`].
+    pub fn attach(self, mut response: Response) -> Response {
+        if self.on {
+            response.extensions_mut().insert(self);
+        }
+        response
+    }
+}
+
+/// The commands of a batch in order, with their errors: a command in `result_error` failed, one
+/// in `result` succeeded; commands that did not run (after a `halt`) are left out.
+fn batch_commands(cmd: Option<&Value>, result: &Value) -> Vec<BatchCommand> {
+    let commands: Vec<(String, &Value)> = match cmd {
+        Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), v)).collect(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i.to_string(), v))
+            .collect(),
+        _ => Vec::new(),
+    };
+    // PHP's shape: a map keyed 0..n-1 is a list.
+    let find = |block: &Value, key: &str| -> Option<Value> {
+        match block {
+            Value::Object(map) => map.get(key).cloned(),
+            Value::Array(list) => key.parse::<usize>().ok().and_then(|i| list.get(i).cloned()),
+            _ => None,
+        }
+    };
+    let errors = &result["result_error"];
+    let results = &result["result"];
+    commands
+        .into_iter()
+        .filter_map(|(key, command)| {
+            let text = command.as_str()?;
+            let method = b24_protocol::batch::split_command(text)
+                .0
+                .to_ascii_lowercase();
+            let error = match find(errors, &key) {
+                Some(entry) => Some(entry["error"].as_str().unwrap_or("").to_string()),
+                None => {
+                    find(results, &key)?;
+                    None
+                }
+            };
+            Some(BatchCommand { key, method, error })
+        })
+        .collect()
+}
+
+/// Parameter names that carry secrets, compared without case; `auth[...]` and anything whose
+/// name says token, secret or password go too.
+const SECRET_NAMES: &[&str] = &[
+    "auth",
+    "access_token",
+    "refresh_token",
+    "code",
+    "client_secret",
+    "application_token",
+    "authorization",
+    "auth_id",
+    "refresh_id",
+    "api_key",
+    "apikey",
+    "sessid",
+];
+
+/// Whether a parameter name names a secret.
+pub fn is_secret_name(name: &str) -> bool {
+    let name = name.trim().to_ascii_lowercase();
+    let base = name.split('[').next().unwrap_or("");
+    SECRET_NAMES.contains(&base)
+        || ["token", "secret", "password"]
+            .iter()
+            .any(|word| name.contains(word))
+}
+
+/// A copy of the parameters without secrets, at every depth; the commands of a `batch` lose
+/// their secret query parameters too.
+pub fn public_params(params: &Map<String, Value>) -> Map<String, Value> {
+    params
+        .iter()
+        .filter(|(k, _)| !is_secret_name(k))
+        .map(|(k, v)| {
+            let v = if k.eq_ignore_ascii_case("cmd") {
+                scrub_commands(v)
+            } else {
+                public_value(v)
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+fn public_value(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(public_params(map)),
+        Value::Array(list) => Value::Array(list.iter().map(public_value).collect()),
+        other => other.clone(),
+    }
+}
+
+fn scrub_commands(value: &Value) -> Value {
+    match value {
+        Value::String(text) => Value::String(scrub_command(text)),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), scrub_commands(v)))
+                .collect(),
+        ),
+        Value::Array(list) => Value::Array(list.iter().map(scrub_commands).collect()),
+        other => other.clone(),
+    }
+}
+
+/// A batch command (`method?query`) without the query parameters that name secrets.
+fn scrub_command(command: &str) -> String {
+    let Some((method, query)) = command.split_once('?') else {
+        return command.to_string();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let name = pair.split('=').next().unwrap_or("");
+            let name = percent_encoding::percent_decode_str(&name.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned();
+            !is_secret_name(&name)
+        })
+        .collect();
+    format!("{method}?{}", kept.join("&"))
+}
+
+/// A call waiting for the writer: everything the entry needs, not yet serialised.
+#[derive(Debug)]
+struct Pending {
+    portal: PortalId,
+    at: f64,
+    via: Option<String>,
+    user: Option<i64>,
+    method: String,
+    http: u16,
+    error: Option<&'static str>,
+    ms: f64,
+    params: Map<String, Value>,
+    batch: Option<Vec<BatchCommand>>,
+    fault: Option<i64>,
+}
+
+impl Pending {
+    fn into_entry(self) -> NewJournalEntry {
+        NewJournalEntry {
+            at: self.at,
+            via: self.via.unwrap_or_else(|| "none".to_string()),
+            user: self.user,
+            method: self.method,
+            http: self.http,
+            error: self.error.map(str::to_string),
+            ms: (self.ms * 1000.0).round() / 1000.0,
+            params: serde_json::to_string(&self.params).unwrap_or_else(|_| "{}".to_string()),
+            batch: self
+                .batch
+                .map(|b| serde_json::to_string(&b).unwrap_or_else(|_| "[]".to_string())),
+            fault: self.fault,
+        }
+    }
+}
+
+enum Message {
+    Entry(Box<Pending>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The journal's channel and its counters; lives in [`super::ControlState`].
+pub struct Recorder {
+    keep: u64,
+    sender: Option<mpsc::Sender<Message>>,
+    receiver: Mutex<Option<mpsc::Receiver<Message>>>,
+    running: AtomicBool,
+    /// Cuts the writer's gathering short when a reader waits.
+    flushing: Arc<Notify>,
+    dropped: AtomicU64,
+    warned_at: AtomicU64,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("keep", &self.keep)
+            .field("dropped", &self.dropped.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recorder {
+    /// A recorder keeping `keep` entries per portal; 0: none, and no channel at all.
+    pub fn new(keep: u64) -> Self {
+        let (sender, receiver) = if keep == 0 {
+            (None, None)
+        } else {
+            let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+            (Some(tx), Some(rx))
+        };
+        Self {
+            keep,
+            sender,
+            receiver: Mutex::new(receiver),
+            running: AtomicBool::new(false),
+            flushing: Arc::new(Notify::new()),
+            dropped: AtomicU64::new(0),
+            warned_at: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether calls are recorded.
+    pub fn on(&self) -> bool {
+        self.sender.is_some()
+    }
+
+    /// Entries dropped because the writer could not keep up.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn send(&self, pending: Pending) {
+        let Some(sender) = &self.sender else { return };
+        if sender.try_send(Message::Entry(Box::new(pending))).is_err() {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let last = self.warned_at.load(Ordering::Relaxed);
+            if now >= last + DROP_WARNING_INTERVAL_SECS
+                && self
+                    .warned_at
+                    .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                tracing::warn!(
+                    dropped,
+                    "the request journal cannot keep up: calls are answered but not recorded"
+                );
+            }
+        }
+    }
+
+    /// Waits until every entry sent before this call is written (or the writer is gone, or
+    /// ten seconds passed). Returns at once when no writer runs.
+    pub async fn flush(&self) {
+        let Some(sender) = &self.sender else { return };
+        if !self.running.load(Ordering::Acquire) {
+            return;
+        }
+        let (ack, acked) = oneshot::channel();
+        let sent = tokio::time::timeout(FLUSH_TIMEOUT, sender.send(Message::Flush(ack))).await;
+        if matches!(sent, Ok(Ok(()))) {
+            self.flushing.notify_one();
+            let _ = tokio::time::timeout(FLUSH_TIMEOUT, acked).await;
+        }
+    }
+}
+
+/// The running writer, from [`start`].
+pub struct Writer {
+    state: AppState,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Writer {
+    /// Writes what is still queued, then stops the task.
+    pub async fn stop(self) {
+        self.state.control.recorder.flush().await;
+        self.state
+            .control
+            .recorder
+            .running
+            .store(false, Ordering::Release);
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+/// Starts the journal's writer task (once per server; `None` when the journal is off).
+pub fn start(state: &AppState) -> Option<Writer> {
+    let recorder = &state.control.recorder;
+    let receiver = recorder
+        .receiver
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .take()?;
+    recorder.running.store(true, Ordering::Release);
+    let task = tokio::spawn(write_loop(
+        state.store.clone(),
+        recorder.keep,
+        receiver,
+        recorder.flushing.clone(),
+    ));
+    Some(Writer {
+        state: state.clone(),
+        task,
+    })
+}
+
+async fn write_loop(
+    store: Arc<Store>,
+    keep: u64,
+    mut receiver: mpsc::Receiver<Message>,
+    flushing: Arc<Notify>,
+) {
+    let mut acks = Vec::new();
+    while let Some(first) = receiver.recv().await {
+        // Gather for up to LINGER, asleep (a wake-up per call would cost the callers more than
+        // the write), unless a reader waits: one commit of many rows costs far less than many
+        // commits of a few, which rewrite the same pages.
+        if matches!(first, Message::Entry(_)) {
+            tokio::select! {
+                _ = tokio::time::sleep(LINGER) => {}
+                _ = flushing.notified() => {}
+            }
+        }
+        let mut entries = Vec::new();
+        let mut message = Some(first);
+        while let Some(taken) = message.take() {
+            match taken {
+                Message::Entry(pending) => entries.push(*pending),
+                Message::Flush(ack) => acks.push(ack),
+            }
+            if entries.len() < MAX_BATCH {
+                message = receiver.try_recv().ok();
+            }
+        }
+        if !entries.is_empty() {
+            let store = store.clone();
+            let written = tokio::task::spawn_blocking(move || write(&store, keep, entries)).await;
+            match written {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(
+                    error = format!("{e:#}"),
+                    "could not write to the request journal"
+                ),
+                Err(e) => tracing::warn!(error = %e, "the request journal writer panicked"),
+            }
+        }
+        for ack in acks.drain(..) {
+            let _ = ack.send(());
+        }
+    }
+}
+
+/// Writes entries in order, one transaction per run of one portal's entries.
+fn write(store: &Store, keep: u64, entries: Vec<Pending>) -> anyhow::Result<()> {
+    let mut entries = entries.into_iter().peekable();
+    while let Some(first) = entries.next() {
+        let portal = first.portal;
+        let mut run = vec![first.into_entry()];
+        while let Some(next) = entries.next_if(|p| p.portal == portal) {
+            run.push(next.into_entry());
+        }
+        store
+            .write(portal, |tx| tx.append_journal(&run, keep))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(())
+}
+
+/// Wraps `/rest/…` and `/oauth/token/`: records each answered call (preflights excepted).
+pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if !state.control.recorder.on() || request.method() == Method::OPTIONS {
+        return next.run(request).await;
+    }
+    let at = state.clock.now();
+    let started = Instant::now();
+    let uri = request.uri().clone();
+    let mut response = next.run(request).await;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let pending = describe(&uri, &mut response, state.limits.decode);
+    state.control.recorder.send(Pending {
+        portal: state.portal_id,
+        at,
+        ms,
+        ..pending
+    });
+    response
+}
+
+/// The entry of an answered call, from its URI and what the answer's extensions carry (the
+/// [`CallRecord`] is taken out of them); `portal`, `at` and `ms` are left for the caller.
+fn describe(uri: &Uri, response: &mut Response, decode: DecodeLimits) -> Pending {
+    let extensions = response.extensions_mut();
+    let call = extensions.remove::<CallRecord>().unwrap_or_default();
+    let error = extensions.get::<AnsweredError>().map(|e| e.0);
+    let fault = extensions.get::<FaultFired>().map(|f| f.0);
+    let http = response.status().as_u16();
+    let oauth = uri.path().starts_with("/oauth/");
+    let method = match call.method {
+        _ if oauth => "oauth.token".to_string(),
+        Some(method) => method,
+        None => crate::http::rest_method(uri.path())
+            .map(|m| m.to_ascii_lowercase())
+            .unwrap_or_default(),
+    };
+    let via = match (call.via, call.client_id) {
+        (Some(via), _) => Some(via),
+        (None, Some(client_id)) if oauth && http == 200 => Some(format!("app:{client_id}")),
+        _ => None,
+    };
+    let params = call
+        .params
+        .unwrap_or_else(|| query_params(uri, decode).unwrap_or_default());
+    Pending {
+        portal: 0,
+        at: 0.0,
+        via,
+        user: call.user,
+        method,
+        http,
+        error,
+        ms: 0.0,
+        params,
+        batch: call.batch,
+        fault,
+    }
+}
+
+/// The query string's parameters, secrets removed: for calls answered before their parameters
+/// were read (the request-rate limiter, a closed portal).
+fn query_params(uri: &Uri, decode: DecodeLimits) -> Option<Map<String, Value>> {
+    let query = uri.query()?;
+    let params = request_params(
+        query.as_bytes(),
+        &[],
+        BodyKind::from_content_type(None),
+        decode,
+    )
+    .ok()?;
+    Some(public_params(&params))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn secrets_are_removed_at_every_depth_and_from_batch_commands() {
+        let params = json!({
+            "auth": "A", "AUTH": {"domain": "x"}, "auth[member_id]": "m", "access_token": "B",
+            "refresh_token": "C", "code": "D", "client_secret": "E", "application_token": "F",
+            "fields": {"TITLE": "ok", "UF_MY_TOKEN": "G", "nested": [{"password": "H"}]},
+            "cmd": {"a": "crm.item.get?id=1&auth=I&entityTypeId=2", "b": "server.time?access%5Ftoken=J"},
+            "id": 5,
+        });
+        let cleaned = Value::Object(public_params(params.as_object().unwrap()));
+        let text = cleaned.to_string();
+        for secret in [
+            "\"A\"", "\"m\"", "\"B\"", "\"C\"", "\"D\"", "\"E\"", "\"F\"", "\"G\"", "\"H\"", "=I",
+            "=J",
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert_eq!(
+            cleaned,
+            json!({"fields": {"TITLE": "ok", "nested": [{}]},
+                   "cmd": {"a": "crm.item.get?id=1&entityTypeId=2", "b": "server.time?"}, "id": 5})
+        );
+    }
+
+    #[test]
+    fn the_entry_takes_the_fault_the_error_and_the_record_from_the_answer() {
+        let mut response = Response::new(axum::body::Body::empty());
+        *response.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+        response.extensions_mut().insert(FaultFired(7));
+        response
+            .extensions_mut()
+            .insert(AnsweredError("QUERY_LIMIT_EXCEEDED"));
+        let mut call = CallRecord {
+            on: true,
+            ..CallRecord::default()
+        };
+        call.params(json!({"id": 1, "auth": "secret"}).as_object().unwrap());
+        call.caller(Some(Who {
+            via: "webhook:3".into(),
+            user: 1,
+        }));
+        response.extensions_mut().insert(call);
+        let uri: Uri = "/rest/1/CODE/CRM.Item.Get?auth=q".parse().unwrap();
+        let entry = describe(&uri, &mut response, DecodeLimits::default());
+        assert_eq!(entry.fault, Some(7));
+        assert_eq!(entry.error, Some("QUERY_LIMIT_EXCEEDED"));
+        assert_eq!(entry.http, 503);
+        assert_eq!(entry.method, "crm.item.get");
+        assert_eq!(entry.via.as_deref(), Some("webhook:3"));
+        assert_eq!(Value::Object(entry.params), json!({"id": 1}));
+        assert!(response.extensions().get::<CallRecord>().is_none());
+
+        // Answered before the parameters were read: the query string's, secrets removed.
+        let mut bare = Response::new(axum::body::Body::empty());
+        let uri: Uri = "/rest/server.time?auth=q&x=1".parse().unwrap();
+        let entry = describe(&uri, &mut bare, DecodeLimits::default());
+        assert_eq!((entry.fault, entry.error, entry.via), (None, None, None));
+        assert_eq!(Value::Object(entry.params), json!({"x": "1"}));
+    }
+
+    #[test]
+    fn batch_commands_take_their_errors_from_either_shape() {
+        let cmd = json!({"x": "server.time", "y": "CRM.Item.Get?id=1", "z": "app.info"});
+        let result = json!({"result": {"x": "t"}, "result_error": {"y": {"error": "NOT_FOUND"}}});
+        assert_eq!(
+            batch_commands(Some(&cmd), &result),
+            vec![
+                BatchCommand {
+                    key: "x".into(),
+                    method: "server.time".into(),
+                    error: None
+                },
+                BatchCommand {
+                    key: "y".into(),
+                    method: "crm.item.get".into(),
+                    error: Some("NOT_FOUND".into())
+                },
+            ]
+        );
+        let cmd = json!(["server.time", "nope.nope"]);
+        let result = json!({"result": {"0": "t"}, "result_error": {"1": {"error": "ERROR_METHOD_NOT_FOUND"}}});
+        assert_eq!(batch_commands(Some(&cmd), &result).len(), 2);
+        let result = json!({"result": [], "result_error": [{"error": "E"}]});
+        assert_eq!(
+            batch_commands(Some(&json!(["a.b"])), &result),
+            vec![BatchCommand {
+                key: "0".into(),
+                method: "a.b".into(),
+                error: Some("E".into())
+            }]
+        );
+    }
+}
