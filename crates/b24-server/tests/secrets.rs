@@ -1,4 +1,4 @@
-//! Secrets never reach the log: with every log level switched on (ours and our dependencies'),
+//! Secrets never reach the log, nor the admin API (journal, export, captured events): with every log level switched on (ours and our dependencies'),
 //! a session that uses every kind of secret — webhook codes, client secrets, authorisation codes,
 //! access and refresh tokens, wrong codes — and provokes an internal error leaves no trace of any
 //! of them in the output. Its own binary, because it installs a global log subscriber.
@@ -180,6 +180,46 @@ async fn no_log_line_ever_contains_a_secret() {
         .await
         .unwrap();
     assert_eq!(failed.status(), 500);
+
+    // Nor does the admin API show any: the journal, the export, captured events, faults and
+    // snapshots — nor the admin token itself.
+    let admin_token = std::fs::read_to_string(dir.path().join("admin-token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let admin = |method: reqwest::Method, path: &str| {
+        client
+            .request(method, format!("{base}/_b24{path}"))
+            .bearer_auth(&admin_token)
+    };
+    let saved = admin(reqwest::Method::POST, "/snapshots")
+        .json(&json!({"name": "s"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 201);
+    let mut shown = String::new();
+    for path in [
+        "/journal?limit=1000",
+        "/export",
+        "/events?limit=1000",
+        "/faults",
+        "/snapshots",
+        "/clock",
+        "/health",
+    ] {
+        let response = admin(reqwest::Method::GET, path).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        shown.push_str(&response.text().await.unwrap());
+    }
+    assert!(shown.contains("crm.item.add"), "the journal was read");
+    for secret in secrets.iter().chain([&admin_token]) {
+        assert!(
+            !shown.contains(secret.as_str()),
+            "a secret reached the admin API: {secret}"
+        );
+    }
+    secrets.push(admin_token);
 
     let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).to_string();
     assert!(

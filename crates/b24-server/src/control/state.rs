@@ -159,6 +159,8 @@ async fn reset_route(
     AdminJson(request): AdminJson<ResetRequest>,
 ) -> ControlResult {
     let keep_auth = keeps_auth(&request.keep)?;
+    // Calls answered before the reset are in the journal it wipes, not written after it.
+    state.control.recorder.flush().await;
     let mut outcome = on_store(&state, move |store| reset(store, portal, keep_auth)).await?;
     // The counters this process holds in memory, and its clock, follow at once.
     let (buckets, operating) = state.limiter.forget_portal(portal);

@@ -61,6 +61,11 @@ async fn import_route(
             )))
         }
     };
+    if replace {
+        // Calls answered before the reset that replacing starts with are in the journal it
+        // wipes, not written after it.
+        state.control.recorder.flush().await;
+    }
     let outcome = on_store(&state, move |store| {
         import(store, portal, &document, replace)
     })

@@ -719,3 +719,75 @@ async fn a_large_batch_of_entries_is_numbered_in_order_and_capped_in_one_write()
     assert_eq!(all[49]["error"], "E");
     assert_eq!(all[48]["error"], Value::Null);
 }
+
+/// An answer a fault rule made names the rule in the journal: an error rule's code, an HTML 502
+/// without one, and a batch command's rule inside the batch's commands.
+#[tokio::test]
+async fn answers_made_by_fault_rules_name_the_rule_in_the_journal() {
+    let app = spawn_app().await;
+    let (status, rule) = app
+        .control(
+            Method::POST,
+            "/faults",
+            Some(json!({"match": {"method": "server.time"}, "times": 1,
+                        "action": {"error": "QUERY_LIMIT_EXCEEDED"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{rule}");
+    assert_eq!(app.call("server.time", json!({})).await.0, 503);
+    let entry = last(&app).await;
+    assert_eq!(entry["method"], "server.time");
+    assert_eq!(entry["http"], 503);
+    assert_eq!(entry["error"], "QUERY_LIMIT_EXCEEDED");
+    assert_eq!(entry["fault"], rule["id"]);
+
+    let (_, page_rule) = app
+        .control(
+            Method::POST,
+            "/faults",
+            Some(json!({"match": {"method": "profile"}, "times": 1,
+                        "action": {"network": "html502"}})),
+        )
+        .await;
+    let response = app
+        .client
+        .get(format!("{}profile", app.admin_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    let entry = last(&app).await;
+    assert_eq!(
+        (
+            &entry["method"],
+            &entry["http"],
+            &entry["error"],
+            &entry["fault"]
+        ),
+        (
+            &json!("profile"),
+            &json!(502),
+            &Value::Null,
+            &page_rule["id"]
+        )
+    );
+
+    // A call no rule touched names none.
+    assert_eq!(app.call("server.time", json!({})).await.0, 200);
+    assert_eq!(last(&app).await["fault"], Value::Null);
+}
+
+/// Calls answered just before a reset are wiped by it, not written into the journal after it
+/// (the writer gathers entries for a moment before it writes them).
+#[tokio::test]
+async fn a_reset_right_after_calls_leaves_the_journal_empty() {
+    let app = spawn_app().await;
+    for _ in 0..20 {
+        assert_eq!(app.call("server.time", json!({})).await.0, 200);
+    }
+    let (status, answer) = app.control(Method::POST, "/reset", None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["deleted"]["journal"], 20);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(entries(&app).await, Vec::<Value>::new());
+}
