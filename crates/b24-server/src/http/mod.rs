@@ -7,6 +7,7 @@
 //! webhook codes, so they are never logged.
 
 pub mod cut;
+mod oauth_server;
 
 use crate::auth::{Credentials, Transport};
 use crate::control::faults::{self, Place, Reply};
@@ -43,6 +44,8 @@ pub fn router(state: AppState) -> Router {
         .route("/rest/{*path}", any(rest))
         .route("/oauth/token", any(oauth_token))
         .route("/oauth/token/", any(oauth_token))
+        .route("/oauth/rest/app.info", any(oauth_server::app_info))
+        .route("/oauth/rest/app.info/", any(oauth_server::app_info))
         .fallback(any(unknown_path))
         .with_state(state)
 }
