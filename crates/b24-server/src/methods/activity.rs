@@ -248,7 +248,7 @@ fn list_query(call: &Call<'_>) -> Result<ListQuery, ApiError> {
         parts.push(listing::parse_filter(
             &filter,
             &ActivityListFields,
-            Dialect::Legacy,
+            Dialect::LegacyCrm,
         )?);
     }
     let order = match legacy_map(call, "order")? {
