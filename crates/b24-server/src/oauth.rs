@@ -292,8 +292,9 @@ pub fn token(state: &AppState, params: &Map<String, Value>, now: f64) -> Result<
 /// `app.info` asked of the OAuth server (`/oauth/rest/app.info`, the real one's
 /// `https://oauth.bitrix.info/rest/app.info`) with `auth=TOKEN`: what the server knows about the
 /// token and the installation behind it, in the OAuth server's own lower-case shape (spec §12),
-/// not the portal's `app.info`. An unknown token is `invalid_token`, an expired one
-/// `expired_token` (401 both).
+/// not the portal's `app.info`. No token is `NO_AUTH_FOUND`; an unknown one 400 `invalid_client`
+/// (what the official Python SDK documents for a token-like invalid token); an expired one 401
+/// `expired_token`.
 pub fn app_info(state: &AppState, token: Option<&str>, now: f64) -> Result<Value, ApiError> {
     let token = token
         .filter(|t| !t.is_empty())
@@ -302,8 +303,10 @@ pub fn app_info(state: &AppState, token: Option<&str>, now: f64) -> Result<Value
     state.store.read(state.portal_id, |tx| {
         let record = tx
             .token_by_access(&digest(token))?
-            .ok_or(ErrorCode::InvalidToken)?;
-        let app = tx.app(record.app_id)?.ok_or(ErrorCode::InvalidToken)?;
+            .ok_or(ErrorCode::OAuthInvalidClient)?;
+        let app = tx
+            .app(record.app_id)?
+            .ok_or(ErrorCode::OAuthInvalidClient)?;
         if record.access_expires <= now {
             return Err(ErrorCode::ExpiredToken.into());
         }

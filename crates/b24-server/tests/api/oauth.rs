@@ -427,8 +427,8 @@ async fn the_oauth_servers_app_info_refuses_missing_unknown_and_expired_tokens()
     assert_eq!(
         oauth_server_app_info(&o, "auth=not-a-token").await,
         (
-            401,
-            envelope("invalid_token", "The access token provided is invalid.")
+            400,
+            envelope("invalid_client", "Invalid client credentials")
         )
     );
     o.clock.advance(3600.0);
