@@ -504,6 +504,54 @@ mod tests {
     }
 
     #[test]
+    fn legacy_crm_keys_split_as_the_crm_splits_them() {
+        let split = |key| {
+            let k = split_legacy(key);
+            (k.negative, k.or_empty, k.operator, k.field)
+        };
+        let cmp = Operator::Compare;
+        assert_eq!(split("!>=ID"), (true, false, cmp(CompareOp::Ge), "ID"));
+        assert_eq!(split("+<ID"), (false, true, cmp(CompareOp::Lt), "ID"));
+        assert_eq!(
+            split("!=%TITLE"),
+            (true, false, Operator::LikePattern, "TITLE")
+        );
+        assert_eq!(split("!TITLE"), (true, false, cmp(CompareOp::Eq), "TITLE"));
+        assert_eq!(split("?TITLE"), (false, false, Operator::Contains, "TITLE"));
+        assert_eq!(
+            split("<>STATUS_ID"),
+            (false, false, cmp(CompareOp::Lt), ">STATUS_ID")
+        );
+        assert_eq!(split("><ID"), (false, false, cmp(CompareOp::Gt), "<ID"));
+    }
+
+    #[test]
+    fn a_legacy_crm_filter_drops_unknown_keys_and_negates_ranges_keeping_empty_values() {
+        let f = parse_filter(
+            json!({"<>title": "x", "LOGIC": "OR", "0": {"id": 1}, "!>id": 5, "+title": "a"})
+                .as_object()
+                .unwrap(),
+            &Fields,
+            Dialect::LegacyCrm,
+        )
+        .unwrap();
+        let missing = |c| cmp(c, CompareOp::Eq, vec![SqlValue::Null]);
+        assert_eq!(
+            f,
+            Filter::All(vec![
+                Filter::Any(vec![
+                    cmp("id", CompareOp::Le, vec![SqlValue::Int(5)]),
+                    missing("id")
+                ]),
+                Filter::Any(vec![
+                    cmp("title", CompareOp::Eq, vec![SqlValue::Text("a".into())]),
+                    missing("title")
+                ]),
+            ])
+        );
+    }
+
+    #[test]
     fn a_filter_with_too_many_values_is_refused_before_reaching_the_database() {
         let ids: Vec<i64> = (0..=MAX_FILTER_VALUES as i64).collect();
         let err = filter(json!({"@id": ids})).unwrap_err();

@@ -89,9 +89,14 @@ async fn scope_with_full_lists_every_scope_code_a_portal_knows_not_only_the_gran
             "vote"
         ])
     );
-    // `full=0` (form-encoded false) is the caller's own list.
-    let (_, body) = app.call_as(&url, "scope", json!({"full": 0})).await;
-    assert_eq!(body["result"], json!(["crm"]));
+    // JSON `false` and `0` are the caller's own list; the text "false" (what a form carries) is
+    // PHP-truthy, so it asks for the full list, as the docs warn.
+    for own in [json!(false), json!(0), json!("0")] {
+        let (_, body) = app.call_as(&url, "scope", json!({ "full": own })).await;
+        assert_eq!(body["result"], json!(["crm"]), "{own}");
+    }
+    let (_, body) = app.call_as(&url, "scope", json!({"full": "false"})).await;
+    assert_eq!(body["result"].as_array().unwrap().len(), 63);
 }
 
 #[tokio::test]
