@@ -194,6 +194,12 @@ impl ListFields for ActivityListFields {
             convert: Box::new(move |v| activities::filter_value(kind, v)),
         })
     }
+
+    fn knows(&self, key: &str) -> bool {
+        ACTIVITY_FIELDS
+            .iter()
+            .any(|f| f.name.eq_ignore_ascii_case(key))
+    }
 }
 
 /// The `BINDINGS` filter: a list of `{OWNER_TYPE_ID?, OWNER_ID?}` pairs.

@@ -168,6 +168,10 @@ impl ListFields for ItemListFields {
             convert: Box::new(move |v| item_fields::sql_value(field, v)),
         })
     }
+
+    fn knows(&self, key: &str) -> bool {
+        item_fields::find(self.0, key).is_some()
+    }
 }
 
 /// Reads `filter`, `order` and `start` into a query over one item type.

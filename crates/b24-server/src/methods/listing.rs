@@ -52,6 +52,14 @@ pub trait ListFields {
     /// The field behind a filter or order key (operator already removed); `None` if unknown or
     /// not usable in lists.
     fn field(&self, key: &str) -> Option<ListField>;
+
+    /// Whether the entity has a field of this name at all, filterable here or not. A legacy CRM
+    /// filter drops a key whose field the entity lacks, but still refuses one on a field it has
+    /// and this server cannot filter by (such as `PHONE`): dropping that silently would widen a
+    /// caller's list, and a list drives deletes.
+    fn knows(&self, key: &str) -> bool {
+        self.field(key).is_some()
+    }
 }
 
 /// The operator prefixes, longest first so that `!=%` is not read as `!=` + `%…`.
@@ -217,7 +225,8 @@ fn split_legacy(key: &str) -> LegacyKey<'_> {
 
 /// A legacy CRM `filter`: every key is one condition, all of them must hold. Keys the service
 /// drops are dropped here too (spec §12): a field the entity does not have (so also `LOGIC`,
-/// numbered groups, `<>X`, `><X` and the full-text `*` operators), and an empty value.
+/// numbered groups, `<>X`, `><X` and the full-text `*` operators), and an empty value. A field
+/// the entity has but this server cannot filter by is refused ([`ListFields::knows`]).
 fn parse_legacy_crm(map: &Map<String, Value>, fields: &dyn ListFields) -> Result<Filter, ApiError> {
     let mut parts = Vec::new();
     for (key, value) in map {
@@ -225,7 +234,7 @@ fn parse_legacy_crm(map: &Map<String, Value>, fields: &dyn ListFields) -> Result
             continue;
         }
         let legacy = split_legacy(key);
-        if fields.field(legacy.field).is_none() {
+        if !fields.knows(legacy.field) {
             continue;
         }
         let base = condition(

@@ -88,8 +88,10 @@ async fn malformed_crm_parameters_are_4xx_and_change_nothing() {
             json!({"id": activity, "fields": {"COMMUNICATIONS": [[1], "x", 5]}}),
         ),
         ("crm.activity.list", json!({"filter": {"BINDINGS": [1, 2]}})),
-        // (A filter on a field the list cannot filter by, such as `COMMUNICATIONS`, is dropped
-        // as the CRM drops it, spec §12: see legacy_entities.rs.)
+        (
+            "crm.activity.list",
+            json!({"filter": {"COMMUNICATIONS": "x"}}),
+        ),
         ("crm.activity.list", json!({"filter": {"@ID": huge}})),
         (
             "crm.activity.todo.update",

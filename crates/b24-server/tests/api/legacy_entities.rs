@@ -397,6 +397,13 @@ async fn legacy_list_filters_drop_the_keys_the_crm_drops() {
         .await,
         (200, vec![], json!(0))
     );
+    // A field leads have but this server cannot filter by is refused, not dropped: dropping it
+    // would silently widen the list.
+    assert_eq!(
+        app.call("crm.lead.list", json!({"filter": {"PHONE": "+100"}}))
+            .await,
+        legacy("Invalid filter: field 'PHONE' is not allowed in filter")
+    );
     // A known field with a value that does not fit it is still refused.
     assert_eq!(
         app.call("crm.lead.list", json!({"filter": {">ID": "x"}}))
