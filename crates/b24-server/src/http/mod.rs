@@ -252,6 +252,10 @@ async fn rest(
     if method == Method::OPTIONS {
         return preflight();
     }
+    if oauth_server::answers(&headers, uri.path()) {
+        let (state, client) = (State(state), ConnectInfo(client));
+        return oauth_server::app_info(state, client, via_tls, method, uri, headers, body).await;
+    }
     let start = state.clock.now();
     if let Some(limited) = rate_limited(&state, client, &headers, start) {
         return limited;

@@ -1,5 +1,8 @@
 //! The OAuth server's REST root, `/oauth/rest/` (the real one is `https://oauth.bitrix.info/rest/`):
-//! only `app.info`, which answers for a token in the OAuth server's own shape (spec §12).
+//! only `app.info`, which answers for a token in the OAuth server's own shape (spec §12). A request
+//! for `/rest/app.info` whose `Host` is the real OAuth server's (`oauth.bitrix.info`, or
+//! `oauth.bitrix24.tech` as the official Python SDK calls it, redirected here by a proxy or a
+//! hosts entry) is answered here too.
 
 use super::{
     close_if_body_unread, error_response, is_https, preflight, rate_limited, read_params,
@@ -9,11 +12,26 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::Extension;
 use b24_protocol::{ErrorCode, SuccessEnvelope, TimeBlock};
 use std::net::SocketAddr;
+
+/// The real OAuth server's host names.
+const OAUTH_HOSTS: &[&str] = &["oauth.bitrix.info", "oauth.bitrix24.tech"];
+
+/// Whether a request on the REST root is the OAuth server's `app.info` (by its `Host`).
+pub(super) fn answers(headers: &HeaderMap, path: &str) -> bool {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| h.rsplit_once(':').map_or(h, |(name, _)| name));
+    let path = path.trim_end_matches('/');
+    let path = path.strip_suffix(".json").unwrap_or(path);
+    host.is_some_and(|h| OAUTH_HOSTS.iter().any(|o| h.eq_ignore_ascii_case(o)))
+        && path.eq_ignore_ascii_case("/rest/app.info")
+}
 
 /// `/oauth/rest/app.info` (GET or POST, `auth=TOKEN` or `Authorization: Bearer`): the token's
 /// application, scopes, expiry, installation and user, with a `time` block like any REST answer.

@@ -440,3 +440,33 @@ async fn the_oauth_servers_app_info_refuses_missing_unknown_and_expired_tokens()
         )
     );
 }
+
+#[tokio::test]
+async fn rest_app_info_asked_with_the_oauth_servers_host_name_is_the_oauth_servers_app_info() {
+    let o = oauth_app("crm").await;
+    let token = o.exchange(&o.code_for(1)).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, direct) = oauth_server_app_info(&o, &format!("auth={token}")).await;
+    assert_eq!(status, 200);
+    for host in ["oauth.bitrix24.tech", "oauth.bitrix.info"] {
+        let response = o
+            .app
+            .client
+            .get(format!("{}/rest/app.info/?auth={token}", o.app.base))
+            .header("Host", host)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = read(response).await;
+        assert_eq!(
+            (status, &body["result"]),
+            (200, &direct["result"]),
+            "{host}"
+        );
+    }
+    // Without that host name, /rest/app.info is the portal's method.
+    let (_, portal) = o.rest("app.info", &token, json!({})).await;
+    assert_eq!(portal["result"]["CODE"], json!(o.client_id));
+}
