@@ -60,6 +60,12 @@ pub trait ListFields {
     fn knows(&self, key: &str) -> bool {
         self.field(key).is_some()
     }
+
+    /// Whether the CRM turns `%`, `=%` and `%=` on this field into `=` (its `crm_status`,
+    /// `crm_company` and `crm_contact` fields: "no LIKE, for performance").
+    fn exact_only(&self, _key: &str) -> bool {
+        false
+    }
 }
 
 /// The operator prefixes, longest first so that `!=%` is not read as `!=` + `%…`.
@@ -237,13 +243,19 @@ fn parse_legacy_crm(map: &Map<String, Value>, fields: &dyn ListFields) -> Result
         if !fields.knows(legacy.field) {
             continue;
         }
-        let base = condition(
-            legacy.operator,
-            legacy.field,
-            value,
-            fields,
-            Dialect::LegacyCrm,
-        )?;
+        // The CRM has no substring search on numbers and dates (`%`, `=%`, `%=`, `?` compare
+        // for equality there), nor an un-negated one on status, company and contact fields.
+        let mut operator = legacy.operator;
+        if matches!(operator, Operator::Contains | Operator::LikePattern) {
+            let takes_text = fields
+                .field(legacy.field)
+                .is_some_and(|f| (f.convert)(&Value::String("a".into())).is_some());
+            let plain = !legacy.negative && !legacy.or_empty;
+            if !takes_text || (plain && fields.exact_only(legacy.field)) {
+                operator = Operator::Compare(CompareOp::Eq);
+            }
+        }
+        let base = condition(operator, legacy.field, value, fields, Dialect::LegacyCrm)?;
         let missing = |column| Filter::Compare {
             column,
             op: CompareOp::Eq,

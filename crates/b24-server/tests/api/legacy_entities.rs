@@ -341,6 +341,15 @@ async fn legacy_list_filters_read_every_operator_prefix_as_the_crm_reads_it() {
         (json!({"!%=TITLE": "%0"}), (2..=10).collect()),
         (json!({"?TITLE": "deal 7"}), vec![8]),
         (json!({"+>OPPORTUNITY": 8}), vec![10]),
+        // No substring search on numbers: `%`, `=%` and `?` compare for equality there.
+        (json!({"%ID": 1}), vec![1]),
+        (json!({"=%OPPORTUNITY": 1}), vec![2]),
+        (json!({"?ID": 1}), vec![1]),
+        (json!({"!%ID": 1}), (2..=10).collect()),
+        // Nor on status fields unless negated: `%STAGE_ID` is `=`, `!%STAGE_ID` a substring.
+        (json!({"%STAGE_ID": "NE"}), vec![]),
+        (json!({"%STAGE_ID": "NEW"}), all.clone()),
+        (json!({"!%STAGE_ID": "NE"}), vec![]),
     ];
     for (filter, expected) in cases {
         let total = json!(expected.len());
