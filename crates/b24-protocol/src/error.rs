@@ -78,8 +78,9 @@ error_codes! {
     AuthorizationError => 401, "authorization_error", "Unable to authorize user";
     /// `/oauth/token/`: a parameter is missing or the grant type is unknown.
     OAuthInvalidRequest => 400, "invalid_request", "Invalid request: grant_type, client_id, client_secret and a code or refresh_token are required";
-    /// `/oauth/token/`: unknown client or wrong secret.
-    OAuthInvalidClient => 401, "invalid_client", "Invalid client credentials";
+    /// `/oauth/token/`: a known client with the wrong secret (or a blocked application): 400,
+    /// as the official SDKs expect from the real OAuth server (spec §12).
+    OAuthInvalidClient => 400, "invalid_client", "Invalid client credentials";
     /// `/oauth/token/`: unknown, used or expired code or refresh token.
     OAuthInvalidGrant => 400, "invalid_grant", "Invalid or expired grant";
     /// A request whose bytes could not be decoded (invalid UTF-8).

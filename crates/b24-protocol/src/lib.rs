@@ -28,5 +28,5 @@ pub use entity_type::EntityTypeId;
 pub use envelope::{SuccessEnvelope, TimeBlock};
 pub use error::{ErrorCode, ErrorEnvelope, RestError};
 pub use plan::Plan;
-pub use scope::{KNOWN_SCOPES, RESERVED_PARAMS};
+pub use scope::{KNOWN_SCOPES, PORTAL_SCOPES, RESERVED_PARAMS};
 pub use values::{Page, PAGE_SIZE};

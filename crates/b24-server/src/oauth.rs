@@ -222,10 +222,14 @@ pub fn token(state: &AppState, params: &Map<String, Value>, now: f64) -> Result<
     let security = &state.security;
     let public_url = state.public_url.clone();
     state.store.write(state.portal_id, |tx| {
-        let app = tx
-            .app_by_client_id(client_id)?
-            .filter(|a| digests_equal(&a.client_secret_digest, &digest(client_secret)))
-            .ok_or(ErrorCode::OAuthInvalidClient)?;
+        // An unknown client id is not an HTTP error at the real OAuth server: it answers 200
+        // with `{"error": "wrong_client"}`, which the official SDKs map (spec §12).
+        let Some(app) = tx.app_by_client_id(client_id)? else {
+            return Ok(json!({ "error": "wrong_client" }));
+        };
+        if !digests_equal(&app.client_secret_digest, &digest(client_secret)) {
+            return Err(ErrorCode::OAuthInvalidClient.into());
+        }
         // A blocked application gets no tokens: `invalid_client` (RFC 6749 §5.2), as an OAuth
         // server answers for a client it will not serve. Checked before the code or refresh
         // token is used up, so they work again once the application is unblocked.
@@ -281,6 +285,51 @@ pub fn token(state: &AppState, params: &Map<String, Value>, now: f64) -> Result<
             "member_id": portal.member_id,
             "user_id": user_id,
             "refresh_token": refresh_token,
+        }))
+    })
+}
+
+/// `app.info` asked of the OAuth server (`/oauth/rest/app.info`, the real one's
+/// `https://oauth.bitrix.info/rest/app.info`) with `auth=TOKEN`: what the server knows about the
+/// token and the installation behind it, in the OAuth server's own lower-case shape (spec §12),
+/// not the portal's `app.info`. No token is `NO_AUTH_FOUND`; an unknown one 400 `invalid_client`
+/// (what the official Python SDK documents for a token-like invalid token); an expired one 401
+/// `expired_token`.
+pub fn app_info(state: &AppState, token: Option<&str>, now: f64) -> Result<Value, ApiError> {
+    let token = token
+        .filter(|t| !t.is_empty())
+        .ok_or(ErrorCode::NoAuthFound)?;
+    let public_url = state.public_url.clone();
+    state.store.read(state.portal_id, |tx| {
+        let record = tx
+            .token_by_access(&digest(token))?
+            .ok_or(ErrorCode::OAuthInvalidClient)?;
+        let app = tx
+            .app(record.app_id)?
+            .ok_or(ErrorCode::OAuthInvalidClient)?;
+        if record.access_expires <= now {
+            return Err(ErrorCode::ExpiredToken.into());
+        }
+        let portal = tx
+            .portal_row()?
+            .ok_or_else(|| ApiError::internal(anyhow!("the portal row is missing")))?;
+        let base = public_url.trim_end_matches('/');
+        Ok(json!({
+            "client_id": app.client_id,
+            "scope": record.scopes.join(","),
+            "expires": crate::clock::iso(record.access_expires),
+            "install": {
+                "installed": true,
+                "version": 1,
+                "status": "L",
+                "scope": app.scopes.join(","),
+                "domain": portal.domain,
+                "uri": base,
+                "client_endpoint": format!("{base}/rest/"),
+                "member_id": portal.member_id,
+                "member_type": "company",
+            },
+            "user_id": record.user_id,
         }))
     })
 }

@@ -152,7 +152,7 @@ async fn no_log_line_ever_contains_a_secret() {
         .send()
         .await
         .unwrap();
-    assert_eq!(wrong_secret.status(), 401);
+    assert_eq!(wrong_secret.status(), 400);
 
     // An internal failure is logged with its cause — and still without the credentials.
     match &schema {

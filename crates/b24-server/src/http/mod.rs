@@ -7,6 +7,7 @@
 //! webhook codes, so they are never logged.
 
 pub mod cut;
+mod oauth_server;
 
 use crate::auth::{Credentials, Transport};
 use crate::control::faults::{self, Place, Reply};
@@ -48,8 +49,11 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             recorder::layer,
         ));
+    // The OAuth server's own `app.info` (not a portal call: not in the journal).
     router
         .merge(api)
+        .route("/oauth/rest/app.info", any(oauth_server::app_info))
+        .route("/oauth/rest/app.info/", any(oauth_server::app_info))
         .fallback(any(unknown_path))
         .with_state(state)
 }
@@ -264,6 +268,10 @@ async fn rest(
 ) -> Response {
     if method == Method::OPTIONS {
         return preflight();
+    }
+    if oauth_server::answers(&headers, uri.path()) {
+        let (state, client) = (State(state), ConnectInfo(client));
+        return oauth_server::app_info(state, client, via_tls, method, uri, headers, body).await;
     }
     let start = state.clock.now();
     if let Some(limited) = rate_limited(&state, client, &headers, start) {

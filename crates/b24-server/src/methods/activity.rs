@@ -194,6 +194,12 @@ impl ListFields for ActivityListFields {
             convert: Box::new(move |v| activities::filter_value(kind, v)),
         })
     }
+
+    fn knows(&self, key: &str) -> bool {
+        ACTIVITY_FIELDS
+            .iter()
+            .any(|f| f.name.eq_ignore_ascii_case(key))
+    }
 }
 
 /// The `BINDINGS` filter: a list of `{OWNER_TYPE_ID?, OWNER_ID?}` pairs.
@@ -248,7 +254,7 @@ fn list_query(call: &Call<'_>) -> Result<ListQuery, ApiError> {
         parts.push(listing::parse_filter(
             &filter,
             &ActivityListFields,
-            Dialect::Legacy,
+            Dialect::LegacyCrm,
         )?);
     }
     let order = match legacy_map(call, "order")? {

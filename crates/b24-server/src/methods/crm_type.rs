@@ -4,12 +4,15 @@
 //! Docs: api-reference/crm/universal/user-defined-object-types/*.md. Rules and writes:
 //! [`crate::domain::dynamic_types`].
 
+use super::listing::{self, Dialect, ListField, ListFields};
 use super::{Call, Handler, MethodSpec, Output};
 use crate::domain::dynamic_types::{self, FLAGS};
 use crate::error::ApiError;
-use crate::store::DynamicTypeRecord;
+use crate::store::{Column, CompareOp, DynamicTypeRecord, Filter, SqlValue};
+use b24_protocol::values::bind_int;
 use b24_protocol::{RestError, PAGE_SIZE};
 use serde_json::{json, Map, Value};
+use std::cmp::Ordering;
 
 /// `crm.type.add(fields)`.
 pub const ADD: MethodSpec = MethodSpec {
@@ -123,16 +126,143 @@ fn get_by_entity_type_id(call: &Call<'_>) -> Result<Output, ApiError> {
     Ok(wrapped(&record))
 }
 
+/// The fields `crm.type.list` filters by: the scalar fields of `crm.type.fields`.
+struct TypeListFields;
+
+const INT_FIELDS: &[&str] = &["id", "entityTypeId", "createdBy", "updatedBy"];
+const TEXT_FIELDS: &[&str] = &["title", "createdTime", "updatedTime"];
+
+impl ListFields for TypeListFields {
+    fn field(&self, key: &str) -> Option<ListField> {
+        let known = |names: &[&'static str]| names.iter().copied().find(|n| *n == key);
+        if let Some(name) = known(INT_FIELDS).or_else(|| (key == "ID").then_some("id")) {
+            return Some(ListField {
+                column: Column::Plain(name),
+                convert: Box::new(|v| bind_int(v).map(SqlValue::Int)),
+            });
+        }
+        let flag = FLAGS.iter().map(|(f, _)| *f).find(|f| *f == key);
+        let name = known(TEXT_FIELDS).or(flag)?;
+        Some(ListField {
+            column: Column::Plain(name),
+            convert: Box::new(|v| match v {
+                Value::String(s) => Some(SqlValue::Text(s.clone())),
+                Value::Bool(b) => Some(SqlValue::Text(if *b { "Y" } else { "N" }.into())),
+                _ => None,
+            }),
+        })
+    }
+}
+
+/// A type's value of a filter column, as the filter compares it.
+fn type_value(t: &DynamicTypeRecord, column: Column) -> SqlValue {
+    let (Column::Plain(name) | Column::Extra(name)) = column;
+    match name {
+        "id" => SqlValue::Int(t.id),
+        "entityTypeId" => SqlValue::Int(t.entity_type_id),
+        "createdBy" => SqlValue::Int(t.created_by),
+        "updatedBy" => SqlValue::Int(t.updated_by),
+        "title" => SqlValue::Text(t.title.clone()),
+        "createdTime" => SqlValue::Text(t.created_time.clone()),
+        "updatedTime" => SqlValue::Text(t.updated_time.clone()),
+        flag => {
+            let default = FLAGS
+                .iter()
+                .find(|(f, _)| *f == flag)
+                .map_or("N", |(_, d)| d);
+            let value = t.settings.get(flag).and_then(Value::as_str);
+            SqlValue::Text(value.unwrap_or(default).to_string())
+        }
+    }
+}
+
+fn order_of(a: &SqlValue, b: &SqlValue) -> Option<Ordering> {
+    match (a, b) {
+        (SqlValue::Int(a), SqlValue::Int(b)) => Some(a.cmp(b)),
+        (SqlValue::Text(a), SqlValue::Text(b)) => Some(a.cmp(b)),
+        _ => None,
+    }
+}
+
+/// SQL `LIKE` on text: `%` any run, `_` one character, `\` escapes the next one.
+fn like(text: &[char], pattern: &[char]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some(('%', rest)) => (0..=text.len()).any(|i| like(&text[i..], rest)),
+        Some(('_', rest)) => !text.is_empty() && like(&text[1..], rest),
+        Some(('\\', [c, rest @ ..])) | Some((c, rest)) => {
+            text.first() == Some(c) && like(&text[1..], rest)
+        }
+    }
+}
+
+/// Evaluates a filter tree on one type: the types are few (at most 64), so `crm.type.list`
+/// filters them in memory with the same parser, and the same meaning, as the item lists.
+fn matches(t: &DynamicTypeRecord, filter: &Filter) -> bool {
+    match filter {
+        Filter::All(parts) => parts.iter().all(|p| matches(t, p)),
+        Filter::Any(parts) => parts.iter().any(|p| matches(t, p)),
+        Filter::Compare { column, op, values } => {
+            let value = type_value(t, *column);
+            let first = values.first();
+            let cmp = || first.and_then(|v| order_of(&value, v));
+            match op {
+                CompareOp::Eq => cmp() == Some(Ordering::Equal),
+                CompareOp::NotEq => cmp() != Some(Ordering::Equal),
+                CompareOp::Gt => cmp() == Some(Ordering::Greater),
+                CompareOp::Ge => matches!(cmp(), Some(Ordering::Greater | Ordering::Equal)),
+                CompareOp::Lt => cmp() == Some(Ordering::Less),
+                CompareOp::Le => matches!(cmp(), Some(Ordering::Less | Ordering::Equal)),
+                CompareOp::In => values
+                    .iter()
+                    .any(|v| order_of(&value, v) == Some(Ordering::Equal)),
+                CompareOp::NotIn => !values
+                    .iter()
+                    .any(|v| order_of(&value, v) == Some(Ordering::Equal)),
+                CompareOp::Like | CompareOp::NotLike => {
+                    let hit = match (&value, first) {
+                        (SqlValue::Text(text), Some(SqlValue::Text(pattern))) => {
+                            let text: Vec<char> = text.to_lowercase().chars().collect();
+                            let pattern: Vec<char> = pattern.to_lowercase().chars().collect();
+                            like(&text, &pattern)
+                        }
+                        _ => false,
+                    };
+                    hit == (*op == CompareOp::Like)
+                }
+            }
+        }
+        Filter::BoundTo(_) | Filter::ReadableThroughBindings { .. } => false,
+    }
+}
+
+/// The most types a portal can hold (entity type ids 128..191).
+const MAX_TYPES: u64 = 64;
+
 fn list(call: &Call<'_>) -> Result<Output, ApiError> {
     let page = call.params.page();
-    let result = call.state.store.read(call.caller.portal_id, |tx| {
-        dynamic_types::list(tx, page.offset, PAGE_SIZE, page.count)
+    // A filter on a field the type does not have is refused as `crm.item.list` refuses it
+    // (400 `INVALID_ARG_VALUE`), before anything is read.
+    let filter = match call.params.get("filter") {
+        Some(Value::Object(map)) => listing::parse_filter(map, &TypeListFields, Dialect::D7)?,
+        _ => Filter::All(Vec::new()),
+    };
+    let all = call.state.store.read(call.caller.portal_id, |tx| {
+        dynamic_types::list(tx, 0, MAX_TYPES, false)
     })?;
-    let types: Vec<Value> = result.rows.iter().map(type_json).collect();
+    let kept: Vec<&DynamicTypeRecord> = all.rows.iter().filter(|t| matches(t, &filter)).collect();
+    let total = kept.len() as u64;
+    let types: Vec<Value> = kept
+        .into_iter()
+        .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
+        .take(PAGE_SIZE as usize)
+        .map(type_json)
+        .collect();
+    let total = page.count.then_some(total);
     Ok(Output {
         result: json!({ "types": types }),
-        next: result.total.and_then(|total| page.next(types.len(), total)),
-        total: result.total,
+        next: total.and_then(|total| page.next(types.len(), total)),
+        total,
     })
 }
 

@@ -168,6 +168,15 @@ impl ListFields for ItemListFields {
             convert: Box::new(move |v| item_fields::sql_value(field, v)),
         })
     }
+
+    fn knows(&self, key: &str) -> bool {
+        item_fields::find(self.0, key).is_some()
+    }
+
+    fn exact_only(&self, key: &str) -> bool {
+        item_fields::find(self.0, key)
+            .is_some_and(|f| matches!(f.wire_type, "crm_status" | "crm_company" | "crm_contact"))
+    }
 }
 
 /// Reads `filter`, `order` and `start` into a query over one item type.

@@ -174,7 +174,7 @@ fn list(call: &Call<'_>, entity_type_id: i64) -> Result<Output, ApiError> {
     if select.is_empty() {
         select.push("*".into());
     }
-    let query = list_query(call, entity_type_id, Dialect::Legacy)?;
+    let query = list_query(call, entity_type_id, Dialect::LegacyCrm)?;
     let page = call.params.page();
     let result = call.state.store.read(call.caller.portal_id, |tx| {
         items::list(tx, &call.caller.permissions, entity_type_id, query).map_err(legacy_error)

@@ -16,8 +16,14 @@ use serde_json::{Map, Value};
 pub enum Dialect {
     /// D7 controllers (`crm.item.list`): `INVALID_ARG_VALUE` with the documented texts.
     D7,
-    /// Legacy proxies (`crm.deal.list`, `crm.activity.list`): `"error": ""` and the text.
+    /// Legacy methods outside the CRM (`event.offline.get`): `"error": ""` and the text; an
+    /// unknown field is refused.
     Legacy,
+    /// The CRM's legacy proxies (`crm.deal.list`, `crm.lead.list`, `crm.contact.list`,
+    /// `crm.company.list`, `crm.activity.list`): errors as [`Dialect::Legacy`], but the filter
+    /// keys are read as the CRM's `CSqlUtil::GetFilterOperation` reads them, and a key whose
+    /// field the entity does not have is dropped, not refused (spec §12).
+    LegacyCrm,
 }
 
 impl Dialect {
@@ -25,7 +31,7 @@ impl Dialect {
     pub fn error(self, message: String) -> ApiError {
         match self {
             Dialect::D7 => RestError::with_message(ErrorCode::InvalidArgValue, message).into(),
-            Dialect::Legacy => RestError::legacy(message).into(),
+            Dialect::Legacy | Dialect::LegacyCrm => RestError::legacy(message).into(),
         }
     }
 }
@@ -46,6 +52,20 @@ pub trait ListFields {
     /// The field behind a filter or order key (operator already removed); `None` if unknown or
     /// not usable in lists.
     fn field(&self, key: &str) -> Option<ListField>;
+
+    /// Whether the entity has a field of this name at all, filterable here or not. A legacy CRM
+    /// filter drops a key whose field the entity lacks, but still refuses one on a field it has
+    /// and this server cannot filter by (such as `PHONE`): dropping that silently would widen a
+    /// caller's list, and a list drives deletes.
+    fn knows(&self, key: &str) -> bool {
+        self.field(key).is_some()
+    }
+
+    /// Whether the CRM turns `%`, `=%` and `%=` on this field into `=` (its `crm_status`,
+    /// `crm_company` and `crm_contact` fields: "no LIKE, for performance").
+    fn exact_only(&self, _key: &str) -> bool {
+        false
+    }
 }
 
 /// The operator prefixes, longest first so that `!=%` is not read as `!=` + `%…`.
@@ -134,6 +154,9 @@ fn parse_group(
     fields: &dyn ListFields,
     dialect: Dialect,
 ) -> Result<Filter, ApiError> {
+    if dialect == Dialect::LegacyCrm {
+        return parse_legacy_crm(map, fields);
+    }
     let mut any = false;
     let mut parts = Vec::new();
     for (key, value) in map {
@@ -164,6 +187,116 @@ fn parse_group(
     })
 }
 
+/// A legacy CRM filter key, read as the CRM's `CSqlUtil::GetFilterOperation` reads it: an
+/// optional `!` (negation), an optional `+` (or the field is empty), then one operator — `>=`,
+/// `>`, `<=`, `<`, `@`, `=%`, `%=`, `%`, `?`, `=` or none — and the field name. What is left
+/// after the operator is the field: `<>STATUS_ID` is `<` on a field named `>STATUS_ID`, and
+/// `><OPPORTUNITY` is `>` on `<OPPORTUNITY`; neither field exists, so the key is dropped.
+struct LegacyKey<'a> {
+    negative: bool,
+    or_empty: bool,
+    operator: Operator,
+    field: &'a str,
+}
+
+const LEGACY_OPERATORS: &[(&str, Operator)] = &[
+    (">=", Operator::Compare(CompareOp::Ge)),
+    (">", Operator::Compare(CompareOp::Gt)),
+    ("<=", Operator::Compare(CompareOp::Le)),
+    ("<", Operator::Compare(CompareOp::Lt)),
+    ("@", Operator::Compare(CompareOp::In)),
+    ("=%", Operator::LikePattern),
+    ("%=", Operator::LikePattern),
+    ("%", Operator::Contains),
+    // `?` is the search-query language on text fields; a single word is a substring search,
+    // which is what this server gives it (spec §12).
+    ("?", Operator::Contains),
+    ("=", Operator::Compare(CompareOp::Eq)),
+];
+
+fn split_legacy(key: &str) -> LegacyKey<'_> {
+    let (negative, key) = key.strip_prefix('!').map_or((false, key), |k| (true, k));
+    let (or_empty, key) = key.strip_prefix('+').map_or((false, key), |k| (true, k));
+    let (operator, field) = LEGACY_OPERATORS
+        .iter()
+        .find_map(|(prefix, op)| key.strip_prefix(prefix).map(|rest| (*op, rest)))
+        .unwrap_or((Operator::Compare(CompareOp::Eq), key));
+    LegacyKey {
+        negative,
+        or_empty,
+        operator,
+        field,
+    }
+}
+
+/// A legacy CRM `filter`: every key is one condition, all of them must hold. Keys the service
+/// drops are dropped here too (spec §12): a field the entity does not have (so also `LOGIC`,
+/// numbered groups, `<>X`, `><X` and the full-text `*` operators), and an empty value. A field
+/// the entity has but this server cannot filter by is refused ([`ListFields::knows`]).
+fn parse_legacy_crm(map: &Map<String, Value>, fields: &dyn ListFields) -> Result<Filter, ApiError> {
+    let mut parts = Vec::new();
+    for (key, value) in map {
+        if value.as_str() == Some("") {
+            continue;
+        }
+        let legacy = split_legacy(key);
+        if !fields.knows(legacy.field) {
+            continue;
+        }
+        // The CRM has no substring search on numbers and dates (`%`, `=%`, `%=`, `?` compare
+        // for equality there), nor an un-negated one on status, company and contact fields.
+        let mut operator = legacy.operator;
+        if matches!(operator, Operator::Contains | Operator::LikePattern) {
+            let takes_text = fields
+                .field(legacy.field)
+                .is_some_and(|f| (f.convert)(&Value::String("a".into())).is_some());
+            let plain = !legacy.negative && !legacy.or_empty;
+            if !takes_text || (plain && fields.exact_only(legacy.field)) {
+                operator = Operator::Compare(CompareOp::Eq);
+            }
+        }
+        let base = condition(operator, legacy.field, value, fields, Dialect::LegacyCrm)?;
+        let missing = |column| Filter::Compare {
+            column,
+            op: CompareOp::Eq,
+            values: vec![SqlValue::Null],
+        };
+        let filter = match (legacy.negative, base) {
+            (false, base) => base,
+            (true, Filter::Compare { column, op, values }) => {
+                let flipped = |op| Filter::Compare {
+                    column,
+                    op,
+                    values: values.clone(),
+                };
+                match op {
+                    CompareOp::Eq => flipped(CompareOp::NotEq),
+                    CompareOp::NotEq => flipped(CompareOp::Eq),
+                    CompareOp::In => flipped(CompareOp::NotIn),
+                    CompareOp::NotIn => flipped(CompareOp::In),
+                    CompareOp::Like => flipped(CompareOp::NotLike),
+                    CompareOp::NotLike => flipped(CompareOp::Like),
+                    // NOT (x > v): the service also keeps rows without a value.
+                    CompareOp::Gt => Filter::Any(vec![flipped(CompareOp::Le), missing(column)]),
+                    CompareOp::Ge => Filter::Any(vec![flipped(CompareOp::Lt), missing(column)]),
+                    CompareOp::Lt => Filter::Any(vec![flipped(CompareOp::Ge), missing(column)]),
+                    CompareOp::Le => Filter::Any(vec![flipped(CompareOp::Gt), missing(column)]),
+                }
+            }
+            (true, other) => other,
+        };
+        let filter = match (&filter, legacy.or_empty && !legacy.negative) {
+            (Filter::Compare { column, .. }, true) => {
+                let column = *column;
+                Filter::Any(vec![filter, missing(column)])
+            }
+            _ => filter,
+        };
+        parts.push(filter);
+    }
+    Ok(Filter::All(parts))
+}
+
 /// One `prefix+field: value` entry.
 pub fn parse_condition(
     key: &str,
@@ -172,6 +305,16 @@ pub fn parse_condition(
     dialect: Dialect,
 ) -> Result<Filter, ApiError> {
     let (operator, name) = split_operator(key);
+    condition(operator, name, value, fields, dialect)
+}
+
+fn condition(
+    operator: Operator,
+    name: &str,
+    value: &Value,
+    fields: &dyn ListFields,
+    dialect: Dialect,
+) -> Result<Filter, ApiError> {
     let field = fields.field(name).ok_or_else(|| {
         dialect.error(format!(
             "Invalid filter: field '{name}' is not allowed in filter"
@@ -378,6 +521,54 @@ mod tests {
         assert_eq!(
             order.unwrap_err().to_rest().message,
             "Invalid order: allowed sort directions are ASC, DESC. But got 'up' for field 'id'"
+        );
+    }
+
+    #[test]
+    fn legacy_crm_keys_split_as_the_crm_splits_them() {
+        let split = |key| {
+            let k = split_legacy(key);
+            (k.negative, k.or_empty, k.operator, k.field)
+        };
+        let cmp = Operator::Compare;
+        assert_eq!(split("!>=ID"), (true, false, cmp(CompareOp::Ge), "ID"));
+        assert_eq!(split("+<ID"), (false, true, cmp(CompareOp::Lt), "ID"));
+        assert_eq!(
+            split("!=%TITLE"),
+            (true, false, Operator::LikePattern, "TITLE")
+        );
+        assert_eq!(split("!TITLE"), (true, false, cmp(CompareOp::Eq), "TITLE"));
+        assert_eq!(split("?TITLE"), (false, false, Operator::Contains, "TITLE"));
+        assert_eq!(
+            split("<>STATUS_ID"),
+            (false, false, cmp(CompareOp::Lt), ">STATUS_ID")
+        );
+        assert_eq!(split("><ID"), (false, false, cmp(CompareOp::Gt), "<ID"));
+    }
+
+    #[test]
+    fn a_legacy_crm_filter_drops_unknown_keys_and_negates_ranges_keeping_empty_values() {
+        let f = parse_filter(
+            json!({"<>title": "x", "LOGIC": "OR", "0": {"id": 1}, "!>id": 5, "+title": "a"})
+                .as_object()
+                .unwrap(),
+            &Fields,
+            Dialect::LegacyCrm,
+        )
+        .unwrap();
+        let missing = |c| cmp(c, CompareOp::Eq, vec![SqlValue::Null]);
+        assert_eq!(
+            f,
+            Filter::All(vec![
+                Filter::Any(vec![
+                    cmp("id", CompareOp::Le, vec![SqlValue::Int(5)]),
+                    missing("id")
+                ]),
+                Filter::Any(vec![
+                    cmp("title", CompareOp::Eq, vec![SqlValue::Text("a".into())]),
+                    missing("title")
+                ]),
+            ])
         );
     }
 

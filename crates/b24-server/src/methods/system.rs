@@ -2,7 +2,7 @@
 //! `user.current`, `app.info`. `server.time` is also the cheapest authenticated call, the
 //! benchmark's floor.
 
-use super::{lookup, Call, Handler, MethodSpec, Output, KNOWN_SCOPES};
+use super::{lookup, Call, Handler, MethodSpec, Output};
 use crate::auth::CallerKind;
 use crate::clock::iso;
 use crate::error::ApiError;
@@ -17,7 +17,8 @@ pub const SERVER_TIME: MethodSpec = MethodSpec {
     doc: "The server's current time as ISO-8601.",
 };
 
-/// `scope(full?)`: the scopes granted to the caller, or every scope of the portal.
+/// `scope(full?)`: the scopes granted to the caller, or (`full=true`) every scope code a portal
+/// knows, [`b24_protocol::PORTAL_SCOPES`].
 pub const SCOPE: MethodSpec = MethodSpec {
     name: "scope",
     scope: None,
@@ -75,7 +76,7 @@ fn full(call: &Call<'_>) -> bool {
 
 fn scope(call: &Call<'_>) -> Result<Output, ApiError> {
     let scopes: Vec<&str> = if full(call) {
-        KNOWN_SCOPES.to_vec()
+        b24_protocol::PORTAL_SCOPES.to_vec()
     } else {
         call.caller.scopes.iter().map(String::as_str).collect()
     };

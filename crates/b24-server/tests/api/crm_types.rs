@@ -230,3 +230,68 @@ async fn type_update_validates_its_fields_and_changes_nothing_on_error() {
         (&json!("A"), &json!("N"))
     );
 }
+
+#[tokio::test]
+async fn type_list_refuses_a_filter_on_a_field_types_do_not_have_and_applies_the_others() {
+    let app = spawn_app().await;
+    for (entity_type_id, title) in [(140, "Alpha"), (141, "Beta"), (142, "Gamma")] {
+        app.ok(
+            "crm.type.add",
+            json!({"fields": {"title": title, "entityTypeId": entity_type_id}}),
+        )
+        .await;
+    }
+
+    let (status, body) = app
+        .call("crm.type.list", json!({"filter": {"nope": 1}}))
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            envelope(
+                "INVALID_ARG_VALUE",
+                "Invalid filter: field 'nope' is not allowed in filter"
+            )
+        )
+    );
+    let (status, body) = app
+        .call("crm.type.list", json!({"filter": {">entityTypeId": "x"}}))
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            envelope(
+                "INVALID_ARG_VALUE",
+                "Invalid filter: field 'entityTypeId' has invalid value"
+            )
+        )
+    );
+
+    let titles = |body: &Value| -> Vec<String> {
+        body["result"]["types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["title"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (status, body) = app
+        .call(
+            "crm.type.list",
+            json!({"filter": {">entityTypeId": 140, "!title": "Gamma"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, titles(&body), body["total"].clone()),
+        (200, vec!["Beta".to_string()], json!(1))
+    );
+    let (_, body) = app
+        .call(
+            "crm.type.list",
+            json!({"filter": {"%title": "a", "@id": [1, 3]}}),
+        )
+        .await;
+    assert_eq!(titles(&body), ["Alpha", "Gamma"]);
+}

@@ -154,10 +154,14 @@ async fn legacy_errors_have_an_empty_code_and_the_legacy_text() {
             "{method}"
         );
     }
+    // A field deals do not have is dropped from the filter, as the CRM drops it (spec §12).
+    let (status, all) = app.call("crm.deal.list", json!({})).await;
+    let (filtered_status, filtered) = app
+        .call("crm.deal.list", json!({"filter": {"NOPE": 1}}))
+        .await;
     assert_eq!(
-        app.call("crm.deal.list", json!({"filter": {"NOPE": 1}}))
-            .await,
-        legacy("Invalid filter: field 'NOPE' is not allowed in filter")
+        (filtered_status, &filtered["result"], &filtered["total"]),
+        (status, &all["result"], &all["total"])
     );
 }
 
@@ -294,5 +298,125 @@ async fn contact_phones_and_emails_are_multi_fields_changed_by_id() {
         )
         .await,
         legacy("The value of the field \"PHONE\" is not valid.")
+    );
+}
+
+async fn listed(app: &TestApp, method: &str, filter: Value) -> (u16, Vec<i64>, Value) {
+    let (status, body) = app.call(method, json!({ "filter": filter })).await;
+    (status, row_ids(&body), body["total"].clone())
+}
+
+#[tokio::test]
+async fn legacy_list_filters_read_every_operator_prefix_as_the_crm_reads_it() {
+    let app = spawn_app().await;
+    seed_deals(&app, 10).await; // ids 1..=10, OPPORTUNITY 0..=9, TITLE "deal 0".."deal 9"
+    let all: Vec<i64> = (1..=10).collect();
+    let cases: Vec<(Value, Vec<i64>)> = vec![
+        (json!({"ID": 5}), vec![5]),
+        (json!({"=ID": 5}), vec![5]),
+        (
+            json!({"!ID": 5}),
+            all.iter().copied().filter(|&i| i != 5).collect(),
+        ),
+        (
+            json!({"!=ID": 5}),
+            all.iter().copied().filter(|&i| i != 5).collect(),
+        ),
+        (json!({">OPPORTUNITY": 7}), vec![9, 10]),
+        (json!({">=OPPORTUNITY": 8}), vec![9, 10]),
+        (json!({"<OPPORTUNITY": 2}), vec![1, 2]),
+        (json!({"<=OPPORTUNITY": 1}), vec![1, 2]),
+        (json!({"!>OPPORTUNITY": 7}), (1..=8).collect()),
+        (json!({"!>=OPPORTUNITY": 2}), vec![1, 2]),
+        (json!({"!<OPPORTUNITY": 8}), vec![9, 10]),
+        (json!({"!<=OPPORTUNITY": 8}), vec![10]),
+        (json!({"@ID": [2, 4]}), vec![2, 4]),
+        (json!({"!@ID": [2, 4]}), vec![1, 3, 5, 6, 7, 8, 9, 10]),
+        (json!({"ID": [3, 6]}), vec![3, 6]),
+        (json!({"%TITLE": "l 3"}), vec![4]),
+        (json!({"!%TITLE": "deal"}), vec![]),
+        (json!({"=%TITLE": "deal 1%"}), vec![2]),
+        (json!({"%=TITLE": "%9"}), vec![10]),
+        (json!({"!=%TITLE": "deal%"}), vec![]),
+        (json!({"!%=TITLE": "%0"}), (2..=10).collect()),
+        (json!({"?TITLE": "deal 7"}), vec![8]),
+        (json!({"+>OPPORTUNITY": 8}), vec![10]),
+        // No substring search on numbers: `%`, `=%` and `?` compare for equality there.
+        (json!({"%ID": 1}), vec![1]),
+        (json!({"=%OPPORTUNITY": 1}), vec![2]),
+        (json!({"?ID": 1}), vec![1]),
+        (json!({"!%ID": 1}), (2..=10).collect()),
+        // Nor on status fields unless negated: `%STAGE_ID` is `=`, `!%STAGE_ID` a substring.
+        (json!({"%STAGE_ID": "NE"}), vec![]),
+        (json!({"%STAGE_ID": "NEW"}), all.clone()),
+        (json!({"!%STAGE_ID": "NE"}), vec![]),
+    ];
+    for (filter, expected) in cases {
+        let total = json!(expected.len());
+        assert_eq!(
+            listed(&app, "crm.deal.list", filter.clone()).await,
+            (200, expected, total),
+            "{filter}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn legacy_list_filters_drop_the_keys_the_crm_drops() {
+    let app = spawn_app().await;
+    for title in ["a", "b", "c"] {
+        app.ok("crm.lead.add", json!({"fields": {"TITLE": title}}))
+            .await;
+    }
+    app.ok(
+        "crm.lead.update",
+        json!({"id": 2, "fields": {"STATUS_ID": "IN_PROCESS"}}),
+    )
+    .await;
+    assert_eq!(
+        listed(&app, "crm.lead.list", json!({"STATUS_ID": "NEW"})).await,
+        (200, vec![1, 3], json!(2))
+    );
+    // `<>` is not an operator of the legacy syntax: `<>STATUS_ID` is `<` on a field named
+    // `>STATUS_ID`, which leads do not have, so the condition is dropped and every lead listed.
+    // The same for `><` (not between), unknown and user fields, `LOGIC`, numbered groups and
+    // the full-text `*` operators.
+    for ignored in [
+        json!({"<>STATUS_ID": "NEW"}),
+        json!({"><ID": [1, 2]}),
+        json!({"NOPE": 1}),
+        json!({"UF_CRM_NOPE": "x"}),
+        json!({"*TITLE": "a"}),
+        json!({"0": {"ID": 1}}),
+        json!({"LOGIC": "OR"}),
+    ] {
+        assert_eq!(
+            listed(&app, "crm.lead.list", ignored.clone()).await,
+            (200, vec![1, 2, 3], json!(3)),
+            "{ignored}"
+        );
+    }
+    // `LOGIC: OR` is dropped with the rest: the conditions still all hold.
+    assert_eq!(
+        listed(
+            &app,
+            "crm.lead.list",
+            json!({"LOGIC": "OR", "ID": 1, "TITLE": "b"})
+        )
+        .await,
+        (200, vec![], json!(0))
+    );
+    // A field leads have but this server cannot filter by is refused, not dropped: dropping it
+    // would silently widen the list.
+    assert_eq!(
+        app.call("crm.lead.list", json!({"filter": {"PHONE": "+100"}}))
+            .await,
+        legacy("Invalid filter: field 'PHONE' is not allowed in filter")
+    );
+    // A known field with a value that does not fit it is still refused.
+    assert_eq!(
+        app.call("crm.lead.list", json!({"filter": {">ID": "x"}}))
+            .await,
+        legacy("Invalid filter: field 'ID' has invalid value")
     );
 }

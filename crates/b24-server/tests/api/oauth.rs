@@ -234,10 +234,11 @@ async fn token_endpoint_errors_are_oauth_shaped() {
     let (status, body) = o
         .token(json!({"grant_type": "authorization_code", "client_id": o.client_id, "client_secret": "wrong", "code": code}))
         .await;
+    // 400, not 401: the official Python SDK's live test expects a bad request here (spec §12).
     assert_eq!(
         (status, body),
         (
-            401,
+            400,
             envelope("invalid_client", "Invalid client credentials")
         )
     );
@@ -347,4 +348,125 @@ async fn a_blocked_application_gets_overload_limit() {
     );
     oauth::set_blocked(&o.app.state.store, 1, &o.client_id, false).unwrap();
     assert_eq!(o.rest("server.time", &token, json!({})).await.0, 200);
+}
+
+#[tokio::test]
+async fn an_unknown_client_id_gets_wrong_client_in_a_200_answer() {
+    let o = oauth_app("crm").await;
+    let code = o.code_for(1);
+    let (status, body) = o
+        .token(json!({"grant_type": "authorization_code", "client_id": "local.nope.1", "client_secret": o.client_secret, "code": code}))
+        .await;
+    assert_eq!((status, body), (200, json!({"error": "wrong_client"})));
+    // The code was not used up by the refused exchange.
+    o.exchange(&code).await;
+}
+
+async fn oauth_server_app_info(o: &OAuthApp, query: &str) -> (u16, Value) {
+    let response = o
+        .app
+        .client
+        .get(format!("{}/oauth/rest/app.info/?{query}", o.app.base))
+        .send()
+        .await
+        .unwrap();
+    read(response).await
+}
+
+#[tokio::test]
+async fn the_oauth_servers_app_info_answers_its_own_shape_for_a_token() {
+    let o = oauth_app("crm,user").await;
+    let issued = o.exchange(&o.code_for(1)).await;
+    let token = issued["access_token"].as_str().unwrap();
+
+    let (status, mut body) = oauth_server_app_info(&o, &format!("auth={token}")).await;
+
+    assert_eq!(status, 200, "{body}");
+    let time = body.as_object_mut().unwrap().remove("time").unwrap();
+    assert!(time["operating"].is_number() && time["date_start"].is_string());
+    let base = o.app.base.trim_end_matches('/').to_string();
+    assert_eq!(
+        body,
+        json!({"result": {
+            "client_id": o.client_id,
+            "scope": "crm,user",
+            "expires": b24_server::clock::iso(T0 + 3600.0),
+            "install": {
+                "installed": true,
+                "version": 1,
+                "status": "L",
+                "scope": "crm,user",
+                "domain": issued["domain"],
+                "uri": base,
+                "client_endpoint": format!("{base}/rest/"),
+                "member_id": issued["member_id"],
+                "member_type": "company",
+            },
+            "user_id": 1,
+        }})
+    );
+    // The portal's own app.info keeps its upper-case shape.
+    let (status, portal) = o.rest("app.info", token, json!({})).await;
+    assert_eq!(
+        (status, portal["result"]["CODE"].clone()),
+        (200, json!(o.client_id))
+    );
+}
+
+#[tokio::test]
+async fn the_oauth_servers_app_info_refuses_missing_unknown_and_expired_tokens() {
+    let o = oauth_app("crm").await;
+    let token = o.exchange(&o.code_for(1)).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        oauth_server_app_info(&o, "").await,
+        (401, envelope("NO_AUTH_FOUND", "Wrong authorization data"))
+    );
+    assert_eq!(
+        oauth_server_app_info(&o, "auth=not-a-token").await,
+        (
+            400,
+            envelope("invalid_client", "Invalid client credentials")
+        )
+    );
+    o.clock.advance(3600.0);
+    assert_eq!(
+        oauth_server_app_info(&o, &format!("auth={token}")).await,
+        (
+            401,
+            envelope("expired_token", "The access token provided has expired")
+        )
+    );
+}
+
+#[tokio::test]
+async fn rest_app_info_asked_with_the_oauth_servers_host_name_is_the_oauth_servers_app_info() {
+    let o = oauth_app("crm").await;
+    let token = o.exchange(&o.code_for(1)).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, direct) = oauth_server_app_info(&o, &format!("auth={token}")).await;
+    assert_eq!(status, 200);
+    for host in ["oauth.bitrix24.tech", "oauth.bitrix.info"] {
+        let response = o
+            .app
+            .client
+            .get(format!("{}/rest/app.info/?auth={token}", o.app.base))
+            .header("Host", host)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = read(response).await;
+        assert_eq!(
+            (status, &body["result"]),
+            (200, &direct["result"]),
+            "{host}"
+        );
+    }
+    // Without that host name, /rest/app.info is the portal's method.
+    let (_, portal) = o.rest("app.info", &token, json!({})).await;
+    assert_eq!(portal["result"]["CODE"], json!(o.client_id));
 }

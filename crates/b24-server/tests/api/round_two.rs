@@ -270,9 +270,9 @@ async fn a_blocked_application_can_exchange_neither_codes_nor_refresh_tokens_and
     let refused = envelope("invalid_client", "The application is blocked");
     assert_eq!(
         token_call(&app, exchange(pending_code.clone())).await,
-        (401, refused.clone())
+        (400, refused.clone())
     );
-    assert_eq!(token_call(&app, refresh(&first)).await, (401, refused));
+    assert_eq!(token_call(&app, refresh(&first)).await, (400, refused));
 
     // Nothing was used up: once unblocked, the same code and refresh token work.
     oauth::set_blocked(&app.state.store, 1, &client_id, false).unwrap();

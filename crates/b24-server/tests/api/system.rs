@@ -14,6 +14,92 @@ async fn scope_lists_the_webhooks_scopes_or_all_with_full() {
 }
 
 #[tokio::test]
+async fn scope_with_full_lists_every_scope_code_a_portal_knows_not_only_the_grantable_ones() {
+    let app = spawn_app().await;
+    let url = app.create_webhook(1, Some("crm"));
+
+    let (status, body) = app.call_as(&url, "scope", json!({"full": true})).await;
+
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["result"],
+        json!([
+            "ai_admin",
+            "appform",
+            "baas",
+            "biconnector",
+            "bizproc",
+            "booking",
+            "calendar",
+            "calendarmobile",
+            "call",
+            "cashbox",
+            "catalog",
+            "catalogmobile",
+            "configuration.import",
+            "contact_center",
+            "crm",
+            "delivery",
+            "department",
+            "disk",
+            "documentgenerator",
+            "entity",
+            "faceid",
+            "forum",
+            "humanresources.hcmlink",
+            "iblock",
+            "im",
+            "im.import",
+            "imbot",
+            "imconnector",
+            "imopenlines",
+            "intranet",
+            "landing",
+            "landing_cloud",
+            "lists",
+            "log",
+            "mailservice",
+            "messageservice",
+            "mobile",
+            "notifications",
+            "pay_system",
+            "placement",
+            "pull",
+            "pull_channel",
+            "rating",
+            "rpa",
+            "sale",
+            "salescenter",
+            "sign.b2e",
+            "smile",
+            "socialnetwork",
+            "sonet_group",
+            "task",
+            "tasks",
+            "tasks_extended",
+            "tasksmobile",
+            "telephony",
+            "timeman",
+            "user",
+            "user.userfield",
+            "user_basic",
+            "user_brief",
+            "userconsent",
+            "userfieldconfig",
+            "vote"
+        ])
+    );
+    // JSON `false` and `0` are the caller's own list; the text "false" (what a form carries) is
+    // PHP-truthy, so it asks for the full list, as the docs warn.
+    for own in [json!(false), json!(0), json!("0")] {
+        let (_, body) = app.call_as(&url, "scope", json!({ "full": own })).await;
+        assert_eq!(body["result"], json!(["crm"]), "{own}");
+    }
+    let (_, body) = app.call_as(&url, "scope", json!({"full": "false"})).await;
+    assert_eq!(body["result"].as_array().unwrap().len(), 63);
+}
+
+#[tokio::test]
 async fn methods_lists_what_the_caller_may_call_by_scope() {
     let app = spawn_app().await;
     let url = app.create_webhook(1, Some("user"));
