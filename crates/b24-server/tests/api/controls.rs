@@ -277,3 +277,63 @@ async fn expiring_the_tokens_of_an_unknown_application_answers_404() {
         )
     );
 }
+
+/// A non-loopback address of this machine, if it has one with a route (the address a UDP
+/// socket would send from; nothing is sent).
+fn non_loopback_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    ["192.0.2.1:9", "10.255.255.255:9", "8.8.8.8:53"]
+        .iter()
+        .find_map(|target| {
+            socket.connect(target).ok()?;
+            let ip = socket.local_addr().ok()?.ip();
+            (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+        })
+}
+
+#[tokio::test]
+async fn other_machines_are_refused_unless_admin_remote_and_then_only_over_https() {
+    let Some(ip) = non_loopback_address() else {
+        eprintln!("skipped: this machine has no non-loopback address");
+        return;
+    };
+    for remote in [false, true] {
+        let app = spawn_app_with(|c| {
+            c.listen = "0.0.0.0:0".parse().unwrap();
+            c.control.remote = remote;
+        })
+        .await;
+        let port = app.base.rsplit(':').next().unwrap();
+        let response = app
+            .client
+            .post(format!("http://{ip}:{port}/_b24/tokens/expire"))
+            .bearer_auth(&app.admin_token)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = read(response).await;
+        let expected = if remote {
+            envelope(
+                "HTTPS_REQUIRED",
+                "The admin API answers other machines only over HTTPS; use the server's HTTPS listener",
+            )
+        } else {
+            envelope(
+                "ACCESS_DENIED",
+                "The admin API answers only clients on this machine; start the server with --admin-remote to allow others (over HTTPS)",
+            )
+        };
+        assert_eq!((status, body), (403, expected), "remote: {remote}");
+        // Health stays open to every peer.
+        let (status, _) = app.get(&format!("http://{ip}:{port}/_b24/health")).await;
+        assert_eq!(status, 200);
+    }
+}
+
+#[tokio::test]
+async fn no_admin_removes_the_routes() {
+    let app = spawn_app_with(|c| c.control.enabled = false).await;
+    let (status, body) = app.get(&format!("{}/_b24/health", app.base)).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"], "ERROR_METHOD_NOT_FOUND");
+}
