@@ -123,21 +123,11 @@ fn where_clause<'f>(filter: &'f JournalFilter, portal: i64) -> (String, Vec<Arg<
 }
 
 impl SqlTx<'_> {
-    /// One `INSERT` of numbered entries.
+    /// One `INSERT` of numbered entries (a full chunk, or one row).
     fn insert_rows(&mut self, rows: &[(i64, &NewJournalEntry)]) -> Result<(), ApiError> {
-        let mut sql = String::from(
-            "INSERT INTO journal (portal_id, seq, at, via, user_id, method, http, error, ms, params, batch, fault) VALUES ",
-        );
+        let sql = insert_statement(rows.len());
         let mut args = Vec::with_capacity(rows.len() * 12);
-        for (i, (seq, e)) in rows.iter().enumerate() {
-            let first = i * 12 + 1;
-            let placeholders: Vec<String> = (first..first + 12).map(|n| format!("?{n}")).collect();
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('(');
-            sql.push_str(&placeholders.join(", "));
-            sql.push(')');
+        for (seq, e) in rows {
             args.extend([
                 Arg::Int(self.portal),
                 Arg::Int(*seq),
@@ -153,8 +143,36 @@ impl SqlTx<'_> {
                 e.fault.map_or(Arg::Null, Arg::Int),
             ]);
         }
-        self.exec(&sql, &args)?;
+        self.exec(sql, &args)?;
         Ok(())
+    }
+}
+
+/// The text of an `INSERT` of `rows` entries (a full [`CHUNK`] or one), built once: the writer
+/// runs it for every few dozen calls answered.
+fn insert_statement(rows: usize) -> &'static str {
+    fn build(rows: usize) -> String {
+        let mut sql = String::from(
+            "INSERT INTO journal (portal_id, seq, at, via, user_id, method, http, error, ms, params, batch, fault) VALUES ",
+        );
+        for i in 0..rows {
+            let first = i * 12 + 1;
+            let placeholders: Vec<String> = (first..first + 12).map(|n| format!("?{n}")).collect();
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            sql.push_str(&placeholders.join(", "));
+            sql.push(')');
+        }
+        sql
+    }
+    static CHUNKED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static SINGLE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    match rows {
+        CHUNK => CHUNKED.get_or_init(|| build(CHUNK)),
+        1 => SINGLE.get_or_init(|| build(1)),
+        other => unreachable!("journal rows go in by {CHUNK} or by one, not {other}"),
     }
 }
 
