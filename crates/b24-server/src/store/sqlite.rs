@@ -11,7 +11,7 @@
 //! inline they cost that one caller milliseconds.
 
 use super::driver::{sql_row_getters, Arg, Conn, Dialect, EachRow, SqlRow};
-use super::schema::MIGRATIONS;
+use super::schema::{MIGRATIONS, SQLITE_WITHOUT_ROWID};
 use super::sql::SqlTx;
 use super::*;
 use crate::clock::Clock;
@@ -324,7 +324,7 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     tx.pragma_update(None, "application_id", APPLICATION_ID)?;
     let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        tx.execute_batch(sql)?;
+        tx.execute_batch(&sql.replace(SQLITE_WITHOUT_ROWID, "WITHOUT ROWID"))?;
         tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
     }
     tx.commit()
@@ -542,6 +542,21 @@ mod tests {
             .transaction(1, false, |tx| tx.list_items(entity_type_id, &query))
             .unwrap()
             .total
+    }
+
+    #[test]
+    fn the_journal_is_stored_in_its_primary_key_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SqliteStore::open(dir.path()).unwrap());
+        let conn = Connection::open(dir.path().join("b24.sqlite3")).unwrap();
+        let without_rowid: bool = conn
+            .query_row(
+                "SELECT wr FROM pragma_table_list WHERE name = 'journal'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(without_rowid);
     }
 
     #[test]
