@@ -327,11 +327,7 @@ async fn connections_over_https_are_cut_below_tls() {
         json!({"match": {"method": "server.time"}, "times": 1, "action": {"network": "close"}}),
     )
     .await;
-    let ca = std::fs::read(app.ca_pem.as_ref().unwrap()).unwrap();
-    let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
-        .build()
-        .unwrap();
+    let client = crate::tls::client_trusting(app.ca_pem.as_ref().unwrap());
     let path = app.admin_url.strip_prefix(&app.base).unwrap();
     let url = format!("{}{path}server.time", app.https_base.as_ref().unwrap());
     assert!(client.post(&url).send().await.is_err());

@@ -44,22 +44,8 @@ impl Drop for Running {
 }
 
 fn sigterm(child: &mut std::process::Child) -> std::process::ExitStatus {
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    crate::durability::signal(child, "-TERM");
     child.wait().unwrap()
-}
-
-fn https_client(ca: &str) -> reqwest::Client {
-    let pem = std::fs::read(ca).unwrap();
-    reqwest::Client::builder()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
-        .build()
-        .unwrap()
 }
 
 #[tokio::test]
@@ -121,7 +107,7 @@ async fn an_ephemeral_server_writes_a_ready_file_that_is_enough_to_call_it_and_c
     let https_webhook = info["https_webhook"].as_str().unwrap();
     assert!(https_webhook.starts_with(info["https"].as_str().unwrap()));
     let (status, _) = read(
-        https_client(ca)
+        crate::tls::client_trusting(Path::new(ca))
             .get(format!("{https_webhook}profile"))
             .send()
             .await

@@ -19,7 +19,8 @@ async fn https_app(require_https: bool, trusted_proxy: bool) -> TestApp {
     .await
 }
 
-fn client_trusting(ca: &std::path::Path) -> reqwest::Client {
+/// A client that trusts only the certificate authority in `ca` (PEM).
+pub(crate) fn client_trusting(ca: &std::path::Path) -> reqwest::Client {
     let pem = std::fs::read(ca).unwrap();
     reqwest::Client::builder()
         .tls_built_in_root_certs(false)
