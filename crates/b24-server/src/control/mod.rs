@@ -17,6 +17,7 @@ pub mod admin_token;
 pub mod clock;
 pub mod events;
 pub mod faults;
+pub mod glob;
 pub mod journal;
 pub mod recorder;
 pub mod state;

@@ -315,10 +315,10 @@ impl Pending {
             http: self.http,
             error: self.error.map(str::to_string),
             ms: (self.ms * 1000.0).round() / 1000.0,
-            params: serde_json::to_string(&self.params).unwrap_or_else(|_| "{}".to_string()),
+            params: Value::Object(self.params),
             batch: self
                 .batch
-                .map(|b| serde_json::to_string(&b).unwrap_or_else(|_| "[]".to_string())),
+                .map(|b| serde_json::to_value(b).unwrap_or_else(|_| Value::Array(Vec::new()))),
             fault: self.fault,
         }
     }

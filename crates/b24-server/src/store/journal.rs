@@ -1,13 +1,25 @@
-//! Storage of the request journal (`/_b24/journal`): one row per REST call, keyed by
-//! `(portal_id, seq)`. Rows are appended in batches by the journal writer (off the request path);
-//! `seq` comes from the portal's `journal` row of `sequences`, taken in the same transaction, so
-//! two server processes on one PostgreSQL database never hand out one number twice (the row is
-//! locked by the update until the batch commits). Every read and the cap's delete walk the
-//! primary key from a `seq`, so no statement reads the whole table.
+//! Storage of the request journal (`/_b24/journal`). The writer appends the calls it gathered
+//! (tens to thousands at a time) as ONE row, a *chunk*: `(portal_id, last_seq)` is the key,
+//! `first_seq` and `floor_seq` beside it, and `entries` holds the calls as a JSON array. A row per
+//! call made every call pay an insert and, past the cap, a delete in a B-tree (more than the
+//! whole of a `server.time` answer costs); a row per batch makes that cost vanish, and the
+//! journal is read rarely (by tests, the CLI and the console), where decoding a few chunks is
+//! cheap.
+//!
+//! Numbers: `seq` comes from the portal's `journal` row of `sequences`, taken in the same
+//! transaction, so two server processes on one PostgreSQL database never hand out one number
+//! twice (the row is locked by the update until the batch commits) and their chunks never
+//! overlap. The cap: each chunk records the `floor` its writer computed (the newest `seq` minus
+//! the entries kept); entries at or below the newest chunk's floor are gone even while their
+//! chunk still holds younger ones, and chunks wholly below it are deleted. Every statement walks
+//! the primary key from a `seq`, and a read decodes at most the chunks holding the entries kept,
+//! so no statement reads the whole table.
 
-use super::driver::{args, Arg};
+use super::driver::args;
 use super::sql::SqlTx;
 use crate::error::ApiError;
+use serde::Deserialize;
+use serde_json::Value;
 
 /// The name of the journal's counter in `sequences`.
 const SEQUENCE: &str = "journal";
@@ -29,21 +41,39 @@ pub struct NewJournalEntry {
     pub error: Option<String>,
     /// Milliseconds the server took.
     pub ms: f64,
-    /// The parameters, secrets removed, as JSON text.
-    pub params: String,
-    /// For `batch`: `[{"key","method","error"}]` as JSON text.
-    pub batch: Option<String>,
+    /// The parameters, secrets removed.
+    pub params: Value,
+    /// For `batch`: `[{"key","method","error"}]`.
+    pub batch: Option<Value>,
     /// The fault rule that made the answer.
     pub fault: Option<i64>,
 }
 
-/// A stored call.
-#[derive(Debug, Clone, PartialEq)]
+/// A stored call: the fields of [`NewJournalEntry`] and its number, as a chunk holds them.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct JournalEntry {
     /// Its number, increasing per portal.
     pub seq: i64,
-    /// The call itself.
-    pub entry: NewJournalEntry,
+    /// When the call arrived (portal time, Unix seconds).
+    pub at: f64,
+    /// `webhook:ID`, `app:CLIENT_ID` or `none`.
+    pub via: String,
+    /// The user the call ran as, once known.
+    pub user: Option<i64>,
+    /// The method, lower-cased.
+    pub method: String,
+    /// The HTTP status answered.
+    pub http: u16,
+    /// The wire error code answered, if any.
+    pub error: Option<String>,
+    /// Milliseconds the server took.
+    pub ms: f64,
+    /// The parameters, secrets removed.
+    pub params: Value,
+    /// For `batch`: its commands.
+    pub batch: Option<Value>,
+    /// The fault rule that made the answer.
+    pub fault: Option<i64>,
 }
 
 /// Which entries a read or count selects.
@@ -51,12 +81,34 @@ pub struct JournalEntry {
 pub struct JournalFilter {
     /// Only entries after this `seq`.
     pub since: i64,
-    /// A SQL `LIKE` pattern (escape `\`) the lower-cased method must match.
-    pub method_like: Option<String>,
+    /// A lower-case glob (`*`: any run of characters) the method must match.
+    pub method: Option<String>,
     /// Only answers with an error, or without one.
     pub error: ErrorFilter,
     /// Only this `via`.
     pub via: Option<String>,
+}
+
+impl JournalFilter {
+    /// Whether the filter looks at more than numbers (so entries must be decoded to count them).
+    fn selects_by_content(&self) -> bool {
+        self.method.is_some() || self.error != ErrorFilter::All || self.via.is_some()
+    }
+
+    fn matches(&self, entry: &JournalEntry) -> bool {
+        let error = match &self.error {
+            ErrorFilter::All => true,
+            ErrorFilter::Any => entry.error.is_some(),
+            ErrorFilter::None => entry.error.is_none(),
+            ErrorFilter::Code(code) => entry.error.as_deref() == Some(code),
+        };
+        error
+            && self.via.as_ref().is_none_or(|via| *via == entry.via)
+            && self
+                .method
+                .as_ref()
+                .is_none_or(|glob| crate::control::glob::matches(glob, &entry.method))
+    }
 }
 
 /// The `error` filter.
@@ -75,8 +127,8 @@ pub enum ErrorFilter {
 
 /// The journal's statements.
 pub trait JournalTx {
-    /// Appends calls in order, numbering them; then drops the oldest beyond `keep` (by `seq`
-    /// range, through the primary key). Returns the last number given.
+    /// Appends calls in order as one chunk, numbering them; then drops the oldest beyond `keep`.
+    /// Returns the last number given.
     fn append_journal(&mut self, entries: &[NewJournalEntry], keep: u64) -> Result<i64, ApiError>;
     /// Up to `limit` entries matching `filter`, oldest first.
     fn journal_page(
@@ -93,86 +145,109 @@ pub trait JournalTx {
     fn clear_journal(&mut self) -> Result<u64, ApiError>;
 }
 
-/// Rows per multi-row `INSERT` (12 arguments each).
-const CHUNK: usize = 32;
-
-const COLUMNS: &str = "seq, at, via, user_id, method, http, error, ms, params, batch, fault";
-
-/// The `WHERE` of a filtered read and its arguments (after the portal, `?1`).
-fn where_clause<'f>(filter: &'f JournalFilter, portal: i64) -> (String, Vec<Arg<'f>>) {
-    let mut sql = String::from("portal_id = ?1 AND seq > ?2");
-    let mut args = vec![Arg::Int(portal), Arg::Int(filter.since)];
-    if let Some(like) = &filter.method_like {
-        args.push(Arg::Text(like));
-        sql.push_str(&format!(" AND method LIKE ?{} ESCAPE '\\'", args.len()));
+/// The chunk text of `entries` numbered from `first`: a JSON array of [`JournalEntry`] objects,
+/// written straight into one buffer (the writer's only per-call work besides the copy).
+fn encode_chunk(first: i64, entries: &[NewJournalEntry]) -> Result<String, ApiError> {
+    fn field(
+        out: &mut Vec<u8>,
+        name: &str,
+        value: &impl serde::Serialize,
+    ) -> serde_json::Result<()> {
+        out.push(b',');
+        out.push(b'"');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+        serde_json::to_writer(&mut *out, value)
     }
-    match &filter.error {
-        ErrorFilter::All => {}
-        ErrorFilter::Any => sql.push_str(" AND error IS NOT NULL"),
-        ErrorFilter::None => sql.push_str(" AND error IS NULL"),
-        ErrorFilter::Code(code) => {
-            args.push(Arg::Text(code));
-            sql.push_str(&format!(" AND error = ?{}", args.len()));
+    let encode = || -> serde_json::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(entries.len() * 160 + 2);
+        out.push(b'[');
+        for (seq, e) in (first..).zip(entries) {
+            if seq != first {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"seq\":");
+            serde_json::to_writer(&mut out, &seq)?;
+            field(&mut out, "at", &e.at)?;
+            field(&mut out, "via", &e.via)?;
+            field(&mut out, "user", &e.user)?;
+            field(&mut out, "method", &e.method)?;
+            field(&mut out, "http", &e.http)?;
+            field(&mut out, "error", &e.error)?;
+            field(&mut out, "ms", &e.ms)?;
+            field(&mut out, "params", &e.params)?;
+            field(&mut out, "batch", &e.batch)?;
+            field(&mut out, "fault", &e.fault)?;
+            out.push(b'}');
         }
-    }
-    if let Some(via) = &filter.via {
-        args.push(Arg::Text(via));
-        sql.push_str(&format!(" AND via = ?{}", args.len()));
-    }
-    (sql, args)
+        out.push(b']');
+        Ok(out)
+    };
+    let bytes = encode().map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
+    // serde_json writes UTF-8 only.
+    String::from_utf8(bytes).map_err(|e| ApiError::internal(anyhow::anyhow!(e)))
+}
+
+fn decode_chunk(text: &str) -> Result<Vec<JournalEntry>, ApiError> {
+    serde_json::from_str(text)
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("a journal chunk cannot be read: {e}")))
+}
+
+/// How many entries above `floor` a chunk of `first..=last` holds.
+fn kept_in(first: i64, last: i64, floor: i64) -> u64 {
+    (last - first.max(floor + 1) + 1).max(0) as u64
 }
 
 impl SqlTx<'_> {
-    /// One `INSERT` of numbered entries (a full chunk, or one row).
-    fn insert_rows(&mut self, rows: &[(i64, &NewJournalEntry)]) -> Result<(), ApiError> {
-        let sql = insert_statement(rows.len());
-        let mut args = Vec::with_capacity(rows.len() * 12);
-        for (seq, e) in rows {
-            args.extend([
-                Arg::Int(self.portal),
-                Arg::Int(*seq),
-                Arg::Real(e.at),
-                Arg::Text(&e.via),
-                e.user.map_or(Arg::Null, Arg::Int),
-                Arg::Text(&e.method),
-                Arg::Int(i64::from(e.http)),
-                e.error.as_deref().map_or(Arg::Null, Arg::Text),
-                Arg::Real(e.ms),
-                Arg::Text(&e.params),
-                e.batch.as_deref().map_or(Arg::Null, Arg::Text),
-                e.fault.map_or(Arg::Null, Arg::Int),
-            ]);
-        }
-        self.exec(sql, &args)?;
-        Ok(())
+    /// The newest chunk's floor: entries at or below it are gone. 0 without chunks.
+    fn journal_floor(&mut self) -> Result<i64, ApiError> {
+        let floor = self.opt(
+            "SELECT floor_seq FROM journal WHERE portal_id = ?1 ORDER BY last_seq DESC LIMIT 1",
+            &args![self.portal],
+            |r| r.int(0),
+        )?;
+        Ok(floor.unwrap_or(0))
     }
-}
 
-/// The text of an `INSERT` of `rows` entries (a full [`CHUNK`] or one), built once: the writer
-/// runs it for every few dozen calls answered.
-fn insert_statement(rows: usize) -> &'static str {
-    fn build(rows: usize) -> String {
-        let mut sql = String::from(
-            "INSERT INTO journal (portal_id, seq, at, via, user_id, method, http, error, ms, params, batch, fault) VALUES ",
-        );
-        for i in 0..rows {
-            let first = i * 12 + 1;
-            let placeholders: Vec<String> = (first..first + 12).map(|n| format!("?{n}")).collect();
-            if i > 0 {
-                sql.push_str(", ");
+    /// Calls `visit` with every kept entry after `since`, oldest first, a chunk at a time,
+    /// until it returns `false`.
+    fn visit_journal(
+        &mut self,
+        since: i64,
+        mut visit: impl FnMut(JournalEntry) -> bool,
+    ) -> Result<(), ApiError> {
+        let mut after = since.max(self.journal_floor()?);
+        loop {
+            let chunk = self.opt(
+                "SELECT last_seq, entries FROM journal WHERE portal_id = ?1 AND last_seq > ?2
+                 ORDER BY last_seq LIMIT 1",
+                &args![self.portal, after],
+                |r| Ok((r.int(0)?, r.text(1)?)),
+            )?;
+            let Some((last, text)) = chunk else {
+                return Ok(());
+            };
+            for entry in decode_chunk(&text)? {
+                if entry.seq > after && !visit(entry) {
+                    return Ok(());
+                }
             }
-            sql.push('(');
-            sql.push_str(&placeholders.join(", "));
-            sql.push(')');
+            after = last;
         }
-        sql
     }
-    static CHUNKED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    static SINGLE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    match rows {
-        CHUNK => CHUNKED.get_or_init(|| build(CHUNK)),
-        1 => SINGLE.get_or_init(|| build(1)),
-        other => unreachable!("journal rows go in by {CHUNK} or by one, not {other}"),
+
+    /// How many entries after `since` are kept, from the chunks' bounds alone.
+    fn journal_kept(&mut self, since: i64) -> Result<u64, ApiError> {
+        let after = since.max(self.journal_floor()?);
+        let bounds = self.all(
+            "SELECT first_seq, last_seq FROM journal WHERE portal_id = ?1 AND last_seq > ?2",
+            &args![self.portal, after],
+            |r| Ok((r.int(0)?, r.int(1)?)),
+        )?;
+        Ok(bounds
+            .into_iter()
+            .map(|(first, last)| kept_in(first, last, after))
+            .sum())
     }
 }
 
@@ -193,21 +268,18 @@ impl JournalTx for SqlTx<'_> {
                 |r| r.int(0),
             )?
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the sequence returned no value")))?;
-        // Full chunks go in one multi-row statement each (one prepared text), the rest one by
-        // one: two statement texts in all, and few round trips to PostgreSQL.
-        let numbered: Vec<(i64, &NewJournalEntry)> = (last - n + 1..).zip(entries).collect();
-        let mut chunks = numbered.chunks_exact(CHUNK);
-        for chunk in chunks.by_ref() {
-            self.insert_rows(chunk)?;
-        }
-        for row in chunks.remainder() {
-            self.insert_rows(std::slice::from_ref(row))?;
-        }
-        let oldest_kept = last.saturating_sub(keep.min(i64::MAX as u64) as i64);
-        if oldest_kept > 0 {
+        let first = last - n + 1;
+        let floor = last.saturating_sub(keep.min(i64::MAX as u64) as i64).max(0);
+        let text = encode_chunk(first, entries)?;
+        self.exec(
+            "INSERT INTO journal (portal_id, last_seq, first_seq, floor_seq, entries)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            &args![self.portal, last, first, floor, text.as_str()],
+        )?;
+        if floor > 0 {
             self.exec(
-                "DELETE FROM journal WHERE portal_id = ?1 AND seq <= ?2",
-                &args![self.portal, oldest_kept],
+                "DELETE FROM journal WHERE portal_id = ?1 AND last_seq <= ?2",
+                &args![self.portal, floor],
             )?;
         }
         Ok(last)
@@ -218,36 +290,29 @@ impl JournalTx for SqlTx<'_> {
         filter: &JournalFilter,
         limit: u64,
     ) -> Result<Vec<JournalEntry>, ApiError> {
-        let (clause, mut args) = where_clause(filter, self.portal);
-        args.push(Arg::Int(limit.min(i64::MAX as u64) as i64));
-        let sql = format!(
-            "SELECT {COLUMNS} FROM journal WHERE {clause} ORDER BY seq LIMIT ?{}",
-            args.len()
-        );
-        self.all(&sql, &args, |r| {
-            Ok(JournalEntry {
-                seq: r.int(0)?,
-                entry: NewJournalEntry {
-                    at: r.real(1)?,
-                    via: r.text(2)?,
-                    user: r.opt_int(3)?,
-                    method: r.text(4)?,
-                    http: u16::try_from(r.int(5)?).unwrap_or(0),
-                    error: r.opt_text(6)?,
-                    ms: r.real(7)?,
-                    params: r.text(8)?,
-                    batch: r.opt_text(9)?,
-                    fault: r.opt_int(10)?,
-                },
-            })
-        })
+        let mut page = Vec::new();
+        if limit == 0 {
+            return Ok(page);
+        }
+        self.visit_journal(filter.since, |entry| {
+            if filter.matches(&entry) {
+                page.push(entry);
+            }
+            (page.len() as u64) < limit
+        })?;
+        Ok(page)
     }
 
     fn journal_count(&mut self, filter: &JournalFilter) -> Result<u64, ApiError> {
-        let (clause, args) = where_clause(filter, self.portal);
-        let sql = format!("SELECT COUNT(*) FROM journal WHERE {clause}");
-        let n = self.opt(&sql, &args, |r| r.int(0))?.unwrap_or(0);
-        Ok(n.max(0) as u64)
+        if !filter.selects_by_content() {
+            return self.journal_kept(filter.since);
+        }
+        let mut n = 0;
+        self.visit_journal(filter.since, |entry| {
+            n += u64::from(filter.matches(&entry));
+            true
+        })?;
+        Ok(n)
     }
 
     fn journal_last_seq(&mut self) -> Result<i64, ApiError> {
@@ -260,9 +325,61 @@ impl JournalTx for SqlTx<'_> {
     }
 
     fn clear_journal(&mut self) -> Result<u64, ApiError> {
+        let kept = self.journal_kept(0)?;
         self.exec(
             "DELETE FROM journal WHERE portal_id = ?1",
             &args![self.portal],
-        )
+        )?;
+        Ok(kept)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(i: i64) -> NewJournalEntry {
+        NewJournalEntry {
+            at: 1_800_000_000.25,
+            via: "webhook:1".into(),
+            user: (i % 2 == 0).then_some(1),
+            method: "crm.item.add".into(),
+            http: 400,
+            error: Some("ERROR \"quoted\" \u{1F600}".into()),
+            ms: 0.125,
+            params: json!({"fields": {"title": format!("deal {i}"), "n": [1, 2.5, null]}}),
+            batch: (i == 2).then(|| json!([{"key": "a", "method": "server.time", "error": null}])),
+            fault: Some(i),
+        }
+    }
+
+    #[test]
+    fn a_chunk_gives_back_every_field_of_every_entry_with_its_number() {
+        let written: Vec<NewJournalEntry> = (1..=3).map(entry).collect();
+        let read = decode_chunk(&encode_chunk(41, &written).unwrap()).unwrap();
+        assert_eq!(read.len(), 3);
+        for ((seq, new), stored) in (41..).zip(&written).zip(&read) {
+            assert_eq!(stored.seq, seq);
+            assert_eq!(stored.at, new.at);
+            assert_eq!(stored.via, new.via);
+            assert_eq!(stored.user, new.user);
+            assert_eq!(stored.method, new.method);
+            assert_eq!(stored.http, new.http);
+            assert_eq!(stored.error, new.error);
+            assert_eq!(stored.ms, new.ms);
+            assert_eq!(stored.params, new.params);
+            assert_eq!(stored.batch, new.batch);
+            assert_eq!(stored.fault, new.fault);
+        }
+    }
+
+    #[test]
+    fn a_chunk_keeps_only_the_entries_above_the_floor() {
+        assert_eq!(kept_in(1, 10, 0), 10);
+        assert_eq!(kept_in(1, 10, 4), 6);
+        assert_eq!(kept_in(5, 10, 4), 6);
+        assert_eq!(kept_in(5, 10, 10), 0);
+        assert_eq!(kept_in(5, 10, 20), 0);
     }
 }

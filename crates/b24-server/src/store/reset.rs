@@ -5,6 +5,7 @@
 //! compares the list with the schema, so a new table or column cannot escape reset or snapshots.
 
 use super::driver::{args, Arg, Dialect, SqlRow};
+use super::journal::JournalTx;
 use super::sql::SqlTx;
 use crate::error::ApiError;
 use b24_protocol::{ErrorCode, RestError};
@@ -588,6 +589,8 @@ impl ResetTx for SqlTx<'_> {
         let prefix = format!("{}|%", self.portal);
         for (table, fate) in TABLES {
             let n = match fate {
+                // The journal's rows are chunks of entries: count the entries.
+                Fate::Run if *table == "journal" => self.clear_journal()?,
                 Fate::Data | Fate::Run => self.delete_portal_rows(table)?,
                 Fate::Auth if !keep_auth => self.delete_portal_rows(table)?,
                 Fate::Auth | Fate::Kept => continue,

@@ -372,4 +372,19 @@ INSERT INTO journal_by_key
 DROP TABLE journal;
 ALTER TABLE journal_by_key RENAME TO journal;
 "#,
+    // 13: the journal holds one row per batch the writer gathered (a chunk of entries as a JSON
+    // array), not one per call: a row per call cost every call an insert and, past the cap, a
+    // delete (see store/journal.rs). Entries recorded before this upgrade are dropped; their
+    // numbering goes on.
+    r#"
+DROP TABLE journal;
+CREATE TABLE journal (
+    portal_id   BIGINT NOT NULL,
+    last_seq    BIGINT NOT NULL,
+    first_seq   BIGINT NOT NULL,
+    floor_seq   BIGINT NOT NULL,
+    entries     TEXT NOT NULL,
+    PRIMARY KEY (portal_id, last_seq)
+);
+"#,
 ];

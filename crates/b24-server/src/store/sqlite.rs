@@ -545,21 +545,6 @@ mod tests {
     }
 
     #[test]
-    fn the_journal_is_stored_in_its_primary_key_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        drop(SqliteStore::open(dir.path()).unwrap());
-        let conn = Connection::open(dir.path().join("b24.sqlite3")).unwrap();
-        let without_rowid: bool = conn
-            .query_row(
-                "SELECT wr FROM pragma_table_list WHERE name = 'journal'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert!(without_rowid);
-    }
-
-    #[test]
     fn list_totals_follow_inserts_and_deletes_per_type_with_and_without_filters() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();

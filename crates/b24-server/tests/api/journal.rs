@@ -697,7 +697,7 @@ async fn a_large_batch_of_entries_is_numbered_in_order_and_capped_in_one_write()
             http: 200,
             error: (i % 2 == 1).then(|| "E".to_string()),
             ms: 0.5,
-            params: format!(r#"{{"i":{i}}}"#),
+            params: json!({ "i": i }),
             batch: None,
             fault: (i == 69).then_some(3),
         })

@@ -4,6 +4,7 @@
 use crate::helpers::*;
 use b24_server::clock::ManualClock;
 use b24_server::limits::Plan;
+use b24_server::store::journal::{JournalFilter, NewJournalEntry};
 use b24_server::store::reset::{Fate, Kind, Table, TableRows, SNAPSHOT_TABLES, TABLES};
 use b24_server::store::DEFAULT_PORTAL;
 use reqwest::Method;
@@ -11,21 +12,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-/// The journal and fault tables, to put rows in directly (their features live elsewhere).
-const JOURNAL: Table = Table {
-    name: "journal",
-    columns: &[
-        ("seq", Kind::Int),
-        ("at", Kind::Real),
-        ("via", Kind::Text),
-        ("method", Kind::Text),
-        ("http", Kind::Int),
-        ("ms", Kind::Real),
-        ("params", Kind::Text),
-    ],
-    order: "seq",
-    keys: &[&["seq"]],
-};
+/// The fault table, to put rows in directly (its feature lives elsewhere).
 const FAULTS: Table = Table {
     name: "faults",
     columns: &[
@@ -212,14 +199,24 @@ async fn reset_refuses_an_unknown_keep_value_and_unknown_fields_with_400() {
 #[tokio::test]
 async fn reset_clears_the_journal_the_faults_and_the_clock() {
     let app = spawn_app().await;
-    put_rows(
-        &app,
-        &JOURNAL,
-        (1..=3)
-            .map(|seq| json!([seq, 1.5, "webhook:1", "server.time", 200, 0.5, "{}"]))
-            .map(|row| row.as_array().unwrap().clone())
-            .collect(),
-    );
+    let entries: Vec<NewJournalEntry> = (1..=3)
+        .map(|_| NewJournalEntry {
+            at: 1.5,
+            via: "webhook:1".into(),
+            user: None,
+            method: "server.time".into(),
+            http: 200,
+            error: None,
+            ms: 0.5,
+            params: json!({}),
+            batch: None,
+            fault: None,
+        })
+        .collect();
+    app.state
+        .store
+        .write(DEFAULT_PORTAL, |tx| tx.append_journal(&entries, 10_000))
+        .unwrap();
     put_rows(
         &app,
         &FAULTS,
@@ -238,7 +235,14 @@ async fn reset_clears_the_journal_the_faults_and_the_clock() {
     assert_eq!(status, 200);
     assert_eq!(answer["deleted"]["journal"], json!(3));
     assert_eq!(answer["deleted"]["faults"], json!(1));
-    assert_eq!(count_rows(&app, &JOURNAL), 0);
+    let journal = app
+        .state
+        .store
+        .read(DEFAULT_PORTAL, |tx| {
+            tx.journal_count(&JournalFilter::default())
+        })
+        .unwrap();
+    assert_eq!(journal, 0);
     assert_eq!(count_rows(&app, &FAULTS), 0);
     // Set in memory by the reset itself; a portal refresh that read the database just before
     // the reset may put the old setting back until its next read, a second later.
