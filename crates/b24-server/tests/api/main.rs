@@ -38,6 +38,7 @@ mod clock;
 mod concurrency;
 mod controls;
 mod crm_bad_input;
+mod crm_enum;
 mod crm_items;
 mod crm_types;
 mod durability;
