@@ -16,6 +16,7 @@ mod item;
 mod legacy_entity;
 mod listing;
 mod system;
+pub(crate) mod v3;
 
 use crate::auth::{authenticate, Caller, Credentials, Transport};
 use crate::control::faults::{self, via_of, Place, Reply};

@@ -60,6 +60,7 @@ mod protocol;
 mod proxies;
 mod races;
 mod reset;
+mod rest_v3;
 mod round_two;
 mod scale_out;
 mod startup;
