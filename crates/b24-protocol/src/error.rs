@@ -151,7 +151,7 @@ error_codes! {
     HandlerAlreadyBound => 400, "ERROR_CORE", "Unable to set event handler: Handler already binded";
     TooManyHandlers => 400, "ERROR_CORE", "Unable to set event handler: The application has too many handlers (at most 500)";
 
-    // --- REST 3.0 (`/rest/api/…`, spec §15): answered as `{"error": {"code", "message"}}`;
+    // --- REST 3.0 (`/rest/api/…`, spec "REST 3.0"): answered as `{"error": {"code", "message"}}`;
     // the messages are the core's English phrases ---
     /// A method REST 3.0 does not have, called directly or inside its `batch`; the message
     /// names it: `Method "x" was not found.`

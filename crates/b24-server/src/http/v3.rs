@@ -1,5 +1,5 @@
 //! REST 3.0: `/rest/api/{user}/{code}/{method}` (webhook) and `/rest/api/{method}` (token in
-//! `Authorization: Bearer`, the body's `auth` or the query's `auth`), spec §15.
+//! `Authorization: Bearer`, the body's `auth` or the query's `auth`), spec "REST 3.0".
 //!
 //! What differs from v2 is only the envelope: the request is the JSON body alone (the query
 //! string carries no parameters, only a client's `auth`), a success is `{"result", "time"}`, an

@@ -4,7 +4,7 @@
 //! the enumeration has none. `crm.enum.ownertype` adds the smart processes that exist on the
 //! portal; `crm.enum.getorderownertypes` has its own shape (`id, name, code, attribute`).
 //! Docs: api-reference/crm/auxiliary/enum/*.md (the activity ones under `outdated/`); the
-//! values and their order are the docs' answers, the shapes the core's proxy (spec §15).
+//! values and their order are the docs' answers, the shapes the core's proxy (spec "crm.enum.*").
 
 use super::{Call, Handler, MethodSpec, Output};
 use crate::error::ApiError;

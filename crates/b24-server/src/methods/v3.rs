@@ -1,4 +1,4 @@
-//! The methods of REST 3.0 (`/rest/api/…`, spec §15): a table of its own, apart from
+//! The methods of REST 3.0 (`/rest/api/…`, spec "REST 3.0"): a table of its own, apart from
 //! [`super::METHODS`], because REST 3.0 serves only the methods migrated to it. A name that is
 //! only a v2 method (`server.time`, `crm.item.list`, …) is `METHODNOTFOUNDEXCEPTION` there, as on
 //! the real service. Of what REST 3.0 defines, this server serves what it can serve truthfully:

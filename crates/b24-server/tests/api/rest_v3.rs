@@ -1,4 +1,4 @@
-//! REST 3.0 (`/rest/api/…`, spec §15): its envelope, its errors, its batch, and the limits,
+//! REST 3.0 (`/rest/api/…`, spec "REST 3.0"): its envelope, its errors, its batch, and the limits,
 //! authentication and journal it shares with v2.
 
 use crate::helpers::{envelope, read, spawn_app, spawn_app_with, TestApp};
