@@ -215,19 +215,16 @@ pub(super) async fn rest(
                 &state, &method, &uri, &headers, body, &path, spec, transport, &mut call,
             );
             match answer.await {
-                Ok(reply) => {
-                    faults::respond(
-                        reply,
-                        &path.method,
-                        cut.as_deref(),
-                        |outcome| match outcome {
-                            Ok(dispatched) => {
-                                success_v3(dispatched, spec, start, state.clock.now())
-                            }
-                            Err(e) => error_v3(&e, &path.method),
-                        },
-                    )
-                }
+                Ok(reply) => faults::respond_as(
+                    reply,
+                    &path.method,
+                    cut.as_deref(),
+                    |outcome| match outcome {
+                        Ok(dispatched) => success_v3(dispatched, spec, start, state.clock.now()),
+                        Err(e) => error_v3(&e, &path.method),
+                    },
+                    error_v3,
+                ),
                 Err(e) => error_v3(&e, &path.method),
             }
         }

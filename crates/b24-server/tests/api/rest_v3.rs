@@ -331,3 +331,33 @@ async fn rest_3_calls_are_recorded_in_the_journal() {
     assert_eq!(missing["http"], 404);
     assert_eq!(missing["error"], METHOD_NOT_FOUND);
 }
+
+#[tokio::test]
+async fn fault_rules_fire_on_rest_3_calls_and_answer_in_its_shape() {
+    let app = spawn_app().await;
+    let rule = json!({"match": {"method": "rest.scope.list"}, "times": 1,
+                      "action": {"error": "OPERATION_TIME_LIMIT"}});
+    let (status, body) = app.control(Method::POST, "/faults", Some(rule)).await;
+    assert_eq!(status, 201, "{body}");
+    let url = format!("{}rest.scope.list", v3_url(&app));
+    let (status, body, retry_after) = post(&app, &url, json!({})).await;
+    assert_eq!(status, 429);
+    assert_eq!(
+        body,
+        v3_error(
+            "BITRIX_REST_V3_EXCEPTION_RATELIMITEXCEPTION",
+            "Request was blocked because the limit was exceeded."
+        )
+    );
+    assert_eq!(retry_after.as_deref(), Some("600"));
+    let (status, _, _) = post(&app, &url, json!({})).await;
+    assert_eq!(status, 200, "the rule fired once");
+    let (_, journal) = app.control(Method::GET, "/journal?limit=1000", None).await;
+    let entries = journal["entries"].as_array().unwrap();
+    let faulted = &entries[entries.len() - 2];
+    assert_eq!(
+        faulted["error"],
+        "BITRIX_REST_V3_EXCEPTION_RATELIMITEXCEPTION"
+    );
+    assert_eq!(faulted["fault"], 1, "{faulted}");
+}
