@@ -150,6 +150,16 @@ error_codes! {
     /// `event.bind` of a handler that is already bound (same application, event, URL, user, connector).
     HandlerAlreadyBound => 400, "ERROR_CORE", "Unable to set event handler: Handler already binded";
     TooManyHandlers => 400, "ERROR_CORE", "Unable to set event handler: The application has too many handlers (at most 500)";
+
+    // --- REST 3.0 (`/rest/api/…`, spec "REST 3.0"): answered as `{"error": {"code", "message"}}`;
+    // the messages are the core's English phrases ---
+    /// A method REST 3.0 does not have, called directly or inside its `batch`; the message
+    /// names it: `Method "x" was not found.`
+    V3MethodNotFound => 404, "BITRIX_REST_V3_EXCEPTION_METHODNOTFOUNDEXCEPTION", "Method \"\" was not found.";
+    /// A body that is not a JSON document.
+    V3InvalidJson => 400, "BITRIX_REST_V3_EXCEPTION_INVALIDJSONEXCEPTION", "Invalid JSON.";
+    /// A `batch` item without `method` and `query`, a repeated `as`, a `$ref` to nothing.
+    V3InvalidSelect => 400, "BITRIX_REST_V3_EXCEPTION_INVALIDSELECTEXCEPTION", "Unable to parse select expression";
 }
 
 /// A Bitrix24 error as it travels: the table row plus the exact description (and, for

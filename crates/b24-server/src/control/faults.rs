@@ -693,6 +693,17 @@ pub fn respond<T>(
     cut: Option<&Cut>,
     render: impl FnOnce(T) -> Response,
 ) -> Response {
+    respond_as(reply, method, cut, render, error_response)
+}
+
+/// [`respond`], with the renderer of an error rule's answer (REST 3.0 has its own envelope).
+pub fn respond_as<T>(
+    reply: Reply<T>,
+    method: &str,
+    cut: Option<&Cut>,
+    render: impl FnOnce(T) -> Response,
+    render_error: fn(&ApiError, &str) -> Response,
+) -> Response {
     let (fired, ran) = match reply {
         Reply::Ran(outcome) => return render(outcome),
         Reply::Fault(fired, ran) => (fired, ran),
@@ -702,7 +713,7 @@ pub fn respond<T>(
         (Action::Error { code, retry_after }, _) => {
             let mut error = RestError::new(*code);
             error.retry_after = retry_after.or_else(|| default_retry_after(*code));
-            error_response(&error.into(), method)
+            render_error(&error.into(), method)
         }
         (
             Action::Custom {

@@ -4,10 +4,12 @@
 //! (401), then scope, limits and handler; [`authenticate_and_dispatch`] runs authentication and
 //! the method on one blocking task. Every answer is JSON, success or error (unless a fault rule
 //! asks for an HTML page or no answer: [`crate::control::faults`], [`cut`]). Request URLs carry
-//! webhook codes, so they are never logged.
+//! webhook codes, so they are never logged. `/rest/api/…` is REST 3.0 ([`v3`]): the same checks
+//! and machinery, its own envelope and method table.
 
 pub mod cut;
 mod oauth_server;
+mod v3;
 
 use crate::auth::{Credentials, Transport};
 use crate::control::faults::{self, Place, Reply};
@@ -102,6 +104,9 @@ struct RestPath {
 /// The method a `/rest/` path names (for the journal; never the path itself, which may carry a
 /// webhook code).
 pub(crate) fn rest_method(path: &str) -> Option<String> {
+    if v3::is_v3(path) {
+        return v3::parse(path).map(|p| p.method);
+    }
     parse_rest_path(path).map(|p| p.method)
 }
 
@@ -273,6 +278,10 @@ async fn rest(
         let (state, client) = (State(state), ConnectInfo(client));
         return oauth_server::app_info(state, client, via_tls, method, uri, headers, body).await;
     }
+    if v3::is_v3(uri.path()) {
+        let connection = (via_tls.is_some(), cut);
+        return v3::rest(state, client, connection, method, uri, headers, body).await;
+    }
     let start = state.clock.now();
     if let Some(limited) = rate_limited(&state, client, &headers, start) {
         return limited;
@@ -334,6 +343,23 @@ async fn read_params(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Map<String, Value>, ApiError> {
+    let body = read_body(state, method, headers, body).await?;
+    let kind = BodyKind::from_content_type(
+        headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let query = uri.query().unwrap_or("").as_bytes();
+    request_params(query, &body, kind, state.limits.decode).map_err(param_error)
+}
+
+/// The body of a POST within the size and time limits (other verbs: none).
+async fn read_body(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, ApiError> {
     // PHP reads a body only for POST; other verbs carry their parameters in the query string.
     let too_large = || {
         RestError::with_message(
@@ -352,24 +378,17 @@ async fn read_params(
     if method == Method::POST && declared.is_some_and(|n| n > state.limits.max_body_bytes as u64) {
         return Err(too_large().into());
     }
-    let body = if method == Method::POST {
-        let read = tokio::time::timeout(
-            state.limits.body_read_timeout,
-            to_bytes(body, state.limits.max_body_bytes),
-        );
-        read.await
-            .map_err(|_| ErrorCode::RequestTimeout)?
-            .map_err(|_| too_large())?
-    } else {
-        Bytes::new()
-    };
-    let kind = BodyKind::from_content_type(
-        headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok()),
+    if method != Method::POST {
+        return Ok(Bytes::new());
+    }
+    let read = tokio::time::timeout(
+        state.limits.body_read_timeout,
+        to_bytes(body, state.limits.max_body_bytes),
     );
-    let query = uri.query().unwrap_or("").as_bytes();
-    request_params(query, &body, kind, state.limits.decode).map_err(param_error)
+    Ok(read
+        .await
+        .map_err(|_| ErrorCode::RequestTimeout)?
+        .map_err(|_| too_large())?)
 }
 
 #[allow(clippy::too_many_arguments)]

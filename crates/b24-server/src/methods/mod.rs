@@ -7,6 +7,7 @@
 mod activity;
 mod batch;
 mod binding;
+mod crm_enum;
 mod crm_type;
 mod event;
 #[doc(hidden)]
@@ -15,6 +16,7 @@ mod item;
 mod legacy_entity;
 mod listing;
 mod system;
+pub(crate) mod v3;
 
 use crate::auth::{authenticate, Caller, Credentials, Transport};
 use crate::control::faults::{self, via_of, Place, Reply};
@@ -86,6 +88,17 @@ pub static METHODS: &[MethodSpec] = &[
     legacy_entity::deal::GET,
     legacy_entity::deal::LIST,
     legacy_entity::deal::UPDATE,
+    crm_enum::ACTIVITY_DIRECTION,
+    crm_enum::ACTIVITY_NOTIFY_TYPE,
+    crm_enum::ACTIVITY_PRIORITY,
+    crm_enum::ACTIVITY_STATUS,
+    crm_enum::ACTIVITY_TYPE,
+    crm_enum::ADDRESS_TYPE,
+    crm_enum::CONTENT_TYPE,
+    crm_enum::FIELDS,
+    crm_enum::GET_ORDER_OWNER_TYPES,
+    crm_enum::OWNER_TYPE,
+    crm_enum::SETTINGS_MODE,
     item::ADD,
     item::DELETE,
     item::FIELDS,
