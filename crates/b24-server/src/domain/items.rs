@@ -5,6 +5,7 @@
 use super::access::can;
 use super::changes::{self, Change};
 use super::item_fields::{self, FieldKind, ItemField};
+use super::statuses;
 use super::text_limits::{self, Record, TextLimit};
 use super::{Action, Binding, Level, Permissions};
 use crate::error::ApiError;
@@ -114,6 +115,7 @@ pub fn add(
     if !allowed {
         return Err(ItemError::AccessDenied);
     }
+    statuses::check_item(tx, &mut item, None, stage_given(entity_type_id, fields))?;
     item_fields::apply_defaults(&mut item);
     item.id = tx.insert_item(&item)?;
     changes::item_changed(
@@ -124,6 +126,14 @@ pub fn add(
         permissions.user_id,
     )?;
     Ok(item)
+}
+
+/// Whether the caller sent a stage (`stageId`, a lead's `statusId`, under either name).
+fn stage_given(entity_type_id: i64, fields: &Map<String, Value>) -> bool {
+    fields.keys().any(|key| {
+        item_fields::find(entity_type_id, key)
+            .is_some_and(|f| matches!(f.name, "stageId" | "statusId"))
+    })
 }
 
 fn existing(tx: &mut dyn Tx, entity_type_id: i64, id: i64) -> Result<ItemRecord, ItemError> {
@@ -165,7 +175,14 @@ pub fn update(
 ) -> Result<ItemRecord, ItemError> {
     let mut item = existing(tx, entity_type_id, id)?;
     check(tx, permissions, entity_type_id, id, Action::Update)?;
+    let before = item.clone();
     apply_fields(tx, &mut item, fields)?;
+    statuses::check_item(
+        tx,
+        &mut item,
+        Some(&before),
+        stage_given(entity_type_id, fields),
+    )?;
     item.updated_by = permissions.user_id;
     item.updated_time = tx.now_iso();
     tx.update_item(&item)?;

@@ -11,6 +11,7 @@ pub mod events;
 pub mod item_fields;
 pub mod items;
 pub mod permissions;
+pub mod statuses;
 pub mod text_limits;
 pub mod todo;
 pub mod values;

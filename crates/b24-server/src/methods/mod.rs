@@ -7,6 +7,7 @@
 mod activity;
 mod batch;
 mod binding;
+mod crm_status;
 mod crm_type;
 mod event;
 #[doc(hidden)]
@@ -98,6 +99,14 @@ pub static METHODS: &[MethodSpec] = &[
     legacy_entity::lead::GET,
     legacy_entity::lead::LIST,
     legacy_entity::lead::UPDATE,
+    crm_status::ADD,
+    crm_status::DELETE,
+    crm_status::ENTITY_ITEMS,
+    crm_status::ENTITY_TYPES,
+    crm_status::FIELDS,
+    crm_status::GET,
+    crm_status::LIST,
+    crm_status::UPDATE,
     crm_type::ADD,
     crm_type::DELETE,
     crm_type::FIELDS,

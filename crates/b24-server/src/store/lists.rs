@@ -481,3 +481,28 @@ fn compile_filter<'q>(filter: &'q Filter, args: &mut Args<'q>) -> String {
         }
     }
 }
+
+/// The columns of `crm_statuses`, in the order [`super::statuses`] decodes them.
+pub const STATUS_COLUMNS: &str =
+    "id, entity_id, status_id, name, name_init, sort, system, category_id, color, semantics";
+
+/// A page of `crm.status.list`: plain columns of `crm_statuses` only. With a filter on one
+/// dictionary (the usual call) the `(entity_id, sort)` index serves it.
+pub fn statuses_page<'q>(dialect: Dialect, portal: PortalId, query: &'q ListQuery) -> PageSql<'q> {
+    let mut args = Args::new(dialect);
+    let where_clause = format!(
+        "portal_id = {} AND {}",
+        args.int(portal),
+        compile_filter(&query.filter, &mut args)
+    );
+    PageSql {
+        page: format!(
+            "SELECT {STATUS_COLUMNS} FROM crm_statuses WHERE {where_clause} ORDER BY {} LIMIT {} OFFSET {}",
+            order_by(dialect, &query.order, "id"),
+            query.limit,
+            query.offset
+        ),
+        count: format!("SELECT COUNT(*) FROM crm_statuses WHERE {where_clause}"),
+        args: args.values,
+    }
+}

@@ -372,4 +372,37 @@ INSERT INTO journal_by_key
 DROP TABLE journal;
 ALTER TABLE journal_by_key RENAME TO journal;
 "#,
+    // 13: CRM dictionaries and pipelines (`crm.status.*`, `crm.category.*`): the rows of every
+    // dictionary (lead statuses, sources, deal and smart-process stages, …) and the pipelines of
+    // deals and smart processes. A dictionary's rows are found by `(entity_id, sort)`; a stage
+    // code is unique within its dictionary. The default rows are written at start (and after a
+    // reset) by `domain::statuses::ensure_defaults`, so existing data directories get them too.
+    r#"
+CREATE TABLE crm_statuses (
+    portal_id   BIGINT NOT NULL,
+    id          BIGINT NOT NULL,
+    entity_id   TEXT NOT NULL,
+    status_id   TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    name_init   TEXT NOT NULL,
+    sort        BIGINT NOT NULL,
+    system      BOOLEAN NOT NULL,
+    category_id BIGINT NOT NULL,
+    color       TEXT NOT NULL,
+    semantics   TEXT NOT NULL,
+    PRIMARY KEY (portal_id, id)
+);
+CREATE UNIQUE INDEX crm_statuses_by_code ON crm_statuses (portal_id, entity_id, status_id);
+CREATE INDEX crm_statuses_by_sort ON crm_statuses (portal_id, entity_id, sort, id);
+CREATE TABLE crm_categories (
+    portal_id       BIGINT NOT NULL,
+    entity_type_id  BIGINT NOT NULL,
+    id              BIGINT NOT NULL,
+    name            TEXT NOT NULL,
+    sort            BIGINT NOT NULL,
+    is_default      BOOLEAN NOT NULL,
+    PRIMARY KEY (portal_id, entity_type_id, id)
+);
+CREATE INDEX crm_categories_by_sort ON crm_categories (portal_id, entity_type_id, sort, id);
+"#,
 ];

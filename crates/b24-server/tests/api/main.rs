@@ -62,6 +62,7 @@ mod reset;
 mod round_two;
 mod scale_out;
 mod startup;
+mod statuses;
 mod system;
 mod system_errors;
 mod text_limits;
