@@ -4,6 +4,7 @@
 pub mod access;
 pub mod activities;
 pub mod binding;
+pub mod categories;
 pub mod changes;
 pub mod dynamic_types;
 pub mod entity_type;

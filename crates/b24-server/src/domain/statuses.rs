@@ -354,6 +354,7 @@ pub fn dynamic_type_created(tx: &mut dyn Tx, t: &DynamicTypeRecord) -> Result<()
         name: DEFAULT_CATEGORY_NAME.into(),
         sort: DEFAULT_CATEGORY_SORT,
         is_default: true,
+        created: tx.now_iso(),
     })?;
     if has_stages(t) {
         create_pipeline_stages(tx, t.entity_type_id, id)?;
@@ -419,6 +420,7 @@ pub fn ensure_defaults(tx: &mut dyn Tx) -> Result<(), ApiError> {
             name: DEFAULT_CATEGORY_NAME.into(),
             sort: DEFAULT_DEAL_CATEGORY_SORT,
             is_default: true,
+            created: tx.now_iso(),
         })?;
     }
     let types = tx.list_dynamic_types(0, 64, false)?;

@@ -7,6 +7,8 @@
 mod activity;
 mod batch;
 mod binding;
+mod crm_category;
+mod crm_dealcategory;
 mod crm_status;
 mod crm_type;
 mod event;
@@ -69,6 +71,12 @@ pub static METHODS: &[MethodSpec] = &[
     activity::TODO_ADD,
     activity::TODO_UPDATE,
     activity::UPDATE,
+    crm_category::ADD,
+    crm_category::DELETE,
+    crm_category::FIELDS,
+    crm_category::GET,
+    crm_category::LIST,
+    crm_category::UPDATE,
     legacy_entity::company::ADD,
     legacy_entity::company::DELETE,
     legacy_entity::company::FIELDS,
@@ -87,6 +95,16 @@ pub static METHODS: &[MethodSpec] = &[
     legacy_entity::deal::GET,
     legacy_entity::deal::LIST,
     legacy_entity::deal::UPDATE,
+    crm_dealcategory::ADD,
+    crm_dealcategory::DEFAULT_GET,
+    crm_dealcategory::DEFAULT_SET,
+    crm_dealcategory::DELETE,
+    crm_dealcategory::FIELDS,
+    crm_dealcategory::GET,
+    crm_dealcategory::LIST,
+    crm_dealcategory::STAGE_LIST,
+    crm_dealcategory::STATUS,
+    crm_dealcategory::UPDATE,
     item::ADD,
     item::DELETE,
     item::FIELDS,

@@ -19,6 +19,8 @@ pub struct CategoryRecord {
     pub sort: i64,
     /// `isDefault`.
     pub is_default: bool,
+    /// When it was created, ISO-8601 (`CREATED_DATE` of `crm.dealcategory.*`).
+    pub created: String,
 }
 
 /// Reads and writes of pipelines.
@@ -47,7 +49,7 @@ pub trait CategoryTx {
     fn delete_categories_of(&mut self, entity_type_id: i64) -> Result<u64, ApiError>;
 }
 
-const COLUMNS: &str = "entity_type_id, id, name, sort, is_default";
+const COLUMNS: &str = "entity_type_id, id, name, sort, is_default, created";
 
 fn category_from_row(r: &dyn SqlRow) -> Result<CategoryRecord, ApiError> {
     Ok(CategoryRecord {
@@ -56,6 +58,7 @@ fn category_from_row(r: &dyn SqlRow) -> Result<CategoryRecord, ApiError> {
         name: r.text(2)?,
         sort: r.int(3)?,
         is_default: r.bool(4)?,
+        created: r.text(5)?,
     })
 }
 
@@ -108,7 +111,7 @@ impl CategoryTx for SqlTx<'_> {
     fn insert_category(&mut self, c: &CategoryRecord) -> Result<(), ApiError> {
         self.exec(
             &format!(
-                "INSERT INTO crm_categories (portal_id, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                "INSERT INTO crm_categories (portal_id, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
             ),
             &args![
                 self.portal,
@@ -116,7 +119,8 @@ impl CategoryTx for SqlTx<'_> {
                 c.id,
                 c.name.as_str(),
                 c.sort,
-                c.is_default
+                c.is_default,
+                c.created.as_str()
             ],
         )?;
         Ok(())

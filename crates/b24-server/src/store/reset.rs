@@ -312,6 +312,7 @@ pub const CATEGORIES: Table = Table {
         ("name", Text),
         ("sort", Int),
         ("is_default", Bool),
+        ("created", Text),
     ],
     order: "entity_type_id, id",
     keys: &[&["entity_type_id", "id"]],

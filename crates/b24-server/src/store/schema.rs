@@ -401,6 +401,7 @@ CREATE TABLE crm_categories (
     name            TEXT NOT NULL,
     sort            BIGINT NOT NULL,
     is_default      BOOLEAN NOT NULL,
+    created         TEXT NOT NULL,
     PRIMARY KEY (portal_id, entity_type_id, id)
 );
 CREATE INDEX crm_categories_by_sort ON crm_categories (portal_id, entity_type_id, sort, id);

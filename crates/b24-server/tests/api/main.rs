@@ -33,6 +33,7 @@ mod batch;
 mod batch_paging;
 mod binding;
 mod captured_events;
+mod categories;
 mod cli;
 mod clock;
 mod concurrency;
