@@ -5,8 +5,8 @@
 use super::access::can;
 use super::changes::{self, Change};
 use super::item_fields::{self, FieldKind, ItemField};
-use super::statuses;
 use super::text_limits::{self, Record, TextLimit};
+use super::{stage_history, statuses};
 use super::{Action, Binding, Level, Permissions};
 use crate::error::ApiError;
 use crate::store::{Column, CompareOp, Filter, ItemRecord, ListQuery, PageOf, SqlValue, Tx};
@@ -118,6 +118,7 @@ pub fn add(
     statuses::check_item(tx, &mut item, None, stage_given(entity_type_id, fields))?;
     item_fields::apply_defaults(&mut item);
     item.id = tx.insert_item(&item)?;
+    stage_history::record(tx, &item, None)?;
     changes::item_changed(
         tx,
         Change::Added,
@@ -186,6 +187,7 @@ pub fn update(
     item.updated_by = permissions.user_id;
     item.updated_time = tx.now_iso();
     tx.update_item(&item)?;
+    stage_history::record(tx, &item, Some(&before))?;
     changes::item_changed(tx, Change::Updated, entity_type_id, id, permissions.user_id)?;
     Ok(item)
 }

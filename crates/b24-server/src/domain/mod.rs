@@ -12,6 +12,7 @@ pub mod events;
 pub mod item_fields;
 pub mod items;
 pub mod permissions;
+pub mod stage_history;
 pub mod statuses;
 pub mod text_limits;
 pub mod todo;

@@ -9,6 +9,7 @@ mod batch;
 mod binding;
 mod crm_category;
 mod crm_dealcategory;
+mod crm_stagehistory;
 mod crm_status;
 mod crm_type;
 mod event;
@@ -117,6 +118,7 @@ pub static METHODS: &[MethodSpec] = &[
     legacy_entity::lead::GET,
     legacy_entity::lead::LIST,
     legacy_entity::lead::UPDATE,
+    crm_stagehistory::LIST,
     crm_status::ADD,
     crm_status::DELETE,
     crm_status::ENTITY_ITEMS,

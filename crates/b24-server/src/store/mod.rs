@@ -18,6 +18,7 @@ pub mod reset;
 mod schema;
 mod sql;
 pub mod sqlite;
+pub mod stage_history;
 pub mod statuses;
 
 pub use query::{Column, CompareOp, Filter, ListQuery, SqlValue};
@@ -387,6 +388,7 @@ pub trait Tx:
     + journal::JournalTx
     + statuses::StatusTx
     + categories::CategoryTx
+    + stage_history::StageHistoryTx
 {
     /// The portal this transaction serves.
     fn portal(&self) -> PortalId;

@@ -318,6 +318,23 @@ pub const CATEGORIES: Table = Table {
     keys: &[&["entity_type_id", "id"]],
 };
 
+/// `crm.stagehistory.list` rows: an item's creation and each change of its stage or pipeline.
+pub const STAGE_HISTORY: Table = Table {
+    name: "crm_stage_history",
+    columns: &[
+        ("entity_type_id", Int),
+        ("id", Int),
+        ("type_id", Int),
+        ("owner_id", Int),
+        ("created_time", Text),
+        ("category_id", Int),
+        ("semantic_id", Text),
+        ("stage_id", Text),
+    ],
+    order: "entity_type_id, id",
+    keys: &[&["entity_type_id", "id"]],
+};
+
 /// The tables a snapshot holds, in the order they are written back.
 pub const SNAPSHOT_TABLES: &[&Table] = &[
     &DYNAMIC_TYPES,
@@ -331,6 +348,7 @@ pub const SNAPSHOT_TABLES: &[&Table] = &[
     &OFFLINE,
     &STATUSES,
     &CATEGORIES,
+    &STAGE_HISTORY,
 ];
 
 /// Every table of the schema and what reset does with it. The every-table test fails when the
@@ -347,6 +365,7 @@ pub const TABLES: &[(&str, Fate)] = &[
     ("event_offline", Fate::Data),
     ("crm_statuses", Fate::Data),
     ("crm_categories", Fate::Data),
+    ("crm_stage_history", Fate::Data),
     ("journal", Fate::Run),
     ("faults", Fate::Run),
     ("users", Fate::Auth),
@@ -384,6 +403,7 @@ pub fn is_data_sequence(name: &str) -> bool {
                 | "event_offline"
                 | "crm_status"
                 | "crm_category"
+                | "crm_stage_history"
         )
 }
 

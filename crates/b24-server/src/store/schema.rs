@@ -372,7 +372,8 @@ INSERT INTO journal_by_key
 DROP TABLE journal;
 ALTER TABLE journal_by_key RENAME TO journal;
 "#,
-    // 13: CRM dictionaries and pipelines (`crm.status.*`, `crm.category.*`): the rows of every
+    // 13: CRM dictionaries, pipelines and stage history (`crm.status.*`, `crm.category.*`,
+    // `crm.stagehistory.list`): the rows of every
     // dictionary (lead statuses, sources, deal and smart-process stages, …) and the pipelines of
     // deals and smart processes. A dictionary's rows are found by `(entity_id, sort)`; a stage
     // code is unique within its dictionary. The default rows are written at start (and after a
@@ -405,5 +406,18 @@ CREATE TABLE crm_categories (
     PRIMARY KEY (portal_id, entity_type_id, id)
 );
 CREATE INDEX crm_categories_by_sort ON crm_categories (portal_id, entity_type_id, sort, id);
+CREATE TABLE crm_stage_history (
+    portal_id       BIGINT NOT NULL,
+    entity_type_id  BIGINT NOT NULL,
+    id              BIGINT NOT NULL,
+    type_id         BIGINT NOT NULL,
+    owner_id        BIGINT NOT NULL,
+    created_time    TEXT NOT NULL,
+    category_id     BIGINT NOT NULL,
+    semantic_id     TEXT NOT NULL,
+    stage_id        TEXT NOT NULL,
+    PRIMARY KEY (portal_id, entity_type_id, id)
+);
+CREATE INDEX crm_stage_history_by_owner ON crm_stage_history (portal_id, entity_type_id, owner_id, id);
 "#,
 ];

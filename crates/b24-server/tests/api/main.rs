@@ -62,6 +62,7 @@ mod races;
 mod reset;
 mod round_two;
 mod scale_out;
+mod stagehistory;
 mod startup;
 mod statuses;
 mod system;
