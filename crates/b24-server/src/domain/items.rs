@@ -203,6 +203,8 @@ pub fn delete(
     existing(tx, entity_type_id, id)?;
     check(tx, permissions, entity_type_id, id, Action::Delete)?;
     tx.delete_item(entity_type_id, id)?;
+    // The item's stage history goes with it, as the service unregisters it on delete.
+    tx.delete_stage_history_of(entity_type_id, id)?;
     changes::item_changed(tx, Change::Deleted, entity_type_id, id, permissions.user_id)?;
     Ok(())
 }

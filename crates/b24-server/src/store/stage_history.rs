@@ -33,6 +33,12 @@ pub struct StageHistoryRecord {
 pub trait StageHistoryTx {
     /// Appends a row; `record.id` is ignored and the new id returned.
     fn insert_stage_history(&mut self, record: &StageHistoryRecord) -> Result<i64, ApiError>;
+    /// Deletes an item's rows (the item was deleted).
+    fn delete_stage_history_of(
+        &mut self,
+        entity_type_id: i64,
+        owner_id: i64,
+    ) -> Result<u64, ApiError>;
     /// A page of a type's rows; filter and order name the table's columns. With `assignee`,
     /// only rows of items assigned to that user.
     fn list_stage_history(
@@ -64,6 +70,17 @@ impl StageHistoryTx for SqlTx<'_> {
             ],
         )?;
         Ok(id)
+    }
+
+    fn delete_stage_history_of(
+        &mut self,
+        entity_type_id: i64,
+        owner_id: i64,
+    ) -> Result<u64, ApiError> {
+        self.exec(
+            "DELETE FROM crm_stage_history WHERE portal_id = ?1 AND entity_type_id = ?2 AND owner_id = ?3",
+            &args![self.portal, entity_type_id, owner_id],
+        )
     }
 
     fn list_stage_history(
