@@ -392,6 +392,7 @@ pub fn dynamic_type_deleted(tx: &mut dyn Tx, entity_type_id: i64) -> Result<(), 
 /// none. Run at every start, after a reset, a snapshot's restore and an import; cheap when
 /// everything is there (a few index probes, one per smart process).
 pub fn ensure_defaults(tx: &mut dyn Tx) -> Result<(), ApiError> {
+    tx.lock_portal_row()?;
     if !tx.has_statuses()? {
         write_entries(tx, "STATUS", None, 0, LEAD_STATUSES)?;
         for (entity_id, _, entries) in PLAIN_DICTIONARIES {

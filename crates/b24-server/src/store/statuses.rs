@@ -47,6 +47,9 @@ pub trait StatusTx {
     fn statuses_of(&mut self, entity_id: &str) -> Result<Vec<StatusRecord>, ApiError>;
     /// Whether the portal has any entry at all (the defaults were written).
     fn has_statuses(&mut self) -> Result<bool, ApiError>;
+    /// Locks the portal row until the transaction ends, so that two server processes starting
+    /// together on one database write the defaults once (the second sees the first's rows).
+    fn lock_portal_row(&mut self) -> Result<(), ApiError>;
     /// Stores an entry; `record.id` is ignored and the new id returned.
     fn insert_status(&mut self, record: &StatusRecord) -> Result<i64, ApiError>;
     /// Rewrites the changeable columns of an entry (`NAME`, `SORT`, `COLOR`, `SEMANTICS`).
@@ -116,6 +119,15 @@ impl StatusTx for SqlTx<'_> {
             |r| r.int(0),
         )?;
         Ok(any.is_some())
+    }
+
+    fn lock_portal_row(&mut self) -> Result<(), ApiError> {
+        // A write takes the row lock on PostgreSQL (SQLite's write transactions are serial).
+        self.exec(
+            "UPDATE portals SET clock_offset = clock_offset WHERE id = ?1",
+            &args![self.portal],
+        )?;
+        Ok(())
     }
 
     fn insert_status(&mut self, s: &StatusRecord) -> Result<i64, ApiError> {
