@@ -691,12 +691,8 @@ pub fn delete(
             "CRM System Status can be deleted only if parameter FORCED is specified and equal to \"Y\".",
         ));
     }
-    if let Some(Dictionary::Stages {
-        entity_type_id,
-        category_id,
-    }) = parse_entity_id(&status.entity_id)
-    {
-        if stage_in_use(tx, entity_type_id, category_id, &status.status_id)? {
+    if let Some(Dictionary::Stages { entity_type_id, .. }) = parse_entity_id(&status.entity_id) {
+        if stage_in_use(tx, entity_type_id, &status.status_id)? {
             return Err(legacy("There are active items in this status."));
         }
     }
@@ -706,19 +702,14 @@ pub fn delete(
 
 /// Whether any item of the type is at this stage. Dictionary changes are rare administrator
 /// calls: this reads the type's items through the item list (no index on stages).
-fn stage_in_use(
-    tx: &mut dyn Tx,
-    entity_type_id: i64,
-    category_id: i64,
-    status_id: &str,
-) -> Result<bool, ApiError> {
+/// Stage codes carry their pipeline's prefix, so the code alone finds the items.
+fn stage_in_use(tx: &mut dyn Tx, entity_type_id: i64, status_id: &str) -> Result<bool, ApiError> {
     use crate::store::{Column, CompareOp, Filter, ListQuery, SqlValue};
     let key = if entity_type_id == EntityTypeId::LEAD {
         "statusId"
     } else {
         "stageId"
     };
-    let _ = category_id;
     let query = ListQuery {
         filter: Filter::Compare {
             column: Column::Extra(key),
