@@ -133,6 +133,8 @@ error_codes! {
     TypeHasItems => 400, "BX_ERROR", "You cannot delete an entity type that has elements";
     /// Every smart-process entity type id is taken.
     DynamicTypeLimit => 400, "CREATE_DYNAMIC_TYPE_RESTRICTED", "Maximum number of SPAs exceeded";
+    /// `crm.category.*` on a type without pipelines (leads, contacts, companies, …).
+    EntityTypeNotSupported => 400, "ENTITY_TYPE_NOT_SUPPORTED", "Entity type is not supported";
 
     // --- legacy CRM proxy errors: HTTP 400, empty code, text only (spec §1.5, §4) ---
     /// A legacy method's error: the description carries the meaning.

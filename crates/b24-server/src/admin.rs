@@ -48,6 +48,7 @@ pub fn bootstrap(
             let member_id = hex::encode(digest(&generate_code(32)))[..32].to_string();
             let created = tx.ensure_portal(&domain, &member_id, public_url)?;
             tx.set_public_url(public_url, public_https_url)?;
+            crate::domain::statuses::ensure_defaults(tx)?;
             if !created {
                 return Ok(None);
             }

@@ -117,6 +117,7 @@ pub fn reset(
             return Ok(None);
         }
         let counts = tx.reset_portal(keep_auth)?;
+        crate::domain::statuses::ensure_defaults(tx)?;
         let webhook = if keep_auth {
             None
         } else {
@@ -255,7 +256,10 @@ pub fn restore_snapshot(store: &Store, portal: PortalId, name: &str) -> Result<u
         let data: DataSet = serde_json::from_str(&text).map_err(|e| {
             ApiError::internal(anyhow::anyhow!("snapshot {name} is unreadable: {e}"))
         })?;
-        tx.restore_data_set(&data).map(Some)
+        let rows = tx.restore_data_set(&data)?;
+        // A snapshot taken before dictionaries were stored holds none.
+        crate::domain::statuses::ensure_defaults(tx)?;
+        Ok(Some(rows))
     })?;
     restored.ok_or_else(|| unknown_snapshot(name))
 }

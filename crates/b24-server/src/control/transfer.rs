@@ -685,6 +685,7 @@ pub fn import(
             rows += tx.upsert_rows(table, table_rows)?;
         }
         tx.recount_items()?;
+        crate::domain::statuses::ensure_defaults(tx)?;
         let mut sequences: Vec<(String, Option<i64>)> = vec![
             ("user".into(), max_of(&load.users, &USERS, "id")),
             ("dynamic_type".into(), max_of(&load.types, &DYNAMIC_TYPES, "id")),

@@ -139,6 +139,7 @@ pub fn add(
     apply_fields(&mut t, fields)?;
     t.entity_type_id = choose_entity_type_id(tx, fields.get("entityTypeId"))?;
     t.id = tx.insert_dynamic_type(&t)?;
+    super::statuses::dynamic_type_created(tx, &t)?;
     Ok(t)
 }
 
@@ -179,6 +180,7 @@ pub fn update(
     t.updated_by = permissions.user_id;
     t.updated_time = tx.now_iso();
     tx.update_dynamic_type(&t)?;
+    super::statuses::dynamic_type_updated(tx, &t)?;
     Ok(t)
 }
 
@@ -190,5 +192,6 @@ pub fn delete(tx: &mut dyn Tx, permissions: &Permissions, id: i64) -> Result<(),
         return Err(ErrorCode::TypeHasItems.into());
     }
     tx.delete_dynamic_type(id)?;
+    super::statuses::dynamic_type_deleted(tx, t.entity_type_id)?;
     Ok(())
 }

@@ -6,6 +6,7 @@ use super::access::can;
 use super::changes::{self, Change};
 use super::item_fields::{self, FieldKind, ItemField};
 use super::text_limits::{self, Record, TextLimit};
+use super::{stage_history, statuses};
 use super::{Action, Binding, Level, Permissions};
 use crate::error::ApiError;
 use crate::store::{Column, CompareOp, Filter, ItemRecord, ListQuery, PageOf, SqlValue, Tx};
@@ -114,8 +115,10 @@ pub fn add(
     if !allowed {
         return Err(ItemError::AccessDenied);
     }
+    statuses::check_item(tx, &mut item, None, stage_given(entity_type_id, fields))?;
     item_fields::apply_defaults(&mut item);
     item.id = tx.insert_item(&item)?;
+    stage_history::record(tx, &item, None)?;
     changes::item_changed(
         tx,
         Change::Added,
@@ -124,6 +127,14 @@ pub fn add(
         permissions.user_id,
     )?;
     Ok(item)
+}
+
+/// Whether the caller sent a stage (`stageId`, a lead's `statusId`, under either name).
+fn stage_given(entity_type_id: i64, fields: &Map<String, Value>) -> bool {
+    fields.keys().any(|key| {
+        item_fields::find(entity_type_id, key)
+            .is_some_and(|f| matches!(f.name, "stageId" | "statusId"))
+    })
 }
 
 fn existing(tx: &mut dyn Tx, entity_type_id: i64, id: i64) -> Result<ItemRecord, ItemError> {
@@ -165,10 +176,18 @@ pub fn update(
 ) -> Result<ItemRecord, ItemError> {
     let mut item = existing(tx, entity_type_id, id)?;
     check(tx, permissions, entity_type_id, id, Action::Update)?;
+    let before = item.clone();
     apply_fields(tx, &mut item, fields)?;
+    statuses::check_item(
+        tx,
+        &mut item,
+        Some(&before),
+        stage_given(entity_type_id, fields),
+    )?;
     item.updated_by = permissions.user_id;
     item.updated_time = tx.now_iso();
     tx.update_item(&item)?;
+    stage_history::record(tx, &item, Some(&before))?;
     changes::item_changed(tx, Change::Updated, entity_type_id, id, permissions.user_id)?;
     Ok(item)
 }
@@ -184,6 +203,8 @@ pub fn delete(
     existing(tx, entity_type_id, id)?;
     check(tx, permissions, entity_type_id, id, Action::Delete)?;
     tx.delete_item(entity_type_id, id)?;
+    // The item's stage history goes with it, as the service unregisters it on delete.
+    tx.delete_stage_history_of(entity_type_id, id)?;
     changes::item_changed(tx, Change::Deleted, entity_type_id, id, permissions.user_id)?;
     Ok(())
 }

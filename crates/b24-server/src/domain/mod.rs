@@ -4,6 +4,7 @@
 pub mod access;
 pub mod activities;
 pub mod binding;
+pub mod categories;
 pub mod changes;
 pub mod dynamic_types;
 pub mod entity_type;
@@ -11,6 +12,8 @@ pub mod events;
 pub mod item_fields;
 pub mod items;
 pub mod permissions;
+pub mod stage_history;
+pub mod statuses;
 pub mod text_limits;
 pub mod todo;
 pub mod values;

@@ -7,7 +7,11 @@
 mod activity;
 mod batch;
 mod binding;
+mod crm_category;
+mod crm_dealcategory;
 mod crm_enum;
+mod crm_stagehistory;
+mod crm_status;
 mod crm_type;
 mod event;
 #[doc(hidden)]
@@ -70,6 +74,12 @@ pub static METHODS: &[MethodSpec] = &[
     activity::TODO_ADD,
     activity::TODO_UPDATE,
     activity::UPDATE,
+    crm_category::ADD,
+    crm_category::DELETE,
+    crm_category::FIELDS,
+    crm_category::GET,
+    crm_category::LIST,
+    crm_category::UPDATE,
     legacy_entity::company::ADD,
     legacy_entity::company::DELETE,
     legacy_entity::company::FIELDS,
@@ -99,6 +109,16 @@ pub static METHODS: &[MethodSpec] = &[
     crm_enum::GET_ORDER_OWNER_TYPES,
     crm_enum::OWNER_TYPE,
     crm_enum::SETTINGS_MODE,
+    crm_dealcategory::ADD,
+    crm_dealcategory::DEFAULT_GET,
+    crm_dealcategory::DEFAULT_SET,
+    crm_dealcategory::DELETE,
+    crm_dealcategory::FIELDS,
+    crm_dealcategory::GET,
+    crm_dealcategory::LIST,
+    crm_dealcategory::STAGE_LIST,
+    crm_dealcategory::STATUS,
+    crm_dealcategory::UPDATE,
     item::ADD,
     item::DELETE,
     item::FIELDS,
@@ -111,6 +131,15 @@ pub static METHODS: &[MethodSpec] = &[
     legacy_entity::lead::GET,
     legacy_entity::lead::LIST,
     legacy_entity::lead::UPDATE,
+    crm_stagehistory::LIST,
+    crm_status::ADD,
+    crm_status::DELETE,
+    crm_status::ENTITY_ITEMS,
+    crm_status::ENTITY_TYPES,
+    crm_status::FIELDS,
+    crm_status::GET,
+    crm_status::LIST,
+    crm_status::UPDATE,
     crm_type::ADD,
     crm_type::DELETE,
     crm_type::FIELDS,

@@ -481,3 +481,68 @@ fn compile_filter<'q>(filter: &'q Filter, args: &mut Args<'q>) -> String {
         }
     }
 }
+
+/// The columns of `crm_statuses`, in the order [`super::statuses`] decodes them.
+pub const STATUS_COLUMNS: &str =
+    "id, entity_id, status_id, name, name_init, sort, system, category_id, color, semantics";
+
+/// A page of `crm.status.list`: plain columns of `crm_statuses` only. With a filter on one
+/// dictionary (the usual call) the `(entity_id, sort)` index serves it.
+pub fn statuses_page<'q>(dialect: Dialect, portal: PortalId, query: &'q ListQuery) -> PageSql<'q> {
+    let mut args = Args::new(dialect);
+    let where_clause = format!(
+        "portal_id = {} AND {}",
+        args.int(portal),
+        compile_filter(&query.filter, &mut args)
+    );
+    PageSql {
+        page: format!(
+            "SELECT {STATUS_COLUMNS} FROM crm_statuses WHERE {where_clause} ORDER BY {} LIMIT {} OFFSET {}",
+            order_by(dialect, &query.order, "id"),
+            query.limit,
+            query.offset
+        ),
+        count: format!("SELECT COUNT(*) FROM crm_statuses WHERE {where_clause}"),
+        args: args.values,
+    }
+}
+
+/// The columns of `crm_stage_history`, in the order [`super::stage_history`] decodes them.
+pub const STAGE_HISTORY_COLUMNS: &str =
+    "id, type_id, owner_id, created_time, category_id, semantic_id, stage_id";
+
+/// A page of `crm.stagehistory.list` over one type, served by the primary key (by id) or the
+/// `(owner, id)` index. With `assignee`, only rows of items assigned to that user (an "own"
+/// read right), checked against the items' `(type, assignee, id)` index.
+pub fn stage_history_page<'q>(
+    dialect: Dialect,
+    portal: PortalId,
+    entity_type_id: i64,
+    query: &'q ListQuery,
+    assignee: Option<i64>,
+) -> PageSql<'q> {
+    let mut args = Args::new(dialect);
+    let portal_arg = args.int(portal);
+    let type_arg = args.int(entity_type_id);
+    let mut where_clause = format!(
+        "portal_id = {portal_arg} AND entity_type_id = {type_arg} AND {}",
+        compile_filter(&query.filter, &mut args)
+    );
+    if let Some(user) = assignee {
+        where_clause.push_str(&format!(
+            " AND owner_id IN (SELECT id FROM crm_items WHERE portal_id = {portal_arg} \
+             AND entity_type_id = {type_arg} AND assigned_by_id = {})",
+            args.int(user)
+        ));
+    }
+    PageSql {
+        page: format!(
+            "SELECT {STAGE_HISTORY_COLUMNS} FROM crm_stage_history WHERE {where_clause} ORDER BY {} LIMIT {} OFFSET {}",
+            order_by(dialect, &query.order, "id"),
+            query.limit,
+            query.offset
+        ),
+        count: format!("SELECT COUNT(*) FROM crm_stage_history WHERE {where_clause}"),
+        args: args.values,
+    }
+}

@@ -5,6 +5,7 @@
 //! nothing. Every row is keyed by `portal_id`; a `Tx` is opened for one portal.
 
 pub mod captures;
+pub mod categories;
 pub mod clock;
 pub mod control;
 pub mod driver;
@@ -17,6 +18,8 @@ pub mod reset;
 mod schema;
 mod sql;
 pub mod sqlite;
+pub mod stage_history;
+pub mod statuses;
 
 pub use query::{Column, CompareOp, Filter, ListQuery, SqlValue};
 pub use sql::NUL_IN_TEXT;
@@ -383,6 +386,9 @@ pub trait Tx:
     + clock::ClockTx
     + captures::CaptureTx
     + journal::JournalTx
+    + statuses::StatusTx
+    + categories::CategoryTx
+    + stage_history::StageHistoryTx
 {
     /// The portal this transaction serves.
     fn portal(&self) -> PortalId;

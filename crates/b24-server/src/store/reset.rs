@@ -285,6 +285,57 @@ pub const HANDLERS: Table = Table {
     ],
 };
 
+/// `crm.status.*` dictionary rows (stages, sources, types, …).
+pub const STATUSES: Table = Table {
+    name: "crm_statuses",
+    columns: &[
+        ("id", Int),
+        ("entity_id", Text),
+        ("status_id", Text),
+        ("name", Text),
+        ("name_init", Text),
+        ("sort", Int),
+        ("system", Bool),
+        ("category_id", Int),
+        ("color", Text),
+        ("semantics", Text),
+    ],
+    order: "id",
+    keys: &[&["id"], &["entity_id", "status_id"]],
+};
+
+/// `crm.category.*` pipelines of deals and smart processes.
+pub const CATEGORIES: Table = Table {
+    name: "crm_categories",
+    columns: &[
+        ("entity_type_id", Int),
+        ("id", Int),
+        ("name", Text),
+        ("sort", Int),
+        ("is_default", Bool),
+        ("created", Text),
+    ],
+    order: "entity_type_id, id",
+    keys: &[&["entity_type_id", "id"]],
+};
+
+/// `crm.stagehistory.list` rows: an item's creation and each change of its stage or pipeline.
+pub const STAGE_HISTORY: Table = Table {
+    name: "crm_stage_history",
+    columns: &[
+        ("entity_type_id", Int),
+        ("id", Int),
+        ("type_id", Int),
+        ("owner_id", Int),
+        ("created_time", Text),
+        ("category_id", Int),
+        ("semantic_id", Text),
+        ("stage_id", Text),
+    ],
+    order: "entity_type_id, id",
+    keys: &[&["entity_type_id", "id"]],
+};
+
 /// The tables a snapshot holds, in the order they are written back.
 pub const SNAPSHOT_TABLES: &[&Table] = &[
     &DYNAMIC_TYPES,
@@ -296,6 +347,9 @@ pub const SNAPSHOT_TABLES: &[&Table] = &[
     &DELIVERIES,
     &CAPTURES,
     &OFFLINE,
+    &STATUSES,
+    &CATEGORIES,
+    &STAGE_HISTORY,
 ];
 
 /// Every table of the schema and what reset does with it. The every-table test fails when the
@@ -310,6 +364,9 @@ pub const TABLES: &[(&str, Fate)] = &[
     ("event_deliveries", Fate::Data),
     ("event_captures", Fate::Data),
     ("event_offline", Fate::Data),
+    ("crm_statuses", Fate::Data),
+    ("crm_categories", Fate::Data),
+    ("crm_stage_history", Fate::Data),
     ("journal", Fate::Run),
     ("faults", Fate::Run),
     ("users", Fate::Auth),
@@ -340,7 +397,14 @@ pub fn is_data_sequence(name: &str) -> bool {
     name.starts_with("item:")
         || matches!(
             name,
-            "activity" | "dynamic_type" | "event_outbox" | "event_delivery" | "event_offline"
+            "activity"
+                | "dynamic_type"
+                | "event_outbox"
+                | "event_delivery"
+                | "event_offline"
+                | "crm_status"
+                | "crm_category"
+                | "crm_stage_history"
         )
 }
 

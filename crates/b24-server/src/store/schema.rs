@@ -387,4 +387,52 @@ CREATE TABLE journal (
     PRIMARY KEY (portal_id, last_seq)
 );
 "#,
+    // 14: CRM dictionaries, pipelines and stage history (`crm.status.*`, `crm.category.*`,
+    // `crm.stagehistory.list`): the rows of every
+    // dictionary (lead statuses, sources, deal and smart-process stages, …) and the pipelines of
+    // deals and smart processes. A dictionary's rows are found by `(entity_id, sort)`; a stage
+    // code is unique within its dictionary. The default rows are written at start (and after a
+    // reset) by `domain::statuses::ensure_defaults`, so existing data directories get them too.
+    r#"
+CREATE TABLE crm_statuses (
+    portal_id   BIGINT NOT NULL,
+    id          BIGINT NOT NULL,
+    entity_id   TEXT NOT NULL,
+    status_id   TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    name_init   TEXT NOT NULL,
+    sort        BIGINT NOT NULL,
+    system      BOOLEAN NOT NULL,
+    category_id BIGINT NOT NULL,
+    color       TEXT NOT NULL,
+    semantics   TEXT NOT NULL,
+    PRIMARY KEY (portal_id, id)
+);
+CREATE UNIQUE INDEX crm_statuses_by_code ON crm_statuses (portal_id, entity_id, status_id);
+CREATE INDEX crm_statuses_by_sort ON crm_statuses (portal_id, entity_id, sort, id);
+CREATE TABLE crm_categories (
+    portal_id       BIGINT NOT NULL,
+    entity_type_id  BIGINT NOT NULL,
+    id              BIGINT NOT NULL,
+    name            TEXT NOT NULL,
+    sort            BIGINT NOT NULL,
+    is_default      BOOLEAN NOT NULL,
+    created         TEXT NOT NULL,
+    PRIMARY KEY (portal_id, entity_type_id, id)
+);
+CREATE INDEX crm_categories_by_sort ON crm_categories (portal_id, entity_type_id, sort, id);
+CREATE TABLE crm_stage_history (
+    portal_id       BIGINT NOT NULL,
+    entity_type_id  BIGINT NOT NULL,
+    id              BIGINT NOT NULL,
+    type_id         BIGINT NOT NULL,
+    owner_id        BIGINT NOT NULL,
+    created_time    TEXT NOT NULL,
+    category_id     BIGINT NOT NULL,
+    semantic_id     TEXT NOT NULL,
+    stage_id        TEXT NOT NULL,
+    PRIMARY KEY (portal_id, entity_type_id, id)
+);
+CREATE INDEX crm_stage_history_by_owner ON crm_stage_history (portal_id, entity_type_id, owner_id, id);
+"#,
 ];

@@ -66,8 +66,13 @@ fn data_deleted(sequences: u64, journal: u64) -> Value {
         "activities": 1, "activity_bindings": 2, "crm_dynamic_types": 0, "crm_item_counts": 2,
         "crm_items": 3, "event_captures": 0, "event_deliveries": 0, "event_offline": 0, "event_outbox": 0,
         "faults": 0, "journal": journal, "sequences": sequences,
+        "crm_statuses": DICTIONARY_ROWS, "crm_categories": 1, "crm_stage_history": 2,
     })
 }
+
+/// The `crm.status` entries a new portal has (written again after a reset); with the default
+/// deal pipeline, they are in every snapshot.
+const DICTIONARY_ROWS: u64 = 62;
 
 /// A reset answer without its limiter counts, which depend on how long calls took (operating
 /// time is counted for slow calls only); they must be there, as integers.
@@ -91,11 +96,11 @@ async fn reset_by_default_deletes_the_crm_data_and_restarts_its_ids_but_keeps_au
 
     let (status, answer) = app.control(Method::POST, "/reset", None).await;
     assert_eq!(status, 200, "{answer}");
-    // item:2, item:3, activity and journal go (the five calls' entries: a reset waits for the
-    // journal writer first); user and webhook stay.
+    // item:2, item:3, activity, crm_status, crm_stage_history and journal go (the five calls'
+    // entries: a reset waits for the journal writer first); user and webhook stay.
     assert_eq!(
         limiter_aside(answer),
-        json!({ "deleted": data_deleted(4, 5) })
+        json!({ "deleted": data_deleted(6, 5) })
     );
 
     let (_, list) = app.call("crm.item.list", json!({"entityTypeId": 2})).await;
@@ -148,8 +153,9 @@ async fn reset_with_an_empty_keep_wipes_auth_and_answers_a_new_administrator_web
     ] {
         deleted[table] = json!(n);
     }
-    // Every sequence: item:2, item:3, activity, journal, user, webhook, app.
-    deleted["sequences"] = json!(7);
+    // Every sequence: item:2, item:3, activity, crm_status, crm_stage_history, journal, user,
+    // webhook, app.
+    deleted["sequences"] = json!(9);
     assert_eq!(limiter_aside(answer.clone())["deleted"], deleted);
 
     let (status, _) = app.call("crm.item.list", json!({"entityTypeId": 2})).await;
@@ -437,8 +443,9 @@ async fn a_restored_snapshot_gives_identical_answers_and_the_same_next_ids() {
         .await;
     assert_eq!(status, 201, "{saved}");
     assert_eq!(saved["name"], json!("baseline"));
-    // 1 type, 4 items, 3 item counts, 2 activities, 4 bindings.
-    assert_eq!(saved["rows"], json!(14));
+    // 1 type, 4 items, 3 item counts, 2 activities, 4 bindings; the dictionaries and the
+    // default deal pipeline; the smart process's pipeline and its 5 stages; 3 history rows.
+    assert_eq!(saved["rows"], json!(14 + DICTIONARY_ROWS + 1 + 6 + 3));
     assert!(saved["created"].as_str().unwrap().len() >= 19);
 
     // Change everything, and use the ids.
@@ -462,7 +469,7 @@ async fn a_restored_snapshot_gives_identical_answers_and_the_same_next_ids() {
         .await;
     assert_eq!(
         (status, restored),
-        (200, json!({"name": "baseline", "rows": 14}))
+        (200, json!({"name": "baseline", "rows": saved["rows"]}))
     );
     assert_eq!(answers(&app, &app.admin_url, &types).await, before);
     assert_eq!(app.new_item(2, None).await, next_deal, "the same next id");
@@ -513,10 +520,12 @@ async fn snapshots_are_listed_replaced_only_when_asked_and_deleted() {
         )
         .await;
     assert_eq!(status, 201);
-    // 2 items and their count row, against 1 and 1 before.
+    // 2 items, their count row and history rows, against 1, 1 and 1 before (and the dictionaries
+    // and default pipeline in both).
+    let fresh = DICTIONARY_ROWS + 1;
     assert_eq!(
         (first["rows"].clone(), replaced["rows"].clone()),
-        (json!(2), json!(3))
+        (json!(3 + fresh), json!(5 + fresh))
     );
     app.control(Method::POST, "/snapshots", Some(json!({"name": "z"})))
         .await;
@@ -526,8 +535,8 @@ async fn snapshots_are_listed_replaced_only_when_asked_and_deleted() {
     assert_eq!(
         list,
         json!({"snapshots": [
-            {"name": "a.b_c-1", "rows": 3, "created": replaced["created"]},
-            {"name": "z", "rows": 3, "created": list["snapshots"][1]["created"]},
+            {"name": "a.b_c-1", "rows": 5 + fresh, "created": replaced["created"]},
+            {"name": "z", "rows": 5 + fresh, "created": list["snapshots"][1]["created"]},
         ]})
     );
 
@@ -811,7 +820,8 @@ async fn the_cli_twins_reset_snapshot_export_and_import_work_on_a_running_server
 
     let saved: Value =
         serde_json::from_str(&run(app.cli().args(["snapshot", "save", "base"]))).unwrap();
-    assert_eq!(saved["rows"], json!(8));
+    // 8 rows of data, 2 history rows, the dictionaries and the default deal pipeline.
+    assert_eq!(saved["rows"], json!(8 + 2 + DICTIONARY_ROWS + 1));
     let listed: Value = serde_json::from_str(&run(app.cli().args(["snapshot", "list"]))).unwrap();
     assert_eq!(listed["snapshots"][0]["name"], json!("base"));
     let file = app.dir.path().join("export.json");
@@ -829,7 +839,7 @@ async fn the_cli_twins_reset_snapshot_export_and_import_work_on_a_running_server
     let mut reset = limiter_aside(reset);
     let journal = reset["deleted"]["journal"].take();
     assert!(journal.as_u64().unwrap() >= 5, "{journal}");
-    let mut expected = data_deleted(4, 0);
+    let mut expected = data_deleted(6, 0);
     expected["journal"] = Value::Null;
     assert_eq!(reset, json!({ "deleted": expected }));
     let (_, list) = app.call("crm.item.list", json!({"entityTypeId": 2})).await;
@@ -837,7 +847,7 @@ async fn the_cli_twins_reset_snapshot_export_and_import_work_on_a_running_server
 
     let restored: Value =
         serde_json::from_str(&run(app.cli().args(["snapshot", "restore", "base"]))).unwrap();
-    assert_eq!(restored, json!({"name": "base", "rows": 8}));
+    assert_eq!(restored, json!({"name": "base", "rows": saved["rows"]}));
     assert_eq!(answers(&app, &app.admin_url, &types).await, before);
 
     run(app.cli().arg("reset"));
