@@ -5,6 +5,7 @@ pub mod access;
 pub mod activities;
 pub mod binding;
 pub mod changes;
+pub mod duplicates;
 pub mod dynamic_types;
 pub mod entity_type;
 pub mod events;
@@ -12,6 +13,7 @@ pub mod item_fields;
 pub mod items;
 pub mod permissions;
 pub mod text_limits;
+pub mod timeline;
 pub mod todo;
 pub mod values;
 

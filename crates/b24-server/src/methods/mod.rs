@@ -15,6 +15,7 @@ mod item;
 mod legacy_entity;
 mod listing;
 mod system;
+mod timeline;
 
 use crate::auth::{authenticate, Caller, Credentials, Transport};
 use crate::control::faults::{self, via_of, Place, Reply};
@@ -98,6 +99,16 @@ pub static METHODS: &[MethodSpec] = &[
     legacy_entity::lead::GET,
     legacy_entity::lead::LIST,
     legacy_entity::lead::UPDATE,
+    timeline::BINDINGS_BIND,
+    timeline::BINDINGS_FIELDS,
+    timeline::BINDINGS_LIST,
+    timeline::BINDINGS_UNBIND,
+    timeline::COMMENT_ADD,
+    timeline::COMMENT_DELETE,
+    timeline::COMMENT_FIELDS,
+    timeline::COMMENT_GET,
+    timeline::COMMENT_LIST,
+    timeline::COMMENT_UPDATE,
     crm_type::ADD,
     crm_type::DELETE,
     crm_type::FIELDS,

@@ -4,8 +4,10 @@
 //! the transaction, run the closure and commit only if it returned `Ok`, so a failed call changes
 //! nothing. Every row is keyed by `portal_id`; a `Tx` is opened for one portal.
 
+pub mod activity_types;
 pub mod captures;
 pub mod clock;
+pub mod communications;
 pub mod control;
 pub mod driver;
 pub mod faults;
@@ -17,6 +19,7 @@ pub mod reset;
 mod schema;
 mod sql;
 pub mod sqlite;
+pub mod timeline;
 
 pub use query::{Column, CompareOp, Filter, ListQuery, SqlValue};
 pub use sql::NUL_IN_TEXT;
@@ -383,6 +386,9 @@ pub trait Tx:
     + clock::ClockTx
     + captures::CaptureTx
     + journal::JournalTx
+    + timeline::TimelineTx
+    + communications::CommunicationTx
+    + activity_types::ActivityTypeTx
 {
     /// The portal this transaction serves.
     fn portal(&self) -> PortalId;

@@ -237,6 +237,58 @@ pub const OFFLINE: Table = Table {
     ],
 };
 
+/// Timeline comments (`crm.timeline.comment.*`).
+pub const TIMELINE_COMMENTS: Table = Table {
+    name: "timeline_comments",
+    columns: &[
+        ("id", Int),
+        ("created", Text),
+        ("author_id", Int),
+        ("comment", Text),
+    ],
+    order: "id",
+    keys: &[&["id"]],
+};
+
+/// Bindings of timeline records to CRM items (`crm.timeline.bindings.*`).
+pub const TIMELINE_BINDINGS: Table = Table {
+    name: "timeline_bindings",
+    columns: &[
+        ("owner_id", Int),
+        ("seq", Int),
+        ("entity_type_id", Int),
+        ("entity_id", Int),
+    ],
+    order: "owner_id, entity_type_id, entity_id",
+    keys: &[&["owner_id", "entity_type_id", "entity_id"]],
+};
+
+/// Custom activity types of applications (`crm.activity.type.*`).
+pub const ACTIVITY_TYPES: Table = Table {
+    name: "crm_activity_types",
+    columns: &[
+        ("app_id", Int),
+        ("type_id", Text),
+        ("name", Text),
+        ("configurable", Bool),
+    ],
+    order: "app_id, type_id",
+    keys: &[&["app_id", "type_id"]],
+};
+
+/// The items' phones and e-mails, normalised (derived from the items, for duplicate search).
+pub const COMMUNICATIONS: Table = Table {
+    name: "crm_communications",
+    columns: &[
+        ("kind", Text),
+        ("value", Text),
+        ("entity_type_id", Int),
+        ("entity_id", Int),
+    ],
+    order: "kind, value, entity_type_id, entity_id",
+    keys: &[&["kind", "value", "entity_type_id", "entity_id"]],
+};
+
 /// Users (an export carries them; reset keeps them with auth).
 pub const USERS: Table = Table {
     name: "users",
@@ -295,6 +347,10 @@ pub const SNAPSHOT_TABLES: &[&Table] = &[
     &DELIVERIES,
     &CAPTURES,
     &OFFLINE,
+    &TIMELINE_COMMENTS,
+    &TIMELINE_BINDINGS,
+    &ACTIVITY_TYPES,
+    &COMMUNICATIONS,
 ];
 
 /// Every table of the schema and what reset does with it. The every-table test fails when the
@@ -309,6 +365,10 @@ pub const TABLES: &[(&str, Fate)] = &[
     ("event_deliveries", Fate::Data),
     ("event_captures", Fate::Data),
     ("event_offline", Fate::Data),
+    ("timeline_comments", Fate::Data),
+    ("timeline_bindings", Fate::Data),
+    ("crm_activity_types", Fate::Data),
+    ("crm_communications", Fate::Data),
     ("journal", Fate::Run),
     ("faults", Fate::Run),
     ("users", Fate::Auth),
@@ -339,7 +399,13 @@ pub fn is_data_sequence(name: &str) -> bool {
     name.starts_with("item:")
         || matches!(
             name,
-            "activity" | "dynamic_type" | "event_outbox" | "event_delivery" | "event_offline"
+            "activity"
+                | "dynamic_type"
+                | "event_outbox"
+                | "event_delivery"
+                | "event_offline"
+                | "timeline"
+                | "timeline_binding"
         )
 }
 

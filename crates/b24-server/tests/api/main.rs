@@ -65,4 +65,5 @@ mod startup;
 mod system;
 mod system_errors;
 mod text_limits;
+mod timeline_comments;
 mod tls;

@@ -79,6 +79,8 @@ fn data_deleted(sequences: u64, journal: u64) -> Value {
         "activities": 1, "activity_bindings": 2, "crm_dynamic_types": 0, "crm_item_counts": 2,
         "crm_items": 3, "event_captures": 0, "event_deliveries": 0, "event_offline": 0, "event_outbox": 0,
         "faults": 0, "journal": journal, "sequences": sequences,
+        "timeline_comments": 0, "timeline_bindings": 0, "crm_activity_types": 0,
+        "crm_communications": 0,
     })
 }
 
