@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod activities;
+pub mod activity_types;
 pub mod binding;
 pub mod changes;
 pub mod duplicates;

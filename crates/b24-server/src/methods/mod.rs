@@ -5,9 +5,11 @@
 //! [`Output`], run on the blocking pool because it talks to the store synchronously.
 
 mod activity;
+mod activity_type;
 mod batch;
 mod binding;
 mod crm_type;
+mod duplicate;
 mod event;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -16,6 +18,7 @@ mod legacy_entity;
 mod listing;
 mod system;
 mod timeline;
+mod todo_updates;
 
 use crate::auth::{authenticate, Caller, Credentials, Transport};
 use crate::control::faults::{self, via_of, Place, Reply};
@@ -68,6 +71,13 @@ pub static METHODS: &[MethodSpec] = &[
     activity::LIST,
     activity::TODO_ADD,
     activity::TODO_UPDATE,
+    todo_updates::UPDATE_COLOR,
+    todo_updates::UPDATE_DEADLINE,
+    todo_updates::UPDATE_DESCRIPTION,
+    todo_updates::UPDATE_RESPONSIBLE_USER,
+    activity_type::ADD,
+    activity_type::DELETE,
+    activity_type::LIST,
     activity::UPDATE,
     legacy_entity::company::ADD,
     legacy_entity::company::DELETE,
@@ -87,6 +97,7 @@ pub static METHODS: &[MethodSpec] = &[
     legacy_entity::deal::GET,
     legacy_entity::deal::LIST,
     legacy_entity::deal::UPDATE,
+    duplicate::FIND_BY_COMM,
     item::ADD,
     item::DELETE,
     item::FIELDS,
