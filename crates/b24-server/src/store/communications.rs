@@ -50,6 +50,26 @@ impl CommunicationTx for SqlTx<'_> {
 }
 
 impl SqlTx<'_> {
+    /// Rebuilds the whole portal's communications from its items (after an import, which writes
+    /// item rows directly): one pass over the leads, contacts and companies.
+    pub(super) fn reindex_all_communications(&mut self) -> Result<(), ApiError> {
+        self.exec(
+            "DELETE FROM crm_communications WHERE portal_id = ?1",
+            &args![self.portal],
+        )?;
+        let items = self.all(
+            "SELECT entity_type_id, id, extra FROM crm_items
+             WHERE portal_id = ?1 AND entity_type_id IN (1, 3, 4)",
+            &args![self.portal],
+            |r| Ok((r.int(0)?, r.int(1)?, r.text(2)?)),
+        )?;
+        for (entity_type_id, id, extra) in items {
+            let extra: Map<String, Value> = serde_json::from_str(&extra).unwrap_or_default();
+            self.index_communications(entity_type_id, id, Some(&extra))?;
+        }
+        Ok(())
+    }
+
     /// Rewrites the communications of one item from its stored fields (`extra`); `None` for a
     /// deleted item. Items without phones or e-mails cost one index probe.
     pub(super) fn index_communications(

@@ -473,7 +473,7 @@ pub trait ResetTx {
     ) -> Result<u64, ApiError>;
     /// Raises a sequence to at least `value`, so new ids do not take imported ones.
     fn raise_sequence(&mut self, name: &str, value: i64) -> Result<(), ApiError>;
-    /// Recomputes the item counts per type from the items.
+    /// Recomputes the item counts per type, and the communications index, from the items.
     fn recount_items(&mut self) -> Result<(), ApiError>;
     /// The id of the portal's application with this client id.
     fn app_id_of(&mut self, client_id: &str) -> Result<Option<i64>, ApiError>;
@@ -821,7 +821,7 @@ impl ResetTx for SqlTx<'_> {
              GROUP BY portal_id, entity_type_id",
             &args![self.portal],
         )?;
-        Ok(())
+        self.reindex_all_communications()
     }
 
     fn app_id_of(&mut self, client_id: &str) -> Result<Option<i64>, ApiError> {

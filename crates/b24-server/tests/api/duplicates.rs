@@ -224,3 +224,24 @@ async fn twenty_matches_in_one_type_end_the_search_and_batch_runs_it() {
         envelope("", "Communication type is not defined")
     );
 }
+
+#[tokio::test]
+async fn imported_items_are_found_by_their_communications() {
+    let a = spawn_app().await;
+    let contact = with_comms(&a, "crm.contact.add", "+49 30 1234", "imp@example.com").await;
+    let (_, document) = a.control(reqwest::Method::GET, "/export", None).await;
+
+    let b = spawn_app().await;
+    let (status, answer) = b
+        .control(
+            reqwest::Method::POST,
+            "/import?mode=replace",
+            Some(document),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        find(&b, json!({"type": "PHONE", "values": ["49301234"]})).await,
+        json!({"CONTACT": [contact]})
+    );
+}
