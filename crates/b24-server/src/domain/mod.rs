@@ -13,6 +13,7 @@ pub mod events;
 pub mod item_fields;
 pub mod items;
 pub mod permissions;
+pub mod relations;
 pub mod text_limits;
 pub mod timeline;
 pub mod todo;

@@ -16,6 +16,7 @@ pub mod fuzzing;
 mod item;
 mod legacy_entity;
 mod listing;
+mod relations;
 mod system;
 mod timeline;
 mod todo_updates;
@@ -92,6 +93,12 @@ pub static METHODS: &[MethodSpec] = &[
     legacy_entity::contact::LIST,
     legacy_entity::contact::UPDATE,
     legacy_entity::deal::ADD,
+    relations::ADD,
+    relations::DELETE,
+    relations::FIELDS,
+    relations::ITEMS_DELETE,
+    relations::ITEMS_GET,
+    relations::ITEMS_SET,
     legacy_entity::deal::DELETE,
     legacy_entity::deal::FIELDS,
     legacy_entity::deal::GET,

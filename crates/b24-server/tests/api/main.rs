@@ -59,6 +59,7 @@ mod preflight;
 mod protocol;
 mod proxies;
 mod races;
+mod relations;
 mod reset;
 mod round_two;
 mod scale_out;
