@@ -119,6 +119,12 @@ error_codes! {
     OwnerNotFound => 400, "OWNER_NOT_FOUND", "Owner was not found";
     /// A controller error created without a code (e.g. the 100-binding cap).
     Uncoded => 400, "0", "Unknown error";
+    /// `crm.timeline.comment.delete` without an owner, of a comment bound to several items.
+    MultipleBindings => 400, "MULTIPLE_BINDINGS", "The comment is bound to several items: give ownerTypeId and ownerId to delete it from one of them.";
+    /// `crm.activity.todo.updateColor` of a completed to-do.
+    CompletedTodoColor => 400, "CAN_NOT_UPDATE_COLOR_COMPLETED_TODO", "Cannot change the color of a completed activity";
+    /// `crm.activity.todo.updateColor` with a colour that does not exist.
+    WrongColorTodo => 400, "CAN_NOT_UPDATE_WRONG_COLOR_TODO", "Wrong color";
     /// A date-time parameter that is not ISO-8601.
     WrongDatetimeFormat => 400, "WRONG_DATETIME_FORMAT", "Wrong datetime format";
     /// A field value that fails validation.

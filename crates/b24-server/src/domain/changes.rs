@@ -62,6 +62,24 @@ pub fn activity_changed(
     record(tx, &event, json!({"FIELDS": {"ID": activity_id}}), actor)
 }
 
+/// The REST event a timeline comment change fires: `ONCRMTIMELINECOMMENTADD` / `UPDATE` /
+/// `DELETE`.
+pub fn comment_event_name(change: Change) -> String {
+    format!("ONCRMTIMELINECOMMENT{}", change.suffix())
+}
+
+/// Records that timeline comment `comment_id` was added, updated or deleted by user `actor`;
+/// the payload is `data[ID]`, as the service sends it.
+pub fn comment_changed(
+    tx: &mut dyn Tx,
+    change: Change,
+    comment_id: i64,
+    actor: i64,
+) -> Result<(), ApiError> {
+    let event = comment_event_name(change);
+    record(tx, &event, json!({"ID": comment_id}), actor)
+}
+
 /// Records that item `id` of `entity_type_id` was added, updated or deleted by user `actor`.
 /// Smart-process events carry the type too, since they share one event name.
 pub fn item_changed(

@@ -3,18 +3,22 @@
 
 pub mod access;
 pub mod activities;
+pub mod activity_types;
 pub mod binding;
 pub mod categories;
 pub mod changes;
+pub mod duplicates;
 pub mod dynamic_types;
 pub mod entity_type;
 pub mod events;
 pub mod item_fields;
 pub mod items;
 pub mod permissions;
+pub mod relations;
 pub mod stage_history;
 pub mod statuses;
 pub mod text_limits;
+pub mod timeline;
 pub mod todo;
 pub mod values;
 

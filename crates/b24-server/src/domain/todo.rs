@@ -169,6 +169,81 @@ pub fn update(
     changes::activity_changed(tx, Change::Updated, id, permissions.user_id)
 }
 
+/// What one of `crm.activity.todo.updateDeadline / updateDescription / updateResponsibleUser /
+/// updateColor` changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TodoChange {
+    /// `value` of `updateDeadline`, already in UTC: also the start and end time.
+    Deadline(String),
+    /// `value` of `updateDescription`.
+    Description(String),
+    /// `responsibleId` of `updateResponsibleUser`.
+    Responsible(i64),
+    /// `colorId` of `updateColor`.
+    Color(i64),
+}
+
+/// The colours a to-do may have in the timeline (`colorId`).
+pub const TODO_COLORS: std::ops::RangeInclusive<i64> = 1..=7;
+
+/// The four single-value updates: a to-do bound to the given owner (anything else is "Not
+/// found."), whose owner exists and is open to the caller's update right, not completed
+/// (`CAN_NOT_UPDATE_COMPLETED_TODO`; for the colour `CAN_NOT_UPDATE_COLOR_COMPLETED_TODO`), gets
+/// the one value; records the change. The colour is kept with the activity's other settings.
+pub fn update_one(
+    tx: &mut dyn Tx,
+    permissions: &Permissions,
+    id: i64,
+    owner: Binding,
+    change: TodoChange,
+) -> Result<(), ApiError> {
+    let not_found = || RestError::with_message(ErrorCode::NotFound, "Not found.");
+    let mut todo = tx.activity(id)?.ok_or_else(not_found)?;
+    if !is_todo(&todo) || !tx.bindings(id)?.contains(&owner) {
+        return Err(not_found().into());
+    }
+    check_owner(tx, permissions, owner)?;
+    if todo.completed {
+        return Err(match change {
+            TodoChange::Color(_) => ErrorCode::CompletedTodoColor,
+            _ => ErrorCode::CompletedTodo,
+        }
+        .into());
+    }
+    match change {
+        TodoChange::Deadline(deadline) => {
+            todo.deadline = deadline.clone();
+            todo.start_time = deadline.clone();
+            todo.end_time = deadline;
+        }
+        TodoChange::Description(description) => {
+            check_lengths(&TodoFields {
+                owner,
+                deadline: String::new(),
+                title: None,
+                description: Some(description.clone()),
+                responsible_id: None,
+            })?;
+            todo.description = description;
+        }
+        TodoChange::Responsible(responsible_id) => {
+            check_user(tx, responsible_id)?;
+            todo.responsible_id = responsible_id;
+        }
+        TodoChange::Color(color) => {
+            if !TODO_COLORS.contains(&color) {
+                return Err(ErrorCode::WrongColorTodo.into());
+            }
+            todo.extra
+                .insert("colorId".into(), serde_json::Value::from(color.to_string()));
+        }
+    }
+    todo.editor_id = permissions.user_id;
+    todo.last_updated = tx.now_iso();
+    tx.update_activity(&todo)?;
+    changes::activity_changed(tx, Change::Updated, id, permissions.user_id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

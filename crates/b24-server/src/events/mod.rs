@@ -37,6 +37,9 @@ pub const EVENTS: &[(&str, &str)] = &[
     ("crm", "ONCRMDYNAMICITEMADD"),
     ("crm", "ONCRMDYNAMICITEMUPDATE"),
     ("crm", "ONCRMDYNAMICITEMDELETE"),
+    ("crm", "ONCRMTIMELINECOMMENTADD"),
+    ("crm", "ONCRMTIMELINECOMMENTUPDATE"),
+    ("crm", "ONCRMTIMELINECOMMENTDELETE"),
 ];
 
 /// The scope that offers `event` (upper-case), if this server fires it.

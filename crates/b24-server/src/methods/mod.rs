@@ -5,6 +5,7 @@
 //! [`Output`], run on the blocking pool because it talks to the store synchronously.
 
 mod activity;
+mod activity_type;
 mod batch;
 mod binding;
 mod crm_category;
@@ -13,13 +14,17 @@ mod crm_enum;
 mod crm_stagehistory;
 mod crm_status;
 mod crm_type;
+mod duplicate;
 mod event;
 #[doc(hidden)]
 pub mod fuzzing;
 mod item;
 mod legacy_entity;
 mod listing;
+mod relations;
 mod system;
+mod timeline;
+mod todo_updates;
 pub(crate) mod v3;
 
 use crate::auth::{authenticate, Caller, Credentials, Transport};
@@ -73,6 +78,13 @@ pub static METHODS: &[MethodSpec] = &[
     activity::LIST,
     activity::TODO_ADD,
     activity::TODO_UPDATE,
+    todo_updates::UPDATE_COLOR,
+    todo_updates::UPDATE_DEADLINE,
+    todo_updates::UPDATE_DESCRIPTION,
+    todo_updates::UPDATE_RESPONSIBLE_USER,
+    activity_type::ADD,
+    activity_type::DELETE,
+    activity_type::LIST,
     activity::UPDATE,
     crm_category::ADD,
     crm_category::DELETE,
@@ -93,6 +105,12 @@ pub static METHODS: &[MethodSpec] = &[
     legacy_entity::contact::LIST,
     legacy_entity::contact::UPDATE,
     legacy_entity::deal::ADD,
+    relations::ADD,
+    relations::DELETE,
+    relations::FIELDS,
+    relations::ITEMS_DELETE,
+    relations::ITEMS_GET,
+    relations::ITEMS_SET,
     legacy_entity::deal::DELETE,
     legacy_entity::deal::FIELDS,
     legacy_entity::deal::GET,
@@ -119,6 +137,7 @@ pub static METHODS: &[MethodSpec] = &[
     crm_dealcategory::STAGE_LIST,
     crm_dealcategory::STATUS,
     crm_dealcategory::UPDATE,
+    duplicate::FIND_BY_COMM,
     item::ADD,
     item::DELETE,
     item::FIELDS,
@@ -140,6 +159,16 @@ pub static METHODS: &[MethodSpec] = &[
     crm_status::GET,
     crm_status::LIST,
     crm_status::UPDATE,
+    timeline::BINDINGS_BIND,
+    timeline::BINDINGS_FIELDS,
+    timeline::BINDINGS_LIST,
+    timeline::BINDINGS_UNBIND,
+    timeline::COMMENT_ADD,
+    timeline::COMMENT_DELETE,
+    timeline::COMMENT_FIELDS,
+    timeline::COMMENT_GET,
+    timeline::COMMENT_LIST,
+    timeline::COMMENT_UPDATE,
     crm_type::ADD,
     crm_type::DELETE,
     crm_type::FIELDS,

@@ -4,9 +4,11 @@
 //! the transaction, run the closure and commit only if it returned `Ok`, so a failed call changes
 //! nothing. Every row is keyed by `portal_id`; a `Tx` is opened for one portal.
 
+pub mod activity_types;
 pub mod captures;
 pub mod categories;
 pub mod clock;
+pub mod communications;
 pub mod control;
 pub mod driver;
 pub mod faults;
@@ -20,6 +22,7 @@ mod sql;
 pub mod sqlite;
 pub mod stage_history;
 pub mod statuses;
+pub mod timeline;
 
 pub use query::{Column, CompareOp, Filter, ListQuery, SqlValue};
 pub use sql::NUL_IN_TEXT;
@@ -389,6 +392,9 @@ pub trait Tx:
     + statuses::StatusTx
     + categories::CategoryTx
     + stage_history::StageHistoryTx
+    + timeline::TimelineTx
+    + communications::CommunicationTx
+    + activity_types::ActivityTypeTx
 {
     /// The portal this transaction serves.
     fn portal(&self) -> PortalId;

@@ -238,6 +238,58 @@ pub const OFFLINE: Table = Table {
     ],
 };
 
+/// Timeline comments (`crm.timeline.comment.*`).
+pub const TIMELINE_COMMENTS: Table = Table {
+    name: "timeline_comments",
+    columns: &[
+        ("id", Int),
+        ("created", Text),
+        ("author_id", Int),
+        ("comment", Text),
+    ],
+    order: "id",
+    keys: &[&["id"]],
+};
+
+/// Bindings of timeline records to CRM items (`crm.timeline.bindings.*`).
+pub const TIMELINE_BINDINGS: Table = Table {
+    name: "timeline_bindings",
+    columns: &[
+        ("owner_id", Int),
+        ("seq", Int),
+        ("entity_type_id", Int),
+        ("entity_id", Int),
+    ],
+    order: "owner_id, entity_type_id, entity_id",
+    keys: &[&["owner_id", "entity_type_id", "entity_id"]],
+};
+
+/// Custom activity types of applications (`crm.activity.type.*`).
+pub const ACTIVITY_TYPES: Table = Table {
+    name: "crm_activity_types",
+    columns: &[
+        ("app_id", Int),
+        ("type_id", Text),
+        ("name", Text),
+        ("configurable", Bool),
+    ],
+    order: "app_id, type_id",
+    keys: &[&["app_id", "type_id"]],
+};
+
+/// The items' phones and e-mails, normalised (derived from the items, for duplicate search).
+pub const COMMUNICATIONS: Table = Table {
+    name: "crm_communications",
+    columns: &[
+        ("kind", Text),
+        ("value", Text),
+        ("entity_type_id", Int),
+        ("entity_id", Int),
+    ],
+    order: "kind, value, entity_type_id, entity_id",
+    keys: &[&["kind", "value", "entity_type_id", "entity_id"]],
+};
+
 /// Users (an export carries them; reset keeps them with auth).
 pub const USERS: Table = Table {
     name: "users",
@@ -350,6 +402,10 @@ pub const SNAPSHOT_TABLES: &[&Table] = &[
     &STATUSES,
     &CATEGORIES,
     &STAGE_HISTORY,
+    &TIMELINE_COMMENTS,
+    &TIMELINE_BINDINGS,
+    &ACTIVITY_TYPES,
+    &COMMUNICATIONS,
 ];
 
 /// Every table of the schema and what reset does with it. The every-table test fails when the
@@ -367,6 +423,10 @@ pub const TABLES: &[(&str, Fate)] = &[
     ("crm_statuses", Fate::Data),
     ("crm_categories", Fate::Data),
     ("crm_stage_history", Fate::Data),
+    ("timeline_comments", Fate::Data),
+    ("timeline_bindings", Fate::Data),
+    ("crm_activity_types", Fate::Data),
+    ("crm_communications", Fate::Data),
     ("journal", Fate::Run),
     ("faults", Fate::Run),
     ("users", Fate::Auth),
@@ -405,6 +465,8 @@ pub fn is_data_sequence(name: &str) -> bool {
                 | "crm_status"
                 | "crm_category"
                 | "crm_stage_history"
+                | "timeline"
+                | "timeline_binding"
         )
 }
 
@@ -472,7 +534,7 @@ pub trait ResetTx {
     ) -> Result<u64, ApiError>;
     /// Raises a sequence to at least `value`, so new ids do not take imported ones.
     fn raise_sequence(&mut self, name: &str, value: i64) -> Result<(), ApiError>;
-    /// Recomputes the item counts per type from the items.
+    /// Recomputes the item counts per type, and the communications index, from the items.
     fn recount_items(&mut self) -> Result<(), ApiError>;
     /// The id of the portal's application with this client id.
     fn app_id_of(&mut self, client_id: &str) -> Result<Option<i64>, ApiError>;
@@ -822,7 +884,7 @@ impl ResetTx for SqlTx<'_> {
              GROUP BY portal_id, entity_type_id",
             &args![self.portal],
         )?;
-        Ok(())
+        self.reindex_all_communications()
     }
 
     fn app_id_of(&mut self, client_id: &str) -> Result<Option<i64>, ApiError> {

@@ -435,4 +435,46 @@ CREATE TABLE crm_stage_history (
 );
 CREATE INDEX crm_stage_history_by_owner ON crm_stage_history (portal_id, entity_type_id, owner_id, id);
 "#,
+    // 15 (timeline comments and bindings, activity types, communications): comments with their
+    // bindings to CRM items (a comment's timeline is found by the item, so the second index);
+    // the custom activity types applications register; and the items' phones and e-mails,
+    // normalised, maintained with every item write, so `crm.duplicate.findbycomm` is a lookup.
+    r#"
+CREATE TABLE timeline_comments (
+    portal_id   BIGINT NOT NULL,
+    id          BIGINT NOT NULL,
+    created     TEXT NOT NULL,
+    author_id   BIGINT NOT NULL,
+    comment     TEXT NOT NULL,
+    PRIMARY KEY (portal_id, id)
+);
+CREATE TABLE timeline_bindings (
+    portal_id       BIGINT NOT NULL,
+    owner_id        BIGINT NOT NULL,
+    seq             BIGINT NOT NULL,
+    entity_type_id  BIGINT NOT NULL,
+    entity_id       BIGINT NOT NULL,
+    PRIMARY KEY (portal_id, owner_id, entity_type_id, entity_id)
+);
+CREATE INDEX timeline_bindings_by_entity
+    ON timeline_bindings (portal_id, entity_type_id, entity_id, owner_id);
+CREATE TABLE crm_activity_types (
+    portal_id       BIGINT NOT NULL,
+    app_id          BIGINT NOT NULL,
+    type_id         TEXT NOT NULL,
+    name            TEXT NOT NULL,
+    configurable    BOOLEAN NOT NULL,
+    PRIMARY KEY (portal_id, app_id, type_id)
+);
+CREATE TABLE crm_communications (
+    portal_id       BIGINT NOT NULL,
+    kind            TEXT NOT NULL,
+    value           TEXT NOT NULL,
+    entity_type_id  BIGINT NOT NULL,
+    entity_id       BIGINT NOT NULL,
+    PRIMARY KEY (portal_id, kind, value, entity_type_id, entity_id)
+);
+CREATE INDEX crm_communications_by_item
+    ON crm_communications (portal_id, entity_type_id, entity_id);
+"#,
 ];

@@ -680,6 +680,7 @@ impl Tx for SqlTx<'_> {
             ],
         )?;
         self.count_items(item.entity_type_id, 1)?;
+        self.index_communications(item.entity_type_id, id, Some(&item.extra))?;
         Ok(id)
     }
 
@@ -702,7 +703,7 @@ impl Tx for SqlTx<'_> {
                 &extra,
             ],
         )?;
-        Ok(())
+        self.index_communications(item.entity_type_id, item.id, Some(&item.extra))
     }
 
     fn delete_item(&mut self, entity_type_id: i64, id: i64) -> Result<bool, ApiError> {
@@ -712,6 +713,7 @@ impl Tx for SqlTx<'_> {
         )?;
         if n == 1 {
             self.count_items(entity_type_id, -1)?;
+            self.index_communications(entity_type_id, id, None)?;
         }
         Ok(n == 1)
     }

@@ -67,6 +67,8 @@ fn data_deleted(sequences: u64, journal: u64) -> Value {
         "crm_items": 3, "event_captures": 0, "event_deliveries": 0, "event_offline": 0, "event_outbox": 0,
         "faults": 0, "journal": journal, "sequences": sequences,
         "crm_statuses": DICTIONARY_ROWS, "crm_categories": 1, "crm_stage_history": 2,
+        "timeline_comments": 0, "timeline_bindings": 0, "crm_activity_types": 0,
+        "crm_communications": 0,
     })
 }
 
