@@ -59,6 +59,7 @@ pub fn bootstrap(
 /// Creates the administrator user and its all-scope webhook: on first start, and when
 /// `/_b24/reset` wipes auth too.
 pub fn seed_administrator(tx: &mut dyn crate::store::Tx) -> Result<FirstStart, ApiError> {
+    crate::domain::users::seed_root_department(tx)?;
     let admin_user_id = tx.insert_user("Administrator", "", true)?;
     let webhook_code = generate_code(WEBHOOK_CODE_LEN);
     let scopes: Vec<String> = KNOWN_SCOPES.iter().map(|s| s.to_string()).collect();

@@ -13,6 +13,7 @@ pub mod items;
 pub mod permissions;
 pub mod text_limits;
 pub mod todo;
+pub mod users;
 pub mod values;
 
 pub use entity_type::EntityTypeId;

@@ -8,13 +8,16 @@ mod activity;
 mod batch;
 mod binding;
 mod crm_type;
+mod department;
 mod event;
 #[doc(hidden)]
 pub mod fuzzing;
+mod im;
 mod item;
 mod legacy_entity;
 mod listing;
 mod system;
+mod users;
 
 use crate::auth::{authenticate, Caller, Credentials, Transport};
 use crate::control::faults::{self, via_of, Place, Reply};
@@ -105,6 +108,11 @@ pub static METHODS: &[MethodSpec] = &[
     crm_type::GET_BY_ENTITY_TYPE_ID,
     crm_type::LIST,
     crm_type::UPDATE,
+    department::ADD,
+    department::DELETE,
+    department::FIELDS,
+    department::GET,
+    department::UPDATE,
     event::BIND,
     event::GET,
     event::OFFLINE_CLEAR,
@@ -113,12 +121,21 @@ pub static METHODS: &[MethodSpec] = &[
     event::OFFLINE_LIST,
     event::UNBIND,
     event::EVENTS_LIST,
+    im::NOTIFY,
+    im::PERSONAL_ADD,
+    im::SYSTEM_ADD,
     system::METHOD_GET,
     system::METHODS,
     system::PROFILE,
     system::SCOPE,
     system::SERVER_TIME,
+    users::ADD,
+    users::ADMIN,
     system::USER_CURRENT,
+    users::FIELDS,
+    users::GET,
+    users::SEARCH,
+    users::UPDATE,
 ];
 
 /// Scopes a webhook may be granted (spec §7.4), defined in `b24-protocol`.

@@ -17,6 +17,7 @@ pub mod reset;
 mod schema;
 mod sql;
 pub mod sqlite;
+pub mod users;
 
 pub use query::{Column, CompareOp, Filter, ListQuery, SqlValue};
 pub use sql::NUL_IN_TEXT;
@@ -383,6 +384,7 @@ pub trait Tx:
     + clock::ClockTx
     + captures::CaptureTx
     + journal::JournalTx
+    + users::UserTx
 {
     /// The portal this transaction serves.
     fn portal(&self) -> PortalId;

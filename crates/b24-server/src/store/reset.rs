@@ -247,6 +247,54 @@ pub const USERS: Table = Table {
         ("admin", Bool),
         ("active", Bool),
         ("created", Text),
+        ("xml_id", Text),
+        ("second_name", Text),
+        ("email", Text),
+        ("user_type", Text),
+        ("personal_birthday", Text),
+        ("employment_date", Text),
+        ("last_login", Text),
+        ("last_activity", Text),
+        ("timestamp_x", Text),
+        ("extra", Json),
+    ],
+    order: "id",
+    keys: &[&["id"]],
+};
+
+/// The company structure (reset keeps it with the users it links).
+pub const DEPARTMENTS: Table = Table {
+    name: "departments",
+    columns: &[
+        ("id", Int),
+        ("name", Text),
+        ("sort", Int),
+        ("parent", Int),
+        ("head", Int),
+    ],
+    order: "id",
+    keys: &[&["id"]],
+};
+
+/// Users' departments (`UF_DEPARTMENT`).
+pub const USER_DEPARTMENTS: Table = Table {
+    name: "user_departments",
+    columns: &[("user_id", Int), ("department_id", Int)],
+    order: "user_id, department_id",
+    keys: &[&["user_id", "department_id"]],
+};
+
+/// Notifications sent with `im.notify*`.
+pub const NOTIFICATIONS: Table = Table {
+    name: "notifications",
+    columns: &[
+        ("id", Int),
+        ("kind", Text),
+        ("user_id", Int),
+        ("from_user", Int),
+        ("message", Text),
+        ("tag", Text),
+        ("created", Text),
     ],
     order: "id",
     keys: &[&["id"]],
@@ -295,6 +343,7 @@ pub const SNAPSHOT_TABLES: &[&Table] = &[
     &DELIVERIES,
     &CAPTURES,
     &OFFLINE,
+    &NOTIFICATIONS,
 ];
 
 /// Every table of the schema and what reset does with it. The every-table test fails when the
@@ -309,10 +358,13 @@ pub const TABLES: &[(&str, Fate)] = &[
     ("event_deliveries", Fate::Data),
     ("event_captures", Fate::Data),
     ("event_offline", Fate::Data),
+    ("notifications", Fate::Data),
     ("journal", Fate::Run),
     ("faults", Fate::Run),
     ("users", Fate::Auth),
     ("user_rights", Fate::Auth),
+    ("departments", Fate::Auth),
+    ("user_departments", Fate::Auth),
     ("webhooks", Fate::Auth),
     ("oauth_apps", Fate::Auth),
     ("oauth_app_users", Fate::Auth),
@@ -332,14 +384,19 @@ pub const TABLES: &[(&str, Fate)] = &[
 
 /// The sequences of auth tables, kept by a reset that keeps auth so new users, webhooks,
 /// applications and handlers do not take the ids of kept ones.
-pub const AUTH_SEQUENCES: &[&str] = &["user", "app", "webhook", "event_handler"];
+pub const AUTH_SEQUENCES: &[&str] = &["user", "app", "webhook", "event_handler", "department"];
 
 /// Whether a sequence numbers rows a snapshot holds (restored with them).
 pub fn is_data_sequence(name: &str) -> bool {
     name.starts_with("item:")
         || matches!(
             name,
-            "activity" | "dynamic_type" | "event_outbox" | "event_delivery" | "event_offline"
+            "activity"
+                | "dynamic_type"
+                | "event_outbox"
+                | "event_delivery"
+                | "event_offline"
+                | "notification"
         )
 }
 

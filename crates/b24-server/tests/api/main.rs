@@ -25,6 +25,7 @@
 //! - `races`: read-then-write paths under concurrent callers (items, refresh tokens, offline queue),
 //!   each on one server and on two server processes sharing one PostgreSQL schema.
 //! - `text_limits`: every text field's length limit (spec §14), at the limit and one over.
+//! - `users`, `departments`, `notifications`: user.*, department.* and im.notify*.
 
 mod activities;
 mod activity_rights;
@@ -40,6 +41,7 @@ mod controls;
 mod crm_bad_input;
 mod crm_items;
 mod crm_types;
+mod departments;
 mod durability;
 mod encodings;
 mod events;
@@ -52,6 +54,7 @@ mod journal;
 mod legacy_entities;
 mod limits;
 mod model;
+mod notifications;
 mod oauth;
 mod output_gone;
 mod preflight;
@@ -66,3 +69,4 @@ mod system;
 mod system_errors;
 mod text_limits;
 mod tls;
+mod users;

@@ -78,7 +78,7 @@ fn data_deleted(sequences: u64, journal: u64) -> Value {
     json!({
         "activities": 1, "activity_bindings": 2, "crm_dynamic_types": 0, "crm_item_counts": 2,
         "crm_items": 3, "event_captures": 0, "event_deliveries": 0, "event_offline": 0, "event_outbox": 0,
-        "faults": 0, "journal": journal, "sequences": sequences,
+        "faults": 0, "journal": journal, "sequences": sequences, "notifications": 0,
     })
 }
 
@@ -158,11 +158,13 @@ async fn reset_with_an_empty_keep_wipes_auth_and_answers_a_new_administrator_web
         ("oauth_tokens", 1),
         ("server_keys", 1),
         ("event_handlers", 0),
+        ("departments", 1),
+        ("user_departments", 2),
     ] {
         deleted[table] = json!(n);
     }
-    // Every sequence: item:2, item:3, activity, journal, user, webhook, app.
-    deleted["sequences"] = json!(7);
+    // Every sequence: item:2, item:3, activity, journal, user, webhook, app, department.
+    deleted["sequences"] = json!(8);
     assert_eq!(limiter_aside(answer.clone())["deleted"], deleted);
 
     let (status, _) = app.call("crm.item.list", json!({"entityTypeId": 2})).await;
