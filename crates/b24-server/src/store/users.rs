@@ -153,6 +153,10 @@ pub trait UserTx {
     /// Whether a department has sub-departments.
     fn department_has_children(&mut self, id: i64) -> Result<bool, ApiError>;
 
+    /// Links those of these users who belong to no department to the root department (when
+    /// it exists).
+    fn place_in_root_department(&mut self, user_ids: &[i64]) -> Result<(), ApiError>;
+
     /// Records a notification, returning its id.
     fn insert_notification(
         &mut self,
@@ -455,6 +459,21 @@ impl UserTx for SqlTx<'_> {
             .is_some())
     }
 
+    fn place_in_root_department(&mut self, user_ids: &[i64]) -> Result<(), ApiError> {
+        for user_id in user_ids {
+            self.exec(
+                "INSERT INTO user_departments (portal_id, user_id, department_id)
+                 SELECT d.portal_id, ?2, d.id FROM departments d
+                 WHERE d.portal_id = ?1 AND d.id = 1
+                   AND EXISTS (SELECT 1 FROM users u WHERE u.portal_id = ?1 AND u.id = ?2)
+                   AND NOT EXISTS (SELECT 1 FROM user_departments l
+                                   WHERE l.portal_id = ?1 AND l.user_id = ?2)",
+                &args![self.portal, *user_id],
+            )?;
+        }
+        Ok(())
+    }
+
     fn insert_notification(
         &mut self,
         kind: &str,
@@ -497,5 +516,59 @@ impl UserTx for SqlTx<'_> {
         )?;
         rows.reverse();
         Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::schema::MIGRATIONS;
+    use super::super::sqlite::{SqliteStore, DB_FILE};
+    use r2d2_sqlite::rusqlite::Connection;
+
+    /// A data directory from before migration 13: its portal gets root department 1, and its
+    /// users join it and keep their times.
+    #[test]
+    fn the_user_migration_gives_existing_portals_the_root_department_and_their_users_a_place() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            for sql in &MIGRATIONS[..12] {
+                conn.execute_batch(
+                    &sql.replace(super::super::schema::SQLITE_WITHOUT_ROWID, "WITHOUT ROWID"),
+                )
+                .unwrap();
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 12;
+                 INSERT INTO portals (id, domain, member_id, public_url, created)
+                     VALUES (1, 'example.test', 'm', 'http://example.test', '2024-01-02T03:04:05+00:00');
+                 INSERT INTO sequences VALUES (1, 'user', 2);
+                 INSERT INTO users VALUES (1, 1, 'Administrator', '', TRUE, TRUE, '2024-01-02T03:04:05+00:00'),
+                                          (1, 2, 'Ann', 'Lee', FALSE, TRUE, '2024-02-03T04:05:06+00:00');",
+            )
+            .unwrap();
+        }
+
+        let store = SqliteStore::open(dir.path()).unwrap();
+
+        let (root, ann, next) = store
+            .transaction(1, true, |tx| {
+                let root = tx.department(1)?;
+                let ann = tx.user_profile(2)?;
+                let next = tx.insert_department("Sales", 500, Some(1), None)?;
+                Ok((root, ann, next))
+            })
+            .unwrap();
+        let root = root.expect("the root department");
+        assert_eq!((root.id, root.parent, root.head), (1, None, None));
+        let ann = ann.expect("Ann");
+        assert_eq!(ann.departments, [1]);
+        assert_eq!(ann.timestamp_x, "2024-02-03T04:05:06+00:00");
+        assert_eq!(ann.last_login, ann.created);
+        assert_eq!(
+            (ann.email.as_str(), ann.user_type.as_str()),
+            ("", "employee")
+        );
+        assert_eq!(next, 2, "new departments do not take the root's id");
     }
 }

@@ -747,3 +747,63 @@ async fn user_update_refuses_an_unknown_user_and_a_bad_email_and_changes_nothing
         (&json!(""), &json!("one@example.com"))
     );
 }
+
+#[tokio::test]
+async fn export_and_import_carry_the_profile_and_accept_documents_from_before_it() {
+    let app = spawn_app().await;
+    let id = invite(
+        &app,
+        json!({"EMAIL": "kept@example.com", "WORK_POSITION": "Buyer", "UF_DEPARTMENT": [1]}),
+    )
+    .await;
+    let (status, document) = app.control(reqwest::Method::GET, "/export", None).await;
+    assert_eq!(status, 200, "{document}");
+
+    let (status, answer) = app
+        .control(reqwest::Method::POST, "/import", Some(document.clone()))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let kept = get_one(&app, id).await;
+    assert_eq!(
+        (
+            &kept["EMAIL"],
+            &kept["WORK_POSITION"],
+            &kept["UF_DEPARTMENT"]
+        ),
+        (&json!("kept@example.com"), &json!("Buyer"), &json!([1]))
+    );
+
+    // A document written before users had profiles: no profile keys, a user new here.
+    let mut old = document;
+    let mut newcomer = old["users"][1].clone();
+    let user = newcomer.as_object_mut().unwrap();
+    for key in [
+        "xmlId",
+        "secondName",
+        "email",
+        "userType",
+        "personalBirthday",
+        "employmentDate",
+        "lastLogin",
+        "lastActivity",
+        "timestampX",
+        "WORK_POSITION",
+    ] {
+        assert!(user.remove(key).is_some(), "{key} is exported");
+    }
+    user.insert("id".into(), json!(40));
+    old["users"] = json!([newcomer]);
+    let (status, answer) = app
+        .control(reqwest::Method::POST, "/import?mode=merge", Some(old))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let newcomer = get_one(&app, 40).await;
+    assert_eq!(
+        (
+            &newcomer["EMAIL"],
+            &newcomer["USER_TYPE"],
+            &newcomer["UF_DEPARTMENT"]
+        ),
+        (&json!(""), &json!("employee"), &json!([1]))
+    );
+}
