@@ -108,8 +108,9 @@ fn get(call: &Call<'_>) -> Result<Output, ApiError> {
     let page = Page::from_start(params.get("START"));
     let query = DepartmentQuery {
         id: ids,
+        // A name with a NUL character is no department's (PostgreSQL cannot compare it).
         name: params.get("NAME").and_then(|v| match v {
-            Value::String(s) => Some(s.clone()),
+            Value::String(s) => Some(s.replace('\0', "\u{fffd}")),
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         }),

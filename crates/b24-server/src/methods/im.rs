@@ -37,10 +37,10 @@ pub const PERSONAL_ADD: MethodSpec = MethodSpec {
     doc: "Sends a notification from the calling user to USER_ID; returns its id.",
 };
 
-/// A parameter's text: strings trimmed, numbers in decimal.
+/// A parameter's text: strings trimmed (NUL characters dropped), numbers in decimal.
 fn text(call: &Call<'_>, name: &str) -> String {
     match call.params.get_ci(name) {
-        Some(Value::String(s)) => s.trim().to_string(),
+        Some(Value::String(s)) => s.replace('\0', "").trim().to_string(),
         Some(Value::Number(n)) => n.to_string(),
         _ => String::new(),
     }

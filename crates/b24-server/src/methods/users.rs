@@ -310,8 +310,10 @@ fn int_value(value: &Value) -> Option<SqlValue> {
     }
 }
 
+/// Text with a NUL character matches nothing (PostgreSQL cannot even compare it).
 fn text_value(value: &Value) -> Option<SqlValue> {
     match value {
+        Value::String(s) if s.contains('\0') => None,
         Value::String(s) => Some(SqlValue::Text(s.clone())),
         Value::Number(n) => Some(SqlValue::Text(n.to_string())),
         Value::Bool(b) => Some(SqlValue::Text(if *b { "Y" } else { "N" }.into())),
@@ -419,6 +421,9 @@ fn like(column: Column, pattern: String) -> Filter {
 
 /// `NAME_SEARCH` / `FIND`: every word starts one of the names or the position.
 fn quick_search(text: &str, view: View) -> Filter {
+    if text.contains('\0') {
+        return nothing();
+    }
     let mut columns = vec![
         Column::Plain("name"),
         Column::Plain("last_name"),
@@ -500,7 +505,7 @@ fn condition(
             // Without an operator, a `%` in a text value is a wildcard (`"NAME": "Iva%"`).
             if prefix.is_empty() && !matches!(field.column, Column::Plain("id" | "active")) {
                 if let Value::String(s) = value {
-                    if s.contains('%') {
+                    if s.contains('%') && !s.contains('\0') {
                         return Some(like(field.column, s.clone()));
                     }
                 }

@@ -807,3 +807,67 @@ async fn export_and_import_carry_the_profile_and_accept_documents_from_before_it
         (&json!(""), &json!("employee"), &json!([1]))
     );
 }
+
+#[tokio::test]
+async fn hostile_parameters_get_an_answer_never_a_server_error() {
+    let app = spawn_app().await;
+    let calls = [
+        (
+            "user.get",
+            json!({"FILTER": "not a map", "SORT": ["x"], "ORDER": {"a": 1}}),
+        ),
+        (
+            "user.get",
+            json!({"NAME": "a\u{0}b", "%LAST_NAME": "\u{0}", "NAME_SEARCH": "x\u{0}"}),
+        ),
+        (
+            "user.get",
+            json!({"filter": {"@ID": [1, "x", null, {"a": 1}], ">DATE_REGISTER": [1]}}),
+        ),
+        (
+            "user.get",
+            json!({"UF_DEPARTMENT": {"a": "b"}, "ACTIVE": "maybe", "IS_ONLINE": []}),
+        ),
+        ("user.get", json!({"start": "abc", "select": "NAME"})),
+        ("user.search", json!({"FIND": {"x": 1}})),
+        (
+            "user.add",
+            json!({"EMAIL": ["a@b.io"], "UF_DEPARTMENT": [1]}),
+        ),
+        (
+            "user.add",
+            json!({"EMAIL": "nul\u{0}@x.io", "NAME": "a\u{0}", "UF_DEPARTMENT": [1]}),
+        ),
+        ("user.update", json!({"ID": {"a": 1}})),
+        (
+            "user.update",
+            json!({"ID": 1, "PERSONAL_BIRTHDAY": "not a date", "ACTIVE": []}),
+        ),
+        (
+            "department.get",
+            json!({"NAME": "a\u{0}", "ID": [{"x": 1}], "sort": 5}),
+        ),
+        ("department.add", json!({"NAME": ["x"], "PARENT": "1"})),
+        (
+            "department.update",
+            json!({"ID": 1, "PARENT": {"a": 1}, "SORT": "abc"}),
+        ),
+        ("im.notify", json!({"USER_ID": [1], "MESSAGE": "x"})),
+        ("im.notify", json!({"USER_ID": 1, "MESSAGE": "a\u{0}b"})),
+    ];
+
+    for (method, params) in calls {
+        let (status, body) = app.call(method, params.clone()).await;
+        assert!(
+            status == 200 || (400..500).contains(&status),
+            "{method} {params}: {status} {body}"
+        );
+        assert!(
+            body.get("result").is_some() || body["error"].is_string(),
+            "{method} {params}: {body}"
+        );
+    }
+    // The administrator is still whole.
+    let admin = get_one(&app, 1).await;
+    assert_eq!(admin["NAME"], "Administrator");
+}
