@@ -364,6 +364,11 @@ impl UserTx for SqlTx<'_> {
         let where_clause = conditions.join(" AND ");
         let (column, desc) = q.order;
         let dir = if desc { "DESC" } else { "ASC" };
+        // The root's missing parent (and a missing head) sorts as 0 on both backends.
+        let column = match column {
+            "parent" | "head" => format!("COALESCE({column}, 0)"),
+            other => other.to_string(),
+        };
         let total = if q.count {
             let n = self
                 .opt(

@@ -95,6 +95,18 @@ async fn department_get_filters_by_name_and_sorts_and_pages_by_fifty() {
     assert_eq!(named["total"], 1);
     assert_eq!(sorted["result"][0]["NAME"], "Last");
     assert_eq!(sorted["result"][1]["NAME"], "D49");
+    // The root has no parent: first ascending, last descending, on both backends.
+    let (_, by_parent) = app
+        .call("department.get", json!({"sort": "PARENT", "order": "DESC"}))
+        .await;
+    let (_, last_page) = app
+        .call(
+            "department.get",
+            json!({"sort": "PARENT", "order": "DESC", "start": 50}),
+        )
+        .await;
+    assert_eq!(by_parent["result"][0]["ID"], "52");
+    assert_eq!(last_page["result"][1]["NAME"], "Company");
 }
 
 #[tokio::test]
