@@ -226,8 +226,11 @@ pub fn users_page<'q>(
         compile_filter(&query.filter, &mut args)
     );
     if let Some(departments) = departments {
+        // Not correlated with the outer row: the links are read once through their
+        // `(department, user)` index, and the users found by primary key.
+        let portal = args.int(portal);
         where_clause.push_str(&format!(
-            " AND id IN (SELECT user_id FROM user_departments WHERE portal_id = users.portal_id AND department_id IN ({}))",
+            " AND id IN (SELECT user_id FROM user_departments WHERE portal_id = {portal} AND department_id IN ({}))",
             int_list(departments)
         ));
     }

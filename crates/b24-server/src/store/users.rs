@@ -576,4 +576,47 @@ mod tests {
         );
         assert_eq!(next, 2, "new departments do not take the root's id");
     }
+
+    /// SQLite's plan of a `user.get` page.
+    fn plan(query: &super::ListQuery, departments: Option<&[i64]>) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SqliteStore::open(dir.path()).unwrap());
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        let sql = super::lists::users_page(
+            super::super::driver::Dialect::Sqlite,
+            1,
+            super::PROFILE_COLUMNS,
+            query,
+            departments,
+        );
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.page))
+            .unwrap();
+        let rows = stmt
+            .query_map(r2d2_sqlite::rusqlite::params_from_iter(&sql.args), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn user_pages_are_read_by_primary_key_and_department_filters_by_the_link_index() {
+        let page = super::ListQuery::first_page(50);
+
+        let plain = plan(&page, None);
+        let by_department = plan(&page, Some(&[2, 3]));
+
+        assert!(!plain.contains("SCAN users"), "{plain}");
+        assert!(!plain.contains("TEMP B-TREE"), "{plain}");
+        assert!(
+            by_department.contains("user_departments_by_department"),
+            "{by_department}"
+        );
+        assert!(
+            !by_department.contains("SCAN user_departments"),
+            "{by_department}"
+        );
+        assert!(!by_department.contains("CORRELATED"), "{by_department}");
+    }
 }
