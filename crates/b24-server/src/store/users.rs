@@ -530,28 +530,33 @@ mod tests {
     use super::super::sqlite::{SqliteStore, DB_FILE};
     use r2d2_sqlite::rusqlite::Connection;
 
-    /// A data directory from before migration 13: its portal gets root department 1, and its
+    /// A data directory from before the user migration (13): its portal gets root department 1, and its
     /// users join it and keep their times.
     #[test]
     fn the_user_migration_gives_existing_portals_the_root_department_and_their_users_a_place() {
+        // The schema as it was before this migration, whatever its number after merges.
+        let before = MIGRATIONS
+            .iter()
+            .position(|m| m.contains("CREATE TABLE departments"))
+            .unwrap();
         let dir = tempfile::tempdir().unwrap();
         {
             let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
-            for sql in &MIGRATIONS[..12] {
+            for sql in &MIGRATIONS[..before] {
                 conn.execute_batch(
                     &sql.replace(super::super::schema::SQLITE_WITHOUT_ROWID, "WITHOUT ROWID"),
                 )
                 .unwrap();
             }
             conn.execute_batch(
-                "PRAGMA user_version = 12;
-                 INSERT INTO portals (id, domain, member_id, public_url, created)
+                "INSERT INTO portals (id, domain, member_id, public_url, created)
                      VALUES (1, 'example.test', 'm', 'http://example.test', '2024-01-02T03:04:05+00:00');
                  INSERT INTO sequences VALUES (1, 'user', 2);
                  INSERT INTO users VALUES (1, 1, 'Administrator', '', TRUE, TRUE, '2024-01-02T03:04:05+00:00'),
                                           (1, 2, 'Ann', 'Lee', FALSE, TRUE, '2024-02-03T04:05:06+00:00');",
             )
             .unwrap();
+            conn.pragma_update(None, "user_version", before).unwrap();
         }
 
         let store = SqliteStore::open(dir.path()).unwrap();
