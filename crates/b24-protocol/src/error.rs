@@ -168,6 +168,19 @@ error_codes! {
     V3InvalidJson => 400, "BITRIX_REST_V3_EXCEPTION_INVALIDJSONEXCEPTION", "Invalid JSON.";
     /// A `batch` item without `method` and `query`, a repeated `as`, a `$ref` to nothing.
     V3InvalidSelect => 400, "BITRIX_REST_V3_EXCEPTION_INVALIDSELECTEXCEPTION", "Unable to parse select expression";
+    // --- users, departments and notifications: legacy methods, HTTP 400 ---
+    /// `user.add` / `user.update` refused (not an administrator, unknown user) or failed.
+    UserCore => 400, "ERROR_CORE", "access_denied";
+    /// `user.add` of an extranet user without `SONET_GROUP_ID`.
+    GroupIdMissing => 400, "ERROR_GROUPID", "Group code not specified";
+    /// `user.add` of an extranet user into a group that does not exist.
+    NoGroup => 400, "ERROR_NO_GROUP", "Group is specified incorrectly";
+    /// `department.*` refused or failed; the description says why.
+    DepartmentCore => 400, "ERROR_CORE", "Department not found";
+    /// `im.notify*` without a recipient.
+    UserIdEmpty => 400, "USER_ID_EMPTY", "User ID can't be empty";
+    /// `im.notify*` without a text.
+    MessageEmpty => 400, "MESSAGE_EMPTY", "Message can't be empty";
 }
 
 /// A Bitrix24 error as it travels: the table row plus the exact description (and, for

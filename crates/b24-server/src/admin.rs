@@ -5,6 +5,7 @@ use crate::domain::permissions::RightGrant;
 use crate::error::ApiError;
 use crate::methods::KNOWN_SCOPES;
 use crate::secret::{digest, generate_code, WEBHOOK_CODE_LEN};
+use crate::store::communications::CommunicationTx;
 use crate::store::{PortalId, Store, WebhookRecord};
 use anyhow::{anyhow, bail};
 
@@ -49,6 +50,9 @@ pub fn bootstrap(
             let created = tx.ensure_portal(&domain, &member_id, public_url)?;
             tx.set_public_url(public_url, public_https_url)?;
             crate::domain::statuses::ensure_defaults(tx)?;
+            if tx.reindex_communications_if_pending()? {
+                tracing::info!("indexed the phones and e-mails of existing CRM items for crm.duplicate.findbycomm");
+            }
             if !created {
                 return Ok(None);
             }
@@ -60,6 +64,7 @@ pub fn bootstrap(
 /// Creates the administrator user and its all-scope webhook: on first start, and when
 /// `/_b24/reset` wipes auth too.
 pub fn seed_administrator(tx: &mut dyn crate::store::Tx) -> Result<FirstStart, ApiError> {
+    crate::domain::users::seed_root_department(tx)?;
     let admin_user_id = tx.insert_user("Administrator", "", true)?;
     let webhook_code = generate_code(WEBHOOK_CODE_LEN);
     let scopes: Vec<String> = KNOWN_SCOPES.iter().map(|s| s.to_string()).collect();

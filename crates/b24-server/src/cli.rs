@@ -134,6 +134,27 @@ pub enum Command {
     /// Example: b24-server exec --plan unlimited -- pytest -q tests/
     #[command(verbatim_doc_comment)]
     Exec(Box<ExecArgs>),
+    /// Notifications sent with im.notify, im.notify.system.add and im.notify.personal.add.
+    #[command(subcommand)]
+    Notifications(NotificationsCommand),
+}
+
+/// `notifications` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum NotificationsCommand {
+    /// The newest notifications, oldest first: ID, AT, KIND (personal, system), TO (user id),
+    /// FROM (user id, 0 for system), TAG and MESSAGE; with --json, one JSON array.
+    List {
+        /// Only those numbered above this.
+        #[arg(long, default_value_t = 0)]
+        since: i64,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `exec` options: those of `serve`, then the command after `--`.
@@ -682,6 +703,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("revoked webhook {id}");
             Ok(())
         }
+        Command::Notifications(command) => run_notifications(&db, command),
     }
 }
 
@@ -1463,6 +1485,44 @@ fn run_journal(db: &Database, args: JournalArgs) -> anyhow::Result<()> {
             e["http"],
             text(&e["error"]),
             e["ms"]
+        );
+    }
+    Ok(())
+}
+
+fn run_notifications(db: &Database, command: NotificationsCommand) -> anyhow::Result<()> {
+    let NotificationsCommand::List { since, limit, json } = command;
+    let store = open_store(db)?;
+    let rows = store
+        .read(DEFAULT_PORTAL, |tx| tx.notifications(since, limit))
+        .map_err(|e| anyhow::anyhow!("could not read the notifications: {e}"))?;
+    if json {
+        let list: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|n| {
+                serde_json::json!({
+                    "id": n.id, "at": n.created, "kind": n.kind, "to": n.user_id,
+                    "from": n.from_user, "tag": n.tag, "message": n.message,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    println!(
+        "{:<6} {:<26} {:<9} {:<6} {:<6} {:<16} MESSAGE",
+        "ID", "AT", "KIND", "TO", "FROM", "TAG"
+    );
+    for n in rows {
+        println!(
+            "{:<6} {:<26} {:<9} {:<6} {:<6} {:<16} {}",
+            n.id,
+            n.created,
+            n.kind,
+            n.user_id,
+            n.from_user,
+            n.tag,
+            n.message.replace('\n', " ")
         );
     }
     Ok(())

@@ -124,6 +124,9 @@ struct Section {
     implied: &'static [&'static str],
     /// Document names for columns whose camelCase name is not the one the answers use.
     renamed: &'static [(&'static str, &'static str)],
+    /// Text columns a document made before they existed does not carry, with the value such a
+    /// row gets.
+    defaults: &'static [(&'static str, &'static str)],
 }
 
 impl Section {
@@ -140,42 +143,60 @@ const USERS_SECTION: Section = Section {
     style: Style::Camel,
     implied: &[],
     renamed: &[],
+    // The profile columns of schema version 13 (`user.get`).
+    defaults: &[
+        ("xml_id", ""),
+        ("second_name", ""),
+        ("email", ""),
+        ("user_type", "employee"),
+        ("personal_birthday", ""),
+        ("employment_date", ""),
+        ("last_login", ""),
+        ("last_activity", ""),
+        ("timestamp_x", ""),
+    ],
 };
 const RIGHTS_SECTION: Section = Section {
     table: &USER_RIGHTS,
     style: Style::Camel,
     implied: &["user_id"],
     renamed: &[],
+    defaults: &[],
 };
 const TYPES_SECTION: Section = Section {
     table: &DYNAMIC_TYPES,
     style: Style::Camel,
     implied: &[],
     renamed: &[],
+    defaults: &[],
 };
 const ITEMS_SECTION: Section = Section {
     table: &ITEMS,
     style: Style::Camel,
     implied: &["entity_type_id"],
     renamed: &[],
+    defaults: &[],
 };
 const ACTIVITIES_SECTION: Section = Section {
     table: &ACTIVITIES,
     style: Style::Upper,
     implied: &[],
     renamed: &[],
+    defaults: &[],
 };
 const BINDINGS_SECTION: Section = Section {
     table: &BINDINGS,
     style: Style::Camel,
     implied: &["seq"],
     renamed: &[],
+    defaults: &[],
 };
 const HANDLERS_SECTION: Section = Section {
     table: &HANDLERS,
     style: Style::Camel,
     implied: &["app_id"],
     renamed: &[("event_name", "event")],
+    defaults: &[],
 };
 
 /// Rows as document objects.
@@ -368,8 +389,14 @@ fn to_rows(
                 continue;
             }
             let key = section.key(column);
+            let default = section
+                .defaults
+                .iter()
+                .find(|(c, _)| c == column)
+                .map(|(_, v)| Value::String((*v).to_string()));
             let value = object
                 .get(&key)
+                .or(default.as_ref())
                 .ok_or_else(|| problem(&format!("{at}.{key}"), "missing"))?;
             let fits = match kind {
                 Kind::Int => value.as_i64().is_some(),
@@ -686,6 +713,9 @@ pub fn import(
         }
         tx.recount_items()?;
         crate::domain::statuses::ensure_defaults(tx)?;
+        // An imported user who belongs to no department joins the root one, as every
+        // employee belongs to one (`UF_DEPARTMENT`).
+        tx.place_in_root_department(&user_ids)?;
         let mut sequences: Vec<(String, Option<i64>)> = vec![
             ("user".into(), max_of(&load.users, &USERS, "id")),
             ("dynamic_type".into(), max_of(&load.types, &DYNAMIC_TYPES, "id")),

@@ -20,6 +20,7 @@ pub mod statuses;
 pub mod text_limits;
 pub mod timeline;
 pub mod todo;
+pub mod users;
 pub mod values;
 
 pub use entity_type::EntityTypeId;

@@ -14,10 +14,12 @@ mod crm_enum;
 mod crm_stagehistory;
 mod crm_status;
 mod crm_type;
+mod department;
 mod duplicate;
 mod event;
 #[doc(hidden)]
 pub mod fuzzing;
+mod im;
 mod item;
 mod legacy_entity;
 mod listing;
@@ -25,6 +27,7 @@ mod relations;
 mod system;
 mod timeline;
 mod todo_updates;
+mod users;
 pub(crate) mod v3;
 
 use crate::auth::{authenticate, Caller, Credentials, Transport};
@@ -176,6 +179,11 @@ pub static METHODS: &[MethodSpec] = &[
     crm_type::GET_BY_ENTITY_TYPE_ID,
     crm_type::LIST,
     crm_type::UPDATE,
+    department::ADD,
+    department::DELETE,
+    department::FIELDS,
+    department::GET,
+    department::UPDATE,
     event::BIND,
     event::GET,
     event::OFFLINE_CLEAR,
@@ -184,12 +192,21 @@ pub static METHODS: &[MethodSpec] = &[
     event::OFFLINE_LIST,
     event::UNBIND,
     event::EVENTS_LIST,
+    im::NOTIFY,
+    im::PERSONAL_ADD,
+    im::SYSTEM_ADD,
     system::METHOD_GET,
     system::METHODS,
     system::PROFILE,
     system::SCOPE,
     system::SERVER_TIME,
+    users::ADD,
+    users::ADMIN,
     system::USER_CURRENT,
+    users::FIELDS,
+    users::GET,
+    users::SEARCH,
+    users::UPDATE,
 ];
 
 /// Scopes a webhook may be granted (spec §7.4), defined in `b24-protocol`.

@@ -130,23 +130,10 @@ fn profile(call: &Call<'_>) -> Result<Output, ApiError> {
     })))
 }
 
+/// The calling user's whole record, rendered as `user.get` renders users (one renderer, in
+/// `users.rs`), with the fields its scopes show.
 fn user_current(call: &Call<'_>) -> Result<Output, ApiError> {
-    let user = &call.caller.user;
-    Ok(Output::result(json!({
-        "ID": user.id.to_string(),
-        "XML_ID": null,
-        "ACTIVE": user.active,
-        "NAME": user.name,
-        "LAST_NAME": user.last_name,
-        "SECOND_NAME": "",
-        "EMAIL": "",
-        "PERSONAL_GENDER": "",
-        "TIME_ZONE": "",
-        "TIME_ZONE_OFFSET": "0",
-        "IS_ONLINE": "Y",
-        "USER_TYPE": "employee",
-        "UF_DEPARTMENT": [1],
-    })))
+    super::users::current(call)
 }
 
 fn app_info(call: &Call<'_>) -> Result<Output, ApiError> {

@@ -210,6 +210,42 @@ pub fn offline_page<'q>(
     }
 }
 
+/// A page of `user.get`: `columns` of the users matching the filter and, when `departments` is
+/// given, belonging to one of them (served by the `(department, user)` index of the links).
+pub fn users_page<'q>(
+    dialect: Dialect,
+    portal: PortalId,
+    columns: &str,
+    query: &'q ListQuery,
+    departments: Option<&[i64]>,
+) -> PageSql<'q> {
+    let mut args = Args::new(dialect);
+    let mut where_clause = format!(
+        "portal_id = {} AND {}",
+        args.int(portal),
+        compile_filter(&query.filter, &mut args)
+    );
+    if let Some(departments) = departments {
+        // Not correlated with the outer row: the links are read once through their
+        // `(department, user)` index, and the users found by primary key.
+        let portal = args.int(portal);
+        where_clause.push_str(&format!(
+            " AND id IN (SELECT user_id FROM user_departments WHERE portal_id = {portal} AND department_id IN ({}))",
+            int_list(departments)
+        ));
+    }
+    PageSql {
+        page: format!(
+            "SELECT {columns} FROM users WHERE {where_clause} ORDER BY {} LIMIT {} OFFSET {}",
+            order_by(dialect, &query.order, "id"),
+            query.limit,
+            query.offset
+        ),
+        count: format!("SELECT COUNT(*) FROM users WHERE {where_clause}"),
+        args: args.values,
+    }
+}
+
 /// The conjuncts of nested `All` groups.
 fn flatten_all<'a>(filter: &'a Filter, out: &mut Vec<&'a Filter>) {
     match filter {
@@ -253,8 +289,18 @@ const TEXT_COLUMNS: &[&str] = &[
     "end_time",
     "created",
     "last_updated",
+    "name",
+    "last_name",
+    "second_name",
+    "email",
+    "xml_id",
+    "user_type",
+    "personal_birthday",
+    "employment_date",
+    "last_login",
+    "last_activity",
 ];
-const BOOLEAN_COLUMNS: &[&str] = &["completed"];
+const BOOLEAN_COLUMNS: &[&str] = &["completed", "active", "admin"];
 
 /// PostgreSQL: the JSON value under an `extra` key; JSON `null` counts as missing, as in
 /// SQLite's `json_extract`.

@@ -23,6 +23,7 @@ pub mod sqlite;
 pub mod stage_history;
 pub mod statuses;
 pub mod timeline;
+pub mod users;
 
 pub use query::{Column, CompareOp, Filter, ListQuery, SqlValue};
 pub use sql::NUL_IN_TEXT;
@@ -395,6 +396,7 @@ pub trait Tx:
     + timeline::TimelineTx
     + communications::CommunicationTx
     + activity_types::ActivityTypeTx
+    + users::UserTx
 {
     /// The portal this transaction serves.
     fn portal(&self) -> PortalId;

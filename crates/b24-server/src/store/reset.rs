@@ -300,6 +300,54 @@ pub const USERS: Table = Table {
         ("admin", Bool),
         ("active", Bool),
         ("created", Text),
+        ("xml_id", Text),
+        ("second_name", Text),
+        ("email", Text),
+        ("user_type", Text),
+        ("personal_birthday", Text),
+        ("employment_date", Text),
+        ("last_login", Text),
+        ("last_activity", Text),
+        ("timestamp_x", Text),
+        ("extra", Json),
+    ],
+    order: "id",
+    keys: &[&["id"]],
+};
+
+/// The company structure (reset keeps it with the users it links).
+pub const DEPARTMENTS: Table = Table {
+    name: "departments",
+    columns: &[
+        ("id", Int),
+        ("name", Text),
+        ("sort", Int),
+        ("parent", Int),
+        ("head", Int),
+    ],
+    order: "id",
+    keys: &[&["id"]],
+};
+
+/// Users' departments (`UF_DEPARTMENT`).
+pub const USER_DEPARTMENTS: Table = Table {
+    name: "user_departments",
+    columns: &[("user_id", Int), ("department_id", Int)],
+    order: "user_id, department_id",
+    keys: &[&["user_id", "department_id"]],
+};
+
+/// Notifications sent with `im.notify*`.
+pub const NOTIFICATIONS: Table = Table {
+    name: "notifications",
+    columns: &[
+        ("id", Int),
+        ("kind", Text),
+        ("user_id", Int),
+        ("from_user", Int),
+        ("message", Text),
+        ("tag", Text),
+        ("created", Text),
     ],
     order: "id",
     keys: &[&["id"]],
@@ -406,6 +454,7 @@ pub const SNAPSHOT_TABLES: &[&Table] = &[
     &TIMELINE_BINDINGS,
     &ACTIVITY_TYPES,
     &COMMUNICATIONS,
+    &NOTIFICATIONS,
 ];
 
 /// Every table of the schema and what reset does with it. The every-table test fails when the
@@ -427,10 +476,13 @@ pub const TABLES: &[(&str, Fate)] = &[
     ("timeline_bindings", Fate::Data),
     ("crm_activity_types", Fate::Data),
     ("crm_communications", Fate::Data),
+    ("notifications", Fate::Data),
     ("journal", Fate::Run),
     ("faults", Fate::Run),
     ("users", Fate::Auth),
     ("user_rights", Fate::Auth),
+    ("departments", Fate::Auth),
+    ("user_departments", Fate::Auth),
     ("webhooks", Fate::Auth),
     ("oauth_apps", Fate::Auth),
     ("oauth_app_users", Fate::Auth),
@@ -450,7 +502,7 @@ pub const TABLES: &[(&str, Fate)] = &[
 
 /// The sequences of auth tables, kept by a reset that keeps auth so new users, webhooks,
 /// applications and handlers do not take the ids of kept ones.
-pub const AUTH_SEQUENCES: &[&str] = &["user", "app", "webhook", "event_handler"];
+pub const AUTH_SEQUENCES: &[&str] = &["user", "app", "webhook", "event_handler", "department"];
 
 /// Whether a sequence numbers rows a snapshot holds (restored with them).
 pub fn is_data_sequence(name: &str) -> bool {
@@ -467,6 +519,7 @@ pub fn is_data_sequence(name: &str) -> bool {
                 | "crm_stage_history"
                 | "timeline"
                 | "timeline_binding"
+                | "notification"
         )
 }
 

@@ -439,6 +439,8 @@ CREATE INDEX crm_stage_history_by_owner ON crm_stage_history (portal_id, entity_
     // bindings to CRM items (a comment's timeline is found by the item, so the second index);
     // the custom activity types applications register; and the items' phones and e-mails,
     // normalised, maintained with every item write, so `crm.duplicate.findbycomm` is a lookup.
+    // Existing portals get a mark that has the next start index the items they already hold
+    // (`CommunicationTx::reindex_communications_if_pending`: the normalisation is Rust's).
     r#"
 CREATE TABLE timeline_comments (
     portal_id   BIGINT NOT NULL,
@@ -476,5 +478,60 @@ CREATE TABLE crm_communications (
 );
 CREATE INDEX crm_communications_by_item
     ON crm_communications (portal_id, entity_type_id, entity_id);
+INSERT INTO sequences (portal_id, name, value)
+    SELECT id, 'pending:reindex_communications', 1 FROM portals;
+"#,
+    // 16: users as `user.get` shows them (profile columns that lists filter and sort by, the
+    // rest of the profile in `extra` under the field names), the company structure
+    // (`department.*`, root department 1 on every portal), users' departments (`UF_DEPARTMENT`)
+    // and the notifications `im.notify*` sent.
+    r#"
+ALTER TABLE users ADD COLUMN xml_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN second_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN email TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN user_type TEXT NOT NULL DEFAULT 'employee';
+ALTER TABLE users ADD COLUMN personal_birthday TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN employment_date TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN last_login TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN last_activity TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN timestamp_x TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN extra TEXT NOT NULL DEFAULT '{}';
+UPDATE users SET timestamp_x = created, last_login = created, last_activity = created;
+CREATE INDEX users_by_email ON users (portal_id, email, id);
+CREATE INDEX users_by_last_name ON users (portal_id, last_name, id);
+CREATE TABLE departments (
+    portal_id   BIGINT NOT NULL,
+    id          BIGINT NOT NULL,
+    name        TEXT NOT NULL,
+    sort        BIGINT NOT NULL,
+    parent      BIGINT,
+    head        BIGINT,
+    PRIMARY KEY (portal_id, id)
+);
+CREATE INDEX departments_by_parent ON departments (portal_id, parent, id);
+CREATE TABLE user_departments (
+    portal_id       BIGINT NOT NULL,
+    user_id         BIGINT NOT NULL,
+    department_id   BIGINT NOT NULL,
+    PRIMARY KEY (portal_id, user_id, department_id)
+);
+CREATE INDEX user_departments_by_department ON user_departments (portal_id, department_id, user_id);
+INSERT INTO departments (portal_id, id, name, sort, parent, head)
+    SELECT id, 1, 'Company', 500, NULL, NULL FROM portals;
+INSERT INTO sequences (portal_id, name, value)
+    SELECT id, 'department', 1 FROM portals;
+INSERT INTO user_departments (portal_id, user_id, department_id)
+    SELECT portal_id, id, 1 FROM users;
+CREATE TABLE notifications (
+    portal_id   BIGINT NOT NULL,
+    id          BIGINT NOT NULL,
+    kind        TEXT NOT NULL,
+    user_id     BIGINT NOT NULL,
+    from_user   BIGINT NOT NULL,
+    message     TEXT NOT NULL,
+    tag         TEXT NOT NULL,
+    created     TEXT NOT NULL,
+    PRIMARY KEY (portal_id, id)
+);
 "#,
 ];

@@ -383,10 +383,17 @@ impl Tx for SqlTx<'_> {
     fn insert_user(&mut self, name: &str, last_name: &str, admin: bool) -> Result<i64, ApiError> {
         let id = self.next_id("user")?;
         let now = self.now_iso();
+        // Registered, changed and last seen now, in the root department (`user.get` shows it).
         self.exec(
-            "INSERT INTO users (portal_id, id, name, last_name, admin, active, created)
-             VALUES (?1, ?2, ?3, ?4, ?5, TRUE, ?6)",
+            "INSERT INTO users (portal_id, id, name, last_name, admin, active, created,
+                 timestamp_x, last_login, last_activity)
+             VALUES (?1, ?2, ?3, ?4, ?5, TRUE, ?6, ?6, ?6, ?6)",
             &args![self.portal, id, name, last_name, admin, &now],
+        )?;
+        self.exec(
+            "INSERT INTO user_departments (portal_id, user_id, department_id)
+             SELECT portal_id, ?2, id FROM departments WHERE portal_id = ?1 AND id = 1",
+            &args![self.portal, id],
         )?;
         Ok(id)
     }

@@ -600,6 +600,55 @@ mod tests {
         assert_eq!(total(&store, 3, Filter::everything()), Some(0));
     }
 
+    #[test]
+    fn items_from_before_the_communications_index_are_indexed_once_on_the_next_start() {
+        use crate::domain::duplicates::CommunicationKind;
+        use crate::store::communications::CommunicationTx;
+        let dir = tempfile::tempdir().unwrap();
+        let index = MIGRATIONS
+            .iter()
+            .position(|m| m.contains("CREATE TABLE crm_communications"))
+            .unwrap();
+        {
+            let mut conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            let tx = conn.transaction().unwrap();
+            for migration in &MIGRATIONS[..index] {
+                tx.execute_batch(&migration.replace(SQLITE_WITHOUT_ROWID, "WITHOUT ROWID"))
+                    .unwrap();
+            }
+            tx.execute_batch(&format!(
+                r#"PRAGMA user_version = {index};
+                 INSERT INTO portals (id, domain, member_id, public_url, created)
+                     VALUES (1, 'example.test', 'member', 'http://example.test', '');
+                 INSERT INTO crm_items VALUES (1, 3, 7, 'Ann', 1, 1, 1, '', '',
+                     '{{"PHONE":[{{"VALUE":"+7 (999) 123-45-67","VALUE_TYPE":"WORK"}}]}}');"#
+            ))
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let find = |tx: &mut dyn Tx| {
+            tx.items_with_communications(
+                CommunicationKind::Phone,
+                &["79991234567".to_string()],
+                &[3],
+            )
+        };
+        assert_eq!(store.transaction(1, false, |tx| find(tx)).unwrap(), vec![]);
+        let ran = store
+            .transaction(1, true, |tx| tx.reindex_communications_if_pending())
+            .unwrap();
+        assert!(ran);
+        assert_eq!(
+            store.transaction(1, false, |tx| find(tx)).unwrap(),
+            vec![Binding::new(3, 7)]
+        );
+        let again = store
+            .transaction(1, true, |tx| tx.reindex_communications_if_pending())
+            .unwrap();
+        assert!(!again, "the mark is taken by the first start");
+    }
+
     /// Commits reach the database file without any commit crossing SQLite's inline checkpoint
     /// threshold: the background thread copied them out of the WAL.
     #[test]

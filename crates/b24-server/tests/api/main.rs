@@ -25,6 +25,7 @@
 //! - `races`: read-then-write paths under concurrent callers (items, refresh tokens, offline queue),
 //!   each on one server and on two server processes sharing one PostgreSQL schema.
 //! - `text_limits`: every text field's length limit (spec §14), at the limit and one over.
+//! - `users`, `departments`, `notifications`: user.*, department.* and im.notify*.
 
 mod activities;
 mod activity_rights;
@@ -42,6 +43,7 @@ mod crm_bad_input;
 mod crm_enum;
 mod crm_items;
 mod crm_types;
+mod departments;
 mod duplicates;
 mod durability;
 mod encodings;
@@ -55,6 +57,7 @@ mod journal;
 mod legacy_entities;
 mod limits;
 mod model;
+mod notifications;
 mod oauth;
 mod output_gone;
 mod preflight;
@@ -76,3 +79,4 @@ mod timeline_bindings;
 mod timeline_comments;
 mod tls;
 mod todo_updates;
+mod users;

@@ -65,7 +65,7 @@ fn data_deleted(sequences: u64, journal: u64) -> Value {
     json!({
         "activities": 1, "activity_bindings": 2, "crm_dynamic_types": 0, "crm_item_counts": 2,
         "crm_items": 3, "event_captures": 0, "event_deliveries": 0, "event_offline": 0, "event_outbox": 0,
-        "faults": 0, "journal": journal, "sequences": sequences,
+        "faults": 0, "journal": journal, "sequences": sequences, "notifications": 0,
         "crm_statuses": DICTIONARY_ROWS, "crm_categories": 1, "crm_stage_history": 2,
         "timeline_comments": 0, "timeline_bindings": 0, "crm_activity_types": 0,
         "crm_communications": 0,
@@ -152,12 +152,14 @@ async fn reset_with_an_empty_keep_wipes_auth_and_answers_a_new_administrator_web
         ("oauth_tokens", 1),
         ("server_keys", 1),
         ("event_handlers", 0),
+        ("departments", 1),
+        ("user_departments", 2),
     ] {
         deleted[table] = json!(n);
     }
     // Every sequence: item:2, item:3, activity, crm_status, crm_stage_history, journal, user,
-    // webhook, app.
-    deleted["sequences"] = json!(9);
+    // webhook, app, department.
+    deleted["sequences"] = json!(10);
     assert_eq!(limiter_aside(answer.clone())["deleted"], deleted);
 
     let (status, _) = app.call("crm.item.list", json!({"entityTypeId": 2})).await;
