@@ -5,7 +5,6 @@ use crate::domain::permissions::RightGrant;
 use crate::error::ApiError;
 use crate::methods::KNOWN_SCOPES;
 use crate::secret::{digest, generate_code, WEBHOOK_CODE_LEN};
-use crate::store::communications::CommunicationTx;
 use crate::store::{PortalId, Store, WebhookRecord};
 use anyhow::{anyhow, bail};
 

@@ -603,7 +603,6 @@ mod tests {
     #[test]
     fn items_from_before_the_communications_index_are_indexed_once_on_the_next_start() {
         use crate::domain::duplicates::CommunicationKind;
-        use crate::store::communications::CommunicationTx;
         let dir = tempfile::tempdir().unwrap();
         let index = MIGRATIONS
             .iter()
