@@ -96,7 +96,7 @@ fn methods(call: &Call<'_>) -> Result<Output, ApiError> {
                     Some(s) => s == scope,
                 }
             } else {
-                call.caller.has_scope(m.scope)
+                super::allowed(call.caller, m)
             }
         })
         .map(|m| m.name)
@@ -113,7 +113,7 @@ fn method_get(call: &Call<'_>) -> Result<Output, ApiError> {
     let spec = (!name.is_empty()).then(|| lookup(name)).flatten();
     Ok(Output::result(json!({
         "isExisting": spec.is_some(),
-        "isAvailable": spec.is_some_and(|s| call.caller.has_scope(s.scope)),
+        "isAvailable": spec.is_some_and(|s| super::allowed(call.caller, s)),
     })))
 }
 

@@ -143,7 +143,7 @@ fn batch(call: &Call<'_>) -> Result<Output, ApiError> {
                 .collect(),
             _ => Map::new(),
         };
-        if !call.caller.has_scope(spec.scope) {
+        if !super::allowed(call.caller, spec) {
             return Err(call.caller.insufficient_scope().into());
         }
         let Handler::Blocking(handler) = spec.handler else {

@@ -621,6 +621,27 @@ async fn user_add_and_update_are_not_offered_under_the_brief_and_basic_scopes() 
             .call_as(&hook, "user.update", json!({"ID": 1, "NAME": "X"}))
             .await;
         assert_eq!((status, &body), (401, &refused), "{scope}");
+        // `methods` and `method.get` say the same as the calls.
+        let (_, listed) = app.call_as(&hook, "methods", json!({})).await;
+        let listed: Vec<&str> = listed["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(listed.contains(&"user.get"), "{scope}: {listed:?}");
+        assert!(!listed.contains(&"user.add"), "{scope}: {listed:?}");
+        assert!(!listed.contains(&"user.update"), "{scope}: {listed:?}");
+        for (method, available) in [("user.get", true), ("user.add", false)] {
+            let (_, answer) = app
+                .call_as(&hook, "method.get", json!({ "name": method }))
+                .await;
+            assert_eq!(
+                answer["result"],
+                json!({"isExisting": true, "isAvailable": available}),
+                "{scope}: {method}"
+            );
+        }
     }
     assert_eq!(
         app.ok("user.get", json!({}))
