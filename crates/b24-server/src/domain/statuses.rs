@@ -724,7 +724,7 @@ fn stage_in_use(tx: &mut dyn Tx, entity_type_id: i64, status_id: &str) -> Result
     Ok(!tx.list_items(entity_type_id, &query)?.rows.is_empty())
 }
 
-/// Whether any item of the type is in the pipeline (same cost note as [`stage_in_use`]).
+/// Whether any item of the type is in the pipeline (same cost note as `stage_in_use`).
 pub fn category_in_use(
     tx: &mut dyn Tx,
     entity_type_id: i64,

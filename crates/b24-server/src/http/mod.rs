@@ -4,7 +4,7 @@
 //! (401), then scope, limits and handler; [`authenticate_and_dispatch`] runs authentication and
 //! the method on one blocking task. Every answer is JSON, success or error (unless a fault rule
 //! asks for an HTML page or no answer: [`crate::control::faults`], [`cut`]). Request URLs carry
-//! webhook codes, so they are never logged. `/rest/api/…` is REST 3.0 ([`v3`]): the same checks
+//! webhook codes, so they are never logged. `/rest/api/…` is REST 3.0 (`v3.rs`): the same checks
 //! and machinery, its own envelope and method table.
 
 pub mod cut;

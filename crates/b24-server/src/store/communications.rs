@@ -1,7 +1,7 @@
 //! Storage of the items' phones and e-mails, normalised (`crm_communications`), for
 //! `crm.duplicate.findbycomm`. The rows are derived from the `PHONE` / `EMAIL` multi-fields of
 //! leads, contacts and companies and rewritten by every item write in the same transaction
-//! ([`SqlTx::index_communications`], called from the item statements), so a look-up is one
+//! (`SqlTx::index_communications`, called from the item statements), so a look-up is one
 //! primary-key range per value and never a scan of the items.
 
 use super::driver::{args, Arg};
