@@ -314,3 +314,64 @@ pub fn delete(
     settle_contact(tx, row.contact_id)?;
     Ok(true)
 }
+
+/// Keeps the links the record of a contact's companies after `crm.contact.add / update` (or
+/// `crm.item.*`) changed its `companyId`: the new company becomes its primary one (linked if it
+/// was not); a cleared `companyId` drops the link to the former primary company, and the next
+/// one by `SORT` takes its place (mirrored back into `companyId`).
+pub fn contact_written(
+    tx: &mut dyn Tx,
+    contact: &crate::store::ItemRecord,
+    before: Option<&crate::store::ItemRecord>,
+) -> Result<(), ApiError> {
+    if contact.entity_type_id != EntityTypeId::CONTACT {
+        return Ok(());
+    }
+    let company = |r: &crate::store::ItemRecord| {
+        r.extra
+            .get("companyId")
+            .and_then(bind_int)
+            .filter(|&id| id > 0)
+    };
+    let (now, was) = (company(contact), before.and_then(company));
+    if now == was {
+        return Ok(());
+    }
+    let rows = tx.companies_of_contact(contact.id)?;
+    match now {
+        Some(company_id) => {
+            if !rows.iter().any(|r| r.company_id == company_id) {
+                let sort = rows.iter().map(|r| r.sort).max().unwrap_or(0) + 10;
+                tx.put_contact_company(&ContactCompanyRecord {
+                    contact_id: contact.id,
+                    company_id,
+                    sort,
+                    primary: false,
+                })?;
+            }
+            make_primary(tx, contact.id, company_id)?;
+        }
+        None => {
+            if let Some(primary) = rows.iter().find(|r| r.primary) {
+                tx.delete_contact_company(contact.id, primary.company_id)?;
+            }
+        }
+    }
+    settle_contact(tx, contact.id)
+}
+
+/// Drops a deleted contact's or company's links (a company's contacts get their next primary
+/// company).
+pub fn item_deleted(tx: &mut dyn Tx, entity_type_id: i64, id: i64) -> Result<(), ApiError> {
+    if entity_type_id == EntityTypeId::CONTACT {
+        for r in tx.companies_of_contact(id)? {
+            tx.delete_contact_company(r.contact_id, r.company_id)?;
+        }
+    } else if entity_type_id == EntityTypeId::COMPANY {
+        for r in tx.contacts_of_company(id)? {
+            tx.delete_contact_company(r.contact_id, r.company_id)?;
+            settle_contact(tx, r.contact_id)?;
+        }
+    }
+    Ok(())
+}

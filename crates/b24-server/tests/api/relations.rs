@@ -664,3 +664,51 @@ async fn contact_company_methods_run_inside_batch_and_fields_describe_a_link() {
         assert_eq!(fields[key]["isRequired"], true, "{method}");
     }
 }
+
+#[tokio::test]
+async fn a_contacts_company_field_and_deleted_items_keep_the_links_in_step() {
+    let app = spawn_app().await;
+    let (a, b) = (
+        app.new_item(COMPANY, None).await,
+        app.new_item(COMPANY, None).await,
+    );
+    let contact = app
+        .ok(
+            "crm.contact.add",
+            json!({"fields": {"NAME": "Ann", "COMPANY_ID": a}}),
+        )
+        .await;
+    let contact = contact.as_i64().unwrap();
+    assert_eq!(
+        app.ok("crm.company.contact.items.get", json!({"id": a}))
+            .await,
+        json!([link(contact, 10, true)])
+    );
+    // A new COMPANY_ID links that company as the primary one; the old link stays.
+    app.ok(
+        "crm.contact.update",
+        json!({"id": contact, "fields": {"COMPANY_ID": b}}),
+    )
+    .await;
+    assert_eq!(
+        app.ok("crm.contact.company.items.get", json!({"id": contact}))
+            .await,
+        json!([company_link(b, 20, true), company_link(a, 10, false)])
+    );
+    // Deleting the primary company promotes the next one, in the contact's field too.
+    app.ok("crm.company.delete", json!({"id": b})).await;
+    assert_eq!(
+        app.ok("crm.contact.company.items.get", json!({"id": contact}))
+            .await,
+        json!([company_link(a, 10, true)])
+    );
+    let got = app.ok("crm.contact.get", json!({"id": contact})).await;
+    assert_eq!(got["COMPANY_ID"], json!(a.to_string()));
+    // Deleting the contact removes its links from the company's side.
+    app.ok("crm.contact.delete", json!({"id": contact})).await;
+    assert_eq!(
+        app.ok("crm.company.contact.items.get", json!({"id": a}))
+            .await,
+        json!([])
+    );
+}
