@@ -119,6 +119,7 @@ pub fn add(
     item_fields::apply_defaults(&mut item);
     item.id = tx.insert_item(&item)?;
     stage_history::record(tx, &item, None)?;
+    super::contact_companies::contact_written(tx, &item, None)?;
     changes::item_changed(
         tx,
         Change::Added,
@@ -188,6 +189,11 @@ pub fn update(
     item.updated_time = tx.now_iso();
     tx.update_item(&item)?;
     stage_history::record(tx, &item, Some(&before))?;
+    super::contact_companies::contact_written(tx, &item, Some(&before))?;
+    if entity_type_id == super::EntityTypeId::CONTACT {
+        // Its `companyId` may have moved to the next linked company.
+        item = existing(tx, entity_type_id, id)?;
+    }
     changes::item_changed(tx, Change::Updated, entity_type_id, id, permissions.user_id)?;
     Ok(item)
 }
@@ -205,6 +211,7 @@ pub fn delete(
     tx.delete_item(entity_type_id, id)?;
     // The item's stage history goes with it, as the service unregisters it on delete.
     tx.delete_stage_history_of(entity_type_id, id)?;
+    super::contact_companies::item_deleted(tx, entity_type_id, id)?;
     changes::item_changed(tx, Change::Deleted, entity_type_id, id, permissions.user_id)?;
     Ok(())
 }

@@ -7,6 +7,7 @@ pub mod activity_types;
 pub mod binding;
 pub mod categories;
 pub mod changes;
+pub mod contact_companies;
 pub mod duplicates;
 pub mod dynamic_types;
 pub mod entity_type;

@@ -8,6 +8,7 @@ mod activity;
 mod activity_type;
 mod batch;
 mod binding;
+mod contact_companies;
 mod crm_category;
 mod crm_dealcategory;
 mod crm_enum;
@@ -96,12 +97,24 @@ pub static METHODS: &[MethodSpec] = &[
     crm_category::LIST,
     crm_category::UPDATE,
     legacy_entity::company::ADD,
+    contact_companies::COMPANY_ADD,
+    contact_companies::COMPANY_DELETE,
+    contact_companies::COMPANY_FIELDS,
+    contact_companies::COMPANY_ITEMS_DELETE,
+    contact_companies::COMPANY_ITEMS_GET,
+    contact_companies::COMPANY_ITEMS_SET,
     legacy_entity::company::DELETE,
     legacy_entity::company::FIELDS,
     legacy_entity::company::GET,
     legacy_entity::company::LIST,
     legacy_entity::company::UPDATE,
     legacy_entity::contact::ADD,
+    contact_companies::CONTACT_ADD,
+    contact_companies::CONTACT_DELETE,
+    contact_companies::CONTACT_FIELDS,
+    contact_companies::CONTACT_ITEMS_DELETE,
+    contact_companies::CONTACT_ITEMS_GET,
+    contact_companies::CONTACT_ITEMS_SET,
     legacy_entity::contact::DELETE,
     legacy_entity::contact::FIELDS,
     legacy_entity::contact::GET,

@@ -9,6 +9,7 @@ pub mod captures;
 pub mod categories;
 pub mod clock;
 pub mod communications;
+pub mod contact_companies;
 pub mod control;
 pub mod driver;
 pub mod faults;
@@ -397,6 +398,7 @@ pub trait Tx:
     + communications::CommunicationTx
     + activity_types::ActivityTypeTx
     + users::UserTx
+    + contact_companies::ContactCompanyTx
 {
     /// The portal this transaction serves.
     fn portal(&self) -> PortalId;

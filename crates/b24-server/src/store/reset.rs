@@ -436,6 +436,19 @@ pub const STAGE_HISTORY: Table = Table {
     keys: &[&["entity_type_id", "id"]],
 };
 
+/// Links between contacts and companies (`crm.contact.company.*`, `crm.company.contact.*`).
+pub const CONTACT_COMPANIES: Table = Table {
+    name: "crm_contact_companies",
+    columns: &[
+        ("contact_id", Int),
+        ("company_id", Int),
+        ("sort", Int),
+        ("is_primary", Bool),
+    ],
+    order: "contact_id, company_id",
+    keys: &[&["contact_id", "company_id"]],
+};
+
 /// The tables a snapshot holds, in the order they are written back.
 pub const SNAPSHOT_TABLES: &[&Table] = &[
     &DYNAMIC_TYPES,
@@ -455,6 +468,7 @@ pub const SNAPSHOT_TABLES: &[&Table] = &[
     &ACTIVITY_TYPES,
     &COMMUNICATIONS,
     &NOTIFICATIONS,
+    &CONTACT_COMPANIES,
 ];
 
 /// Every table of the schema and what reset does with it. The every-table test fails when the
@@ -477,6 +491,7 @@ pub const TABLES: &[(&str, Fate)] = &[
     ("crm_activity_types", Fate::Data),
     ("crm_communications", Fate::Data),
     ("notifications", Fate::Data),
+    ("crm_contact_companies", Fate::Data),
     ("journal", Fate::Run),
     ("faults", Fate::Run),
     ("users", Fate::Auth),

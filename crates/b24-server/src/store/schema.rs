@@ -534,4 +534,19 @@ CREATE TABLE notifications (
     PRIMARY KEY (portal_id, id)
 );
 "#,
+    // 17: links between contacts and companies (`crm.contact.company.*`,
+    // `crm.company.contact.*`), many to many, each contact with at most one primary company
+    // (mirrored in the contact's `COMPANY_ID`); the index finds a company's contacts.
+    r#"
+CREATE TABLE crm_contact_companies (
+    portal_id   BIGINT NOT NULL,
+    contact_id  BIGINT NOT NULL,
+    company_id  BIGINT NOT NULL,
+    sort        BIGINT NOT NULL,
+    is_primary  BOOLEAN NOT NULL,
+    PRIMARY KEY (portal_id, contact_id, company_id)
+);
+CREATE INDEX crm_contact_companies_by_company
+    ON crm_contact_companies (portal_id, company_id, contact_id);
+"#,
 ];

@@ -68,7 +68,7 @@ fn data_deleted(sequences: u64, journal: u64) -> Value {
         "faults": 0, "journal": journal, "sequences": sequences, "notifications": 0,
         "crm_statuses": DICTIONARY_ROWS, "crm_categories": 1, "crm_stage_history": 2,
         "timeline_comments": 0, "timeline_bindings": 0, "crm_activity_types": 0,
-        "crm_communications": 0,
+        "crm_communications": 0, "crm_contact_companies": 0,
     })
 }
 
