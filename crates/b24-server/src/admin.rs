@@ -49,8 +49,8 @@ pub fn bootstrap(
             let created = tx.ensure_portal(&domain, &member_id, public_url)?;
             tx.set_public_url(public_url, public_https_url)?;
             crate::domain::statuses::ensure_defaults(tx)?;
-            if tx.reindex_communications_if_pending()? {
-                tracing::info!("indexed the phones and e-mails of existing CRM items for crm.duplicate.findbycomm");
+            for done in tx.finish_upgrades()? {
+                tracing::info!("{done}");
             }
             if !created {
                 return Ok(None);

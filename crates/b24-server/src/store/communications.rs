@@ -21,14 +21,7 @@ pub trait CommunicationTx {
         values: &[String],
         entity_type_ids: &[i64],
     ) -> Result<Vec<Binding>, ApiError>;
-
-    /// Indexes the communications of the items a portal held before the index existed, once:
-    /// the migration that made the index marks every existing portal. Returns whether it ran.
-    fn reindex_communications_if_pending(&mut self) -> Result<bool, ApiError>;
 }
-
-/// The `sequences` row the index's migration leaves for each existing portal.
-const REINDEX_PENDING: &str = "pending:reindex_communications";
 
 impl CommunicationTx for SqlTx<'_> {
     fn items_with_communications(
@@ -53,18 +46,6 @@ impl CommunicationTx for SqlTx<'_> {
         found.sort_by_key(|b| (b.entity_type_id, b.entity_id));
         found.dedup();
         Ok(found)
-    }
-
-    fn reindex_communications_if_pending(&mut self) -> Result<bool, ApiError> {
-        let marked = self.exec(
-            "DELETE FROM sequences WHERE portal_id = ?1 AND name = ?2",
-            &args![self.portal, REINDEX_PENDING],
-        )?;
-        if marked == 0 {
-            return Ok(false);
-        }
-        self.reindex_all_communications()?;
-        Ok(true)
     }
 }
 

@@ -24,6 +24,7 @@ pub mod sqlite;
 pub mod stage_history;
 pub mod statuses;
 pub mod timeline;
+pub mod upgrades;
 pub mod users;
 
 pub use query::{Column, CompareOp, Filter, ListQuery, SqlValue};
@@ -391,6 +392,7 @@ pub trait Tx:
     + clock::ClockTx
     + captures::CaptureTx
     + journal::JournalTx
+    + upgrades::UpgradeTx
     + statuses::StatusTx
     + categories::CategoryTx
     + stage_history::StageHistoryTx

@@ -952,7 +952,8 @@ impl ResetTx for SqlTx<'_> {
              GROUP BY portal_id, entity_type_id",
             &args![self.portal],
         )?;
-        self.reindex_all_communications()
+        self.reindex_all_communications()?;
+        self.link_unlinked_contacts()
     }
 
     fn app_id_of(&mut self, client_id: &str) -> Result<Option<i64>, ApiError> {

@@ -440,7 +440,7 @@ CREATE INDEX crm_stage_history_by_owner ON crm_stage_history (portal_id, entity_
     // the custom activity types applications register; and the items' phones and e-mails,
     // normalised, maintained with every item write, so `crm.duplicate.findbycomm` is a lookup.
     // Existing portals get a mark that has the next start index the items they already hold
-    // (`CommunicationTx::reindex_communications_if_pending`: the normalisation is Rust's).
+    // (`store/upgrades.rs`: the normalisation is Rust's).
     r#"
 CREATE TABLE timeline_comments (
     portal_id   BIGINT NOT NULL,
@@ -536,7 +536,9 @@ CREATE TABLE notifications (
 "#,
     // 17: links between contacts and companies (`crm.contact.company.*`,
     // `crm.company.contact.*`), many to many, each contact with at most one primary company
-    // (mirrored in the contact's `COMPANY_ID`); the index finds a company's contacts.
+    // (mirrored in the contact's `COMPANY_ID`); the index finds a company's contacts. Existing
+    // portals are marked so the next start links each contact to the company it names
+    // (`store/upgrades.rs`).
     r#"
 CREATE TABLE crm_contact_companies (
     portal_id   BIGINT NOT NULL,
@@ -548,5 +550,7 @@ CREATE TABLE crm_contact_companies (
 );
 CREATE INDEX crm_contact_companies_by_company
     ON crm_contact_companies (portal_id, company_id, contact_id);
+INSERT INTO sequences (portal_id, name, value)
+    SELECT id, 'pending:link_contact_companies', 1 FROM portals;
 "#,
 ];

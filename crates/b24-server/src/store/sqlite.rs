@@ -601,7 +601,8 @@ mod tests {
     }
 
     #[test]
-    fn items_from_before_the_communications_index_are_indexed_once_on_the_next_start() {
+    fn items_from_before_the_communications_index_and_contact_links_are_upgraded_once_on_the_next_start(
+    ) {
         use crate::domain::duplicates::CommunicationKind;
         let dir = tempfile::tempdir().unwrap();
         let index = MIGRATIONS
@@ -620,7 +621,7 @@ mod tests {
                  INSERT INTO portals (id, domain, member_id, public_url, created)
                      VALUES (1, 'example.test', 'member', 'http://example.test', '');
                  INSERT INTO crm_items VALUES (1, 3, 7, 'Ann', 1, 1, 1, '', '',
-                     '{{"PHONE":[{{"VALUE":"+7 (999) 123-45-67","VALUE_TYPE":"WORK"}}]}}');"#
+                     '{{"PHONE":[{{"VALUE":"+7 (999) 123-45-67","VALUE_TYPE":"WORK"}}],"companyId":5}}');"#
             ))
             .unwrap();
             tx.commit().unwrap();
@@ -635,15 +636,31 @@ mod tests {
         };
         assert_eq!(store.transaction(1, false, |tx| find(tx)).unwrap(), vec![]);
         let ran = store
-            .transaction(1, true, |tx| tx.reindex_communications_if_pending())
+            .transaction(1, true, |tx| {
+                tx.finish_upgrades().map(|done| !done.is_empty())
+            })
             .unwrap();
         assert!(ran);
         assert_eq!(
             store.transaction(1, false, |tx| find(tx)).unwrap(),
             vec![Binding::new(3, 7)]
         );
+        let links = store
+            .transaction(1, false, |tx| tx.companies_of_contact(7))
+            .unwrap();
+        assert_eq!(
+            links,
+            vec![crate::store::contact_companies::ContactCompanyRecord {
+                contact_id: 7,
+                company_id: 5,
+                sort: 10,
+                primary: true,
+            }]
+        );
         let again = store
-            .transaction(1, true, |tx| tx.reindex_communications_if_pending())
+            .transaction(1, true, |tx| {
+                tx.finish_upgrades().map(|done| !done.is_empty())
+            })
             .unwrap();
         assert!(!again, "the mark is taken by the first start");
     }
