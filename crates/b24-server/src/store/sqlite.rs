@@ -512,6 +512,46 @@ mod plan_tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn status_pages_of_one_dictionary_use_the_sort_index() {
+        let (_dir, s) = store();
+        let query = uncounted(
+            cmp(
+                Column::Plain("entity_id"),
+                CompareOp::Eq,
+                SqlValue::Text("DEAL_STAGE".into()),
+            ),
+            vec![(Column::Plain("sort"), false)],
+        );
+        let sql = crate::store::lists::statuses_page(Dialect::Sqlite, 1, &query);
+        let plan = s.explain(&sql.page, &sql.args).unwrap();
+        assert_indexed(&plan, "crm_statuses", "crm_statuses_by_sort");
+    }
+
+    #[test]
+    fn stage_history_pages_use_the_primary_key_or_the_owner_index() {
+        let (_dir, s) = store();
+        let plan_of = |query: &ListQuery| {
+            let sql = crate::store::lists::stage_history_page(Dialect::Sqlite, 1, 2, query, None);
+            s.explain(&sql.page, &sql.args).unwrap()
+        };
+        let all = uncounted(Filter::everything(), Vec::new());
+        assert_indexed(
+            &plan_of(&all),
+            "crm_stage_history",
+            "sqlite_autoindex_crm_stage_history_1",
+        );
+        let of_one_deal = uncounted(
+            cmp(Column::Plain("owner_id"), CompareOp::Eq, SqlValue::Int(5)),
+            Vec::new(),
+        );
+        assert_indexed(
+            &plan_of(&of_one_deal),
+            "crm_stage_history",
+            "crm_stage_history_by_owner",
+        );
+    }
 }
 
 #[cfg(test)]
