@@ -700,49 +700,19 @@ pub fn delete(
     Ok(())
 }
 
-/// Whether any item of the type is at this stage. Dictionary changes are rare administrator
-/// calls: this reads the type's items through the item list (no index on stages).
+/// Whether any item of the type is at this stage (an index probe: `store/item_stages.rs`).
 /// Stage codes carry their pipeline's prefix, so the code alone finds the items.
 fn stage_in_use(tx: &mut dyn Tx, entity_type_id: i64, status_id: &str) -> Result<bool, ApiError> {
-    use crate::store::{Column, CompareOp, Filter, ListQuery, SqlValue};
-    let key = if entity_type_id == EntityTypeId::LEAD {
-        "statusId"
-    } else {
-        "stageId"
-    };
-    let query = ListQuery {
-        filter: Filter::Compare {
-            column: Column::Extra(key),
-            op: CompareOp::Eq,
-            values: vec![SqlValue::Text(status_id.to_string())],
-        },
-        order: Vec::new(),
-        offset: 0,
-        limit: 1,
-        count: false,
-    };
-    Ok(!tx.list_items(entity_type_id, &query)?.rows.is_empty())
+    tx.any_item_at_stage(entity_type_id, status_id)
 }
 
-/// Whether any item of the type is in the pipeline (same cost note as `stage_in_use`).
+/// Whether any item of the type is in the pipeline (an index probe).
 pub fn category_in_use(
     tx: &mut dyn Tx,
     entity_type_id: i64,
     category_id: i64,
 ) -> Result<bool, ApiError> {
-    use crate::store::{Column, CompareOp, Filter, ListQuery, SqlValue};
-    let query = ListQuery {
-        filter: Filter::Compare {
-            column: Column::Extra("categoryId"),
-            op: CompareOp::Eq,
-            values: vec![SqlValue::Int(category_id)],
-        },
-        order: Vec::new(),
-        offset: 0,
-        limit: 1,
-        count: false,
-    };
-    Ok(!tx.list_items(entity_type_id, &query)?.rows.is_empty())
+    tx.any_item_in_category(entity_type_id, category_id)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod contact_companies;
 pub mod control;
 pub mod driver;
 pub mod faults;
+pub mod item_stages;
 pub mod journal;
 mod lists;
 pub mod postgres;
@@ -393,6 +394,7 @@ pub trait Tx:
     + captures::CaptureTx
     + journal::JournalTx
     + upgrades::UpgradeTx
+    + item_stages::ItemStageTx
     + statuses::StatusTx
     + categories::CategoryTx
     + stage_history::StageHistoryTx

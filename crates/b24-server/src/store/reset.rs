@@ -290,6 +290,19 @@ pub const COMMUNICATIONS: Table = Table {
     keys: &[&["kind", "value", "entity_type_id", "entity_id"]],
 };
 
+/// Items' stages and pipelines (`crm_item_stages`), derived from the items.
+pub const ITEM_STAGES: Table = Table {
+    name: "crm_item_stages",
+    columns: &[
+        ("entity_type_id", Int),
+        ("item_id", Int),
+        ("stage_id", Text),
+        ("category_id", Int),
+    ],
+    order: "entity_type_id, item_id",
+    keys: &[&["entity_type_id", "item_id"]],
+};
+
 /// Users (an export carries them; reset keeps them with auth).
 pub const USERS: Table = Table {
     name: "users",
@@ -467,6 +480,7 @@ pub const SNAPSHOT_TABLES: &[&Table] = &[
     &TIMELINE_BINDINGS,
     &ACTIVITY_TYPES,
     &COMMUNICATIONS,
+    &ITEM_STAGES,
     &NOTIFICATIONS,
     &CONTACT_COMPANIES,
 ];
@@ -490,6 +504,7 @@ pub const TABLES: &[(&str, Fate)] = &[
     ("timeline_bindings", Fate::Data),
     ("crm_activity_types", Fate::Data),
     ("crm_communications", Fate::Data),
+    ("crm_item_stages", Fate::Data),
     ("notifications", Fate::Data),
     ("crm_contact_companies", Fate::Data),
     ("journal", Fate::Run),
@@ -953,6 +968,7 @@ impl ResetTx for SqlTx<'_> {
             &args![self.portal],
         )?;
         self.reindex_all_communications()?;
+        self.reindex_all_item_stages()?;
         self.link_unlinked_contacts()
     }
 

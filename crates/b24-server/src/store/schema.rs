@@ -553,4 +553,23 @@ CREATE INDEX crm_contact_companies_by_company
 INSERT INTO sequences (portal_id, name, value)
     SELECT id, 'pending:link_contact_companies', 1 FROM portals;
 "#,
+    // 18: each item's stage and pipeline (`crm_item_stages`), kept by every item write, so
+    // "is any item at this stage / in this pipeline" (deleting a stage or a pipeline) is an
+    // index probe, not a read of the type's items. Existing portals are marked so the next
+    // start fills it (`store/upgrades.rs`).
+    r#"
+CREATE TABLE crm_item_stages (
+    portal_id       BIGINT NOT NULL,
+    entity_type_id  BIGINT NOT NULL,
+    item_id         BIGINT NOT NULL,
+    stage_id        TEXT NOT NULL,
+    category_id     BIGINT NOT NULL,
+    PRIMARY KEY (portal_id, entity_type_id, item_id)
+);
+CREATE INDEX crm_item_stages_by_stage ON crm_item_stages (portal_id, entity_type_id, stage_id);
+CREATE INDEX crm_item_stages_by_category
+    ON crm_item_stages (portal_id, entity_type_id, category_id);
+INSERT INTO sequences (portal_id, name, value)
+    SELECT id, 'pending:index_item_stages', 1 FROM portals;
+"#,
 ];

@@ -688,6 +688,7 @@ impl Tx for SqlTx<'_> {
         )?;
         self.count_items(item.entity_type_id, 1)?;
         self.index_communications(item.entity_type_id, id, Some(&item.extra))?;
+        self.index_item_stage(item.entity_type_id, id, Some(&item.extra))?;
         Ok(id)
     }
 
@@ -710,7 +711,8 @@ impl Tx for SqlTx<'_> {
                 &extra,
             ],
         )?;
-        self.index_communications(item.entity_type_id, item.id, Some(&item.extra))
+        self.index_communications(item.entity_type_id, item.id, Some(&item.extra))?;
+        self.index_item_stage(item.entity_type_id, item.id, Some(&item.extra))
     }
 
     fn delete_item(&mut self, entity_type_id: i64, id: i64) -> Result<bool, ApiError> {
@@ -721,6 +723,7 @@ impl Tx for SqlTx<'_> {
         if n == 1 {
             self.count_items(entity_type_id, -1)?;
             self.index_communications(entity_type_id, id, None)?;
+            self.index_item_stage(entity_type_id, id, None)?;
         }
         Ok(n == 1)
     }

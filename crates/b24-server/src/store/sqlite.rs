@@ -641,8 +641,7 @@ mod tests {
     }
 
     #[test]
-    fn items_from_before_the_communications_index_and_contact_links_are_upgraded_once_on_the_next_start(
-    ) {
+    fn items_from_before_the_derived_tables_are_indexed_and_linked_once_on_the_next_start() {
         use crate::domain::duplicates::CommunicationKind;
         let dir = tempfile::tempdir().unwrap();
         let index = MIGRATIONS
@@ -661,7 +660,8 @@ mod tests {
                  INSERT INTO portals (id, domain, member_id, public_url, created)
                      VALUES (1, 'example.test', 'member', 'http://example.test', '');
                  INSERT INTO crm_items VALUES (1, 3, 7, 'Ann', 1, 1, 1, '', '',
-                     '{{"PHONE":[{{"VALUE":"+7 (999) 123-45-67","VALUE_TYPE":"WORK"}}],"companyId":5}}');"#
+                     '{{"PHONE":[{{"VALUE":"+7 (999) 123-45-67","VALUE_TYPE":"WORK"}}],"companyId":5}}'),
+                     (1, 2, 8, 'Deal', 1, 1, 1, '', '', '{{"stageId":"C2:NEW","categoryId":2}}');"#
             ))
             .unwrap();
             tx.commit().unwrap();
@@ -675,6 +675,16 @@ mod tests {
             )
         };
         assert_eq!(store.transaction(1, false, |tx| find(tx)).unwrap(), vec![]);
+        let at_stage = |tx: &mut dyn Tx| {
+            Ok((
+                tx.any_item_at_stage(2, "C2:NEW")?,
+                tx.any_item_in_category(2, 2)?,
+            ))
+        };
+        assert_eq!(
+            store.transaction(1, false, |tx| at_stage(tx)).unwrap(),
+            (false, false)
+        );
         let ran = store
             .transaction(1, true, |tx| {
                 tx.finish_upgrades().map(|done| !done.is_empty())
@@ -696,6 +706,10 @@ mod tests {
                 sort: 10,
                 primary: true,
             }]
+        );
+        assert_eq!(
+            store.transaction(1, false, |tx| at_stage(tx)).unwrap(),
+            (true, true)
         );
         let again = store
             .transaction(1, true, |tx| {

@@ -21,6 +21,10 @@ const PENDING: &[(&str, &str)] = &[
         "pending:link_contact_companies",
         "linked existing contacts to the company their COMPANY_ID names",
     ),
+    (
+        "pending:index_item_stages",
+        "indexed the stages and pipelines of existing CRM items",
+    ),
 ];
 
 /// Finishing migrations.
@@ -43,6 +47,7 @@ impl UpgradeTx for SqlTx<'_> {
             }
             match *mark {
                 "pending:reindex_communications" => self.reindex_all_communications()?,
+                "pending:index_item_stages" => self.reindex_all_item_stages()?,
                 _ => self.link_unlinked_contacts()?,
             }
             done.push(*what);

@@ -68,7 +68,7 @@ fn data_deleted(sequences: u64, journal: u64) -> Value {
         "faults": 0, "journal": journal, "sequences": sequences, "notifications": 0,
         "crm_statuses": DICTIONARY_ROWS, "crm_categories": 1, "crm_stage_history": 2,
         "timeline_comments": 0, "timeline_bindings": 0, "crm_activity_types": 0,
-        "crm_communications": 0, "crm_contact_companies": 0,
+        "crm_communications": 0, "crm_contact_companies": 0, "crm_item_stages": 2,
     })
 }
 
@@ -448,8 +448,9 @@ async fn a_restored_snapshot_gives_identical_answers_and_the_same_next_ids() {
     assert_eq!(status, 201, "{saved}");
     assert_eq!(saved["name"], json!("baseline"));
     // 1 type, 4 items, 3 item counts, 2 activities, 4 bindings; the dictionaries and the
-    // default deal pipeline; the smart process's pipeline and its 5 stages; 3 history rows.
-    assert_eq!(saved["rows"], json!(14 + DICTIONARY_ROWS + 1 + 6 + 3));
+    // default deal pipeline; the smart process's pipeline and its 5 stages; 3 history rows
+    // and the 3 staged items' stage rows.
+    assert_eq!(saved["rows"], json!(14 + DICTIONARY_ROWS + 1 + 6 + 3 + 3));
     assert!(saved["created"].as_str().unwrap().len() >= 19);
 
     // Change everything, and use the ids.
@@ -524,12 +525,12 @@ async fn snapshots_are_listed_replaced_only_when_asked_and_deleted() {
         )
         .await;
     assert_eq!(status, 201);
-    // 2 items, their count row and history rows, against 1, 1 and 1 before (and the dictionaries
-    // and default pipeline in both).
+    // 2 items, their count row, history rows and stage rows, against 1, 1, 1 and 1 before (and
+    // the dictionaries and default pipeline in both).
     let fresh = DICTIONARY_ROWS + 1;
     assert_eq!(
         (first["rows"].clone(), replaced["rows"].clone()),
-        (json!(3 + fresh), json!(5 + fresh))
+        (json!(4 + fresh), json!(7 + fresh))
     );
     app.control(Method::POST, "/snapshots", Some(json!({"name": "z"})))
         .await;
@@ -539,8 +540,8 @@ async fn snapshots_are_listed_replaced_only_when_asked_and_deleted() {
     assert_eq!(
         list,
         json!({"snapshots": [
-            {"name": "a.b_c-1", "rows": 5 + fresh, "created": replaced["created"]},
-            {"name": "z", "rows": 5 + fresh, "created": list["snapshots"][1]["created"]},
+            {"name": "a.b_c-1", "rows": 7 + fresh, "created": replaced["created"]},
+            {"name": "z", "rows": 7 + fresh, "created": list["snapshots"][1]["created"]},
         ]})
     );
 
@@ -824,8 +825,9 @@ async fn the_cli_twins_reset_snapshot_export_and_import_work_on_a_running_server
 
     let saved: Value =
         serde_json::from_str(&run(app.cli().args(["snapshot", "save", "base"]))).unwrap();
-    // 8 rows of data, 2 history rows, the dictionaries and the default deal pipeline.
-    assert_eq!(saved["rows"], json!(8 + 2 + DICTIONARY_ROWS + 1));
+    // 8 rows of data, 2 history rows, 2 stage rows, the dictionaries and the default deal
+    // pipeline.
+    assert_eq!(saved["rows"], json!(8 + 2 + 2 + DICTIONARY_ROWS + 1));
     let listed: Value = serde_json::from_str(&run(app.cli().args(["snapshot", "list"]))).unwrap();
     assert_eq!(listed["snapshots"][0]["name"], json!("base"));
     let file = app.dir.path().join("export.json");
