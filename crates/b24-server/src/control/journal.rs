@@ -137,9 +137,9 @@ pub fn check_limit(limit: Option<i64>) -> Result<u64, ControlError> {
 
 /// One entry as the routes and the CLI show it.
 pub fn entry_json(entry: &JournalEntry) -> Value {
-    let e = entry;
+    let e = &entry.entry;
     json!({
-        "seq": e.seq,
+        "seq": entry.seq,
         "at": iso(e.at),
         "via": e.via,
         "user": e.user,

@@ -25,7 +25,7 @@ use serde_json::Value;
 const SEQUENCE: &str = "journal";
 
 /// One call as stored, before it has its number.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct NewJournalEntry {
     /// When the call arrived (portal time, Unix seconds).
     pub at: f64,
@@ -49,31 +49,14 @@ pub struct NewJournalEntry {
     pub fault: Option<i64>,
 }
 
-/// A stored call: the fields of [`NewJournalEntry`] and its number, as a chunk holds them.
+/// A stored call: its number and the call, as a chunk holds them (one flat object).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct JournalEntry {
     /// Its number, increasing per portal.
     pub seq: i64,
-    /// When the call arrived (portal time, Unix seconds).
-    pub at: f64,
-    /// `webhook:ID`, `app:CLIENT_ID` or `none`.
-    pub via: String,
-    /// The user the call ran as, once known.
-    pub user: Option<i64>,
-    /// The method, lower-cased.
-    pub method: String,
-    /// The HTTP status answered.
-    pub http: u16,
-    /// The wire error code answered, if any.
-    pub error: Option<String>,
-    /// Milliseconds the server took.
-    pub ms: f64,
-    /// The parameters, secrets removed.
-    pub params: Value,
-    /// For `batch`: its commands.
-    pub batch: Option<Value>,
-    /// The fault rule that made the answer.
-    pub fault: Option<i64>,
+    /// The call itself.
+    #[serde(flatten)]
+    pub entry: NewJournalEntry,
 }
 
 /// Which entries a read or count selects.
@@ -96,6 +79,7 @@ impl JournalFilter {
     }
 
     fn matches(&self, entry: &JournalEntry) -> bool {
+        let entry = &entry.entry;
         let error = match &self.error {
             ErrorFilter::All => true,
             ErrorFilter::Any => entry.error.is_some(),
@@ -361,16 +345,7 @@ mod tests {
         assert_eq!(read.len(), 3);
         for ((seq, new), stored) in (41..).zip(&written).zip(&read) {
             assert_eq!(stored.seq, seq);
-            assert_eq!(stored.at, new.at);
-            assert_eq!(stored.via, new.via);
-            assert_eq!(stored.user, new.user);
-            assert_eq!(stored.method, new.method);
-            assert_eq!(stored.http, new.http);
-            assert_eq!(stored.error, new.error);
-            assert_eq!(stored.ms, new.ms);
-            assert_eq!(stored.params, new.params);
-            assert_eq!(stored.batch, new.batch);
-            assert_eq!(stored.fault, new.fault);
+            assert_eq!(&stored.entry, new);
         }
     }
 
