@@ -4,6 +4,9 @@
 //!
 //! The document (`"format":"b24-server/1"`) shows each row with the field names of the REST
 //! answers: camelCase for users, types, items, bindings and handlers, upper case for activities;
+//! the families added later (departments, dictionaries, pipelines, stage history, timeline
+//! comments and their bindings, activity types, notifications, contact–company links) follow in
+//! sections of their own ([`LATER`]), camelCase too, and a document without them still loads;
 //! the stored JSON fields (`extra`, `settings`) sit beside the columns. Values are as stored, so
 //! an import gives back exactly the answers the exporting server gave. An import checks the whole
 //! document before it writes, names the path of the first problem in a 400, and writes in one
@@ -16,8 +19,9 @@ use crate::domain::{Action, Level};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::reset::{
-    Kind, Table, TableRows, ACTIVITIES, BINDINGS, DYNAMIC_TYPES, HANDLERS, ITEMS, USERS,
-    USER_RIGHTS,
+    Kind, Table, TableRows, ACTIVITIES, ACTIVITY_TYPES, BINDINGS, CATEGORIES, CONTACT_COMPANIES,
+    DEPARTMENTS, DYNAMIC_TYPES, HANDLERS, ITEMS, NOTIFICATIONS, STAGE_HISTORY, STATUSES,
+    TIMELINE_BINDINGS, TIMELINE_COMMENTS, USERS, USER_DEPARTMENTS, USER_RIGHTS,
 };
 use crate::store::{PortalId, Store};
 use axum::extract::State;
@@ -127,6 +131,8 @@ struct Section {
     /// Text columns a document made before they existed does not carry, with the value such a
     /// row gets.
     defaults: &'static [(&'static str, &'static str)],
+    /// The smallest `id` a row may have (0 for pipelines: a deal's default pipeline is 0).
+    first_id: i64,
 }
 
 impl Section {
@@ -155,6 +161,7 @@ const USERS_SECTION: Section = Section {
         ("last_activity", ""),
         ("timestamp_x", ""),
     ],
+    first_id: 1,
 };
 const RIGHTS_SECTION: Section = Section {
     table: &USER_RIGHTS,
@@ -162,6 +169,7 @@ const RIGHTS_SECTION: Section = Section {
     implied: &["user_id"],
     renamed: &[],
     defaults: &[],
+    first_id: 1,
 };
 const TYPES_SECTION: Section = Section {
     table: &DYNAMIC_TYPES,
@@ -169,6 +177,7 @@ const TYPES_SECTION: Section = Section {
     implied: &[],
     renamed: &[],
     defaults: &[],
+    first_id: 1,
 };
 const ITEMS_SECTION: Section = Section {
     table: &ITEMS,
@@ -176,6 +185,7 @@ const ITEMS_SECTION: Section = Section {
     implied: &["entity_type_id"],
     renamed: &[],
     defaults: &[],
+    first_id: 1,
 };
 const ACTIVITIES_SECTION: Section = Section {
     table: &ACTIVITIES,
@@ -183,6 +193,7 @@ const ACTIVITIES_SECTION: Section = Section {
     implied: &[],
     renamed: &[],
     defaults: &[],
+    first_id: 1,
 };
 const BINDINGS_SECTION: Section = Section {
     table: &BINDINGS,
@@ -190,6 +201,7 @@ const BINDINGS_SECTION: Section = Section {
     implied: &["seq"],
     renamed: &[],
     defaults: &[],
+    first_id: 1,
 };
 const HANDLERS_SECTION: Section = Section {
     table: &HANDLERS,
@@ -197,7 +209,139 @@ const HANDLERS_SECTION: Section = Section {
     implied: &["app_id"],
     renamed: &[("event_name", "event")],
     defaults: &[],
+    first_id: 1,
 };
+
+/// A section that copies one table of a family added after the first format, with what its
+/// rows need beyond their columns.
+struct Later {
+    /// The section's name in the document.
+    name: &'static str,
+    section: Section,
+    /// What the section's implied columns come from.
+    implied: Implied,
+    /// The sequence that numbers the rows, and the column holding the number: an import raises
+    /// the sequence to the largest number it wrote.
+    sequence: Option<(&'static str, &'static str)>,
+    /// A column that names a row of an earlier section of the document (that section's name):
+    /// merging replaces those rows' rows of this section, so each must be in the document.
+    belongs_to: Option<(&'static str, &'static str)>,
+}
+
+/// Where the values of a [`Later`] section's implied columns come from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Implied {
+    /// It implies none.
+    Nothing,
+    /// `seq`: the order of the rows of one owner (the column named) in the document.
+    OrderPer(&'static str),
+    /// `app_id`: the application's `client_id` in the key `app` (null: none).
+    App,
+}
+
+const fn later(
+    name: &'static str,
+    table: &'static Table,
+    implied: Implied,
+    sequence: Option<(&'static str, &'static str)>,
+    belongs_to: Option<(&'static str, &'static str)>,
+) -> Later {
+    Later {
+        name,
+        section: Section {
+            table,
+            style: Style::Camel,
+            implied: match implied {
+                Implied::Nothing => &[],
+                Implied::OrderPer(_) => &["seq"],
+                Implied::App => &["app_id"],
+            },
+            renamed: &[],
+            defaults: &[],
+            first_id: 1,
+        },
+        implied,
+        sequence,
+        belongs_to,
+    }
+}
+
+impl Later {
+    /// The section's ids start at 0 (a deal's default pipeline is 0).
+    const fn from_zero(mut self) -> Later {
+        self.section.first_id = 0;
+        self
+    }
+}
+
+/// The sections of the families added after the first format, in the order they are written.
+const LATER: &[Later] = &[
+    later(
+        "departments",
+        &DEPARTMENTS,
+        Implied::Nothing,
+        Some(("department", "id")),
+        None,
+    ),
+    later(
+        "userDepartments",
+        &USER_DEPARTMENTS,
+        Implied::Nothing,
+        None,
+        Some(("user_id", "users")),
+    ),
+    later(
+        "statuses",
+        &STATUSES,
+        Implied::Nothing,
+        Some(("crm_status", "id")),
+        None,
+    ),
+    later(
+        "pipelines",
+        &CATEGORIES,
+        Implied::Nothing,
+        Some(("crm_category", "id")),
+        None,
+    )
+    .from_zero(),
+    later(
+        "stageHistory",
+        &STAGE_HISTORY,
+        Implied::Nothing,
+        Some(("crm_stage_history", "id")),
+        None,
+    ),
+    later(
+        "timelineComments",
+        &TIMELINE_COMMENTS,
+        Implied::Nothing,
+        Some(("timeline", "id")),
+        None,
+    ),
+    later(
+        "timelineBindings",
+        &TIMELINE_BINDINGS,
+        Implied::OrderPer("owner_id"),
+        Some(("timeline_binding", "seq")),
+        Some(("owner_id", "timelineComments")),
+    ),
+    later("activityTypes", &ACTIVITY_TYPES, Implied::App, None, None),
+    later(
+        "notifications",
+        &NOTIFICATIONS,
+        Implied::Nothing,
+        Some(("notification", "id")),
+        None,
+    ),
+    later(
+        "contactCompanies",
+        &CONTACT_COMPANIES,
+        Implied::Nothing,
+        None,
+        None,
+    ),
+];
 
 /// Rows as document objects.
 fn to_objects(section: &Section, rows: &TableRows) -> Vec<Map<String, Value>> {
@@ -298,7 +442,7 @@ pub fn export(store: &Store, portal: PortalId) -> Result<Value, ControlError> {
                 .map(Value::Object)
                 .collect()
         };
-        Ok(json!({
+        let mut document = json!({
             "format": FORMAT,
             "exported": crate::clock::iso(tx.now_unix()),
             "users": users,
@@ -307,7 +451,25 @@ pub fn export(store: &Store, portal: PortalId) -> Result<Value, ControlError> {
             "activities": objects(&ACTIVITIES_SECTION, &activities),
             "bindings": objects(&BINDINGS_SECTION, &bindings),
             "handlers": handlers,
-        }))
+        });
+        for later in LATER {
+            let rows = tx.table_rows(later.section.table)?;
+            let app_column = column_index(later.section.table, "app_id");
+            let list: Vec<Value> = rows
+                .rows
+                .iter()
+                .zip(to_objects(&later.section, &rows))
+                .map(|(row, mut object)| {
+                    if later.implied == Implied::App {
+                        let app = row[app_column].as_i64().unwrap_or_default();
+                        object.insert("app".into(), json!(apps.get(&app)));
+                    }
+                    Value::Object(object)
+                })
+                .collect();
+            document[later.name] = Value::Array(list);
+        }
+        Ok(document)
     })?)
 }
 
@@ -400,6 +562,7 @@ fn to_rows(
                 .ok_or_else(|| problem(&format!("{at}.{key}"), "missing"))?;
             let fits = match kind {
                 Kind::Int => value.as_i64().is_some(),
+                Kind::OptInt => value.is_null() || value.as_i64().is_some(),
                 Kind::Real => value.is_number(),
                 Kind::Bool => value.is_boolean(),
                 Kind::Text | Kind::Json => value.is_string(),
@@ -407,6 +570,7 @@ fn to_rows(
             if !fits {
                 let expected = match kind {
                     Kind::Int => "an integer",
+                    Kind::OptInt => "an integer or null",
                     Kind::Real => "a number",
                     Kind::Bool => "true or false",
                     Kind::Text | Kind::Json => "a string",
@@ -416,8 +580,11 @@ fn to_rows(
                     format!("expected {expected}, found {value}"),
                 ));
             }
-            if *column == "id" && value.as_i64().unwrap_or(0) < 1 {
-                return Err(problem(&format!("{at}.{key}"), "an id is 1 or more"));
+            if *column == "id" && value.as_i64().unwrap_or(0) < section.first_id {
+                return Err(problem(
+                    &format!("{at}.{key}"),
+                    format!("an id is {} or more", section.first_id),
+                ));
             }
             row.push(value.clone());
         }
@@ -452,7 +619,7 @@ impl Section {
     fn skips(&self, key: &str) -> bool {
         matches!(
             (self.table.name, key),
-            ("users", "rights") | ("event_handlers", "app")
+            ("users", "rights") | ("event_handlers", "app") | ("crm_activity_types", "app")
         )
     }
 }
@@ -468,6 +635,88 @@ struct Load {
     handlers: TableRows,
     /// Each handler's application client id (`None`: an outgoing webhook), by row.
     handler_apps: Vec<Option<String>>,
+    /// The [`LATER`] sections, in that order.
+    later: Vec<LaterLoad>,
+}
+
+/// What a checked document writes into one [`LATER`] section's table.
+struct LaterLoad {
+    rows: TableRows,
+    /// Each row's application client id, for a section that names one.
+    apps: Vec<Option<String>>,
+    /// For a section whose rows belong to rows of another: the ids of the owners the document
+    /// holds, whose rows it replaces.
+    owners: Option<Vec<i64>>,
+}
+
+/// Each object's application: its `app` key, a client id or null.
+fn apps_of(path: &str, objects: &[Value]) -> Result<Vec<Option<String>>, ControlError> {
+    objects
+        .iter()
+        .enumerate()
+        .map(|(i, object)| match object.get("app") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(client_id)) => Ok(Some(client_id.clone())),
+            Some(other) => Err(problem(
+                &format!("{path}[{i}].app"),
+                format!("expected an application's client_id or null, found {other}"),
+            )),
+        })
+        .collect()
+}
+
+/// The ids in one column of rows.
+fn ids_in(rows: &TableRows, table: &Table, column: &str) -> BTreeSet<i64> {
+    let index = column_index(table, column);
+    rows.rows
+        .iter()
+        .filter_map(|row| row[index].as_i64())
+        .collect()
+}
+
+/// A [`LATER`] section's rows; `ids` gives the ids of the document's sections, for the rows
+/// that belong to a row of one.
+fn later_rows(
+    later: &Later,
+    objects: &[Value],
+    ids: &BTreeMap<&str, BTreeSet<i64>>,
+) -> Result<(TableRows, Vec<Option<String>>), ControlError> {
+    let apps = match later.implied {
+        Implied::App => apps_of(later.name, objects)?,
+        _ => vec![None; objects.len()],
+    };
+    let mut next_seq: BTreeMap<i64, i64> = BTreeMap::new();
+    let rows = to_rows(&later.section, later.name, objects, |i, object| {
+        match later.implied {
+            Implied::Nothing => vec![],
+            Implied::OrderPer(owner) => {
+                let owner = object
+                    .get(&later.section.key(owner))
+                    .and_then(Value::as_i64)
+                    .unwrap_or_default();
+                let seq = next_seq.entry(owner).or_insert(0);
+                *seq += 1;
+                vec![("seq", json!(*seq))]
+            }
+            // Resolved in the transaction; until then the client id stands in (0 for none).
+            Implied::App => vec![("app_id", apps[i].as_ref().map_or(json!(0), |c| json!(c)))],
+        }
+    })?;
+    if let Some((column, section)) = later.belongs_to {
+        let owners = ids.get(section).cloned().unwrap_or_default();
+        let index = column_index(later.section.table, column);
+        if let Some(i) = rows
+            .rows
+            .iter()
+            .position(|row| !row[index].as_i64().is_some_and(|id| owners.contains(&id)))
+        {
+            return Err(problem(
+                &format!("{}[{i}].{}", later.name, later.section.key(column)),
+                format!("no entry of {section} in the document has this id"),
+            ));
+        }
+    }
+    Ok((rows, apps))
 }
 
 /// Checks a document and turns it into rows.
@@ -497,7 +746,8 @@ fn check(document: &Value) -> Result<Load, ControlError> {
         "bindings",
         "handlers",
     ];
-    if let Some(unknown) = document.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+    let known = |key: &str| KNOWN.contains(&key) || LATER.iter().any(|l| l.name == key);
+    if let Some(unknown) = document.keys().find(|k| !known(k)) {
         return Err(problem(unknown, "not part of the format"));
     }
     if let Some(path) = find_nul(&Value::Object(document.clone()), "$") {
@@ -637,6 +887,25 @@ fn check(document: &Value) -> Result<Load, ControlError> {
             handler_apps[i].as_ref().map_or(json!(0), |c| json!(c)),
         )]
     })?;
+    let mut ids: BTreeMap<&str, BTreeSet<i64>> = BTreeMap::new();
+    ids.insert("users", ids_in(&users, &USERS, "id"));
+    let mut later = Vec::with_capacity(LATER.len());
+    for section in LATER {
+        let (rows, apps) = later_rows(section, list(document, section.name)?, &ids)?;
+        let owners = section
+            .belongs_to
+            .map(|(_, owner)| ids.get(owner).into_iter().flatten().copied().collect());
+        if section
+            .section
+            .table
+            .columns
+            .iter()
+            .any(|(c, _)| *c == "id")
+        {
+            ids.insert(section.name, ids_in(&rows, section.section.table, "id"));
+        }
+        later.push(LaterLoad { rows, apps, owners });
+    }
     Ok(Load {
         users,
         rights,
@@ -646,6 +915,7 @@ fn check(document: &Value) -> Result<Load, ControlError> {
         bindings,
         handlers,
         handler_apps,
+        later,
     })
 }
 
@@ -682,6 +952,24 @@ pub fn import(
                 }
             }
         }
+        for (part, section) in load.later.iter_mut().zip(LATER) {
+            if section.implied != Implied::App {
+                continue;
+            }
+            let app_column = column_index(section.section.table, "app_id");
+            for (i, client_id) in part.apps.iter().enumerate() {
+                let Some(client_id) = client_id else { continue };
+                match tx.app_id_of(client_id)? {
+                    Some(id) => part.rows.rows[i][app_column] = json!(id),
+                    None => {
+                        return Ok(Err(problem(
+                            &format!("{}[{i}].app", section.name),
+                            format!("no application has the client_id {client_id:?} here; create it first (b24-server app create)"),
+                        )))
+                    }
+                }
+            }
+        }
         if replace {
             tx.reset_portal(true)?;
         }
@@ -711,6 +999,13 @@ pub fn import(
         ] {
             rows += tx.upsert_rows(table, table_rows)?;
         }
+        for (part, section) in load.later.iter().zip(LATER) {
+            if let (Some((column, _)), Some(owners)) = (section.belongs_to, &part.owners) {
+                // The document's rows of an owner are all its rows (as bindings are).
+                tx.delete_where_in(section.section.table, column, owners)?;
+            }
+            rows += tx.upsert_rows(section.section.table, &part.rows)?;
+        }
         tx.recount_items()?;
         crate::domain::statuses::ensure_defaults(tx)?;
         // An imported user who belongs to no department joins the root one, as every
@@ -731,6 +1026,11 @@ pub fn import(
             }
         }
         sequences.extend(item_max.into_iter().map(|(t, id)| (format!("item:{t}"), Some(id))));
+        for (part, section) in load.later.iter().zip(LATER) {
+            if let Some((name, column)) = section.sequence {
+                sequences.push((name.into(), max_of(&part.rows, section.section.table, column)));
+            }
+        }
         for (name, max) in sequences {
             if let Some(max) = max {
                 tx.raise_sequence(&name, max)?;

@@ -18,6 +18,8 @@ use std::collections::BTreeMap;
 pub enum Kind {
     /// `BIGINT`.
     Int,
+    /// `BIGINT` that may be `NULL` (JSON `null`).
+    OptInt,
     /// `DOUBLE PRECISION`.
     Real,
     /// `BOOLEAN` (0 / 1 in SQLite).
@@ -60,7 +62,7 @@ pub enum Fate {
     Kept,
 }
 
-use Kind::{Bool, Int, Json, Real, Text};
+use Kind::{Bool, Int, Json, OptInt, Real, Text};
 
 /// `crm.type.*` types.
 pub const DYNAMIC_TYPES: Table = Table {
@@ -260,7 +262,7 @@ pub const TIMELINE_BINDINGS: Table = Table {
         ("entity_type_id", Int),
         ("entity_id", Int),
     ],
-    order: "owner_id, entity_type_id, entity_id",
+    order: "owner_id, seq",
     keys: &[&["owner_id", "entity_type_id", "entity_id"]],
 };
 
@@ -335,8 +337,8 @@ pub const DEPARTMENTS: Table = Table {
         ("id", Int),
         ("name", Text),
         ("sort", Int),
-        ("parent", Int),
-        ("head", Int),
+        ("parent", OptInt),
+        ("head", OptInt),
     ],
     order: "id",
     keys: &[&["id"]],
@@ -662,7 +664,8 @@ fn arg_of<'v>(
     value: &'v Value,
 ) -> Result<Arg<'v>, ApiError> {
     let arg = match (kind, value) {
-        (Int, Value::Number(n)) => n.as_i64().map(Arg::Int),
+        (Int | OptInt, Value::Number(n)) => n.as_i64().map(Arg::Int),
+        (OptInt, Value::Null) => Some(Arg::Null),
         (Real, Value::Number(n)) => n.as_f64().map(Arg::Real),
         (Bool, Value::Bool(b)) => Some(Arg::Bool(*b)),
         (Text | Json, Value::String(s)) => Some(Arg::Text(s)),
@@ -675,6 +678,7 @@ fn arg_of<'v>(
 fn value_of(row: &dyn SqlRow, index: usize, kind: Kind) -> Result<Value, ApiError> {
     Ok(match kind {
         Int => Value::from(row.int(index)?),
+        OptInt => row.opt_int(index)?.map_or(Value::Null, Value::from),
         Real => Number::from_f64(row.real(index)?).map_or(Value::Null, Value::Number),
         Bool => Value::Bool(row.bool(index)?),
         Text | Json => Value::String(row.text(index)?),

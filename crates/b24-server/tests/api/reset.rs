@@ -646,7 +646,8 @@ async fn export_then_import_into_a_fresh_server_gives_identical_answers() {
         "https://receiver.example.com/w",
     )
     .unwrap();
-    let (_, document) = a.control(Method::GET, "/export", None).await;
+    let (status, document) = a.control(Method::GET, "/export", None).await;
+    assert_eq!(status, 200, "{document}");
     let types = [2, 3, process];
 
     let b = spawn_app().await;
@@ -654,8 +655,13 @@ async fn export_then_import_into_a_fresh_server_gives_identical_answers() {
         .control(Method::POST, "/import?mode=replace", Some(document.clone()))
         .await;
     assert_eq!(status, 200, "{answer}");
-    // 2 users and 2 rights, 1 type, 4 items, 2 activities, 4 bindings, 1 handler.
-    assert_eq!(answer, json!({"rows": 16}));
+    // 2 users and 2 rights, 1 type, 4 items, 2 activities, 4 bindings, 1 handler; the root
+    // department and the 2 users' places in it, the dictionaries with the smart process's 5
+    // stages, the 2 pipelines (deals' default, the process's), 3 stage-history rows.
+    assert_eq!(
+        answer,
+        json!({"rows": 16 + 1 + 2 + DICTIONARY_ROWS + 5 + 2 + 3})
+    );
     assert_eq!(
         answers(&b, &b.admin_url, &types).await,
         answers(&a, &a.admin_url, &types).await
@@ -684,6 +690,231 @@ async fn export_then_import_into_a_fresh_server_gives_identical_answers() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(answers(&b, &b.admin_url, &types).await, before);
+}
+
+/// A call with an application's access token.
+async fn app_call(app: &TestApp, token: &Value, method: &str, mut params: Value) -> (u16, Value) {
+    params["auth"] = token.clone();
+    let response = app
+        .client
+        .post(format!("{}/rest/{method}", app.base))
+        .json(&params)
+        .send()
+        .await
+        .unwrap();
+    read(response).await
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// What the families added after the first export format answer, without the `time` blocks.
+async fn later_answers(app: &TestApp, deal: i64, contact: i64) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (method, params) in [
+        ("crm.status.list", json!({"order": {"ID": "ASC"}})),
+        ("crm.category.list", json!({"entityTypeId": 2})),
+        ("crm.stagehistory.list", json!({"entityTypeId": 2})),
+        (
+            "crm.timeline.comment.list",
+            json!({"filter": {"ENTITY_TYPE": "deal", "ENTITY_ID": deal}}),
+        ),
+        ("department.get", json!({})),
+        ("user.get", json!({})),
+        ("crm.contact.company.items.get", json!({"id": contact})),
+    ] {
+        let (status, mut body) = app.call(method, params.clone()).await;
+        assert_eq!(status, 200, "{method} {params}: {body}");
+        body.as_object_mut().unwrap().remove("time");
+        out.push(body);
+    }
+    out
+}
+
+#[tokio::test]
+async fn export_and_import_carry_the_families_added_after_the_first_format() {
+    let a = spawn_app().await;
+    let deal = a.new_item(2, None).await;
+    let contact = a.new_item(3, None).await;
+    let company = a.new_item(4, None).await;
+    a.ok(
+        "crm.status.add",
+        json!({"fields": {"ENTITY_ID": "DEAL_STAGE", "STATUS_ID": "DECISION", "NAME": "Decision", "SORT": 45}}),
+    )
+    .await;
+    a.ok(
+        "crm.category.add",
+        json!({"entityTypeId": 2, "fields": {"name": "Wholesale", "sort": 200}}),
+    )
+    .await;
+    a.ok(
+        "crm.item.update",
+        json!({"entityTypeId": 2, "id": deal, "fields": {"stageId": "DECISION"}}),
+    )
+    .await;
+    let comment = a
+        .ok(
+            "crm.timeline.comment.add",
+            json!({"fields": {"ENTITY_TYPE": "deal", "ENTITY_ID": deal, "COMMENT": "Called"}}),
+        )
+        .await;
+    a.ok(
+        "crm.timeline.bindings.bind",
+        json!({"fields": {"OWNER_ID": comment, "ENTITY_TYPE": "contact", "ENTITY_ID": contact}}),
+    )
+    .await;
+    let department = a
+        .ok("department.add", json!({"NAME": "Sales", "PARENT": 1}))
+        .await;
+    let seller = a
+        .ok(
+            "user.add",
+            json!({"EMAIL": "s@example.com", "NAME": "Sam", "UF_DEPARTMENT": [department]}),
+        )
+        .await;
+    a.ok(
+        "im.notify.system.add",
+        json!({"USER_ID": seller, "MESSAGE": "Deal moved"}),
+    )
+    .await;
+    a.ok(
+        "crm.contact.company.add",
+        json!({"id": contact, "fields": {"COMPANY_ID": company, "IS_PRIMARY": "Y"}}),
+    )
+    .await;
+    let installed = a.install_app("crm", 1, unix_now()).await;
+    let (status, body) = app_call(
+        &a,
+        &installed.tokens["access_token"],
+        "crm.activity.type.add",
+        json!({"fields": {"TYPE_ID": "QUICKBOOKS", "NAME": "QuickBooks activity"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, mut document) = a.control(Method::GET, "/export", None).await;
+    assert_eq!(status, 200, "{document}");
+    for section in [
+        "departments",
+        "userDepartments",
+        "statuses",
+        "pipelines",
+        "stageHistory",
+        "timelineComments",
+        "timelineBindings",
+        "activityTypes",
+        "notifications",
+        "contactCompanies",
+    ] {
+        assert!(
+            document[section].as_array().is_some_and(|l| !l.is_empty()),
+            "{section}: {}",
+            document[section]
+        );
+    }
+    assert_eq!(
+        document["activityTypes"],
+        json!([{"app": installed.client_id, "typeId": "QUICKBOOKS",
+                "name": "QuickBooks activity", "configurable": false}])
+    );
+    assert_eq!(
+        document["timelineBindings"],
+        json!([{"ownerId": comment, "entityTypeId": 2, "entityId": deal},
+               {"ownerId": comment, "entityTypeId": 3, "entityId": contact}])
+    );
+
+    // Another server knows the application under its own client id.
+    let b = spawn_app().await;
+    let theirs = b.install_app("crm", 1, unix_now()).await;
+    document["activityTypes"][0]["app"] = json!(theirs.client_id);
+    let (status, answer) = b
+        .control(Method::POST, "/import?mode=replace", Some(document.clone()))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        later_answers(&b, deal, contact).await,
+        later_answers(&a, deal, contact).await
+    );
+    let (status, listed) = app_call(
+        &b,
+        &theirs.tokens["access_token"],
+        "crm.activity.type.list",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["result"][0]["TYPE_ID"], json!("QUICKBOOKS"));
+    let (_, again) = b.control(Method::GET, "/export", None).await;
+    for section in [
+        "departments",
+        "userDepartments",
+        "statuses",
+        "pipelines",
+        "stageHistory",
+        "timelineComments",
+        "timelineBindings",
+        "activityTypes",
+        "notifications",
+        "contactCompanies",
+    ] {
+        assert_eq!(again[section], document[section], "{section}");
+    }
+    // New rows take ids after the imported ones, in every family.
+    let next_comment = b
+        .ok(
+            "crm.timeline.comment.add",
+            json!({"fields": {"ENTITY_TYPE": "deal", "ENTITY_ID": deal, "COMMENT": "Again"}}),
+        )
+        .await;
+    assert_eq!(next_comment.as_i64(), Some(comment.as_i64().unwrap() + 1));
+    let next_department = b
+        .ok("department.add", json!({"NAME": "Support", "PARENT": 1}))
+        .await;
+    assert_eq!(
+        next_department.as_i64(),
+        Some(department.as_i64().unwrap() + 1)
+    );
+
+    // A binding of a comment the document does not hold, or an unknown application, is refused
+    // before anything is written.
+    let mut orphan = document.clone();
+    orphan["timelineBindings"][0]["ownerId"] = json!(999);
+    let (status, body) = b
+        .control(Method::POST, "/import?mode=merge", Some(orphan))
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            envelope(
+                "INVALID_DOCUMENT",
+                "timelineBindings[0].ownerId: no entry of timelineComments in the document has this id"
+            )
+        )
+    );
+    let mut unknown = document.clone();
+    unknown["activityTypes"][0]["app"] = json!("local.nothing");
+    let (status, body) = b
+        .control(Method::POST, "/import?mode=merge", Some(unknown))
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            envelope(
+                "INVALID_DOCUMENT",
+                "activityTypes[0].app: no application has the client_id \"local.nothing\" here; create it first (b24-server app create)"
+            )
+        )
+    );
+    assert_eq!(
+        later_answers(&b, deal, contact).await[3]["total"],
+        json!(2),
+        "nothing was written"
+    );
 }
 
 #[tokio::test]
@@ -858,8 +1089,12 @@ async fn the_cli_twins_reset_snapshot_export_and_import_work_on_a_running_server
 
     run(app.cli().arg("reset"));
     let imported: Value = serde_json::from_str(&run(app.cli().arg("import").arg(&file))).unwrap();
-    // 1 user, 3 items, 1 activity, 2 bindings.
-    assert_eq!(imported, json!({"rows": 7}));
+    // 1 user, 3 items, 1 activity, 2 bindings; the root department and the user's place in
+    // it, the dictionaries, the default deal pipeline, 2 stage-history rows.
+    assert_eq!(
+        imported,
+        json!({"rows": 7 + 1 + 1 + DICTIONARY_ROWS + 1 + 2})
+    );
     assert_eq!(answers(&app, &app.admin_url, &types).await, before);
     run(app.cli().arg("import").arg(&file).arg("--merge"));
     assert_eq!(answers(&app, &app.admin_url, &types).await, before);
