@@ -552,6 +552,33 @@ mod plan_tests {
             "crm_stage_history_by_owner",
         );
     }
+
+    #[test]
+    fn an_items_timeline_comments_come_from_the_entity_index_and_in_id_order_unsorted() {
+        use crate::store::timeline::{comments_page, CommentOrder};
+        let (_dir, s) = store();
+        let args = crate::store::driver::args![1i64, 2i64, 10i64, 50i64, 0i64];
+        for descending in [false, true] {
+            let plan = s
+                .explain(&comments_page(CommentOrder::Id, descending), &args)
+                .unwrap();
+            assert_indexed(&plan, "b", "timeline_bindings_by_entity");
+            assert!(
+                plan.iter().any(|l| l.starts_with("SEARCH c USING")),
+                "each comment by its key: {plan:?}"
+            );
+        }
+        // By CREATED or AUTHOR_ID the entity's own comments are sorted, never the table's.
+        for order in [CommentOrder::Created, CommentOrder::AuthorId] {
+            let plan = s.explain(&comments_page(order, true), &args).unwrap();
+            assert!(
+                plan.iter().any(|l| l.starts_with("SEARCH b USING")
+                    && l.contains("timeline_bindings_by_entity")),
+                "{plan:?}"
+            );
+            assert!(!plan.iter().any(|l| l.starts_with("SCAN")), "{plan:?}");
+        }
+    }
 }
 
 #[cfg(test)]

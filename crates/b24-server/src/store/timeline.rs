@@ -35,7 +35,8 @@ pub enum CommentOrder {
 impl CommentOrder {
     fn column(self) -> &'static str {
         match self {
-            CommentOrder::Id => "c.id",
+            // The binding's copy of the id, which the entity index holds in order.
+            CommentOrder::Id => "b.owner_id",
             CommentOrder::Created => "c.created",
             CommentOrder::AuthorId => "c.author_id",
         }
@@ -87,6 +88,23 @@ pub trait TimelineTx {
         limit: u64,
         count: bool,
     ) -> Result<PageOf<CommentRecord>, ApiError>;
+}
+
+/// The comments bound to one entity (`?1` portal, `?2` entity type, `?3` entity id): a range of
+/// `timeline_bindings_by_entity`, which holds the owners' ids in order.
+const COMMENTS_OF_ENTITY: &str = "FROM timeline_bindings b
+     JOIN timeline_comments c ON c.portal_id = b.portal_id AND c.id = b.owner_id
+     WHERE b.portal_id = ?1 AND b.entity_type_id = ?2 AND b.entity_id = ?3";
+
+/// A page of one entity's comments (`?4` limit, `?5` offset). In id order the index serves the
+/// order too; by `CREATED` or `AUTHOR_ID` the entity's comments are sorted (that entity's only).
+pub(crate) fn comments_page(order: CommentOrder, descending: bool) -> String {
+    let direction = if descending { "DESC" } else { "ASC" };
+    let column = order.column();
+    format!(
+        "SELECT c.id, c.created, c.author_id, c.comment {COMMENTS_OF_ENTITY}
+         ORDER BY {column} {direction}, b.owner_id {direction} LIMIT ?4 OFFSET ?5"
+    )
 }
 
 fn limit_arg(n: u64) -> i64 {
@@ -247,7 +265,7 @@ impl TimelineTx for SqlTx<'_> {
         let total = if count {
             let n = self
                 .opt(
-                    &format!("SELECT COUNT(*) {FROM}"),
+                    &format!("SELECT COUNT(*) {COMMENTS_OF_ENTITY}"),
                     &args![self.portal, entity.entity_type_id, entity.entity_id],
                     |r| r.int(0),
                 )?
@@ -256,14 +274,8 @@ impl TimelineTx for SqlTx<'_> {
         } else {
             None
         };
-        let direction = if descending { "DESC" } else { "ASC" };
-        let column = order.column();
-        let sql = format!(
-            "SELECT c.id, c.created, c.author_id, c.comment {FROM}
-             ORDER BY {column} {direction}, c.id {direction} LIMIT ?4 OFFSET ?5"
-        );
         let rows = self.all(
-            &sql,
+            &comments_page(order, descending),
             &args![
                 self.portal,
                 entity.entity_type_id,
