@@ -326,6 +326,7 @@ pub async fn authenticate_and_dispatch(
         // A fault rule (`/_b24/faults`) may stand in for everything from here on.
         let fired = faults::check(&state, spec.name, Place::Call, || Some(via_of(&caller)));
         let reply = faults::around(fired, || run_spec(&state, &caller, spec, params));
+        crate::domain::users::note_activity(&state, &caller);
         (who, Ok(reply))
     })
     .await

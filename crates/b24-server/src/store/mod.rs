@@ -154,6 +154,8 @@ pub struct User {
     pub admin: bool,
     /// Inactive users cannot authenticate.
     pub active: bool,
+    /// When the user last made a call (ISO-8601, the server's form), as stored.
+    pub last_activity: String,
 }
 
 /// An incoming webhook as stored: the code only as its SHA-256 digest.
@@ -431,6 +433,14 @@ pub trait Tx:
     fn user(&mut self, id: i64) -> Result<Option<User>, ApiError>;
     /// Inserts a user, returning its id.
     fn insert_user(&mut self, name: &str, last_name: &str, admin: bool) -> Result<i64, ApiError>;
+    /// Sets a user's last activity to `now` unless it is `stale_before` or later already (another
+    /// call, maybe of another process, refreshed it first).
+    fn note_user_activity(
+        &mut self,
+        id: i64,
+        now: &str,
+        stale_before: &str,
+    ) -> Result<(), ApiError>;
     /// Explicit rights of a user.
     fn user_rights(&mut self, user_id: i64) -> Result<Vec<(i64, Action, Level)>, ApiError>;
     /// Sets one right.

@@ -197,7 +197,7 @@ rows_of!(PORTAL_COLUMNS, portal_from_row -> Portal {
 });
 
 rows_of!(USER_COLUMNS, user_from_row -> User {
-    id: int, name: text, last_name: text, admin: flag, active: flag,
+    id: int, name: text, last_name: text, admin: flag, active: flag, last_activity: text,
 });
 
 rows_of!(
@@ -378,6 +378,20 @@ impl Tx for SqlTx<'_> {
             &args![self.portal, id],
             user_from_row,
         )
+    }
+
+    fn note_user_activity(
+        &mut self,
+        id: i64,
+        now: &str,
+        stale_before: &str,
+    ) -> Result<(), ApiError> {
+        self.exec(
+            "UPDATE users SET last_activity = ?3
+             WHERE portal_id = ?1 AND id = ?2 AND last_activity < ?4",
+            &args![self.portal, id, now, stale_before],
+        )?;
+        Ok(())
     }
 
     fn insert_user(&mut self, name: &str, last_name: &str, admin: bool) -> Result<i64, ApiError> {

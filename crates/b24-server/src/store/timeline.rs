@@ -259,9 +259,6 @@ impl TimelineTx for SqlTx<'_> {
         limit: u64,
         count: bool,
     ) -> Result<PageOf<CommentRecord>, ApiError> {
-        const FROM: &str = "FROM timeline_bindings b
-             JOIN timeline_comments c ON c.portal_id = b.portal_id AND c.id = b.owner_id
-             WHERE b.portal_id = ?1 AND b.entity_type_id = ?2 AND b.entity_id = ?3";
         let total = if count {
             let n = self
                 .opt(
