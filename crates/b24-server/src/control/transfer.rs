@@ -268,7 +268,7 @@ const fn later(
 
 impl Later {
     /// The section's ids start at 0 (a deal's default pipeline is 0).
-    const fn from_zero(mut self) -> Later {
+    const fn ids_from_zero(mut self) -> Later {
         self.section.first_id = 0;
         self
     }
@@ -304,7 +304,7 @@ const LATER: &[Later] = &[
         Some(("crm_category", "id")),
         None,
     )
-    .from_zero(),
+    .ids_from_zero(),
     later(
         "stageHistory",
         &STAGE_HISTORY,
