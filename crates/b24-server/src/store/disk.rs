@@ -13,7 +13,7 @@ use super::PageOf;
 use crate::error::ApiError;
 
 /// The largest chunk of a file's bytes stored in one row.
-pub const CHUNK_BYTES: usize = 256 * 1024;
+pub const CHUNK_BYTES: usize = 64 * 1024;
 
 /// A storage (`disk.storage.*`): the common drive or a user's drive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,7 +242,7 @@ impl DiskTx for SqlTx<'_> {
     fn disk_name_taken(&mut self, parent_id: i64, name: &str) -> Result<bool, ApiError> {
         Ok(self
             .opt(
-                "SELECT 1 FROM disk_objects WHERE portal_id = ?1 AND parent_id = ?2 AND name = ?3",
+                "SELECT id FROM disk_objects WHERE portal_id = ?1 AND parent_id = ?2 AND name = ?3",
                 &args![self.portal, parent_id, name],
                 |r| r.int(0),
             )?
