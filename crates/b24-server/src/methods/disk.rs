@@ -184,15 +184,29 @@ fn storage_getlist(call: &Call<'_>) -> Result<Output, ApiError> {
     let page = call.params.page();
     let permissions = &call.caller.permissions;
     let result = write(call, |tx, _| {
-        let found = tx.storages_page(page.offset, PAGE_SIZE, page.count)?;
+        if permissions.admin {
+            let found = tx.storages_page(page.offset, PAGE_SIZE, page.count)?;
+            return Ok(PageOf {
+                rows: found.rows.iter().map(disk::storage_json).collect(),
+                total: found.total,
+            });
+        }
+        // Anyone else may use two drives: the common one and their own (two index probes).
+        let mut mine = Vec::new();
+        for (kind, entity) in [
+            ("common", disk::COMMON_ENTITY_ID.to_string()),
+            ("user", permissions.user_id.to_string()),
+        ] {
+            mine.extend(tx.storage_of(kind, &entity)?);
+        }
+        let total = mine.len() as u64;
         Ok(PageOf {
-            rows: found
-                .rows
+            rows: mine
                 .iter()
-                .filter(|s| disk::may_use(s, permissions))
+                .skip(page.offset.min(total) as usize)
                 .map(disk::storage_json)
                 .collect(),
-            total: found.total,
+            total: page.count.then_some(total),
         })
     })?;
     page_output(call, result)

@@ -66,8 +66,38 @@ impl ObjectRecord {
     }
 }
 
-const OBJECT_COLUMNS: &str = "id, storage_id, parent_id, is_folder, name, blob_id, size, version,
-     created_by, updated_by, create_time, update_time";
+/// The columns every object read selects, in [`object_from_row`]'s order.
+macro_rules! object_columns {
+    () => {
+        "id, storage_id, parent_id, is_folder, name, blob_id, size, version, created_by, \
+         updated_by, create_time, update_time"
+    };
+}
+const OBJECT_COLUMNS: &str = object_columns!();
+
+/// A page of a folder's children by name: a range of `disk_objects_by_parent`.
+pub(crate) const CHILDREN_PAGE: &str = concat!(
+    "SELECT ",
+    object_columns!(),
+    " FROM disk_objects WHERE portal_id = ?1 AND parent_id = ?2 ORDER BY name LIMIT ?3 OFFSET ?4"
+);
+
+/// The number of a folder's children.
+pub(crate) const CHILDREN_COUNT: &str =
+    "SELECT COUNT(*) FROM disk_objects WHERE portal_id = ?1 AND parent_id = ?2";
+
+/// A page of storages by id.
+pub(crate) const STORAGES_PAGE: &str =
+    "SELECT id, name, entity_type, entity_id, root_object_id FROM disk_storages \
+     WHERE portal_id = ?1 ORDER BY id LIMIT ?2 OFFSET ?3";
+
+/// One chunk of a blob.
+pub(crate) const CHUNK: &str =
+    "SELECT bytes FROM disk_chunks WHERE portal_id = ?1 AND blob_id = ?2 AND seq = ?3";
+
+/// Takes a deleted file off every timeline record it was attached to.
+pub(crate) const DETACH_EVERYWHERE: &str =
+    "DELETE FROM timeline_files WHERE portal_id = ?1 AND object_id = ?2";
 
 fn object_from_row(r: &dyn super::driver::SqlRow) -> Result<ObjectRecord, ApiError> {
     Ok(ObjectRecord {
@@ -221,10 +251,7 @@ impl DiskTx for SqlTx<'_> {
             None
         };
         let rows = self.all(
-            &format!(
-                "SELECT {STORAGE_COLUMNS} FROM disk_storages WHERE portal_id = ?1
-                 ORDER BY id LIMIT ?2 OFFSET ?3"
-            ),
+            STORAGES_PAGE,
             &args![self.portal, limit_arg(limit), limit_arg(offset)],
             storage_from_row,
         )?;
@@ -293,10 +320,7 @@ impl DiskTx for SqlTx<'_> {
     }
 
     fn delete_disk_object(&mut self, id: i64) -> Result<(), ApiError> {
-        self.exec(
-            "DELETE FROM timeline_files WHERE portal_id = ?1 AND object_id = ?2",
-            &args![self.portal, id],
-        )?;
+        self.exec(DETACH_EVERYWHERE, &args![self.portal, id])?;
         self.exec(
             "DELETE FROM disk_objects WHERE portal_id = ?1 AND id = ?2",
             &args![self.portal, id],
@@ -313,11 +337,7 @@ impl DiskTx for SqlTx<'_> {
     ) -> Result<PageOf<ObjectRecord>, ApiError> {
         let total = if count {
             let n = self
-                .opt(
-                    "SELECT COUNT(*) FROM disk_objects WHERE portal_id = ?1 AND parent_id = ?2",
-                    &args![self.portal, parent_id],
-                    |r| r.int(0),
-                )?
+                .opt(CHILDREN_COUNT, &args![self.portal, parent_id], |r| r.int(0))?
                 .unwrap_or(0);
             Some(n.max(0) as u64)
         } else {
@@ -325,10 +345,7 @@ impl DiskTx for SqlTx<'_> {
         };
         // By name, as the unique index is ordered: the page is a range of that index.
         let rows = self.all(
-            &format!(
-                "SELECT {OBJECT_COLUMNS} FROM disk_objects WHERE portal_id = ?1 AND parent_id = ?2
-                 ORDER BY name LIMIT ?3 OFFSET ?4"
-            ),
+            CHILDREN_PAGE,
             &args![self.portal, parent_id, limit_arg(limit), limit_arg(offset)],
             object_from_row,
         )?;
@@ -354,11 +371,7 @@ impl DiskTx for SqlTx<'_> {
     }
 
     fn chunk(&mut self, blob_id: i64, seq: i64) -> Result<Option<Vec<u8>>, ApiError> {
-        self.opt(
-            "SELECT bytes FROM disk_chunks WHERE portal_id = ?1 AND blob_id = ?2 AND seq = ?3",
-            &args![self.portal, blob_id, seq],
-            |r| r.blob(0),
-        )
+        self.opt(CHUNK, &args![self.portal, blob_id, seq], |r| r.blob(0))
     }
 
     fn delete_blob(&mut self, blob_id: i64) -> Result<u64, ApiError> {

@@ -575,7 +575,7 @@ INSERT INTO sequences (portal_id, name, value)
     // next (helper-disk): files (`disk.*`). Storages (the common drive and one per user, made
     // when first asked for), the tree of folders and files (a name is unique within its folder;
     // a storage's root folder has parent `-storage_id`, so roots never collide), the bytes of
-    // each file in chunks of at most 256 KiB keyed by blob (written and read a chunk per
+    // each file in chunks of at most 64 KiB keyed by blob (written and read a chunk per
     // statement, so no file is ever whole in memory; on SQLite inside the database file in the
     // data directory), and the files attached to timeline comments.
     r#"

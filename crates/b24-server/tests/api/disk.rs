@@ -505,7 +505,7 @@ async fn children_are_paged_50_at_a_time() {
 async fn a_failed_upload_leaves_no_bytes_behind() {
     let app = spawn_app_with(|c| c.limits.max_file_bytes = 600 * 1024).await;
     let (_, root) = my_drive(&app).await;
-    // Two chunks are stored before the third goes over the limit.
+    // Nine 64 KiB chunks are stored before the tenth goes over the limit.
     let url = upload_url(&app, root).await;
     let (status, body) = post_multipart(&app, &url, "big.bin", &vec![7u8; 1024 * 1024]).await;
     assert_eq!(
@@ -689,7 +689,10 @@ async fn a_reset_removes_every_file_and_its_bytes() {
     let (_, answer) = app
         .control(Method::POST, "/reset", Some(json!({"keep": ["auth"]})))
         .await;
-    assert_eq!(answer["deleted"]["disk_chunks"], 2);
+    assert_eq!(
+        answer["deleted"]["disk_chunks"], 5,
+        "300 KiB in 64 KiB chunks"
+    );
     assert_eq!(
         answer["deleted"]["disk_objects"], 3,
         "two roots and the file"
