@@ -168,6 +168,18 @@ error_codes! {
     V3InvalidJson => 400, "BITRIX_REST_V3_EXCEPTION_INVALIDJSONEXCEPTION", "Invalid JSON.";
     /// A `batch` item without `method` and `query`, a repeated `as`, a `$ref` to nothing.
     V3InvalidSelect => 400, "BITRIX_REST_V3_EXCEPTION_INVALIDSELECTEXCEPTION", "Unable to parse select expression";
+    // --- files (`disk.*`): the disk module's `RestException`s, HTTP 400 (docs' error tables) ---
+    /// A storage, folder or file that does not exist; the message names the id asked for.
+    DiskNotFound => 400, "ERROR_NOT_FOUND", "Could not find entity with id `0`";
+    /// The caller may not read or change the storage the object is in.
+    DiskAccessDenied => 400, "ACCESS_DENIED", "Access denied";
+    /// The target folder holds an object of that name already; also the refusal to delete or
+    /// move a storage's root folder (the service uses the same code for both).
+    DiskObjectConflict => 400, "DISK_OBJ_22000", "A file with this name already exists";
+    /// A new folder or file without `NAME`.
+    DiskNameRequired => 400, "DISK_BASE_SERVICE_22001", "Error: required parameter NAME (DISK_BASE_SERVICE_22001)";
+    /// The bytes could not be stored: not base64, or over the file size limit.
+    DiskCouldNotSave => 400, "ERROR_COULD_NOT_SAVE_FILE", "Could not save file";
     // --- users, departments and notifications: legacy methods, HTTP 400 ---
     /// `user.add` / `user.update` refused (not an administrator, unknown user) or failed.
     UserCore => 400, "ERROR_CORE", "access_denied";

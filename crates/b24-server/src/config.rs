@@ -180,6 +180,9 @@ pub struct RequestLimits {
     pub decode: DecodeLimits,
     /// A request body must arrive within this time (slow uploads are cut off with 408).
     pub body_read_timeout: Duration,
+    /// Largest file `disk.*` stores, in bytes (either upload form; the base64 form is bounded by
+    /// `max_body_bytes` first).
+    pub max_file_bytes: u64,
 }
 
 impl Default for RequestLimits {
@@ -188,6 +191,7 @@ impl Default for RequestLimits {
             max_body_bytes: 8 * 1024 * 1024,
             decode: DecodeLimits::default(),
             body_read_timeout: Duration::from_secs(30),
+            max_file_bytes: 100 * 1024 * 1024,
         }
     }
 }

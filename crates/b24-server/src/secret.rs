@@ -43,6 +43,25 @@ pub fn webhook_token(key: &[u8], handler_id: i64) -> String {
     hmac_hex(key, &format!("outgoing-webhook:{handler_id}"))
 }
 
+/// The name under which the key that signs file download and upload URLs is stored.
+pub const DISK_KEY: &str = "disk_url_key";
+
+/// The signature of a file URL (`disk.*`): HMAC-SHA256(server key, what the URL grants), hex.
+/// It grants that one download or upload and nothing else: it is no credential for REST calls.
+pub fn url_signature(key: &[u8], grant: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(grant.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Whether `given` is the signature of `grant`, compared in constant time.
+pub fn url_signature_valid(key: &[u8], grant: &str, given: &str) -> bool {
+    url_signature(key, grant)
+        .as_bytes()
+        .ct_eq(given.as_bytes())
+        .into()
+}
+
 fn hmac_hex(key: &[u8], message: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
     mac.update(message.as_bytes());

@@ -6,6 +6,7 @@
 
 use super::access::{activity_allows, can, is_item_type, item_exists};
 use super::changes::{self, Change};
+use super::disk;
 use super::text_limits::{self, Record};
 use super::values::parse_datetime_utc;
 use super::{
@@ -443,10 +444,19 @@ const OUTPUT_KEYS: &[&str] = &[
     "RESULT_SOURCE_ID",
     "AUTOCOMPLETE_RULE",
     "COMMUNICATIONS",
+    "STORAGE_TYPE_ID",
+    "STORAGE_ELEMENT_IDS",
+    "FILES",
 ];
 
-/// Shown only when selected by name (spec §4.4).
-const ONLY_WHEN_SELECTED: &[&str] = &["COMMUNICATIONS"];
+/// Shown only when selected by name (spec §4.4); `crm.activity.get` names the files' keys when
+/// the activity has files.
+const ONLY_WHEN_SELECTED: &[&str] = &[
+    "COMMUNICATIONS",
+    "STORAGE_TYPE_ID",
+    "STORAGE_ELEMENT_IDS",
+    "FILES",
+];
 
 fn text_or_null(v: &str) -> Value {
     if v.is_empty() {
@@ -527,8 +537,73 @@ fn output_value(a: &ActivityRecord, key: &str) -> Value {
         "PROVIDER_PARAMS" => json!([]),
         "RESULT_MARK" | "RESULT_STATUS" | "RESULT_STREAM" | "AUTOCOMPLETE_RULE" => json!("0"),
         "COMMUNICATIONS" => communications_json(a),
+        "STORAGE_TYPE_ID" => extra_string(a, "STORAGE_TYPE_ID", Value::Null),
+        "STORAGE_ELEMENT_IDS" => Value::Array(
+            file_ids(a)
+                .into_iter()
+                .map(|id| Value::String(id.to_string()))
+                .collect(),
+        ),
+        // Filled in with URLs by [`files_json`], which needs the store.
+        "FILES" => Value::Array(Vec::new()),
         _ => Value::Null,
     }
+}
+
+/// The disk files attached to an activity (`STORAGE_ELEMENT_IDS`).
+pub fn file_ids(a: &ActivityRecord) -> Vec<i64> {
+    a.extra
+        .get("STORAGE_ELEMENT_IDS")
+        .and_then(Value::as_array)
+        .map(|ids| ids.iter().filter_map(Value::as_i64).collect())
+        .unwrap_or_default()
+}
+
+/// `FILES` of an activity: `[{"id", "url"}]` for each attached file that still exists.
+pub fn files_json(
+    tx: &mut dyn Tx,
+    a: &ActivityRecord,
+    shown: &disk::Shown<'_>,
+) -> Result<Value, ApiError> {
+    let mut out = Vec::new();
+    for id in file_ids(a) {
+        if let Some(file) = tx.disk_object(id)?.filter(|o| !o.is_folder) {
+            let url = disk::download_url(shown.base, shown.key, shown.portal, &file);
+            out.push(json!({"id": id, "url": url}));
+        }
+    }
+    Ok(Value::Array(out))
+}
+
+/// Stores what `FILES` (new files as `{"fileData": [name, base64]}`, or disk file ids) and
+/// `STORAGE_ELEMENT_IDS` (disk file ids) name as the activity's attachments, replacing the
+/// ones it had; neither given leaves them. Runs after [`add`] / [`update`] in their transaction.
+pub fn store_files(
+    tx: &mut dyn Tx,
+    permissions: &Permissions,
+    id: i64,
+    fields: &Map<String, Value>,
+    max_file_bytes: u64,
+) -> Result<(), ApiError> {
+    let mut wanted = Vec::new();
+    let mut given = false;
+    for name in ["FILES", "STORAGE_ELEMENT_IDS"] {
+        if let Some(value) = field(fields, name) {
+            given = true;
+            wanted.extend(disk::parse_attachments(value, max_file_bytes)?);
+        }
+    }
+    if !given {
+        return Ok(());
+    }
+    disk::url_key(tx)?;
+    let ids = disk::attach(tx, permissions, wanted)?;
+    let mut activity = existing(tx, id)?;
+    activity.extra.insert("STORAGE_TYPE_ID".into(), json!(3));
+    activity
+        .extra
+        .insert("STORAGE_ELEMENT_IDS".into(), json!(ids));
+    tx.update_activity(&activity)
 }
 
 /// The activity as the legacy methods show it: UPPER_CASE keys, every value a string. `select`

@@ -8,6 +8,7 @@ pub mod binding;
 pub mod categories;
 pub mod changes;
 pub mod contact_companies;
+pub mod disk;
 pub mod duplicates;
 pub mod dynamic_types;
 pub mod entity_type;

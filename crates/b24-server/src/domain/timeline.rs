@@ -9,7 +9,7 @@
 
 use super::access::{can, is_item_type, item_exists};
 use super::changes::{self, Change};
-use super::{Action, Binding, EntityTypeId, Permissions};
+use super::{disk, Action, Binding, EntityTypeId, Permissions};
 use crate::error::ApiError;
 use crate::store::timeline::{CommentOrder, CommentRecord};
 use crate::store::{PageOf, Tx};
@@ -93,6 +93,7 @@ pub fn add_comment(
     tx: &mut dyn Tx,
     permissions: &Permissions,
     fields: &Map<String, Value>,
+    max_file_bytes: u64,
 ) -> Result<i64, ApiError> {
     let entity_type_id = match field(fields, "ENTITY_TYPE") {
         Some(name) => entity_type_by_name(tx, name)?,
@@ -122,10 +123,40 @@ pub fn add_comment(
         author_id,
         comment: text,
     };
+    let files = comment_files(fields, max_file_bytes)?;
     let id = tx.insert_comment(&record)?;
     tx.insert_timeline_binding(id, owner)?;
+    if let Some(files) = files {
+        attach_files(tx, permissions, id, files)?;
+    }
     changes::comment_changed(tx, Change::Added, id, permissions.user_id)?;
     Ok(id)
+}
+
+/// The `FILES` of a comment's fields, read (not yet stored); `None` when not given.
+fn comment_files(
+    fields: &Map<String, Value>,
+    max_file_bytes: u64,
+) -> Result<Option<Vec<disk::Attachment>>, ApiError> {
+    field(fields, "FILES")
+        .map(|value| disk::parse_attachments(value, max_file_bytes))
+        .transpose()
+}
+
+/// Stores new files, checks named ones, and makes them the comment's attachments.
+fn attach_files(
+    tx: &mut dyn Tx,
+    permissions: &Permissions,
+    id: i64,
+    files: Vec<disk::Attachment>,
+) -> Result<(), ApiError> {
+    disk::url_key(tx)?;
+    let ids = disk::attach(tx, permissions, files)?;
+    tx.detach_timeline_files(id)?;
+    for file in ids {
+        tx.attach_timeline_file(id, file)?;
+    }
+    Ok(())
 }
 
 /// Whether the caller may do `action` with a record bound to `bindings`: the right on one of
@@ -185,8 +216,12 @@ pub fn update_comment(
     id: i64,
     fields: &Map<String, Value>,
     owner: Option<Binding>,
+    max_file_bytes: u64,
 ) -> Result<(), ApiError> {
     comment_for_change(tx, permissions, id, owner)?;
+    if let Some(files) = comment_files(fields, max_file_bytes)? {
+        attach_files(tx, permissions, id, files)?;
+    }
     if let Some(value) = field(fields, "COMMENT") {
         let text = comment_text(Some(value)).unwrap_or_default();
         if text.trim().is_empty() {
@@ -214,14 +249,23 @@ pub fn delete_comment(
         }
         None if bindings.len() > 1 => Err(ErrorCode::MultipleBindings.into()),
         _ => {
+            tx.detach_timeline_files(id)?;
             tx.delete_comment(id)?;
             changes::comment_changed(tx, Change::Deleted, id, permissions.user_id)
         }
     }
 }
 
-/// A comment as `get` and `list` show it, bound to `entity` (`None`: bound to nothing).
-pub fn comment_json(comment: &CommentRecord, entity: Option<Binding>) -> Map<String, Value> {
+/// A comment as `get` and `list` show it, bound to `entity` (`None`: bound to nothing), with
+/// its attached files.
+pub fn comment_json(
+    tx: &mut dyn Tx,
+    comment: &CommentRecord,
+    entity: Option<Binding>,
+    shown: &disk::Shown<'_>,
+) -> Result<Map<String, Value>, ApiError> {
+    let ids = tx.timeline_files(comment.id)?;
+    let files = disk::attachments_json(tx, &ids, shown)?;
     let (entity_id, entity_type) = match entity {
         Some(b) => (b.entity_id.to_string(), entity_type_name(b.entity_type_id)),
         None => ("0".to_string(), String::new()),
@@ -236,8 +280,8 @@ pub fn comment_json(comment: &CommentRecord, entity: Option<Binding>) -> Map<Str
         "AUTHOR_ID".into(),
         Value::String(comment.author_id.to_string()),
     );
-    out.insert("FILES".into(), Value::Object(Map::new()));
-    out
+    out.insert("FILES".into(), Value::Object(files));
+    Ok(out)
 }
 
 /// `crm.timeline.comment.get`: the comment, shown with its oldest binding, if the caller may
@@ -246,6 +290,7 @@ pub fn get_comment(
     tx: &mut dyn Tx,
     permissions: &Permissions,
     id: i64,
+    shown: &disk::Shown<'_>,
 ) -> Result<Map<String, Value>, ApiError> {
     let comment = tx
         .comment(id)?
@@ -254,7 +299,7 @@ pub fn get_comment(
     if !allowed_on_any(tx, permissions, &bindings, Action::Read)? {
         return Err(RestError::legacy("Access denied.").into());
     }
-    Ok(comment_json(&comment, bindings.first().copied()))
+    comment_json(tx, &comment, bindings.first().copied(), shown)
 }
 
 /// The item a legacy `filter` or `fields` names by `ENTITY_TYPE` and `ENTITY_ID`, with the

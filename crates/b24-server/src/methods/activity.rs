@@ -8,6 +8,7 @@ use super::legacy_entity::{legacy_fields, legacy_id, legacy_map};
 use super::listing::{self, Dialect, ListField, ListFields};
 use super::{Call, Handler, MethodSpec, Output};
 use crate::domain::activities::{self, ActivityFieldKind, ACTIVITY_FIELDS};
+use crate::domain::disk;
 use crate::domain::todo::{self, TodoFields};
 use crate::domain::values::parse_datetime_utc;
 use crate::domain::Binding;
@@ -143,20 +144,49 @@ fn todo_update(call: &Call<'_>) -> Result<Output, ApiError> {
 fn get(call: &Call<'_>) -> Result<Output, ApiError> {
     let id = legacy_id(call)?;
     let permissions = &call.caller.permissions;
-    let activity = call.state.store.read(call.caller.portal_id, |tx| {
-        activities::get(tx, permissions, id)
+    let portal = call.caller.portal_id;
+    let base = &*call.state.public_url;
+    let shown = call.state.store.read(portal, |tx| {
+        let activity = activities::get(tx, permissions, id)?;
+        let mut select = vec!["*".to_string(), "COMMUNICATIONS".to_string()];
+        if !activities::file_ids(&activity).is_empty() {
+            select.extend(["STORAGE_TYPE_ID", "STORAGE_ELEMENT_IDS", "FILES"].map(String::from));
+        }
+        let mut shown = activities::legacy_json(&activity, &select);
+        with_files(tx, &mut shown, &activity, base, portal)?;
+        Ok(shown)
     })?;
-    Ok(Output::result(activities::legacy_json(
-        &activity,
-        &["*".into(), "COMMUNICATIONS".into()],
-    )))
+    Ok(Output::result(shown))
+}
+
+/// Fills in the `FILES` of an activity's JSON, when it shows them, with download URLs.
+fn with_files(
+    tx: &mut dyn crate::store::Tx,
+    shown: &mut Value,
+    activity: &crate::store::ActivityRecord,
+    base: &str,
+    portal: i64,
+) -> Result<(), ApiError> {
+    if let Some(files) = shown.get_mut("FILES") {
+        let key = disk::url_key_read(tx)?;
+        let context = disk::Shown {
+            base,
+            key: &key,
+            portal,
+        };
+        *files = activities::files_json(tx, activity, &context)?;
+    }
+    Ok(())
 }
 
 fn add(call: &Call<'_>) -> Result<Output, ApiError> {
     let fields = legacy_fields(call)?;
     let permissions = &call.caller.permissions;
+    let max_file_bytes = call.state.limits.max_file_bytes;
     let id = call.state.store.write(call.caller.portal_id, |tx| {
-        activities::add(tx, permissions, &fields)
+        let id = activities::add(tx, permissions, &fields)?;
+        activities::store_files(tx, permissions, id, &fields, max_file_bytes)?;
+        Ok(id)
     })?;
     Ok(Output::result(Value::from(id)))
 }
@@ -165,8 +195,10 @@ fn update(call: &Call<'_>) -> Result<Output, ApiError> {
     let id = legacy_id(call)?;
     let fields = legacy_fields(call)?;
     let permissions = &call.caller.permissions;
+    let max_file_bytes = call.state.limits.max_file_bytes;
     call.state.store.write(call.caller.portal_id, |tx| {
-        activities::update(tx, permissions, id, &fields)
+        activities::update(tx, permissions, id, &fields)?;
+        activities::store_files(tx, permissions, id, &fields, max_file_bytes)
     })?;
     Ok(Output::result(Value::Bool(true)))
 }
@@ -278,15 +310,19 @@ fn list(call: &Call<'_>) -> Result<Output, ApiError> {
     let query = list_query(call)?;
     let page = call.params.page();
     let permissions = &call.caller.permissions;
-    let result = call.state.store.read(call.caller.portal_id, |tx| {
-        activities::list(tx, permissions, query)
+    let portal = call.caller.portal_id;
+    let base = &*call.state.public_url;
+    let (result, rows) = call.state.store.read(portal, |tx| {
+        let result = activities::list(tx, permissions, query)?;
+        let mut rows = Vec::new();
+        for a in &result.rows {
+            let mut shown = activities::legacy_json(a, &select);
+            with_files(tx, &mut shown, a, base, portal)?;
+            rows.push(shown);
+        }
+        Ok((result, rows))
     })?;
     let count = result.rows.len();
-    let rows: Vec<Value> = result
-        .rows
-        .iter()
-        .map(|a| activities::legacy_json(a, &select))
-        .collect();
     Ok(Output {
         result: Value::Array(rows),
         next: result.total.and_then(|total| page.next(count, total)),

@@ -16,6 +16,7 @@ mod crm_stagehistory;
 mod crm_status;
 mod crm_type;
 mod department;
+mod disk;
 mod duplicate;
 mod event;
 #[doc(hidden)]
@@ -197,6 +198,21 @@ pub static METHODS: &[MethodSpec] = &[
     department::FIELDS,
     department::GET,
     department::UPDATE,
+    disk::FILE_COPYTO,
+    disk::FILE_DELETE,
+    disk::FILE_GET,
+    disk::FILE_MOVETO,
+    disk::FILE_RENAME,
+    disk::FOLDER_ADDSUBFOLDER,
+    disk::FOLDER_DELETETREE,
+    disk::FOLDER_GET,
+    disk::FOLDER_GETCHILDREN,
+    disk::FOLDER_UPLOADFILE,
+    disk::STORAGE_ADDFOLDER,
+    disk::STORAGE_GET,
+    disk::STORAGE_GETCHILDREN,
+    disk::STORAGE_GETLIST,
+    disk::STORAGE_UPLOADFILE,
     event::BIND,
     event::GET,
     event::OFFLINE_CLEAR,

@@ -7,6 +7,7 @@
 use super::legacy_entity::{legacy_id, legacy_map};
 use super::listing;
 use super::{Call, Handler, MethodSpec, Output};
+use crate::domain::disk;
 use crate::domain::timeline::{self, CommentQuery};
 use crate::domain::Binding;
 use crate::error::ApiError;
@@ -113,9 +114,10 @@ fn owner(call: &Call<'_>) -> Result<Option<Binding>, ApiError> {
 
 fn comment_add(call: &Call<'_>) -> Result<Output, ApiError> {
     let fields = d7_fields(call)?;
+    let max_file_bytes = call.state.limits.max_file_bytes;
     let permissions = &call.caller.permissions;
     let id = call.state.store.write(call.caller.portal_id, |tx| {
-        timeline::add_comment(tx, permissions, &fields)
+        timeline::add_comment(tx, permissions, &fields, max_file_bytes)
     })?;
     Ok(Output::result(Value::from(id)))
 }
@@ -125,8 +127,9 @@ fn comment_update(call: &Call<'_>) -> Result<Output, ApiError> {
     let fields = d7_fields(call)?;
     let owner = owner(call)?;
     let permissions = &call.caller.permissions;
+    let max_file_bytes = call.state.limits.max_file_bytes;
     call.state.store.write(call.caller.portal_id, |tx| {
-        timeline::update_comment(tx, permissions, id, &fields, owner)
+        timeline::update_comment(tx, permissions, id, &fields, owner, max_file_bytes)
     })?;
     Ok(Output::result(Value::from(id)))
 }
@@ -144,8 +147,16 @@ fn comment_delete(call: &Call<'_>) -> Result<Output, ApiError> {
 fn comment_get(call: &Call<'_>) -> Result<Output, ApiError> {
     let id = legacy_id(call)?;
     let permissions = &call.caller.permissions;
-    let comment = call.state.store.read(call.caller.portal_id, |tx| {
-        timeline::get_comment(tx, permissions, id)
+    let portal = call.caller.portal_id;
+    let base = &*call.state.public_url;
+    let comment = call.state.store.read(portal, |tx| {
+        let key = disk::url_key_read(tx)?;
+        let shown = disk::Shown {
+            base,
+            key: &key,
+            portal,
+        };
+        timeline::get_comment(tx, permissions, id, &shown)
     })?;
     Ok(Output::result(Value::Object(comment)))
 }
@@ -174,7 +185,9 @@ fn comment_list(call: &Call<'_>) -> Result<Output, ApiError> {
     let select = listing::parse_select(call.params.get_ci("select"));
     let page = call.params.page();
     let permissions = &call.caller.permissions;
-    let (entity, result) = call.state.store.read(call.caller.portal_id, |tx| {
+    let portal = call.caller.portal_id;
+    let base = &*call.state.public_url;
+    let (rows, total) = call.state.store.read(portal, |tx| {
         let entity = timeline::legacy_entity(tx, &filter)?;
         let query = CommentQuery {
             entity,
@@ -184,24 +197,28 @@ fn comment_list(call: &Call<'_>) -> Result<Output, ApiError> {
             limit: PAGE_SIZE,
             count: page.count,
         };
-        Ok((entity, timeline::list_comments(tx, permissions, query)?))
-    })?;
-    let count = result.rows.len();
-    let rows = result
-        .rows
-        .iter()
-        .map(|c| {
-            let mut row = timeline::comment_json(c, Some(entity));
+        let result = timeline::list_comments(tx, permissions, query)?;
+        let key = disk::url_key_read(tx)?;
+        let shown = disk::Shown {
+            base,
+            key: &key,
+            portal,
+        };
+        let mut rows = Vec::new();
+        for c in &result.rows {
+            let mut row = timeline::comment_json(tx, c, Some(entity), &shown)?;
             if !listing::selects_all(&select) {
                 row.retain(|k, _| select.iter().any(|s| s.eq_ignore_ascii_case(k)));
             }
-            Value::Object(row)
-        })
-        .collect();
+            rows.push(Value::Object(row));
+        }
+        Ok((rows, result.total))
+    })?;
+    let count = rows.len();
     Ok(Output {
         result: Value::Array(rows),
-        next: result.total.and_then(|total| page.next(count, total)),
-        total: result.total,
+        next: total.and_then(|total| page.next(count, total)),
+        total,
     })
 }
 

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod communications;
 pub mod contact_companies;
 pub mod control;
+pub mod disk;
 pub mod driver;
 pub mod faults;
 pub mod item_stages;
@@ -401,6 +402,7 @@ pub trait Tx:
     + categories::CategoryTx
     + stage_history::StageHistoryTx
     + timeline::TimelineTx
+    + disk::DiskTx
     + communications::CommunicationTx
     + activity_types::ActivityTypeTx
     + users::UserTx

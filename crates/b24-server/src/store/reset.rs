@@ -51,6 +51,10 @@ pub enum Fate {
     Data,
     /// Deleted by every reset (journal, faults): records of a run, not held by snapshots.
     Run,
+    /// Files (`disk.*`): the tree and its bytes, deleted by every reset, not held by snapshots
+    /// (a snapshot is one row of JSON; every file's bytes would be copied into it). Restoring a
+    /// snapshot leaves the files as they are; an attachment whose file is gone is not shown.
+    Files,
     /// Authentication and event handlers: deleted only by a reset that does not keep `auth`.
     Auth,
     /// Id sequences: those of data and runs are deleted; those of auth tables only with them.
@@ -464,6 +468,14 @@ pub const CONTACT_COMPANIES: Table = Table {
     keys: &[&["contact_id", "company_id"]],
 };
 
+/// Files attached to timeline comments.
+pub const TIMELINE_FILES: Table = Table {
+    name: "timeline_files",
+    columns: &[("owner_id", Int), ("object_id", Int)],
+    order: "owner_id, object_id",
+    keys: &[&["owner_id", "object_id"]],
+};
+
 /// The tables a snapshot holds, in the order they are written back.
 pub const SNAPSHOT_TABLES: &[&Table] = &[
     &DYNAMIC_TYPES,
@@ -485,6 +497,7 @@ pub const SNAPSHOT_TABLES: &[&Table] = &[
     &ITEM_STAGES,
     &NOTIFICATIONS,
     &CONTACT_COMPANIES,
+    &TIMELINE_FILES,
 ];
 
 /// Every table of the schema and what reset does with it. The every-table test fails when the
@@ -509,6 +522,10 @@ pub const TABLES: &[(&str, Fate)] = &[
     ("crm_item_stages", Fate::Data),
     ("notifications", Fate::Data),
     ("crm_contact_companies", Fate::Data),
+    ("timeline_files", Fate::Data),
+    ("disk_storages", Fate::Files),
+    ("disk_objects", Fate::Files),
+    ("disk_chunks", Fate::Files),
     ("journal", Fate::Run),
     ("faults", Fate::Run),
     ("users", Fate::Auth),
@@ -804,7 +821,7 @@ impl ResetTx for SqlTx<'_> {
             let n = match fate {
                 // The journal's rows are chunks of entries: count the entries.
                 Fate::Run if *table == "journal" => self.clear_journal()?,
-                Fate::Data | Fate::Run => self.delete_portal_rows(table)?,
+                Fate::Data | Fate::Run | Fate::Files => self.delete_portal_rows(table)?,
                 Fate::Auth if !keep_auth => self.delete_portal_rows(table)?,
                 Fate::Auth | Fate::Kept => continue,
                 Fate::Sequences if keep_auth => {

@@ -572,4 +572,53 @@ CREATE INDEX crm_item_stages_by_category
 INSERT INTO sequences (portal_id, name, value)
     SELECT id, 'pending:index_item_stages', 1 FROM portals;
 "#,
+    // 19: files (`disk.*`). Storages (the common drive and one per user, made
+    // when first asked for), the tree of folders and files (a name is unique within its folder;
+    // a storage's root folder has parent `-storage_id`, so roots never collide), the bytes of
+    // each file in chunks of at most 64 KiB keyed by blob (written and read a chunk per
+    // statement, so no file is ever whole in memory; on SQLite inside the database file in the
+    // data directory), and the files attached to timeline comments.
+    r#"
+CREATE TABLE disk_storages (
+    portal_id       BIGINT NOT NULL,
+    id              BIGINT NOT NULL,
+    name            TEXT NOT NULL,
+    entity_type     TEXT NOT NULL,
+    entity_id       TEXT NOT NULL,
+    root_object_id  BIGINT NOT NULL,
+    PRIMARY KEY (portal_id, id)
+);
+CREATE UNIQUE INDEX disk_storages_by_entity ON disk_storages (portal_id, entity_type, entity_id);
+CREATE TABLE disk_objects (
+    portal_id   BIGINT NOT NULL,
+    id          BIGINT NOT NULL,
+    storage_id  BIGINT NOT NULL,
+    parent_id   BIGINT NOT NULL,
+    is_folder   BOOLEAN NOT NULL,
+    name        TEXT NOT NULL,
+    blob_id     BIGINT NOT NULL,
+    size        BIGINT NOT NULL,
+    version     BIGINT NOT NULL,
+    created_by  BIGINT NOT NULL,
+    updated_by  BIGINT NOT NULL,
+    create_time TEXT NOT NULL,
+    update_time TEXT NOT NULL,
+    PRIMARY KEY (portal_id, id)
+);
+CREATE UNIQUE INDEX disk_objects_by_parent ON disk_objects (portal_id, parent_id, name);
+CREATE TABLE disk_chunks (
+    portal_id   BIGINT NOT NULL,
+    blob_id     BIGINT NOT NULL,
+    seq         BIGINT NOT NULL,
+    bytes       BYTEA NOT NULL,
+    PRIMARY KEY (portal_id, blob_id, seq)
+);
+CREATE TABLE timeline_files (
+    portal_id   BIGINT NOT NULL,
+    owner_id    BIGINT NOT NULL,
+    object_id   BIGINT NOT NULL,
+    PRIMARY KEY (portal_id, owner_id, object_id)
+);
+CREATE INDEX timeline_files_by_object ON timeline_files (portal_id, object_id);
+"#,
 ];

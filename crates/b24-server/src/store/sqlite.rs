@@ -481,6 +481,31 @@ mod plan_tests {
     }
 
     #[test]
+    fn disk_pages_and_lookups_use_their_indexes() {
+        use crate::store::disk::{
+            CHILDREN_COUNT, CHILDREN_PAGE, CHUNK, DETACH_EVERYWHERE, STORAGES_PAGE,
+        };
+        let (_dir, s) = store();
+        let page = [Arg::Int(1), Arg::Int(7), Arg::Int(50), Arg::Int(0)];
+        let plan = s.explain(CHILDREN_PAGE, &page).unwrap();
+        assert_indexed(&plan, "disk_objects", "disk_objects_by_parent");
+        let plan = s.explain(CHILDREN_COUNT, &page[..2]).unwrap();
+        assert_indexed(&plan, "disk_objects", "disk_objects_by_parent");
+        let plan = s
+            .explain(STORAGES_PAGE, &[Arg::Int(1), Arg::Int(50), Arg::Int(0)])
+            .unwrap();
+        assert_indexed(&plan, "disk_storages", "sqlite_autoindex_disk_storages_1");
+        let plan = s
+            .explain(CHUNK, &[Arg::Int(1), Arg::Int(3), Arg::Int(0)])
+            .unwrap();
+        assert_indexed(&plan, "disk_chunks", "sqlite_autoindex_disk_chunks_1");
+        let plan = s
+            .explain(DETACH_EVERYWHERE, &[Arg::Int(1), Arg::Int(3)])
+            .unwrap();
+        assert_indexed(&plan, "timeline_files", "timeline_files_by_object");
+    }
+
+    #[test]
     fn offline_queue_pages_use_their_indexes() {
         let (_dir, s) = store();
         let pending = Filter::All(vec![

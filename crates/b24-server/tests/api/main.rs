@@ -44,6 +44,7 @@ mod crm_enum;
 mod crm_items;
 mod crm_types;
 mod departments;
+mod disk;
 mod duplicates;
 mod durability;
 mod encodings;
