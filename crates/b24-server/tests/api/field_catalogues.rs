@@ -563,3 +563,108 @@ async fn activity_catalogue_lists_every_documented_field_and_stores_the_result_f
         )
     );
 }
+
+#[tokio::test]
+async fn user_field_catalogues_list_the_types_and_properties() {
+    let app = spawn_app().await;
+    let types = app.ok("crm.userfield.types", json!({})).await;
+    let ids: Vec<&str> = types
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["ID"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "string",
+            "integer",
+            "double",
+            "boolean",
+            "enumeration",
+            "datetime",
+            "date",
+            "money",
+            "url",
+            "address",
+            "file",
+            "employee",
+            "crm_status",
+            "iblock_section",
+            "iblock_element",
+            "crm"
+        ]
+    );
+    assert_eq!(types[4], json!({"ID": "enumeration", "title": "List"}));
+    let fields = app.ok("crm.userfield.fields", json!({})).await;
+    assert_eq!(
+        keys(&fields),
+        names(
+            "ID ENTITY_ID FIELD_NAME USER_TYPE_ID XML_ID SORT MULTIPLE MANDATORY SHOW_FILTER
+             SHOW_IN_LIST EDIT_IN_LIST IS_SEARCHABLE EDIT_FORM_LABEL LIST_COLUMN_LABEL
+             LIST_FILTER_LABEL ERROR_MESSAGE HELP_MESSAGE LIST SETTINGS"
+        )
+    );
+    assert_eq!(
+        (
+            &fields["ID"],
+            &fields["FIELD_NAME"],
+            &fields["LIST"],
+            &fields["SORT"]
+        ),
+        (
+            &json!({"type": "int", "title": "ID", "isReadOnly": true}),
+            &json!({"type": "string", "title": "Code", "isImmutable": true}),
+            &json!({"type": "uf_enum_element", "title": "List elements", "isMultiple": true}),
+            &json!({"type": "int", "title": "Sorting"}),
+        )
+    );
+    assert_eq!(
+        app.ok("crm.userfield.enumeration.fields", json!({})).await,
+        json!({
+            "ID": {"type": "int", "title": "ID", "isReadOnly": true},
+            "SORT": {"type": "int", "title": "Sorting"},
+            "VALUE": {"type": "string", "title": "Value"},
+            "DEF": {"type": "string", "title": "Default Value"},
+            "DEL": {"type": "string", "title": "Element Deletion Flag"},
+        })
+    );
+}
+
+#[tokio::test]
+async fn user_field_catalogues_need_the_crm_scope_and_are_listed_by_methods() {
+    let app = spawn_app().await;
+    let user = app.create_user(&[]);
+    let without_crm = app.create_webhook(user, Some("user"));
+    for method in [
+        "crm.userfield.types",
+        "crm.userfield.fields",
+        "crm.userfield.enumeration.fields",
+    ] {
+        assert_eq!(
+            app.call_as(&without_crm, method, json!({})).await,
+            (
+                401,
+                envelope(
+                    "insufficient_scope",
+                    "The request requires higher privileges than provided by the webhook token"
+                )
+            ),
+            "{method}"
+        );
+    }
+    let methods = app.ok("methods", json!({"scope": "crm"})).await;
+    let listed: Vec<&str> = methods
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for method in [
+        "crm.userfield.types",
+        "crm.userfield.fields",
+        "crm.userfield.enumeration.fields",
+    ] {
+        assert!(listed.contains(&method), "methods lacks {method}");
+    }
+}
