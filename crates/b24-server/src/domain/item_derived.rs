@@ -51,7 +51,7 @@ fn stage_key(entity_type_id: i64) -> &'static str {
     }
 }
 
-fn stage_of<'a>(item: &'a ItemRecord) -> Option<&'a str> {
+fn stage_of(item: &ItemRecord) -> Option<&str> {
     item.extra
         .get(stage_key(item.entity_type_id))
         .and_then(Value::as_str)
