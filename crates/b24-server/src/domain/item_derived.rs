@@ -171,6 +171,23 @@ fn derive_stage(
     Ok(())
 }
 
+/// Computes the derived fields of an item stored before they existed (an upgrade, an import):
+/// as on creation, but a move or last activity it already has is kept.
+pub fn backfill(tx: &mut dyn Tx, item: &mut ItemRecord) -> Result<(), ApiError> {
+    const KEPT: &[&str] = &["lastActivityTime", "lastActivityBy", "movedTime", "movedBy"];
+    let before: Vec<(&str, Option<Value>)> = KEPT
+        .iter()
+        .map(|key| (*key, item.extra.get(*key).cloned()))
+        .collect();
+    derive(tx, item, None)?;
+    for (key, value) in before {
+        if let Some(value) = value {
+            item.extra.insert(key.into(), value);
+        }
+    }
+    Ok(())
+}
+
 /// Marks the items an activity is bound to as last active now, by `author` (an activity was
 /// added to them). Bindings to items that no longer exist are skipped; the items' modification
 /// time and author stay as they were, as the service keeps them.

@@ -572,4 +572,11 @@ CREATE INDEX crm_item_stages_by_category
 INSERT INTO sequences (portal_id, name, value)
     SELECT id, 'pending:index_item_stages', 1 FROM portals;
 "#,
+    // next (helper-fields): items' computed fields (stage semantics, CLOSED, IS_NEW, MOVED_*,
+    // HAS_*, LAST_ACTIVITY_*; `domain/item_derived.rs`) for items stored before they existed:
+    // existing portals are marked so the next start derives them (`store/upgrades.rs`).
+    r#"
+INSERT INTO sequences (portal_id, name, value)
+    SELECT id, 'pending:derive_item_fields', 1 FROM portals;
+"#,
 ];
