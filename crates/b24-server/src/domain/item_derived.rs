@@ -172,18 +172,13 @@ fn derive_stage(
 }
 
 /// Computes the derived fields of an item stored before they existed (an upgrade, an import):
-/// as on creation, but a move or last activity it already has is kept.
+/// as on creation, but only the fields it lacks are added; every value it has is kept (an
+/// import may run before the stage dictionaries are back).
 pub fn backfill(tx: &mut dyn Tx, item: &mut ItemRecord) -> Result<(), ApiError> {
-    const KEPT: &[&str] = &["lastActivityTime", "lastActivityBy", "movedTime", "movedBy"];
-    let before: Vec<(&str, Option<Value>)> = KEPT
-        .iter()
-        .map(|key| (*key, item.extra.get(*key).cloned()))
-        .collect();
+    let stored = item.extra.clone();
     derive(tx, item, None)?;
-    for (key, value) in before {
-        if let Some(value) = value {
-            item.extra.insert(key.into(), value);
-        }
+    for (key, value) in stored {
+        item.extra.insert(key, value);
     }
     Ok(())
 }
