@@ -534,3 +534,18 @@ fn fields(_call: &Call<'_>) -> Result<Output, ApiError> {
         .collect();
     Ok(Output::result(json!({ "fields": out })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalogue_describes_every_flag_a_type_carries() {
+        for (flag, _) in FLAGS {
+            assert!(
+                TYPE_FIELDS.iter().any(|(name, ..)| name == flag),
+                "crm.type.fields lacks {flag}"
+            );
+        }
+    }
+}
