@@ -93,6 +93,8 @@ pub enum ActivityFieldKind {
     DateTime,
     /// `Y`/`N`, stored as a boolean.
     YesNo,
+    /// A decimal number.
+    Double,
     /// Not filterable (lists, objects).
     Other,
 }
@@ -118,12 +120,14 @@ pub struct ActivityField {
     pub immutable: bool,
     /// `isMultiple`.
     pub multiple: bool,
+    /// `isDeprecated: true` in the descriptor.
+    pub deprecated: bool,
 }
 
 impl ActivityField {
     /// The descriptor `crm.activity.fields` shows.
     pub fn descriptor(&self) -> Value {
-        json!({
+        let mut d = json!({
             "type": self.wire_type,
             "isRequired": self.required,
             "isReadOnly": self.read_only,
@@ -131,7 +135,11 @@ impl ActivityField {
             "isMultiple": self.multiple,
             "isDynamic": false,
             "title": self.title,
-        })
+        });
+        if self.deprecated {
+            d["isDeprecated"] = json!(true);
+        }
+        d
     }
 }
 
@@ -152,7 +160,13 @@ const fn f(
         read_only: false,
         immutable: false,
         multiple: false,
+        deprecated: false,
     }
+}
+
+const fn deprecated(mut a: ActivityField) -> ActivityField {
+    a.deprecated = true;
+    a
 }
 
 const fn ro(mut a: ActivityField) -> ActivityField {
@@ -175,7 +189,7 @@ const fn multi(mut a: ActivityField) -> ActivityField {
     a
 }
 
-use ActivityFieldKind::{DateTime, Integer, Other, Text, YesNo};
+use ActivityFieldKind::{DateTime, Double, Integer, Other, Text, YesNo};
 use Column::{Extra, Plain};
 
 /// The fields `crm.activity.fields` describes and lists filter and sort by.
@@ -193,7 +207,7 @@ pub static ACTIVITY_FIELDS: &[ActivityField] = &[
         Some(Plain("owner_type_id")),
         Integer,
         "crm_enum_ownertype",
-        "Owner type",
+        "Owner Type",
     )),
     imm(req(f(
         "TYPE_ID",
@@ -207,14 +221,28 @@ pub static ACTIVITY_FIELDS: &[ActivityField] = &[
         Some(Plain("provider_id")),
         Text,
         "string",
-        "Provider",
+        "Provider ID",
     ),
+    f(
+        "PROVIDER_GROUP_ID",
+        Some(Extra("PROVIDER_GROUP_ID")),
+        Text,
+        "string",
+        "Connector Type",
+    ),
+    ro(f(
+        "ASSOCIATED_ENTITY_ID",
+        None,
+        Other,
+        "integer",
+        "Associated Entity ID",
+    )),
     f(
         "PROVIDER_TYPE_ID",
         Some(Plain("provider_type_id")),
         Text,
         "string",
-        "Provider type",
+        "Provider Type",
     ),
     req(f(
         "SUBJECT",
@@ -228,21 +256,21 @@ pub static ACTIVITY_FIELDS: &[ActivityField] = &[
         Some(Plain("start_time")),
         DateTime,
         "datetime",
-        "Start time",
+        "Start",
     ),
     f(
         "END_TIME",
         Some(Plain("end_time")),
         DateTime,
         "datetime",
-        "End time",
+        "Deadline",
     ),
     f(
         "DEADLINE",
         Some(Plain("deadline")),
         DateTime,
         "datetime",
-        "Deadline",
+        "Execution Deadline",
     ),
     f(
         "COMPLETED",
@@ -263,7 +291,7 @@ pub static ACTIVITY_FIELDS: &[ActivityField] = &[
         Some(Plain("responsible_id")),
         Integer,
         "user",
-        "Responsible person",
+        "Responsible",
     )),
     f(
         "PRIORITY",
@@ -277,14 +305,14 @@ pub static ACTIVITY_FIELDS: &[ActivityField] = &[
         Some(Extra("NOTIFY_TYPE")),
         Integer,
         "crm_enum_activitynotifytype",
-        "Notification type",
+        "Notification Type",
     ),
     f(
         "NOTIFY_VALUE",
         Some(Extra("NOTIFY_VALUE")),
         Integer,
         "integer",
-        "Notification value",
+        "Notification Parameter",
     ),
     f(
         "DESCRIPTION",
@@ -298,7 +326,7 @@ pub static ACTIVITY_FIELDS: &[ActivityField] = &[
         Some(Extra("DESCRIPTION_TYPE")),
         Integer,
         "crm_enum_contenttype",
-        "Description type",
+        "Description Type",
     ),
     f(
         "DIRECTION",
@@ -319,28 +347,28 @@ pub static ACTIVITY_FIELDS: &[ActivityField] = &[
         Some(Plain("created")),
         DateTime,
         "datetime",
-        "Created",
+        "Creation Date",
     )),
     ro(f(
         "AUTHOR_ID",
         Some(Plain("author_id")),
         Integer,
         "user",
-        "Author",
+        "Created By",
     )),
     ro(f(
         "LAST_UPDATED",
         Some(Plain("last_updated")),
         DateTime,
         "datetime",
-        "Last updated",
+        "Last Updated Date",
     )),
     ro(f(
         "EDITOR_ID",
         Some(Plain("editor_id")),
         Integer,
         "user",
-        "Editor",
+        "Edited By",
     )),
     f("SETTINGS", None, Other, "object", "Settings"),
     f(
@@ -348,22 +376,85 @@ pub static ACTIVITY_FIELDS: &[ActivityField] = &[
         Some(Extra("ORIGIN_ID")),
         Text,
         "string",
-        "Origin ID",
+        "External Code",
     ),
     f(
         "ORIGINATOR_ID",
         Some(Extra("ORIGINATOR_ID")),
         Text,
         "string",
-        "Originator ID",
+        "External Source",
     ),
-    multi(req(f(
-        "COMMUNICATIONS",
+    f(
+        "RESULT_STATUS",
+        Some(Extra("RESULT_STATUS")),
+        Integer,
+        "integer",
+        "RESULT_STATUS",
+    ),
+    f(
+        "RESULT_STREAM",
+        Some(Extra("RESULT_STREAM")),
+        Integer,
+        "integer",
+        "RESULT_STREAM",
+    ),
+    f(
+        "RESULT_SOURCE_ID",
+        Some(Extra("RESULT_SOURCE_ID")),
+        Text,
+        "string",
+        "RESULT_SOURCE_ID",
+    ),
+    f(
+        "PROVIDER_PARAMS",
         None,
         Other,
-        "crm_activity_communication",
-        "Communications",
-    ))),
+        "object",
+        "Provider Parameters",
+    ),
+    f(
+        "PROVIDER_DATA",
+        Some(Extra("PROVIDER_DATA")),
+        Text,
+        "string",
+        "Provider Data",
+    ),
+    f(
+        "RESULT_MARK",
+        Some(Extra("RESULT_MARK")),
+        Integer,
+        "integer",
+        "RESULT_MARK",
+    ),
+    f(
+        "RESULT_VALUE",
+        Some(Extra("RESULT_VALUE")),
+        Double,
+        "double",
+        "RESULT_VALUE",
+    ),
+    f(
+        "RESULT_SUM",
+        Some(Extra("RESULT_SUM")),
+        Double,
+        "double",
+        "RESULT_SUM",
+    ),
+    f(
+        "RESULT_CURRENCY_ID",
+        Some(Extra("RESULT_CURRENCY_ID")),
+        Text,
+        "string",
+        "RESULT_CURRENCY_ID",
+    ),
+    f(
+        "AUTOCOMPLETE_RULE",
+        Some(Extra("AUTOCOMPLETE_RULE")),
+        Integer,
+        "integer",
+        "Autocomplete",
+    ),
     multi(ro(f(
         "BINDINGS",
         None,
@@ -371,7 +462,28 @@ pub static ACTIVITY_FIELDS: &[ActivityField] = &[
         "crm_activity_binding",
         "Bindings",
     ))),
+    multi(req(f(
+        "COMMUNICATIONS",
+        None,
+        Other,
+        "crm_activity_communication",
+        "Communication Channel",
+    ))),
     multi(f("FILES", None, Other, "diskfile", "Files")),
+    deprecated(multi(f(
+        "WEBDAV_ELEMENTS",
+        None,
+        Other,
+        "diskfile",
+        "Added Files",
+    ))),
+    ro(f(
+        "IS_INCOMING_CHANNEL",
+        None,
+        Other,
+        "char",
+        "IS_INCOMING_CHANNEL",
+    )),
 ];
 
 /// A filter operand for a field of this kind; `None` when the value does not fit.
@@ -381,6 +493,7 @@ pub fn filter_value(kind: ActivityFieldKind, value: &Value) -> Option<SqlValue> 
     }
     match kind {
         Integer => bind_int(value).map(SqlValue::Int),
+        Double => decimal(value).map(SqlValue::Real),
         Text => match value {
             Value::String(s) => Some(SqlValue::Text(s.clone())),
             Value::Number(n) => Some(SqlValue::Text(n.to_string())),
@@ -390,6 +503,16 @@ pub fn filter_value(kind: ActivityFieldKind, value: &Value) -> Option<SqlValue> 
         YesNo => yes_no(value).map(|b| SqlValue::Int(b as i64)),
         Other => None,
     }
+}
+
+/// A decimal number from a number or numeric text.
+fn decimal(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    }
+    .filter(|f| f.is_finite())
 }
 
 fn yes_no(value: &Value) -> Option<bool> {
@@ -443,6 +566,7 @@ const OUTPUT_KEYS: &[&str] = &[
     "RESULT_STREAM",
     "RESULT_SOURCE_ID",
     "AUTOCOMPLETE_RULE",
+    "IS_INCOMING_CHANNEL",
     "COMMUNICATIONS",
     "STORAGE_TYPE_ID",
     "STORAGE_ELEMENT_IDS",
@@ -534,8 +658,14 @@ fn output_value(a: &ActivityRecord, key: &str) -> Value {
         "ORIGIN_ID" => extra_string(a, "ORIGIN_ID", Value::Null),
         "AUTHOR_ID" => s(a.author_id),
         "EDITOR_ID" => s(a.editor_id),
-        "PROVIDER_PARAMS" => json!([]),
-        "RESULT_MARK" | "RESULT_STATUS" | "RESULT_STREAM" | "AUTOCOMPLETE_RULE" => json!("0"),
+        "PROVIDER_PARAMS" => extra_string(a, "PROVIDER_PARAMS", json!([])),
+        "RESULT_MARK" | "RESULT_STATUS" | "RESULT_STREAM" | "AUTOCOMPLETE_RULE" => {
+            extra_string(a, key, json!("0"))
+        }
+        "PROVIDER_GROUP_ID" | "PROVIDER_DATA" | "RESULT_VALUE" | "RESULT_SUM"
+        | "RESULT_CURRENCY_ID" | "RESULT_SOURCE_ID" => extra_string(a, key, Value::Null),
+        // No channel here brings activities in.
+        "IS_INCOMING_CHANNEL" => json!("N"),
         "COMMUNICATIONS" => communications_json(a),
         "STORAGE_TYPE_ID" => extra_string(a, "STORAGE_TYPE_ID", Value::Null),
         "STORAGE_ELEMENT_IDS" => Value::Array(
@@ -855,16 +985,42 @@ fn apply_scalars(a: &mut ActivityRecord, fields: &Map<String, Value>) -> Result<
             *slot = bind_int(v).ok_or_else(|| invalid(name))?;
         }
     }
-    for name in ["DESCRIPTION_TYPE", "NOTIFY_TYPE", "NOTIFY_VALUE"] {
+    for name in [
+        "DESCRIPTION_TYPE",
+        "NOTIFY_TYPE",
+        "NOTIFY_VALUE",
+        "RESULT_STATUS",
+        "RESULT_STREAM",
+        "RESULT_MARK",
+        "AUTOCOMPLETE_RULE",
+    ] {
         if let Some(v) = field(fields, name) {
             let n = bind_int(v).ok_or_else(|| invalid(name))?;
             a.extra.insert(name.into(), json!(n));
         }
     }
-    for name in ["LOCATION", "ORIGIN_ID", "ORIGINATOR_ID"] {
+    for name in ["RESULT_VALUE", "RESULT_SUM"] {
+        if let Some(v) = field(fields, name) {
+            let n = decimal(v).ok_or_else(|| invalid(name))?;
+            a.extra.insert(name.into(), json!(n));
+        }
+    }
+    for name in [
+        "LOCATION",
+        "ORIGIN_ID",
+        "ORIGINATOR_ID",
+        "PROVIDER_GROUP_ID",
+        "PROVIDER_DATA",
+        "RESULT_SOURCE_ID",
+        "RESULT_CURRENCY_ID",
+    ] {
         if let Some(v) = field(fields, name) {
             a.extra.insert(name.into(), json!(bounded_text(name, v)?));
         }
+    }
+    if let Some(v @ (Value::Object(_) | Value::Array(_))) = field(fields, "PROVIDER_PARAMS") {
+        check_length(Record::Activity, "PROVIDER_PARAMS", &v.to_string())?;
+        a.extra.insert("PROVIDER_PARAMS".into(), v.clone());
     }
     if let Some(v @ (Value::Object(_) | Value::Array(_))) = field(fields, "SETTINGS") {
         check_length(Record::Activity, "SETTINGS", &v.to_string())?;
@@ -1086,6 +1242,7 @@ pub fn add(
     let (activity, bindings) = build_new(tx, permissions, user_id, fields)?;
     let id = tx.insert_activity(&activity)?;
     tx.replace_bindings(id, &bindings)?;
+    super::item_derived::activity_added(tx, &bindings, user_id)?;
     changes::activity_changed(tx, Change::Added, id, user_id)?;
     Ok(id)
 }

@@ -54,7 +54,15 @@ fn flag_value(value: &Value) -> Option<&'static str> {
     }
 }
 
-/// Applies `title` and the flags from `fields`; unknown keys are ignored.
+fn not_valid(name: &str) -> ApiError {
+    RestError::with_message(
+        ErrorCode::FieldValueNotValid,
+        format!("The value of the field \"{name}\" is not valid"),
+    )
+    .into()
+}
+
+/// Applies `title`, `code` and the flags from `fields`; unknown keys are ignored.
 fn apply_fields(t: &mut DynamicTypeRecord, fields: &Map<String, Value>) -> Result<(), ApiError> {
     if let Some(title) = fields.get("title") {
         t.title = match title {
@@ -76,6 +84,15 @@ fn apply_fields(t: &mut DynamicTypeRecord, fields: &Map<String, Value>) -> Resul
             })?;
             t.settings.insert((*flag).into(), json!(v));
         }
+    }
+    if let Some(code) = fields.get("code") {
+        let code = match code {
+            Value::String(s) if !s.trim().is_empty() => json!(s.trim()),
+            Value::Number(n) => json!(n.to_string()),
+            Value::Null | Value::String(_) => Value::Null,
+            _ => return Err(not_valid("code")),
+        };
+        t.settings.insert("code".into(), code);
     }
     if t.title.is_empty() {
         return Err(RestError::with_message(
@@ -137,6 +154,16 @@ pub fn add(
         settings: Map::new(),
     };
     apply_fields(&mut t, fields)?;
+    // `customSectionId` is immutable: taken on creation only.
+    match fields.get("customSectionId") {
+        None | Some(Value::Null) => {}
+        Some(value) => {
+            let id = bind_int(value)
+                .filter(|&id| id >= 0)
+                .ok_or_else(|| not_valid("customSectionId"))?;
+            t.settings.insert("customSectionId".into(), json!(id));
+        }
+    }
     t.entity_type_id = choose_entity_type_id(tx, fields.get("entityTypeId"))?;
     t.id = tx.insert_dynamic_type(&t)?;
     super::statuses::dynamic_type_created(tx, &t)?;

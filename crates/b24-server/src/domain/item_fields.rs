@@ -33,6 +33,9 @@ pub enum FieldKind {
     /// Phones, e-mails, web sites, messengers: `[{ID, VALUE, VALUE_TYPE}]`, shown by the legacy
     /// methods only (`crm.item.*` keeps them out of its answers, as the service does).
     Multifield,
+    /// A file (a contact's photo, a company's logo). Described and shown, but uploads are not
+    /// taken: a caller's value is ignored (spec §12, "CRM field catalogues").
+    File,
 }
 
 /// One field of CRM items.
@@ -52,8 +55,21 @@ pub struct ItemField {
     pub types: u8,
     /// Where it is stored.
     pub column: Column,
-    /// Set by the server, never by the caller.
+    /// Set by the server, never by the caller (`isReadOnly`).
     pub read_only: bool,
+    /// Computed by the server although `*.fields` calls it writable, as the service does for a
+    /// deal's `CLOSED` (it follows the stage): a caller's value is ignored.
+    pub computed: bool,
+    /// `isRequired` as the service describes it (described, not enforced: the service fills a
+    /// placeholder instead of refusing).
+    pub required: bool,
+    /// `isImmutable`.
+    pub immutable: bool,
+    /// `isDeprecated: true` in the descriptor.
+    pub deprecated: bool,
+    /// The dictionary a `crm_status` field takes its values from (`statusType`); `Some("")`
+    /// for the stage dictionary of the type's default pipeline, known only at call time.
+    pub status_type: Option<&'static str>,
     /// The value a new item gets when the caller gives none, as JSON text.
     pub default: Option<&'static str>,
 }
@@ -84,9 +100,27 @@ pub mod types {
     pub const CATEGORIZED: u8 = DEAL | SMART_INVOICE | DYNAMIC;
     /// Types that describe a person.
     pub const PERSON: u8 = LEAD | CONTACT;
+    /// Types with phones, e-mails and addresses.
+    pub const CLIENT: u8 = LEAD | CONTACT | COMPANY;
+    /// The types the legacy `crm.deal/lead/contact/company.*` methods serve.
+    pub const LEGACY: u8 = LEAD | DEAL | CONTACT | COMPANY;
+    /// The types only `crm.item.*` serves.
+    pub const D7_ONLY: u8 = QUOTE | SMART_INVOICE | DYNAMIC;
 }
 
+/// A field kept in the item's `extra` JSON under its `crm.item` name.
 const fn field(
+    name: &'static str,
+    legacy: &'static str,
+    kind: FieldKind,
+    wire_type: &'static str,
+    title: &'static str,
+    types: u8,
+) -> ItemField {
+    stored(name, legacy, kind, wire_type, title, types, Extra(name))
+}
+
+const fn stored(
     name: &'static str,
     legacy: &'static str,
     kind: FieldKind,
@@ -104,12 +138,70 @@ const fn field(
         types,
         column,
         read_only: false,
+        computed: false,
+        required: false,
+        immutable: false,
+        deprecated: false,
+        status_type: None,
         default: None,
     }
 }
 
+/// A text field.
+const fn text(
+    name: &'static str,
+    legacy: &'static str,
+    title: &'static str,
+    types: u8,
+) -> ItemField {
+    field(name, legacy, Text, "string", title, types)
+}
+
+/// A `Y` / `N` field.
+const fn flag(
+    name: &'static str,
+    legacy: &'static str,
+    title: &'static str,
+    types: u8,
+) -> ItemField {
+    field(name, legacy, YesNo, "char", title, types)
+}
+
+/// A dictionary field.
+const fn status(
+    name: &'static str,
+    legacy: &'static str,
+    title: &'static str,
+    types: u8,
+    dictionary: &'static str,
+) -> ItemField {
+    let mut f = field(name, legacy, Text, "crm_status", title, types);
+    f.status_type = Some(dictionary);
+    f
+}
+
 const fn read_only(mut f: ItemField) -> ItemField {
     f.read_only = true;
+    f
+}
+
+const fn computed(mut f: ItemField) -> ItemField {
+    f.computed = true;
+    f
+}
+
+const fn required(mut f: ItemField) -> ItemField {
+    f.required = true;
+    f
+}
+
+const fn immutable(mut f: ItemField) -> ItemField {
+    f.immutable = true;
+    f
+}
+
+const fn deprecated(mut f: ItemField) -> ItemField {
+    f.deprecated = true;
     f
 }
 
@@ -122,9 +214,12 @@ use types::*;
 use Column::{Extra, Plain};
 use FieldKind::*;
 
-/// Every item field, in the order answers show them.
+/// Every item field, in the order answers show them. A name may appear more than once for
+/// disjoint sets of types where the service describes it differently (title, flags,
+/// dictionary); the field lists are those of the `crm.*.fields` pages (spec §12, "CRM field
+/// catalogues").
 pub static FIELDS: &[ItemField] = &[
-    read_only(field(
+    read_only(stored(
         "id",
         "ID",
         Integer,
@@ -133,113 +228,84 @@ pub static FIELDS: &[ItemField] = &[
         ALL,
         Plain("id"),
     )),
-    field(
+    stored(
         "title",
         "TITLE",
         Text,
         "string",
         "Title",
-        ALL & !CONTACT,
+        DEAL | D7_ONLY,
         Plain("title"),
     ),
-    field(
-        "name",
-        "NAME",
+    stored(
+        "title",
+        "TITLE",
         Text,
         "string",
-        "First name",
-        PERSON,
-        Extra("name"),
+        "Lead Title",
+        LEAD,
+        Plain("title"),
     ),
+    required(stored(
+        "title",
+        "TITLE",
+        Text,
+        "string",
+        "Company Name",
+        COMPANY,
+        Plain("title"),
+    )),
+    status("honorific", "HONORIFIC", "Salutation", PERSON, "HONORIFIC"),
+    field("name", "NAME", Text, "string", "First Name", LEAD),
+    required(field("name", "NAME", Text, "string", "First Name", CONTACT)),
     field(
         "secondName",
         "SECOND_NAME",
         Text,
         "string",
-        "Second name",
-        PERSON,
-        Extra("secondName"),
+        "Middle Name",
+        LEAD,
     ),
-    field(
+    required(field(
+        "secondName",
+        "SECOND_NAME",
+        Text,
+        "string",
+        "Middle Name",
+        CONTACT,
+    )),
+    field("lastName", "LAST_NAME", Text, "string", "Last Name", LEAD),
+    required(field(
         "lastName",
         "LAST_NAME",
         Text,
         "string",
-        "Last name",
-        PERSON,
-        Extra("lastName"),
-    ),
-    field(
-        "post",
-        "POST",
-        Text,
-        "string",
-        "Position",
-        PERSON,
-        Extra("post"),
-    ),
-    field(
-        "birthdate",
-        "BIRTHDATE",
-        Date,
-        "date",
-        "Date of birth",
+        "Last Name",
         CONTACT,
-        Extra("birthdate"),
-    ),
-    field(
-        "companyTitle",
-        "COMPANY_TITLE",
-        Text,
-        "string",
-        "Company name",
-        LEAD,
-        Extra("companyTitle"),
-    ),
-    field(
+    )),
+    field("photo", "PHOTO", File, "file", "Photo", CONTACT),
+    field("logo", "LOGO", File, "file", "Logo", COMPANY),
+    field("birthdate", "BIRTHDATE", Date, "date", "Birthdate", PERSON),
+    text("companyTitle", "COMPANY_TITLE", "Company Name", LEAD),
+    status(
         "companyType",
         "COMPANY_TYPE",
-        Text,
-        "crm_status",
-        "Company type",
+        "Company Type",
         COMPANY,
-        Extra("companyType"),
+        "COMPANY_TYPE",
     ),
-    field(
-        "industry",
-        "INDUSTRY",
-        Text,
-        "crm_status",
-        "Industry",
-        COMPANY,
-        Extra("industry"),
-    ),
-    field(
-        "revenue",
-        "REVENUE",
-        Double,
-        "double",
-        "Annual revenue",
-        COMPANY,
-        Extra("revenue"),
-    ),
-    field(
-        "employees",
-        "EMPLOYEES",
-        Text,
-        "crm_status",
-        "Employees",
-        COMPANY,
-        Extra("employees"),
-    ),
-    field(
-        "typeId",
-        "TYPE_ID",
-        Text,
-        "crm_status",
-        "Type",
-        DEAL | CONTACT,
-        Extra("typeId"),
+    status("typeId", "TYPE_ID", "Type", DEAL, "DEAL_TYPE"),
+    status("typeId", "TYPE_ID", "Contact Type", CONTACT, "CONTACT_TYPE"),
+    with_default(
+        immutable(field(
+            "categoryId",
+            "CATEGORY_ID",
+            Integer,
+            "crm_category",
+            "Sales Funnel",
+            DEAL,
+        )),
+        "0",
     ),
     with_default(
         field(
@@ -248,34 +314,78 @@ pub static FIELDS: &[ItemField] = &[
             Integer,
             "crm_category",
             "Pipeline",
-            CATEGORIZED,
-            Extra("categoryId"),
+            SMART_INVOICE | DYNAMIC,
         ),
         "0",
     ),
     with_default(
-        field(
-            "stageId",
-            "STAGE_ID",
-            Text,
-            "crm_status",
-            "Stage",
-            STAGED,
-            Extra("stageId"),
-        ),
+        status("stageId", "STAGE_ID", "Deal Stage", DEAL, ""),
         "\"NEW\"",
     ),
     with_default(
-        field(
-            "statusId",
-            "STATUS_ID",
-            Text,
-            "crm_status",
-            "Status",
-            LEAD,
-            Extra("statusId"),
-        ),
+        status("stageId", "STAGE_ID", "Stage", D7_ONLY, ""),
         "\"NEW\"",
+    ),
+    read_only(status(
+        "previousStageId",
+        "PREVIOUS_STAGE_ID",
+        "Previous stage",
+        D7_ONLY,
+        "",
+    )),
+    read_only(text(
+        "stageSemanticId",
+        "STAGE_SEMANTIC_ID",
+        "Stage Group",
+        DEAL,
+    )),
+    with_default(
+        status("statusId", "STATUS_ID", "Stage", LEAD, "STATUS"),
+        "\"NEW\"",
+    ),
+    text(
+        "statusDescription",
+        "STATUS_DESCRIPTION",
+        "Stage Description",
+        LEAD,
+    ),
+    read_only(text(
+        "statusSemanticId",
+        "STATUS_SEMANTIC_ID",
+        "Status Semantic",
+        LEAD,
+    )),
+    read_only(flag("isNew", "IS_NEW", "New Deal", DEAL)),
+    with_default(
+        flag("isRecurring", "IS_RECURRING", "Recurring Deal", DEAL),
+        "\"N\"",
+    ),
+    with_default(
+        flag(
+            "isReturnCustomer",
+            "IS_RETURN_CUSTOMER",
+            "Repeat Deal",
+            DEAL,
+        ),
+        "\"N\"",
+    ),
+    with_default(
+        read_only(flag(
+            "isReturnCustomer",
+            "IS_RETURN_CUSTOMER",
+            "Returning Lead",
+            LEAD,
+        )),
+        "\"N\"",
+    ),
+    with_default(
+        flag(
+            "isRepeatedApproach",
+            "IS_REPEATED_APPROACH",
+            "Repeated Approach",
+            DEAL,
+        ),
+        "\"N\"",
     ),
     field(
         "probability",
@@ -284,31 +394,6 @@ pub static FIELDS: &[ItemField] = &[
         "integer",
         "Probability",
         DEAL,
-        Extra("probability"),
-    ),
-    with_default(
-        field(
-            "opportunity",
-            "OPPORTUNITY",
-            Double,
-            "double",
-            "Amount",
-            SALES,
-            Extra("opportunity"),
-        ),
-        "0",
-    ),
-    with_default(
-        field(
-            "isManualOpportunity",
-            "IS_MANUAL_OPPORTUNITY",
-            YesNo,
-            "char",
-            "Manual amount",
-            SALES,
-            Extra("isManualOpportunity"),
-        ),
-        "\"N\"",
     ),
     with_default(
         field(
@@ -318,9 +403,55 @@ pub static FIELDS: &[ItemField] = &[
             "crm_currency",
             "Currency",
             SALES | COMPANY,
-            Extra("currencyId"),
         ),
         "\"USD\"",
+    ),
+    with_default(
+        field(
+            "opportunity",
+            "OPPORTUNITY",
+            Double,
+            "double",
+            "Amount",
+            SALES,
+        ),
+        "0",
+    ),
+    with_default(
+        flag(
+            "isManualOpportunity",
+            "IS_MANUAL_OPPORTUNITY",
+            "IS_MANUAL_OPPORTUNITY",
+            SALES,
+        ),
+        "\"N\"",
+    ),
+    with_default(
+        field(
+            "taxValue",
+            "TAX_VALUE",
+            Double,
+            "double",
+            "Tax Rate",
+            STAGED,
+        ),
+        "0",
+    ),
+    field(
+        "revenue",
+        "REVENUE",
+        Double,
+        "double",
+        "Annual Revenue",
+        COMPANY,
+    ),
+    status("industry", "INDUSTRY", "Industry", COMPANY, "INDUSTRY"),
+    status(
+        "employees",
+        "EMPLOYEES",
+        "Number of Employees",
+        COMPANY,
+        "EMPLOYEES",
     ),
     field(
         "companyId",
@@ -328,18 +459,24 @@ pub static FIELDS: &[ItemField] = &[
         Integer,
         "crm_company",
         "Company",
-        SALES | CONTACT,
-        Extra("companyId"),
+        SALES,
     ),
-    field(
+    deprecated(field(
+        "companyId",
+        "COMPANY_ID",
+        Integer,
+        "crm_company",
+        "Company",
+        CONTACT,
+    )),
+    deprecated(field(
         "contactId",
         "CONTACT_ID",
         Integer,
         "crm_contact",
         "Contact",
         SALES,
-        Extra("contactId"),
-    ),
+    )),
     field(
         "contactIds",
         "CONTACT_IDS",
@@ -347,145 +484,345 @@ pub static FIELDS: &[ItemField] = &[
         "crm_contact",
         "Contacts",
         SALES,
-        Extra("contactIds"),
     ),
     field(
-        "begindate",
-        "BEGINDATE",
-        Date,
-        "date",
-        "Start date",
-        STAGED,
-        Extra("begindate"),
+        "mycompanyId",
+        "MYCOMPANY_ID",
+        Integer,
+        "crm_company",
+        "Your company details",
+        D7_ONLY,
     ),
-    field(
-        "closedate",
-        "CLOSEDATE",
-        Date,
-        "date",
-        "End date",
-        STAGED,
-        Extra("closedate"),
+    read_only(field(
+        "quoteId",
+        "QUOTE_ID",
+        Integer,
+        "crm_quote",
+        "Estimate",
+        DEAL,
+    )),
+    read_only(field(
+        "leadId",
+        "LEAD_ID",
+        Integer,
+        "crm_lead",
+        "Lead",
+        DEAL | CONTACT | COMPANY,
+    )),
+    field("begindate", "BEGINDATE", Date, "date", "Start Date", STAGED),
+    field("closedate", "CLOSEDATE", Date, "date", "Close Date", STAGED),
+    with_default(
+        flag("opened", "OPENED", "Available to All", ALL & !COMPANY),
+        "\"Y\"",
     ),
     with_default(
-        field(
-            "opened",
-            "OPENED",
-            YesNo,
-            "char",
-            "Available to everyone",
-            ALL,
-            Extra("opened"),
+        flag("opened", "OPENED", "Available to Everyone", COMPANY),
+        "\"Y\"",
+    ),
+    with_default(computed(flag("closed", "CLOSED", "Closed", DEAL)), "\"N\""),
+    with_default(
+        flag(
+            "export",
+            "EXPORT",
+            "Participates in Contact Export",
+            CONTACT,
         ),
         "\"Y\"",
     ),
-    field(
-        "comments",
-        "COMMENTS",
-        Text,
-        "string",
-        "Comment",
-        ALL,
-        Extra("comments"),
-    ),
-    field(
+    text("comments", "COMMENTS", "Comment", ALL),
+    status(
         "sourceId",
         "SOURCE_ID",
-        Text,
-        "crm_status",
         "Source",
         LEAD | DEAL | CONTACT | COMPANY | DYNAMIC,
-        Extra("sourceId"),
+        "SOURCE",
     ),
-    field(
+    text(
         "sourceDescription",
         "SOURCE_DESCRIPTION",
-        Text,
-        "string",
-        "Source information",
+        "Additional Info about Source",
         LEAD | DEAL | CONTACT | COMPANY | DYNAMIC,
-        Extra("sourceDescription"),
+    ),
+    text("post", "POST", "Position", PERSON),
+    text("address", "ADDRESS", "Address", PERSON),
+    text("address", "ADDRESS", "Physical Address", COMPANY),
+    text("address2", "ADDRESS_2", "Address (Line 2)", CLIENT),
+    text("addressCity", "ADDRESS_CITY", "City", CLIENT),
+    text(
+        "addressPostalCode",
+        "ADDRESS_POSTAL_CODE",
+        "Postal Code",
+        CLIENT,
+    ),
+    text("addressRegion", "ADDRESS_REGION", "Region", CLIENT),
+    text("addressProvince", "ADDRESS_PROVINCE", "Province", CLIENT),
+    text("addressCountry", "ADDRESS_COUNTRY", "Country", CLIENT),
+    text(
+        "addressCountryCode",
+        "ADDRESS_COUNTRY_CODE",
+        "Country Code",
+        CLIENT,
     ),
     field(
+        "addressLocAddrId",
+        "ADDRESS_LOC_ADDR_ID",
+        Integer,
+        "integer",
+        "Location Address ID",
+        CLIENT,
+    ),
+    text("addressLegal", "ADDRESS_LEGAL", "Legal Address", COMPANY),
+    text("regAddress", "REG_ADDRESS", "Legal Address", COMPANY),
+    text(
+        "regAddress2",
+        "REG_ADDRESS_2",
+        "Legal Address (line 2)",
+        COMPANY,
+    ),
+    text(
+        "regAddressCity",
+        "REG_ADDRESS_CITY",
+        "Legal Address City",
+        COMPANY,
+    ),
+    text(
+        "regAddressPostalCode",
+        "REG_ADDRESS_POSTAL_CODE",
+        "Legal Address Postal Code",
+        COMPANY,
+    ),
+    text(
+        "regAddressRegion",
+        "REG_ADDRESS_REGION",
+        "Legal Address Region",
+        COMPANY,
+    ),
+    text(
+        "regAddressProvince",
+        "REG_ADDRESS_PROVINCE",
+        "Legal Address Province",
+        COMPANY,
+    ),
+    text(
+        "regAddressCountry",
+        "REG_ADDRESS_COUNTRY",
+        "Legal Address Country",
+        COMPANY,
+    ),
+    text(
+        "regAddressCountryCode",
+        "REG_ADDRESS_COUNTRY_CODE",
+        "Legal Address Country Code",
+        COMPANY,
+    ),
+    field(
+        "regAddressLocAddrId",
+        "REG_ADDRESS_LOC_ADDR_ID",
+        Integer,
+        "integer",
+        "Legal Address Location ID",
+        COMPANY,
+    ),
+    text(
+        "bankingDetails",
+        "BANKING_DETAILS",
+        "Banking Details",
+        COMPANY,
+    ),
+    with_default(
+        flag("isMyCompany", "IS_MY_COMPANY", "My Company", COMPANY),
+        "\"N\"",
+    ),
+    with_default(
+        read_only(flag("hasPhone", "HAS_PHONE", "Phone Set", CLIENT)),
+        "\"N\"",
+    ),
+    with_default(
+        read_only(flag("hasEmail", "HAS_EMAIL", "E-mail Set", CLIENT)),
+        "\"N\"",
+    ),
+    with_default(
+        read_only(flag("hasImol", "HAS_IMOL", "Open Line Set", CLIENT)),
+        "\"N\"",
+    ),
+    text(
+        "additionalInfo",
+        "ADDITIONAL_INFO",
+        "Additional Information",
+        DEAL,
+    ),
+    field(
+        "locationId",
+        "LOCATION_ID",
+        Text,
+        "location",
+        "Location",
+        DEAL,
+    ),
+    text("xmlId", "XML_ID", "External code", D7_ONLY),
+    field(
+        "webformId",
+        "WEBFORM_ID",
+        Integer,
+        "integer",
+        "Created by CRM form",
+        D7_ONLY,
+    ),
+    field(
+        "observers",
+        "OBSERVERS",
+        IntegerList,
+        "user",
+        "Observers",
+        SMART_INVOICE | DYNAMIC,
+    ),
+    text("originatorId", "ORIGINATOR_ID", "External Source", LEGACY),
+    text(
+        "originId",
+        "ORIGIN_ID",
+        "Identifier in External Source",
+        LEGACY,
+    ),
+    text(
+        "originVersion",
+        "ORIGIN_VERSION",
+        "Original Version",
+        CONTACT | COMPANY,
+    ),
+    text("utmSource", "UTM_SOURCE", "Advertising System", LEGACY),
+    text("utmMedium", "UTM_MEDIUM", "Traffic Type", LEGACY),
+    text("utmCampaign", "UTM_CAMPAIGN", "Campaign Identifier", LEGACY),
+    text("utmContent", "UTM_CONTENT", "Campaign Content", LEGACY),
+    text("utmTerm", "UTM_TERM", "Campaign Search Condition", LEGACY),
+    stored(
         "phone",
         "PHONE",
         Multifield,
         "crm_multifield",
         "Phone",
-        LEAD | CONTACT | COMPANY,
+        CLIENT,
         Extra("PHONE"),
     ),
-    field(
+    stored(
         "email",
         "EMAIL",
         Multifield,
         "crm_multifield",
         "E-mail",
-        LEAD | CONTACT | COMPANY,
+        CLIENT,
         Extra("EMAIL"),
     ),
-    field(
+    stored(
         "web",
         "WEB",
         Multifield,
         "crm_multifield",
         "Website",
-        LEAD | CONTACT | COMPANY,
+        CLIENT,
         Extra("WEB"),
     ),
-    field(
+    stored(
         "im",
         "IM",
         Multifield,
         "crm_multifield",
         "Messenger",
-        LEAD | CONTACT | COMPANY,
+        CLIENT,
         Extra("IM"),
     ),
-    field(
+    stored(
+        "link",
+        "LINK",
+        Multifield,
+        "crm_multifield",
+        "LINK",
+        CLIENT,
+        Extra("LINK"),
+    ),
+    stored(
         "assignedById",
         "ASSIGNED_BY_ID",
         User,
         "user",
-        "Responsible person",
+        "Responsible",
         ALL,
         Plain("assigned_by_id"),
     ),
-    read_only(field(
+    read_only(stored(
         "createdBy",
         "CREATED_BY_ID",
         User,
         "user",
-        "Created by",
+        "Created By",
         ALL,
         Plain("created_by"),
     )),
-    read_only(field(
+    read_only(stored(
         "updatedBy",
         "MODIFY_BY_ID",
         User,
         "user",
-        "Modified by",
+        "Modified By",
         ALL,
         Plain("updated_by"),
     )),
     read_only(field(
+        "movedBy",
+        "MOVED_BY_ID",
+        User,
+        "user",
+        "MOVED_BY_ID",
+        LEAD | STAGED,
+    )),
+    read_only(stored(
         "createdTime",
         "DATE_CREATE",
         DateTime,
         "datetime",
-        "Created on",
+        "Creation Date",
         ALL,
         Plain("created_time"),
     )),
-    read_only(field(
+    read_only(stored(
         "updatedTime",
         "DATE_MODIFY",
         DateTime,
         "datetime",
-        "Modified on",
+        "Modification Date",
         ALL,
         Plain("updated_time"),
+    )),
+    read_only(field(
+        "movedTime",
+        "MOVED_TIME",
+        DateTime,
+        "datetime",
+        "MOVED_TIME",
+        LEAD | STAGED,
+    )),
+    read_only(field(
+        "dateClosed",
+        "DATE_CLOSED",
+        DateTime,
+        "datetime",
+        "Closing Date",
+        LEAD,
+    )),
+    read_only(field(
+        "lastActivityTime",
+        "LAST_ACTIVITY_TIME",
+        DateTime,
+        "datetime",
+        "LAST_ACTIVITY_TIME",
+        ALL,
+    )),
+    read_only(field(
+        "lastActivityBy",
+        "LAST_ACTIVITY_BY",
+        User,
+        "user",
+        "LAST_ACTIVITY_BY",
+        ALL,
     )),
 ];
 
@@ -553,6 +890,7 @@ pub fn normalise(field: &ItemField, value: &Value) -> Option<Value> {
         DateTime => json!(parse_datetime_utc(value.as_str()?)?),
         Date => json!(parse_date(value.as_str()?)?),
         Multifield => multifield_changes(value)?,
+        File => Value::Null,
         IntegerList => {
             let items: Vec<&Value> = match value {
                 Value::Array(a) => a.iter().collect(),
@@ -687,7 +1025,7 @@ pub fn apply_defaults(item: &mut ItemRecord) {
 
 /// A filter operand for the field; `None` when the value does not fit it.
 pub fn sql_value(field: &ItemField, value: &Value) -> Option<SqlValue> {
-    if matches!(field.kind, IntegerList | Multifield) {
+    if matches!(field.kind, IntegerList | Multifield | File) {
         return None;
     }
     if value.is_null() {
@@ -758,21 +1096,58 @@ pub fn legacy_value(field: &ItemField, value: Value) -> Value {
     }
 }
 
-/// The descriptor `*.fields` shows for a field; `crm.item.fields` adds `upperName`.
-pub fn descriptor(field: &ItemField, with_upper_name: bool) -> Value {
-    let mut d = json!({
-        "type": field.wire_type,
-        "isRequired": false,
-        "isReadOnly": field.read_only,
-        "isImmutable": false,
-        "isMultiple": matches!(field.kind, IntegerList | Multifield),
-        "isDynamic": false,
-        "title": field.title,
-    });
-    if with_upper_name {
-        d["upperName"] = json!(field.legacy);
+/// The descriptor `*.fields` shows for a field. `crm.item.fields` (`d7`) adds `upperName` and
+/// calls `Y` / `N` fields `boolean`; `stage_dictionary` is the `statusType` of stage fields (the
+/// stage dictionary of the type's default pipeline).
+pub fn descriptor(field: &ItemField, stage_dictionary: Option<&str>, d7: bool) -> Value {
+    let wire_type = match field.wire_type {
+        "char" if d7 => "boolean",
+        other => other,
+    };
+    let mut d = Map::new();
+    d.insert("type".into(), json!(wire_type));
+    d.insert("isRequired".into(), json!(field.required));
+    d.insert("isReadOnly".into(), json!(field.read_only));
+    d.insert("isImmutable".into(), json!(field.immutable));
+    d.insert(
+        "isMultiple".into(),
+        json!(matches!(field.kind, IntegerList | Multifield)),
+    );
+    d.insert("isDynamic".into(), json!(false));
+    if field.deprecated {
+        d.insert("isDeprecated".into(), json!(true));
     }
-    d
+    match field.status_type {
+        Some("") => {
+            if let Some(dictionary) = stage_dictionary {
+                d.insert("statusType".into(), json!(dictionary));
+            }
+        }
+        Some(dictionary) => {
+            d.insert("statusType".into(), json!(dictionary));
+        }
+        None => {}
+    }
+    d.insert("title".into(), json!(field.title));
+    let parent = match field.wire_type {
+        _ if field.deprecated => None,
+        "crm_company" => Some(super::EntityTypeId::COMPANY),
+        "crm_lead" => Some(super::EntityTypeId::LEAD),
+        "crm_quote" => Some(super::EntityTypeId::QUOTE),
+        _ => None,
+    };
+    if let Some(parent) = parent {
+        let mut settings = json!({ "parentEntityTypeId": parent });
+        if field.name == "mycompanyId" {
+            settings["isMyCompany"] = json!(true);
+            settings["isEmbeddedEditorEnabled"] = json!(true);
+        }
+        d.insert("settings".into(), settings);
+    }
+    if d7 {
+        d.insert("upperName".into(), json!(field.legacy));
+    }
+    Value::Object(d)
 }
 
 #[cfg(test)]

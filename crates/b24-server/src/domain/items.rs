@@ -6,7 +6,7 @@ use super::access::can;
 use super::changes::{self, Change};
 use super::item_fields::{self, FieldKind, ItemField};
 use super::text_limits::{self, Record, TextLimit};
-use super::{stage_history, statuses};
+use super::{item_derived, stage_history, statuses};
 use super::{Action, Binding, Level, Permissions};
 use crate::error::ApiError;
 use crate::store::{Column, CompareOp, Filter, ItemRecord, ListQuery, PageOf, SqlValue, Tx};
@@ -44,7 +44,7 @@ fn apply_fields(
         let Some(field) = item_fields::find(item.entity_type_id, key) else {
             continue;
         };
-        if field.read_only {
+        if field.read_only || field.computed || field.kind == FieldKind::File {
             continue;
         }
         let value = item_fields::normalise(field, value).ok_or(ItemError::InvalidValue(field))?;
@@ -117,6 +117,7 @@ pub fn add(
     }
     statuses::check_item(tx, &mut item, None, stage_given(entity_type_id, fields))?;
     item_fields::apply_defaults(&mut item);
+    item_derived::derive(tx, &mut item, None)?;
     item.id = tx.insert_item(&item)?;
     stage_history::record(tx, &item, None)?;
     super::contact_companies::contact_written(tx, &item, None)?;
@@ -187,6 +188,7 @@ pub fn update(
     )?;
     item.updated_by = permissions.user_id;
     item.updated_time = tx.now_iso();
+    item_derived::derive(tx, &mut item, Some(&before))?;
     tx.update_item(&item)?;
     stage_history::record(tx, &item, Some(&before))?;
     super::contact_companies::contact_written(tx, &item, Some(&before))?;

@@ -13,6 +13,7 @@ pub mod duplicates;
 pub mod dynamic_types;
 pub mod entity_type;
 pub mod events;
+pub mod item_derived;
 pub mod item_fields;
 pub mod items;
 pub mod permissions;

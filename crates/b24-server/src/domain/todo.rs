@@ -46,7 +46,9 @@ pub fn new_todo(
 /// Records no change: [`add`] does, and `b24-server seed` fires no events.
 pub fn insert(tx: &mut dyn Tx, todo: &ActivityRecord) -> Result<i64, ApiError> {
     let id = tx.insert_activity(todo)?;
-    tx.insert_binding(id, Binding::new(todo.owner_type_id, todo.owner_id))?;
+    let owner = Binding::new(todo.owner_type_id, todo.owner_id);
+    tx.insert_binding(id, owner)?;
+    super::item_derived::activity_added(tx, &[owner], todo.author_id)?;
     Ok(id)
 }
 

@@ -79,6 +79,10 @@ fn type_json(t: &DynamicTypeRecord) -> Value {
         let value = t.settings.get(*flag).cloned().unwrap_or(json!(default));
         out.insert((*flag).into(), value);
     }
+    out.insert(
+        "code".into(),
+        t.settings.get("code").cloned().unwrap_or(Value::Null),
+    );
     out.insert("createdTime".into(), json!(t.created_time));
     out.insert("updatedTime".into(), json!(t.updated_time));
     out.insert("updatedBy".into(), json!(t.updated_by));
@@ -86,7 +90,13 @@ fn type_json(t: &DynamicTypeRecord) -> Value {
     out.insert("relations".into(), json!({"parent": [], "child": []}));
     out.insert("linkedUserFields".into(), json!({}));
     out.insert("customSections".into(), json!([]));
-    out.insert("customSectionId".into(), Value::Null);
+    out.insert(
+        "customSectionId".into(),
+        t.settings
+            .get("customSectionId")
+            .cloned()
+            .unwrap_or(Value::Null),
+    );
     Value::Object(out)
 }
 
@@ -129,8 +139,14 @@ fn get_by_entity_type_id(call: &Call<'_>) -> Result<Output, ApiError> {
 /// The fields `crm.type.list` filters by: the scalar fields of `crm.type.fields`.
 struct TypeListFields;
 
-const INT_FIELDS: &[&str] = &["id", "entityTypeId", "createdBy", "updatedBy"];
-const TEXT_FIELDS: &[&str] = &["title", "createdTime", "updatedTime"];
+const INT_FIELDS: &[&str] = &[
+    "id",
+    "entityTypeId",
+    "createdBy",
+    "updatedBy",
+    "customSectionId",
+];
+const TEXT_FIELDS: &[&str] = &["title", "code", "createdTime", "updatedTime"];
 
 impl ListFields for TypeListFields {
     fn field(&self, key: &str) -> Option<ListField> {
@@ -165,6 +181,11 @@ fn type_value(t: &DynamicTypeRecord, column: Column) -> SqlValue {
         "title" => SqlValue::Text(t.title.clone()),
         "createdTime" => SqlValue::Text(t.created_time.clone()),
         "updatedTime" => SqlValue::Text(t.updated_time.clone()),
+        "code" | "customSectionId" => match t.settings.get(name) {
+            Some(Value::String(s)) => SqlValue::Text(s.clone()),
+            Some(Value::Number(n)) => n.as_i64().map_or(SqlValue::Null, SqlValue::Int),
+            _ => SqlValue::Null,
+        },
         flag => {
             let default = FLAGS
                 .iter()
@@ -285,31 +306,246 @@ fn delete(call: &Call<'_>) -> Result<Output, ApiError> {
     Ok(Output::result(json!([])))
 }
 
+/// `crm.type.fields`, as the service describes it: name, type, `isRequired`, `isReadOnly`,
+/// `isImmutable`, title, upper-case name.
+const TYPE_FIELDS: &[(&str, &str, bool, bool, bool, &str, &str)] = &[
+    ("id", "integer", false, true, false, "ID", "ID"),
+    ("title", "string", true, false, false, "Title", "TITLE"),
+    (
+        "code",
+        "string",
+        false,
+        false,
+        false,
+        "Symbolic Code",
+        "CODE",
+    ),
+    (
+        "createdBy",
+        "user",
+        false,
+        true,
+        false,
+        "Created By",
+        "CREATED_BY",
+    ),
+    (
+        "entityTypeId",
+        "integer",
+        true,
+        false,
+        true,
+        "Type Identifier",
+        "ENTITY_TYPE_ID",
+    ),
+    (
+        "customSectionId",
+        "integer",
+        false,
+        false,
+        true,
+        "Digital Workspace",
+        "CUSTOM_SECTION_ID",
+    ),
+    (
+        "isCategoriesEnabled",
+        "boolean",
+        false,
+        false,
+        false,
+        "Use custom funnels and sales tunnels in the smart process",
+        "IS_CATEGORIES_ENABLED",
+    ),
+    (
+        "isStagesEnabled",
+        "boolean",
+        false,
+        false,
+        false,
+        "Use custom stages and Kanban in the smart process",
+        "IS_STAGES_ENABLED",
+    ),
+    (
+        "isBeginCloseDatesEnabled",
+        "boolean",
+        false,
+        false,
+        false,
+        "Fields 'Start Date' and 'End Date'",
+        "IS_BEGIN_CLOSE_DATES_ENABLED",
+    ),
+    (
+        "isClientEnabled",
+        "boolean",
+        false,
+        false,
+        false,
+        "Field 'Client'",
+        "IS_CLIENT_ENABLED",
+    ),
+    (
+        "isUseInUserfieldEnabled",
+        "boolean",
+        false,
+        false,
+        false,
+        "Use in user field",
+        "IS_USE_IN_USERFIELD_ENABLED",
+    ),
+    (
+        "isLinkWithProductsEnabled",
+        "boolean",
+        false,
+        false,
+        false,
+        "Link with catalog products",
+        "IS_LINK_WITH_PRODUCTS_ENABLED",
+    ),
+    (
+        "isMycompanyEnabled",
+        "boolean",
+        false,
+        false,
+        false,
+        "Field 'Your Company Details'",
+        "IS_MYCOMPANY_ENABLED",
+    ),
+    (
+        "isDocumentsEnabled",
+        "boolean",
+        false,
+        false,
+        false,
+        "Document Printing",
+        "IS_DOCUMENTS_ENABLED",
+    ),
+    (
+        "isSourceEnabled",
+        "boolean",
+        false,
+        false,
+        false,
+        "Fields 'Source' and 'Additional Information about Source'",
+        "IS_SOURCE_ENABLED",
+    ),
+    (
+        "isObserversEnabled",
+        "boolean",
+        false,
+        false,
+        false,
+        "Field 'Observers'",
+        "IS_OBSERVERS_ENABLED",
+    ),
+    (
+        "isRecyclebinEnabled",
+        "boolean",
+        false,
+        false,
+        false,
+        "Use Recycle Bin",
+        "IS_RECYCLEBIN_ENABLED",
+    ),
+    (
+        "isAutomationEnabled",
+        "boolean",
+        false,
+        false,
+        false,
+        "Use Automation rules and triggers in the smart process",
+        "IS_AUTOMATION_ENABLED",
+    ),
+    (
+        "isBizProcEnabled",
+        "boolean",
+        false,
+        false,
+        false,
+        "Use business process designer in the smart process",
+        "IS_BIZ_PROC_ENABLED",
+    ),
+    (
+        "isSetOpenPermissions",
+        "boolean",
+        false,
+        false,
+        false,
+        "Make new funnels available to everyone",
+        "IS_SET_OPEN_PERMISSIONS",
+    ),
+    (
+        "isPaymentsEnabled",
+        "boolean",
+        false,
+        false,
+        false,
+        "Payments",
+        "IS_PAYMENTS_ENABLED",
+    ),
+    (
+        "isCountersEnabled",
+        "boolean",
+        false,
+        false,
+        false,
+        "Counters",
+        "IS_COUNTERS_ENABLED",
+    ),
+    (
+        "createdTime",
+        "datetime",
+        false,
+        false,
+        false,
+        "Creation Date",
+        "CREATED_TIME",
+    ),
+    (
+        "updatedTime",
+        "datetime",
+        false,
+        false,
+        false,
+        "Modification Date",
+        "UPDATED_TIME",
+    ),
+    (
+        "updatedBy",
+        "user",
+        false,
+        true,
+        false,
+        "Modified By",
+        "UPDATED_BY",
+    ),
+];
+
 fn fields(_call: &Call<'_>) -> Result<Output, ApiError> {
-    let describe = |kind: &str, title: &str, read_only: bool| {
-        json!({"type": kind, "isRequired": false, "isReadOnly": read_only, "isImmutable": false,
-               "isMultiple": false, "isDynamic": false, "title": title})
-    };
-    let mut out = Map::new();
-    out.insert("id".into(), describe("integer", "ID", true));
-    out.insert("title".into(), describe("string", "Title", false));
-    out["title"]["isRequired"] = json!(true);
-    out.insert(
-        "entityTypeId".into(),
-        describe("integer", "Entity type ID", false),
-    );
-    for (flag, _) in FLAGS {
-        out.insert((*flag).into(), describe("boolean", flag, false));
-    }
-    out.insert("createdBy".into(), describe("user", "Created by", true));
-    out.insert("updatedBy".into(), describe("user", "Modified by", true));
-    out.insert(
-        "createdTime".into(),
-        describe("datetime", "Created on", true),
-    );
-    out.insert(
-        "updatedTime".into(),
-        describe("datetime", "Modified on", true),
-    );
+    let out: Map<String, Value> = TYPE_FIELDS
+        .iter()
+        .map(
+            |(name, kind, required, read_only, immutable, title, upper)| {
+                let d = json!({"type": kind, "isRequired": required, "isReadOnly": read_only,
+                           "isImmutable": immutable, "isMultiple": false, "isDynamic": false,
+                           "title": title, "upperName": upper});
+                (name.to_string(), d)
+            },
+        )
+        .collect();
     Ok(Output::result(json!({ "fields": out })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalogue_describes_every_flag_a_type_carries() {
+        for (flag, _) in FLAGS {
+            assert!(
+                TYPE_FIELDS.iter().any(|(name, ..)| name == flag),
+                "crm.type.fields lacks {flag}"
+            );
+        }
+    }
 }

@@ -8,6 +8,7 @@ use super::{Call, Handler, MethodSpec, Output};
 use crate::domain::access::is_item_type;
 use crate::domain::item_fields::{self, FieldKind};
 use crate::domain::items::{self, ItemError};
+use crate::domain::statuses;
 use crate::error::ApiError;
 use crate::store::{Filter, ItemRecord, ListQuery, Tx};
 use b24_protocol::{ErrorCode, RestError, PAGE_SIZE};
@@ -141,19 +142,50 @@ fn delete(call: &Call<'_>) -> Result<Output, ApiError> {
 }
 
 fn fields(call: &Call<'_>) -> Result<Output, ApiError> {
-    let entity_type_id = call
-        .state
-        .store
-        .read(call.caller.portal_id, |tx| entity_type(call, tx))?;
-    let described: Map<String, Value> = item_fields::crm_item_fields_of(entity_type_id)
-        .map(|f| (f.name.to_string(), item_fields::descriptor(f, true)))
-        .chain([(
+    let described = call.state.store.read(call.caller.portal_id, |tx| {
+        let entity_type_id = entity_type(call, tx)?;
+        catalogue(tx, entity_type_id, Dialect::D7)
+    })?;
+    Ok(Output::result(json!({ "fields": described })))
+}
+
+/// What `crm.item.fields` (`Dialect::D7`) or the legacy `crm.*.fields` show for a type: every
+/// field of [`item_fields::FIELDS`] the type has, in that dialect's names.
+pub fn catalogue(
+    tx: &mut dyn Tx,
+    entity_type_id: i64,
+    dialect: Dialect,
+) -> Result<Map<String, Value>, ApiError> {
+    let category = statuses::default_category(tx, entity_type_id)?;
+    let stages = statuses::stage_entity_id(entity_type_id, category);
+    let d7 = dialect == Dialect::D7;
+    let mut described: Map<String, Value> = if d7 {
+        item_fields::crm_item_fields_of(entity_type_id)
+            .map(|f| {
+                (
+                    f.name.to_string(),
+                    item_fields::descriptor(f, stages.as_deref(), true),
+                )
+            })
+            .collect()
+    } else {
+        item_fields::fields_of(entity_type_id)
+            .map(|f| {
+                (
+                    f.legacy.to_string(),
+                    item_fields::descriptor(f, stages.as_deref(), false),
+                )
+            })
+            .collect()
+    };
+    if d7 {
+        described.insert(
             "entityTypeId".to_string(),
             json!({"type": "integer", "isRequired": false, "isReadOnly": true, "isImmutable": true,
                    "isMultiple": false, "isDynamic": false, "title": "Entity type", "upperName": "ENTITY_TYPE_ID"}),
-        )])
-        .collect();
-    Ok(Output::result(json!({ "fields": described })))
+        );
+    }
+    Ok(described)
 }
 
 /// The fields of one item type, for filters and order: any scalar field, by either name.
@@ -161,8 +193,12 @@ pub struct ItemListFields(pub i64);
 
 impl ListFields for ItemListFields {
     fn field(&self, key: &str) -> Option<ListField> {
-        let field = item_fields::find(self.0, key)
-            .filter(|f| !matches!(f.kind, FieldKind::IntegerList | FieldKind::Multifield))?;
+        let field = item_fields::find(self.0, key).filter(|f| {
+            !matches!(
+                f.kind,
+                FieldKind::IntegerList | FieldKind::Multifield | FieldKind::File
+            )
+        })?;
         Some(ListField {
             column: field.column,
             convert: Box::new(move |v| item_fields::sql_value(field, v)),
@@ -174,8 +210,12 @@ impl ListFields for ItemListFields {
     }
 
     fn exact_only(&self, key: &str) -> bool {
-        item_fields::find(self.0, key)
-            .is_some_and(|f| matches!(f.wire_type, "crm_status" | "crm_company" | "crm_contact"))
+        item_fields::find(self.0, key).is_some_and(|f| {
+            matches!(
+                f.wire_type,
+                "crm_status" | "crm_company" | "crm_contact" | "crm_lead" | "crm_quote"
+            )
+        })
     }
 }
 

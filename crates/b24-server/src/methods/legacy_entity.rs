@@ -102,12 +102,14 @@ fn legacy_error(e: ItemError) -> ApiError {
 
 /// The item with legacy names and string values. `select` empty (as `.get` uses it) gives every
 /// field; `*` gives every field but the multi-fields (`PHONE`, `EMAIL`, …), which lists return
-/// only when named. `ID` is always there.
+/// only when named. `ID` is always there. `CONTACT_IDS` is written, never shown: the service
+/// leaves it out of `.get` and `.list` (`crm.deal.contact.items.get` reads the contacts).
 pub fn legacy_json(item: &ItemRecord, select: &[String]) -> Value {
     let everything = select.is_empty();
     let star = listing::selects_all(select);
     let mut out = Map::new();
-    for field in item_fields::fields_of(item.entity_type_id) {
+    let shown = item_fields::fields_of(item.entity_type_id).filter(|f| f.legacy != "CONTACT_IDS");
+    for field in shown {
         let named = select.iter().any(|s| s.eq_ignore_ascii_case(field.legacy));
         let wanted = everything
             || named
@@ -211,9 +213,9 @@ fn delete(call: &Call<'_>, entity_type_id: i64) -> Result<Output, ApiError> {
     Ok(Output::result(Value::Bool(true)))
 }
 
-fn fields(_call: &Call<'_>, entity_type_id: i64) -> Result<Output, ApiError> {
-    let described: Map<String, Value> = item_fields::fields_of(entity_type_id)
-        .map(|f| (f.legacy.to_string(), item_fields::descriptor(f, false)))
-        .collect();
+fn fields(call: &Call<'_>, entity_type_id: i64) -> Result<Output, ApiError> {
+    let described = call.state.store.read(call.caller.portal_id, |tx| {
+        super::item::catalogue(tx, entity_type_id, Dialect::LegacyCrm)
+    })?;
     Ok(Output::result(Value::Object(described)))
 }

@@ -15,6 +15,7 @@ mod crm_enum;
 mod crm_stagehistory;
 mod crm_status;
 mod crm_type;
+mod crm_userfield;
 mod department;
 mod disk;
 mod duplicate;
@@ -193,6 +194,9 @@ pub static METHODS: &[MethodSpec] = &[
     crm_type::GET_BY_ENTITY_TYPE_ID,
     crm_type::LIST,
     crm_type::UPDATE,
+    crm_userfield::ENUMERATION_FIELDS,
+    crm_userfield::FIELDS,
+    crm_userfield::TYPES,
     department::ADD,
     department::DELETE,
     department::FIELDS,

@@ -990,7 +990,8 @@ impl ResetTx for SqlTx<'_> {
         )?;
         self.reindex_all_communications()?;
         self.reindex_all_item_stages()?;
-        self.link_unlinked_contacts()
+        self.link_unlinked_contacts()?;
+        self.derive_all_item_fields()
     }
 
     fn app_id_of(&mut self, client_id: &str) -> Result<Option<i64>, ApiError> {

@@ -621,4 +621,11 @@ CREATE TABLE timeline_files (
 );
 CREATE INDEX timeline_files_by_object ON timeline_files (portal_id, object_id);
 "#,
+    // 20: items' computed fields (stage semantics, CLOSED, IS_NEW, MOVED_*,
+    // HAS_*, LAST_ACTIVITY_*; `domain/item_derived.rs`) for items stored before they existed:
+    // existing portals are marked so the next start derives them (`store/upgrades.rs`).
+    r#"
+INSERT INTO sequences (portal_id, name, value)
+    SELECT id, 'pending:derive_item_fields', 1 FROM portals;
+"#,
 ];

@@ -771,6 +771,68 @@ mod tests {
         assert!(!again, "the mark is taken by the first start");
     }
 
+    #[test]
+    fn items_from_before_the_computed_fields_get_them_once_on_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = MIGRATIONS
+            .iter()
+            .position(|m| m.contains("pending:derive_item_fields"))
+            .unwrap();
+        {
+            let mut conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            let tx = conn.transaction().unwrap();
+            for migration in &MIGRATIONS[..index] {
+                tx.execute_batch(&migration.replace(SQLITE_WITHOUT_ROWID, "WITHOUT ROWID"))
+                    .unwrap();
+            }
+            tx.execute_batch(&format!(
+                r#"PRAGMA user_version = {index};
+                 INSERT INTO portals (id, domain, member_id, public_url, created)
+                     VALUES (1, 'example.test', 'member', 'http://example.test', '');
+                 INSERT INTO crm_items VALUES
+                     (1, 2, 8, 'Deal', 1, 1, 1, 'T1', 'T2', '{{"stageId":"WON","categoryId":0}}'),
+                     (1, 3, 9, 'Ann', 1, 4, 1, 'T1', 'T2',
+                      '{{"EMAIL":[{{"ID":1,"VALUE":"a@b.c","VALUE_TYPE":"WORK"}}],"lastActivityTime":"T3"}}');"#
+            ))
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let ran = store
+            .transaction(1, true, |tx| {
+                crate::domain::statuses::ensure_defaults(tx)?;
+                tx.finish_upgrades().map(|done| !done.is_empty())
+            })
+            .unwrap();
+        assert!(ran);
+        let (deal, contact) = store
+            .transaction(1, false, |tx| {
+                Ok((tx.item(2, 8)?.unwrap(), tx.item(3, 9)?.unwrap()))
+            })
+            .unwrap();
+        assert_eq!(deal.extra["stageSemanticId"], "S");
+        assert_eq!(deal.extra["closed"], "Y");
+        assert_eq!(deal.extra["movedTime"], "T1");
+        assert_eq!(
+            (&contact.extra["hasEmail"], &contact.extra["hasPhone"]),
+            (&serde_json::json!("Y"), &serde_json::json!("N"))
+        );
+        assert_eq!(
+            (
+                &contact.extra["lastActivityTime"],
+                &contact.extra["lastActivityBy"]
+            ),
+            (&serde_json::json!("T3"), &serde_json::json!(4)),
+            "a last activity already there is kept"
+        );
+        let again = store
+            .transaction(1, true, |tx| {
+                tx.finish_upgrades().map(|done| !done.is_empty())
+            })
+            .unwrap();
+        assert!(!again, "the mark is taken by the first start");
+    }
+
     /// Commits reach the database file without any commit crossing SQLite's inline checkpoint
     /// threshold: the background thread copied them out of the WAL.
     #[test]

@@ -7,6 +7,7 @@
 
 use super::driver::{args, Arg};
 use super::sql::SqlTx;
+use super::Tx;
 use crate::error::ApiError;
 use b24_protocol::values::bind_int;
 use serde_json::{Map, Value};
@@ -24,6 +25,10 @@ const PENDING: &[(&str, &str)] = &[
     (
         "pending:index_item_stages",
         "indexed the stages and pipelines of existing CRM items",
+    ),
+    (
+        "pending:derive_item_fields",
+        "computed the stage, communication and activity fields of existing CRM items",
     ),
 ];
 
@@ -48,6 +53,7 @@ impl UpgradeTx for SqlTx<'_> {
             match *mark {
                 "pending:reindex_communications" => self.reindex_all_communications()?,
                 "pending:index_item_stages" => self.reindex_all_item_stages()?,
+                "pending:derive_item_fields" => self.derive_all_item_fields()?,
                 _ => self.link_unlinked_contacts()?,
             }
             done.push(*what);
@@ -57,6 +63,23 @@ impl UpgradeTx for SqlTx<'_> {
 }
 
 impl SqlTx<'_> {
+    /// Gives every item of the portal the fields the server computes, as a write would (values
+    /// already there, such as a last activity, are kept). One pass over the portal's items.
+    pub(super) fn derive_all_item_fields(&mut self) -> Result<(), ApiError> {
+        let items = self.all(
+            "SELECT entity_type_id, id FROM crm_items WHERE portal_id = ?1",
+            &args![self.portal],
+            |r| Ok((r.int(0)?, r.int(1)?)),
+        )?;
+        for (entity_type_id, id) in items {
+            if let Some(mut item) = Tx::item(self, entity_type_id, id)? {
+                crate::domain::item_derived::backfill(self, &mut item)?;
+                Tx::update_item(self, &item)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Gives every contact without links whose `companyId` names a company its primary link:
     /// contacts written before the links existed, and imported ones (an export carries the
     /// contact's field, not the link rows). One pass over the portal's contacts.

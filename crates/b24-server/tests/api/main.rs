@@ -51,6 +51,7 @@ mod encodings;
 mod events;
 mod examples;
 mod faults;
+mod field_catalogues;
 mod fixtures;
 mod helpers;
 mod items;
