@@ -48,7 +48,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _admin_token(config: pytest.Config) -> Optional[str]:
+    return config.getoption("--b24-admin-token") or os.environ.get("B24_ADMIN_TOKEN")
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--b24-url") and not _admin_token(config):
+        raise pytest.UsageError(
+            "--b24-url needs the server's admin token: pass --b24-admin-token TOKEN or set "
+            "B24_ADMIN_TOKEN (`b24-server admin token` prints it)")
     config.addinivalue_line(
         "markers",
         "b24(plan): run the test on a b24-server with this request-rate plan "
@@ -63,11 +71,7 @@ def b24_server(request: pytest.FixtureRequest) -> Iterator[B24Server]:
     config = request.config
     url: Optional[str] = config.getoption("--b24-url")
     if url:
-        token = config.getoption("--b24-admin-token") or os.environ.get("B24_ADMIN_TOKEN")
-        if not token:
-            raise pytest.UsageError(
-                "--b24-url needs the server's admin token: pass --b24-admin-token TOKEN or set "
-                "B24_ADMIN_TOKEN (`b24-server admin token` prints it)")
+        token = _admin_token(config) or ""
         webhook = config.getoption("--b24-webhook") or os.environ.get("B24_WEBHOOK")
         yield B24Server.connect(url, token, webhook_url=webhook)
         return
