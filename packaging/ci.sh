@@ -45,7 +45,8 @@ node packaging/npm/stage-platform.js linux-x64 "$OUT/npm/b24-server" "$OUT/npm/l
 echo "== packaging: the wheel in a fresh virtual environment, installed offline"
 python3 -m venv "$OUT/py-test"
 PY="$OUT/py-test/bin/python"
-"$PY" -m pip install --quiet --disable-pip-version-check -r examples/testing/pytest-plugin/requirements.txt
+"$PY" -m pip install --quiet --disable-pip-version-check \
+    -r examples/testing/pytest-plugin/requirements.txt -r packaging/python/tests/requirements.txt
 "$PY" -m pip install --quiet --disable-pip-version-check --no-index --find-links "$OUT/wheels" b24-server
 # From a folder outside the source tree: the package under test is the installed one.
 mkdir -p "$OUT/py-test/run"

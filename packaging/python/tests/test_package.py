@@ -197,3 +197,30 @@ def test_b24_url_without_a_token_says_where_to_find_it(pytester, monkeypatch):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--b24-url", "http://127.0.0.1:9")
     result.stderr.fnmatch_lines(["*--b24-url needs the server's admin token*"])
     assert result.ret != 0
+
+
+def test_each_xdist_worker_has_a_server_of_its_own(pytester, tmp_path):
+    pytest.importorskip("xdist")
+    record = tmp_path / "urls.txt"
+    pytester.makepyfile(f'''
+import os
+
+def record(url):
+    with open({str(record)!r}, "a") as out:
+        out.write(os.environ["PYTEST_XDIST_WORKER"] + " " + url + "\\n")
+
+def test_a(b24_server):
+    record(b24_server.url)
+
+def test_b(b24_server):
+    record(b24_server.url)
+''')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "--dist", "each")
+    result.assert_outcomes(passed=4)
+    seen = {}
+    for line in record.read_text().splitlines():
+        worker, url = line.split()
+        seen.setdefault(worker, set()).add(url)
+    assert len(seen) == 2
+    assert all(len(urls) == 1 for urls in seen.values())  # one server per worker, for the session
+    assert len(set().union(*seen.values())) == 2

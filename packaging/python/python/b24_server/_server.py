@@ -20,7 +20,7 @@ import urllib.request
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Type, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Type, Union, cast
 
 from ._binary import find_binary
 from ._errors import (
@@ -126,8 +126,10 @@ class Controls:
         self.clock = Clock(self)
 
     def _call(self, method: str, route: str, body: Optional[Json] = None,
-              query: Optional[Mapping[str, Any]] = None, timeout: float = 60.0) -> Json:
-        return self._admin.call(method, route, body, query, self.portal, timeout)
+              query: Optional[Mapping[str, Any]] = None, timeout: float = 60.0) -> Dict[str, Any]:
+        # Every control answers a JSON object, or nothing (204) where the caller ignores it.
+        answer = self._admin.call(method, route, body, query, self.portal, timeout)
+        return cast(Dict[str, Any], answer)
 
     def reset(self, keep: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         """Deletes CRM data, ids, journal, faults, captured events and the clock offset; keeps
@@ -143,9 +145,10 @@ class Controls:
         method="crm.item.list", after=2, times=1)` fails the third list call with a 503; other
         failures go in `action`: `{"delay_ms": 500}`, `{"network": "close"}`, …"""
         if (error is None) == (action is None):
-            raise ValueError("give either an error code (fault('QUERY_LIMIT_EXCEEDED')) or an action "
-                             "(fault(action={'delay_ms': 500})), not both")
-        rule: Dict[str, Any] = {"action": {"error": error} if error is not None else dict(action or {})}
+            raise ValueError("give either an error code (fault('QUERY_LIMIT_EXCEEDED')) or an "
+                             "action (fault(action={'delay_ms': 500})), not both")
+        chosen = {"error": error} if error is not None else dict(action or {})
+        rule: Dict[str, Any] = {"action": chosen}
         match = {k: v for k, v in (("method", method), ("via", via)) if v is not None}
         if match:
             rule["match"] = match
@@ -157,7 +160,7 @@ class Controls:
 
     def faults(self) -> List[Dict[str, Any]]:
         """The fault rules in force."""
-        return self._call("GET", "/faults")["faults"]
+        return cast(List[Dict[str, Any]], self._call("GET", "/faults")["faults"])
 
     def clear_faults(self) -> None:
         """Removes every fault rule."""
@@ -169,7 +172,8 @@ class Controls:
         """The REST calls made, oldest first, secrets removed. `method` takes `*` patterns
         (`"crm.item.*"`); `error` is a code, `"ANY"` or `"NONE"`."""
         query = {"method": method, "error": error, "via": via, "since": since, "limit": limit}
-        return self._call("GET", "/journal", query=query)["entries"]
+        answer = self._call("GET", "/journal", query=query)
+        return cast(List[Dict[str, Any]], answer["entries"])
 
     def events(self, event: Optional[str] = None, *, status: Optional[str] = None,
                since: Optional[int] = None, wait: Optional[float] = None) -> List[Dict[str, Any]]:
@@ -177,7 +181,8 @@ class Controls:
         wait_ms = None if wait is None else int(wait * 1000)
         query = {"event": event, "status": status, "since": since, "wait_ms": wait_ms}
         timeout = 60.0 + (wait or 0)
-        return self._call("GET", "/events", query=query, timeout=timeout)["entries"]
+        answer = self._call("GET", "/events", query=query, timeout=timeout)
+        return cast(List[Dict[str, Any]], answer["entries"])
 
     def save_snapshot(self, name: str) -> Dict[str, Any]:
         """Saves the portal's data, ids included, under `name`."""
@@ -331,7 +336,7 @@ class B24Server(Controls):
 
     def health(self) -> Dict[str, Any]:
         """`{"status": "ok", "version", "backend", "http", "https", "ca"}`."""
-        return self._admin.call("GET", "/health")
+        return cast(Dict[str, Any], self._admin.call("GET", "/health"))
 
     def log(self) -> str:
         """What the server printed so far (started servers only)."""
@@ -378,7 +383,7 @@ def _wait_ready(process: "subprocess.Popen[bytes]", ready: Path, log_path: Path,
     pause = 0.001
     while True:
         if ready.exists():
-            return json.loads(ready.read_text())
+            return cast(Dict[str, Any], json.loads(ready.read_text()))
         code = process.poll()
         if code is not None:
             tail = _log_tail(log_path)
