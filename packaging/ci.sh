@@ -52,6 +52,8 @@ PY="$OUT/py-test/bin/python"
 mkdir -p "$OUT/py-test/run"
 cp packaging/python/tests/test_package.py examples/testing/pytest-plugin/test_with_b24pysdk.py "$OUT/py-test/run/"
 (cd "$OUT/py-test/run" && env -u B24_SERVER_BINARY "$PY" -m pytest -q -p no:cacheprovider .)
+echo "== packaging: the installed package's types (mypy --strict)"
+(cd "$OUT/py-test/run" && "$PY" -m mypy --strict --no-incremental -p b24_server)
 
 echo "== packaging: the npm tarballs in a fresh folder, installed offline"
 mkdir -p "$OUT/npm-test"
