@@ -6,10 +6,10 @@
 #   2. the npm packages: b24-server and @b24-server/linux-x64 (the binary the wheel holds);
 #   3. the wheel installed with no network (pip --no-index) into a fresh virtual environment whose
 #      other packages (pytest, b24pysdk, pinned) come from the registry; the package's tests and the
-#      b24pysdk example suite run there;
+#      b24pysdk example suite run there, and mypy --strict checks the installed package;
 #   4. the two tarballs installed with no network (npm --offline, an unreachable registry) into a
 #      fresh folder holding the vitest example (b24jssdk and vitest from its lockfile); the
-#      package's tests and the example suite run there.
+#      package's tests and the example suite run there, and tsc checks its declarations.
 #
 # Any failure fails the run. Outputs: target/packaging/{wheels,npm}.
 set -euo pipefail
@@ -58,11 +58,14 @@ echo "== packaging: the installed package's types (mypy --strict)"
 echo "== packaging: the npm tarballs in a fresh folder, installed offline"
 mkdir -p "$OUT/npm-test"
 cp examples/testing/vitest-package/{package.json,package-lock.json,vitest.config.js,deals.test.js} \
-    packaging/npm/test/package.test.js "$OUT/npm-test/"
+    packaging/npm/test/{package.test.js,types.check.ts} "$OUT/npm-test/"
 (
     cd "$OUT/npm-test"
     npm ci --no-audit --no-fund --loglevel=error
     npm install --no-save --offline --registry "$NO_REGISTRY" --no-audit --no-fund --loglevel=error \
         "../npm/b24-server-$VERSION.tgz" "../npm/b24-server-linux-x64-$VERSION.tgz"
     env -u B24_SERVER_BINARY npx --no-install vitest run
+    echo "== packaging: the installed package's types (tsc --strict)"
+    npx --no-install tsc --noEmit --strict --skipLibCheck --module nodenext --moduleResolution nodenext \
+        --target es2022 types.check.ts
 )
