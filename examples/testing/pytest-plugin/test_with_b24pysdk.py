@@ -14,11 +14,15 @@ from b24pysdk import BitrixWebhook, Client
 from b24pysdk.errors import BitrixAPIError
 
 
+def sdk_client(portal, **options):
+    """The SDK's client on a portal, as the code under test would build it."""
+    domain, _, token = portal.https_webhook_url.removeprefix("https://").partition("/rest/")
+    return Client(BitrixWebhook(domain=domain, webhook_token=token), **options)
+
+
 @pytest.fixture
 def client(b24_env):
-    """The SDK's client on the test's portal, as the code under test would build it."""
-    domain, _, token = b24_env.https_webhook_url.removeprefix("https://").partition("/rest/")
-    return Client(BitrixWebhook(domain=domain, webhook_token=token))
+    return sdk_client(b24_env)
 
 
 def test_every_test_starts_from_an_empty_crm(client):
@@ -51,8 +55,13 @@ def test_a_day_passes_in_a_millisecond(client, b24):
     assert created["Old"] < created["New"]
 
 
-@pytest.mark.b24(plan="standard")  # 2 requests/s after a burst of 50, as the real service
-def test_on_the_standard_plan_a_burst_is_throttled_and_the_sdk_waits(client, b24):
-    for _ in range(55):
+@pytest.mark.b24(plan="standard")  # a burst of 50 calls, then 2 per second, as the real service
+def test_on_the_standard_plan_the_51st_call_of_a_burst_is_refused(b24_env):
+    client = sdk_client(b24_env, initial_retry_delay=0.01, retry_delay_increment=0.01)
+    b24_env.clock.freeze()  # no refill while time stands still, however slow the machine
+    for _ in range(50):
         assert client.server.time().result
-    assert b24.journal(error="QUERY_LIMIT_EXCEEDED")
+    with pytest.raises(BitrixAPIError) as refused:
+        client.server.time().result  # refused, and so are the SDK's retries
+    assert refused.value.error == "QUERY_LIMIT_EXCEEDED"
+    assert len(b24_env.journal(error="QUERY_LIMIT_EXCEEDED")) == 3  # 3 attempts: its default
