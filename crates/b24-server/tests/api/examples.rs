@@ -111,6 +111,10 @@ fn the_readme_shows_the_examples_as_they_are_tested() {
     for file in [
         "examples/testing/python/test_integration.py",
         "examples/testing/node/integration.test.js",
+        // The packages' example suites (packaging/ci.sh runs them against the installed packages).
+        "examples/testing/pytest-plugin/test_with_b24pysdk.py",
+        "examples/testing/vitest-package/vitest.config.js",
+        "examples/testing/vitest-package/deals.test.js",
     ] {
         let text = std::fs::read_to_string(repository().join(file)).unwrap();
         assert!(
