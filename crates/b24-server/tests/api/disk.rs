@@ -389,12 +389,20 @@ async fn every_disk_error_has_its_envelope_and_status() {
         ),
         (
             "disk.folder.uploadfile",
-            json!({"id": root, "fileContent": ["y.txt", "%%% not base64"]}),
+            json!({"id": root, "fileContent": ["y.txt", "eQ=="]}),
+            error(
+                "DISK_BASE_SERVICE_22001",
+                "Error: required parameter NAME (DISK_BASE_SERVICE_22001)",
+            ),
+        ),
+        (
+            "disk.folder.uploadfile",
+            json!({"id": root, "data": {"NAME": "y.txt"}, "fileContent": ["y.txt", "%%% no"]}),
             error("ERROR_COULD_NOT_SAVE_FILE", "Could not save file"),
         ),
         (
             "disk.folder.uploadfile",
-            json!({"id": root, "fileContent": "y.txt"}),
+            json!({"id": root, "data": {"NAME": "y.txt"}, "fileContent": "y.txt"}),
             error("ERROR_COULD_NOT_SAVE_FILE", "Could not save file"),
         ),
     ];
