@@ -297,13 +297,10 @@ fn upload(
             );
             return Ok(json!({"field": "file", "uploadUrl": url}));
         };
-        let (content_name, bytes) = disk::decode_file_content(&content, max)?;
-        let name = match data.as_ref() {
-            Some(d) if d.contains_key("NAME") || d.contains_key("name") => {
-                disk::required_name(Some(d))?
-            }
-            _ => content_name,
-        };
+        // `data.NAME` names the file (the docs list `DISK_BASE_SERVICE_22001` without it); the
+        // name inside `fileContent` is not used.
+        let name = disk::required_name(data.as_ref())?;
+        let (_, bytes) = disk::decode_file_content(&content, max)?;
         let size = bytes.len() as i64;
         let blob = disk::write_blob(tx, &bytes)?;
         let file = disk::add_file(tx, permissions, &parent, &name, generate_unique, blob, size)?;

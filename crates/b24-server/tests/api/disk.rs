@@ -389,12 +389,20 @@ async fn every_disk_error_has_its_envelope_and_status() {
         ),
         (
             "disk.folder.uploadfile",
-            json!({"id": root, "fileContent": ["y.txt", "%%% not base64"]}),
+            json!({"id": root, "fileContent": ["y.txt", "eQ=="]}),
+            error(
+                "DISK_BASE_SERVICE_22001",
+                "Error: required parameter NAME (DISK_BASE_SERVICE_22001)",
+            ),
+        ),
+        (
+            "disk.folder.uploadfile",
+            json!({"id": root, "data": {"NAME": "y.txt"}, "fileContent": ["y.txt", "%%% no"]}),
             error("ERROR_COULD_NOT_SAVE_FILE", "Could not save file"),
         ),
         (
             "disk.folder.uploadfile",
-            json!({"id": root, "fileContent": "y.txt"}),
+            json!({"id": root, "data": {"NAME": "y.txt"}, "fileContent": "y.txt"}),
             error("ERROR_COULD_NOT_SAVE_FILE", "Could not save file"),
         ),
     ];
@@ -771,7 +779,7 @@ async fn round_trip(
 /// 10 MB round trip first brings in what every transfer costs once, whatever its size (the
 /// allocator's and the blocking pool's thread caches, the database connections' buffers:
 /// measured +18 MB on SQLite and +45 MB on PostgreSQL for 10 MB and for 50 MB alike); then the
-/// 50 MB one may add little, where a file held whole would add its 50 MB. The figures are
+/// 50 MB one adds about 7 MB more, where a file held whole would add at least 40 MB. The figures are
 /// printed (`--nocapture`) for the record.
 #[cfg(target_os = "linux")]
 #[tokio::test]
@@ -843,7 +851,9 @@ async fn memory_stays_flat_while_a_50_mb_file_moves_through_the_server() {
         peaks[1],
     );
     assert!(
-        added < 12 * 1024,
+        // Held whole, the bigger file would add at least the 40 MB the two files differ by;
+        // chunked, it adds some 7 MB (more when other tests load the machine).
+        added < 24 * 1024,
         "moving 50 MB instead of 10 MB grew the heap's peak by {added} KiB"
     );
     server.stop();
