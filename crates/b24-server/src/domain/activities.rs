@@ -502,7 +502,7 @@ fn output_value(a: &ActivityRecord, key: &str) -> Value {
         "TYPE_ID" => s(a.type_id),
         "PROVIDER_ID" => json!(a.provider_id),
         "PROVIDER_TYPE_ID" => json!(a.provider_type_id),
-        "ASSOCIATED_ENTITY_ID" => json!("0"),
+        "ASSOCIATED_ENTITY_ID" => extra_string(a, "ASSOCIATED_ENTITY_ID", json!("0")),
         "SUBJECT" => json!(a.subject),
         "CREATED" => json!(a.created),
         "LAST_UPDATED" => json!(a.last_updated),
@@ -1043,6 +1043,9 @@ pub fn delete(tx: &mut dyn Tx, permissions: &Permissions, id: i64) -> Result<(),
     let activity = existing(tx, id)?;
     check_right(tx, permissions, &activity, Action::Delete)?;
     tx.delete_activity(id)?;
+    if activity.type_id == activity_type::TASK {
+        super::tasks::activity_deleted(tx, id)?;
+    }
     changes::activity_changed(tx, Change::Deleted, id, permissions.user_id)
 }
 
