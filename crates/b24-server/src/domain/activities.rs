@@ -1040,11 +1040,14 @@ pub fn update(
 /// `crm.activity.delete`: needs the delete right on every bound item (spec §4.8); deletes the activity with its
 /// bindings and records the change.
 pub fn delete(tx: &mut dyn Tx, permissions: &Permissions, id: i64) -> Result<(), ApiError> {
+    // A task's activity: its task row is locked first, the order every task write takes (task,
+    // then activity), so this delete and a task update cannot deadlock on PostgreSQL.
+    let task = tx.task_of_activity(id)?;
     let activity = existing(tx, id)?;
     check_right(tx, permissions, &activity, Action::Delete)?;
     tx.delete_activity(id)?;
-    if activity.type_id == activity_type::TASK {
-        super::tasks::activity_deleted(tx, id)?;
+    if let Some(task) = task {
+        tx.unlink_task_activity(task)?;
     }
     changes::activity_changed(tx, Change::Deleted, id, permissions.user_id)
 }

@@ -280,7 +280,9 @@ fn date_field(value: &Value, field: &str) -> Result<String, ApiError> {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    parse_datetime(&text).ok_or_else(|| core(&format!("Incorrect date in the \"{field}\" field")))
+    parse_datetime(&text)
+        .or_else(|| super::values::parse_datetime_utc(&text))
+        .ok_or_else(|| core(&format!("Incorrect date in the \"{field}\" field")))
 }
 
 fn text_field(value: &Value) -> String {
@@ -731,15 +733,6 @@ pub fn delete(tx: &mut dyn Tx, who: &Permissions, id: i64) -> Result<(), ApiErro
     }
     tx.delete_task(id)?;
     task_changed(tx, Change::Deleted, id, who.user_id)
-}
-
-/// Called by `crm.activity.delete` in its transaction: a task whose activity is deleted is no
-/// longer bound to CRM.
-pub fn activity_deleted(tx: &mut dyn Tx, activity_id: i64) -> Result<(), ApiError> {
-    if let Some(task_id) = tx.task_of_activity(activity_id)? {
-        tx.unlink_task_activity(task_id)?;
-    }
-    Ok(())
 }
 
 /// Records a task event (`ONTASKADD / UPDATE / DELETE`) with the payload the service sends.

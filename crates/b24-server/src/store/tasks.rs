@@ -178,7 +178,8 @@ pub trait TaskTx {
     fn delete_task(&mut self, id: i64) -> Result<bool, ApiError>;
     /// A page of tasks, with their people.
     fn tasks_page(&mut self, query: &TaskQuery) -> Result<PageOf<TaskRecord>, ApiError>;
-    /// The task whose `UF_CRM_TASK` this activity carries, if any.
+    /// The task whose `UF_CRM_TASK` this activity carries, if any; in a write transaction its
+    /// row stays locked until commit.
     fn task_of_activity(&mut self, activity_id: i64) -> Result<Option<i64>, ApiError>;
     /// Forgets a task's activity (it was deleted): the task is no longer bound to CRM.
     fn unlink_task_activity(&mut self, task_id: i64) -> Result<(), ApiError>;
@@ -460,8 +461,9 @@ impl TaskTx for SqlTx<'_> {
         if activity_id <= 0 {
             return Ok(None);
         }
+        let lock = self.dialect.lock_row(self.writing);
         self.opt(
-            "SELECT id FROM tasks WHERE portal_id = ?1 AND activity_id = ?2",
+            &format!("SELECT id FROM tasks WHERE portal_id = ?1 AND activity_id = ?2{lock}"),
             &args![self.portal, activity_id],
             |r| r.int(0),
         )
