@@ -98,7 +98,7 @@ pub fn item_changed(
     record(tx, &event, data, actor)
 }
 
-/// Records an event of another module (tasks) with its own payload, as [`record`] does.
+/// Records an event of another module (tasks) with its own payload, as the change events are.
 pub fn record_event(tx: &mut dyn Tx, event: &str, data: Value, actor: i64) -> Result<(), ApiError> {
     record(tx, event, data, actor)
 }

@@ -334,13 +334,15 @@ fn apply_fields(
     if task.title.is_empty() {
         return Err(core("Task title is not specified"));
     }
-    if let Some(v) = get("RESPONSIBLE_ID") {
+    let responsible = get("RESPONSIBLE_ID");
+    if let Some(v) = responsible {
         task.responsible_id = user_id_of(v).unwrap_or(0);
     }
     if task.responsible_id == 0 {
         return Err(core("Responsible person is not specified"));
     }
-    if !user_exists(tx, task.responsible_id)? {
+    // Checked when named (or on add): a task keeps a responsible person who has since left.
+    if (responsible.is_some() || task.id == 0) && !user_exists(tx, task.responsible_id)? {
         return Err(core(
             "User specified in the \"Responsible\" field not found",
         ));

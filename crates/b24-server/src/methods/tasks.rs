@@ -981,26 +981,12 @@ fn condition(key: &str, value: &Value, query: &mut TaskQuery) -> Option<Filter> 
     let prefix = &key[..key.len() - name.len()];
     let name = name.to_ascii_uppercase();
     match name.as_str() {
-        "ACCOMPLICE" | "AUDITOR" | "MEMBER" => {
+        "ACCOMPLICE" | "AUDITOR" => {
             let users: Vec<i64> = values_of(value).into_iter().filter_map(bind_int).collect();
-            let role = match name.as_str() {
-                "ACCOMPLICE" => Role::Accomplice,
-                "AUDITOR" => Role::Auditor,
-                _ => {
-                    // Any role: one of the member conditions.
-                    return Some(Filter::Any(vec![
-                        Filter::Compare {
-                            column: Column::Plain("responsible_id"),
-                            op: CompareOp::In,
-                            values: users.iter().map(|u| SqlValue::Int(*u)).collect(),
-                        },
-                        Filter::Compare {
-                            column: Column::Plain("created_by"),
-                            op: CompareOp::In,
-                            values: users.iter().map(|u| SqlValue::Int(*u)).collect(),
-                        },
-                    ]));
-                }
+            let role = if name == "ACCOMPLICE" {
+                Role::Accomplice
+            } else {
+                Role::Auditor
             };
             query.roles.push((role, users));
             None

@@ -218,7 +218,7 @@ pub trait TaskTx {
     ) -> Result<PageOf<ElapsedItem>, ApiError>;
 }
 
-/// The columns [`task_from_row`] reads, in order.
+/// The columns a task row is read with, in order.
 pub const TASK_COLUMNS: &str = "id, parent_id, group_id, title, description, status, priority, \
     responsible_id, created_by, changed_by, status_changed_by, closed_by, created_date, \
     changed_date, status_changed_date, closed_date, date_start, deadline, start_date_plan, \
