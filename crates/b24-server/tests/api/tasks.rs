@@ -1150,3 +1150,23 @@ async fn task_and_comment_events_go_through_the_outbox() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(r.wait_for(4).await.len(), 4, "nothing for the failed call");
 }
+
+#[tokio::test]
+async fn methods_lists_the_task_methods_for_a_task_webhook() {
+    let app = spawn_app().await;
+    let user = app.create_user(&[]);
+    let hook = app.create_webhook(user, Some("task"));
+    let (_, body) = app.call_as(&hook, "methods", json!({})).await;
+    let names = body["result"].as_array().unwrap();
+    for name in [
+        "tasks.task.add",
+        "tasks.task.list",
+        "tasks.task.counters.get",
+        "task.commentitem.add",
+        "task.checklistitem.complete",
+        "task.elapseditem.getlist",
+    ] {
+        assert!(names.contains(&json!(name)), "{name} missing from {body}");
+    }
+    assert!(!names.contains(&json!("crm.item.add")));
+}
