@@ -361,10 +361,7 @@ fn apply_fields(
         task.description = text_field(v);
     }
     if let Some(v) = get("PRIORITY") {
-        task.priority = match bind_int(v) {
-            Some(p @ 0..=2) => p,
-            _ => 1,
-        };
+        task.priority = bind_int(v).filter(|p| (0..=2).contains(p)).unwrap_or(1);
     }
     if let Some(v) = get("STATUS") {
         task.status = match bind_int(v) {
