@@ -1526,12 +1526,28 @@ fn elapsed_json(e: &ElapsedItem) -> Value {
     })
 }
 
-/// `task.elapseditem.getlist`: a task's records by id, a page of at most 50
-/// (`PARAMS[NAV_PARAMS][nPageSize / iNumPage]`), with `total` and `next`.
+/// `task.elapseditem.getlist`: a task's records, filtered by `FILTER` (`ID`, `USER_ID`,
+/// `CREATED_DATE`) and sorted by `ORDER` (by `ID` when none), a page of at most 50
+/// (`PARAMS[NAV_PARAMS][nPageSize / iNumPage]`), with `total` and `next`. The task's records
+/// are read through the task index and paged here.
 fn elapsed_getlist(call: &Call<'_>) -> Result<Output, ApiError> {
     const M: &str = "ctaskelapseditem::getlist";
+    const ORDER_FIELDS: &[&str] = &[
+        "ID",
+        "USER_ID",
+        "MINUTES",
+        "SECONDS",
+        "CREATED_DATE",
+        "DATE_START",
+        "DATE_STOP",
+    ];
     let args = positional(call);
     let task_id = legacy_int(&args, 0, "taskId", M)?;
+    let mut order = legacy_map(&args, 1, "arOrder", M)?.unwrap_or_default();
+    if order.is_empty() {
+        order.insert("ID".into(), json!("asc"));
+    }
+    let filter = legacy_map(&args, 2, "arFilter", M)?.unwrap_or_default();
     let nav = args
         .get(4)
         .and_then(|p| p.as_object())
@@ -1549,17 +1565,40 @@ fn elapsed_getlist(call: &Call<'_>) -> Result<Output, ApiError> {
         .unwrap_or(1) as u64;
     let offset = (number - 1).saturating_mul(size);
     let who = &call.caller.permissions;
-    let page = call.state.store.read(call.caller.portal_id, |tx| {
+    let mut rows = call.state.store.read(call.caller.portal_id, |tx| {
         if rules::visible(tx, who, task_id)?.is_none() {
             return Err(rules::legacy_elapsed("Access denied."));
         }
-        tx.elapsed_items(task_id, offset, size)
+        Ok(tx.elapsed_items(task_id, 0, i64::MAX as u64)?.rows)
     })?;
-    let total = page.total.unwrap_or(0);
-    let shown = page.rows.len() as u64;
+    let value_of = |e: &ElapsedItem, f: &str| match f {
+        "ID" => json!(e.id),
+        "USER_ID" => json!(e.user_id),
+        "MINUTES" => json!(e.seconds / 60),
+        "SECONDS" => json!(e.seconds),
+        "DATE_START" => json!(e.date_start),
+        "DATE_STOP" => json!(e.date_stop),
+        _ => json!(e.created_date),
+    };
+    legacy_filter(
+        &mut rows,
+        &filter,
+        &["ID", "USER_ID", "CREATED_DATE"],
+        value_of,
+        M,
+    )?;
+    legacy_order(&mut rows, &order, ORDER_FIELDS, value_of, M)?;
+    let total = rows.len() as u64;
+    let page: Vec<Value> = rows
+        .iter()
+        .skip(offset.min(total) as usize)
+        .take(size as usize)
+        .map(elapsed_json)
+        .collect();
+    let shown = offset + page.len() as u64;
     Ok(Output {
-        result: Value::Array(page.rows.iter().map(elapsed_json).collect()),
-        next: (offset + shown < total).then_some(offset + shown),
+        result: Value::Array(page),
+        next: (shown < total && !rows.is_empty()).then_some(shown),
         total: Some(total),
     })
 }

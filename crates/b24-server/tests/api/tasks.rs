@@ -1027,6 +1027,24 @@ async fn elapsed_time_is_recorded_and_listed_in_pages_with_a_total() {
         (paged["result"].as_array().unwrap().len(), &paged["next"]),
         (1, &json!(1))
     );
+    let (status, body) = app
+        .call(
+            "task.elapseditem.getlist",
+            json!([id, {"ID": "desc"}, {">SECONDS": 1}]),
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (400, envelope("ERROR_CORE", "TASKS_ERROR_EXCEPTION_#256; Param #2 (arFilter) for method ctaskelapseditem::getlist() must not contain key \">SECONDS\".; 256/TE/WRONG_ARGUMENTS<br>"))
+    );
+    let newest = app
+        .ok(
+            "task.elapseditem.getlist",
+            json!([id, {"ID": "desc"}, {"USER_ID": 1}]),
+        )
+        .await;
+    assert_eq!(newest.as_array().unwrap().len(), 2);
+    assert_eq!(newest[0]["COMMENT_TEXT"], json!("Call"));
 
     let (status, body) = app
         .call_as(
