@@ -1188,3 +1188,44 @@ async fn methods_lists_the_task_methods_for_a_task_webhook() {
     }
     assert!(!names.contains(&json!("crm.item.add")));
 }
+
+#[tokio::test]
+async fn update_refuses_a_parent_that_is_the_task_or_its_subtask_and_unreadable_dates() {
+    let app = spawn_app().await;
+    let parent = new_task(&app, json!({"TITLE": "Parent", "RESPONSIBLE_ID": 1})).await;
+    let child = new_task(
+        &app,
+        json!({"TITLE": "Child", "RESPONSIBLE_ID": 1, "PARENT_ID": parent}),
+    )
+    .await;
+    let got = app.ok("tasks.task.get", json!({"taskId": child})).await;
+    assert_eq!(got["task"]["parentId"], json!(parent.to_string()));
+
+    let core = |text: &str| envelope("ERROR_CORE", text);
+    let cases = [
+        (
+            json!({"taskId": parent, "fields": {"PARENT_ID": parent}}),
+            core("Cannot bind the node to itself<br>"),
+        ),
+        (
+            json!({"taskId": parent, "fields": {"PARENT_ID": child}}),
+            core("Creating cyclic links in tasks is prohibited<br>"),
+        ),
+        (
+            json!({"taskId": parent, "fields": {"DEADLINE": "soon"}}),
+            core("Incorrect date in the \"DEADLINE\" field<br>"),
+        ),
+    ];
+    for (params, expected) in cases {
+        let (status, body) = app.call("tasks.task.update", params.clone()).await;
+        assert_eq!((status, body), (400, expected), "{params}");
+    }
+    let unchanged = app.ok("tasks.task.get", json!({"taskId": parent})).await;
+    assert_eq!(
+        (
+            &unchanged["task"]["parentId"],
+            &unchanged["task"]["deadline"]
+        ),
+        (&Value::Null, &Value::Null)
+    );
+}
