@@ -189,6 +189,14 @@ error_codes! {
     NoGroup => 400, "ERROR_NO_GROUP", "Group is specified incorrectly";
     /// `department.*` refused or failed; the description says why.
     DepartmentCore => 400, "ERROR_CORE", "Department not found";
+    // --- tasks (`tasks.task.*`, `task.*item.*`): HTTP 400 ---
+    /// A task rule refused the call: a missing title or responsible person, an unknown user or
+    /// parent, a legacy `task.*item.*` refusal (`TASKS_ERROR_EXCEPTION_#…`); the description
+    /// says which.
+    TaskCore => 400, "ERROR_CORE", "Action on the task is not allowed";
+    /// A task status change, delete, approval or delegation the caller may not make, or of a
+    /// task that does not exist (`TasksException` code 1048582).
+    TaskActionNotAllowed => 400, "1048582", "Action on the task is not allowed";
     /// `im.notify*` without a recipient.
     UserIdEmpty => 400, "USER_ID_EMPTY", "User ID can't be empty";
     /// `im.notify*` without a text.

@@ -636,7 +636,7 @@ fn output_value(a: &ActivityRecord, key: &str) -> Value {
         "TYPE_ID" => s(a.type_id),
         "PROVIDER_ID" => json!(a.provider_id),
         "PROVIDER_TYPE_ID" => json!(a.provider_type_id),
-        "ASSOCIATED_ENTITY_ID" => json!("0"),
+        "ASSOCIATED_ENTITY_ID" => extra_string(a, "ASSOCIATED_ENTITY_ID", json!("0")),
         "SUBJECT" => json!(a.subject),
         "CREATED" => json!(a.created),
         "LAST_UPDATED" => json!(a.last_updated),
@@ -1272,9 +1272,15 @@ pub fn update(
 /// `crm.activity.delete`: needs the delete right on every bound item (spec §4.8); deletes the activity with its
 /// bindings and records the change.
 pub fn delete(tx: &mut dyn Tx, permissions: &Permissions, id: i64) -> Result<(), ApiError> {
+    // A task's activity: its task row is locked first, the order every task write takes (task,
+    // then activity), so this delete and a task update cannot deadlock on PostgreSQL.
+    let task = tx.task_of_activity(id)?;
     let activity = existing(tx, id)?;
     check_right(tx, permissions, &activity, Action::Delete)?;
     tx.delete_activity(id)?;
+    if let Some(task) = task {
+        tx.unlink_task_activity(task)?;
+    }
     changes::activity_changed(tx, Change::Deleted, id, permissions.user_id)
 }
 

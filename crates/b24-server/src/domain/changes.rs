@@ -98,6 +98,11 @@ pub fn item_changed(
     record(tx, &event, data, actor)
 }
 
+/// Records an event of another module (tasks) with its own payload, as the change events are.
+pub fn record_event(tx: &mut dyn Tx, event: &str, data: Value, actor: i64) -> Result<(), ApiError> {
+    record(tx, event, data, actor)
+}
+
 /// Writes one outbox row per online handler of `event` (and one offline-queue entry per offline
 /// handler), in the caller's transaction: they commit with the change or not at all. With no
 /// handler bound this costs one index probe.

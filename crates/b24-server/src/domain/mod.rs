@@ -20,6 +20,7 @@ pub mod permissions;
 pub mod relations;
 pub mod stage_history;
 pub mod statuses;
+pub mod tasks;
 pub mod text_limits;
 pub mod timeline;
 pub mod todo;

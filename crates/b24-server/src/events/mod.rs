@@ -40,6 +40,11 @@ pub const EVENTS: &[(&str, &str)] = &[
     ("crm", "ONCRMTIMELINECOMMENTADD"),
     ("crm", "ONCRMTIMELINECOMMENTUPDATE"),
     ("crm", "ONCRMTIMELINECOMMENTDELETE"),
+    ("task", "ONTASKADD"),
+    ("task", "ONTASKUPDATE"),
+    ("task", "ONTASKDELETE"),
+    ("task", "ONTASKCOMMENTADD"),
+    ("task", "ONTASKCOMMENTDELETE"),
 ];
 
 /// The scope that offers `event` (upper-case), if this server fires it.

@@ -28,6 +28,7 @@ mod legacy_entity;
 mod listing;
 mod relations;
 mod system;
+mod tasks;
 mod timeline;
 mod todo_updates;
 mod users;
@@ -233,6 +234,30 @@ pub static METHODS: &[MethodSpec] = &[
     system::PROFILE,
     system::SCOPE,
     system::SERVER_TIME,
+    tasks::CHECKLIST_ADD,
+    tasks::CHECKLIST_COMPLETE,
+    tasks::CHECKLIST_DELETE,
+    tasks::CHECKLIST_GETLIST,
+    tasks::COMMENT_ADD,
+    tasks::COMMENT_DELETE,
+    tasks::COMMENT_GETLIST,
+    tasks::ELAPSED_ADD,
+    tasks::ELAPSED_GETLIST,
+    tasks::ADD,
+    tasks::APPROVE,
+    tasks::COMPLETE,
+    tasks::COUNTERS_GET,
+    tasks::DEFER,
+    tasks::DELEGATE,
+    tasks::DELETE,
+    tasks::DISAPPROVE,
+    tasks::GET,
+    tasks::GET_FIELDS,
+    tasks::LIST,
+    tasks::PAUSE,
+    tasks::RENEW,
+    tasks::START,
+    tasks::UPDATE,
     users::ADD,
     users::ADMIN,
     system::USER_CURRENT,

@@ -246,6 +246,64 @@ pub fn users_page<'q>(
     }
 }
 
+/// A page of `tasks.task.list`. The conditions on people and CRM bindings are subqueries that
+/// are not correlated with the outer row: the member rows are read once through their
+/// `(user, role, task)` index (the binding rows through their `(item, activity)` index) and the
+/// tasks found by primary key.
+pub fn tasks_page<'q>(
+    dialect: Dialect,
+    portal: PortalId,
+    columns: &str,
+    query: &'q super::tasks::TaskQuery,
+) -> PageSql<'q> {
+    let mut args = Args::new(dialect);
+    let mut where_clause = format!(
+        "portal_id = {} AND {}",
+        args.int(portal),
+        compile_filter(&query.list.filter, &mut args)
+    );
+    if let Some(user) = query.member {
+        let portal = args.int(portal);
+        where_clause.push_str(&format!(
+            " AND id IN (SELECT task_id FROM task_members WHERE portal_id = {portal} AND user_id = {})",
+            args.int(user)
+        ));
+    }
+    for (role, users) in &query.roles {
+        let portal = args.int(portal);
+        where_clause.push_str(&format!(
+            " AND id IN (SELECT task_id FROM task_members WHERE portal_id = {portal} AND user_id IN ({}) AND role = '{}')",
+            int_list(users),
+            role.code()
+        ));
+    }
+    if let Some(items) = &query.crm {
+        let portal = args.int(portal);
+        let any: Vec<String> = items
+            .iter()
+            .map(|(t, i)| format!("(entity_type_id = {t} AND entity_id = {i})"))
+            .collect();
+        let any = if any.is_empty() {
+            "1 = 0".to_string()
+        } else {
+            any.join(" OR ")
+        };
+        where_clause.push_str(&format!(
+            " AND activity_id IN (SELECT activity_id FROM activity_bindings WHERE portal_id = {portal} AND ({any}))"
+        ));
+    }
+    PageSql {
+        page: format!(
+            "SELECT {columns} FROM tasks WHERE {where_clause} ORDER BY {} LIMIT {} OFFSET {}",
+            order_by(dialect, &query.list.order, "id"),
+            query.list.limit,
+            query.list.offset
+        ),
+        count: format!("SELECT COUNT(*) FROM tasks WHERE {where_clause}"),
+        args: args.values,
+    }
+}
+
 /// The conjuncts of nested `All` groups.
 fn flatten_all<'a>(filter: &'a Filter, out: &mut Vec<&'a Filter>) {
     match filter {

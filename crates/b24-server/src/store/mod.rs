@@ -25,6 +25,7 @@ mod sql;
 pub mod sqlite;
 pub mod stage_history;
 pub mod statuses;
+pub mod tasks;
 pub mod timeline;
 pub mod upgrades;
 pub mod users;
@@ -406,6 +407,7 @@ pub trait Tx:
     + communications::CommunicationTx
     + activity_types::ActivityTypeTx
     + users::UserTx
+    + tasks::TaskTx
     + contact_companies::ContactCompanyTx
 {
     /// The portal this transaction serves.

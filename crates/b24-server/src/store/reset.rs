@@ -372,6 +372,95 @@ pub const NOTIFICATIONS: Table = Table {
     keys: &[&["id"]],
 };
 
+/// Tasks (`tasks.task.*`).
+pub const TASKS: Table = Table {
+    name: "tasks",
+    columns: &[
+        ("id", Int),
+        ("parent_id", Int),
+        ("group_id", Int),
+        ("title", Text),
+        ("description", Text),
+        ("status", Int),
+        ("priority", Int),
+        ("responsible_id", Int),
+        ("created_by", Int),
+        ("changed_by", Int),
+        ("status_changed_by", Int),
+        ("closed_by", Int),
+        ("created_date", Text),
+        ("changed_date", Text),
+        ("status_changed_date", Text),
+        ("closed_date", Text),
+        ("date_start", Text),
+        ("deadline", Text),
+        ("start_date_plan", Text),
+        ("end_date_plan", Text),
+        ("activity_id", Int),
+        ("extra", Json),
+    ],
+    order: "id",
+    keys: &[&["id"]],
+};
+
+/// The people of tasks, by role.
+pub const TASK_MEMBERS: Table = Table {
+    name: "task_members",
+    columns: &[("task_id", Int), ("role", Text), ("user_id", Int)],
+    order: "task_id, role, user_id",
+    keys: &[&["task_id", "role", "user_id"]],
+};
+
+/// Task comments (`task.commentitem.*`).
+pub const TASK_COMMENTS: Table = Table {
+    name: "task_comments",
+    columns: &[
+        ("id", Int),
+        ("task_id", Int),
+        ("author_id", Int),
+        ("message", Text),
+        ("post_date", Text),
+    ],
+    order: "id",
+    keys: &[&["id"]],
+};
+
+/// Task checklist items (`task.checklistitem.*`).
+pub const TASK_CHECKLIST_ITEMS: Table = Table {
+    name: "task_checklist_items",
+    columns: &[
+        ("id", Int),
+        ("task_id", Int),
+        ("parent_id", Int),
+        ("created_by", Int),
+        ("title", Text),
+        ("sort_index", Int),
+        ("is_complete", Bool),
+        ("is_important", Bool),
+        ("toggled_by", Int),
+        ("toggled_date", Text),
+    ],
+    order: "id",
+    keys: &[&["id"]],
+};
+
+/// Time spent on tasks (`task.elapseditem.*`).
+pub const TASK_ELAPSED_ITEMS: Table = Table {
+    name: "task_elapsed_items",
+    columns: &[
+        ("id", Int),
+        ("task_id", Int),
+        ("user_id", Int),
+        ("seconds", Int),
+        ("comment_text", Text),
+        ("created_date", Text),
+        ("date_start", Text),
+        ("date_stop", Text),
+    ],
+    order: "id",
+    keys: &[&["id"]],
+};
+
 /// Users' CRM rights.
 pub const USER_RIGHTS: Table = Table {
     name: "user_rights",
@@ -498,6 +587,11 @@ pub const SNAPSHOT_TABLES: &[&Table] = &[
     &NOTIFICATIONS,
     &CONTACT_COMPANIES,
     &TIMELINE_FILES,
+    &TASKS,
+    &TASK_MEMBERS,
+    &TASK_COMMENTS,
+    &TASK_CHECKLIST_ITEMS,
+    &TASK_ELAPSED_ITEMS,
 ];
 
 /// Every table of the schema and what reset does with it. The every-table test fails when the
@@ -526,6 +620,11 @@ pub const TABLES: &[(&str, Fate)] = &[
     ("disk_storages", Fate::Files),
     ("disk_objects", Fate::Files),
     ("disk_chunks", Fate::Files),
+    ("tasks", Fate::Data),
+    ("task_members", Fate::Data),
+    ("task_comments", Fate::Data),
+    ("task_checklist_items", Fate::Data),
+    ("task_elapsed_items", Fate::Data),
     ("journal", Fate::Run),
     ("faults", Fate::Run),
     ("users", Fate::Auth),
@@ -569,6 +668,10 @@ pub fn is_data_sequence(name: &str) -> bool {
                 | "timeline"
                 | "timeline_binding"
                 | "notification"
+                | "task"
+                | "task_comment"
+                | "task_checklist_item"
+                | "task_elapsed_item"
         )
 }
 

@@ -628,4 +628,91 @@ CREATE INDEX timeline_files_by_object ON timeline_files (portal_id, object_id);
 INSERT INTO sequences (portal_id, name, value)
     SELECT id, 'pending:derive_item_fields', 1 FROM portals;
 "#,
+    // 21: tasks (`tasks.task.*`): a task's searchable fields in columns, the
+    // rest in `extra`; its people by role in `task_members` (the index finds a user's tasks,
+    // so "tasks I may see" is an index read); its comments, checklist items and elapsed time.
+    // `activity_id` links the CRM activity (TYPE_ID 3) whose bindings are its `UF_CRM_TASK`.
+    r#"
+CREATE TABLE tasks (
+    portal_id           BIGINT NOT NULL,
+    id                  BIGINT NOT NULL,
+    parent_id           BIGINT NOT NULL,
+    group_id            BIGINT NOT NULL,
+    title               TEXT NOT NULL,
+    description         TEXT NOT NULL,
+    status              BIGINT NOT NULL,
+    priority            BIGINT NOT NULL,
+    responsible_id      BIGINT NOT NULL,
+    created_by          BIGINT NOT NULL,
+    changed_by          BIGINT NOT NULL,
+    status_changed_by   BIGINT NOT NULL,
+    closed_by           BIGINT NOT NULL,
+    created_date        TEXT NOT NULL,
+    changed_date        TEXT NOT NULL,
+    status_changed_date TEXT NOT NULL,
+    closed_date         TEXT NOT NULL,
+    date_start          TEXT NOT NULL,
+    deadline            TEXT NOT NULL,
+    start_date_plan     TEXT NOT NULL,
+    end_date_plan       TEXT NOT NULL,
+    activity_id         BIGINT NOT NULL,
+    extra               TEXT NOT NULL,
+    PRIMARY KEY (portal_id, id)
+);
+CREATE INDEX tasks_by_responsible ON tasks (portal_id, responsible_id, id);
+CREATE INDEX tasks_by_creator ON tasks (portal_id, created_by, id);
+CREATE INDEX tasks_by_status ON tasks (portal_id, status, id);
+CREATE INDEX tasks_by_group ON tasks (portal_id, group_id, id);
+CREATE INDEX tasks_by_parent ON tasks (portal_id, parent_id, id);
+CREATE INDEX tasks_by_deadline ON tasks (portal_id, deadline, id);
+CREATE INDEX tasks_by_created_date ON tasks (portal_id, created_date, id);
+CREATE INDEX tasks_by_changed_date ON tasks (portal_id, changed_date, id);
+CREATE INDEX tasks_by_activity ON tasks (portal_id, activity_id);
+CREATE TABLE task_members (
+    portal_id   BIGINT NOT NULL,
+    task_id     BIGINT NOT NULL,
+    role        TEXT NOT NULL,
+    user_id     BIGINT NOT NULL,
+    PRIMARY KEY (portal_id, task_id, role, user_id)
+) /* sqlite: WITHOUT ROWID */;
+CREATE INDEX task_members_by_user ON task_members (portal_id, user_id, role, task_id);
+CREATE TABLE task_comments (
+    portal_id   BIGINT NOT NULL,
+    id          BIGINT NOT NULL,
+    task_id     BIGINT NOT NULL,
+    author_id   BIGINT NOT NULL,
+    message     TEXT NOT NULL,
+    post_date   TEXT NOT NULL,
+    PRIMARY KEY (portal_id, id)
+);
+CREATE INDEX task_comments_by_task ON task_comments (portal_id, task_id, id);
+CREATE TABLE task_checklist_items (
+    portal_id       BIGINT NOT NULL,
+    id              BIGINT NOT NULL,
+    task_id         BIGINT NOT NULL,
+    parent_id       BIGINT NOT NULL,
+    created_by      BIGINT NOT NULL,
+    title           TEXT NOT NULL,
+    sort_index      BIGINT NOT NULL,
+    is_complete     BOOLEAN NOT NULL,
+    is_important    BOOLEAN NOT NULL,
+    toggled_by      BIGINT NOT NULL,
+    toggled_date    TEXT NOT NULL,
+    PRIMARY KEY (portal_id, id)
+);
+CREATE INDEX task_checklist_items_by_task ON task_checklist_items (portal_id, task_id, id);
+CREATE TABLE task_elapsed_items (
+    portal_id       BIGINT NOT NULL,
+    id              BIGINT NOT NULL,
+    task_id         BIGINT NOT NULL,
+    user_id         BIGINT NOT NULL,
+    seconds         BIGINT NOT NULL,
+    comment_text    TEXT NOT NULL,
+    created_date    TEXT NOT NULL,
+    date_start      TEXT NOT NULL,
+    date_stop       TEXT NOT NULL,
+    PRIMARY KEY (portal_id, id)
+);
+CREATE INDEX task_elapsed_items_by_task ON task_elapsed_items (portal_id, task_id, id);
+"#,
 ];

@@ -16,7 +16,7 @@ pub struct SqlTx<'a> {
     pub(super) portal: PortalId,
     pub(super) now: f64,
     /// Write transactions lock the activity rows they read (see [`Dialect::lock_row`]).
-    writing: bool,
+    pub(super) writing: bool,
 }
 
 impl<'a> SqlTx<'a> {
@@ -70,7 +70,7 @@ impl<'a> SqlTx<'a> {
     }
 
     /// A page statement and, when asked, its count statement with the same arguments.
-    fn page<T>(
+    pub(super) fn page<T>(
         &mut self,
         sql: &PageSql<'_>,
         count: bool,
@@ -89,7 +89,7 @@ impl<'a> SqlTx<'a> {
     /// A JSON object as stored text. PostgreSQL reads it as `jsonb` in list filters, which cannot
     /// hold `\u0000`: such text is refused there as the caller's input rather than stored to
     /// break later reads.
-    fn json_text(&self, map: &Map<String, Value>) -> Result<String, ApiError> {
+    pub(super) fn json_text(&self, map: &Map<String, Value>) -> Result<String, ApiError> {
         fn has_nul(value: &Value) -> bool {
             match value {
                 Value::String(text) => text.contains('\0'),

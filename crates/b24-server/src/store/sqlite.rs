@@ -604,6 +604,61 @@ mod plan_tests {
             assert!(!plan.iter().any(|l| l.starts_with("SCAN")), "{plan:?}");
         }
     }
+
+    /// `tasks.task.list` pages: newest first by primary key, a user's tasks through the member
+    /// index, a responsible person's through theirs, by deadline through its index, and the
+    /// tasks bound to an item through the binding index.
+    #[test]
+    fn task_pages_use_the_primary_key_the_member_index_and_the_binding_index() {
+        use crate::store::tasks::{Role, TaskQuery};
+        let (_dir, s) = store();
+        let plan_of = |query: &TaskQuery| {
+            let sql = crate::store::lists::tasks_page(
+                Dialect::Sqlite,
+                1,
+                crate::store::tasks::TASK_COLUMNS,
+                query,
+            );
+            s.explain(&sql.page, &sql.args).unwrap()
+        };
+        let query = |filter: Filter, order: Vec<(Column, bool)>| TaskQuery {
+            list: uncounted(filter, order),
+            member: None,
+            roles: Vec::new(),
+            crm: None,
+        };
+        let newest = vec![(Column::Plain("id"), true)];
+        let all = query(Filter::everything(), newest.clone());
+        assert_indexed(&plan_of(&all), "tasks", "sqlite_autoindex_tasks_1");
+
+        let mut mine = query(Filter::everything(), newest.clone());
+        mine.member = Some(7);
+        mine.roles = vec![(Role::Auditor, vec![8])];
+        let plan = plan_of(&mine);
+        assert_indexed(&plan, "tasks", "sqlite_autoindex_tasks_1");
+        assert_indexed(&plan, "task_members", "task_members_by_user");
+
+        let responsible = query(
+            cmp(
+                Column::Plain("responsible_id"),
+                CompareOp::Eq,
+                SqlValue::Int(7),
+            ),
+            newest.clone(),
+        );
+        assert_indexed(&plan_of(&responsible), "tasks", "tasks_by_responsible");
+
+        let by_deadline = query(
+            Filter::everything(),
+            vec![(Column::Plain("deadline"), false)],
+        );
+        assert_indexed(&plan_of(&by_deadline), "tasks", "tasks_by_deadline");
+
+        let mut bound = query(Filter::everything(), newest);
+        bound.crm = Some(vec![(2, 10)]);
+        let plan = plan_of(&bound);
+        assert_indexed(&plan, "activity_bindings", "activity_bindings_by_item");
+    }
 }
 
 #[cfg(test)]

@@ -797,8 +797,21 @@ async fn events_outside_the_applications_scopes_are_not_found() {
         .as_array()
         .unwrap()
         .contains(&json!("ONCRMACTIVITYUPDATE")));
+    let task = e.ok("events", json!({"SCOPE": "task"})).await;
+    assert_eq!(
+        task,
+        json!([
+            "ONTASKADD",
+            "ONTASKUPDATE",
+            "ONTASKDELETE",
+            "ONTASKCOMMENTADD",
+            "ONTASKCOMMENTDELETE"
+        ])
+    );
     let full = e.ok("events", json!({"FULL": true})).await;
-    assert_eq!(full, crm);
+    let mut every = crm.as_array().unwrap().clone();
+    every.extend(task.as_array().unwrap().iter().cloned());
+    assert_eq!(full, json!(every));
 }
 
 #[tokio::test]

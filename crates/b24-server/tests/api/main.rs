@@ -76,6 +76,7 @@ mod startup;
 mod statuses;
 mod system;
 mod system_errors;
+mod tasks;
 mod text_limits;
 mod timeline_bindings;
 mod timeline_comments;

@@ -70,6 +70,8 @@ fn data_deleted(sequences: u64, journal: u64) -> Value {
         "timeline_comments": 0, "timeline_bindings": 0, "crm_activity_types": 0,
         "crm_communications": 0, "crm_contact_companies": 0, "crm_item_stages": 2,
         "timeline_files": 0, "disk_storages": 0, "disk_objects": 0, "disk_chunks": 0,
+        "tasks": 0, "task_members": 0, "task_comments": 0, "task_checklist_items": 0,
+        "task_elapsed_items": 0,
     })
 }
 
