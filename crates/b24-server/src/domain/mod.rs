@@ -15,6 +15,8 @@ pub mod events;
 pub mod item_fields;
 pub mod items;
 pub mod permissions;
+pub mod product_rows;
+pub mod products;
 pub mod relations;
 pub mod stage_history;
 pub mod statuses;

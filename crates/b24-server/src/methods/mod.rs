@@ -24,6 +24,9 @@ mod im;
 mod item;
 mod legacy_entity;
 mod listing;
+mod product;
+mod productrow;
+mod record_lists;
 mod relations;
 mod system;
 mod timeline;
@@ -131,6 +134,8 @@ pub static METHODS: &[MethodSpec] = &[
     legacy_entity::deal::FIELDS,
     legacy_entity::deal::GET,
     legacy_entity::deal::LIST,
+    productrow::deal::GET,
+    productrow::deal::SET,
     legacy_entity::deal::UPDATE,
     crm_dealcategory::ADD,
     crm_dealcategory::DEFAULT_GET,
@@ -159,13 +164,30 @@ pub static METHODS: &[MethodSpec] = &[
     item::FIELDS,
     item::GET,
     item::LIST,
+    productrow::ADD,
+    productrow::DELETE,
+    productrow::FIELDS_METHOD,
+    productrow::GET,
+    productrow::LIST,
+    productrow::SET,
+    productrow::UPDATE,
     item::UPDATE,
     legacy_entity::lead::ADD,
     legacy_entity::lead::DELETE,
     legacy_entity::lead::FIELDS,
     legacy_entity::lead::GET,
     legacy_entity::lead::LIST,
+    productrow::lead::GET,
+    productrow::lead::SET,
     legacy_entity::lead::UPDATE,
+    product::ADD,
+    product::DELETE,
+    product::FIELDS_METHOD,
+    product::GET,
+    product::LIST,
+    product::UPDATE,
+    productrow::quote::GET,
+    productrow::quote::SET,
     crm_stagehistory::LIST,
     crm_status::ADD,
     crm_status::DELETE,

@@ -18,6 +18,7 @@ pub mod journal;
 mod lists;
 pub mod postgres;
 pub mod query;
+pub mod records;
 pub mod reset;
 mod schema;
 mod sql;
@@ -403,6 +404,7 @@ pub trait Tx:
     + activity_types::ActivityTypeTx
     + users::UserTx
     + contact_companies::ContactCompanyTx
+    + records::RecordTx
 {
     /// The portal this transaction serves.
     fn portal(&self) -> PortalId;

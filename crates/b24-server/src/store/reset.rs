@@ -462,6 +462,21 @@ pub const CONTACT_COMPANIES: Table = Table {
     keys: &[&["contact_id", "company_id"]],
 };
 
+/// Products, product rows, requisites, bank details and addresses (`store/records.rs`).
+pub const RECORDS: Table = Table {
+    name: "crm_records",
+    columns: &[
+        ("kind", Text),
+        ("id", Int),
+        ("owner_type_id", Int),
+        ("owner_id", Int),
+        ("sort", Int),
+        ("extra", Json),
+    ],
+    order: "kind, id",
+    keys: &[&["kind", "id"]],
+};
+
 /// The tables a snapshot holds, in the order they are written back.
 pub const SNAPSHOT_TABLES: &[&Table] = &[
     &DYNAMIC_TYPES,
@@ -483,6 +498,7 @@ pub const SNAPSHOT_TABLES: &[&Table] = &[
     &ITEM_STAGES,
     &NOTIFICATIONS,
     &CONTACT_COMPANIES,
+    &RECORDS,
 ];
 
 /// Every table of the schema and what reset does with it. The every-table test fails when the
@@ -507,6 +523,7 @@ pub const TABLES: &[(&str, Fate)] = &[
     ("crm_item_stages", Fate::Data),
     ("notifications", Fate::Data),
     ("crm_contact_companies", Fate::Data),
+    ("crm_records", Fate::Data),
     ("journal", Fate::Run),
     ("faults", Fate::Run),
     ("users", Fate::Auth),
@@ -551,6 +568,7 @@ pub fn is_data_sequence(name: &str) -> bool {
                 | "timeline_binding"
                 | "notification"
         )
+        || super::records::RecordKind::SEQUENCES.contains(&name)
 }
 
 /// Rows of one table: column names, then each row's values in that order.

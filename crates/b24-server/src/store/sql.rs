@@ -32,6 +32,11 @@ impl<'a> SqlTx<'a> {
         }
     }
 
+    /// Whether this is a write transaction (which locks the rows it reads for change).
+    pub(super) fn is_writing(&self) -> bool {
+        self.writing
+    }
+
     /// Runs a statement, returning how many rows it changed.
     pub(super) fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, ApiError> {
         self.conn.execute(sql, args)
@@ -70,7 +75,7 @@ impl<'a> SqlTx<'a> {
     }
 
     /// A page statement and, when asked, its count statement with the same arguments.
-    fn page<T>(
+    pub(super) fn page<T>(
         &mut self,
         sql: &PageSql<'_>,
         count: bool,
@@ -89,7 +94,7 @@ impl<'a> SqlTx<'a> {
     /// A JSON object as stored text. PostgreSQL reads it as `jsonb` in list filters, which cannot
     /// hold `\u0000`: such text is refused there as the caller's input rather than stored to
     /// break later reads.
-    fn json_text(&self, map: &Map<String, Value>) -> Result<String, ApiError> {
+    pub(super) fn json_text(&self, map: &Map<String, Value>) -> Result<String, ApiError> {
         fn has_nul(value: &Value) -> bool {
             match value {
                 Value::String(text) => text.contains('\0'),
@@ -164,7 +169,7 @@ fn text(r: &dyn SqlRow, index: usize) -> Result<String, ApiError> {
 }
 
 /// A JSON object stored as text; unreadable text reads as an empty object.
-fn json_map(r: &dyn SqlRow, index: usize) -> Result<Map<String, Value>, ApiError> {
+pub(super) fn json_map(r: &dyn SqlRow, index: usize) -> Result<Map<String, Value>, ApiError> {
     Ok(serde_json::from_str(&r.text(index)?).unwrap_or_default())
 }
 

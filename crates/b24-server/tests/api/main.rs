@@ -61,6 +61,7 @@ mod notifications;
 mod oauth;
 mod output_gone;
 mod preflight;
+mod product_rows;
 mod protocol;
 mod proxies;
 mod races;

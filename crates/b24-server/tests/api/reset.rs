@@ -69,6 +69,7 @@ fn data_deleted(sequences: u64, journal: u64) -> Value {
         "crm_statuses": DICTIONARY_ROWS, "crm_categories": 1, "crm_stage_history": 2,
         "timeline_comments": 0, "timeline_bindings": 0, "crm_activity_types": 0,
         "crm_communications": 0, "crm_contact_companies": 0, "crm_item_stages": 2,
+        "crm_records": 0,
     })
 }
 
