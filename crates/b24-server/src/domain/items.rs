@@ -215,6 +215,7 @@ pub fn delete(
     tx.delete_stage_history_of(entity_type_id, id)?;
     super::contact_companies::item_deleted(tx, entity_type_id, id)?;
     super::product_rows::owner_deleted(tx, entity_type_id, id)?;
+    super::requisites::owner_deleted(tx, entity_type_id, id)?;
     changes::item_changed(tx, Change::Deleted, entity_type_id, id, permissions.user_id)?;
     Ok(())
 }

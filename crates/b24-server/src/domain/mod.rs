@@ -18,6 +18,7 @@ pub mod permissions;
 pub mod product_rows;
 pub mod products;
 pub mod relations;
+pub mod requisites;
 pub mod stage_history;
 pub mod statuses;
 pub mod text_limits;

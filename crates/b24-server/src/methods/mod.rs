@@ -28,6 +28,7 @@ mod product;
 mod productrow;
 mod record_lists;
 mod relations;
+mod requisite;
 mod system;
 mod timeline;
 mod todo_updates;
@@ -93,6 +94,11 @@ pub static METHODS: &[MethodSpec] = &[
     activity_type::DELETE,
     activity_type::LIST,
     activity::UPDATE,
+    requisite::ADDRESS_ADD,
+    requisite::ADDRESS_DELETE,
+    requisite::ADDRESS_FIELDS,
+    requisite::ADDRESS_LIST,
+    requisite::ADDRESS_UPDATE,
     crm_category::ADD,
     crm_category::DELETE,
     crm_category::FIELDS,
@@ -188,6 +194,19 @@ pub static METHODS: &[MethodSpec] = &[
     product::UPDATE,
     productrow::quote::GET,
     productrow::quote::SET,
+    requisite::ADD,
+    requisite::BANK_ADD,
+    requisite::BANK_DELETE,
+    requisite::BANK_FIELDS,
+    requisite::BANK_GET,
+    requisite::BANK_LIST,
+    requisite::BANK_UPDATE,
+    requisite::DELETE,
+    requisite::FIELDS,
+    requisite::GET,
+    requisite::LIST,
+    requisite::PRESET_LIST,
+    requisite::UPDATE,
     crm_stagehistory::LIST,
     crm_status::ADD,
     crm_status::DELETE,

@@ -24,7 +24,8 @@ pub type StaticField = (&'static str, Column, ValueType);
 /// The fields of one record list.
 pub struct StaticFields(pub &'static [StaticField]);
 
-fn convert(value_type: ValueType, value: &Value) -> Option<SqlValue> {
+/// A filter value read as a field's type; `None` when it does not fit.
+pub fn convert(value_type: ValueType, value: &Value) -> Option<SqlValue> {
     match (value_type, value) {
         (_, Value::Null) => Some(SqlValue::Null),
         (ValueType::Text, Value::String(s)) => Some(SqlValue::Text(s.clone())),

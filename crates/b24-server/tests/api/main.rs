@@ -66,6 +66,7 @@ mod protocol;
 mod proxies;
 mod races;
 mod relations;
+mod requisites;
 mod reset;
 mod rest_v3;
 mod round_two;
