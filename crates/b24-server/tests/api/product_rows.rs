@@ -726,3 +726,56 @@ async fn catalogue_products_are_kept_by_administrators_and_named_by_rows() {
     assert_eq!(fields["NAME"]["isRequired"], json!(true));
     assert_eq!(fields["ID"]["isReadOnly"], json!(true));
 }
+
+#[tokio::test]
+async fn methods_lists_the_product_and_requisite_families_under_crm() {
+    let app = spawn_app().await;
+    let crm = app.ok("methods", json!({"scope": "crm"})).await;
+    let names: Vec<&str> = crm
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for name in [
+        "crm.item.productrow.add",
+        "crm.item.productrow.get",
+        "crm.item.productrow.list",
+        "crm.item.productrow.update",
+        "crm.item.productrow.delete",
+        "crm.item.productrow.set",
+        "crm.item.productrow.fields",
+        "crm.deal.productrows.get",
+        "crm.deal.productrows.set",
+        "crm.lead.productrows.get",
+        "crm.lead.productrows.set",
+        "crm.quote.productrows.get",
+        "crm.quote.productrows.set",
+        "crm.product.add",
+        "crm.product.get",
+        "crm.product.list",
+        "crm.product.update",
+        "crm.product.delete",
+        "crm.product.fields",
+        "crm.requisite.add",
+        "crm.requisite.get",
+        "crm.requisite.list",
+        "crm.requisite.update",
+        "crm.requisite.delete",
+        "crm.requisite.fields",
+        "crm.requisite.preset.list",
+        "crm.requisite.bankdetail.add",
+        "crm.requisite.bankdetail.get",
+        "crm.requisite.bankdetail.list",
+        "crm.requisite.bankdetail.update",
+        "crm.requisite.bankdetail.delete",
+        "crm.requisite.bankdetail.fields",
+        "crm.address.add",
+        "crm.address.update",
+        "crm.address.delete",
+        "crm.address.list",
+        "crm.address.fields",
+    ] {
+        assert!(names.contains(&name), "{name} is not listed");
+    }
+}
