@@ -481,11 +481,9 @@ pub fn check_owner(
     owner: Binding,
     action: Action,
 ) -> Result<(), RowError> {
-    if owner.entity_id <= 0
-        || tx
-            .item_assignee(owner.entity_type_id, owner.entity_id)?
-            .is_none()
-    {
+    // Reading the item locks it in a write transaction: changes of one owner's rows (and of
+    // its amount) run one after the other.
+    if owner.entity_id <= 0 || tx.item(owner.entity_type_id, owner.entity_id)?.is_none() {
         return Err(RowError::OwnerNotFound);
     }
     if !can(tx, permissions, owner, action)? {
@@ -501,6 +499,13 @@ pub fn existing(
     id: i64,
     action: Action,
 ) -> Result<Record, RowError> {
+    if action != Action::Read {
+        // The owner first, as every row change locks it, then the row.
+        let (owner_type_id, owner_id) = tx
+            .record_owner(RecordKind::ProductRow, id)?
+            .ok_or(RowError::NotFound)?;
+        tx.item(owner_type_id, owner_id)?;
+    }
     let record = tx
         .record(RecordKind::ProductRow, id)?
         .ok_or(RowError::NotFound)?;

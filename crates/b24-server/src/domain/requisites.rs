@@ -588,7 +588,9 @@ pub fn address_key(
             .ok_or_else(invalid_id)?;
         Binding::new(requisite.owner_type_id, requisite.owner_id)
     } else {
-        if !owner_exists(tx, owner)? {
+        // Reading the item locks it (write transactions): two adds of one address type to
+        // one owner run one after the other, and the second finds the first.
+        if tx.item(owner.entity_type_id, owner.entity_id)?.is_none() {
             return Err(invalid_id());
         }
         owner

@@ -70,6 +70,9 @@ pub trait RecordTx {
     fn insert_record(&mut self, kind: RecordKind, record: &Record) -> Result<i64, ApiError>;
     /// A record, locked against other writers until the transaction ends (write transactions).
     fn record(&mut self, kind: RecordKind, id: i64) -> Result<Option<Record>, ApiError>;
+    /// A record's owner `(type, id)`, read without a lock (so a writer can lock the owner
+    /// first, in the order every other path takes).
+    fn record_owner(&mut self, kind: RecordKind, id: i64) -> Result<Option<(i64, i64)>, ApiError>;
     /// Rewrites a record (owner, sort and body), keyed by kind and id.
     fn update_record(&mut self, kind: RecordKind, record: &Record) -> Result<(), ApiError>;
     /// Deletes a record; `false` when there was none.
@@ -136,6 +139,15 @@ impl RecordTx for SqlTx<'_> {
             ),
             &args![self.portal, kind.as_str(), id],
             record_from_row,
+        )
+    }
+
+    fn record_owner(&mut self, kind: RecordKind, id: i64) -> Result<Option<(i64, i64)>, ApiError> {
+        self.opt(
+            "SELECT owner_type_id, owner_id FROM crm_records
+             WHERE portal_id = ?1 AND kind = ?2 AND id = ?3",
+            &args![self.portal, kind.as_str(), id],
+            |r| Ok((r.int(0)?, r.int(1)?)),
         )
     }
 
