@@ -779,3 +779,30 @@ async fn methods_lists_the_product_and_requisite_families_under_crm() {
         assert!(names.contains(&name), "{name} is not listed");
     }
 }
+
+#[tokio::test]
+async fn concurrent_row_changes_of_one_deal_leave_its_amount_equal_to_its_rows() {
+    let app = spawn_app().await;
+    let deal = app.new_item(DEAL, None).await;
+    let tasks: Vec<_> = (1..=12)
+        .map(|price| {
+            let client = reqwest::Client::new();
+            let url = format!("{}crm.item.productrow.add", app.admin_url);
+            tokio::spawn(async move {
+                let response = client
+                    .post(url)
+                    .json(&json!({"fields": {"ownerType": "D", "ownerId": deal,
+                                             "productName": "x", "price": price}}))
+                    .send()
+                    .await
+                    .unwrap();
+                response.status().as_u16()
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    // 1 + 2 + … + 12: every add's amount counted, none lost to a concurrent one.
+    assert_eq!(opportunity(&app, deal).await, json!(78));
+}
