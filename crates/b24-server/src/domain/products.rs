@@ -3,6 +3,7 @@
 //! right, which here is the administrator's. A deleted product's rows stay as they are: a row
 //! keeps its own name, price and unit.
 
+use super::changes::record_changed;
 use super::Permissions;
 use crate::error::ApiError;
 use crate::store::records::{Record, RecordKind};
@@ -254,6 +255,12 @@ pub fn add(
             .insert("XML_ID".into(), json!(record.id.to_string()));
         tx.update_record(RecordKind::Product, &record)?;
     }
+    record_changed(
+        tx,
+        "ONCRMPRODUCTADD",
+        json!({"ID": record.id}),
+        permissions.user_id,
+    )?;
     Ok(record.id)
 }
 
@@ -287,6 +294,12 @@ pub fn update(
         .extra
         .insert("MODIFIED_BY".into(), json!(permissions.user_id));
     tx.update_record(RecordKind::Product, &record)?;
+    record_changed(
+        tx,
+        "ONCRMPRODUCTUPDATE",
+        json!({"ID": id}),
+        permissions.user_id,
+    )?;
     Ok(())
 }
 
@@ -295,6 +308,12 @@ pub fn delete(tx: &mut dyn Tx, permissions: &Permissions, id: i64) -> Result<(),
     get(tx, id)?;
     admin_only(permissions)?;
     tx.delete_record(RecordKind::Product, id)?;
+    record_changed(
+        tx,
+        "ONCRMPRODUCTDELETE",
+        json!({"ID": id}),
+        permissions.user_id,
+    )?;
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 //! requisite goes with its owner, and its bank details and addresses go with it.
 
 use super::access::can;
+use super::changes::record_changed;
 use super::{Action, Binding, EntityTypeId, Permissions};
 use crate::error::ApiError;
 use crate::store::records::{Record, RecordKind};
@@ -376,7 +377,14 @@ pub fn add_requisite(
         sort: extra["SORT"].as_i64().unwrap_or(500),
         extra,
     };
-    Ok(tx.insert_record(RecordKind::Requisite, &record)?)
+    let id = tx.insert_record(RecordKind::Requisite, &record)?;
+    record_changed(
+        tx,
+        "ONCRMREQUISITEADD",
+        json!({"ID": id}),
+        permissions.user_id,
+    )?;
+    Ok(id)
 }
 
 /// Sets the created / modified stamps.
@@ -425,6 +433,12 @@ pub fn update_requisite(
     record.owner_id = owner.entity_id;
     record.sort = record.extra["SORT"].as_i64().unwrap_or(500);
     tx.update_record(RecordKind::Requisite, &record)?;
+    record_changed(
+        tx,
+        "ONCRMREQUISITEUPDATE",
+        json!({"ID": id}),
+        permissions.user_id,
+    )?;
     Ok(())
 }
 
@@ -436,6 +450,12 @@ pub fn delete_requisite(
 ) -> Result<(), RequisiteError> {
     requisite(tx, permissions, id, Action::Delete)?;
     remove_requisite(tx, id)?;
+    record_changed(
+        tx,
+        "ONCRMREQUISITEDELETE",
+        json!({"ID": id}),
+        permissions.user_id,
+    )?;
     Ok(())
 }
 
@@ -522,7 +542,14 @@ pub fn add_bank_detail(
         sort: extra["SORT"].as_i64().unwrap_or(500),
         extra,
     };
-    Ok(tx.insert_record(RecordKind::BankDetail, &record)?)
+    let id = tx.insert_record(RecordKind::BankDetail, &record)?;
+    record_changed(
+        tx,
+        "ONCRMBANKDETAILADD",
+        json!({"ID": id}),
+        permissions.user_id,
+    )?;
+    Ok(id)
 }
 
 /// Changes a bank detail; it may move to another requisite the caller may change.
@@ -543,6 +570,12 @@ pub fn update_bank_detail(
     stamp(tx, &mut record.extra, permissions, false);
     record.sort = record.extra["SORT"].as_i64().unwrap_or(500);
     tx.update_record(RecordKind::BankDetail, &record)?;
+    record_changed(
+        tx,
+        "ONCRMBANKDETAILUPDATE",
+        json!({"ID": id}),
+        permissions.user_id,
+    )?;
     Ok(())
 }
 
@@ -554,6 +587,12 @@ pub fn delete_bank_detail(
 ) -> Result<(), RequisiteError> {
     bank_detail(tx, permissions, id, Action::Update)?;
     tx.delete_record(RecordKind::BankDetail, id)?;
+    record_changed(
+        tx,
+        "ONCRMBANKDETAILDELETE",
+        json!({"ID": id}),
+        permissions.user_id,
+    )?;
     Ok(())
 }
 
@@ -641,7 +680,14 @@ pub fn add_address(
     // The location address the core keeps beside it: numbered by the address here.
     record.extra.insert("LOC_ADDR_ID".into(), json!(record.id));
     tx.update_record(RecordKind::Address, &record)?;
-    Ok(())
+    address_event(
+        tx,
+        "ONCRMADDRESSREGISTER",
+        type_id,
+        owner,
+        anchor,
+        permissions,
+    )
 }
 
 /// Changes an existing address (`TypeAddress not found.`).
@@ -663,7 +709,14 @@ pub fn update_address(
         &["TYPE_ID", "ENTITY_TYPE_ID", "ENTITY_ID"],
     )?;
     tx.update_record(RecordKind::Address, &record)?;
-    Ok(())
+    address_event(
+        tx,
+        "ONCRMADDRESSREGISTER",
+        type_id,
+        owner,
+        anchor,
+        permissions,
+    )
 }
 
 /// Deletes an address.
@@ -679,7 +732,14 @@ pub fn delete_address(
     let record =
         find_address(tx, type_id, owner)?.ok_or_else(|| refused("TypeAddress not found."))?;
     tx.delete_record(RecordKind::Address, record.id)?;
-    Ok(())
+    address_event(
+        tx,
+        "ONCRMADDRESSUNREGISTER",
+        type_id,
+        owner,
+        anchor,
+        permissions,
+    )
 }
 
 /// The item whose read right an address list for one owner needs.
@@ -690,4 +750,21 @@ pub fn anchor_of(tx: &mut dyn Tx, owner: Binding) -> Result<Option<Binding>, Api
             .map(|r| Binding::new(r.owner_type_id, r.owner_id)));
     }
     Ok(Some(owner))
+}
+
+/// `ONCRMADDRESSREGISTER` (an add or a change) and `ONCRMADDRESSUNREGISTER` carry the address's
+/// key and anchor (docs `on-crm-address-register.md`).
+fn address_event(
+    tx: &mut dyn Tx,
+    event: &str,
+    type_id: i64,
+    owner: Binding,
+    anchor: Binding,
+    permissions: &Permissions,
+) -> Result<(), RequisiteError> {
+    let fields = json!({
+        "TYPE_ID": type_id, "ENTITY_TYPE_ID": owner.entity_type_id, "ENTITY_ID": owner.entity_id,
+        "ANCHOR_ID": anchor.entity_id, "ANCHOR_TYPE_ID": anchor.entity_type_id,
+    });
+    Ok(record_changed(tx, event, fields, permissions.user_id)?)
 }

@@ -576,3 +576,117 @@ async fn requisite_lists_are_paged_by_fifty() {
     assert_eq!(second["result"].as_array().map(Vec::len), Some(1));
     assert!(second.get("next").is_none());
 }
+
+#[tokio::test]
+async fn catalogue_and_requisite_changes_fire_their_events() {
+    let app = spawn_app().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let installed = app.install_app("crm", 1, now).await;
+    let token = installed.tokens["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rest = |method: &str, mut params: Value| {
+        params["auth"] = json!(token);
+        let url = format!("{}/rest/{method}", app.base);
+        let client = app.client.clone();
+        async move {
+            let response = client.post(url).json(&params).send().await.unwrap();
+            crate::helpers::read(response).await
+        }
+    };
+    let names = [
+        "ONCRMPRODUCTADD",
+        "ONCRMPRODUCTUPDATE",
+        "ONCRMPRODUCTDELETE",
+        "ONCRMREQUISITEADD",
+        "ONCRMREQUISITEUPDATE",
+        "ONCRMREQUISITEDELETE",
+        "ONCRMBANKDETAILADD",
+        "ONCRMBANKDETAILUPDATE",
+        "ONCRMBANKDETAILDELETE",
+        "ONCRMADDRESSREGISTER",
+        "ONCRMADDRESSUNREGISTER",
+    ];
+    for event in names {
+        let (status, body) = rest(
+            "event.bind",
+            json!({"event": event, "event_type": "offline"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let product = app
+        .ok("crm.product.add", json!({"fields": {"NAME": "p"}}))
+        .await;
+    app.ok(
+        "crm.product.update",
+        json!({"id": product, "fields": {"PRICE": 1}}),
+    )
+    .await;
+    app.ok("crm.product.delete", json!({"id": product})).await;
+    let company = app.new_item(COMPANY, None).await;
+    let requisite = new_requisite(&app, COMPANY, company).await;
+    app.ok(
+        "crm.requisite.update",
+        json!({"id": requisite, "fields": {"NAME": "n"}}),
+    )
+    .await;
+    let bank = app
+        .ok(
+            "crm.requisite.bankdetail.add",
+            json!({"fields": {"ENTITY_ID": requisite, "NAME": "b"}}),
+        )
+        .await;
+    app.ok(
+        "crm.requisite.bankdetail.update",
+        json!({"id": bank, "fields": {"NAME": "c"}}),
+    )
+    .await;
+    app.ok("crm.requisite.bankdetail.delete", json!({"id": bank}))
+        .await;
+    let key = json!({"TYPE_ID": 1, "ENTITY_TYPE_ID": 8, "ENTITY_ID": requisite});
+    app.ok("crm.address.add", json!({"fields": key})).await;
+    app.ok("crm.address.delete", json!({"fields": key})).await;
+    app.ok("crm.requisite.delete", json!({"id": requisite}))
+        .await;
+    // A failed call records nothing.
+    app.call("crm.requisite.delete", json!({"id": requisite}))
+        .await;
+
+    let (status, taken) = rest("event.offline.get", json!({"limit": 50})).await;
+    assert_eq!(status, 200, "{taken}");
+    let events: Vec<(String, Value)> = taken["result"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["EVENT_NAME"].as_str().unwrap().to_string(),
+                e["EVENT_DATA"].clone(),
+            )
+        })
+        .collect();
+    let address = json!({"FIELDS": {"TYPE_ID": 1, "ENTITY_TYPE_ID": 8, "ENTITY_ID": requisite,
+                                    "ANCHOR_ID": company, "ANCHOR_TYPE_ID": COMPANY}});
+    let id = |n: &Value| json!({"FIELDS": {"ID": n}});
+    assert_eq!(
+        events,
+        [
+            ("ONCRMPRODUCTADD".to_string(), id(&product)),
+            ("ONCRMPRODUCTUPDATE".to_string(), id(&product)),
+            ("ONCRMPRODUCTDELETE".to_string(), id(&product)),
+            ("ONCRMREQUISITEADD".to_string(), id(&json!(requisite))),
+            ("ONCRMREQUISITEUPDATE".to_string(), id(&json!(requisite))),
+            ("ONCRMBANKDETAILADD".to_string(), id(&bank)),
+            ("ONCRMBANKDETAILUPDATE".to_string(), id(&bank)),
+            ("ONCRMBANKDETAILDELETE".to_string(), id(&bank)),
+            ("ONCRMADDRESSREGISTER".to_string(), address.clone()),
+            ("ONCRMADDRESSUNREGISTER".to_string(), address),
+            ("ONCRMREQUISITEDELETE".to_string(), id(&json!(requisite))),
+        ]
+    );
+}
