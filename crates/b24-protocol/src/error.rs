@@ -147,6 +147,8 @@ error_codes! {
     Legacy => 400, "", "Unknown error";
     /// An `ArgumentException` in a legacy handler; carries `"argument"`.
     ErrorArgument => 400, "ERROR_ARGUMENT", "Argument is null or empty";
+    /// A product row breaking a discount rule (`crm.deal.productrows.set`); the core's text.
+    ProductRowsInvalid => 400, "ERROR_CORE", "Product rows are not valid";
 
     // --- events (spec §9.1): `RestException`s without a status, so HTTP 400 ---
     /// `event.bind` of an event the application's scopes do not offer.

@@ -186,6 +186,8 @@ pub fn update(
         Some(&before),
         stage_given(entity_type_id, fields),
     )?;
+    // While the rows decide the amount, a hand-written one does not stick.
+    super::product_rows::sync_opportunity(tx, &mut item)?;
     item.updated_by = permissions.user_id;
     item.updated_time = tx.now_iso();
     item_derived::derive(tx, &mut item, Some(&before))?;
@@ -214,6 +216,8 @@ pub fn delete(
     // The item's stage history goes with it, as the service unregisters it on delete.
     tx.delete_stage_history_of(entity_type_id, id)?;
     super::contact_companies::item_deleted(tx, entity_type_id, id)?;
+    super::product_rows::owner_deleted(tx, entity_type_id, id)?;
+    super::requisites::owner_deleted(tx, entity_type_id, id)?;
     changes::item_changed(tx, Change::Deleted, entity_type_id, id, permissions.user_id)?;
     Ok(())
 }

@@ -45,6 +45,17 @@ pub const EVENTS: &[(&str, &str)] = &[
     ("task", "ONTASKDELETE"),
     ("task", "ONTASKCOMMENTADD"),
     ("task", "ONTASKCOMMENTDELETE"),
+    ("crm", "ONCRMPRODUCTADD"),
+    ("crm", "ONCRMPRODUCTUPDATE"),
+    ("crm", "ONCRMPRODUCTDELETE"),
+    ("crm", "ONCRMREQUISITEADD"),
+    ("crm", "ONCRMREQUISITEUPDATE"),
+    ("crm", "ONCRMREQUISITEDELETE"),
+    ("crm", "ONCRMBANKDETAILADD"),
+    ("crm", "ONCRMBANKDETAILUPDATE"),
+    ("crm", "ONCRMBANKDETAILDELETE"),
+    ("crm", "ONCRMADDRESSREGISTER"),
+    ("crm", "ONCRMADDRESSUNREGISTER"),
 ];
 
 /// The scope that offers `event` (upper-case), if this server fires it.

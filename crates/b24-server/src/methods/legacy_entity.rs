@@ -147,11 +147,16 @@ pub fn legacy_fields(call: &Call<'_>) -> Result<Map<String, Value>, ApiError> {
 
 /// The legacy `id` / `ID` parameter: a positive integer, else "ID is not defined or invalid."
 pub fn legacy_id(call: &Call<'_>) -> Result<i64, ApiError> {
+    legacy_id_named(call, "ID is not defined or invalid.")
+}
+
+/// The legacy `id` / `ID` parameter, refused with a method's own text.
+pub fn legacy_id_named(call: &Call<'_>, refusal: &'static str) -> Result<i64, ApiError> {
     call.params
         .get_ci("id")
         .and_then(bind_int)
         .filter(|&id| id > 0)
-        .ok_or_else(|| RestError::legacy("ID is not defined or invalid.").into())
+        .ok_or_else(|| RestError::legacy(refusal).into())
 }
 
 fn add(call: &Call<'_>, entity_type_id: i64) -> Result<Output, ApiError> {

@@ -26,7 +26,11 @@ mod im;
 mod item;
 mod legacy_entity;
 mod listing;
+mod product;
+mod productrow;
+mod record_lists;
 mod relations;
+mod requisite;
 mod system;
 mod tasks;
 mod timeline;
@@ -93,6 +97,11 @@ pub static METHODS: &[MethodSpec] = &[
     activity_type::DELETE,
     activity_type::LIST,
     activity::UPDATE,
+    requisite::ADDRESS_ADD,
+    requisite::ADDRESS_DELETE,
+    requisite::ADDRESS_FIELDS,
+    requisite::ADDRESS_LIST,
+    requisite::ADDRESS_UPDATE,
     crm_category::ADD,
     crm_category::DELETE,
     crm_category::FIELDS,
@@ -134,6 +143,8 @@ pub static METHODS: &[MethodSpec] = &[
     legacy_entity::deal::FIELDS,
     legacy_entity::deal::GET,
     legacy_entity::deal::LIST,
+    productrow::deal::GET,
+    productrow::deal::SET,
     legacy_entity::deal::UPDATE,
     crm_dealcategory::ADD,
     crm_dealcategory::DEFAULT_GET,
@@ -162,13 +173,43 @@ pub static METHODS: &[MethodSpec] = &[
     item::FIELDS,
     item::GET,
     item::LIST,
+    productrow::ADD,
+    productrow::DELETE,
+    productrow::FIELDS_METHOD,
+    productrow::GET,
+    productrow::LIST,
+    productrow::SET,
+    productrow::UPDATE,
     item::UPDATE,
     legacy_entity::lead::ADD,
     legacy_entity::lead::DELETE,
     legacy_entity::lead::FIELDS,
     legacy_entity::lead::GET,
     legacy_entity::lead::LIST,
+    productrow::lead::GET,
+    productrow::lead::SET,
     legacy_entity::lead::UPDATE,
+    product::ADD,
+    product::DELETE,
+    product::FIELDS_METHOD,
+    product::GET,
+    product::LIST,
+    product::UPDATE,
+    productrow::quote::GET,
+    productrow::quote::SET,
+    requisite::ADD,
+    requisite::BANK_ADD,
+    requisite::BANK_DELETE,
+    requisite::BANK_FIELDS,
+    requisite::BANK_GET,
+    requisite::BANK_LIST,
+    requisite::BANK_UPDATE,
+    requisite::DELETE,
+    requisite::FIELDS,
+    requisite::GET,
+    requisite::LIST,
+    requisite::PRESET_LIST,
+    requisite::UPDATE,
     crm_stagehistory::LIST,
     crm_status::ADD,
     crm_status::DELETE,

@@ -650,3 +650,34 @@ pub fn stage_history_page<'q>(
         args: args.values,
     }
 }
+
+/// The columns of `crm_records`, in the order [`super::records`] decodes them.
+pub const RECORD_COLUMNS: &str = "id, owner_type_id, owner_id, sort, extra";
+
+/// A page of records of one kind (`crm.product.list`, `crm.item.productrow.list`,
+/// `crm.requisite.list`, …): by the primary key, or by the `(kind, owner, sort, id)` index when
+/// the filter names an owner.
+pub fn records_page<'q>(
+    dialect: Dialect,
+    portal: PortalId,
+    kind: &'static str,
+    query: &'q ListQuery,
+) -> PageSql<'q> {
+    let mut args = Args::new(dialect);
+    let where_clause = format!(
+        "portal_id = {} AND kind = {} AND {}",
+        args.int(portal),
+        args.push(Arg::Text(kind), "text"),
+        compile_filter(&query.filter, &mut args)
+    );
+    PageSql {
+        page: format!(
+            "SELECT {RECORD_COLUMNS} FROM crm_records WHERE {where_clause} ORDER BY {} LIMIT {} OFFSET {}",
+            order_by(dialect, &query.order, "id"),
+            query.limit,
+            query.offset
+        ),
+        count: format!("SELECT COUNT(*) FROM crm_records WHERE {where_clause}"),
+        args: args.values,
+    }
+}

@@ -19,6 +19,7 @@ pub mod journal;
 mod lists;
 pub mod postgres;
 pub mod query;
+pub mod records;
 pub mod reset;
 mod schema;
 mod sql;
@@ -409,6 +410,7 @@ pub trait Tx:
     + users::UserTx
     + tasks::TaskTx
     + contact_companies::ContactCompanyTx
+    + records::RecordTx
 {
     /// The portal this transaction serves.
     fn portal(&self) -> PortalId;

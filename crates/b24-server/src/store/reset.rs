@@ -565,6 +565,21 @@ pub const TIMELINE_FILES: Table = Table {
     keys: &[&["owner_id", "object_id"]],
 };
 
+/// Products, product rows, requisites, bank details and addresses (`store/records.rs`).
+pub const RECORDS: Table = Table {
+    name: "crm_records",
+    columns: &[
+        ("kind", Text),
+        ("id", Int),
+        ("owner_type_id", Int),
+        ("owner_id", Int),
+        ("sort", Int),
+        ("extra", Json),
+    ],
+    order: "kind, id",
+    keys: &[&["kind", "id"]],
+};
+
 /// The tables a snapshot holds, in the order they are written back.
 pub const SNAPSHOT_TABLES: &[&Table] = &[
     &DYNAMIC_TYPES,
@@ -592,6 +607,7 @@ pub const SNAPSHOT_TABLES: &[&Table] = &[
     &TASK_COMMENTS,
     &TASK_CHECKLIST_ITEMS,
     &TASK_ELAPSED_ITEMS,
+    &RECORDS,
 ];
 
 /// Every table of the schema and what reset does with it. The every-table test fails when the
@@ -625,6 +641,7 @@ pub const TABLES: &[(&str, Fate)] = &[
     ("task_comments", Fate::Data),
     ("task_checklist_items", Fate::Data),
     ("task_elapsed_items", Fate::Data),
+    ("crm_records", Fate::Data),
     ("journal", Fate::Run),
     ("faults", Fate::Run),
     ("users", Fate::Auth),
@@ -673,6 +690,7 @@ pub fn is_data_sequence(name: &str) -> bool {
                 | "task_checklist_item"
                 | "task_elapsed_item"
         )
+        || super::records::RecordKind::SEQUENCES.contains(&name)
 }
 
 /// Rows of one table: column names, then each row's values in that order.

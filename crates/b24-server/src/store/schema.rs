@@ -715,4 +715,23 @@ CREATE TABLE task_elapsed_items (
 );
 CREATE INDEX task_elapsed_items_by_task ON task_elapsed_items (portal_id, task_id, id);
 "#,
+    // 22: records hanging off CRM items with a JSON body — catalogue
+    // products, product rows, requisites, bank details, addresses (`store/records.rs`). The
+    // owner indexes serve each owner's pages (by sort or by id) and the cascades when an owner is deleted.
+    r#"
+CREATE TABLE crm_records (
+    portal_id       BIGINT NOT NULL,
+    kind            TEXT NOT NULL,
+    id              BIGINT NOT NULL,
+    owner_type_id   BIGINT NOT NULL,
+    owner_id        BIGINT NOT NULL,
+    sort            BIGINT NOT NULL,
+    extra           TEXT NOT NULL,
+    PRIMARY KEY (portal_id, kind, id)
+);
+CREATE INDEX crm_records_by_owner
+    ON crm_records (portal_id, kind, owner_type_id, owner_id, sort, id);
+CREATE INDEX crm_records_by_owner_id
+    ON crm_records (portal_id, kind, owner_type_id, owner_id, id);
+"#,
 ];

@@ -32,6 +32,11 @@ impl<'a> SqlTx<'a> {
         }
     }
 
+    /// Whether this is a write transaction (which locks the rows it reads for change).
+    pub(super) fn is_writing(&self) -> bool {
+        self.writing
+    }
+
     /// Runs a statement, returning how many rows it changed.
     pub(super) fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, ApiError> {
         self.conn.execute(sql, args)
@@ -164,7 +169,7 @@ fn text(r: &dyn SqlRow, index: usize) -> Result<String, ApiError> {
 }
 
 /// A JSON object stored as text; unreadable text reads as an empty object.
-fn json_map(r: &dyn SqlRow, index: usize) -> Result<Map<String, Value>, ApiError> {
+pub(super) fn json_map(r: &dyn SqlRow, index: usize) -> Result<Map<String, Value>, ApiError> {
     Ok(serde_json::from_str(&r.text(index)?).unwrap_or_default())
 }
 

@@ -555,6 +555,46 @@ mod plan_tests {
     }
 
     #[test]
+    fn record_pages_use_the_primary_key_or_the_owner_index() {
+        let (_dir, s) = store();
+        let plan_of = |kind: &'static str, query: &ListQuery| {
+            let sql = crate::store::lists::records_page(Dialect::Sqlite, 1, kind, query);
+            s.explain(&sql.page, &sql.args).unwrap()
+        };
+        let catalogue = uncounted(Filter::everything(), Vec::new());
+        assert_indexed(
+            &plan_of("product", &catalogue),
+            "crm_records",
+            "sqlite_autoindex_crm_records_1",
+        );
+        let of_one_owner = |order| {
+            uncounted(
+                Filter::All(vec![
+                    cmp(
+                        Column::Plain("owner_type_id"),
+                        CompareOp::Eq,
+                        SqlValue::Int(2),
+                    ),
+                    cmp(Column::Plain("owner_id"), CompareOp::Eq, SqlValue::Int(5)),
+                ]),
+                order,
+            )
+        };
+        for kind in ["product_row", "requisite", "bank_detail", "address"] {
+            assert_indexed(
+                &plan_of(kind, &of_one_owner(vec![(Column::Plain("sort"), false)])),
+                "crm_records",
+                "crm_records_by_owner ",
+            );
+            assert_indexed(
+                &plan_of(kind, &of_one_owner(vec![ID_ASC])),
+                "crm_records",
+                "crm_records_by_owner_id",
+            );
+        }
+    }
+
+    #[test]
     fn stage_history_pages_use_the_primary_key_or_the_owner_index() {
         let (_dir, s) = store();
         let plan_of = |query: &ListQuery| {
