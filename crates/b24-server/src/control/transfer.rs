@@ -5,8 +5,10 @@
 //! The document (`"format":"b24-server/1"`) shows each row with the field names of the REST
 //! answers: camelCase for users, types, items, bindings and handlers, upper case for activities;
 //! the families added later (departments, dictionaries, pipelines, stage history, timeline
-//! comments and their bindings, activity types, notifications, contact–company links) follow in
-//! sections of their own ([`LATER`]), camelCase too, and a document without them still loads;
+//! comments and their bindings, activity types, notifications, contact–company links, tasks,
+//! product rows, products, requisites, bank details and addresses) follow in sections of their
+//! own ([`LATER`]), camelCase too, and a document without them still loads. Files (`disk.*`) are
+//! not carried: a document would hold every file's bytes;
 //! the stored JSON fields (`extra`, `settings`) sit beside the columns. Values are as stored, so
 //! an import gives back exactly the answers the exporting server gave. An import checks the whole
 //! document before it writes, names the path of the first problem in a 400, and writes in one
@@ -20,7 +22,8 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::reset::{
     Kind, Table, TableRows, ACTIVITIES, ACTIVITY_TYPES, BINDINGS, CATEGORIES, CONTACT_COMPANIES,
-    DEPARTMENTS, DYNAMIC_TYPES, HANDLERS, ITEMS, NOTIFICATIONS, STAGE_HISTORY, STATUSES,
+    DEPARTMENTS, DYNAMIC_TYPES, HANDLERS, ITEMS, NOTIFICATIONS, RECORDS, STAGE_HISTORY, STATUSES,
+    TASKS, TASK_CHECKLIST_ITEMS, TASK_COMMENTS, TASK_ELAPSED_ITEMS, TASK_MEMBERS,
     TIMELINE_BINDINGS, TIMELINE_COMMENTS, USERS, USER_DEPARTMENTS, USER_RIGHTS,
 };
 use crate::store::{PortalId, Store};
@@ -220,12 +223,22 @@ struct Later {
     section: Section,
     /// What the section's implied columns come from.
     implied: Implied,
-    /// The sequence that numbers the rows, and the column holding the number: an import raises
-    /// the sequence to the largest number it wrote.
-    sequence: Option<(&'static str, &'static str)>,
+    /// How the rows are numbered: an import raises the sequence to the largest number it wrote.
+    numbered: Numbered,
     /// A column that names a row of an earlier section of the document (that section's name):
     /// merging replaces those rows' rows of this section, so each must be in the document.
     belongs_to: Option<(&'static str, &'static str)>,
+}
+
+/// The sequence that numbers a [`Later`] section's rows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Numbered {
+    /// None does.
+    No,
+    /// This sequence, the number in this column.
+    By(&'static str, &'static str),
+    /// The sequence the `kind` column names, the number in `id` (one table of several kinds).
+    ByKind,
 }
 
 /// Where the values of a [`Later`] section's implied columns come from.
@@ -243,7 +256,7 @@ const fn later(
     name: &'static str,
     table: &'static Table,
     implied: Implied,
-    sequence: Option<(&'static str, &'static str)>,
+    numbered: Numbered,
     belongs_to: Option<(&'static str, &'static str)>,
 ) -> Later {
     Later {
@@ -261,7 +274,7 @@ const fn later(
             first_id: 1,
         },
         implied,
-        sequence,
+        numbered,
         belongs_to,
     }
 }
@@ -280,28 +293,28 @@ const LATER: &[Later] = &[
         "departments",
         &DEPARTMENTS,
         Implied::Nothing,
-        Some(("department", "id")),
+        Numbered::By("department", "id"),
         None,
     ),
     later(
         "userDepartments",
         &USER_DEPARTMENTS,
         Implied::Nothing,
-        None,
+        Numbered::No,
         Some(("user_id", "users")),
     ),
     later(
         "statuses",
         &STATUSES,
         Implied::Nothing,
-        Some(("crm_status", "id")),
+        Numbered::By("crm_status", "id"),
         None,
     ),
     later(
         "pipelines",
         &CATEGORIES,
         Implied::Nothing,
-        Some(("crm_category", "id")),
+        Numbered::By("crm_category", "id"),
         None,
     )
     .ids_from_zero(),
@@ -309,36 +322,84 @@ const LATER: &[Later] = &[
         "stageHistory",
         &STAGE_HISTORY,
         Implied::Nothing,
-        Some(("crm_stage_history", "id")),
+        Numbered::By("crm_stage_history", "id"),
         None,
     ),
     later(
         "timelineComments",
         &TIMELINE_COMMENTS,
         Implied::Nothing,
-        Some(("timeline", "id")),
+        Numbered::By("timeline", "id"),
         None,
     ),
     later(
         "timelineBindings",
         &TIMELINE_BINDINGS,
         Implied::OrderPer("owner_id"),
-        Some(("timeline_binding", "seq")),
+        Numbered::By("timeline_binding", "seq"),
         Some(("owner_id", "timelineComments")),
     ),
-    later("activityTypes", &ACTIVITY_TYPES, Implied::App, None, None),
+    later(
+        "activityTypes",
+        &ACTIVITY_TYPES,
+        Implied::App,
+        Numbered::No,
+        None,
+    ),
     later(
         "notifications",
         &NOTIFICATIONS,
         Implied::Nothing,
-        Some(("notification", "id")),
+        Numbered::By("notification", "id"),
         None,
     ),
     later(
         "contactCompanies",
         &CONTACT_COMPANIES,
         Implied::Nothing,
+        Numbered::No,
         None,
+    ),
+    later(
+        "tasks",
+        &TASKS,
+        Implied::Nothing,
+        Numbered::By("task", "id"),
+        None,
+    ),
+    later(
+        "taskMembers",
+        &TASK_MEMBERS,
+        Implied::Nothing,
+        Numbered::No,
+        Some(("task_id", "tasks")),
+    ),
+    later(
+        "taskComments",
+        &TASK_COMMENTS,
+        Implied::Nothing,
+        Numbered::By("task_comment", "id"),
+        None,
+    ),
+    later(
+        "taskChecklistItems",
+        &TASK_CHECKLIST_ITEMS,
+        Implied::Nothing,
+        Numbered::By("task_checklist_item", "id"),
+        None,
+    ),
+    later(
+        "taskElapsedItems",
+        &TASK_ELAPSED_ITEMS,
+        Implied::Nothing,
+        Numbered::By("task_elapsed_item", "id"),
+        None,
+    ),
+    later(
+        "records",
+        &RECORDS,
+        Implied::Nothing,
+        Numbered::ByKind,
         None,
     ),
 ];
@@ -1027,8 +1088,23 @@ pub fn import(
         }
         sequences.extend(item_max.into_iter().map(|(t, id)| (format!("item:{t}"), Some(id))));
         for (part, section) in load.later.iter().zip(LATER) {
-            if let Some((name, column)) = section.sequence {
-                sequences.push((name.into(), max_of(&part.rows, section.section.table, column)));
+            let table = section.section.table;
+            match section.numbered {
+                Numbered::No => {}
+                Numbered::By(name, column) => {
+                    sequences.push((name.into(), max_of(&part.rows, table, column)));
+                }
+                Numbered::ByKind => {
+                    let (kind, id) = (column_index(table, "kind"), column_index(table, "id"));
+                    let mut most: BTreeMap<String, i64> = BTreeMap::new();
+                    for row in &part.rows.rows {
+                        if let (Some(kind), Some(id)) = (row[kind].as_str(), row[id].as_i64()) {
+                            let max = most.entry(kind.to_string()).or_insert(id);
+                            *max = (*max).max(id);
+                        }
+                    }
+                    sequences.extend(most.into_iter().map(|(k, id)| (k, Some(id))));
+                }
             }
         }
         for (name, max) in sequences {

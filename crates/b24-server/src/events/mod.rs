@@ -40,11 +40,6 @@ pub const EVENTS: &[(&str, &str)] = &[
     ("crm", "ONCRMTIMELINECOMMENTADD"),
     ("crm", "ONCRMTIMELINECOMMENTUPDATE"),
     ("crm", "ONCRMTIMELINECOMMENTDELETE"),
-    ("task", "ONTASKADD"),
-    ("task", "ONTASKUPDATE"),
-    ("task", "ONTASKDELETE"),
-    ("task", "ONTASKCOMMENTADD"),
-    ("task", "ONTASKCOMMENTDELETE"),
     ("crm", "ONCRMPRODUCTADD"),
     ("crm", "ONCRMPRODUCTUPDATE"),
     ("crm", "ONCRMPRODUCTDELETE"),
@@ -56,6 +51,11 @@ pub const EVENTS: &[(&str, &str)] = &[
     ("crm", "ONCRMBANKDETAILDELETE"),
     ("crm", "ONCRMADDRESSREGISTER"),
     ("crm", "ONCRMADDRESSUNREGISTER"),
+    ("task", "ONTASKADD"),
+    ("task", "ONTASKUPDATE"),
+    ("task", "ONTASKDELETE"),
+    ("task", "ONTASKCOMMENTADD"),
+    ("task", "ONTASKCOMMENTDELETE"),
 ];
 
 /// The scope that offers `event` (upper-case), if this server fires it.

@@ -716,6 +716,26 @@ fn unix_now() -> f64 {
         .as_secs_f64()
 }
 
+/// The sections of the families added after the first export format.
+const LATER_SECTIONS: [&str; 16] = [
+    "departments",
+    "userDepartments",
+    "statuses",
+    "pipelines",
+    "stageHistory",
+    "timelineComments",
+    "timelineBindings",
+    "activityTypes",
+    "notifications",
+    "contactCompanies",
+    "tasks",
+    "taskMembers",
+    "taskComments",
+    "taskChecklistItems",
+    "taskElapsedItems",
+    "records",
+];
+
 /// What the families added after the first export format answer, without the `time` blocks.
 async fn later_answers(app: &TestApp, deal: i64, contact: i64) -> Vec<Value> {
     let mut out = Vec::new();
@@ -730,6 +750,12 @@ async fn later_answers(app: &TestApp, deal: i64, contact: i64) -> Vec<Value> {
         ("department.get", json!({})),
         ("user.get", json!({})),
         ("crm.contact.company.items.get", json!({"id": contact})),
+        ("tasks.task.list", json!({"select": ["*", "UF_CRM_TASK"]})),
+        (
+            "crm.item.productrow.list",
+            json!({"filter": {"=ownerType": "D", "=ownerId": deal}}),
+        ),
+        ("crm.activity.list", json!({"select": ["*"]})),
     ] {
         let (status, mut body) = app.call(method, params.clone()).await;
         assert_eq!(status, 200, "{method} {params}: {body}");
@@ -799,20 +825,38 @@ async fn export_and_import_carry_the_families_added_after_the_first_format() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
+    let task = a
+        .ok(
+            "tasks.task.add",
+            json!({"fields": {"TITLE": "Call back", "RESPONSIBLE_ID": seller,
+                              "UF_CRM_TASK": [format!("D_{deal}")]}}),
+        )
+        .await;
+    let task = task["task"]["id"].clone();
+    a.ok(
+        "task.commentitem.add",
+        json!([task, {"POST_MESSAGE": "Done soon"}]),
+    )
+    .await;
+    a.ok(
+        "task.checklistitem.add",
+        json!([task, {"TITLE": "Find the number"}]),
+    )
+    .await;
+    a.ok(
+        "task.elapseditem.add",
+        json!([task, {"SECONDS": 600, "COMMENT_TEXT": "Dialling"}]),
+    )
+    .await;
+    a.ok(
+        "crm.item.productrow.add",
+        json!({"fields": {"ownerType": "D", "ownerId": deal, "productName": "Chair",
+                          "price": 100, "quantity": 2}}),
+    )
+    .await;
     let (status, mut document) = a.control(Method::GET, "/export", None).await;
     assert_eq!(status, 200, "{document}");
-    for section in [
-        "departments",
-        "userDepartments",
-        "statuses",
-        "pipelines",
-        "stageHistory",
-        "timelineComments",
-        "timelineBindings",
-        "activityTypes",
-        "notifications",
-        "contactCompanies",
-    ] {
+    for section in LATER_SECTIONS {
         assert!(
             document[section].as_array().is_some_and(|l| !l.is_empty()),
             "{section}: {}",
@@ -852,18 +896,7 @@ async fn export_and_import_carry_the_families_added_after_the_first_format() {
     assert_eq!(status, 200, "{listed}");
     assert_eq!(listed["result"][0]["TYPE_ID"], json!("QUICKBOOKS"));
     let (_, again) = b.control(Method::GET, "/export", None).await;
-    for section in [
-        "departments",
-        "userDepartments",
-        "statuses",
-        "pipelines",
-        "stageHistory",
-        "timelineComments",
-        "timelineBindings",
-        "activityTypes",
-        "notifications",
-        "contactCompanies",
-    ] {
+    for section in LATER_SECTIONS {
         assert_eq!(again[section], document[section], "{section}");
     }
     // New rows take ids after the imported ones, in every family.
