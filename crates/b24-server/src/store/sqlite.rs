@@ -127,7 +127,7 @@ impl SqliteStore {
         if let Some(damage) = self.damaged.get() {
             return Err(ApiError::internal(anyhow::anyhow!("{damage}")));
         }
-        let now = self.clock.now();
+        let now = self.clock.now_in(portal);
         if !writing {
             let mut conn = self.readers.get().map_err(|e| {
                 ApiError::internal(anyhow::anyhow!(e).context("no reader connection"))
