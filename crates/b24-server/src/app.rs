@@ -349,13 +349,16 @@ async fn refresh_portal(state: AppState) {
         let read = move || -> anyhow::Result<_> {
             let (portals, faults) = store
                 .read(DEFAULT_PORTAL, |tx| {
-                    Ok((tx.portal_states()?, tx.live_faults_of_every_portal()?))
+                    Ok((
+                        (tx.portal_states()?, tx.portals_with_outbox_rows()?),
+                        tx.live_faults_of_every_portal()?,
+                    ))
                 })
                 .map_err(|e| anyhow::anyhow!("reading the portals: {e}"))?;
             Ok((portals, faults, admin_token::stored_digest(&store)?))
         };
         match tokio::task::spawn_blocking(read).await {
-            Ok(Ok((portals, faults, token_digest))) => {
+            Ok(Ok(((portals, outboxes), faults, token_digest))) => {
                 let live: HashSet<PortalId> = portals.iter().map(|p| p.id).collect();
                 state.portals.retain(&live);
                 for portal in &portals {
@@ -373,6 +376,17 @@ async fn refresh_portal(state: AppState) {
                             .reset_seen
                             .fetch_max(portal.reset_generation, Ordering::SeqCst);
                     }
+                }
+                // Events queued elsewhere (another process, the CLI) are sent from here too.
+                let mut woken = false;
+                for portal in outboxes {
+                    if state.portals.get(portal).is_some() {
+                        state.portals.mark_outbox(portal);
+                        woken = true;
+                    }
+                }
+                if woken {
+                    state.events_wake.notify_one();
                 }
                 let mut rules: HashMap<PortalId, Vec<_>> =
                     live.iter().map(|id| (*id, Vec::new())).collect();

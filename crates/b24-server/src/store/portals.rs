@@ -53,6 +53,21 @@ fn state_from_row(r: &dyn SqlRow) -> Result<PortalState, ApiError> {
     })
 }
 
+const WEBHOOK_PORTAL: &str = "SELECT portal_id FROM webhooks WHERE code_digest = ?1";
+const ACCESS_TOKEN_PORTAL: &str = "SELECT portal_id FROM oauth_tokens WHERE access_digest = ?1";
+const REFRESH_TOKEN_PORTAL: &str = "SELECT portal_id FROM oauth_tokens WHERE refresh_digest = ?1";
+const AUTH_CODE_PORTAL: &str = "SELECT portal_id FROM oauth_codes WHERE code_digest = ?1";
+
+/// The statements that find a credential's portal by its digest (each served by an index of
+/// the digest alone: see the plan tests).
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) const CREDENTIAL_LOOKUPS: [(&str, &str, &str); 4] = [
+    (WEBHOOK_PORTAL, "webhooks", "webhooks_by_code"),
+    (ACCESS_TOKEN_PORTAL, "oauth_tokens", "oauth_tokens_by_access"),
+    (REFRESH_TOKEN_PORTAL, "oauth_tokens", "oauth_tokens_by_refresh_digest"),
+    (AUTH_CODE_PORTAL, "oauth_codes", "oauth_codes_by_code"),
+];
+
 /// What a new portal starts with.
 #[derive(Debug, Clone)]
 pub struct NewPortal<'a> {
@@ -103,6 +118,9 @@ pub trait PortalTx {
     fn enter_portal(&mut self, portal: PortalId);
     /// Whether the transaction's portal has rows in its event outbox.
     fn outbox_holds_rows(&mut self) -> Result<bool, ApiError>;
+    /// The portals whose event outbox holds rows (queued by another process or the CLI, or
+    /// waiting for a retry): the outbox holds pending events only, so this reads few rows.
+    fn portals_with_outbox_rows(&mut self) -> Result<Vec<PortalId>, ApiError>;
     /// The portal an application was created on (the lowest, if it is installed on several).
     fn portal_of_client_id(&mut self, client_id: &str) -> Result<Option<PortalId>, ApiError>;
 }
@@ -213,7 +231,7 @@ impl PortalTx for SqlTx<'_> {
 
     fn portal_of_webhook(&mut self, code_digest: &[u8; 32]) -> Result<Option<PortalId>, ApiError> {
         self.portal_of(
-            "SELECT portal_id FROM webhooks WHERE code_digest = ?1",
+            WEBHOOK_PORTAL,
             code_digest,
         )
     }
@@ -223,7 +241,7 @@ impl PortalTx for SqlTx<'_> {
         digest: &[u8; 32],
     ) -> Result<Option<PortalId>, ApiError> {
         self.portal_of(
-            "SELECT portal_id FROM oauth_tokens WHERE access_digest = ?1",
+            ACCESS_TOKEN_PORTAL,
             digest,
         )
     }
@@ -233,14 +251,14 @@ impl PortalTx for SqlTx<'_> {
         digest: &[u8; 32],
     ) -> Result<Option<PortalId>, ApiError> {
         self.portal_of(
-            "SELECT portal_id FROM oauth_tokens WHERE refresh_digest = ?1",
+            REFRESH_TOKEN_PORTAL,
             digest,
         )
     }
 
     fn portal_of_auth_code(&mut self, digest: &[u8; 32]) -> Result<Option<PortalId>, ApiError> {
         self.portal_of(
-            "SELECT portal_id FROM oauth_codes WHERE code_digest = ?1",
+            AUTH_CODE_PORTAL,
             digest,
         )
     }
@@ -257,6 +275,14 @@ impl PortalTx for SqlTx<'_> {
                 |r| r.int(0),
             )?
             .is_some())
+    }
+
+    fn portals_with_outbox_rows(&mut self) -> Result<Vec<PortalId>, ApiError> {
+        self.all(
+            "SELECT DISTINCT portal_id FROM event_outbox",
+            &args![],
+            |r| r.int(0),
+        )
     }
 
     fn portal_of_client_id(&mut self, client_id: &str) -> Result<Option<PortalId>, ApiError> {

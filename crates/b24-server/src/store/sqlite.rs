@@ -405,6 +405,18 @@ mod plan_tests {
         .assert_indexed(plan, table, index)
     }
 
+    #[test]
+    fn a_credential_finds_its_portal_through_an_index_of_its_digest() {
+        let (_dir, s) = store();
+        let digest = [7u8; 32];
+        for (sql, table, index) in crate::store::portals::CREDENTIAL_LOOKUPS {
+            let plan = s
+                .explain(sql, &crate::store::driver::args![&digest])
+                .unwrap();
+            assert_indexed(&plan, table, index);
+        }
+    }
+
     const ITEMS_PK: &str = "sqlite_autoindex_crm_items_1";
     const ID_ASC: (Column, bool) = (Column::Plain("id"), false);
 

@@ -514,3 +514,134 @@ async fn an_application_created_once_is_authorized_per_portal_and_its_tokens_ans
     assert_eq!(status, 200, "{renewed}");
     assert_eq!(renewed["member_id"], p.answer["member_id"]);
 }
+
+/// One operation of the isolation property, on one portal.
+#[derive(Debug, Clone)]
+enum Op {
+    Add { entity_type_id: i64, title: u8 },
+    Update { entity_type_id: i64, id: i64, title: u8 },
+    Delete { entity_type_id: i64, id: i64 },
+    Get { entity_type_id: i64, id: i64 },
+    List { entity_type_id: i64 },
+    Todo { deal: i64 },
+    Activities,
+    AddUser,
+    Users,
+}
+
+impl Op {
+    fn call(&self) -> (&'static str, Value) {
+        match *self {
+            Op::Add { entity_type_id, title } => (
+                "crm.item.add",
+                json!({"entityTypeId": entity_type_id, "fields": {"title": format!("t{title}")}}),
+            ),
+            Op::Update { entity_type_id, id, title } => (
+                "crm.item.update",
+                json!({"entityTypeId": entity_type_id, "id": id,
+                       "fields": {"title": format!("u{title}")}}),
+            ),
+            Op::Delete { entity_type_id, id } => (
+                "crm.item.delete",
+                json!({"entityTypeId": entity_type_id, "id": id}),
+            ),
+            Op::Get { entity_type_id, id } => (
+                "crm.item.get",
+                json!({"entityTypeId": entity_type_id, "id": id}),
+            ),
+            Op::List { entity_type_id } => (
+                "crm.item.list",
+                json!({"entityTypeId": entity_type_id, "order": {"id": "asc"}}),
+            ),
+            Op::Todo { deal } => (
+                "crm.activity.todo.add",
+                json!({"ownerTypeId": 2, "ownerId": deal, "title": "todo",
+                       "deadline": "2030-01-01T10:00:00+00:00"}),
+            ),
+            Op::Activities => ("crm.activity.list", json!({"order": {"ID": "asc"}})),
+            Op::AddUser => (
+                "user.add",
+                json!({"EMAIL": "someone@example.test", "NAME": "Some", "LAST_NAME": "One"}),
+            ),
+            Op::Users => ("user.get", json!({"sort": "ID", "order": "ASC"})),
+        }
+    }
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    let entity = prop_oneof![Just(2i64), Just(3i64), Just(1i64)];
+    prop_oneof![
+        3 => (entity.clone(), any::<u8>()).prop_map(|(entity_type_id, title)| Op::Add { entity_type_id, title }),
+        2 => (entity.clone(), 1..5i64, any::<u8>())
+            .prop_map(|(entity_type_id, id, title)| Op::Update { entity_type_id, id, title }),
+        1 => (entity.clone(), 1..5i64).prop_map(|(entity_type_id, id)| Op::Delete { entity_type_id, id }),
+        1 => (entity.clone(), 1..5i64).prop_map(|(entity_type_id, id)| Op::Get { entity_type_id, id }),
+        1 => entity.prop_map(|entity_type_id| Op::List { entity_type_id }),
+        1 => (1..4i64).prop_map(|deal| Op::Todo { deal }),
+        1 => Just(Op::Activities),
+        1 => Just(Op::AddUser),
+        1 => Just(Op::Users),
+    ]
+}
+
+/// An answer with what differs between any two servers taken out: the `time` block, instants,
+/// and the host a URL names.
+fn comparable(status: u16, mut body: Value, base: &str) -> (u16, Value) {
+    fn scrub(value: &mut Value, base: &str) {
+        match value {
+            Value::String(s) => {
+                let looks_like_instant = s.len() >= 19
+                    && s.as_bytes()[4] == b'-'
+                    && s.as_bytes()[10] == b'T'
+                    && s[..4].bytes().all(|b| b.is_ascii_digit());
+                if looks_like_instant && !s.starts_with("2030-") {
+                    *s = "<instant>".into();
+                } else if s.contains(base) {
+                    *s = s.replace(base, "<base>");
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| scrub(v, base)),
+            Value::Object(map) => map.values_mut().for_each(|v| scrub(v, base)),
+            _ => {}
+        }
+    }
+    if let Some(map) = body.as_object_mut() {
+        map.remove("time");
+    }
+    scrub(&mut body, base);
+    (status, body)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 8, ..Default::default() })]
+
+    /// Several portals on one server answer every operation exactly as servers holding one
+    /// of them alone do.
+    #[test]
+    fn every_portal_answers_as_a_server_holding_it_alone(
+        ops in proptest::collection::vec((0..3usize, op()), 1..30)
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let shared = spawn_app().await;
+            let mut webhooks = Vec::new();
+            for i in 0..3 {
+                webhooks.push(new_portal(&shared, &format!("iso-{i}")).await.webhook);
+            }
+            let mut alone = Vec::new();
+            for _ in 0..3 {
+                alone.push(spawn_app().await);
+            }
+            for (step, (portal, op)) in ops.iter().enumerate() {
+                let (method, params) = op.call();
+                let (status, body) = shared.call_as(&webhooks[*portal], method, params.clone()).await;
+                let there = comparable(status, body, &shared.base);
+                let solo = &alone[*portal];
+                let (status, body) = solo.call(method, params).await;
+                let here = comparable(status, body, &solo.base);
+                assert_eq!(there, here, "step {step}: {op:?} on portal {portal}");
+            }
+        });
+    }
+}
