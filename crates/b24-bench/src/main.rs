@@ -425,7 +425,11 @@ async fn portals_cost(
         Backend::Postgres => server.with_database_url(Some(format!(
             "{}{}options=-csearch_path%3Db24_bench_{activities}",
             args.database_url,
-            if args.database_url.contains('?') { '&' } else { '?' }
+            if args.database_url.contains('?') {
+                '&'
+            } else {
+                '?'
+            }
         ))),
     };
     let webhook_path = server.create_webhook(&data_dir)?;
@@ -456,7 +460,10 @@ async fn portals_cost(
     let mut admin = Connection::open(&running.endpoint).await?;
     let mut creates = Vec::with_capacity(args.extra_portals);
     let mut names = Vec::with_capacity(args.extra_portals);
-    eprintln!("{activities} activities: creating {} portals", args.extra_portals);
+    eprintln!(
+        "{activities} activities: creating {} portals",
+        args.extra_portals
+    );
     for i in 0..args.extra_portals {
         let name = format!("bench-{i}");
         let started = std::time::Instant::now();
@@ -493,7 +500,12 @@ async fn portals_cost(
     for name in &names {
         let started = std::time::Instant::now();
         let answer = admin
-            .admin(hyper::Method::DELETE, &format!("/portals/{name}"), &token, None)
+            .admin(
+                hyper::Method::DELETE,
+                &format!("/portals/{name}"),
+                &token,
+                None,
+            )
             .await?;
         deletes.push(started.elapsed());
         anyhow::ensure!(

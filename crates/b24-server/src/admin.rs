@@ -140,10 +140,7 @@ fn to_anyhow_ref(e: &ApiError) -> String {
 
 /// A fresh portal name for callers that do not choose one (`p-` and 10 hex digits).
 pub fn generated_portal_name() -> String {
-    format!(
-        "p-{}",
-        &hex::encode(digest(&generate_code(32)))[..10]
-    )
+    format!("p-{}", &hex::encode(digest(&generate_code(32)))[..10])
 }
 
 /// Creates a portal, its administrator and an all-scope webhook, in one transaction. The
@@ -199,7 +196,11 @@ pub fn create_portal(
         });
         Ok(Ok(CreatedPortal {
             portal: name.clone(),
-            webhook: webhook_url(&default.public_url, first.admin_user_id, &first.webhook_code),
+            webhook: webhook_url(
+                &default.public_url,
+                first.admin_user_id,
+                &first.webhook_code,
+            ),
             https_webhook,
             member_id: member_id.clone(),
             domain,

@@ -154,9 +154,7 @@ impl Portals {
                         state.clock_frozen_at,
                     );
                 }
-                None => runtime
-                    .clock
-                    .set(state.clock_offset, state.clock_frozen_at),
+                None => runtime.clock.set(state.clock_offset, state.clock_frozen_at),
             }
             runtime.flags.set(state.rest_enabled, state.closed);
             if runtime.plan.get() != plan {
@@ -223,7 +221,11 @@ impl Portals {
 
     /// Loads a portal's runtime from the database if this process does not hold it yet
     /// (created by another process or the CLI). Blocking: call it off the async runtime.
-    pub fn load(&self, store: &Store, id: PortalId) -> Result<Option<Arc<PortalRuntime>>, ApiError> {
+    pub fn load(
+        &self,
+        store: &Store,
+        id: PortalId,
+    ) -> Result<Option<Arc<PortalRuntime>>, ApiError> {
         if let Some(runtime) = self.get(id) {
             return Ok(Some(runtime));
         }
@@ -336,7 +338,10 @@ pub fn portal_url(base: &str, name: &str) -> String {
 /// `:port` of `host[:port]`, or empty.
 pub fn port_of(authority: &str) -> &str {
     match authority.rfind(':') {
-        Some(i) if !authority[i..].contains(']') && authority[i + 1..].bytes().all(|b| b.is_ascii_digit()) => {
+        Some(i)
+            if !authority[i..].contains(']')
+                && authority[i + 1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
             &authority[i..]
         }
         _ => "",

@@ -421,8 +421,12 @@ pub(crate) async fn portal_state(
 ) -> AppState {
     use crate::portals::CredentialKind;
     let credential = match credentials {
-        Credentials::Webhook { code, .. } => Some((CredentialKind::Webhook, crate::secret::digest(code))),
-        Credentials::Token(token) => Some((CredentialKind::AccessToken, crate::secret::digest(token))),
+        Credentials::Webhook { code, .. } => {
+            Some((CredentialKind::Webhook, crate::secret::digest(code)))
+        }
+        Credentials::Token(token) => {
+            Some((CredentialKind::AccessToken, crate::secret::digest(token)))
+        }
         Credentials::None => None,
     };
     let host = headers
@@ -504,7 +508,12 @@ async fn handle(
 /// was issued on (each is unique server-wide), else the default portal.
 async fn grant_portal_state(state: &AppState, params: &Map<String, Value>) -> AppState {
     use crate::portals::CredentialKind;
-    let text = |name: &str| params.get(name).and_then(Value::as_str).filter(|v| !v.is_empty());
+    let text = |name: &str| {
+        params
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
     let presented = match text("grant_type") {
         Some("authorization_code") => text("code").map(|c| (CredentialKind::AuthCode, c)),
         Some("refresh_token") => text("refresh_token").map(|t| (CredentialKind::RefreshToken, t)),
@@ -515,9 +524,11 @@ async fn grant_portal_state(state: &AppState, params: &Map<String, Value>) -> Ap
     };
     let digest = crate::secret::digest(secret);
     let (store, portals) = (state.store.clone(), state.portals.clone());
-    let found = tokio::task::spawn_blocking(move || match portals.find_credential(&store, kind, &digest)? {
-        Some(id) => portals.load(&store, id),
-        None => Ok(None),
+    let found = tokio::task::spawn_blocking(move || {
+        match portals.find_credential(&store, kind, &digest)? {
+            Some(id) => portals.load(&store, id),
+            None => Ok(None),
+        }
     })
     .await;
     match found {

@@ -53,9 +53,10 @@ pub(super) async fn app_info(
         .as_ref()
         .ok()
         .and_then(|params| token_from(&headers, params));
-    let credentials = token
-        .clone()
-        .map_or(crate::auth::Credentials::None, crate::auth::Credentials::Token);
+    let credentials = token.clone().map_or(
+        crate::auth::Credentials::None,
+        crate::auth::Credentials::Token,
+    );
     let state = super::portal_state(&state, &credentials, &headers).await;
     let start = state.clock.now();
     if let Some(limited) = rate_limited(&state, client, &headers, start) {

@@ -50,7 +50,9 @@ pub trait FaultTx {
     fn live_faults(&mut self, lock: bool) -> Result<Vec<StoredFault>, ApiError>;
     /// The rules that can still fire on every portal, with their portal, for the refresh of a
     /// running server (rules are few: a test's handful per portal).
-    fn live_faults_of_every_portal(&mut self) -> Result<Vec<(super::PortalId, StoredFault)>, ApiError>;
+    fn live_faults_of_every_portal(
+        &mut self,
+    ) -> Result<Vec<(super::PortalId, StoredFault)>, ApiError>;
     /// Stores a rule's counters.
     fn set_fault_counts(
         &mut self,
@@ -98,7 +100,9 @@ impl FaultTx for SqlTx<'_> {
         )
     }
 
-    fn live_faults_of_every_portal(&mut self) -> Result<Vec<(super::PortalId, StoredFault)>, ApiError> {
+    fn live_faults_of_every_portal(
+        &mut self,
+    ) -> Result<Vec<(super::PortalId, StoredFault)>, ApiError> {
         self.all(
             &format!(
                 "SELECT {COLUMNS}, portal_id FROM faults

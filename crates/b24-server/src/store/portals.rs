@@ -63,8 +63,16 @@ const AUTH_CODE_PORTAL: &str = "SELECT portal_id FROM oauth_codes WHERE code_dig
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) const CREDENTIAL_LOOKUPS: [(&str, &str, &str); 4] = [
     (WEBHOOK_PORTAL, "webhooks", "webhooks_by_code"),
-    (ACCESS_TOKEN_PORTAL, "oauth_tokens", "oauth_tokens_by_access"),
-    (REFRESH_TOKEN_PORTAL, "oauth_tokens", "oauth_tokens_by_refresh_digest"),
+    (
+        ACCESS_TOKEN_PORTAL,
+        "oauth_tokens",
+        "oauth_tokens_by_access",
+    ),
+    (
+        REFRESH_TOKEN_PORTAL,
+        "oauth_tokens",
+        "oauth_tokens_by_refresh_digest",
+    ),
     (AUTH_CODE_PORTAL, "oauth_codes", "oauth_codes_by_code"),
 ];
 
@@ -104,13 +112,9 @@ pub trait PortalTx {
     /// The portal of a webhook, by the digest of its code.
     fn portal_of_webhook(&mut self, code_digest: &[u8; 32]) -> Result<Option<PortalId>, ApiError>;
     /// The portal of an OAuth access token, by its digest.
-    fn portal_of_access_token(&mut self, digest: &[u8; 32])
-        -> Result<Option<PortalId>, ApiError>;
+    fn portal_of_access_token(&mut self, digest: &[u8; 32]) -> Result<Option<PortalId>, ApiError>;
     /// The portal of an OAuth refresh token, by its digest.
-    fn portal_of_refresh_token(
-        &mut self,
-        digest: &[u8; 32],
-    ) -> Result<Option<PortalId>, ApiError>;
+    fn portal_of_refresh_token(&mut self, digest: &[u8; 32]) -> Result<Option<PortalId>, ApiError>;
     /// The portal of an OAuth authorisation code, by its digest.
     fn portal_of_auth_code(&mut self, digest: &[u8; 32]) -> Result<Option<PortalId>, ApiError>;
     /// Makes the rest of the transaction about another portal: a portal is filled in (its
@@ -126,11 +130,7 @@ pub trait PortalTx {
 }
 
 impl SqlTx<'_> {
-    fn portal_of(
-        &mut self,
-        sql: &str,
-        digest: &[u8; 32],
-    ) -> Result<Option<PortalId>, ApiError> {
+    fn portal_of(&mut self, sql: &str, digest: &[u8; 32]) -> Result<Option<PortalId>, ApiError> {
         self.opt(sql, &args![digest], |r| r.int(0))
     }
 }
@@ -230,37 +230,19 @@ impl PortalTx for SqlTx<'_> {
     }
 
     fn portal_of_webhook(&mut self, code_digest: &[u8; 32]) -> Result<Option<PortalId>, ApiError> {
-        self.portal_of(
-            WEBHOOK_PORTAL,
-            code_digest,
-        )
+        self.portal_of(WEBHOOK_PORTAL, code_digest)
     }
 
-    fn portal_of_access_token(
-        &mut self,
-        digest: &[u8; 32],
-    ) -> Result<Option<PortalId>, ApiError> {
-        self.portal_of(
-            ACCESS_TOKEN_PORTAL,
-            digest,
-        )
+    fn portal_of_access_token(&mut self, digest: &[u8; 32]) -> Result<Option<PortalId>, ApiError> {
+        self.portal_of(ACCESS_TOKEN_PORTAL, digest)
     }
 
-    fn portal_of_refresh_token(
-        &mut self,
-        digest: &[u8; 32],
-    ) -> Result<Option<PortalId>, ApiError> {
-        self.portal_of(
-            REFRESH_TOKEN_PORTAL,
-            digest,
-        )
+    fn portal_of_refresh_token(&mut self, digest: &[u8; 32]) -> Result<Option<PortalId>, ApiError> {
+        self.portal_of(REFRESH_TOKEN_PORTAL, digest)
     }
 
     fn portal_of_auth_code(&mut self, digest: &[u8; 32]) -> Result<Option<PortalId>, ApiError> {
-        self.portal_of(
-            AUTH_CODE_PORTAL,
-            digest,
-        )
+        self.portal_of(AUTH_CODE_PORTAL, digest)
     }
 
     fn enter_portal(&mut self, portal: PortalId) {

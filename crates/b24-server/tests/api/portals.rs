@@ -25,7 +25,10 @@ async fn new_portal(app: &TestApp, name: &str) -> Portal {
 }
 
 fn portal_id(app: &TestApp, name: &str) -> PortalId {
-    app.state.portals.id_of(name).expect("the server holds the portal")
+    app.state
+        .portals
+        .id_of(name)
+        .expect("the server holds the portal")
 }
 
 #[tokio::test]
@@ -46,10 +49,14 @@ async fn creating_a_portal_answers_201_with_its_webhook_member_id_and_domain() {
     assert!(portal.webhook.starts_with(&format!("{}/rest/1/", app.base)));
     assert!(portal.webhook.ends_with('/'));
     // Its administrator is user 1 of its own, and its webhook has every scope.
-    let (status, me) = app.call_as(&portal.webhook, "user.current", json!({})).await;
+    let (status, me) = app
+        .call_as(&portal.webhook, "user.current", json!({}))
+        .await;
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["result"]["ID"], "1");
-    let (status, _) = app.call_as(&portal.webhook, "crm.deal.list", json!({})).await;
+    let (status, _) = app
+        .call_as(&portal.webhook, "crm.deal.list", json!({}))
+        .await;
     assert_eq!(status, 200);
 }
 
@@ -124,7 +131,10 @@ async fn each_portal_has_its_own_rows_and_id_sequences() {
     let app = spawn_app().await;
     let b = new_portal(&app, "b").await;
     let in_default = app
-        .ok("crm.item.add", json!({"entityTypeId": 2, "fields": {"title": "mine"}}))
+        .ok(
+            "crm.item.add",
+            json!({"entityTypeId": 2, "fields": {"title": "mine"}}),
+        )
         .await;
     let (_, in_b) = app
         .call_as(
@@ -147,10 +157,7 @@ async fn each_portal_has_its_own_rows_and_id_sequences() {
         .collect();
     assert_eq!(titles, ["theirs"]);
     let (_, mine) = app
-        .call(
-            "crm.item.get",
-            json!({"entityTypeId": 2, "id": 1}),
-        )
+        .call("crm.item.get", json!({"entityTypeId": 2, "id": 1}))
         .await;
     assert_eq!(mine["result"]["item"]["title"], "mine");
 }
@@ -186,8 +193,8 @@ async fn export_of(app: &TestApp, portal: &str) -> Value {
 }
 
 #[tokio::test]
-async fn every_method_with_a_credential_of_one_portal_and_ids_of_another_leaves_the_other_untouched()
-{
+async fn every_method_with_a_credential_of_one_portal_and_ids_of_another_leaves_the_other_untouched(
+) {
     let app = spawn_app().await;
     let a = new_portal(&app, "a").await;
     let b = new_portal(&app, "b").await;
@@ -287,8 +294,11 @@ async fn deleting_a_portal_removes_its_rows_and_its_webhook_stops_working() {
 async fn admin_routes_pick_the_portal_by_header_or_query_and_unknown_names_are_404() {
     let app = spawn_app().await;
     let p = new_portal(&app, "p").await;
-    app.ok("crm.item.add", json!({"entityTypeId": 2, "fields": {"title": "d"}}))
-        .await;
+    app.ok(
+        "crm.item.add",
+        json!({"entityTypeId": 2, "fields": {"title": "d"}}),
+    )
+    .await;
     app.call_as(
         &p.webhook,
         "crm.item.add",
@@ -324,7 +334,10 @@ async fn admin_routes_pick_the_portal_by_header_or_query_and_unknown_names_are_4
     let (_, p_time) = app.call_as(&p.webhook, "server.time", json!({})).await;
     let default_time = app.ok("server.time", json!({})).await;
     let year = |v: &Value| v.as_str().unwrap()[..4].parse::<i32>().unwrap();
-    assert!(year(&p_time["result"]) > year(&default_time), "{p_time} vs {default_time}");
+    assert!(
+        year(&p_time["result"]) > year(&default_time),
+        "{p_time} vs {default_time}"
+    );
     let (status, answer) = app.control(Method::GET, "/clock?portal=nope", None).await;
     assert_eq!(status, 404);
     assert_eq!(
@@ -372,9 +385,10 @@ async fn a_portal_is_found_by_its_host_name_when_the_call_carries_no_credential(
         async move { read(request.send().await.unwrap()).await }
     };
     let closed = || envelope("PORTAL_DELETED", "Portal was deleted");
-    eventually_async(|| ask(format!("shut.localhost:{port}")), |(s, b)| {
-        *s == 403 && *b == closed()
-    })
+    eventually_async(
+        || ask(format!("shut.localhost:{port}")),
+        |(s, b)| *s == 403 && *b == closed(),
+    )
     .await;
     let (status, answer) = ask(format!("127.0.0.1:{port}")).await;
     assert_eq!(status, 401, "{answer}");
@@ -404,7 +418,15 @@ async fn the_cli_creates_lists_and_deletes_portals_and_other_commands_take_porta
     let app = spawn_app().await;
     let output = app
         .cli()
-        .args(["portal", "create", "--name", "w-1", "--plan", "unlimited", "--json"])
+        .args([
+            "portal",
+            "create",
+            "--name",
+            "w-1",
+            "--plan",
+            "unlimited",
+            "--json",
+        ])
         .output()
         .unwrap();
     assert!(output.status.success(), "{output:?}");
@@ -425,7 +447,11 @@ async fn the_cli_creates_lists_and_deletes_portals_and_other_commands_take_porta
     assert_eq!(users["total"], 2, "{users}");
     let (_, default_users) = app.call("user.get", json!({})).await;
     assert_eq!(default_users["total"], 1);
-    let output = app.cli().args(["portal", "list", "--json"]).output().unwrap();
+    let output = app
+        .cli()
+        .args(["portal", "list", "--json"])
+        .output()
+        .unwrap();
     let list: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(list["portals"][1]["portal"], "w-1");
     assert_eq!(list["portals"][1]["plan"], "unlimited");
@@ -436,7 +462,11 @@ async fn the_cli_creates_lists_and_deletes_portals_and_other_commands_take_porta
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("there is no portal named 'nope'"));
-    let output = app.cli().args(["portal", "delete", "w-1"]).output().unwrap();
+    let output = app
+        .cli()
+        .args(["portal", "delete", "w-1"])
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{output:?}");
     eventually_async(
         || app.call_as(webhook, "user.current", json!({})),
@@ -446,8 +476,8 @@ async fn the_cli_creates_lists_and_deletes_portals_and_other_commands_take_porta
 }
 
 #[tokio::test]
-async fn an_application_created_once_is_authorized_per_portal_and_its_tokens_answer_with_that_portal()
-{
+async fn an_application_created_once_is_authorized_per_portal_and_its_tokens_answer_with_that_portal(
+) {
     let app = spawn_app().await;
     let p = new_portal(&app, "shop").await;
     let store = &app.state.store;
@@ -518,12 +548,29 @@ async fn an_application_created_once_is_authorized_per_portal_and_its_tokens_ans
 /// One operation of the isolation property, on one portal.
 #[derive(Debug, Clone)]
 enum Op {
-    Add { entity_type_id: i64, title: u8 },
-    Update { entity_type_id: i64, id: i64, title: u8 },
-    Delete { entity_type_id: i64, id: i64 },
-    Get { entity_type_id: i64, id: i64 },
-    List { entity_type_id: i64 },
-    Todo { deal: i64 },
+    Add {
+        entity_type_id: i64,
+        title: u8,
+    },
+    Update {
+        entity_type_id: i64,
+        id: i64,
+        title: u8,
+    },
+    Delete {
+        entity_type_id: i64,
+        id: i64,
+    },
+    Get {
+        entity_type_id: i64,
+        id: i64,
+    },
+    List {
+        entity_type_id: i64,
+    },
+    Todo {
+        deal: i64,
+    },
     Activities,
     AddUser,
     Users,
@@ -532,11 +579,18 @@ enum Op {
 impl Op {
     fn call(&self) -> (&'static str, Value) {
         match *self {
-            Op::Add { entity_type_id, title } => (
+            Op::Add {
+                entity_type_id,
+                title,
+            } => (
                 "crm.item.add",
                 json!({"entityTypeId": entity_type_id, "fields": {"title": format!("t{title}")}}),
             ),
-            Op::Update { entity_type_id, id, title } => (
+            Op::Update {
+                entity_type_id,
+                id,
+                title,
+            } => (
                 "crm.item.update",
                 json!({"entityTypeId": entity_type_id, "id": id,
                        "fields": {"title": format!("u{title}")}}),
