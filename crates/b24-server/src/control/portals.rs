@@ -97,6 +97,8 @@ async fn list(State(state): State<AppState>) -> ControlResult {
 }
 
 async fn remove(State(state): State<AppState>, Path(name): Path<String>) -> ControlResult {
+    // Calls answered before the delete are in the journal it removes, not written after it.
+    state.control.recorder.flush().await;
     let deleted = blocking(&state, move |store| Ok(admin::delete_portal(store, &name))).await??;
     let (id, rows) = deleted;
     state.portals.forget(id);

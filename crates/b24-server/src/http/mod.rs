@@ -289,20 +289,21 @@ async fn rest(
     let credentials = credentials_of(path.as_ref(), &headers, params.as_ref().ok());
     let state = portal_state(&state, &credentials, &headers).await;
     let start = state.clock.now();
+    // Made first, so that even an early answer is journaled for the call's portal.
+    let mut call = CallRecord::new(&state);
     if let Some(limited) = rate_limited(&state, client, &headers, start) {
-        return limited;
+        return call.attach(limited);
     }
     if state.portal_flags.closed() {
-        return error_response(&ErrorCode::PortalDeleted.into(), "");
+        return call.attach(error_response(&ErrorCode::PortalDeleted.into(), ""));
     }
     let Some(path) = path else {
-        return error_response(&ErrorCode::MethodNotFound.into(), "");
+        return call.attach(error_response(&ErrorCode::MethodNotFound.into(), ""));
     };
     let transport = Transport {
         https: is_https(&state, via_tls.is_some(), client, &headers),
         now: start,
     };
-    let mut call = CallRecord::new(&state);
     call.method(&path.method);
     let answer = handle(&state, params, credentials, &path, transport, &mut call);
     let response = match answer.await {

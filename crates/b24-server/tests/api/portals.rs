@@ -699,3 +699,33 @@ proptest::proptest! {
         });
     }
 }
+
+#[tokio::test]
+async fn each_portal_journals_its_own_calls() {
+    let app = spawn_app().await;
+    let p = new_portal(&app, "j").await;
+    app.call_as(&p.webhook, "crm.item.list", json!({"entityTypeId": 2}))
+        .await;
+    app.call("server.time", json!({})).await;
+    let methods = |portal: &'static str| {
+        let app = &app;
+        async move {
+            let (status, body) = app
+                .control(
+                    Method::GET,
+                    &format!("/journal?limit=100&portal={portal}"),
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            body["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["method"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(methods("j").await, ["crm.item.list"]);
+    assert_eq!(methods("default").await, ["server.time"]);
+}
