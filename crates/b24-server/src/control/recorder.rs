@@ -693,7 +693,7 @@ mod tests {
         }));
         response.extensions_mut().insert(call);
         let uri: Uri = "/rest/1/CODE/CRM.Item.Get?auth=q".parse().unwrap();
-        let entry = describe(&uri, &mut response, DecodeLimits::default());
+        let (_, entry) = describe(&uri, &mut response, DecodeLimits::default());
         assert_eq!(entry.fault, Some(7));
         assert_eq!(entry.error, Some("QUERY_LIMIT_EXCEEDED"));
         assert_eq!(entry.http, 503);
@@ -705,7 +705,7 @@ mod tests {
         // Answered before the parameters were read: the query string's, secrets removed.
         let mut bare = Response::new(axum::body::Body::empty());
         let uri: Uri = "/rest/server.time?auth=q&x=1".parse().unwrap();
-        let entry = describe(&uri, &mut bare, DecodeLimits::default());
+        let (_, entry) = describe(&uri, &mut bare, DecodeLimits::default());
         assert_eq!((entry.fault, entry.error, entry.via), (None, None, None));
         assert_eq!(Value::Object(entry.params), json!({"x": "1"}));
     }
