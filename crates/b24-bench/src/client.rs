@@ -120,6 +120,40 @@ impl Connection {
         Ok(Answer { status, body })
     }
 
+    /// Calls an admin route (`/_b24{path}`) with the admin token and an optional JSON body.
+    pub async fn admin(
+        &mut self,
+        method: hyper::Method,
+        path: &str,
+        token: &str,
+        json_body: Option<String>,
+    ) -> anyhow::Result<Answer> {
+        self.sender
+            .ready()
+            .await
+            .context("the server closed the connection")?;
+        let request = Request::builder()
+            .method(method)
+            .uri(format!("/_b24{path}"))
+            .header(HOST, self.host.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Full::new(Bytes::from(json_body.unwrap_or_default())))?;
+        let response = self
+            .sender
+            .send_request(request)
+            .await
+            .with_context(|| format!("{path}: request failed"))?;
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .with_context(|| format!("{path}: reading the answer failed"))?
+            .to_bytes();
+        Ok(Answer { status, body })
+    }
+
     /// Like [`Connection::call`], but any answer other than 200 is an error carrying the body.
     pub async fn call_ok(
         &mut self,

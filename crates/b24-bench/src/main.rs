@@ -103,6 +103,15 @@ struct Args {
     /// Rounds of the journal comparison (each: one server with the journal, one without).
     #[arg(long, default_value_t = 3)]
     journal_rounds: usize,
+    /// Also measure many portals on one server: at each size, server.time and binding pairs
+    /// on the seeded portal, then `--extra-portals` portals created through `POST
+    /// /_b24/portals` (each creation timed), then the same scenarios again; the created
+    /// portals are deleted at the end (each deletion timed too).
+    #[arg(long)]
+    portals_compare: bool,
+    /// How many portals the portal comparison creates.
+    #[arg(long, default_value_t = 1000)]
+    extra_portals: usize,
 }
 
 /// A fresh, empty schema for one size, and the URL that points a server at it.
@@ -166,6 +175,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         if args.journal_compare {
             let rounds = journal_cost(&args, &server, &data_root, size).await?;
             println!("{}", report::journal_section(size, &rounds));
+        }
+        if args.portals_compare {
+            let run = portals_cost(&args, &server, &data_root, size).await?;
+            println!("{}", report::portals_section(size, &run));
         }
         reports.push(report);
     }
@@ -385,4 +398,128 @@ async fn journal_cost(
         rounds.push(JournalRound { off, on });
     }
     Ok(rounds)
+}
+
+/// What the portal comparison measured.
+pub struct PortalsRun {
+    /// The scenarios before the extra portals.
+    pub before: Vec<(Workload, Measurement)>,
+    /// The same scenarios with them.
+    pub after: Vec<(Workload, Measurement)>,
+    /// How long each `POST /_b24/portals` took, in order.
+    pub creates: Vec<Duration>,
+    /// How long each `DELETE /_b24/portals/{name}` took.
+    pub deletes: Vec<Duration>,
+}
+
+/// Runs the portal comparison on the data of one size (already seeded by [`measure_size`]).
+async fn portals_cost(
+    args: &Args,
+    server: &ServerBinary,
+    data_root: &std::path::Path,
+    activities: u64,
+) -> anyhow::Result<PortalsRun> {
+    let data_dir = data_root.join(format!("activities-{activities}"));
+    let server = &match args.backend {
+        Backend::Sqlite => server.clone(),
+        Backend::Postgres => server.with_database_url(Some(format!(
+            "{}{}options=-csearch_path%3Db24_bench_{activities}",
+            args.database_url,
+            if args.database_url.contains('?') {
+                '&'
+            } else {
+                '?'
+            }
+        ))),
+    };
+    let webhook_path = server.create_webhook(&data_dir)?;
+    let running = server
+        .start(&data_dir, &webhook_path, args.transport, args.backend)
+        .await?;
+    let pid = running.pid();
+    let token = std::fs::read_to_string(data_dir.join("admin-token"))
+        .context("the server writes its admin token to the data directory")?
+        .trim()
+        .to_string();
+    let fixture = Arc::new(Fixture {
+        activities,
+        deals: activities.div_ceil(10),
+    });
+    let warmup = Duration::from_secs_f64(args.warmup);
+    let duration = Duration::from_secs_f64(args.duration);
+    let mut workers = open_workers(&running.endpoint, args.connections).await?;
+    let scenarios = [Workload::ServerTime, Workload::BindingPairs];
+    let mut before = Vec::new();
+    for workload in scenarios {
+        eprintln!("{activities} activities, 1 portal: {}", workload.label());
+        let (back, m) =
+            closed_loop(workers, workload, fixture.clone(), warmup, duration, pid).await?;
+        workers = back;
+        before.push((workload, m));
+    }
+    let mut admin = Connection::open(&running.endpoint).await?;
+    let mut creates = Vec::with_capacity(args.extra_portals);
+    let mut names = Vec::with_capacity(args.extra_portals);
+    eprintln!(
+        "{activities} activities: creating {} portals",
+        args.extra_portals
+    );
+    for i in 0..args.extra_portals {
+        let name = format!("bench-{i}");
+        let started = std::time::Instant::now();
+        let answer = admin
+            .admin(
+                hyper::Method::POST,
+                "/portals",
+                &token,
+                Some(format!(r#"{{"name":"{name}"}}"#)),
+            )
+            .await?;
+        creates.push(started.elapsed());
+        anyhow::ensure!(
+            answer.status == 201,
+            "POST /_b24/portals answered {}: {}",
+            answer.status,
+            String::from_utf8_lossy(&answer.body)
+        );
+        names.push(name);
+    }
+    let mut after = Vec::new();
+    for workload in scenarios {
+        eprintln!(
+            "{activities} activities, {} more portals: {}",
+            args.extra_portals,
+            workload.label()
+        );
+        let (back, m) =
+            closed_loop(workers, workload, fixture.clone(), warmup, duration, pid).await?;
+        workers = back;
+        after.push((workload, m));
+    }
+    let mut deletes = Vec::with_capacity(names.len());
+    for name in &names {
+        let started = std::time::Instant::now();
+        let answer = admin
+            .admin(
+                hyper::Method::DELETE,
+                &format!("/portals/{name}"),
+                &token,
+                None,
+            )
+            .await?;
+        deletes.push(started.elapsed());
+        anyhow::ensure!(
+            answer.status == 200,
+            "DELETE /_b24/portals/{name} answered {}",
+            answer.status
+        );
+    }
+    drop(workers);
+    running.stop().await?;
+    Ok(PortalsRun {
+        before,
+        after,
+        creates,
+        deletes,
+    })
 }

@@ -296,3 +296,79 @@ pub fn journal_section(activities: u64, rounds: &[crate::JournalRound]) -> Strin
     }
     out
 }
+
+/// The portal comparison: what creating (and deleting) a portal costs, and the per-call cost
+/// with many portals on the server beside the one called.
+pub fn portals_section(activities: u64, run: &crate::PortalsRun) -> String {
+    let extra = run.creates.len();
+    let mut out = format!(
+        "### Many portals, {} activities ({extra} portals created beside the seeded one)\n\n",
+        count(activities)
+    );
+    let stats = |times: &[std::time::Duration]| {
+        let mut ms: Vec<f64> = times.iter().map(|t| t.as_secs_f64() * 1e3).collect();
+        ms.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            ms.get(((ms.len() as f64 - 1.0) * q).round() as usize)
+                .copied()
+        };
+        let mean = (!ms.is_empty()).then(|| ms.iter().sum::<f64>() / ms.len() as f64);
+        let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+        format!(
+            "{} | {} | {} | {}",
+            show(mean),
+            show(at(0.5)),
+            show(at(0.99)),
+            show(at(1.0))
+        )
+    };
+    let _ = writeln!(
+        out,
+        "| operation | mean ms | p50 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|"
+    );
+    let _ = writeln!(
+        out,
+        "| portal create (POST /_b24/portals) | {} |",
+        stats(&run.creates)
+    );
+    let _ = writeln!(
+        out,
+        "| portal delete (DELETE /_b24/portals/NAME) | {} |",
+        stats(&run.deletes)
+    );
+    let _ = writeln!(
+        out,
+        "\n| scenario | calls/s, 1 portal | calls/s, {} portals | ratio | p99 ms, 1 | p99 ms, {} | CPU µs/call, 1 | CPU µs/call, {} | ratio |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        extra + 1,
+        extra + 1,
+        extra + 1
+    );
+    for ((workload, before), (_, after)) in run.before.iter().zip(&run.after) {
+        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.3}", a / b),
+            _ => "-".to_string(),
+        };
+        let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.0} | {} | {:.2} | {:.2} | {} | {} | {} |",
+            workload.label(),
+            before.calls_per_second(),
+            after.calls_per_second(),
+            ratio(
+                Some(after.calls_per_second()),
+                Some(before.calls_per_second())
+            ),
+            before.quantile_ms(0.99),
+            after.quantile_ms(0.99),
+            show(before.server_cpu_us_per_call()),
+            show(after.server_cpu_us_per_call()),
+            ratio(
+                after.server_cpu_us_per_call(),
+                before.server_cpu_us_per_call()
+            ),
+        );
+    }
+    out
+}

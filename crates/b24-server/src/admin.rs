@@ -60,6 +60,194 @@ pub fn bootstrap(
         .map_err(to_anyhow)
 }
 
+/// What `portal create` and `POST /_b24/portals` answer: the portal and its administrator's
+/// all-scope webhook (the code is shown this once).
+#[derive(Clone, serde::Serialize)]
+pub struct CreatedPortal {
+    /// The portal's name.
+    pub portal: String,
+    /// The administrator's webhook URL, on the server's plain-HTTP address (the code alone
+    /// finds the portal, so the URL works wherever the server's address does).
+    pub webhook: String,
+    /// The same over HTTPS, when the server serves it.
+    pub https_webhook: Option<String>,
+    /// The portal's member id.
+    pub member_id: String,
+    /// The portal's domain, `{name}.localhost[:port]`.
+    pub domain: String,
+    /// The portal's id (not on the wire: the CLI and the runtime use it).
+    #[serde(skip)]
+    pub id: PortalId,
+}
+
+/// The webhook code is a secret: not printed by `Debug`.
+impl std::fmt::Debug for CreatedPortal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedPortal")
+            .field("portal", &self.portal)
+            .field("member_id", &self.member_id)
+            .field("domain", &self.domain)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a portal could not be created or deleted.
+#[derive(Debug)]
+pub enum PortalError {
+    /// The name is not `[a-z0-9-]{1,40}`.
+    BadName(String),
+    /// A portal of that name exists.
+    Taken(String),
+    /// No portal of that name.
+    Unknown(String),
+    /// The default portal cannot be deleted.
+    Default,
+    /// The server has not made its default portal yet.
+    NotStarted,
+    /// The database failed.
+    Store(ApiError),
+}
+
+impl std::fmt::Display for PortalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PortalError::BadName(name) => write!(
+                f,
+                "'{name}' is not a portal name: use 1 to 40 of a-z, 0-9 and '-'"
+            ),
+            PortalError::Taken(name) => write!(f, "a portal named '{name}' exists already"),
+            PortalError::Unknown(name) => write!(
+                f,
+                "there is no portal named '{name}': `b24-server portal list` shows them"
+            ),
+            PortalError::Default => f.write_str("the default portal cannot be deleted"),
+            PortalError::NotStarted => f.write_str(
+                "the default portal does not exist yet: start the server once with `b24-server serve`",
+            ),
+            PortalError::Store(e) => write!(f, "{}", to_anyhow_ref(e)),
+        }
+    }
+}
+
+impl std::error::Error for PortalError {}
+
+fn to_anyhow_ref(e: &ApiError) -> String {
+    match e {
+        ApiError::Internal(e) => format!("{e:#}"),
+        ApiError::Rest(e) => e.message.to_string(),
+    }
+}
+
+/// A fresh portal name for callers that do not choose one (`p-` and 10 hex digits).
+pub fn generated_portal_name() -> String {
+    format!("p-{}", &hex::encode(digest(&generate_code(32)))[..10])
+}
+
+/// Creates a portal, its administrator and an all-scope webhook, in one transaction. The
+/// name is generated when `None`; the plan is the default portal's when `None`.
+pub fn create_portal(
+    store: &Store,
+    name: Option<&str>,
+    plan: Option<crate::limits::Plan>,
+) -> Result<CreatedPortal, PortalError> {
+    let name = match name {
+        Some(name) => name.trim().to_string(),
+        None => generated_portal_name(),
+    };
+    if !crate::portals::valid_name(&name) {
+        return Err(PortalError::BadName(name));
+    }
+    let member_id = hex::encode(digest(&generate_code(32)))[..32].to_string();
+    let created = store.write(crate::store::DEFAULT_PORTAL, |tx| {
+        let Some(default) = tx.portal_row()? else {
+            return Ok(Err(PortalError::NotStarted));
+        };
+        let plan = match plan {
+            Some(plan) => plan.as_str().to_string(),
+            None => tx.plan()?.unwrap_or_else(|| "standard".to_string()),
+        };
+        let url = crate::portals::portal_url(&default.public_url, &name);
+        let https_url = if default.public_https_url.is_empty() {
+            String::new()
+        } else {
+            crate::portals::portal_url(&default.public_https_url, &name)
+        };
+        let domain = host_of(&url);
+        let new = crate::store::portals::NewPortal {
+            name: &name,
+            domain: &domain,
+            member_id: &member_id,
+            public_url: &url,
+            public_https_url: &https_url,
+            plan: &plan,
+        };
+        let Some(id) = tx.create_portal(&new)? else {
+            return Ok(Err(PortalError::Taken(name.clone())));
+        };
+        tx.enter_portal(id);
+        crate::domain::statuses::ensure_defaults(tx)?;
+        let first = seed_administrator(tx)?;
+        let https_webhook = (!default.public_https_url.is_empty()).then(|| {
+            webhook_url(
+                &default.public_https_url,
+                first.admin_user_id,
+                &first.webhook_code,
+            )
+        });
+        Ok(Ok(CreatedPortal {
+            portal: name.clone(),
+            webhook: webhook_url(
+                &default.public_url,
+                first.admin_user_id,
+                &first.webhook_code,
+            ),
+            https_webhook,
+            member_id: member_id.clone(),
+            domain,
+            id,
+        }))
+    });
+    created.map_err(PortalError::Store)?
+}
+
+/// Deletes a portal and every row of it, in one transaction; returns its id and the rows
+/// deleted.
+pub fn delete_portal(store: &Store, name: &str) -> Result<(PortalId, u64), PortalError> {
+    let name = name.trim();
+    if name == crate::portals::DEFAULT_PORTAL_NAME {
+        return Err(PortalError::Default);
+    }
+    let id = store
+        .read(crate::store::DEFAULT_PORTAL, |tx| tx.portal_by_name(name))
+        .map_err(PortalError::Store)?
+        .ok_or_else(|| PortalError::Unknown(name.to_string()))?;
+    let deleted = store
+        .write(id, |tx| tx.delete_portal())
+        .map_err(PortalError::Store)?
+        .ok_or_else(|| PortalError::Unknown(name.to_string()))?;
+    Ok((id, deleted))
+}
+
+/// Every portal, by id.
+pub fn list_portals(store: &Store) -> anyhow::Result<Vec<crate::store::portals::PortalState>> {
+    store
+        .read(crate::store::DEFAULT_PORTAL, |tx| tx.portal_states())
+        .map_err(to_anyhow)
+}
+
+/// The id of a portal by name, for `--portal`.
+pub fn portal_id(store: &Store, name: &str) -> anyhow::Result<PortalId> {
+    let name = name.trim();
+    let found = store
+        .read(crate::store::DEFAULT_PORTAL, |tx| tx.portal_by_name(name))
+        .map_err(to_anyhow)?;
+    match found {
+        Some(id) => Ok(id),
+        None if name == crate::portals::DEFAULT_PORTAL_NAME => Ok(crate::store::DEFAULT_PORTAL),
+        None => bail!("there is no portal named '{name}': `b24-server portal list` shows them"),
+    }
+}
+
 /// Creates the administrator user and its all-scope webhook: on first start, and when
 /// `/_b24/reset` wipes auth too.
 pub fn seed_administrator(tx: &mut dyn crate::store::Tx) -> Result<FirstStart, ApiError> {
@@ -72,6 +260,29 @@ pub fn seed_administrator(tx: &mut dyn crate::store::Tx) -> Result<FirstStart, A
         admin_user_id,
         webhook_code,
     })
+}
+
+/// Names every portal but the default one after its host, `{name}.localhost`, on the ports
+/// of the base URLs the server now answers on (`https` empty without TLS).
+pub fn name_portal_hosts(store: &Store, public_url: &str, https: &str) -> anyhow::Result<()> {
+    let http_port = crate::portals::port_of(&host_of(public_url)).to_string();
+    let https_port = if https.is_empty() {
+        String::new()
+    } else {
+        // Never empty with TLS: the CASE in the statement takes an empty port for "no HTTPS".
+        let host = host_of(https);
+        let port = crate::portals::port_of(&host);
+        if port.is_empty() {
+            ":443".to_string()
+        } else {
+            port.to_string()
+        }
+    };
+    store
+        .write(crate::store::DEFAULT_PORTAL, |tx| {
+            tx.name_portal_hosts(&http_port, &https_port)
+        })
+        .map_err(to_anyhow)
 }
 
 /// `host[:port]` of a URL, for the portal's domain.

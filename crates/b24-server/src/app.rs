@@ -4,15 +4,16 @@
 //! in-flight requests finish, and runs the event sender meanwhile.
 
 use crate::admin::{self, FirstStart};
-use crate::clock::{Clock, PortalClock};
+use crate::clock::Clock;
 pub use crate::config::{ServeConfig, TlsSettings, TransportLimits};
 use crate::control::admin_token::{self, TokenAtStart};
 use crate::control::{ControlState, Endpoints};
-use crate::limits::PlanCache;
-use crate::state::{AppState, PortalFlags};
-use crate::store::{Store, DEFAULT_PORTAL};
+use crate::portals::Portals;
+use crate::state::AppState;
+use crate::store::{PortalId, Store, DEFAULT_PORTAL};
 use crate::tls::{self, TlsFiles};
 use anyhow::Context as _;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -46,8 +47,9 @@ impl Application {
         let data_dir = config.data_dir.clone();
         // The portal's time (the admin API can move it) is the time of everything, the store's
         // created and updated times included.
-        let portal_clock = Arc::new(PortalClock::new(config.clock.clone()));
-        let clock: Arc<dyn Clock> = portal_clock.clone();
+        // Each portal has its own clock: the store stamps rows with the time of theirs.
+        let portals = Arc::new(Portals::new(config.clock.clone()));
+        let clock: Arc<dyn Clock> = portals.clone();
         let database_url = config.database_url.clone();
         let store = tokio::task::spawn_blocking(move || {
             Store::open(database_url.as_deref(), &data_dir, clock)
@@ -81,26 +83,39 @@ impl Application {
             Store::Postgres(_) => "postgres",
         };
         let store = Arc::new(store);
-        let (first_start, (plan, rest_enabled, closed), (token_digest, admin_token)) = {
+        // OAuth answers name the endpoint SDKs should use: HTTPS when we serve it.
+        let api_base = if public_https_url.is_empty() || config.public_url.is_some() {
+            public_url.clone()
+        } else {
+            public_https_url.clone()
+        };
+        portals.set_base_url(&api_base);
+        let (first_start, default_portal, (token_digest, admin_token)) = {
             let store = store.clone();
             let (url, https_url) = (public_url.clone(), public_https_url.clone());
             let wanted = config.plan;
             let data_dir = config.data_dir.clone();
             let given_token = config.control.token.clone();
-            let startup_clock = portal_clock.clone();
+            let portals = portals.clone();
             tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
                 let first_start = admin::bootstrap(&store, DEFAULT_PORTAL, &url, &https_url)?;
                 if let Some(plan) = wanted {
                     admin::set_plan(&store, DEFAULT_PORTAL, plan)?;
                 }
+                admin::name_portal_hosts(&store, &url, &https_url)?;
                 let token = admin_token::ensure(&store, &data_dir, given_token.as_deref())?;
-                let (offset, frozen_at) = admin::clock_setting(&store, DEFAULT_PORTAL)?;
-                startup_clock.set(offset, frozen_at);
-                Ok((
-                    first_start,
-                    admin::portal_status(&store, DEFAULT_PORTAL)?,
-                    token,
-                ))
+                let states = store
+                    .read(DEFAULT_PORTAL, |tx| tx.portal_states())
+                    .map_err(|e| anyhow::anyhow!("reading the portals: {e}"))?;
+                for state in &states {
+                    portals.apply(state, None);
+                    // Events queued before a restart are sent once the server is up.
+                    portals.mark_outbox(state.id);
+                }
+                let default_portal = portals
+                    .default_portal()
+                    .context("the default portal is missing after the bootstrap")?;
+                Ok((first_start, default_portal, token))
             })
             .await
             .context("bootstrap panicked")??
@@ -118,28 +133,23 @@ impl Application {
                 .map(|p| p.display().to_string()),
         };
         let control = ControlState::new(&config.control, endpoints, Some(token_digest));
-        // OAuth answers name the endpoint SDKs should use: HTTPS when we serve it.
-        let api_base = if public_https_url.is_empty() || config.public_url.is_some() {
-            public_url
-        } else {
-            public_https_url
-        };
         Ok(Self {
             listener,
             tls,
             transport: config.transport,
             state: AppState {
                 store,
-                clock: portal_clock.clone(),
-                portal_clock,
+                clock: default_portal.clock.clone(),
+                portal_clock: default_portal.clock.clone(),
                 portal_id: DEFAULT_PORTAL,
+                portals,
                 limits: config.limits,
-                plan: Arc::new(PlanCache::new(plan)),
+                plan: default_portal.plan.clone(),
                 limiter: config.limiter.unwrap_or(store_limiter),
                 operating: Arc::new(config.operating),
                 security: Arc::new(config.security),
-                portal_flags: Arc::new(PortalFlags::new(rest_enabled, closed)),
-                public_url: Arc::from(api_base),
+                portal_flags: default_portal.flags.clone(),
+                public_url: default_portal.public_url.clone(),
                 events: Arc::new(config.events),
                 events_wake: Arc::new(tokio::sync::Notify::new()),
                 control: Arc::new(control),
@@ -319,56 +329,77 @@ fn bind_tls(data_dir: &std::path::Path, settings: &TlsSettings) -> anyhow::Resul
     })
 }
 
-/// Re-reads the portal's plan, switches and clock, and the admin token, every second; a failed read
-/// keeps what is in force.
+/// Re-reads every portal's plan, switches, clock and fault rules, and the admin token, every
+/// second; a failed read keeps what is in force. Portals made elsewhere (the CLI, another
+/// process) are taken in, deleted ones dropped. One statement reads all portals, one all live
+/// fault rules, whatever their number.
 async fn refresh_portal(state: AppState) {
     let mut ticks = tokio::time::interval(PORTAL_REFRESH);
     loop {
         ticks.tick().await;
         let store = state.store.clone();
-        let portal = state.portal_id;
         let faults_generation = state.control.faults.generation();
         // A setting made through the admin API while this read runs is newer than the read.
-        let clock_generation = state.portal_clock.generation();
+        let clock_generations: HashMap<PortalId, u64> = state
+            .portals
+            .all()
+            .iter()
+            .map(|p| (p.id, p.clock.generation()))
+            .collect();
         let read = move || -> anyhow::Result<_> {
-            Ok((
-                admin::portal_status(&store, portal)?,
-                admin_token::stored_digest(&store)?,
-                admin::clock_setting(&store, portal)?,
-                crate::control::faults::live_rules(&store, portal)
-                    .map_err(|e| anyhow::anyhow!("reading the fault rules: {e}"))?,
-                admin::reset_generation(&store, portal)?,
-            ))
+            let (portals, faults) = store
+                .read(DEFAULT_PORTAL, |tx| {
+                    Ok((
+                        (tx.portal_states()?, tx.portals_with_outbox_rows()?),
+                        tx.live_faults_of_every_portal()?,
+                    ))
+                })
+                .map_err(|e| anyhow::anyhow!("reading the portals: {e}"))?;
+            Ok((portals, faults, admin_token::stored_digest(&store)?))
         };
         match tokio::task::spawn_blocking(read).await {
-            Ok(Ok((
-                (plan, rest_enabled, closed),
-                token_digest,
-                (offset, frozen_at),
-                faults,
-                resets,
-            ))) => {
-                state
-                    .portal_clock
-                    .set_if_unchanged(clock_generation, offset, frozen_at);
+            Ok(Ok(((portals, outboxes), faults, token_digest))) => {
+                let live: HashSet<PortalId> = portals.iter().map(|p| p.id).collect();
+                state.portals.retain(&live);
+                for portal in &portals {
+                    let (_, was_reset) = state
+                        .portals
+                        .apply(portal, clock_generations.get(&portal.id).copied());
+                    // A reset made elsewhere (another process, the CLI): forget this process's
+                    // in-memory limiter counters too.
+                    if was_reset {
+                        state.limiter.forget_portal(portal.id);
+                    }
+                    if portal.id == DEFAULT_PORTAL {
+                        state
+                            .control
+                            .reset_seen
+                            .fetch_max(portal.reset_generation, Ordering::SeqCst);
+                    }
+                }
+                // Events queued elsewhere (another process, the CLI) are sent from here too.
+                let mut woken = false;
+                for portal in outboxes {
+                    if state.portals.get(portal).is_some() {
+                        state.portals.mark_outbox(portal);
+                        woken = true;
+                    }
+                }
+                if woken {
+                    state.events_wake.notify_one();
+                }
+                let mut rules: HashMap<PortalId, Vec<_>> =
+                    live.iter().map(|id| (*id, Vec::new())).collect();
+                for (portal, fault) in faults {
+                    rules.entry(portal).or_default().push(fault);
+                }
                 state
                     .control
                     .faults
-                    .refresh_since(portal, faults_generation, &faults);
-                // A reset made elsewhere (another process, the CLI): forget this process's
-                // in-memory limiter counters too.
-                let seen = state.control.reset_seen.fetch_max(resets, Ordering::SeqCst);
-                if seen >= 0 && resets > seen {
-                    state.limiter.forget_portal(portal);
-                }
-                if plan != state.plan.get() {
-                    tracing::info!(%plan, "request-rate plan changed");
-                    state.plan.set(plan);
-                }
-                state.portal_flags.set(rest_enabled, closed);
+                    .refresh_all_since(faults_generation, &rules);
                 state.control.set_token_digest(token_digest);
             }
-            Ok(Err(e)) => tracing::warn!(error = format!("{e:#}"), "could not re-read the portal"),
+            Ok(Err(e)) => tracing::warn!(error = format!("{e:#}"), "could not re-read the portals"),
             // The runtime is shutting down.
             Err(e) if e.is_cancelled() => return,
             Err(e) => tracing::warn!(error = %e, "portal refresh panicked"),

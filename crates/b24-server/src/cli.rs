@@ -8,7 +8,7 @@ use crate::control::admin_token;
 use crate::domain::permissions::RightGrant;
 use crate::limits::{Plan, DEFAULT_OPERATING_LIMIT_SECS};
 use crate::oauth;
-use crate::store::{Store, DEFAULT_PORTAL};
+use crate::store::{PortalId, Store, DEFAULT_PORTAL};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,6 +42,10 @@ pub struct Cli {
     /// Several servers may share it; TLS files stay in --data-dir.
     #[arg(long, env = "B24_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
+    /// The portal a command is about (`b24-server portal list` shows them); `default` is the
+    /// one every server has.
+    #[arg(long, env = "B24_PORTAL", default_value = "default", global = true)]
+    pub portal: String,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -358,6 +362,31 @@ pub enum PortalCommand {
     Close,
     /// Reopen a closed portal.
     Reopen,
+    /// Create a portal with its own data, an administrator and an all-scope webhook (one per
+    /// test, or per test worker). Prints its webhook URL, or with --json
+    /// {"portal","webhook","https_webhook","member_id","domain"}.
+    Create {
+        /// Its name: 1 to 40 of a-z, 0-9 and '-' (generated when left out).
+        #[arg(long)]
+        name: Option<String>,
+        /// Its request-rate plan (the default portal's when left out).
+        #[arg(long)]
+        plan: Option<Plan>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the portals: NAME, MEMBER_ID, DOMAIN, PLAN (or, with --json, as GET /_b24/portals).
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a portal and every row of it, in one transaction (not `default`).
+    Delete {
+        /// Its name.
+        name: String,
+    },
 }
 
 /// A `--method-cost METHOD=SECONDS` option.
@@ -539,10 +568,21 @@ pub enum WebhookCommand {
     },
 }
 
-/// The database the global options name.
+/// The database and portal the global options name.
 struct Database {
     data_dir: PathBuf,
     url: Option<String>,
+    /// The `--portal` name.
+    portal_name: String,
+    /// Its id, found when the store is opened.
+    portal: std::sync::OnceLock<PortalId>,
+}
+
+impl Database {
+    /// The portal `--portal` names (found by [`open_store`], which every command calls first).
+    fn portal(&self) -> PortalId {
+        self.portal.get().copied().unwrap_or(DEFAULT_PORTAL)
+    }
 }
 
 fn open_store(db: &Database) -> anyhow::Result<Store> {
@@ -552,9 +592,16 @@ fn open_store(db: &Database) -> anyhow::Result<Store> {
         crate::clock::SystemClock,
     )));
     let store = Store::open(db.url.as_deref(), &db.data_dir, clock.clone())?;
+    // The default portal is there from the first start on; before it, commands say so.
+    let portal = if db.portal_name == crate::portals::DEFAULT_PORTAL_NAME {
+        DEFAULT_PORTAL
+    } else {
+        admin::portal_id(&store, &db.portal_name)?
+    };
+    let _ = db.portal.set(portal);
     // A database that cannot be read is reported by the command itself, with the advice that
     // goes with its failure (a damaged file, say); until then, real time.
-    if let Ok((offset, frozen_at)) = admin::clock_setting(&store, DEFAULT_PORTAL) {
+    if let Ok((offset, frozen_at)) = admin::clock_setting(&store, portal) {
         clock.set(offset, frozen_at);
     }
     Ok(store)
@@ -580,6 +627,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let db = Database {
         data_dir: cli.data_dir,
         url: cli.database_url,
+        portal_name: cli.portal,
+        portal: std::sync::OnceLock::new(),
     };
     match cli.command {
         Command::Serve(args) => serve(db, *args).await,
@@ -597,7 +646,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             rights,
         }) => {
             let store = open_store(&db)?;
-            let id = admin::create_user(&store, DEFAULT_PORTAL, &name, admin, &rights)?;
+            let id = admin::create_user(&store, db.portal(), &name, admin, &rights)?;
             println!("{id}");
             Ok(())
         }
@@ -611,15 +660,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = open_store(&db)?;
             let base = match public_url {
                 Some(url) => url,
-                None => admin::public_url(&store, DEFAULT_PORTAL, https)?,
+                None => admin::public_url(&store, db.portal(), https)?,
             };
-            let (_, code) = admin::create_webhook(&store, DEFAULT_PORTAL, user, &scopes)?;
+            let (_, code) = admin::create_webhook(&store, db.portal(), user, &scopes)?;
             println!("{}", admin::webhook_url(&base, user, &code));
             Ok(())
         }
         Command::Webhook(WebhookCommand::List) => {
             let store = open_store(&db)?;
-            let webhooks = admin::list_webhooks(&store, DEFAULT_PORTAL)?;
+            let webhooks = admin::list_webhooks(&store, db.portal())?;
             println!(
                 "{:<6} {:<6} {:<8} {:<26} SCOPES",
                 "ID", "USER", "STATUS", "CREATED"
@@ -639,32 +688,71 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Seed(args) => seed(&db, args),
         Command::Webhook(WebhookCommand::Block { id }) => {
-            admin::set_webhook_blocked(&open_store(&db)?, DEFAULT_PORTAL, id, true)?;
+            admin::set_webhook_blocked(&open_store(&db)?, db.portal(), id, true)?;
             println!("blocked webhook {id}");
             Ok(())
         }
         Command::Webhook(WebhookCommand::Unblock { id }) => {
-            admin::set_webhook_blocked(&open_store(&db)?, DEFAULT_PORTAL, id, false)?;
+            admin::set_webhook_blocked(&open_store(&db)?, db.portal(), id, false)?;
             println!("unblocked webhook {id}");
             Ok(())
         }
         Command::Portal(PortalCommand::DisableRest) => {
-            admin::set_rest_enabled(&open_store(&db)?, DEFAULT_PORTAL, false)?;
+            admin::set_rest_enabled(&open_store(&db)?, db.portal(), false)?;
             println!("REST switched off");
             Ok(())
         }
         Command::Portal(PortalCommand::EnableRest) => {
-            admin::set_rest_enabled(&open_store(&db)?, DEFAULT_PORTAL, true)?;
+            admin::set_rest_enabled(&open_store(&db)?, db.portal(), true)?;
             println!("REST switched on");
             Ok(())
         }
         Command::Portal(PortalCommand::Close) => {
-            admin::set_closed(&open_store(&db)?, DEFAULT_PORTAL, true)?;
+            admin::set_closed(&open_store(&db)?, db.portal(), true)?;
             println!("portal closed");
             Ok(())
         }
+        Command::Portal(PortalCommand::Create { name, plan, json }) => {
+            let store = open_store(&db)?;
+            let created = admin::create_portal(&store, name.as_deref(), plan)?;
+            if json {
+                println!("{}", serde_json::to_string(&created)?);
+            } else {
+                println!("{}", created.webhook);
+            }
+            Ok(())
+        }
+        Command::Portal(PortalCommand::List { json }) => {
+            let portals = admin::list_portals(&open_store(&db)?)?;
+            if json {
+                let list: Vec<_> = portals
+                    .iter()
+                    .map(|p| {
+                        serde_json::json!({
+                            "portal": p.name, "member_id": p.member_id, "domain": p.domain,
+                            "plan": p.plan, "closed": p.closed,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::json!({ "portals": list }));
+                return Ok(());
+            }
+            println!("{:<40} {:<32} {:<40} PLAN", "NAME", "MEMBER_ID", "DOMAIN");
+            for p in portals {
+                println!(
+                    "{:<40} {:<32} {:<40} {}",
+                    p.name, p.member_id, p.domain, p.plan
+                );
+            }
+            Ok(())
+        }
+        Command::Portal(PortalCommand::Delete { name }) => {
+            let (_, rows) = admin::delete_portal(&open_store(&db)?, &name)?;
+            println!("deleted portal {name} ({rows} rows)");
+            Ok(())
+        }
         Command::Portal(PortalCommand::Reopen) => {
-            admin::set_closed(&open_store(&db)?, DEFAULT_PORTAL, false)?;
+            admin::set_closed(&open_store(&db)?, db.portal(), false)?;
             println!("portal reopened");
             Ok(())
         }
@@ -689,7 +777,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Journal(args) => run_journal(&db, args),
         Command::Portal(PortalCommand::SetPlan { plan }) => {
             let store = open_store(&db)?;
-            admin::set_plan(&store, DEFAULT_PORTAL, plan)?;
+            admin::set_plan(&store, db.portal(), plan)?;
             println!("plan set to {plan}");
             Ok(())
         }
@@ -699,7 +787,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::Import { .. } => run_state(&db, cli.command),
         Command::Webhook(WebhookCommand::Revoke { id }) => {
             let store = open_store(&db)?;
-            admin::revoke_webhook(&store, DEFAULT_PORTAL, id)?;
+            admin::revoke_webhook(&store, db.portal(), id)?;
             println!("revoked webhook {id}");
             Ok(())
         }
@@ -717,27 +805,27 @@ fn run_app(db: &Database, command: AppCommand) -> anyhow::Result<()> {
         } => {
             let scopes = admin::parse_scopes(Some(&scopes))?;
             let credentials =
-                oauth::create_app(&store, DEFAULT_PORTAL, &name, &scopes, &redirect_uri)?;
+                oauth::create_app(&store, db.portal(), &name, &scopes, &redirect_uri)?;
             println!("{}", serde_json::to_string(&credentials)?);
         }
         AppCommand::Authorize { client_id, user } => {
-            let now = portal_now(&store)?;
+            let now = portal_now(&store, db.portal())?;
             let ttl = SecurityConfig::default().auth_code_ttl;
             println!(
                 "{}",
-                oauth::authorize(&store, DEFAULT_PORTAL, &client_id, user, now, ttl)?
+                oauth::authorize(&store, db.portal(), &client_id, user, now, ttl)?
             );
         }
         AppCommand::Deny { client_id, user } => {
-            oauth::deny_user(&store, DEFAULT_PORTAL, &client_id, user)?;
+            oauth::deny_user(&store, db.portal(), &client_id, user)?;
             println!("application {client_id} closed to user {user}");
         }
         AppCommand::Block { client_id } => {
-            oauth::set_blocked(&store, DEFAULT_PORTAL, &client_id, true)?;
+            oauth::set_blocked(&store, db.portal(), &client_id, true)?;
             println!("blocked application {client_id}");
         }
         AppCommand::Unblock { client_id } => {
-            oauth::set_blocked(&store, DEFAULT_PORTAL, &client_id, false)?;
+            oauth::set_blocked(&store, db.portal(), &client_id, false)?;
             println!("unblocked application {client_id}");
         }
     }
@@ -752,7 +840,7 @@ fn run_events(db: &Database, command: EventsCommand) -> anyhow::Result<()> {
                 "{:<6} {:<26} {:<22} {:<8} {:<8} {:<9} {:<6} {:<30} DETAIL",
                 "ID", "AT", "EVENT", "HANDLER", "ATTEMPT", "OUTCOME", "STATUS", "URL"
             );
-            for d in admin::delivery_log(&store, DEFAULT_PORTAL, limit)? {
+            for d in admin::delivery_log(&store, db.portal(), limit)? {
                 println!(
                     "{:<6} {:<26} {:<22} {:<8} {:<8} {:<9} {:<6} {:<30} {}",
                     d.id,
@@ -774,9 +862,9 @@ fn run_events(db: &Database, command: EventsCommand) -> anyhow::Result<()> {
             limit,
             wait,
             json,
-        } => list_captured_events(&store, event, status, since, limit, wait, json)?,
+        } => list_captured_events(&store, db.portal(), event, status, since, limit, wait, json)?,
         EventsCommand::Redeliver { seq } => {
-            let queued = crate::control::events::redeliver_event(&store, DEFAULT_PORTAL, seq)
+            let queued = crate::control::events::redeliver_event(&store, db.portal(), seq)
                 .map_err(|e| anyhow::anyhow!("could not queue the event: {e}"))?;
             match queued {
                 Some(id) => println!("{}", serde_json::json!({"queued": 1, "seq": id})),
@@ -786,17 +874,17 @@ fn run_events(db: &Database, command: EventsCommand) -> anyhow::Result<()> {
             }
         }
         EventsCommand::Webhook(EventWebhookCommand::Add { event, url }) => {
-            let webhook = admin::add_outgoing_webhook(&store, DEFAULT_PORTAL, &event, &url)?;
+            let webhook = admin::add_outgoing_webhook(&store, db.portal(), &event, &url)?;
             println!("{}", serde_json::to_string(&webhook)?);
         }
         EventsCommand::Webhook(EventWebhookCommand::List) => {
             println!("{:<6} {:<24} URL", "ID", "EVENT");
-            for h in admin::outgoing_webhooks(&store, DEFAULT_PORTAL)? {
+            for h in admin::outgoing_webhooks(&store, db.portal())? {
                 println!("{:<6} {:<24} {}", h.id, h.event_name, h.handler);
             }
         }
         EventsCommand::Webhook(EventWebhookCommand::Remove { id }) => {
-            admin::remove_outgoing_webhook(&store, DEFAULT_PORTAL, id)?;
+            admin::remove_outgoing_webhook(&store, db.portal(), id)?;
             println!("removed outgoing webhook {id}");
         }
     }
@@ -1007,7 +1095,7 @@ fn seed(db: &Database, args: SeedArgs) -> anyhow::Result<()> {
         activities_per_deal: args.activities_per_deal,
         user_id: args.user,
     };
-    let seeded = crate::seed::seed(&store, DEFAULT_PORTAL, plan, |n| bar.set_position(n))?;
+    let seeded = crate::seed::seed(&store, db.portal(), plan, |n| bar.set_position(n))?;
     bar.finish_and_clear();
     println!(
         "seeded {} activities and {} deal{} in {:.1} s",
@@ -1195,7 +1283,7 @@ fn run_fault(db: &Database, command: FaultCommand) -> anyhow::Result<()> {
     match command {
         FaultCommand::Add(args) => {
             let rule = faults::Rule::from_json(&args.to_json()?).map_err(anyhow::Error::msg)?;
-            let (shown, _) = faults::add(&store, DEFAULT_PORTAL, &rule).map_err(|e| match e {
+            let (shown, _) = faults::add(&store, db.portal(), &rule).map_err(|e| match e {
                 faults::AddError::TooMany => anyhow::anyhow!(
                     "a portal holds at most {} fault rules; remove some first",
                     faults::MAX_RULES
@@ -1209,7 +1297,7 @@ fn run_fault(db: &Database, command: FaultCommand) -> anyhow::Result<()> {
             }
         }
         FaultCommand::List { json } => {
-            let rules = faults::list(&store, DEFAULT_PORTAL).map_err(fail)?;
+            let rules = faults::list(&store, db.portal()).map_err(fail)?;
             if json {
                 println!("{}", serde_json::json!({ "faults": rules }));
                 return Ok(());
@@ -1239,11 +1327,11 @@ fn run_fault(db: &Database, command: FaultCommand) -> anyhow::Result<()> {
             }
         }
         FaultCommand::Clear => {
-            let n = faults::clear(&store, DEFAULT_PORTAL).map_err(fail)?;
+            let n = faults::clear(&store, db.portal()).map_err(fail)?;
             println!("removed {n} fault rules");
         }
         FaultCommand::Remove { id } => {
-            if !faults::remove(&store, DEFAULT_PORTAL, id).map_err(fail)? {
+            if !faults::remove(&store, db.portal(), id).map_err(fail)? {
                 anyhow::bail!("there is no fault rule {id}; `b24-server fault list` shows them");
             }
             println!("removed fault rule {id}");
@@ -1275,9 +1363,9 @@ pub enum ClockCommand {
 }
 
 /// The portal's time now, as the server sees it (the stored clock setting over the system clock).
-fn portal_now(store: &Store) -> anyhow::Result<f64> {
+fn portal_now(store: &Store, portal: PortalId) -> anyhow::Result<f64> {
     let clock = crate::clock::PortalClock::new(Arc::new(crate::clock::SystemClock));
-    let (offset, frozen_at) = admin::clock_setting(store, DEFAULT_PORTAL)?;
+    let (offset, frozen_at) = admin::clock_setting(store, portal)?;
     clock.set(offset, frozen_at);
     Ok(clock.now())
 }
@@ -1288,7 +1376,7 @@ fn run_clock(db: &Database, command: Option<ClockCommand>) -> anyhow::Result<()>
     let real = || crate::clock::SystemClock.now();
     let change = match command {
         None => {
-            let setting = admin::clock_setting(&store, DEFAULT_PORTAL)?;
+            let setting = admin::clock_setting(&store, db.portal())?;
             println!(
                 "{}",
                 serde_json::to_string(&ClockView::of(setting, real()))?
@@ -1303,7 +1391,7 @@ fn run_clock(db: &Database, command: Option<ClockCommand>) -> anyhow::Result<()>
         Some(ClockCommand::Unfreeze) => ClockChange::Freeze(false),
         Some(ClockCommand::Real) => ClockChange::Real,
     };
-    match change_clock(&store, DEFAULT_PORTAL, real, &change) {
+    match change_clock(&store, db.portal(), real, &change) {
         Ok(Ok((_, view))) => println!("{}", serde_json::to_string(&view)?),
         Ok(Err(why)) => anyhow::bail!(why),
         Err(e) => anyhow::bail!("could not change the clock: {e}"),
@@ -1317,7 +1405,7 @@ fn run_state(db: &Database, command: Command) -> anyhow::Result<()> {
     use crate::control::{state, transfer};
     use serde_json::json;
     let store = open_store(db)?;
-    let portal = DEFAULT_PORTAL;
+    let portal = db.portal();
     let fail = |e: crate::control::ControlError| anyhow::anyhow!("{e}");
     let answer = match command {
         Command::Reset { all } => state::reset(&store, portal, !all).map_err(fail)?.answer(),
@@ -1372,8 +1460,10 @@ fn run_state(db: &Database, command: Command) -> anyhow::Result<()> {
 }
 
 /// `events list`: the admin API's listing, waiting up to `wait` seconds for a first entry.
+#[allow(clippy::too_many_arguments)]
 fn list_captured_events(
     store: &Store,
+    portal: PortalId,
     event: Option<String>,
     status: Option<String>,
     since: i64,
@@ -1401,14 +1491,14 @@ fn list_captured_events(
         status,
         limit,
     };
-    let portal = store
-        .read(DEFAULT_PORTAL, |tx| tx.portal_row())
+    let row = store
+        .read(portal, |tx| tx.portal_row())
         .map_err(|e| anyhow::anyhow!("could not read the portal: {e}"))?
         .ok_or_else(|| anyhow::anyhow!("there is no portal yet: start the server once"))?;
-    let public_url = if portal.public_https_url.is_empty() {
-        portal.public_url
+    let public_url = if row.public_https_url.is_empty() {
+        row.public_url
     } else {
-        portal.public_https_url
+        row.public_https_url
     };
     let security = SecurityConfig::default();
     let deadline =
@@ -1416,10 +1506,10 @@ fn list_captured_events(
     let page = loop {
         let page = list_events(
             store,
-            DEFAULT_PORTAL,
+            portal,
             &public_url,
             &security,
-            portal_now(store)?,
+            portal_now(store, portal)?,
             &query,
         )
         .map_err(|e| anyhow::anyhow!("could not read the events: {e}"))?;
@@ -1464,7 +1554,7 @@ fn run_journal(db: &Database, args: JournalArgs) -> anyhow::Result<()> {
     let limit = check_limit(Some(args.limit)).map_err(refused)?;
     let store = open_store(db)?;
     let document = store
-        .read(DEFAULT_PORTAL, |tx| page(tx, &filter, limit))
+        .read(db.portal(), |tx| page(tx, &filter, limit))
         .map_err(|e| anyhow::anyhow!("could not read the journal: {e}"))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&document)?);
@@ -1494,7 +1584,7 @@ fn run_notifications(db: &Database, command: NotificationsCommand) -> anyhow::Re
     let NotificationsCommand::List { since, limit, json } = command;
     let store = open_store(db)?;
     let rows = store
-        .read(DEFAULT_PORTAL, |tx| tx.notifications(since, limit))
+        .read(db.portal(), |tx| tx.notifications(since, limit))
         .map_err(|e| anyhow::anyhow!("could not read the notifications: {e}"))?;
     if json {
         let list: Vec<serde_json::Value> = rows

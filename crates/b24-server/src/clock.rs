@@ -9,6 +9,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub trait Clock: Send + Sync + 'static {
     /// Now, as Unix seconds.
     fn now(&self) -> f64;
+
+    /// Now on one portal's clock (each portal may have moved its own); the same time for every
+    /// portal unless the clock keeps one per portal ([`crate::portals::Portals`]).
+    fn now_in(&self, _portal: crate::store::PortalId) -> f64 {
+        self.now()
+    }
 }
 
 /// The system clock.

@@ -14,6 +14,7 @@
 //! - [`seed`]: bulk data for benchmarks and demos (`b24-server seed`).
 //! - [`config`]: every setting ([`ServeConfig`] and its parts); [`state`] holds what a running
 //!   server shares.
+//! - [`portals`]: the portals a server holds and each one's runtime state.
 //! - [`app`]: build and run the server; [`clock`], [`secret`], [`error`].
 
 pub mod admin;
@@ -31,6 +32,7 @@ pub mod http;
 pub mod limits;
 pub mod methods;
 pub mod oauth;
+pub mod portals;
 pub mod secret;
 pub mod seed;
 pub mod state;

@@ -103,6 +103,28 @@ fn app_for(tx: &mut dyn Tx, client_id: &str) -> Result<AppRecord, ApiError> {
     })
 }
 
+/// The application as this portal knows it. An application is created once, on one portal,
+/// and found by its client id on any: authorising it on another portal gives that portal its
+/// own record of it (same client id and secrets, the portal's own id), which its codes and
+/// tokens refer to, as the real service keeps one installation per portal.
+fn app_on_portal(tx: &mut dyn Tx, client_id: &str) -> Result<AppRecord, ApiError> {
+    if let Some(app) = tx.app_by_client_id(client_id)? {
+        return Ok(app);
+    }
+    let here = tx.portal();
+    let Some(origin) = tx.portal_of_client_id(client_id)? else {
+        return app_for(tx, client_id);
+    };
+    tx.enter_portal(origin);
+    let found = tx.app_by_client_id(client_id);
+    tx.enter_portal(here);
+    let mut app = found?.ok_or_else(|| {
+        ApiError::internal(anyhow!("the application {client_id} went away meanwhile"))
+    })?;
+    app.id = tx.insert_app(&app)?;
+    Ok(app)
+}
+
 /// Opens the application to a user (installing it for them) and issues a one-time
 /// authorisation code valid for `ttl` seconds from `now`.
 pub fn authorize(
@@ -116,7 +138,7 @@ pub fn authorize(
     let code = generate_code(32);
     store
         .write(portal, |tx| {
-            let app = app_for(tx, client_id)?;
+            let app = app_on_portal(tx, client_id)?;
             if tx.user(user_id)?.is_none_or(|u| !u.active) {
                 return Err(ApiError::internal(anyhow!(
                     "there is no active user {user_id}: create one with `b24-server user create --name NAME`"

@@ -4,6 +4,7 @@ use crate::clock::{Clock, PortalClock};
 use crate::config::{DeliveryConfig, OperatingConfig, RequestLimits, SecurityConfig};
 use crate::control::ControlState;
 use crate::limits::{LimiterState, PlanCache};
+use crate::portals::{PortalRuntime, Portals};
 use crate::store::{PortalId, Store};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,11 +18,14 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The portal clock, to set from the admin API and the refresh.
     pub portal_clock: Arc<PortalClock>,
-    /// The portal served (one per installation today).
+    /// The portal this state is about: the default portal's until a request names its own
+    /// ([`AppState::for_portal`]).
     pub portal_id: PortalId,
+    /// Every portal's runtime state.
+    pub portals: Arc<Portals>,
     /// Request size limits.
     pub limits: RequestLimits,
-    /// The request-rate plan in force.
+    /// The portal's request-rate plan.
     pub plan: Arc<PlanCache>,
     /// Where limiter counters live.
     pub limiter: Arc<dyn LimiterState>,
@@ -39,6 +43,26 @@ pub struct AppState {
     pub events_wake: Arc<tokio::sync::Notify>,
     /// The test-double controls under `/_b24/`.
     pub control: Arc<ControlState>,
+}
+
+impl AppState {
+    /// The same state about another portal: its id, clock, plan, switches and base URL.
+    pub fn for_portal(&self, portal: &PortalRuntime) -> AppState {
+        let mut state = self.clone();
+        state.portal_id = portal.id;
+        state.portal_clock = portal.clock.clone();
+        state.clock = portal.clock.clone();
+        state.plan = portal.plan.clone();
+        state.portal_flags = portal.flags.clone();
+        state.public_url = portal.public_url.clone();
+        state
+    }
+
+    /// Tells the event sender that this portal's outbox may hold new rows.
+    pub fn wake_events(&self) {
+        self.portals.mark_outbox(self.portal_id);
+        self.events_wake.notify_one();
+    }
 }
 
 /// Portal switches an operator flips from the CLI; read on every request without a lock and

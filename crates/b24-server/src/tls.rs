@@ -1,6 +1,6 @@
 //! HTTPS with a local certificate authority that the server creates itself, so the official SDKs
 //! (which speak only HTTPS) can reach it: on first start a CA and a server certificate for
-//! localhost, 127.0.0.1 and ::1 (plus `--tls-name`s) are written to `DATA_DIR/tls/`; clients trust
+//! localhost, *.localhost (each portal's host), 127.0.0.1 and ::1 (plus `--tls-name`s) are written to `DATA_DIR/tls/`; clients trust
 //! `ca.pem`. A certificate given with `--tls-cert` / `--tls-key` is used instead.
 
 use anyhow::{anyhow, Context as _};
@@ -15,8 +15,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Names every generated server certificate covers.
-pub const DEFAULT_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+/// Names every generated server certificate covers: `*.localhost` is every portal's host
+/// (`{name}.localhost`).
+pub const DEFAULT_NAMES: [&str; 4] = ["localhost", "*.localhost", "127.0.0.1", "::1"];
 
 /// Where the certificate files are.
 #[derive(Debug, Clone)]

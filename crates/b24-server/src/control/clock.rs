@@ -8,12 +8,11 @@
 //! this process's [`crate::clock::PortalClock`] at once; other processes on the database pick it
 //! up within a second.
 
-use super::{blocking, AdminJson, AdminPortal, ControlError, ControlResult};
+use super::{blocking, AdminJson, AdminPortal, AdminScope, ControlError, ControlResult};
 use crate::clock::iso;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{PortalId, Store};
-use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -182,7 +181,7 @@ impl ClockRequest {
 
 /// `GET /_b24/clock`: the stored setting (another process may have changed it just now), which
 /// this process then applies too.
-async fn show(State(state): State<AppState>, AdminPortal(portal): AdminPortal) -> ControlResult {
+async fn show(AdminScope(state): AdminScope, AdminPortal(portal): AdminPortal) -> ControlResult {
     let generation = state.portal_clock.generation();
     let setting = blocking(&state, move |store| {
         store.read(portal, |tx| tx.clock_setting())
@@ -197,7 +196,7 @@ async fn show(State(state): State<AppState>, AdminPortal(portal): AdminPortal) -
 
 /// `POST /_b24/clock`.
 async fn change(
-    State(state): State<AppState>,
+    AdminScope(state): AdminScope,
     AdminPortal(portal): AdminPortal,
     AdminJson(request): AdminJson<ClockRequest>,
 ) -> ControlResult {
@@ -207,7 +206,7 @@ async fn change(
 
 /// `DELETE /_b24/clock`: real time again.
 async fn real_time(
-    State(state): State<AppState>,
+    AdminScope(state): AdminScope,
     AdminPortal(portal): AdminPortal,
 ) -> ControlResult {
     run(state, portal, ClockChange::Real).await
@@ -222,7 +221,7 @@ async fn run(state: AppState, portal: PortalId, change: ClockChange) -> ControlR
     let (setting, view) = changed.map_err(ControlError::bad_request)?;
     state.portal_clock.set(setting.0, setting.1);
     // Retries may have fallen due: the sender looks now rather than at its next poll.
-    state.events_wake.notify_one();
+    state.wake_events();
     Ok(Json(to_value(&view)))
 }
 

@@ -17,7 +17,7 @@
 //! database every 200 ms for those of other processes. `POST /_b24/events/{seq}/redeliver`
 //! queues the event again for its handler (same data, due now) as a new `seq`.
 
-use super::{blocking, AdminPortal, ControlError, ControlResult};
+use super::{blocking, AdminPortal, AdminScope, ControlError, ControlResult};
 use crate::clock::iso;
 use crate::config::SecurityConfig;
 use crate::error::ApiError;
@@ -291,7 +291,7 @@ pub fn redeliver_event(store: &Store, portal: PortalId, seq: i64) -> Result<Opti
 /// `GET /_b24/events`: answers at once when there are entries; otherwise waits up to `wait_ms`
 /// for the first one.
 async fn list(
-    State(state): State<AppState>,
+    AdminScope(state): AdminScope,
     AdminPortal(portal): AdminPortal,
     RawQuery(query): RawQuery,
 ) -> ControlResult {
@@ -343,6 +343,7 @@ async fn redeliver(
     let number: i64 = seq.trim().parse().map_err(|_| unknown())?;
     let queued = blocking(&state, move |store| redeliver_event(store, portal, number)).await?;
     let id = queued.ok_or_else(unknown)?;
+    state.portals.mark_outbox(portal);
     state.events_wake.notify_one();
     state.control.events_changed.wake();
     Ok((StatusCode::ACCEPTED, Json(json!({"queued": 1, "seq": id}))))

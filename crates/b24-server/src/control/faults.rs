@@ -514,6 +514,21 @@ impl FaultView {
         }
     }
 
+    /// Takes every portal's live rules read from the database when the view was at
+    /// `generation` (the refresh of a running server); ignored when the view changed since.
+    /// Portals not in `rules` are forgotten (deleted).
+    pub fn refresh_all_since(&self, generation: u64, rules: &HashMap<PortalId, Vec<StoredFault>>) {
+        if let Ok(mut view) = self.portals.write() {
+            if view.0 == generation {
+                view.0 += 1;
+                view.1 = rules
+                    .iter()
+                    .map(|(portal, live)| (*portal, Arc::new(armed(live))))
+                    .collect();
+            }
+        }
+    }
+
     /// Takes the live rules after this process changed them.
     pub fn refresh(&self, portal: PortalId, live: &[StoredFault]) {
         self.set(portal, armed(live), None);

@@ -19,6 +19,7 @@ pub mod events;
 pub mod faults;
 pub mod glob;
 pub mod journal;
+pub mod portals;
 pub mod recorder;
 pub mod state;
 pub mod tokens;
@@ -200,6 +201,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(clock::routes())
         .merge(events::routes())
         .merge(journal::routes())
+        .merge(portals::routes())
         .route_layer(middleware::from_fn_with_state(state, guard));
     Router::new()
         .route("/health", get(health))
@@ -285,32 +287,78 @@ async fn guard(
 #[derive(Debug, Clone, Copy)]
 pub struct AdminPortal(pub PortalId);
 
-/// The name of the portal every installation has.
-pub const DEFAULT_PORTAL_NAME: &str = "default";
+/// The state of the portal an admin call is about (its clock, plan, switches and base URL), as
+/// [`AdminPortal`] picks it.
+#[derive(Clone)]
+pub struct AdminScope(pub AppState);
 
-impl<S: Send + Sync> FromRequestParts<S> for AdminPortal {
+pub use crate::portals::DEFAULT_PORTAL_NAME;
+
+/// The name an admin call gives, if any.
+fn requested_portal(parts: &Parts) -> Result<Option<String>, ControlError> {
+    let from_header = parts
+        .headers
+        .get("x-b24-portal")
+        .map(|v| v.to_str().map(str::to_string));
+    match from_header {
+        Some(Ok(name)) => Ok(Some(name.trim().to_string())),
+        Some(Err(_)) => Err(ControlError::bad_request(
+            "X-B24-Portal must be a portal name ([a-z0-9-]{1,40})",
+        )),
+        None => Ok(query_value(parts.uri.query().unwrap_or(""), "portal")
+            .map(|name| name.trim().to_string())),
+    }
+}
+
+/// The runtime of the portal an admin call names.
+async fn admin_runtime(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<Arc<crate::portals::PortalRuntime>, ControlError> {
+    let name = requested_portal(parts)?.unwrap_or_else(|| DEFAULT_PORTAL_NAME.to_string());
+    if !crate::portals::valid_name(&name) {
+        return Err(ControlError::bad_request(
+            "X-B24-Portal must be a portal name ([a-z0-9-]{1,40})",
+        ));
+    }
+    let portals = state.portals.clone();
+    let found = match portals.id_of(&name).and_then(|id| portals.get(id)) {
+        Some(runtime) => Some(runtime),
+        None => {
+            let lookup = name.clone();
+            blocking(state, move |store| portals.load_by_name(store, &lookup)).await?
+        }
+    };
+    found.ok_or_else(|| {
+        ControlError::not_found(format!(
+            "There is no portal named '{name}'; GET /_b24/portals lists them"
+        ))
+    })
+}
+
+impl FromRequestParts<AppState> for AdminPortal {
     type Rejection = ControlError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let from_header = parts
-            .headers
-            .get("x-b24-portal")
-            .map(|v| v.to_str().map(str::to_string));
-        let name = match from_header {
-            Some(Ok(name)) => Some(name),
-            Some(Err(_)) => {
-                return Err(ControlError::bad_request(
-                    "X-B24-Portal must be a portal name ([a-z0-9-]{1,40})",
-                ))
-            }
-            None => query_value(parts.uri.query().unwrap_or(""), "portal"),
-        };
-        match name.as_deref().map(str::trim) {
-            None | Some(DEFAULT_PORTAL_NAME) => Ok(AdminPortal(DEFAULT_PORTAL)),
-            Some(other) => Err(ControlError::not_found(format!(
-                "There is no portal named '{other}'; this server holds only '{DEFAULT_PORTAL_NAME}'"
-            ))),
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if requested_portal(parts)?.is_none_or(|name| name == DEFAULT_PORTAL_NAME) {
+            return Ok(AdminPortal(DEFAULT_PORTAL));
         }
+        Ok(AdminPortal(admin_runtime(parts, state).await?.id))
+    }
+}
+
+impl FromRequestParts<AppState> for AdminScope {
+    type Rejection = ControlError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let runtime = admin_runtime(parts, state).await?;
+        Ok(AdminScope(state.for_portal(&runtime)))
     }
 }
 

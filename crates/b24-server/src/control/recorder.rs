@@ -61,6 +61,8 @@ pub struct CallRecord {
     user: Option<i64>,
     client_id: Option<String>,
     batch: Option<Vec<BatchCommand>>,
+    /// The portal the call was about (its journal gets the entry).
+    portal: Option<PortalId>,
 }
 
 /// One command of a recorded `batch`.
@@ -100,6 +102,7 @@ impl CallRecord {
     pub fn new(state: &AppState) -> Self {
         Self {
             on: state.control.recorder.on(),
+            portal: Some(state.portal_id),
             ..Self::default()
         }
     }
@@ -563,9 +566,17 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     let uri = request.uri().clone();
     let mut response = next.run(request).await;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
-    let pending = describe(&uri, &mut response, state.limits.decode);
+    let (portal, pending) = describe(&uri, &mut response, state.limits.decode);
+    // The call's portal (found from its credential inside), at that portal's time.
+    let portal = portal.unwrap_or(state.portal_id);
+    let at = match state.portals.get(portal) {
+        Some(runtime) if portal != state.portal_id => {
+            crate::clock::Clock::now(runtime.clock.as_ref()) - ms / 1000.0
+        }
+        _ => at,
+    };
     state.control.recorder.send(Pending {
-        portal: state.portal_id,
+        portal,
         at,
         ms,
         ..pending
@@ -575,9 +586,14 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
 
 /// The entry of an answered call, from its URI and what the answer's extensions carry (the
 /// [`CallRecord`] is taken out of them); `portal`, `at` and `ms` are left for the caller.
-fn describe(uri: &Uri, response: &mut Response, decode: DecodeLimits) -> Pending {
+fn describe(
+    uri: &Uri,
+    response: &mut Response,
+    decode: DecodeLimits,
+) -> (Option<PortalId>, Pending) {
     let extensions = response.extensions_mut();
     let call = extensions.remove::<CallRecord>().unwrap_or_default();
+    let portal = call.portal;
     let error = extensions.get::<AnsweredError>().map(|e| e.0);
     let fault = extensions.get::<FaultFired>().map(|f| f.0);
     let http = response.status().as_u16();
@@ -597,19 +613,22 @@ fn describe(uri: &Uri, response: &mut Response, decode: DecodeLimits) -> Pending
     let params = call
         .params
         .unwrap_or_else(|| query_params(uri, decode).unwrap_or_default());
-    Pending {
-        portal: 0,
-        at: 0.0,
-        via,
-        user: call.user,
-        method,
-        http,
-        error,
-        ms: 0.0,
-        params,
-        batch: call.batch,
-        fault,
-    }
+    (
+        portal,
+        Pending {
+            portal: 0,
+            at: 0.0,
+            via,
+            user: call.user,
+            method,
+            http,
+            error,
+            ms: 0.0,
+            params,
+            batch: call.batch,
+            fault,
+        },
+    )
 }
 
 /// The query string's parameters, secrets removed: for calls answered before their parameters
@@ -674,7 +693,7 @@ mod tests {
         }));
         response.extensions_mut().insert(call);
         let uri: Uri = "/rest/1/CODE/CRM.Item.Get?auth=q".parse().unwrap();
-        let entry = describe(&uri, &mut response, DecodeLimits::default());
+        let (_, entry) = describe(&uri, &mut response, DecodeLimits::default());
         assert_eq!(entry.fault, Some(7));
         assert_eq!(entry.error, Some("QUERY_LIMIT_EXCEEDED"));
         assert_eq!(entry.http, 503);
@@ -686,7 +705,7 @@ mod tests {
         // Answered before the parameters were read: the query string's, secrets removed.
         let mut bare = Response::new(axum::body::Body::empty());
         let uri: Uri = "/rest/server.time?auth=q&x=1".parse().unwrap();
-        let entry = describe(&uri, &mut bare, DecodeLimits::default());
+        let (_, entry) = describe(&uri, &mut bare, DecodeLimits::default());
         assert_eq!((entry.fault, entry.error, entry.via), (None, None, None));
         assert_eq!(Value::Object(entry.params), json!({"x": "1"}));
     }

@@ -178,12 +178,17 @@ async fn reset_route(
             .deleted
             .insert(table.to_string(), Value::from(stored + forgotten));
     }
-    state
-        .control
-        .reset_seen
-        .fetch_max(outcome.generation, std::sync::atomic::Ordering::SeqCst);
-    if portal == state.portal_id {
-        state.portal_clock.set(0.0, None);
+    if portal == crate::store::DEFAULT_PORTAL {
+        state
+            .control
+            .reset_seen
+            .fetch_max(outcome.generation, std::sync::atomic::Ordering::SeqCst);
+    }
+    if let Some(runtime) = state.portals.get(portal) {
+        runtime
+            .reset_seen
+            .fetch_max(outcome.generation, std::sync::atomic::Ordering::SeqCst);
+        runtime.clock.set(0.0, None);
     }
     Ok(Json(outcome.answer()))
 }

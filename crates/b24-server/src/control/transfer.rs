@@ -80,12 +80,17 @@ async fn import_route(
     if replace {
         // Replacing resets the portal first: this process's limiter counters and clock follow.
         state.limiter.forget_portal(portal);
-        state
-            .control
-            .reset_seen
-            .fetch_max(outcome.1, std::sync::atomic::Ordering::SeqCst);
-        if portal == state.portal_id {
-            state.portal_clock.set(0.0, None);
+        if portal == crate::store::DEFAULT_PORTAL {
+            state
+                .control
+                .reset_seen
+                .fetch_max(outcome.1, std::sync::atomic::Ordering::SeqCst);
+        }
+        if let Some(runtime) = state.portals.get(portal) {
+            runtime
+                .reset_seen
+                .fetch_max(outcome.1, std::sync::atomic::Ordering::SeqCst);
+            runtime.clock.set(0.0, None);
         }
     }
     Ok(Json(json!({ "rows": outcome.0 })))

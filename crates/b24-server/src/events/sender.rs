@@ -43,7 +43,22 @@ pub async fn run(state: AppState, config: DeliveryConfig, wake: Arc<Notify>) {
     let config = Arc::new(config);
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     loop {
-        while let Some(rows) = claim(&state, &config).await {
+        // One wave per portal and pass, so that a busy portal does not hold up the others;
+        // only portals whose outbox may hold rows are looked at.
+        let mut busy = false;
+        for (portal, marks) in state.portals.outbox_portals() {
+            let Some(runtime) = state.portals.get(portal) else {
+                state.portals.outbox_drained(portal, marks);
+                continue;
+            };
+            let state = state.for_portal(&runtime);
+            let Some(rows) = claim(&state, &config).await else {
+                if !outbox_holds_rows(&state).await {
+                    state.portals.outbox_drained(portal, marks);
+                }
+                continue;
+            };
+            busy = true;
             let mut wave = tokio::task::JoinSet::new();
             for row in rows {
                 let permit = slots.clone().acquire_owned().await;
@@ -55,11 +70,23 @@ pub async fn run(state: AppState, config: DeliveryConfig, wake: Arc<Notify>) {
             }
             while wave.join_next().await.is_some() {}
         }
+        if busy {
+            continue;
+        }
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(config.poll_interval) => {}
         }
     }
+}
+
+/// Whether the portal's outbox holds rows (due later, or claimed): while it does, the sender
+/// keeps looking at the portal. A failed read says yes.
+async fn outbox_holds_rows(state: &AppState) -> bool {
+    let (store, portal) = (state.store.clone(), state.portal_id);
+    tokio::task::spawn_blocking(move || store.read(portal, |tx| tx.outbox_holds_rows()))
+        .await
+        .map_or(true, |read| read.unwrap_or(true))
 }
 
 /// Claims the next due rows; `None` when there are none (or the store failed, which is logged).

@@ -284,25 +284,30 @@ async fn rest(
         let connection = (via_tls.is_some(), cut);
         return v3::rest(state, client, connection, method, uri, headers, body).await;
     }
+    // The portal comes from the credential, which a POST may carry in its body: the body is
+    // read first (within its limits); an error reading it is answered where it was before.
+    let path = parse_rest_path(uri.path());
+    let params = read_params(&state, &method, &uri, &headers, body).await;
+    let credentials = credentials_of(path.as_ref(), &headers, params.as_ref().ok());
+    let state = portal_state(&state, &credentials, &headers).await;
     let start = state.clock.now();
+    // Made first, so that even an early answer is journaled for the call's portal.
+    let mut call = CallRecord::new(&state);
     if let Some(limited) = rate_limited(&state, client, &headers, start) {
-        return limited;
+        return call.attach(limited);
     }
     if state.portal_flags.closed() {
-        return error_response(&ErrorCode::PortalDeleted.into(), "");
+        return call.attach(error_response(&ErrorCode::PortalDeleted.into(), ""));
     }
-    let Some(path) = parse_rest_path(uri.path()) else {
-        return error_response(&ErrorCode::MethodNotFound.into(), "");
+    let Some(path) = path else {
+        return call.attach(error_response(&ErrorCode::MethodNotFound.into(), ""));
     };
     let transport = Transport {
         https: is_https(&state, via_tls.is_some(), client, &headers),
         now: start,
     };
-    let mut call = CallRecord::new(&state);
     call.method(&path.method);
-    let answer = handle(
-        &state, &method, &uri, &headers, body, &path, transport, &mut call,
-    );
+    let answer = handle(&state, params, credentials, &path, transport, &mut call);
     let response = match answer.await {
         Ok(reply) => faults::respond(
             reply,
@@ -393,27 +398,101 @@ async fn read_body(
         .map_err(|_| too_large())?)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The credentials of a REST call: the webhook in its path, else its OAuth token.
+fn credentials_of(
+    path: Option<&RestPath>,
+    headers: &HeaderMap,
+    params: Option<&Map<String, Value>>,
+) -> Credentials {
+    if let Some((user, code)) = path.and_then(|p| p.webhook.as_ref()) {
+        return Credentials::Webhook {
+            user: user.clone(),
+            code: code.clone(),
+        };
+    }
+    let empty = Map::new();
+    token_from(headers, params.unwrap_or(&empty)).map_or(Credentials::None, Credentials::Token)
+}
+
+/// The state of the portal a request is about: its credential's portal (webhook codes and
+/// tokens are unique server-wide), else the one its host names (`{name}.localhost`), else the
+/// default portal. A credential seen before costs a hash lookup; a new one, one indexed read.
+pub(crate) async fn portal_state(
+    state: &AppState,
+    credentials: &Credentials,
+    headers: &HeaderMap,
+) -> AppState {
+    use crate::portals::CredentialKind;
+    let credential = match credentials {
+        Credentials::Webhook { code, .. } => {
+            Some((CredentialKind::Webhook, crate::secret::digest(code)))
+        }
+        Credentials::Token(token) => {
+            Some((CredentialKind::AccessToken, crate::secret::digest(token)))
+        }
+        Credentials::None => None,
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::portals::name_from_host)
+        .map(str::to_string);
+    let portals = &state.portals;
+    let fast = match &credential {
+        Some((_, digest)) => portals.remembered(digest).and_then(|id| portals.get(id)),
+        None => None,
+    }
+    .or_else(|| {
+        credential.is_none().then(|| {
+            host.as_deref()
+                .and_then(|name| portals.id_of(name))
+                .and_then(|id| portals.get(id))
+        })?
+    });
+    if let Some(runtime) = fast {
+        return state.for_portal(&runtime);
+    }
+    if credential.is_none() && host.is_none() {
+        return state.clone();
+    }
+    let (store, portals) = (state.store.clone(), state.portals.clone());
+    let found = tokio::task::spawn_blocking(move || {
+        if let Some((kind, digest)) = credential {
+            if let Some(id) = portals.find_credential(&store, kind, &digest)? {
+                return portals.load(&store, id);
+            }
+        }
+        match host {
+            Some(name) => portals.load_by_name(&store, &name),
+            None => Ok(None),
+        }
+    })
+    .await;
+    match found {
+        Ok(Ok(Some(runtime))) => state.for_portal(&runtime),
+        Ok(Ok(None)) => state.clone(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "could not find the portal of a request");
+            state.clone()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "finding the portal of a request panicked");
+            state.clone()
+        }
+    }
+}
+
 async fn handle(
     state: &AppState,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: Body,
+    params: Result<Map<String, Value>, ApiError>,
+    credentials: Credentials,
     path: &RestPath,
     transport: Transport,
     call: &mut CallRecord,
 ) -> Result<Reply<Result<Dispatched, ApiError>>, ApiError> {
-    let mut params = read_params(state, method, uri, headers, body).await?;
+    let mut params = params?;
     call.params(&params);
     let spec = lookup(&path.method).ok_or(ErrorCode::MethodNotFound)?;
-    let credentials = match &path.webhook {
-        Some((user, code)) => Credentials::Webhook {
-            user: user.clone(),
-            code: code.clone(),
-        },
-        None => token_from(headers, &params).map_or(Credentials::None, Credentials::Token),
-    };
     for key in RESERVED_PARAMS {
         params.shift_remove(*key);
     }
@@ -426,6 +505,39 @@ async fn handle(
         }
     }
     Ok(reply)
+}
+
+/// The state of the portal an `/oauth/token/` grant is about: the one its code or refresh token
+/// was issued on (each is unique server-wide), else the default portal.
+async fn grant_portal_state(state: &AppState, params: &Map<String, Value>) -> AppState {
+    use crate::portals::CredentialKind;
+    let text = |name: &str| {
+        params
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let presented = match text("grant_type") {
+        Some("authorization_code") => text("code").map(|c| (CredentialKind::AuthCode, c)),
+        Some("refresh_token") => text("refresh_token").map(|t| (CredentialKind::RefreshToken, t)),
+        _ => None,
+    };
+    let Some((kind, secret)) = presented else {
+        return state.clone();
+    };
+    let digest = crate::secret::digest(secret);
+    let (store, portals) = (state.store.clone(), state.portals.clone());
+    let found = tokio::task::spawn_blocking(move || {
+        match portals.find_credential(&store, kind, &digest)? {
+            Some(id) => portals.load(&store, id),
+            None => Ok(None),
+        }
+    })
+    .await;
+    match found {
+        Ok(Ok(Some(runtime))) => state.for_portal(&runtime),
+        _ => state.clone(),
+    }
 }
 
 /// `/oauth/token/` (GET or POST): the token endpoint of the OAuth server. Answers carry no `time`
@@ -443,6 +555,12 @@ async fn oauth_token(
     if method == Method::OPTIONS {
         return preflight();
     }
+    // The answer is about the portal the code or refresh token was issued on.
+    let params = read_params(&state, &method, &uri, &headers, body).await;
+    let state = match &params {
+        Ok(params) => grant_portal_state(&state, params).await,
+        Err(_) => state,
+    };
     let now = state.clock.now();
     if let Some(limited) = rate_limited(&state, client, &headers, now) {
         return limited;
@@ -450,7 +568,7 @@ async fn oauth_token(
     if state.security.require_https && !is_https(&state, via_tls.is_some(), client, &headers) {
         return error_response(&ErrorCode::HttpsRequired.into(), "oauth/token");
     }
-    let params = match read_params(&state, &method, &uri, &headers, body).await {
+    let params = match params {
         Ok(params) => params,
         Err(e) => return close_if_body_unread(error_response(&e, "oauth/token")),
     };

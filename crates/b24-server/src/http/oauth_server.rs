@@ -48,6 +48,16 @@ pub(super) async fn app_info(
     if method == Method::OPTIONS {
         return preflight();
     }
+    let params = read_params(&state, &method, &uri, &headers, body).await;
+    let token = params
+        .as_ref()
+        .ok()
+        .and_then(|params| token_from(&headers, params));
+    let credentials = token.clone().map_or(
+        crate::auth::Credentials::None,
+        crate::auth::Credentials::Token,
+    );
+    let state = super::portal_state(&state, &credentials, &headers).await;
     let start = state.clock.now();
     if let Some(limited) = rate_limited(&state, client, &headers, start) {
         return limited;
@@ -55,11 +65,9 @@ pub(super) async fn app_info(
     if state.security.require_https && !is_https(&state, via_tls.is_some(), client, &headers) {
         return error_response(&ErrorCode::HttpsRequired.into(), NAME);
     }
-    let params = match read_params(&state, &method, &uri, &headers, body).await {
-        Ok(params) => params,
-        Err(e) => return close_if_body_unread(error_response(&e, NAME)),
-    };
-    let token = token_from(&headers, &params);
+    if let Err(e) = params {
+        return close_if_body_unread(error_response(&e, NAME));
+    }
     let task_state = state.clone();
     let answer = tokio::task::spawn_blocking(move || {
         crate::oauth::app_info(&task_state, token.as_deref(), start)

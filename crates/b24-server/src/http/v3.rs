@@ -191,6 +191,11 @@ pub(super) async fn rest(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    // The portal, from what the credential shows before the body is read (a token in the body
+    // is looked at again once it is: `handle`).
+    let parsed = parse(uri.path());
+    let early = early_credentials(&state, parsed.as_ref(), &uri, &headers);
+    let state = super::portal_state(&state, &early, &headers).await;
     let start = state.clock.now();
     if let Some(limited) = rate_limited(&state, client, &headers, start) {
         return limited;
@@ -198,7 +203,7 @@ pub(super) async fn rest(
     if state.portal_flags.closed() {
         return error_response(&ErrorCode::PortalDeleted.into(), "");
     }
-    let Some(path) = parse(uri.path()) else {
+    let Some(path) = parsed else {
         return error_v3(&ApiError::from(method_not_found("")), "");
     };
     let mut call = CallRecord::new(&state);
@@ -263,6 +268,27 @@ fn query_auth(state: &AppState, uri: &Uri) -> Option<Value> {
     params.get("auth").cloned()
 }
 
+/// The credentials a REST 3.0 call shows outside its body: the webhook in its path, the
+/// `Authorization` header, or `auth` in the query string.
+fn early_credentials(
+    state: &AppState,
+    path: Option<&RestPath>,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Credentials {
+    if let Some((user, code)) = path.and_then(|p| p.webhook.as_ref()) {
+        return Credentials::Webhook {
+            user: user.clone(),
+            code: code.clone(),
+        };
+    }
+    let mut auth = Map::new();
+    if let Some(token) = query_auth(state, uri) {
+        auth.insert("auth".into(), token);
+    }
+    token_from(headers, &auth).map_or(Credentials::None, Credentials::Token)
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn handle(
     state: &AppState,
@@ -298,6 +324,8 @@ async fn handle(
     for key in RESERVED_PARAMS {
         params.shift_remove(*key);
     }
+    // A token in the body names its portal only now.
+    let state = &super::portal_state(state, &credentials, headers).await;
     authenticate_and_dispatch(state, credentials, transport, spec, Params(params), call).await
 }
 

@@ -488,7 +488,7 @@ fn run_blocking(
         params,
     })?;
     // The call may have queued events: let the sender look now rather than at its next poll.
-    state.events_wake.notify_one();
+    state.wake_events();
     state.control.events_changed.wake();
     let processing = started.elapsed().as_secs_f64();
     // A simulated cost replaces the measured time (it is not added to it): with

@@ -48,6 +48,11 @@ pub trait FaultTx {
     /// `lock` (in a write transaction) locked until it ends, so that concurrent calls count one
     /// after another.
     fn live_faults(&mut self, lock: bool) -> Result<Vec<StoredFault>, ApiError>;
+    /// The rules that can still fire on every portal, with their portal, for the refresh of a
+    /// running server (rules are few: a test's handful per portal).
+    fn live_faults_of_every_portal(
+        &mut self,
+    ) -> Result<Vec<(super::PortalId, StoredFault)>, ApiError>;
     /// Stores a rule's counters.
     fn set_fault_counts(
         &mut self,
@@ -92,6 +97,20 @@ impl FaultTx for SqlTx<'_> {
             &format!("SELECT {COLUMNS} FROM faults WHERE portal_id = ?1 ORDER BY id"),
             &args![self.portal],
             decode,
+        )
+    }
+
+    fn live_faults_of_every_portal(
+        &mut self,
+    ) -> Result<Vec<(super::PortalId, StoredFault)>, ApiError> {
+        self.all(
+            &format!(
+                "SELECT {COLUMNS}, portal_id FROM faults
+                 WHERE remaining IS NULL OR remaining > 0
+                 ORDER BY portal_id, id"
+            ),
+            &args![],
+            |row| Ok((row.int(6)?, decode(row)?)),
         )
     }
 

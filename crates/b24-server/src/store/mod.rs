@@ -17,6 +17,7 @@ pub mod faults;
 pub mod item_stages;
 pub mod journal;
 mod lists;
+pub mod portals;
 pub mod postgres;
 pub mod query;
 pub mod records;
@@ -43,10 +44,10 @@ use serde_json::{Map, Value};
 use std::path::Path;
 use std::sync::Arc;
 
-/// The tenant id. One portal is served today; several must not need a schema change.
+/// The tenant id: many portals live on one server, each a Bitrix24 account of its own.
 pub type PortalId = i64;
 
-/// The portal every single-tenant installation uses.
+/// The first portal, named `default`, which every installation has.
 pub const DEFAULT_PORTAL: PortalId = 1;
 
 /// A portal (one Bitrix24 account).
@@ -411,6 +412,7 @@ pub trait Tx:
     + tasks::TaskTx
     + contact_companies::ContactCompanyTx
     + records::RecordTx
+    + portals::PortalTx
 {
     /// The portal this transaction serves.
     fn portal(&self) -> PortalId;

@@ -186,7 +186,7 @@ impl PgStore {
             let out = f(&mut SqlTx::new(
                 &mut conn,
                 portal,
-                self.clock.now(),
+                self.clock.now_in(portal),
                 writing,
             ))?;
             if writing {

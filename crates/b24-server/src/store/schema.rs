@@ -734,4 +734,19 @@ CREATE INDEX crm_records_by_owner
 CREATE INDEX crm_records_by_owner_id
     ON crm_records (portal_id, kind, owner_type_id, owner_id, id);
 "#,
+    // 23: many portals on one server. A portal has a name (`default` for the
+    // one every existing installation has); credentials are found without knowing their portal,
+    // so the digests they are looked up by get indexes of their own (codes and tokens are unique
+    // server-wide); an application is found by its client id on any portal.
+    r#"
+ALTER TABLE portals ADD COLUMN name TEXT;
+UPDATE portals SET name = 'default' WHERE id = 1;
+UPDATE portals SET name = 'portal-' || CAST(id AS TEXT) WHERE name IS NULL;
+CREATE UNIQUE INDEX portals_by_name ON portals (name);
+CREATE INDEX webhooks_by_code ON webhooks (code_digest);
+CREATE INDEX oauth_tokens_by_access ON oauth_tokens (access_digest);
+CREATE INDEX oauth_tokens_by_refresh_digest ON oauth_tokens (refresh_digest);
+CREATE INDEX oauth_codes_by_code ON oauth_codes (code_digest);
+CREATE INDEX oauth_apps_by_client ON oauth_apps (client_id);
+"#,
 ];

@@ -345,10 +345,16 @@ impl Tx for SqlTx<'_> {
         public_url: &str,
     ) -> Result<bool, ApiError> {
         let now = self.now_iso();
+        let name = if self.portal == super::DEFAULT_PORTAL {
+            "default".to_string()
+        } else {
+            format!("portal-{}", self.portal)
+        };
         let n = self.exec(
-            "INSERT INTO portals (id, domain, member_id, public_url, created) VALUES (?1, ?2, ?3, ?4, ?5)
+            "INSERT INTO portals (id, name, domain, member_id, public_url, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (id) DO NOTHING",
-            &args![self.portal, domain, member_id, public_url, &now],
+            &args![self.portal, &name, domain, member_id, public_url, &now],
         )?;
         Ok(n == 1)
     }

@@ -127,7 +127,7 @@ impl SqliteStore {
         if let Some(damage) = self.damaged.get() {
             return Err(ApiError::internal(anyhow::anyhow!("{damage}")));
         }
-        let now = self.clock.now();
+        let now = self.clock.now_in(portal);
         if !writing {
             let mut conn = self.readers.get().map_err(|e| {
                 ApiError::internal(anyhow::anyhow!(e).context("no reader connection"))
@@ -403,6 +403,18 @@ mod plan_tests {
             sort: "TEMP B-TREE FOR ORDER BY",
         }
         .assert_indexed(plan, table, index)
+    }
+
+    #[test]
+    fn a_credential_finds_its_portal_through_an_index_of_its_digest() {
+        let (_dir, s) = store();
+        let digest = [7u8; 32];
+        for (sql, table, index) in crate::store::portals::CREDENTIAL_LOOKUPS {
+            let plan = s
+                .explain(sql, &crate::store::driver::args![&digest])
+                .unwrap();
+            assert_indexed(&plan, table, index);
+        }
     }
 
     const ITEMS_PK: &str = "sqlite_autoindex_crm_items_1";

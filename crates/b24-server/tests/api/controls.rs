@@ -196,7 +196,7 @@ async fn a_portal_that_does_not_exist_answers_404() {
             404,
             envelope(
                 "NOT_FOUND",
-                "There is no portal named 'nope'; this server holds only 'default'"
+                "There is no portal named 'nope'; GET /_b24/portals lists them"
             )
         )
     );

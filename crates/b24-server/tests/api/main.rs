@@ -26,6 +26,7 @@
 //!   each on one server and on two server processes sharing one PostgreSQL schema.
 //! - `text_limits`: every text field's length limit (spec §14), at the limit and one over.
 //! - `users`, `departments`, `notifications`: user.*, department.* and im.notify*.
+//! - `portals`: many portals on one server, isolated from each other (`/_b24/portals`).
 
 mod activities;
 mod activity_rights;
@@ -62,6 +63,7 @@ mod model;
 mod notifications;
 mod oauth;
 mod output_gone;
+mod portals;
 mod preflight;
 mod product_rows;
 mod protocol;
