@@ -6,6 +6,7 @@
 
 mod activity;
 mod activity_type;
+mod app_option;
 mod batch;
 mod binding;
 mod contact_companies;
@@ -24,6 +25,7 @@ mod im;
 mod item;
 mod legacy_entity;
 mod listing;
+mod placement;
 mod relations;
 mod system;
 mod timeline;
@@ -69,6 +71,8 @@ pub struct MethodSpec {
 /// Every method this server serves. Keep it sorted by name.
 pub static METHODS: &[MethodSpec] = &[
     system::APP_INFO,
+    app_option::APP_GET,
+    app_option::APP_SET,
     batch::BATCH,
     activity::ADD,
     binding::ADD,
@@ -210,6 +214,10 @@ pub static METHODS: &[MethodSpec] = &[
     im::SYSTEM_ADD,
     system::METHOD_GET,
     system::METHODS,
+    placement::BIND,
+    placement::GET,
+    placement::LIST,
+    placement::UNBIND,
     system::PROFILE,
     system::SCOPE,
     system::SERVER_TIME,
@@ -218,6 +226,8 @@ pub static METHODS: &[MethodSpec] = &[
     system::USER_CURRENT,
     users::FIELDS,
     users::GET,
+    app_option::USER_GET,
+    app_option::USER_SET,
     users::SEARCH,
     users::UPDATE,
 ];
