@@ -8,6 +8,7 @@
 //! and machinery, its own envelope and method table.
 
 pub mod cut;
+pub mod host;
 mod oauth_server;
 mod v3;
 
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .route("/oauth/rest/app.info", any(oauth_server::app_info))
         .route("/oauth/rest/app.info/", any(oauth_server::app_info))
+        .merge(host::routes())
         .fallback(any(unknown_path))
         .with_state(state)
 }

@@ -33,6 +33,7 @@ mod todo_updates;
 mod users;
 pub(crate) mod v3;
 
+pub(crate) use app_option::options_value as app_option_value;
 use crate::auth::{authenticate, Caller, Credentials, Transport};
 use crate::control::faults::{self, via_of, Place, Reply};
 use crate::control::recorder::{CallRecord, Who};
