@@ -384,7 +384,7 @@ async fn render(state: AppState, request: PageRequest, choose: Box<Choose>) -> R
                 .append_pair("LANG", "en")
                 .append_pair("APP_SID", &sid);
             let handler_origin = action.origin().ascii_serialization();
-            let mut fields = vec![
+            let fields = vec![
                 ("AUTH_ID", issued.access_token.clone()),
                 ("AUTH_EXPIRES", ttl.clone()),
                 ("REFRESH_ID", issued.refresh_token.clone()),
@@ -399,9 +399,6 @@ async fn render(state: AppState, request: PageRequest, choose: Box<Choose>) -> R
                 ),
                 ("APPLICATION_SCOPE", app.scopes.join(",")),
             ];
-            if opening.install {
-                fields.push(("INSTALL", "Y".to_string()));
-            }
             let config = json!({
                 "sid": sid,
                 "appId": app.id,

@@ -51,6 +51,7 @@ mod events;
 mod examples;
 mod faults;
 mod fixtures;
+mod frame_apps;
 mod helpers;
 mod items;
 mod journal;
