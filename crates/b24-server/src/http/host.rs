@@ -434,8 +434,10 @@ async fn render(state: AppState, request: PageRequest, choose: Box<Choose>) -> R
     .await;
     match rendered {
         Ok(Ok((name, config))) => {
+            let frame_name = config["frameName"].as_str().unwrap_or_default().to_string();
             let html = PAGE_HTML
                 .replace("{{TITLE}}", &escape_html(&name))
+                .replace("{{FRAME_NAME}}", &escape_html(&frame_name))
                 .replace("{{CONFIG}}", &script_json(&config));
             (
                 [

@@ -52,6 +52,7 @@ mod examples;
 mod faults;
 mod fixtures;
 mod frame_apps;
+mod frame_browser;
 mod helpers;
 mod items;
 mod journal;

@@ -208,9 +208,9 @@
     (config.admin ? 'administrator' : 'user') + (config.placement === 'DEFAULT' ? '' : ' · ' + config.placement) +
     (data.INSTALL ? ' · install page' : '');
 
-  // Open the application as the portal does: name the frame DOMAIN|PROTOCOL|APP_SID, then POST
-  // the launch parameters into it. The form is removed once sent.
-  frame.name = config.frameName;
+  // Open the application as the portal does: the frame is named DOMAIN|PROTOCOL|APP_SID in the
+  // page (a name set later would not reach its window); POST the launch parameters into it. The
+  // form is removed once sent.
   const form = document.createElement('form');
   form.method = 'POST';
   form.action = config.action;
