@@ -45,6 +45,15 @@ pub struct HostGrant {
     pub expires_at: f64,
 }
 
+/// An application's placements (`?1` portal, `?2` application), by id.
+pub(crate) const PLACEMENTS_OF_APP: &str = "SELECT id, app_id, placement, handler, user_id, title, \
+     description, group_name, options, lang_all \
+     FROM placements WHERE portal_id = ?1 AND app_id = ?2 ORDER BY id";
+
+/// An application's (or a user's) options (`?1` portal, `?2` application, `?3` user or 0).
+pub(crate) const OPTIONS_OF: &str = "SELECT name, value FROM app_options \
+     WHERE portal_id = ?1 AND app_id = ?2 AND user_id = ?3 ORDER BY name";
+
 /// A launch code (one use) or a session of the portal page.
 const LAUNCH: &str = "launch";
 const SESSION: &str = "session";
@@ -146,8 +155,7 @@ impl AppHostTx for SqlTx<'_> {
 
     fn app_options(&mut self, app_id: i64, user_id: i64) -> Result<Vec<(String, Value)>, ApiError> {
         self.all(
-            "SELECT name, value FROM app_options
-             WHERE portal_id = ?1 AND app_id = ?2 AND user_id = ?3 ORDER BY name",
+            OPTIONS_OF,
             &args![self.portal, app_id, user_id],
             |r| {
                 Ok((
@@ -221,9 +229,7 @@ impl AppHostTx for SqlTx<'_> {
 
     fn placements_of_app(&mut self, app_id: i64) -> Result<Vec<PlacementRecord>, ApiError> {
         self.all(
-            "SELECT id, app_id, placement, handler, user_id, title, description, group_name,
-                 options, lang_all
-             FROM placements WHERE portal_id = ?1 AND app_id = ?2 ORDER BY id",
+            PLACEMENTS_OF_APP,
             &args![self.portal, app_id],
             placement_from_row,
         )

@@ -43,6 +43,10 @@ const result = (r) => { const d = r && typeof r.getData === 'function' ? r.getDa
   window.$b24 = $b24;
   const call = (method, params) => $b24.actions.v2.call.make({ method, params });
   window.report = { install: $b24.isInstallMode, admin: $b24.auth.isAdmin, name: window.name };
+  if (!$b24.auth.isAdmin) {
+    window.ready = true;
+    return;
+  }
   await $b24.parent.setTitle('Frame test');
   await $b24.parent.resizeWindow(640, 480);
   await $b24.options.appSet('color', 'red');
@@ -55,6 +59,14 @@ const result = (r) => { const d = r && typeof r.getData === 'function' ? r.getDa
 // After the parent page expired the token: the SDK gets 401 expired_token, sends refreshAuth,
 // retries once.
 window.afterExpire = async () => result(await $b24.actions.v2.call.make({ method: 'app.info' })).INSTALLED;
+
+// A message from another origin (a frame of 127.0.0.1:APP_PORT inside the application), with
+// the right APP_SID: the portal answers nothing.
+window.foreign = () => {
+  const inner = document.createElement('iframe');
+  inner.src = 'http://127.0.0.1:${env.APP_PORT}/foreign#' + $b24.getAppSid() + '|' + $b24.getTargetOrigin();
+  document.body.appendChild(inner);
+};
 
 // A message with a made-up APP_SID: the portal answers nothing.
 window.lie = () => new Promise((resolve) => {
@@ -107,6 +119,9 @@ const server = http.createServer(async (req, res) => {
   if (url.pathname === '/sdk.js') {
     res.writeHead(200, { 'content-type': 'text/javascript' });
     res.end(sdk);
+  } else if (url.pathname === '/foreign') {
+    html(`<script>const [sid, origin] = location.hash.slice(1).split('|');
+      top.postMessage('getInitData::foreign0000000000000000000000000:' + sid, origin);</script>`);
   } else if (url.pathname === '/report') {
     reports.push(JSON.parse(body));
     res.end('ok');
@@ -205,11 +220,26 @@ try {
   assert.equal(await handler.evaluate(() => window.lie()), 'silent');
   assert.ok(hostLog.some((l) => l.includes('wrong APP_SID')), hostLog.join('\n'));
 
+  step('a message from another origin gets no answer, and the page says so');
+  await handler.evaluate(() => window.foreign());
+  await until('the origin warning', () => hostLog.some((l) => l.includes('a message from http://127.0.0.1:')));
+
   step('no token in the page text or its log');
   const token = launch.form.get('AUTH_ID');
   const text = await page.evaluate(() => document.body.innerText);
   assert.ok(!text.includes(token) && !hostLog.join('\n').includes(token));
   assert.equal(await page.$('form'), null);
+
+  step('reopened as a non-administrator: IS_ADMIN false, setAppOption unanswered');
+  await page.click('#b24host-as-user');
+  await until('the page as a user', () => page.url().includes('b24host_as=user'));
+  const userFrame = await frameOf('/handler');
+  const asUser = await frameValue(userFrame, 'ready');
+  assert.equal(asUser.failure, undefined, asUser.failure);
+  assert.equal(await userFrame.evaluate(() => window.report.admin), false);
+  await userFrame.evaluate(() => window.$b24.options.appSet('color', 'blue'));
+  await until('the non-administrator warning', () => hostLog.some((l) => l.includes('setAppOption from a non-administrator')));
+  assert.equal((await webhook('crm.activity.binding.list', { activityId: Number(env.ACTIVITY) })).length, 1);
 
   step('the BX24.js wire format, in the placement the install page bound');
   const options = encodeURIComponent(JSON.stringify({ ID: env.DEAL1 }));
