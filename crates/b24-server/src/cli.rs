@@ -747,7 +747,10 @@ fn run_app(db: &Database, command: AppCommand) -> anyhow::Result<()> {
             api_only,
         } => {
             let scopes = admin::parse_scopes(Some(&scopes))?;
-            for url in [&handler, &install_url].into_iter().filter(|u| !u.is_empty()) {
+            for url in [&handler, &install_url]
+                .into_iter()
+                .filter(|u| !u.is_empty())
+            {
                 crate::http::host::check_app_url(url)?;
             }
             let setup = oauth::AppSetup {

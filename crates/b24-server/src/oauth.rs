@@ -76,7 +76,14 @@ pub fn create_app(
     scopes: &[String],
     redirect_uri: &str,
 ) -> anyhow::Result<AppCredentials> {
-    create_app_with(store, portal, name, scopes, redirect_uri, &AppSetup::default())
+    create_app_with(
+        store,
+        portal,
+        name,
+        scopes,
+        redirect_uri,
+        &AppSetup::default(),
+    )
 }
 
 /// Creates an application with a browser side: installed at once unless it has an install page

@@ -11,7 +11,9 @@ pub const ON_APP_INSTALL: &str = "ONAPPINSTALL";
 
 /// Whether the application is installed on the transaction's portal.
 pub fn is_installed(tx: &mut dyn Tx, app_id: i64) -> Result<bool, ApiError> {
-    Ok(tx.app_install(app_id)?.is_some_and(|(installed, _)| installed))
+    Ok(tx
+        .app_install(app_id)?
+        .is_some_and(|(installed, _)| installed))
 }
 
 /// Marks the application installed on this portal by `user_id` (an administrator) and queues

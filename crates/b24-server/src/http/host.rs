@@ -55,8 +55,14 @@ pub fn routes() -> Router<AppState> {
         .route("/marketplace/app/{id}/", get(app_page))
         .route("/marketplace/view/{client_id}", get(view_page))
         .route("/marketplace/view/{client_id}/", get(view_page))
-        .route("/marketplace/placement/{app_id}/{code}", get(placement_page))
-        .route("/marketplace/placement/{app_id}/{code}/", get(placement_page))
+        .route(
+            "/marketplace/placement/{app_id}/{code}",
+            get(placement_page),
+        )
+        .route(
+            "/marketplace/placement/{app_id}/{code}/",
+            get(placement_page),
+        )
 }
 
 /// Checks an application's handler or install URL (`app create`): http or https with a host.
@@ -178,7 +184,11 @@ fn script_json(value: &Value) -> String {
 
 fn failed(e: ApiError) -> Response {
     match e {
-        ApiError::Rest(e) => message(StatusCode::BAD_REQUEST, "Cannot open the application", &e.message),
+        ApiError::Rest(e) => message(
+            StatusCode::BAD_REQUEST,
+            "Cannot open the application",
+            &e.message,
+        ),
         ApiError::Internal(e) => {
             tracing::error!(error = %e, "the portal page failed");
             message(
@@ -230,7 +240,8 @@ async fn login(State(state): State<AppState>, Path(code): Path<String>) -> Respo
                 "{COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
                 SESSION_TTL as i64
             );
-            let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, target)]).into_response();
+            let mut response =
+                (StatusCode::SEE_OTHER, [(header::LOCATION, target)]).into_response();
             if let Ok(value) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().insert(header::SET_COOKIE, value);
             }
@@ -274,7 +285,9 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
 
 /// The signed-in user of a request, inside its transaction.
 fn session_user(tx: &mut dyn Tx, cookie: Option<&str>, now: f64) -> Result<Option<User>, ApiError> {
-    let Some(cookie) = cookie else { return Ok(None) };
+    let Some(cookie) = cookie else {
+        return Ok(None);
+    };
     let Some(grant) = tx.host_session(&digest(cookie))? else {
         return Ok(None);
     };

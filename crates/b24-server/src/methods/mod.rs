@@ -33,13 +33,13 @@ mod todo_updates;
 mod users;
 pub(crate) mod v3;
 
-pub(crate) use app_option::options_value as app_option_value;
 use crate::auth::{authenticate, Caller, Credentials, Transport};
 use crate::control::faults::{self, via_of, Place, Reply};
 use crate::control::recorder::{CallRecord, Who};
 use crate::error::ApiError;
 use crate::limits::OPERATING_THRESHOLD_SECS;
 use crate::state::AppState;
+pub(crate) use app_option::options_value as app_option_value;
 use b24_protocol::envelope::OPERATING_WINDOW_SECS;
 use b24_protocol::values::{bind_int, php_display};
 use b24_protocol::{ErrorCode, Page, RestError};

@@ -150,18 +150,18 @@ fn app_info(call: &Call<'_>) -> Result<Output, ApiError> {
                 Ok((crate::domain::apps::is_installed(tx, *app_id)?, version))
             })?;
             Ok(Output::result(json!({
-            "ID": app_id,
-            "CODE": client_id,
-            "VERSION": version,
-            "STATUS": "L",
-            "INSTALLED": installed,
-            "PAYMENT_EXPIRED": "N",
-            "DAYS": null,
-            "LANGUAGE_ID": "en",
-            "LICENSE": license,
-            "LICENSE_TYPE": family,
-            "LICENSE_FAMILY": family,
-        })))
+                "ID": app_id,
+                "CODE": client_id,
+                "VERSION": version,
+                "STATUS": "L",
+                "INSTALLED": installed,
+                "PAYMENT_EXPIRED": "N",
+                "DAYS": null,
+                "LANGUAGE_ID": "en",
+                "LICENSE": license,
+                "LICENSE_TYPE": family,
+                "LICENSE_FAMILY": family,
+            })))
         }
     }
 }

@@ -4,8 +4,8 @@
 //! only).
 
 use super::driver::args;
-use super::Tx;
 use super::sql::SqlTx;
+use super::Tx;
 use crate::error::ApiError;
 use serde_json::Value;
 
@@ -46,7 +46,8 @@ pub struct HostGrant {
 }
 
 /// An application's placements (`?1` portal, `?2` application), by id.
-pub(crate) const PLACEMENTS_OF_APP: &str = "SELECT id, app_id, placement, handler, user_id, title, \
+pub(crate) const PLACEMENTS_OF_APP: &str =
+    "SELECT id, app_id, placement, handler, user_id, title, \
      description, group_name, options, lang_all \
      FROM placements WHERE portal_id = ?1 AND app_id = ?2 ORDER BY id";
 
@@ -64,8 +65,12 @@ pub trait AppHostTx {
     /// never installed here).
     fn app_install(&mut self, app_id: i64) -> Result<Option<(bool, i64)>, ApiError>;
     /// Records the application as installed (or not) at `version`.
-    fn set_app_install(&mut self, app_id: i64, installed: bool, version: i64)
-        -> Result<(), ApiError>;
+    fn set_app_install(
+        &mut self,
+        app_id: i64,
+        installed: bool,
+        version: i64,
+    ) -> Result<(), ApiError>;
     /// The application's options (`user_id` 0) or a user's options for it, by name.
     fn app_options(&mut self, app_id: i64, user_id: i64) -> Result<Vec<(String, Value)>, ApiError>;
     /// Sets one option (`user_id` 0: the application's).
@@ -94,8 +99,7 @@ pub trait AppHostTx {
         user_id: Option<i64>,
     ) -> Result<u64, ApiError>;
     /// Stores a one-time launch code (`target` non-empty) or a session, by digest.
-    fn insert_host_grant(&mut self, digest: &[u8; 32], grant: &HostGrant)
-        -> Result<(), ApiError>;
+    fn insert_host_grant(&mut self, digest: &[u8; 32], grant: &HostGrant) -> Result<(), ApiError>;
     /// Removes and returns a launch code (whatever its age: the caller checks it).
     fn take_launch_code(&mut self, digest: &[u8; 32]) -> Result<Option<HostGrant>, ApiError>;
     /// A session by its cookie's digest.
@@ -154,16 +158,12 @@ impl AppHostTx for SqlTx<'_> {
     }
 
     fn app_options(&mut self, app_id: i64, user_id: i64) -> Result<Vec<(String, Value)>, ApiError> {
-        self.all(
-            OPTIONS_OF,
-            &args![self.portal, app_id, user_id],
-            |r| {
-                Ok((
-                    r.text(0)?,
-                    serde_json::from_str(&r.text(1)?).unwrap_or(Value::Null),
-                ))
-            },
-        )
+        self.all(OPTIONS_OF, &args![self.portal, app_id, user_id], |r| {
+            Ok((
+                r.text(0)?,
+                serde_json::from_str(&r.text(1)?).unwrap_or(Value::Null),
+            ))
+        })
     }
 
     fn set_app_option(
@@ -263,11 +263,7 @@ impl AppHostTx for SqlTx<'_> {
         }
     }
 
-    fn insert_host_grant(
-        &mut self,
-        digest: &[u8; 32],
-        grant: &HostGrant,
-    ) -> Result<(), ApiError> {
+    fn insert_host_grant(&mut self, digest: &[u8; 32], grant: &HostGrant) -> Result<(), ApiError> {
         let kind = if grant.target.is_empty() {
             SESSION
         } else {

@@ -332,8 +332,15 @@ async fn app_create_with_a_handler_and_app_open_print_a_launch_url_that_signs_in
     let created = stdout(&b24(
         &app,
         &[
-            "app", "create", "--name", "Frame app", "--scopes", "crm,placement",
-            "--handler", "http://app.localhost:5173/", "--install-url",
+            "app",
+            "create",
+            "--name",
+            "Frame app",
+            "--scopes",
+            "crm,placement",
+            "--handler",
+            "http://app.localhost:5173/",
+            "--install-url",
             "http://app.localhost:5173/install",
         ],
     ));
@@ -361,13 +368,33 @@ async fn app_create_with_a_handler_and_app_open_print_a_launch_url_that_signs_in
 
     let out = b24(
         &app,
-        &["app", "create", "--name", "Bad", "--scopes", "crm", "--handler", "ftp://app.localhost/"],
+        &[
+            "app",
+            "create",
+            "--name",
+            "Bad",
+            "--scopes",
+            "crm",
+            "--handler",
+            "ftp://app.localhost/",
+        ],
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("http(s)"));
     let out = b24(
         &app,
-        &["app", "open", "--client-id", client_id, "--user", "1", "--placement", "CRM_DEAL_DETAIL_TAB", "--options", "[1]"],
+        &[
+            "app",
+            "open",
+            "--client-id",
+            client_id,
+            "--user",
+            "1",
+            "--placement",
+            "CRM_DEAL_DETAIL_TAB",
+            "--options",
+            "[1]",
+        ],
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("JSON object"));

@@ -53,7 +53,9 @@ async fn frame_app(scopes: &str, setup: AppSetup) -> FrameApp {
             .unwrap(),
     };
     frame.token = frame.token_for(1).await;
-    frame.app_id = frame.ok("app.info", json!({})).await["ID"].as_i64().unwrap();
+    frame.app_id = frame.ok("app.info", json!({})).await["ID"]
+        .as_i64()
+        .unwrap();
     frame
 }
 
@@ -66,8 +68,10 @@ impl FrameApp {
             .app
             .client
             .post(format!("{}/oauth/token/", self.app.base))
-            .form(&json!({"grant_type": "authorization_code", "client_id": self.client_id,
-                          "client_secret": self.client_secret, "code": code}))
+            .form(
+                &json!({"grant_type": "authorization_code", "client_id": self.client_id,
+                          "client_secret": self.client_secret, "code": code}),
+            )
             .send()
             .await
             .unwrap();
@@ -119,9 +123,17 @@ impl FrameApp {
 
     /// Follows a launch URL: the session cookie and where it leads.
     async fn sign_in(&self, user: i64) -> (String, String) {
-        let response = self.browser.get(self.launch(user, None, None)).send().await.unwrap();
+        let response = self
+            .browser
+            .get(self.launch(user, None, None))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 303);
-        let cookie = response.headers()["set-cookie"].to_str().unwrap().to_string();
+        let cookie = response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .to_string();
         let target = response.headers()["location"].to_str().unwrap().to_string();
         (cookie.split(';').next().unwrap().to_string(), target)
     }
@@ -204,8 +216,11 @@ async fn an_application_with_an_install_page_is_installed_by_install_finish_whic
     let f = frame_app("crm,placement", with_pages()).await;
     assert_eq!(f.ok("app.info", json!({})).await["INSTALLED"], json!(false));
     let r = receiver(0).await;
-    f.ok("event.bind", json!({"event": "ONAPPINSTALL", "handler": r.url}))
-        .await;
+    f.ok(
+        "event.bind",
+        json!({"event": "ONAPPINSTALL", "handler": r.url}),
+    )
+    .await;
 
     let (cookie, target) = f.sign_in(1).await;
     assert_eq!(target, format!("/marketplace/app/{}/", f.app_id));
@@ -249,7 +264,10 @@ async fn a_non_administrator_cannot_finish_the_installation_and_is_told_so() {
     assert_eq!(status, 200);
     assert!(html.contains("not fully installed"), "{html}");
     let (status, body) = f.action(&cookie, json!({"action": "install-finish"})).await;
-    assert_eq!((status, body), (403, json!({"error": "administrators only"})));
+    assert_eq!(
+        (status, body),
+        (403, json!({"error": "administrators only"}))
+    );
     // An administrator who reopens the page as a non-administrator is one too.
     let (cookie, target) = f.sign_in(1).await;
     let (_, html) = f.page(&cookie, &format!("{target}?b24host_as=user")).await;
@@ -279,7 +297,10 @@ async fn an_api_only_application_is_installed_when_created_and_its_install_url_g
     let got = r.wait_for(1).await;
     assert_eq!(got[0].get("event"), "ONAPPINSTALL");
     assert_eq!(got[0].get("event_handler_id"), "0");
-    assert_eq!(got[0].get("auth[application_token]"), credentials.application_token);
+    assert_eq!(
+        got[0].get("auth[application_token]"),
+        credentials.application_token
+    );
     assert_eq!(got[0].get("auth[scope]"), "crm");
     r.assert_no_more_than(1).await;
 }
@@ -307,7 +328,9 @@ async fn pages_and_actions_need_a_session_and_actions_need_the_host_header() {
     let path = format!("/marketplace/app/{}/", f.app_id);
     let (status, _) = f.page("b24host_session=forged", &path).await;
     assert_eq!(status, 401);
-    let (status, body) = f.action("b24host_session=forged", json!({"action": "refresh"})).await;
+    let (status, body) = f
+        .action("b24host_session=forged", json!({"action": "refresh"}))
+        .await;
     assert_eq!((status, body), (401, json!({"error": "not signed in"})));
     let (cookie, _) = f.sign_in(1).await;
     let response = f
@@ -324,7 +347,14 @@ async fn pages_and_actions_need_a_session_and_actions_need_the_host_header() {
 #[tokio::test]
 async fn the_page_posts_the_launch_fields_of_the_signed_in_user_into_a_frame_named_domain_protocol_sid(
 ) {
-    let f = frame_app("crm,placement", AppSetup { handler_url: HANDLER.into(), ..AppSetup::default() }).await;
+    let f = frame_app(
+        "crm,placement",
+        AppSetup {
+            handler_url: HANDLER.into(),
+            ..AppSetup::default()
+        },
+    )
+    .await;
     let user = f.app.create_user(&[]);
     let (cookie, target) = f.sign_in(user).await;
     let config = f.page_config(&cookie, &format!("{target}?from=menu")).await;
@@ -337,20 +367,43 @@ async fn the_page_posts_the_launch_fields_of_the_signed_in_user_into_a_frame_nam
     let query: Vec<(String, String)> = action.query_pairs().into_owned().collect();
     assert_eq!(
         query,
-        [("DOMAIN", host), ("PROTOCOL", "0"), ("LANG", "en"), ("APP_SID", sid)]
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+        [
+            ("DOMAIN", host),
+            ("PROTOCOL", "0"),
+            ("LANG", "en"),
+            ("APP_SID", sid)
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
     );
-    let names: Vec<&str> = config["fields"].as_array().unwrap().iter().map(|f| f[0].as_str().unwrap()).collect();
+    let names: Vec<&str> = config["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f[0].as_str().unwrap())
+        .collect();
     assert_eq!(
         names,
-        ["AUTH_ID", "AUTH_EXPIRES", "REFRESH_ID", "member_id", "status", "PLACEMENT",
-         "PLACEMENT_OPTIONS", "SERVER_ENDPOINT", "APPLICATION_TOKEN", "APPLICATION_SCOPE"]
+        [
+            "AUTH_ID",
+            "AUTH_EXPIRES",
+            "REFRESH_ID",
+            "member_id",
+            "status",
+            "PLACEMENT",
+            "PLACEMENT_OPTIONS",
+            "SERVER_ENDPOINT",
+            "APPLICATION_TOKEN",
+            "APPLICATION_SCOPE"
+        ]
     );
     assert_eq!(field(&config, "AUTH_EXPIRES"), "3600");
     assert_eq!(field(&config, "status"), "L");
     assert_eq!(field(&config, "PLACEMENT"), "DEFAULT");
     assert_eq!(field(&config, "PLACEMENT_OPTIONS"), r#"{"from":"menu"}"#);
-    assert_eq!(field(&config, "SERVER_ENDPOINT"), format!("{}/rest/", f.app.base));
+    assert_eq!(
+        field(&config, "SERVER_ENDPOINT"),
+        format!("{}/rest/", f.app.base)
+    );
     assert_eq!(field(&config, "APPLICATION_TOKEN"), f.application_token);
     assert_eq!(field(&config, "APPLICATION_SCOPE"), "crm,placement");
     assert_eq!(config["data"]["IS_ADMIN"], json!(false));
@@ -359,15 +412,29 @@ async fn the_page_posts_the_launch_fields_of_the_signed_in_user_into_a_frame_nam
     assert_eq!(config["data"]["APP_OPTIONS"], json!([]));
     assert_eq!(config["data"]["PLACEMENT_OPTIONS"], json!({"from": "menu"}));
     // The token is the signed-in user's.
-    let (status, me) = f.rest_as(field(&config, "AUTH_ID"), "user.current", json!({})).await;
+    let (status, me) = f
+        .rest_as(field(&config, "AUTH_ID"), "user.current", json!({}))
+        .await;
     assert_eq!(status, 401, "{me}"); // no `user` scope: the token is valid but narrow
-    let (status, info) = f.rest_as(field(&config, "AUTH_ID"), "profile", json!({})).await;
-    assert_eq!((status, info["result"]["ID"].clone()), (200, json!(user.to_string())));
+    let (status, info) = f
+        .rest_as(field(&config, "AUTH_ID"), "profile", json!({}))
+        .await;
+    assert_eq!(
+        (status, info["result"]["ID"].clone()),
+        (200, json!(user.to_string()))
+    );
 }
 
 #[tokio::test]
 async fn refresh_issues_a_working_pair_and_expire_ends_the_applications_tokens() {
-    let f = frame_app("crm", AppSetup { handler_url: HANDLER.into(), ..AppSetup::default() }).await;
+    let f = frame_app(
+        "crm",
+        AppSetup {
+            handler_url: HANDLER.into(),
+            ..AppSetup::default()
+        },
+    )
+    .await;
     let (cookie, target) = f.sign_in(1).await;
     let config = f.page_config(&cookie, &target).await;
     let old = field(&config, "AUTH_ID").to_string();
@@ -375,40 +442,89 @@ async fn refresh_issues_a_working_pair_and_expire_ends_the_applications_tokens()
     assert_eq!(status, 200);
     assert!(body["expired"].as_i64().unwrap() >= 1);
     let (status, body) = f.rest_as(&old, "app.info", json!({})).await;
-    assert_eq!((status, body["error"].clone()), (401, json!("expired_token")));
+    assert_eq!(
+        (status, body["error"].clone()),
+        (401, json!("expired_token"))
+    );
     let (status, fresh) = f.action(&cookie, json!({"action": "refresh"})).await;
     assert_eq!(status, 200);
     assert_eq!(fresh["AUTH_EXPIRES"], json!("3600"));
-    let (status, _) = f.rest_as(fresh["AUTH_ID"].as_str().unwrap(), "app.info", json!({})).await;
+    let (status, _) = f
+        .rest_as(fresh["AUTH_ID"].as_str().unwrap(), "app.info", json!({}))
+        .await;
     assert_eq!(status, 200);
 }
 
 #[tokio::test]
 async fn options_set_from_the_frame_and_through_rest_are_one_store() {
-    let f = frame_app("crm", AppSetup { handler_url: HANDLER.into(), ..AppSetup::default() }).await;
+    let f = frame_app(
+        "crm",
+        AppSetup {
+            handler_url: HANDLER.into(),
+            ..AppSetup::default()
+        },
+    )
+    .await;
     let (cookie, target) = f.sign_in(1).await;
     let (status, all) = f
-        .action(&cookie, json!({"action": "app-option", "name": "color", "value": "red"}))
+        .action(
+            &cookie,
+            json!({"action": "app-option", "name": "color", "value": "red"}),
+        )
         .await;
     assert_eq!((status, all), (200, json!({"color": "red"})));
-    f.action(&cookie, json!({"action": "user-option", "name": "tab", "value": "2"})).await;
-    assert_eq!(f.ok("app.option.get", json!({"option": "color"})).await, json!("red"));
-    assert_eq!(f.ok("user.option.get", json!({})).await, json!({"tab": "2"}));
+    f.action(
+        &cookie,
+        json!({"action": "user-option", "name": "tab", "value": "2"}),
+    )
+    .await;
+    assert_eq!(
+        f.ok("app.option.get", json!({"option": "color"})).await,
+        json!("red")
+    );
+    assert_eq!(
+        f.ok("user.option.get", json!({})).await,
+        json!({"tab": "2"})
+    );
 
-    assert_eq!(f.ok("app.option.set", json!({"options": {"size": "L"}})).await, json!(true));
+    assert_eq!(
+        f.ok("app.option.set", json!({"options": {"size": "L"}}))
+            .await,
+        json!(true)
+    );
     // Without `options`, every parameter is an option.
-    assert_eq!(f.ok("user.option.set", json!({"lang": "de"})).await, json!(true));
-    assert_eq!(f.ok("app.option.get", json!({})).await, json!({"color": "red", "size": "L"}));
-    assert_eq!(f.ok("app.option.get", json!({"option": "none"})).await, Value::Null);
+    assert_eq!(
+        f.ok("user.option.set", json!({"lang": "de"})).await,
+        json!(true)
+    );
+    assert_eq!(
+        f.ok("app.option.get", json!({})).await,
+        json!({"color": "red", "size": "L"})
+    );
+    assert_eq!(
+        f.ok("app.option.get", json!({"option": "none"})).await,
+        Value::Null
+    );
     let config = f.page_config(&cookie, &target).await;
-    assert_eq!(config["data"]["APP_OPTIONS"], json!({"color": "red", "size": "L"}));
-    assert_eq!(config["data"]["USER_OPTIONS"], json!({"lang": "de", "tab": "2"}));
+    assert_eq!(
+        config["data"]["APP_OPTIONS"],
+        json!({"color": "red", "size": "L"})
+    );
+    assert_eq!(
+        config["data"]["USER_OPTIONS"],
+        json!({"lang": "de", "tab": "2"})
+    );
 }
 
 #[tokio::test]
 async fn option_methods_refuse_webhooks_non_administrators_and_empty_options() {
     let f = frame_app("crm", AppSetup::default()).await;
-    for method in ["app.option.get", "app.option.set", "user.option.get", "user.option.set"] {
+    for method in [
+        "app.option.get",
+        "app.option.set",
+        "user.option.get",
+        "user.option.set",
+    ] {
         let (status, body) = f.app.call(method, json!({"options": {"a": "1"}})).await;
         assert_eq!((status, body), (403, wrong_auth_type()), "{method}");
     }
@@ -419,10 +535,18 @@ async fn option_methods_refuse_webhooks_non_administrators_and_empty_options() {
         .await;
     assert_eq!(
         (status, body),
-        (403, envelope("ACCESS_DENIED", "Access denied! Administrator authorization required"))
+        (
+            403,
+            envelope(
+                "ACCESS_DENIED",
+                "Access denied! Administrator authorization required"
+            )
+        )
     );
     assert_eq!(f.ok("app.option.get", json!({})).await, json!([]));
-    let (status, _) = f.rest_as(&token, "user.option.set", json!({"options": {"a": "1"}})).await;
+    let (status, _) = f
+        .rest_as(&token, "user.option.set", json!({"options": {"a": "1"}}))
+        .await;
     assert_eq!(status, 200);
     let (status, body) = f.rest("app.option.set", json!({"options": {}})).await;
     assert_eq!((status, body), (400, argument_null("options")));
@@ -449,21 +573,40 @@ async fn placements_are_bound_listed_read_and_unbound_by_an_administrator_applic
                 "langAll": {"en": {"TITLE": "Tab", "DESCRIPTION": "", "GROUP_NAME": ""}}}])
     );
     let list = f.ok("placement.list", json!({})).await;
-    assert!(list.as_array().unwrap().contains(&json!("CRM_DEAL_DETAIL_TAB")));
+    assert!(list
+        .as_array()
+        .unwrap()
+        .contains(&json!("CRM_DEAL_DETAIL_TAB")));
     assert!(list.as_array().unwrap().contains(&json!("REST_APP_URI")));
-    assert!(!list.as_array().unwrap().contains(&json!("USER_PROFILE_MENU")));
-    assert!(f.ok("placement.list", json!({"FULL": true})).await.as_array().unwrap().contains(&json!("USER_PROFILE_MENU")));
+    assert!(!list
+        .as_array()
+        .unwrap()
+        .contains(&json!("USER_PROFILE_MENU")));
+    assert!(f
+        .ok("placement.list", json!({"FULL": true}))
+        .await
+        .as_array()
+        .unwrap()
+        .contains(&json!("USER_PROFILE_MENU")));
     assert_eq!(
         f.ok("placement.list", json!({"SCOPE": "user"})).await,
         json!(["USER_PROFILE_MENU", "USER_PROFILE_TOOLBAR"])
     );
     // Each binding counts twice: found, then deleted.
     assert_eq!(
-        f.ok("placement.unbind", json!({"PLACEMENT": "CRM_DEAL_DETAIL_TAB"})).await,
+        f.ok(
+            "placement.unbind",
+            json!({"PLACEMENT": "CRM_DEAL_DETAIL_TAB"})
+        )
+        .await,
         json!({"count": 2})
     );
     assert_eq!(
-        f.ok("placement.unbind", json!({"PLACEMENT": "CRM_DEAL_DETAIL_TAB"})).await,
+        f.ok(
+            "placement.unbind",
+            json!({"PLACEMENT": "CRM_DEAL_DETAIL_TAB"})
+        )
+        .await,
         json!({"count": 0})
     );
     assert_eq!(f.ok("placement.get", json!({})).await, json!([]));
@@ -474,7 +617,10 @@ async fn placement_bind_errors_are_the_real_services() {
     let f = frame_app("crm,placement", AppSetup::default()).await;
     let bind = |params: Value| async { f.rest("placement.bind", params).await };
     let h = "https://app.example.com/h";
-    assert_eq!(bind(json!({"HANDLER": h})).await, (400, argument_null("PLACEMENT")));
+    assert_eq!(
+        bind(json!({"HANDLER": h})).await,
+        (400, argument_null("PLACEMENT"))
+    );
     assert_eq!(
         bind(json!({"PLACEMENT": "DEFAULT", "HANDLER": h})).await,
         (400, argument_null("PLACEMENT"))
@@ -485,36 +631,79 @@ async fn placement_bind_errors_are_the_real_services() {
     );
     assert_eq!(
         bind(json!({"PLACEMENT": "TASK_VIEW_TAB", "HANDLER": h})).await,
-        (400, envelope("ERROR_PLACEMENT_NOT_FOUND", "Placement not found"))
+        (
+            400,
+            envelope("ERROR_PLACEMENT_NOT_FOUND", "Placement not found")
+        )
     );
     assert_eq!(
-        bind(json!({"PLACEMENT": "CRM_DEAL_DETAIL_TAB", "HANDLER": "ftp://app.example.com/"})).await,
-        (400, envelope("ERROR_UNSUPPORTED_PROTOCOL", "Unsupported handler protocol"))
+        bind(json!({"PLACEMENT": "CRM_DEAL_DETAIL_TAB", "HANDLER": "ftp://app.example.com/"}))
+            .await,
+        (
+            400,
+            envelope("ERROR_UNSUPPORTED_PROTOCOL", "Unsupported handler protocol")
+        )
     );
     assert_eq!(
         bind(json!({"PLACEMENT": "CRM_DEAL_DETAIL_TAB", "HANDLER": h, "USER_ID": 1})).await,
-        (400, envelope("ERROR_PLACEMENT_USER_MODE", "Placement does not support user mode"))
+        (
+            400,
+            envelope(
+                "ERROR_PLACEMENT_USER_MODE",
+                "Placement does not support user mode"
+            )
+        )
     );
-    assert_eq!(bind(json!({"PLACEMENT": "CRM_DEAL_DETAIL_TAB", "HANDLER": h})).await.0, 200);
+    assert_eq!(
+        bind(json!({"PLACEMENT": "CRM_DEAL_DETAIL_TAB", "HANDLER": h}))
+            .await
+            .0,
+        200
+    );
     assert_eq!(
         bind(json!({"PLACEMENT": "CRM_DEAL_DETAIL_TAB", "HANDLER": h})).await,
-        (400, envelope("ERROR_CORE", "Unable to set placement handler: Handler already binded"))
+        (
+            400,
+            envelope(
+                "ERROR_CORE",
+                "Unable to set placement handler: Handler already binded"
+            )
+        )
     );
-    assert_eq!(bind(json!({"PLACEMENT": "REST_APP_URI", "HANDLER": h})).await.0, 200);
+    assert_eq!(
+        bind(json!({"PLACEMENT": "REST_APP_URI", "HANDLER": h}))
+            .await
+            .0,
+        200
+    );
     assert_eq!(
         bind(json!({"PLACEMENT": "REST_APP_URI", "HANDLER": "https://app.example.com/2"})).await,
-        (400, envelope("ERROR_PLACEMENT_MAX_COUNT", "Placement max count exceeded"))
+        (
+            400,
+            envelope("ERROR_PLACEMENT_MAX_COUNT", "Placement max count exceeded")
+        )
     );
 
-    for method in ["placement.bind", "placement.unbind", "placement.get", "placement.list"] {
+    for method in [
+        "placement.bind",
+        "placement.unbind",
+        "placement.get",
+        "placement.list",
+    ] {
         let (status, body) = f.app.call(method, json!({})).await;
         assert_eq!((status, body), (403, wrong_auth_type()), "{method}");
     }
     let user = f.app.create_user(&[]);
     let token = f.token_for(user).await;
     for method in ["placement.bind", "placement.unbind", "placement.get"] {
-        let (status, body) = f.rest_as(&token, method, json!({"PLACEMENT": "REST_APP_URI"})).await;
-        assert_eq!((status, body), (403, envelope("ACCESS_DENIED", "Access denied!")), "{method}");
+        let (status, body) = f
+            .rest_as(&token, method, json!({"PLACEMENT": "REST_APP_URI"}))
+            .await;
+        assert_eq!(
+            (status, body),
+            (403, envelope("ACCESS_DENIED", "Access denied!")),
+            "{method}"
+        );
     }
     let (status, _) = f.rest_as(&token, "placement.list", json!({})).await;
     assert_eq!(status, 200);
@@ -522,28 +711,63 @@ async fn placement_bind_errors_are_the_real_services() {
 
 #[tokio::test]
 async fn a_bound_placement_opens_with_its_handler_and_options_and_rest_app_uri_with_params() {
-    let f = frame_app("crm,placement", AppSetup { handler_url: HANDLER.into(), ..AppSetup::default() }).await;
-    f.ok("placement.bind", json!({"PLACEMENT": "CRM_DEAL_DETAIL_TAB", "HANDLER": "http://app.localhost:5173/tab"})).await;
-    f.ok("placement.bind", json!({"PLACEMENT": "REST_APP_URI", "HANDLER": "http://app.localhost:5173/uri"})).await;
+    let f = frame_app(
+        "crm,placement",
+        AppSetup {
+            handler_url: HANDLER.into(),
+            ..AppSetup::default()
+        },
+    )
+    .await;
+    f.ok(
+        "placement.bind",
+        json!({"PLACEMENT": "CRM_DEAL_DETAIL_TAB", "HANDLER": "http://app.localhost:5173/tab"}),
+    )
+    .await;
+    f.ok(
+        "placement.bind",
+        json!({"PLACEMENT": "REST_APP_URI", "HANDLER": "http://app.localhost:5173/uri"}),
+    )
+    .await;
     let url = f.launch(1, Some("crm_deal_detail_tab"), Some(r#"{"ID":"8061"}"#));
     let response = f.browser.get(url).send().await.unwrap();
-    let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
     let target = response.headers()["location"].to_str().unwrap().to_string();
     let config = f.page_config(&cookie, &target).await;
-    assert!(config["action"].as_str().unwrap().starts_with("http://app.localhost:5173/tab?"));
+    assert!(config["action"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://app.localhost:5173/tab?"));
     assert_eq!(field(&config, "PLACEMENT"), "CRM_DEAL_DETAIL_TAB");
     assert_eq!(field(&config, "PLACEMENT_OPTIONS"), r#"{"ID":"8061"}"#);
     assert_eq!(config["data"]["PLACEMENT_OPTIONS"], json!({"ID": "8061"}));
 
     let config = f
-        .page_config(&cookie, &format!("/marketplace/view/{}/?params[order]=5", f.client_id))
+        .page_config(
+            &cookie,
+            &format!("/marketplace/view/{}/?params[order]=5", f.client_id),
+        )
         .await;
-    assert!(config["action"].as_str().unwrap().starts_with("http://app.localhost:5173/uri?"));
+    assert!(config["action"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://app.localhost:5173/uri?"));
     assert_eq!(field(&config, "PLACEMENT"), "REST_APP_URI");
     assert_eq!(
         config["data"]["PLACEMENT_OPTIONS"],
         json!({"params": {"order": "5"}, "URI": format!("/marketplace/view/{}/", f.client_id)})
     );
-    let (status, _) = f.page(&cookie, &format!("/marketplace/placement/{}/CRM_LEAD_DETAIL_TAB/", f.app_id)).await;
+    let (status, _) = f
+        .page(
+            &cookie,
+            &format!("/marketplace/placement/{}/CRM_LEAD_DETAIL_TAB/", f.app_id),
+        )
+        .await;
     assert_eq!(status, 404);
 }

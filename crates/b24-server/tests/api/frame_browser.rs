@@ -33,13 +33,23 @@ fn browser_tools() -> Option<PathBuf> {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
-    let modules = ["playwright-core", "@bitrix24/b24jssdk"]
-        .iter()
-        .all(|m| browser_dir().join("node_modules").join(m).join("package.json").exists());
+    let modules = ["playwright-core", "@bitrix24/b24jssdk"].iter().all(|m| {
+        browser_dir()
+            .join("node_modules")
+            .join(m)
+            .join("package.json")
+            .exists()
+    });
     let missing: Vec<&str> = [
-        (chromium.is_none(), "chromium (apt-get install chromium, or B24_TEST_CHROMIUM=path)"),
+        (
+            chromium.is_none(),
+            "chromium (apt-get install chromium, or B24_TEST_CHROMIUM=path)",
+        ),
         (!node, "node"),
-        (!modules, "node_modules (npm ci in crates/b24-server/tests/browser)"),
+        (
+            !modules,
+            "node_modules (npm ci in crates/b24-server/tests/browser)",
+        ),
     ]
     .into_iter()
     .filter_map(|(gone, what)| gone.then_some(what))
@@ -91,7 +101,9 @@ async fn a_b24jssdk_application_installs_and_runs_in_the_portal_page_of_a_headle
     let app_id = app
         .state
         .store
-        .read(1, |tx| Ok(tx.app_by_client_id(&credentials.client_id)?.unwrap().id))
+        .read(1, |tx| {
+            Ok(tx.app_by_client_id(&credentials.client_id)?.unwrap().id)
+        })
         .unwrap();
     let launch = b24_server::http::host::launch_url(
         &app.state.store,
@@ -103,7 +115,11 @@ async fn a_b24jssdk_application_installs_and_runs_in_the_portal_page_of_a_headle
         app.state.clock.now(),
     )
     .unwrap();
-    let launch = format!("{}/b24host/{}", app.base, launch.split_once("/b24host/").unwrap().1);
+    let launch = format!(
+        "{}/b24host/{}",
+        app.base,
+        launch.split_once("/b24host/").unwrap().1
+    );
 
     let run = tokio::process::Command::new("node")
         .arg("e2e.mjs")
