@@ -306,7 +306,7 @@ pub enum AppCommand {
         #[arg(long, default_value = "")]
         redirect_uri: String,
         /// The page the portal opens in its frame (`b24-server app open`), e.g.
-        /// http://app.localhost:5173/.
+        /// `http://app.localhost:5173/`.
         #[arg(long, default_value = "")]
         handler: String,
         /// The page an administrator sees until it calls installFinish; without it the
