@@ -68,6 +68,16 @@ window.foreign = () => {
   document.body.appendChild(inner);
 };
 
+// A raw command with a callback: its answer, or 'silent' after 1.5 s.
+window.ask = (command, params) => new Promise((resolve) => {
+  const callback = 'ask' + Math.random().toString(36).slice(2);
+  window.addEventListener('message', (e) => {
+    if (typeof e.data === 'string' && e.data.startsWith(callback + ':')) resolve(JSON.parse(e.data.slice(callback.length + 1)));
+  });
+  parent.postMessage(command + ':' + (params ? JSON.stringify(params) : '') + ':' + callback + ':' + $b24.getAppSid(), $b24.getTargetOrigin());
+  setTimeout(() => resolve('silent'), 1500);
+});
+
 // A message with a made-up APP_SID: the portal answers nothing.
 window.lie = () => new Promise((resolve) => {
   const callback = 'liar' + Date.now();
@@ -219,6 +229,18 @@ try {
   step('a message with a wrong APP_SID gets no answer, and the page says so');
   assert.equal(await handler.evaluate(() => window.lie()), 'silent');
   assert.ok(hostLog.some((l) => l.includes('wrong APP_SID')), hostLog.join('\n'));
+
+  step('getInterface, openPath, and silence for an unknown command');
+  const iface = await handler.evaluate(() => window.ask('getInterface'));
+  for (const command of ['getInitData', 'setInstall', 'refreshAuth', 'setInstallFinish', 'resizeWindow', 'setTitle',
+    'setAppOption', 'setUserOption', 'reloadWindow', 'closeApplication', 'getInterface', 'openPath']) {
+    assert.ok(iface.command.includes(command), command);
+  }
+  assert.deepEqual(await handler.evaluate(() => window.ask('openPath', { path: '/crm/deal/details/1/' })), { result: 'close' });
+  assert.deepEqual(await handler.evaluate(() => window.ask('openPath', { path: '/bitrix/admin/' })),
+    { result: 'error', errorCode: 'PATH_NOT_AVAILABLE' });
+  assert.equal(await handler.evaluate(() => window.ask('noSuchCommand', { a: 1 })), 'silent');
+  assert.ok(hostLog.some((l) => l.includes('unknown command noSuchCommand')), hostLog.join('\n'));
 
   step('a message from another origin gets no answer, and the page says so');
   await handler.evaluate(() => window.foreign());

@@ -36,6 +36,14 @@
     return answer;
   }
 
+  // The paths `openPath` accepts (applayout.js): CRM entities, the marketplace, users and groups.
+  const OPEN_PATHS = [
+    /^\/crm\/(deal|lead|contact|company|type)\//,
+    /^\/marketplace\//,
+    /^\/company\/personal\/user\/[0-9]+\//,
+    /^\/workgroups\/group\/[0-9]+\//,
+  ];
+
   // Sentinel: the command answers nothing (the portal stays silent too).
   const SILENT = Symbol('silent');
 
@@ -125,7 +133,29 @@
     getInterface() {
       return { command: Object.keys(commands), event: [] };
     },
+    // The portal opens these paths in a slider and answers once it closes; this page has no CRM
+    // screens, so it logs the path and answers as if the slider had been closed.
+    openPath(params) {
+      const path = String((params && params.path) || '');
+      if (!OPEN_PATHS.some((pattern) => pattern.test(path))) {
+        log('warn', 'openPath ' + path + ': not a path the portal opens (PATH_NOT_AVAILABLE)');
+        return { result: 'error', errorCode: 'PATH_NOT_AVAILABLE' };
+      }
+      log('note', 'openPath ' + path + ': the portal would open it in a slider; answered as closed');
+      return { result: 'close' };
+    },
+    imCallTo: fireAndForget('imCallTo'),
+    imPhoneTo: fireAndForget('imPhoneTo'),
+    imOpenMessenger: fireAndForget('imOpenMessenger'),
+    imOpenHistory: fireAndForget('imOpenHistory'),
   };
+
+  function fireAndForget(name) {
+    return () => {
+      log('note', name + ': the portal would open its messenger; nothing to answer');
+      return SILENT;
+    };
+  }
 
   // Commands split as applayout.js splits them: method first, APP_SID last, callback before it,
   // the parameters (JSON that may contain `:`) in between.
