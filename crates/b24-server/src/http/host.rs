@@ -638,7 +638,7 @@ async fn placement_page(
 /// A request of the parent script.
 #[derive(Debug, Deserialize)]
 struct ActionRequest {
-    /// `refresh`, `install`, `install-finish`, `app-option`, `user-option`, `expire`.
+    /// `refresh`, `install`, `install-finish`, `app-option`, `user-option`, `expire`, `user`.
     action: String,
     /// The application of the page.
     app_id: i64,
@@ -651,6 +651,9 @@ struct ActionRequest {
     /// An option's value.
     #[serde(default)]
     value: Value,
+    /// `user`: the user picked in the `selectUser` dialog.
+    #[serde(default)]
+    user_id: i64,
     /// `install-finish`: `false` leaves the application not installed.
     #[serde(default = "yes")]
     installed: bool,
@@ -714,6 +717,19 @@ async fn action(
                     json!({})
                 }
                 "expire" => json!({ "expired": tx.expire_access_tokens(Some(app.id))? }),
+                // `selectUser`: what the portal's user dialog answers for the picked user.
+                "user" => match tx.user(request.user_id)?.filter(|u| u.active) {
+                    Some(picked) => json!({
+                        "id": picked.id.to_string(),
+                        "name": format!("{} {}", picked.name, picked.last_name).trim().to_string(),
+                        "photo": "",
+                        "position": "",
+                        "url": format!("/company/personal/user/{}/", picked.id),
+                        "sub": false,
+                        "sup": false,
+                    }),
+                    None => return Ok(Err((StatusCode::NOT_FOUND, "no such user"))),
+                },
                 "install-finish" | "app-option" => {
                     return Ok(Err((StatusCode::FORBIDDEN, "administrators only")))
                 }

@@ -144,6 +144,28 @@
       log('note', 'openPath ' + path + ': the portal would open it in a slider; answered as closed');
       return { result: 'close' };
     },
+    // The portal's user dialog, as a prompt for a user id; cancelling it answers nothing (the
+    // portal's dialog answers only on a choice).
+    selectUser(params) {
+      const dialog = document.getElementById('b24host-select-user');
+      return new Promise((resolve) => {
+        dialog.addEventListener('close', async () => {
+          if (dialog.returnValue !== 'ok') {
+            resolve(SILENT);
+            return;
+          }
+          const id = Number(document.getElementById('b24host-user-id').value);
+          try {
+            const user = await serverAction('user', { user_id: id });
+            resolve(params && params.mult ? [user] : user);
+          } catch (e) {
+            log('warn', 'selectUser: ' + e.message);
+            resolve(SILENT);
+          }
+        }, { once: true });
+        dialog.showModal();
+      });
+    },
     imCallTo: fireAndForget('imCallTo'),
     imPhoneTo: fireAndForget('imPhoneTo'),
     imOpenMessenger: fireAndForget('imOpenMessenger'),
