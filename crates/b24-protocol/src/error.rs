@@ -160,6 +160,15 @@ error_codes! {
     /// `event.bind` of a handler that is already bound (same application, event, URL, user, connector).
     HandlerAlreadyBound => 400, "ERROR_CORE", "Unable to set event handler: Handler already binded";
     TooManyHandlers => 400, "ERROR_CORE", "Unable to set event handler: The application has too many handlers (at most 500)";
+    /// `placement.bind` of a placement that is not one of the application's scopes.
+    PlacementNotFound => 400, "ERROR_PLACEMENT_NOT_FOUND", "Placement not found";
+    /// `placement.bind` of a second handler where one is allowed (`REST_APP_URI`,
+    /// `PAGE_BACKGROUND_WORKER`).
+    PlacementMaxCount => 400, "ERROR_PLACEMENT_MAX_COUNT", "Placement max count exceeded";
+    /// `placement.bind` with `USER_ID` of a placement that has no per-user mode.
+    PlacementUserMode => 400, "ERROR_PLACEMENT_USER_MODE", "Placement does not support user mode";
+    /// `placement.bind` of a (placement, handler, user) bound already.
+    PlacementAlreadyBound => 400, "ERROR_CORE", "Unable to set placement handler: Handler already binded";
 
     // --- REST 3.0 (`/rest/api/…`, spec "REST 3.0"): answered as `{"error": {"code", "message"}}`;
     // the messages are the core's English phrases ---

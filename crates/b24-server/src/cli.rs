@@ -309,6 +309,34 @@ pub enum AppCommand {
         /// Redirect URI of the application's OAuth flow.
         #[arg(long, default_value = "")]
         redirect_uri: String,
+        /// The page the portal opens in its frame (`b24-server app open`), e.g.
+        /// `http://app.localhost:5173/`.
+        #[arg(long, default_value = "")]
+        handler: String,
+        /// The page an administrator sees until it calls installFinish; without it the
+        /// application is installed when created.
+        #[arg(long, default_value = "")]
+        install_url: String,
+        /// No browser side: installed when created; the install URL (else the handler) gets
+        /// the install POST (ONAPPINSTALL) right away.
+        #[arg(long)]
+        api_only: bool,
+    },
+    /// Sign a user in to the local portal page and print a one-time launch URL (valid 60 s)
+    /// that opens the application (or one of its placements) in a frame, as a portal does.
+    Open {
+        /// The application's client id.
+        #[arg(long)]
+        client_id: String,
+        /// The user the page is signed in as.
+        #[arg(long)]
+        user: i64,
+        /// Open this bound placement (e.g. CRM_DEAL_DETAIL_TAB) instead of the main page.
+        #[arg(long)]
+        placement: Option<String>,
+        /// The placement's options, a JSON object (e.g. '{"ID":"1"}').
+        #[arg(long)]
+        options: Option<String>,
     },
     /// Install the application for a user (if needed) and print a one-time authorisation code,
     /// valid 30 s, to exchange at /oauth/token/ with grant_type=authorization_code.
@@ -802,11 +830,43 @@ fn run_app(db: &Database, command: AppCommand) -> anyhow::Result<()> {
             name,
             scopes,
             redirect_uri,
+            handler,
+            install_url,
+            api_only,
         } => {
             let scopes = admin::parse_scopes(Some(&scopes))?;
+            for url in [&handler, &install_url]
+                .into_iter()
+                .filter(|u| !u.is_empty())
+            {
+                crate::http::host::check_app_url(url)?;
+            }
+            let setup = oauth::AppSetup {
+                handler_url: handler,
+                install_url,
+                api_only,
+            };
             let credentials =
-                oauth::create_app(&store, db.portal(), &name, &scopes, &redirect_uri)?;
+                oauth::create_app_with(&store, db.portal(), &name, &scopes, &redirect_uri, &setup)?;
             println!("{}", serde_json::to_string(&credentials)?);
+        }
+        AppCommand::Open {
+            client_id,
+            user,
+            placement,
+            options,
+        } => {
+            let now = portal_now(&store, db.portal())?;
+            let url = crate::http::host::launch_url(
+                &store,
+                db.portal(),
+                &client_id,
+                user,
+                placement.as_deref(),
+                options.as_deref(),
+                now,
+            )?;
+            println!("{url}");
         }
         AppCommand::Authorize { client_id, user } => {
             let now = portal_now(&store, db.portal())?;

@@ -50,13 +50,51 @@ fn internal(e: ApiError) -> anyhow::Error {
     }
 }
 
-/// Creates an application with the given scopes.
+/// The browser side of an application (spec frame-host.md §3): all empty for an application
+/// that only calls REST from its own server.
+#[derive(Debug, Clone, Default)]
+pub struct AppSetup {
+    /// The page the portal opens in its frame.
+    pub handler_url: String,
+    /// The page an administrator sees until `installFinish`; empty: installed when created.
+    pub install_url: String,
+    /// No browser side: installed when created, and the install URL (else the handler URL)
+    /// gets the install POST (`ONAPPINSTALL`) then.
+    pub api_only: bool,
+}
+
+/// The administrator the first start creates: who installs an application that needs no
+/// install page.
+const FIRST_ADMIN: i64 = 1;
+
+/// Creates an application with the given scopes, installed on the portal (it has no install
+/// page).
 pub fn create_app(
     store: &Store,
     portal: PortalId,
     name: &str,
     scopes: &[String],
     redirect_uri: &str,
+) -> anyhow::Result<AppCredentials> {
+    create_app_with(
+        store,
+        portal,
+        name,
+        scopes,
+        redirect_uri,
+        &AppSetup::default(),
+    )
+}
+
+/// Creates an application with a browser side: installed at once unless it has an install page
+/// (then an administrator installs it by opening it, `installFinish`).
+pub fn create_app_with(
+    store: &Store,
+    portal: PortalId,
+    name: &str,
+    scopes: &[String],
+    redirect_uri: &str,
+    setup: &AppSetup,
 ) -> anyhow::Result<AppCredentials> {
     let client_id = new_client_id();
     let client_secret = generate_code(50);
@@ -69,7 +107,7 @@ pub fn create_app(
             }
             // Derived, not random: the sender recomputes it for every payload (SECURITY.md).
             let application_token = secret::application_token(&event_key(tx)?, &client_id);
-            tx.insert_app(&AppRecord {
+            let mut app = AppRecord {
                 id: 0,
                 client_id: client_id.clone(),
                 client_secret_digest: digest(&client_secret),
@@ -78,7 +116,17 @@ pub fn create_app(
                 scopes: scopes.to_vec(),
                 redirect_uri: redirect_uri.to_string(),
                 blocked: false,
-            })?;
+                handler_url: setup.handler_url.clone(),
+                install_url: setup.install_url.clone(),
+                version: 1,
+                api_only: setup.api_only,
+            };
+            app.id = tx.insert_app(&app)?;
+            if setup.api_only || setup.install_url.is_empty() {
+                crate::domain::apps::install(tx, &app, FIRST_ADMIN)?;
+            } else {
+                tx.set_app_install(app.id, false, app.version)?;
+            }
             Ok(AppCredentials {
                 client_id: client_id.clone(),
                 client_secret: client_secret.clone(),
@@ -122,6 +170,13 @@ fn app_on_portal(tx: &mut dyn Tx, client_id: &str) -> Result<AppRecord, ApiError
         ApiError::internal(anyhow!("the application {client_id} went away meanwhile"))
     })?;
     app.id = tx.insert_app(&app)?;
+    // Installed here as on the portal it was created on: at once, unless an administrator
+    // installs it through its install page.
+    if app.api_only || app.install_url.is_empty() {
+        crate::domain::apps::install(tx, &app, FIRST_ADMIN)?;
+    } else {
+        tx.set_app_install(app.id, false, app.version)?;
+    }
     Ok(app)
 }
 
@@ -336,13 +391,14 @@ pub fn app_info(state: &AppState, token: Option<&str>, now: f64) -> Result<Value
             .portal_row()?
             .ok_or_else(|| ApiError::internal(anyhow!("the portal row is missing")))?;
         let base = public_url.trim_end_matches('/');
+        let installed = crate::domain::apps::is_installed(tx, app.id)?;
         Ok(json!({
             "client_id": app.client_id,
             "scope": record.scopes.join(","),
             "expires": crate::clock::iso(record.access_expires),
             "install": {
-                "installed": true,
-                "version": 1,
+                "installed": installed,
+                "version": app.version,
                 "status": "L",
                 "scope": app.scopes.join(","),
                 "domain": portal.domain,

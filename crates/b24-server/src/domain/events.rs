@@ -100,7 +100,7 @@ pub fn bind(
     } else {
         check_handler_url(&handler, targets)?;
     }
-    if !scope_of(&event).is_some_and(|scope| (app.has_scope)(scope)) {
+    if !scope_of(&event).is_some_and(|scope| scope.is_empty() || (app.has_scope)(scope)) {
         return Err(ErrorCode::EventNotFound.into());
     }
     if tx.event_handlers_of_app(app.app_id)?.len() >= MAX_HANDLERS_PER_APP {

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod activities;
 pub mod activity_types;
+pub mod apps;
 pub mod binding;
 pub mod categories;
 pub mod changes;

@@ -15,7 +15,9 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::net::IpAddr;
 
 /// The events this server fires, by the scope an application needs to bind them.
+/// (`""`: any application may bind it.)
 pub const EVENTS: &[(&str, &str)] = &[
+    ("", "ONAPPINSTALL"),
     ("crm", "ONCRMLEADADD"),
     ("crm", "ONCRMLEADUPDATE"),
     ("crm", "ONCRMLEADDELETE"),

@@ -225,6 +225,7 @@ pub fn payload_pairs(
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the portal row is missing")))?;
     let endpoint = format!("{}/rest/", public_url.trim_end_matches('/'));
     let mut auth: Vec<(&str, String)> = Vec::new();
+    let mut refresh = None;
     let key = match secrets {
         Secrets::Mint => Some(event_key(tx)?),
         Secrets::Redact => None,
@@ -241,17 +242,23 @@ pub fn payload_pairs(
             && tx.user(row.auth_user_id)?.is_some_and(|u| u.active)
             && tx.app_user_allowed(app.id, row.auth_user_id)?;
         if user_ok {
-            let (access_token, expires) = match secrets {
+            let (access_token, refresh_token, expires) = match secrets {
                 Secrets::Mint => {
                     let issued =
                         issue_tokens(tx, app.id, row.auth_user_id, &app.scopes, now, security)?;
-                    (issued.access_token, issued.expires)
+                    (issued.access_token, issued.refresh_token, issued.expires)
                 }
                 Secrets::Redact => (
+                    REDACTED.to_string(),
                     REDACTED.to_string(),
                     (now + security.access_token_ttl).floor(),
                 ),
             };
+            // Only the install event hands the application a refresh token (the portal's
+            // `sendRefreshToken`): it is how an application's backend starts its own session.
+            if row.event_name == crate::domain::apps::ON_APP_INSTALL {
+                refresh = Some(refresh_token);
+            }
             auth.push(("access_token", access_token));
             auth.push(("expires", (expires as i64).to_string()));
             auth.push(("expires_in", (security.access_token_ttl as i64).to_string()));
@@ -268,6 +275,9 @@ pub fn payload_pairs(
     }
     auth.push(("client_endpoint", endpoint));
     auth.push(("member_id", portal.member_id));
+    if let Some(refresh_token) = refresh {
+        auth.push(("refresh_token", refresh_token));
+    }
     auth.push(("application_token", token));
 
     let mut pairs = vec![

@@ -9,6 +9,7 @@
 
 pub mod cut;
 pub mod disk;
+pub mod host;
 mod oauth_server;
 mod v3;
 
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth/rest/app.info", any(oauth_server::app_info))
         .route("/oauth/rest/app.info/", any(oauth_server::app_info))
         .merge(disk::routes())
+        .merge(host::routes())
         .fallback(any(unknown_path))
         .with_state(state)
 }

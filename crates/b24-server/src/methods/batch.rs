@@ -23,7 +23,7 @@ pub const BATCH: MethodSpec = MethodSpec {
 };
 
 /// Methods that may not run inside `batch`.
-const NOT_IN_BATCH: &[&str] = &["batch", "download", "upload"];
+const NOT_IN_BATCH: &[&str] = &["batch", "download", "upload", "placement.bind"];
 
 /// The commands in order: `(key, command text)`; entries that are not strings have no text.
 fn commands(params: &Params) -> Vec<(String, Option<String>)> {

@@ -124,7 +124,7 @@ fn events(call: &Call<'_>) -> Result<Output, ApiError> {
     let full = call.params.get_ci("full").is_some_and(php_truthy);
     let wanted = |event_scope: &str| match scope {
         Some(s) => s.as_str() == Some(event_scope),
-        None => full || call.caller.has_scope(Some(event_scope)),
+        None => full || event_scope.is_empty() || call.caller.has_scope(Some(event_scope)),
     };
     let names: Vec<&str> = EVENTS
         .iter()

@@ -6,6 +6,7 @@
 
 mod activity;
 mod activity_type;
+mod app_option;
 mod batch;
 mod binding;
 mod contact_companies;
@@ -26,6 +27,7 @@ mod im;
 mod item;
 mod legacy_entity;
 mod listing;
+mod placement;
 mod product;
 mod productrow;
 mod record_lists;
@@ -44,6 +46,7 @@ use crate::control::recorder::{CallRecord, Who};
 use crate::error::ApiError;
 use crate::limits::OPERATING_THRESHOLD_SECS;
 use crate::state::AppState;
+pub(crate) use app_option::options_value as app_option_value;
 use b24_protocol::envelope::OPERATING_WINDOW_SECS;
 use b24_protocol::values::{bind_int, php_display};
 use b24_protocol::{ErrorCode, Page, RestError};
@@ -76,6 +79,8 @@ pub struct MethodSpec {
 /// Every method this server serves. Keep it sorted by name.
 pub static METHODS: &[MethodSpec] = &[
     system::APP_INFO,
+    app_option::APP_GET,
+    app_option::APP_SET,
     batch::BATCH,
     activity::ADD,
     binding::ADD,
@@ -272,6 +277,10 @@ pub static METHODS: &[MethodSpec] = &[
     im::SYSTEM_ADD,
     system::METHOD_GET,
     system::METHODS,
+    placement::BIND,
+    placement::GET,
+    placement::LIST,
+    placement::UNBIND,
     system::PROFILE,
     system::SCOPE,
     system::SERVER_TIME,
@@ -304,6 +313,8 @@ pub static METHODS: &[MethodSpec] = &[
     system::USER_CURRENT,
     users::FIELDS,
     users::GET,
+    app_option::USER_GET,
+    app_option::USER_SET,
     users::SEARCH,
     users::UPDATE,
 ];

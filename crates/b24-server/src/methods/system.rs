@@ -144,18 +144,24 @@ fn app_info(call: &Call<'_>) -> Result<Output, ApiError> {
             "SCOPE": call.caller.scopes,
             "LICENSE": license,
         }))),
-        CallerKind::App { app_id, client_id } => Ok(Output::result(json!({
-            "ID": app_id,
-            "CODE": client_id,
-            "VERSION": 1,
-            "STATUS": "L",
-            "INSTALLED": true,
-            "PAYMENT_EXPIRED": "N",
-            "DAYS": null,
-            "LANGUAGE_ID": "en",
-            "LICENSE": license,
-            "LICENSE_TYPE": family,
-            "LICENSE_FAMILY": family,
-        }))),
+        CallerKind::App { app_id, client_id } => {
+            let (installed, version) = call.state.store.read(call.caller.portal_id, |tx| {
+                let version = tx.app(*app_id)?.map_or(1, |app| app.version);
+                Ok((crate::domain::apps::is_installed(tx, *app_id)?, version))
+            })?;
+            Ok(Output::result(json!({
+                "ID": app_id,
+                "CODE": client_id,
+                "VERSION": version,
+                "STATUS": "L",
+                "INSTALLED": installed,
+                "PAYMENT_EXPIRED": "N",
+                "DAYS": null,
+                "LANGUAGE_ID": "en",
+                "LICENSE": license,
+                "LICENSE_TYPE": family,
+                "LICENSE_FAMILY": family,
+            })))
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! nothing. Every row is keyed by `portal_id`; a `Tx` is opened for one portal.
 
 pub mod activity_types;
+pub mod apps;
 pub mod captures;
 pub mod categories;
 pub mod clock;
@@ -89,6 +90,14 @@ pub struct AppRecord {
     pub redirect_uri: String,
     /// Blocked by an operator: calls answer `OVERLOAD_LIMIT`.
     pub blocked: bool,
+    /// The page the portal opens in its frame (empty: no browser side).
+    pub handler_url: String,
+    /// The page an administrator sees until the application is installed (empty: none).
+    pub install_url: String,
+    /// The application's version (`app.info` `VERSION`, `FIRST_RUN` per version).
+    pub version: i64,
+    /// No browser side: installed when created, the install URL gets the install POST.
+    pub api_only: bool,
 }
 
 /// An issued OAuth token pair: secrets only as digests.
@@ -125,6 +134,10 @@ impl std::fmt::Debug for AppRecord {
             .field("scopes", &self.scopes)
             .field("redirect_uri", &self.redirect_uri)
             .field("blocked", &self.blocked)
+            .field("handler_url", &self.handler_url)
+            .field("install_url", &self.install_url)
+            .field("version", &self.version)
+            .field("api_only", &self.api_only)
             .finish()
     }
 }
@@ -408,6 +421,7 @@ pub trait Tx:
     + disk::DiskTx
     + communications::CommunicationTx
     + activity_types::ActivityTypeTx
+    + apps::AppHostTx
     + users::UserTx
     + tasks::TaskTx
     + contact_companies::ContactCompanyTx

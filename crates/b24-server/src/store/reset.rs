@@ -655,6 +655,11 @@ pub const TABLES: &[(&str, Fate)] = &[
     ("oauth_tokens", Fate::Auth),
     ("server_keys", Fate::Auth),
     ("event_handlers", Fate::Auth),
+    ("app_installs", Fate::Auth),
+    ("app_options", Fate::Auth),
+    ("app_user_runs", Fate::Auth),
+    ("placements", Fate::Auth),
+    ("host_sessions", Fate::Auth),
     ("sequences", Fate::Sequences),
     ("limiter_buckets", Fate::Limiter),
     ("limiter_operating", Fate::Limiter),
@@ -667,7 +672,14 @@ pub const TABLES: &[(&str, Fate)] = &[
 
 /// The sequences of auth tables, kept by a reset that keeps auth so new users, webhooks,
 /// applications and handlers do not take the ids of kept ones.
-pub const AUTH_SEQUENCES: &[&str] = &["user", "app", "webhook", "event_handler", "department"];
+pub const AUTH_SEQUENCES: &[&str] = &[
+    "user",
+    "app",
+    "webhook",
+    "event_handler",
+    "department",
+    "placement",
+];
 
 /// Whether a sequence numbers rows a snapshot holds (restored with them).
 pub fn is_data_sequence(name: &str) -> bool {

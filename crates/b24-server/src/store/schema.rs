@@ -749,4 +749,63 @@ CREATE INDEX oauth_tokens_by_refresh_digest ON oauth_tokens (refresh_digest);
 CREATE INDEX oauth_codes_by_code ON oauth_codes (code_digest);
 CREATE INDEX oauth_apps_by_client ON oauth_apps (client_id);
 "#,
+    // 24: browser applications (spec frame-host.md): an application's handler
+    // and install URLs, version and API-only flag; per portal its installation, options,
+    // placements, who has run it (FIRST_RUN), and the portal page's one-time launch codes and
+    // sessions (digests only). Applications that existed are installed.
+    r#"
+ALTER TABLE oauth_apps ADD COLUMN handler_url TEXT NOT NULL DEFAULT '';
+ALTER TABLE oauth_apps ADD COLUMN install_url TEXT NOT NULL DEFAULT '';
+ALTER TABLE oauth_apps ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE oauth_apps ADD COLUMN api_only BOOLEAN NOT NULL DEFAULT FALSE;
+CREATE TABLE app_installs (
+    portal_id   BIGINT NOT NULL,
+    app_id      BIGINT NOT NULL,
+    installed   BOOLEAN NOT NULL,
+    version     BIGINT NOT NULL,
+    PRIMARY KEY (portal_id, app_id)
+);
+INSERT INTO app_installs (portal_id, app_id, installed, version)
+    SELECT portal_id, id, TRUE, 1 FROM oauth_apps;
+CREATE TABLE app_options (
+    portal_id   BIGINT NOT NULL,
+    app_id      BIGINT NOT NULL,
+    user_id     BIGINT NOT NULL,
+    name        TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    PRIMARY KEY (portal_id, app_id, user_id, name)
+);
+CREATE TABLE app_user_runs (
+    portal_id   BIGINT NOT NULL,
+    app_id      BIGINT NOT NULL,
+    user_id     BIGINT NOT NULL,
+    version     BIGINT NOT NULL,
+    PRIMARY KEY (portal_id, app_id, user_id, version)
+);
+CREATE TABLE placements (
+    portal_id   BIGINT NOT NULL,
+    id          BIGINT NOT NULL,
+    app_id      BIGINT NOT NULL,
+    placement   TEXT NOT NULL,
+    handler     TEXT NOT NULL,
+    user_id     BIGINT NOT NULL,
+    title       TEXT NOT NULL,
+    description TEXT NOT NULL,
+    group_name  TEXT NOT NULL,
+    options     TEXT NOT NULL,
+    lang_all    TEXT NOT NULL,
+    PRIMARY KEY (portal_id, id)
+);
+CREATE UNIQUE INDEX placements_by_app
+    ON placements (portal_id, app_id, placement, handler, user_id);
+CREATE TABLE host_sessions (
+    portal_id   BIGINT NOT NULL,
+    digest      BYTEA NOT NULL,
+    kind        TEXT NOT NULL,
+    user_id     BIGINT NOT NULL,
+    target      TEXT NOT NULL,
+    expires_at  DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (portal_id, digest)
+);
+"#,
 ];

@@ -266,7 +266,8 @@ rows_of!(WEBHOOK_COLUMNS, webhook_from_row -> WebhookRecord {
 
 rows_of!(APP_COLUMNS, app_from_row -> AppRecord {
     id: int, client_id: text, client_secret_digest: digest, application_token_digest: digest,
-    name: text, scopes: scopes, redirect_uri: text, blocked: flag,
+    name: text, scopes: scopes, redirect_uri: text, blocked: flag, handler_url: text,
+    install_url: text, version: int, api_only: flag,
 });
 
 rows_of!(TOKEN_COLUMNS, token_from_row -> TokenRecord {
@@ -487,8 +488,9 @@ impl Tx for SqlTx<'_> {
         let (now, scopes) = (self.now_iso(), app.scopes.join(","));
         self.exec(
             "INSERT INTO oauth_apps (portal_id, id, client_id, client_secret_digest,
-                 application_token_digest, name, scopes, redirect_uri, blocked, created)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, FALSE, ?9)",
+                 application_token_digest, name, scopes, redirect_uri, blocked, created,
+                 handler_url, install_url, version, api_only)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, FALSE, ?9, ?10, ?11, ?12, ?13)",
             &args![
                 self.portal,
                 id,
@@ -499,6 +501,10 @@ impl Tx for SqlTx<'_> {
                 &scopes,
                 &app.redirect_uri,
                 &now,
+                &app.handler_url,
+                &app.install_url,
+                app.version,
+                app.api_only,
             ],
         )?;
         Ok(id)

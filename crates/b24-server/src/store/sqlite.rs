@@ -518,6 +518,27 @@ mod plan_tests {
     }
 
     #[test]
+    fn an_applications_placements_and_options_use_their_indexes() {
+        use crate::store::apps::{OPTIONS_OF, PLACEMENTS_OF_APP};
+        let (_dir, s) = store();
+        let plan = s
+            .explain(PLACEMENTS_OF_APP, &[Arg::Int(1), Arg::Int(1)])
+            .unwrap();
+        assert!(
+            plan.iter().any(|l| l.starts_with("SEARCH placements ")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|l| l.starts_with("SCAN placements")),
+            "{plan:?}"
+        );
+        let plan = s
+            .explain(OPTIONS_OF, &[Arg::Int(1), Arg::Int(1), Arg::Int(0)])
+            .unwrap();
+        assert_indexed(&plan, "app_options", "sqlite_autoindex_app_options_1");
+    }
+
+    #[test]
     fn offline_queue_pages_use_their_indexes() {
         let (_dir, s) = store();
         let pending = Filter::All(vec![

@@ -325,3 +325,77 @@ fn a_database_url_that_is_not_postgres_is_refused_before_anything_is_written() {
         "no SQLite file was created"
     );
 }
+
+#[tokio::test]
+async fn app_create_with_a_handler_and_app_open_print_a_launch_url_that_signs_in_once() {
+    let app = spawn_app().await;
+    let created = stdout(&b24(
+        &app,
+        &[
+            "app",
+            "create",
+            "--name",
+            "Frame app",
+            "--scopes",
+            "crm,placement",
+            "--handler",
+            "http://app.localhost:5173/",
+            "--install-url",
+            "http://app.localhost:5173/install",
+        ],
+    ));
+    let credentials: serde_json::Value = serde_json::from_str(&created).unwrap();
+    let client_id = credentials["client_id"].as_str().unwrap();
+    let url = stdout(&b24(
+        &app,
+        &["app", "open", "--client-id", client_id, "--user", "1"],
+    ));
+    let url = url.trim_end();
+    let code = url.rsplit_once("/b24host/login/").unwrap().1;
+    assert_eq!(code.len(), 32, "{url}");
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = format!("{}/b24host/login/{code}", app.base);
+    let response = browser.get(&login).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    assert!(response.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/marketplace/app/"));
+    assert_eq!(browser.get(&login).send().await.unwrap().status(), 403);
+
+    let out = b24(
+        &app,
+        &[
+            "app",
+            "create",
+            "--name",
+            "Bad",
+            "--scopes",
+            "crm",
+            "--handler",
+            "ftp://app.localhost/",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("http(s)"));
+    let out = b24(
+        &app,
+        &[
+            "app",
+            "open",
+            "--client-id",
+            client_id,
+            "--user",
+            "1",
+            "--placement",
+            "CRM_DEAL_DETAIL_TAB",
+            "--options",
+            "[1]",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("JSON object"));
+}

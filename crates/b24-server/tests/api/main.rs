@@ -54,6 +54,8 @@ mod examples;
 mod faults;
 mod field_catalogues;
 mod fixtures;
+mod frame_apps;
+mod frame_browser;
 mod helpers;
 mod items;
 mod journal;

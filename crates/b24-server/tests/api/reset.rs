@@ -158,6 +158,11 @@ async fn reset_with_an_empty_keep_wipes_auth_and_answers_a_new_administrator_web
         ("event_handlers", 0),
         ("departments", 1),
         ("user_departments", 2),
+        ("app_installs", 1),
+        ("app_options", 0),
+        ("app_user_runs", 0),
+        ("placements", 0),
+        ("host_sessions", 0),
     ] {
         deleted[table] = json!(n);
     }
