@@ -7,7 +7,7 @@
 //! the families added later (departments, dictionaries, pipelines, stage history, timeline
 //! comments and their bindings, activity types, notifications, contact–company links, tasks,
 //! product rows, products, requisites, bank details and addresses) follow in sections of their
-//! own ([`LATER`]), camelCase too, and a document without them still loads. Files (`disk.*`) are
+//! own (`LATER`), camelCase too, and a document without them still loads. Files (`disk.*`) are
 //! not carried: a document would hold every file's bytes;
 //! the stored JSON fields (`extra`, `settings`) sit beside the columns. Values are as stored, so
 //! an import gives back exactly the answers the exporting server gave. An import checks the whole
