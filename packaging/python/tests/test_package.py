@@ -181,7 +181,9 @@ import urllib.request
 def test_it(b24_server, b24):
     assert b24_server.pid is None
     assert b24.journal() == []
-    urllib.request.urlopen(urllib.request.Request(b24.webhook_url + "server.time", data=b"{}"))
+    # The server's own (default) portal; `b24` may be a fresh portal of it, deleted after the test.
+    urllib.request.urlopen(
+        urllib.request.Request(b24_server.webhook_url + "server.time", data=b"{}"))
 ''')
     with B24Server.start() as running:
         result = pytester.runpytest_subprocess(
