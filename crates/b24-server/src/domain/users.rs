@@ -80,16 +80,34 @@ pub const EXTRA_FIELDS: &[&str] = &[
 /// without a write per call.
 pub const ACTIVITY_REFRESH_SECS: f64 = 60.0;
 
+/// Whether `last_activity` is within [`ACTIVITY_REFRESH_SECS`] of `now`. The bound's text is
+/// formatted once a second per thread rather than on every call (the check runs after each one);
+/// both sides are the server's ISO-8601 text, which sorts as time does.
+fn active_since_refresh(last_activity: &str, now: f64) -> bool {
+    thread_local! {
+        static BOUND: std::cell::RefCell<(i64, String)> = const {
+            std::cell::RefCell::new((i64::MIN, String::new()))
+        };
+    }
+    let second = (now - ACTIVITY_REFRESH_SECS).floor();
+    BOUND.with_borrow_mut(|(at, text)| {
+        if *at != second as i64 {
+            *at = second as i64;
+            *text = crate::clock::iso(second);
+        }
+        last_activity >= text.as_str()
+    })
+}
+
 /// Records that `caller` made a call now (spec: `IS_ONLINE` is "Y" within 15 minutes of the
 /// user's last activity), when what is stored is older than [`ACTIVITY_REFRESH_SECS`]. Runs after
 /// the call's own transaction and never fails the call: a failure is logged.
 pub fn note_activity(state: &AppState, caller: &Caller) {
     let now = state.clock.now();
-    let stale_before = crate::clock::iso(now - ACTIVITY_REFRESH_SECS);
-    // Both sides are the server's ISO-8601 text, which sorts as time does.
-    if caller.user.last_activity >= stale_before {
+    if active_since_refresh(&caller.user.last_activity, now) {
         return;
     }
+    let stale_before = crate::clock::iso(now - ACTIVITY_REFRESH_SECS);
     let now = crate::clock::iso(now);
     if let Err(e) = state.store.write(caller.portal_id, |tx| {
         tx.note_user_activity(caller.user.id, &now, &stale_before)
