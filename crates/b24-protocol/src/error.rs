@@ -149,6 +149,11 @@ error_codes! {
     ErrorArgument => 400, "ERROR_ARGUMENT", "Argument is null or empty";
     /// A product row breaking a discount rule (`crm.deal.productrows.set`); the core's text.
     ProductRowsInvalid => 400, "ERROR_CORE", "Product rows are not valid";
+    /// A CRM user field the core refused (`crm.*.userfield.add / update`): a bad name or
+    /// type, a name taken, a repeated list `XML_ID`; the description says which.
+    UserFieldCore => 400, "ERROR_CORE", "Incorrect custom type specified.";
+    /// `crm.*.userfield.get / update / delete` of a field id that does not exist.
+    UserFieldNotFound => 400, "ERROR_NOT_FOUND", "The entity with ID '0' is not found.";
 
     // --- events (spec §9.1): `RestException`s without a status, so HTTP 400 ---
     /// `event.bind` of an event the application's scopes do not offer.
@@ -363,6 +368,7 @@ mod tests {
                     ("ACCESS_DENIED"),
                     ("NOT_FOUND"),
                     ("ERROR_CORE"),
+                    ("ERROR_NOT_FOUND"),
                 ];
                 assert!(
                     homonyms.contains(&code.wire()),

@@ -988,7 +988,7 @@ pub fn read(item: &ItemRecord, field: &ItemField) -> Value {
         Plain("updated_by") => json!(item.updated_by),
         Plain("created_time") => json!(item.created_time),
         Plain("updated_time") => json!(item.updated_time),
-        Plain(_) => Value::Null,
+        Plain(_) | Column::UserField(..) => Value::Null,
         Extra(key) => item.extra.get(key).cloned().unwrap_or(Value::Null),
     }
 }
@@ -1000,7 +1000,7 @@ pub fn write(item: &mut ItemRecord, field: &ItemField, value: Value) {
         Plain("assigned_by_id") => {
             item.assigned_by_id = value.as_i64().unwrap_or(item.assigned_by_id)
         }
-        Plain(_) => {}
+        Plain(_) | Column::UserField(..) => {}
         Extra(key) if value.is_null() => {
             item.extra.remove(key);
         }

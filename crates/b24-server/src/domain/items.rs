@@ -23,6 +23,8 @@ pub enum ItemError {
     InvalidValue(&'static ItemField),
     /// A field's text is longer than its limit (spec §14).
     TooLong(&'static ItemField, TextLimit),
+    /// A user field's value is not acceptable; its `UF_CRM_…` name.
+    InvalidUserField(String),
     /// The store failed.
     Store(ApiError),
 }
@@ -61,6 +63,20 @@ fn apply_fields(
         item_fields::write(item, field, value);
     }
     Ok(())
+}
+
+/// Applies the caller's user-field (`UF_CRM_…` / `ufCrm…`) values; the type's definitions are
+/// read only when the call names some.
+fn apply_user_fields(
+    tx: &mut dyn Tx,
+    item: &mut ItemRecord,
+    fields: &Map<String, Value>,
+) -> Result<(), ItemError> {
+    if !super::user_fields::mentions_user_fields(fields) {
+        return Ok(());
+    }
+    let defs = super::user_fields::fields_of(tx, item.entity_type_id)?;
+    super::user_fields::apply_values(item, &defs, fields).map_err(ItemError::InvalidUserField)
 }
 
 /// Refuses text over its limit (spec §14): a text field's value, or the `VALUE` / `VALUE_TYPE`
@@ -107,6 +123,7 @@ pub fn add(
         extra: Map::new(),
     };
     apply_fields(tx, &mut item, fields)?;
+    apply_user_fields(tx, &mut item, fields)?;
     let allowed = match permissions.level(entity_type_id, Action::Add) {
         Level::None => false,
         Level::Own => item.assigned_by_id == permissions.user_id,
@@ -180,6 +197,7 @@ pub fn update(
     check(tx, permissions, entity_type_id, id, Action::Update)?;
     let before = item.clone();
     apply_fields(tx, &mut item, fields)?;
+    apply_user_fields(tx, &mut item, fields)?;
     statuses::check_item(
         tx,
         &mut item,

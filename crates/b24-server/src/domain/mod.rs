@@ -28,6 +28,7 @@ pub mod tasks;
 pub mod text_limits;
 pub mod timeline;
 pub mod todo;
+pub mod user_fields;
 pub mod users;
 pub mod values;
 

@@ -172,7 +172,9 @@ impl ListFields for TypeListFields {
 
 /// A type's value of a filter column, as the filter compares it.
 fn type_value(t: &DynamicTypeRecord, column: Column) -> SqlValue {
-    let (Column::Plain(name) | Column::Extra(name)) = column;
+    let (Column::Plain(name) | Column::Extra(name)) = column else {
+        return SqlValue::Null;
+    };
     match name {
         "id" => SqlValue::Int(t.id),
         "entityTypeId" => SqlValue::Int(t.entity_type_id),

@@ -9,8 +9,9 @@ use crate::domain::access::is_item_type;
 use crate::domain::item_fields::{self, FieldKind};
 use crate::domain::items::{self, ItemError};
 use crate::domain::statuses;
+use crate::domain::user_fields::{self, UserField};
 use crate::error::ApiError;
-use crate::store::{Filter, ItemRecord, ListQuery, Tx};
+use crate::store::{Column, Filter, ItemRecord, ListQuery, Tx};
 use b24_protocol::{ErrorCode, RestError, PAGE_SIZE};
 use serde_json::{json, Map, Value};
 
@@ -75,6 +76,14 @@ fn d7_error(e: ItemError) -> ApiError {
         ItemError::TooLong(field, limit) => {
             RestError::with_message(ErrorCode::FieldValueNotValid, limit.message(field.name)).into()
         }
+        ItemError::InvalidUserField(name) => RestError::with_message(
+            ErrorCode::FieldValueNotValid,
+            format!(
+                "The value of the field \"{}\" is not valid",
+                user_fields::camel_name(&name)
+            ),
+        )
+        .into(),
         ItemError::Store(e) => e,
     }
 }
@@ -89,12 +98,25 @@ fn entity_type(call: &Call<'_>, tx: &mut dyn Tx) -> Result<i64, ApiError> {
 }
 
 /// The item as `crm.item.*` shows it: camelCase keys, real JSON numbers.
-pub fn item_json(item: &ItemRecord) -> Value {
-    item_fields::item_json(item)
+pub fn item_json(item: &ItemRecord, defs: &[UserField]) -> Value {
+    let mut json = item_fields::item_json(item);
+    if let Value::Object(map) = &mut json {
+        user_fields::add_d7_values(map, item, defs);
+    }
+    json
 }
 
-fn wrapped(item: &ItemRecord) -> Output {
-    Output::result(json!({ "item": item_json(item) }))
+fn wrapped((item, defs): &(ItemRecord, Vec<UserField>)) -> Output {
+    Output::result(json!({ "item": item_json(item, defs) }))
+}
+
+/// The item with its type's user fields (to show their values).
+fn with_user_fields(
+    tx: &mut dyn Tx,
+    item: ItemRecord,
+) -> Result<(ItemRecord, Vec<UserField>), ApiError> {
+    let defs = user_fields::fields_of(tx, item.entity_type_id)?;
+    Ok((item, defs))
 }
 
 fn fields_param(call: &Call<'_>) -> Result<Map<String, Value>, ApiError> {
@@ -108,7 +130,8 @@ fn add(call: &Call<'_>) -> Result<Output, ApiError> {
     let item = call.state.store.write(call.caller.portal_id, |tx| {
         let entity_type_id = entity_type(call, tx)?;
         let fields = fields_param(call)?;
-        items::add(tx, permissions, entity_type_id, &fields).map_err(d7_error)
+        let item = items::add(tx, permissions, entity_type_id, &fields).map_err(d7_error)?;
+        with_user_fields(tx, item)
     })?;
     Ok(wrapped(&item))
 }
@@ -117,7 +140,8 @@ fn get(call: &Call<'_>) -> Result<Output, ApiError> {
     let item = call.state.store.read(call.caller.portal_id, |tx| {
         let entity_type_id = entity_type(call, tx)?;
         let id = call.params.int("id")?;
-        items::get(tx, &call.caller.permissions, entity_type_id, id).map_err(d7_error)
+        let item = items::get(tx, &call.caller.permissions, entity_type_id, id).map_err(d7_error)?;
+        with_user_fields(tx, item)
     })?;
     Ok(wrapped(&item))
 }
@@ -127,7 +151,9 @@ fn update(call: &Call<'_>) -> Result<Output, ApiError> {
         let entity_type_id = entity_type(call, tx)?;
         let id = call.params.int("id")?;
         let fields = fields_param(call)?;
-        items::update(tx, &call.caller.permissions, entity_type_id, id, &fields).map_err(d7_error)
+        let item = items::update(tx, &call.caller.permissions, entity_type_id, id, &fields)
+            .map_err(d7_error)?;
+        with_user_fields(tx, item)
     })?;
     Ok(wrapped(&item))
 }
@@ -178,6 +204,14 @@ pub fn catalogue(
             })
             .collect()
     };
+    for f in user_fields::fields_of(tx, entity_type_id)? {
+        let name = if d7 {
+            f.camel_name()
+        } else {
+            f.name().to_string()
+        };
+        described.insert(name, user_fields::descriptor(&f, d7));
+    }
     if d7 {
         described.insert(
             "entityTypeId".to_string(),
@@ -189,10 +223,26 @@ pub fn catalogue(
 }
 
 /// The fields of one item type, for filters and order: any scalar field, by either name.
-pub struct ItemListFields(pub i64);
+pub struct ItemListFields(pub i64, pub Vec<UserField>);
+
+impl ItemListFields {
+    fn user_field(&self, key: &str) -> Option<&UserField> {
+        self.1.iter().find(|f| f.is_named(key))
+    }
+}
 
 impl ListFields for ItemListFields {
     fn field(&self, key: &str) -> Option<ListField> {
+        if let Some(f) = self.user_field(key) {
+            if f.user_type() == "file" {
+                return None;
+            }
+            let user_type = f.user_type().to_string();
+            return Some(ListField {
+                column: Column::UserField(f.id, f.column()),
+                convert: Box::new(move |v| user_fields::sql_value(&user_type, v)),
+            });
+        }
         let field = item_fields::find(self.0, key).filter(|f| {
             !matches!(
                 f.kind,
@@ -206,7 +256,7 @@ impl ListFields for ItemListFields {
     }
 
     fn knows(&self, key: &str) -> bool {
-        item_fields::find(self.0, key).is_some()
+        item_fields::find(self.0, key).is_some() || self.user_field(key).is_some()
     }
 
     fn exact_only(&self, key: &str) -> bool {
@@ -223,9 +273,10 @@ impl ListFields for ItemListFields {
 pub fn list_query(
     call: &Call<'_>,
     entity_type_id: i64,
+    defs: Vec<UserField>,
     dialect: Dialect,
 ) -> Result<ListQuery, ApiError> {
-    let fields = ItemListFields(entity_type_id);
+    let fields = ItemListFields(entity_type_id, defs);
     let filter = match call.params.map_ci("filter")? {
         Some(map) => listing::parse_filter(&map, &fields, dialect)?,
         None => Filter::everything(),
@@ -245,14 +296,23 @@ pub fn list_query(
 }
 
 /// Keeps the selected fields (plus `id`) of an answer object; `*` or no select keeps everything.
-fn project(item: Value, entity_type_id: i64, select: &[String]) -> Value {
+fn project(item: Value, entity_type_id: i64, defs: &[UserField], select: &[String]) -> Value {
     if listing::selects_all(select) {
         return item;
     }
+    let all_user_fields = select
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case("uf_*") || s.eq_ignore_ascii_case("ufCrm*"));
+    let named: Vec<String> = defs
+        .iter()
+        .filter(|f| all_user_fields || select.iter().any(|s| f.is_named(s)))
+        .map(UserField::camel_name)
+        .collect();
     let keep: Vec<&str> = select
         .iter()
         .filter_map(|s| item_fields::find(entity_type_id, s).map(|f| f.name))
         .chain(["id"])
+        .chain(named.iter().map(String::as_str))
         .collect();
     match item {
         Value::Object(map) => Value::Object(
@@ -267,18 +327,19 @@ fn project(item: Value, entity_type_id: i64, select: &[String]) -> Value {
 fn list(call: &Call<'_>) -> Result<Output, ApiError> {
     let select = listing::parse_select(call.params.get("select"));
     let page = call.params.page();
-    let (entity_type_id, result) = call.state.store.read(call.caller.portal_id, |tx| {
+    let (entity_type_id, defs, result) = call.state.store.read(call.caller.portal_id, |tx| {
         let entity_type_id = entity_type(call, tx)?;
-        let query = list_query(call, entity_type_id, Dialect::D7)?;
+        let defs = user_fields::fields_of(tx, entity_type_id)?;
+        let query = list_query(call, entity_type_id, defs.clone(), Dialect::D7)?;
         let page =
             items::list(tx, &call.caller.permissions, entity_type_id, query).map_err(d7_error)?;
-        Ok((entity_type_id, page))
+        Ok((entity_type_id, defs, page))
     })?;
     let count = result.rows.len();
     let items: Vec<Value> = result
         .rows
         .iter()
-        .map(|item| project(item_json(item), entity_type_id, &select))
+        .map(|item| project(item_json(item, &defs), entity_type_id, &defs, &select))
         .collect();
     Ok(Output {
         result: json!({ "items": items }),

@@ -8,6 +8,7 @@ use super::listing::{self, Dialect};
 use super::{Call, Handler, MethodSpec, Output};
 use crate::domain::item_fields::{self, FieldKind};
 use crate::domain::items::{self, ItemError};
+use crate::domain::user_fields::{self, UserField};
 use crate::domain::EntityTypeId;
 use crate::error::ApiError;
 use crate::store::ItemRecord;
@@ -96,6 +97,9 @@ fn legacy_error(e: ItemError) -> ApiError {
         ItemError::TooLong(field, limit) => {
             RestError::legacy(format!("{}.", limit.message(field.legacy))).into()
         }
+        ItemError::InvalidUserField(name) => {
+            RestError::legacy(format!("The value of the field \"{name}\" is not valid.")).into()
+        }
         ItemError::Store(e) => e,
     }
 }
@@ -104,7 +108,7 @@ fn legacy_error(e: ItemError) -> ApiError {
 /// field; `*` gives every field but the multi-fields (`PHONE`, `EMAIL`, …), which lists return
 /// only when named. `ID` is always there. `CONTACT_IDS` is written, never shown: the service
 /// leaves it out of `.get` and `.list` (`crm.deal.contact.items.get` reads the contacts).
-pub fn legacy_json(item: &ItemRecord, select: &[String]) -> Value {
+pub fn legacy_json(item: &ItemRecord, select: &[String], defs: &[UserField]) -> Value {
     let everything = select.is_empty();
     let star = listing::selects_all(select);
     let mut out = Map::new();
@@ -120,6 +124,7 @@ pub fn legacy_json(item: &ItemRecord, select: &[String]) -> Value {
             out.insert(field.legacy.to_string(), value);
         }
     }
+    user_fields::add_legacy_values(&mut out, item, defs, (!everything).then_some(select));
     Value::Object(out)
 }
 
@@ -170,10 +175,12 @@ fn add(call: &Call<'_>, entity_type_id: i64) -> Result<Output, ApiError> {
 
 fn get(call: &Call<'_>, entity_type_id: i64) -> Result<Output, ApiError> {
     let id = legacy_id(call)?;
-    let item = call.state.store.read(call.caller.portal_id, |tx| {
-        items::get(tx, &call.caller.permissions, entity_type_id, id).map_err(legacy_error)
+    let (item, defs) = call.state.store.read(call.caller.portal_id, |tx| {
+        let item =
+            items::get(tx, &call.caller.permissions, entity_type_id, id).map_err(legacy_error)?;
+        Ok((item, user_fields::fields_of(tx, entity_type_id)?))
     })?;
-    Ok(Output::result(legacy_json(&item, &[])))
+    Ok(Output::result(legacy_json(&item, &[], &defs)))
 }
 
 fn list(call: &Call<'_>, entity_type_id: i64) -> Result<Output, ApiError> {
@@ -181,16 +188,19 @@ fn list(call: &Call<'_>, entity_type_id: i64) -> Result<Output, ApiError> {
     if select.is_empty() {
         select.push("*".into());
     }
-    let query = list_query(call, entity_type_id, Dialect::LegacyCrm)?;
     let page = call.params.page();
-    let result = call.state.store.read(call.caller.portal_id, |tx| {
-        items::list(tx, &call.caller.permissions, entity_type_id, query).map_err(legacy_error)
+    let (defs, result) = call.state.store.read(call.caller.portal_id, |tx| {
+        let defs = user_fields::fields_of(tx, entity_type_id)?;
+        let query = list_query(call, entity_type_id, defs.clone(), Dialect::LegacyCrm)?;
+        let page = items::list(tx, &call.caller.permissions, entity_type_id, query)
+            .map_err(legacy_error)?;
+        Ok((defs, page))
     })?;
     let count = result.rows.len();
     let rows: Vec<Value> = result
         .rows
         .iter()
-        .map(|item| legacy_json(item, &select))
+        .map(|item| legacy_json(item, &select, &defs))
         .collect();
     Ok(Output {
         result: Value::Array(rows),

@@ -20,6 +20,7 @@ mod crm_userfield;
 mod department;
 mod disk;
 mod duplicate;
+mod entity_userfield;
 mod event;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -125,6 +126,11 @@ pub static METHODS: &[MethodSpec] = &[
     legacy_entity::company::GET,
     legacy_entity::company::LIST,
     legacy_entity::company::UPDATE,
+    entity_userfield::company::ADD,
+    entity_userfield::company::DELETE,
+    entity_userfield::company::GET,
+    entity_userfield::company::LIST,
+    entity_userfield::company::UPDATE,
     legacy_entity::contact::ADD,
     contact_companies::CONTACT_ADD,
     contact_companies::CONTACT_DELETE,
@@ -137,6 +143,11 @@ pub static METHODS: &[MethodSpec] = &[
     legacy_entity::contact::GET,
     legacy_entity::contact::LIST,
     legacy_entity::contact::UPDATE,
+    entity_userfield::contact::ADD,
+    entity_userfield::contact::DELETE,
+    entity_userfield::contact::GET,
+    entity_userfield::contact::LIST,
+    entity_userfield::contact::UPDATE,
     legacy_entity::deal::ADD,
     relations::ADD,
     relations::DELETE,
@@ -151,6 +162,11 @@ pub static METHODS: &[MethodSpec] = &[
     productrow::deal::GET,
     productrow::deal::SET,
     legacy_entity::deal::UPDATE,
+    entity_userfield::deal::ADD,
+    entity_userfield::deal::DELETE,
+    entity_userfield::deal::GET,
+    entity_userfield::deal::LIST,
+    entity_userfield::deal::UPDATE,
     crm_dealcategory::ADD,
     crm_dealcategory::DEFAULT_GET,
     crm_dealcategory::DEFAULT_SET,
@@ -194,6 +210,11 @@ pub static METHODS: &[MethodSpec] = &[
     productrow::lead::GET,
     productrow::lead::SET,
     legacy_entity::lead::UPDATE,
+    entity_userfield::lead::ADD,
+    entity_userfield::lead::DELETE,
+    entity_userfield::lead::GET,
+    entity_userfield::lead::LIST,
+    entity_userfield::lead::UPDATE,
     product::ADD,
     product::DELETE,
     product::FIELDS_METHOD,

@@ -4,7 +4,7 @@
 //! typed `jsonb` expressions), how placeholders are written, and index hints.
 
 use super::driver::{Arg, Dialect};
-use super::query::{Column, CompareOp, Filter, ListQuery, SqlValue};
+use super::query::{Column, CompareOp, Filter, ListQuery, SqlValue, UserFieldColumn};
 use super::sql::{ACTIVITY_COLUMNS, ITEM_COLUMNS, OFFLINE_COLUMNS};
 use super::PortalId;
 
@@ -22,6 +22,9 @@ pub struct PageSql<'q> {
 struct Args<'q> {
     dialect: Dialect,
     values: Vec<Arg<'q>>,
+    /// The portal, for the user-field subqueries of item pages (which name it as an argument,
+    /// so that they are not correlated and run from the value indexes).
+    portal: PortalId,
 }
 
 impl<'q> Args<'q> {
@@ -29,6 +32,7 @@ impl<'q> Args<'q> {
         Self {
             dialect,
             values: Vec::with_capacity(8),
+            portal: 0,
         }
     }
 
@@ -60,6 +64,7 @@ pub fn items_page<'q>(
     query: &'q ListQuery,
 ) -> PageSql<'q> {
     let mut args = Args::new(dialect);
+    args.portal = portal;
     let where_clause = format!(
         "portal_id = {} AND entity_type_id = {} AND {}",
         args.int(portal),
@@ -373,6 +378,7 @@ fn extra_jsonb(key: &str) -> String {
 /// count as 1 / 0, as SQLite's `json_extract` gives them.
 fn column_expr(dialect: Dialect, column: Column, kind: Kind) -> String {
     match (dialect, column, kind) {
+        (_, Column::UserField(field_id, value), _) => first_user_field_value(field_id, value),
         (Dialect::Sqlite, Column::Plain(name), _) => name.to_string(),
         (Dialect::Sqlite, Column::Extra(key), _) => format!("json_extract(extra, '$.{key}')"),
         (Dialect::Postgres, Column::Plain(name), Kind::Number)
@@ -428,6 +434,15 @@ fn order_by(dialect: Dialect, order: &[(Column, bool)], id: &str) -> String {
         .iter()
         .map(|(c, desc)| match (dialect, c) {
             (_, Column::Plain("id")) => format!("{id} {}", dir(*desc)),
+            (Dialect::Sqlite, Column::UserField(f, v)) => {
+                format!("{} {}", first_user_field_value(*f, *v), dir(*desc))
+            }
+            (Dialect::Postgres, Column::UserField(f, v)) => format!(
+                "{} {} NULLS {}",
+                first_user_field_value(*f, *v),
+                dir(*desc),
+                if *desc { "LAST" } else { "FIRST" }
+            ),
             (_, Column::Plain(name)) => format!("{name} {}", dir(*desc)),
             (Dialect::Sqlite, Column::Extra(_)) => {
                 format!("{} {}", column_expr(dialect, *c, Kind::Text), dir(*desc))
@@ -458,12 +473,84 @@ fn int_list(ids: &[i64]) -> String {
         .join(", ")
 }
 
+/// An item's first value of a user field (an order key): one primary-key probe per item.
+fn first_user_field_value(field_id: i64, value: UserFieldColumn) -> String {
+    format!(
+        "(SELECT v.{} FROM crm_uf_values v WHERE v.portal_id = crm_items.portal_id
+             AND v.entity_type_id = crm_items.entity_type_id AND v.item_id = crm_items.id
+             AND v.field_id = {field_id} AND v.position = 0)",
+        value.name()
+    )
+}
+
+/// A comparison on a user field: the items with a value that matches, found from the field's
+/// value index (`id IN (…)`), or the items without one (the negative operators, and `=` of
+/// nothing). A multiple field matches when any of its values does, as the service's join does.
+fn compile_user_field<'q>(
+    field_id: i64,
+    value: UserFieldColumn,
+    op: CompareOp,
+    values: &'q [SqlValue],
+    args: &mut Args<'q>,
+) -> String {
+    const NULL: &SqlValue = &SqlValue::Null;
+    let first = values.first().unwrap_or(NULL);
+    let nothing = *first == SqlValue::Null || matches!(first, SqlValue::Text(t) if t.is_empty());
+    let c = format!("v.{}", value.name());
+    let like = args.dialect.like();
+    let (negated, condition) = match op {
+        CompareOp::Eq if nothing => (true, "1 = 1".to_string()),
+        CompareOp::NotEq if nothing => (false, "1 = 1".to_string()),
+        CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le if nothing => {
+            return "1 = 0".into()
+        }
+        CompareOp::Eq => (false, format!("{c} = {}", args.value(first))),
+        CompareOp::NotEq => (true, format!("{c} = {}", args.value(first))),
+        CompareOp::Gt => (false, format!("{c} > {}", args.value(first))),
+        CompareOp::Ge => (false, format!("{c} >= {}", args.value(first))),
+        CompareOp::Lt => (false, format!("{c} < {}", args.value(first))),
+        CompareOp::Le => (false, format!("{c} <= {}", args.value(first))),
+        CompareOp::In if values.is_empty() => return "1 = 0".into(),
+        CompareOp::NotIn if values.is_empty() => return "1 = 1".into(),
+        CompareOp::In | CompareOp::NotIn => {
+            let kind = match value {
+                UserFieldColumn::Num => Kind::Number,
+                UserFieldColumn::Text => Kind::Text,
+            };
+            (
+                op == CompareOp::NotIn,
+                format!("{c} IN ({})", list(values, kind, args)),
+            )
+        }
+        CompareOp::Like | CompareOp::NotLike => (
+            op == CompareOp::NotLike,
+            format!(
+                "{} {like} {} ESCAPE '\\'",
+                match value {
+                    UserFieldColumn::Num => format!("CAST({c} AS TEXT)"),
+                    UserFieldColumn::Text => c.clone(),
+                },
+                args.value(first)
+            ),
+        ),
+    };
+    let portal = args.int(args.portal);
+    format!(
+        "crm_items.id {}IN (SELECT v.item_id FROM crm_uf_values v
+             WHERE v.portal_id = {portal} AND v.field_id = {field_id} AND {condition})",
+        if negated { "NOT " } else { "" }
+    )
+}
+
 fn compile_compare<'q>(
     column: Column,
     op: CompareOp,
     values: &'q [SqlValue],
     args: &mut Args<'q>,
 ) -> String {
+    if let Column::UserField(field_id, value) = column {
+        return compile_user_field(field_id, value, op, values, args);
+    }
     let dialect = args.dialect;
     const NULL: &SqlValue = &SqlValue::Null;
     let first = values.first().unwrap_or(NULL);

@@ -31,9 +31,10 @@ pub mod statuses;
 pub mod tasks;
 pub mod timeline;
 pub mod upgrades;
+pub mod user_field_values;
 pub mod users;
 
-pub use query::{Column, CompareOp, Filter, ListQuery, SqlValue};
+pub use query::{Column, CompareOp, Filter, ListQuery, SqlValue, UserFieldColumn};
 pub use sql::NUL_IN_TEXT;
 
 use crate::clock::Clock;
@@ -426,6 +427,7 @@ pub trait Tx:
     + tasks::TaskTx
     + contact_companies::ContactCompanyTx
     + records::RecordTx
+    + user_field_values::UserFieldValueTx
     + portals::PortalTx
 {
     /// The portal this transaction serves.

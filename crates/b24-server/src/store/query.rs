@@ -23,6 +23,28 @@ pub enum Column {
     /// A key of the row's `extra` JSON object. Keys come from the static field tables only, so
     /// they are safe to place in SQL text.
     Extra(&'static str),
+    /// A CRM user field's values (`crm_uf_values` rows of this field id), in the value column
+    /// its type uses. Items only.
+    UserField(i64, UserFieldColumn),
+}
+
+/// The `crm_uf_values` column a user field's values are in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserFieldColumn {
+    /// `num_value`: integers, doubles, yes/no, enumeration and user ids.
+    Num,
+    /// `text_value`: strings, dates, CRM links, money, addresses.
+    Text,
+}
+
+impl UserFieldColumn {
+    /// The column's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            UserFieldColumn::Num => "num_value",
+            UserFieldColumn::Text => "text_value",
+        }
+    }
 }
 
 /// A comparison from the Bitrix filter prefixes (`=`, `!=`, `>`, `@`, `%`, …).

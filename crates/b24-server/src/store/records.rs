@@ -25,6 +25,9 @@ pub enum RecordKind {
     BankDetail,
     /// An address of a requisite, company or contact; `sort` holds its `TYPE_ID`.
     Address,
+    /// A CRM user field's definition (owner: the item type it extends, id 0; `sort`: `SORT`);
+    /// the body holds its properties and its enumeration `LIST`.
+    UserField,
 }
 
 impl RecordKind {
@@ -36,16 +39,20 @@ impl RecordKind {
             RecordKind::Requisite => "requisite",
             RecordKind::BankDetail => "bank_detail",
             RecordKind::Address => "address",
+            RecordKind::UserField => "user_field",
         }
     }
 
     /// Every kind's sequence name (for the data-sequence list of snapshots).
-    pub const SEQUENCES: [&'static str; 5] = [
+    pub const SEQUENCES: [&'static str; 7] = [
         "product",
         "product_row",
         "requisite",
         "bank_detail",
         "address",
+        "user_field",
+        // The ids of user-field enumeration elements.
+        "user_field_enum",
     ];
 }
 

@@ -580,6 +580,22 @@ pub const RECORDS: Table = Table {
     keys: &[&["kind", "id"]],
 };
 
+/// The values of CRM user fields, one row per value (`store/user_field_values.rs`): an index
+/// of the items' own values, so an export leaves it out and an import rebuilds it.
+pub const USER_FIELD_VALUES: Table = Table {
+    name: "crm_uf_values",
+    columns: &[
+        ("entity_type_id", Int),
+        ("item_id", Int),
+        ("field_id", Int),
+        ("position", Int),
+        ("num_value", Real),
+        ("text_value", Text),
+    ],
+    order: "entity_type_id, item_id, field_id, position",
+    keys: &[&["entity_type_id", "item_id", "field_id", "position"]],
+};
+
 /// The tables a snapshot holds, in the order they are written back.
 pub const SNAPSHOT_TABLES: &[&Table] = &[
     &DYNAMIC_TYPES,
@@ -608,6 +624,7 @@ pub const SNAPSHOT_TABLES: &[&Table] = &[
     &TASK_CHECKLIST_ITEMS,
     &TASK_ELAPSED_ITEMS,
     &RECORDS,
+    &USER_FIELD_VALUES,
 ];
 
 /// Every table of the schema and what reset does with it. The every-table test fails when the
@@ -642,6 +659,7 @@ pub const TABLES: &[(&str, Fate)] = &[
     ("task_checklist_items", Fate::Data),
     ("task_elapsed_items", Fate::Data),
     ("crm_records", Fate::Data),
+    ("crm_uf_values", Fate::Data),
     ("journal", Fate::Run),
     ("faults", Fate::Run),
     ("users", Fate::Auth),
@@ -1123,6 +1141,7 @@ impl ResetTx for SqlTx<'_> {
         )?;
         self.reindex_all_communications()?;
         self.reindex_all_item_stages()?;
+        self.reindex_all_user_field_values()?;
         self.link_unlinked_contacts()?;
         self.derive_all_item_fields()
     }

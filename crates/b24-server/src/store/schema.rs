@@ -808,4 +808,23 @@ CREATE TABLE host_sessions (
     PRIMARY KEY (portal_id, digest)
 );
 "#,
+    // next (userfields): the values of CRM user fields (`UF_CRM_*`), one row per value (a
+    // multiple field has several positions). The item's own `extra` JSON is what reads return;
+    // these rows are the index a filter or an order on a user field runs on: by
+    // (field, value, item) for each value type, and by (item type, item) for the cascade when an
+    // item goes. Definitions are `crm_records` of kind `user_field`.
+    r#"
+CREATE TABLE crm_uf_values (
+    portal_id       BIGINT NOT NULL,
+    entity_type_id  BIGINT NOT NULL,
+    item_id         BIGINT NOT NULL,
+    field_id        BIGINT NOT NULL,
+    position        BIGINT NOT NULL,
+    num_value       DOUBLE PRECISION NOT NULL,
+    text_value      TEXT NOT NULL,
+    PRIMARY KEY (portal_id, entity_type_id, item_id, field_id, position)
+);
+CREATE INDEX crm_uf_values_by_num ON crm_uf_values (portal_id, field_id, num_value, item_id);
+CREATE INDEX crm_uf_values_by_text ON crm_uf_values (portal_id, field_id, text_value, item_id);
+"#,
 ];

@@ -720,6 +720,7 @@ impl Tx for SqlTx<'_> {
         self.count_items(item.entity_type_id, 1)?;
         self.index_communications(item.entity_type_id, id, Some(&item.extra))?;
         self.index_item_stage(item.entity_type_id, id, Some(&item.extra))?;
+        self.index_user_field_values(item.entity_type_id, id, Some(&item.extra), false)?;
         Ok(id)
     }
 
@@ -743,7 +744,8 @@ impl Tx for SqlTx<'_> {
             ],
         )?;
         self.index_communications(item.entity_type_id, item.id, Some(&item.extra))?;
-        self.index_item_stage(item.entity_type_id, item.id, Some(&item.extra))
+        self.index_item_stage(item.entity_type_id, item.id, Some(&item.extra))?;
+        self.index_user_field_values(item.entity_type_id, item.id, Some(&item.extra), true)
     }
 
     fn delete_item(&mut self, entity_type_id: i64, id: i64) -> Result<bool, ApiError> {
@@ -755,6 +757,7 @@ impl Tx for SqlTx<'_> {
             self.count_items(entity_type_id, -1)?;
             self.index_communications(entity_type_id, id, None)?;
             self.index_item_stage(entity_type_id, id, None)?;
+            self.index_user_field_values(entity_type_id, id, None, true)?;
         }
         Ok(n == 1)
     }

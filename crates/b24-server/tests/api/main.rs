@@ -27,6 +27,7 @@
 //! - `text_limits`: every text field's length limit (spec §14), at the limit and one over.
 //! - `users`, `departments`, `notifications`: user.*, department.* and im.notify*.
 //! - `portals`: many portals on one server, isolated from each other (`/_b24/portals`).
+//! - `user_fields`: CRM user fields (`crm.*.userfield.*`) and their `UF_CRM_*` values.
 
 mod activities;
 mod activity_rights;
@@ -88,4 +89,5 @@ mod timeline_bindings;
 mod timeline_comments;
 mod tls;
 mod todo_updates;
+mod user_fields;
 mod users;

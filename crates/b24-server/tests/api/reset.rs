@@ -72,7 +72,7 @@ fn data_deleted(sequences: u64, journal: u64) -> Value {
         "timeline_files": 0, "disk_storages": 0, "disk_objects": 0, "disk_chunks": 0,
         "tasks": 0, "task_members": 0, "task_comments": 0, "task_checklist_items": 0,
         "task_elapsed_items": 0,
-        "crm_records": 0,
+        "crm_records": 0, "crm_uf_values": 0,
     })
 }
 
