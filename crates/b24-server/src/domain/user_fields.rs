@@ -105,7 +105,10 @@ impl UserField {
     }
 
     fn text(&self, key: &str) -> &str {
-        self.body.get(key).and_then(Value::as_str).unwrap_or_default()
+        self.body
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
 
     /// `FIELD_NAME` (`UF_CRM_…`).
@@ -291,9 +294,12 @@ fn field_of(tx: &mut dyn Tx, entity_type_id: i64, id: i64) -> Result<UserField, 
 }
 
 fn get_ci<'a>(fields: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    fields
-        .get(key)
-        .or_else(|| fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+    fields.get(key).or_else(|| {
+        fields
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
 }
 
 fn text_of(value: &Value) -> Option<String> {
@@ -305,7 +311,9 @@ fn text_of(value: &Value) -> Option<String> {
 }
 
 fn text(fields: &Map<String, Value>, key: &str) -> Option<String> {
-    get_ci(fields, key).and_then(text_of).filter(|s| !s.is_empty())
+    get_ci(fields, key)
+        .and_then(text_of)
+        .filter(|s| !s.is_empty())
 }
 
 /// A `Y` / `N` property: `Y`, `1`, `true` are yes; anything else given is no.
@@ -354,15 +362,25 @@ fn full_name(given: &str) -> Result<String, ApiError> {
 /// The settings a type's field has by default.
 fn default_settings(user_type: &str) -> Value {
     match user_type {
-        "string" => json!({"SIZE": 20, "ROWS": 1, "REGEXP": "", "MIN_LENGTH": 0, "MAX_LENGTH": 0, "DEFAULT_VALUE": ""}),
+        "string" => {
+            json!({"SIZE": 20, "ROWS": 1, "REGEXP": "", "MIN_LENGTH": 0, "MAX_LENGTH": 0, "DEFAULT_VALUE": ""})
+        }
         "integer" => json!({"SIZE": 20, "MIN_VALUE": 0, "MAX_VALUE": 0, "DEFAULT_VALUE": null}),
-        "double" => json!({"PRECISION": 2, "SIZE": 20, "MIN_VALUE": 0.0, "MAX_VALUE": 0.0, "DEFAULT_VALUE": null}),
-        "boolean" => json!({"DEFAULT_VALUE": 0, "DISPLAY": "CHECKBOX", "LABEL": ["", ""], "LABEL_CHECKBOX": ""}),
+        "double" => {
+            json!({"PRECISION": 2, "SIZE": 20, "MIN_VALUE": 0.0, "MAX_VALUE": 0.0, "DEFAULT_VALUE": null})
+        }
+        "boolean" => {
+            json!({"DEFAULT_VALUE": 0, "DISPLAY": "CHECKBOX", "LABEL": ["", ""], "LABEL_CHECKBOX": ""})
+        }
         "date" | "datetime" => json!({"DEFAULT_VALUE": {"TYPE": "NONE", "VALUE": ""}}),
-        "enumeration" => json!({"DISPLAY": "LIST", "LIST_HEIGHT": 1, "CAPTION_NO_VALUE": "", "SHOW_NO_VALUE": "Y"}),
+        "enumeration" => {
+            json!({"DISPLAY": "LIST", "LIST_HEIGHT": 1, "CAPTION_NO_VALUE": "", "SHOW_NO_VALUE": "Y"})
+        }
         "crm" => json!({"LEAD": "N", "CONTACT": "N", "COMPANY": "N", "DEAL": "N"}),
         "crm_status" => json!({"ENTITY_TYPE": ""}),
-        "file" => json!({"SIZE": 20, "LIST_WIDTH": 0, "LIST_HEIGHT": 0, "MAX_SHOW_SIZE": 0, "MAX_ALLOWED_SIZE": 0, "EXTENSIONS": [], "TARGET_BLANK": "Y"}),
+        "file" => {
+            json!({"SIZE": 20, "LIST_WIDTH": 0, "LIST_HEIGHT": 0, "MAX_SHOW_SIZE": 0, "MAX_ALLOWED_SIZE": 0, "EXTENSIONS": [], "TARGET_BLANK": "Y"})
+        }
         _ => json!({}),
     }
 }
@@ -410,7 +428,9 @@ fn apply_properties(
     if let Some(v) = get_ci(fields, "XML_ID") {
         body.insert(
             "XML_ID".into(),
-            text_of(v).filter(|s| !s.is_empty()).map_or(Value::Null, Value::String),
+            text_of(v)
+                .filter(|s| !s.is_empty())
+                .map_or(Value::Null, Value::String),
         );
     }
     if let Some(s) = get_ci(fields, "SORT").and_then(bind_int).filter(|&s| s > 0) {
@@ -520,7 +540,10 @@ fn apply_list(
                 if let Some(s) = get_ci(e, "SORT").and_then(bind_int) {
                     element.insert("SORT".into(), json!(s));
                 }
-                if let Some(x) = get_ci(e, "XML_ID").and_then(text_of).filter(|x| !x.is_empty()) {
+                if let Some(x) = get_ci(e, "XML_ID")
+                    .and_then(text_of)
+                    .filter(|x| !x.is_empty())
+                {
                     element.insert("XML_ID".into(), json!(x));
                 }
             }
@@ -539,7 +562,10 @@ fn apply_list(
                     .unwrap_or_else(|| generated_xml_id(field_name, &value, new_id));
                 let mut element = Map::new();
                 element.insert("ID".into(), json!(new_id));
-                element.insert("SORT".into(), json!(get_ci(e, "SORT").and_then(bind_int).unwrap_or(500)));
+                element.insert(
+                    "SORT".into(),
+                    json!(get_ci(e, "SORT").and_then(bind_int).unwrap_or(500)),
+                );
                 element.insert("VALUE".into(), json!(value));
                 element.insert("DEF".into(), json!(get_ci(e, "DEF").map_or("N", flag)));
                 element.insert("XML_ID".into(), json!(xml_id));
@@ -556,7 +582,12 @@ fn apply_list(
             )));
         }
     }
-    list.sort_by_key(|e| (e["SORT"].as_i64().unwrap_or(0), e["ID"].as_i64().unwrap_or(0)));
+    list.sort_by_key(|e| {
+        (
+            e["SORT"].as_i64().unwrap_or(0),
+            e["ID"].as_i64().unwrap_or(0),
+        )
+    });
     Ok(())
 }
 
@@ -601,7 +632,8 @@ pub fn add(
     body.insert("FIELD_NAME".into(), json!(name));
     body.insert("USER_TYPE_ID".into(), json!(user_type));
     body.insert("XML_ID".into(), Value::Null);
-    let multiple = user_type != "boolean" && get_ci(fields, "MULTIPLE").is_some_and(|v| flag(v) == "Y");
+    let multiple =
+        user_type != "boolean" && get_ci(fields, "MULTIPLE").is_some_and(|v| flag(v) == "Y");
     body.insert("MULTIPLE".into(), json!(if multiple { "Y" } else { "N" }));
     for (key, default) in FLAGS {
         body.insert(key.to_string(), json!(default));
@@ -789,7 +821,10 @@ pub fn definition_json(f: &UserField, labels_as_maps: bool) -> Value {
         out.insert(key.to_string(), shown);
     }
     if f.user_type() == "enumeration" {
-        out.insert("LIST".into(), Value::Array(f.list().iter().map(element_json).collect()));
+        out.insert(
+            "LIST".into(),
+            Value::Array(f.list().iter().map(element_json).collect()),
+        );
     }
     Value::Object(out)
 }
@@ -827,9 +862,15 @@ pub fn descriptor(f: &UserField, d7: bool) -> Value {
         d.insert("upperName".into(), json!(f.name()));
     } else {
         d.insert("title".into(), json!(f.name()));
-        d.insert("listLabel".into(), json!(f.label("LIST_COLUMN_LABEL").unwrap_or_default()));
+        d.insert(
+            "listLabel".into(),
+            json!(f.label("LIST_COLUMN_LABEL").unwrap_or_default()),
+        );
         d.insert("formLabel".into(), json!(form.unwrap_or_default()));
-        d.insert("filterLabel".into(), json!(f.label("LIST_FILTER_LABEL").unwrap_or_default()));
+        d.insert(
+            "filterLabel".into(),
+            json!(f.label("LIST_FILTER_LABEL").unwrap_or_default()),
+        );
     }
     d.insert(
         "settings".into(),
@@ -869,7 +910,8 @@ fn normalise_one(f: &UserField, value: &Value) -> Result<Option<Value>, ()> {
     Ok(Some(match kind {
         Kind::Int => {
             let n = bind_int(value).ok_or(())?;
-            if f.user_type() == "enumeration" && !f.list().iter().any(|e| e["ID"].as_i64() == Some(n))
+            if f.user_type() == "enumeration"
+                && !f.list().iter().any(|e| e["ID"].as_i64() == Some(n))
             {
                 return Err(());
             }
@@ -877,7 +919,12 @@ fn normalise_one(f: &UserField, value: &Value) -> Result<Option<Value>, ()> {
         }
         Kind::Double => match value {
             Value::Number(n) => json!(n.as_f64().ok_or(())?),
-            Value::String(s) => json!(s.trim().parse::<f64>().ok().filter(|f| f.is_finite()).ok_or(())?),
+            Value::String(s) => json!(s
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .ok_or(())?),
             _ => return Err(()),
         },
         Kind::Boolean => json!(match value {
@@ -1046,7 +1093,10 @@ mod tests {
     fn names_get_the_crm_prefix() {
         assert_eq!(full_name("manager_note").unwrap(), "UF_CRM_MANAGER_NOTE");
         assert_eq!(full_name("UF_MANAGER_NOTE").unwrap(), "UF_CRM_MANAGER_NOTE");
-        assert_eq!(full_name("UF_CRM_MANAGER_NOTE").unwrap(), "UF_CRM_MANAGER_NOTE");
+        assert_eq!(
+            full_name("UF_CRM_MANAGER_NOTE").unwrap(),
+            "UF_CRM_MANAGER_NOTE"
+        );
         assert!(full_name("bad-name").is_err());
         assert!(full_name(&"X".repeat(44)).is_err());
         assert!(full_name(&"X".repeat(43)).is_ok());

@@ -62,11 +62,7 @@ macro_rules! entity_userfield {
                 name: concat!($prefix, ".userfield.delete"),
                 scope: Some("crm"),
                 handler: Handler::Blocking(|call: &Call<'_>| delete(call, ENTITY_TYPE_ID)),
-                doc: concat!(
-                    "Delete a user field of ",
-                    $noun,
-                    "s and every value of it."
-                ),
+                doc: concat!("Delete a user field of ", $noun, "s and every value of it."),
             };
         }
     };

@@ -140,7 +140,8 @@ fn get(call: &Call<'_>) -> Result<Output, ApiError> {
     let item = call.state.store.read(call.caller.portal_id, |tx| {
         let entity_type_id = entity_type(call, tx)?;
         let id = call.params.int("id")?;
-        let item = items::get(tx, &call.caller.permissions, entity_type_id, id).map_err(d7_error)?;
+        let item =
+            items::get(tx, &call.caller.permissions, entity_type_id, id).map_err(d7_error)?;
         with_user_fields(tx, item)
     })?;
     Ok(wrapped(&item))

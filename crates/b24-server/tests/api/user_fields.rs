@@ -54,7 +54,10 @@ async fn a_deal_user_field_is_added_read_listed_updated_and_deleted() {
     assert_eq!(got["SETTINGS"]["ROWS"], 1);
     assert_eq!(got["EDIT_FORM_LABEL"]["en"], "Hello, edit");
     assert_eq!(got["EDIT_FORM_LABEL"]["de"], "Hallo");
-    assert_eq!(got["EDIT_FORM_LABEL"]["ru"], "Hello", "LABEL fills the others");
+    assert_eq!(
+        got["EDIT_FORM_LABEL"]["ru"], "Hello",
+        "LABEL fills the others"
+    );
     assert_eq!(got["LIST_COLUMN_LABEL"]["ua"], "Hello");
     assert_eq!(got["HELP_MESSAGE"].as_object().unwrap().len(), 21);
     assert!(got.get("LIST").is_none(), "only enumerations have LIST");
@@ -69,7 +72,10 @@ async fn a_deal_user_field_is_added_read_listed_updated_and_deleted() {
     assert_eq!(body["total"], 1);
     let row = &body["result"][0];
     assert_eq!(row["FIELD_NAME"], "UF_CRM_HELLO_WORLD");
-    assert_eq!(row["EDIT_FORM_LABEL"], "Hello, edit", "list labels are text");
+    assert_eq!(
+        row["EDIT_FORM_LABEL"], "Hello, edit",
+        "list labels are text"
+    );
     assert_eq!(row["LIST_FILTER_LABEL"], "Hello");
 
     let updated = app
@@ -91,9 +97,7 @@ async fn a_deal_user_field_is_added_read_listed_updated_and_deleted() {
     assert_eq!(got["USER_TYPE_ID"], "string", "immutable");
     assert_eq!(got["MULTIPLE"], "Y", "not changed by an update");
 
-    let deleted = app
-        .ok("crm.deal.userfield.delete", json!({"id": id}))
-        .await;
+    let deleted = app.ok("crm.deal.userfield.delete", json!({"id": id})).await;
     assert_eq!(deleted, json!(true));
     let (status, body) = app.call("crm.deal.userfield.get", json!({"id": id})).await;
     assert_eq!(status, 400);
@@ -146,7 +150,11 @@ async fn field_names_get_the_uf_crm_prefix_as_the_service_builds_them() {
 #[tokio::test]
 async fn each_add_error_has_the_envelope_the_docs_give_and_changes_nothing() {
     let app = spawn_app().await;
-    deal_field(&app, json!({"FIELD_NAME": "TAKEN", "USER_TYPE_ID": "string"})).await;
+    deal_field(
+        &app,
+        json!({"FIELD_NAME": "TAKEN", "USER_TYPE_ID": "string"}),
+    )
+    .await;
     let cases = [
         (
             json!({"USER_TYPE_ID": "string"}),
@@ -291,13 +299,14 @@ async fn every_type_has_its_own_fields_under_its_entity_id() {
             .ok(&format!("{prefix}.userfield.get"), json!({ "id": id }))
             .await;
         assert_eq!(got["ENTITY_ID"], entity);
-        let list = app
-            .ok(&format!("{prefix}.userfield.list"), json!({}))
-            .await;
+        let list = app.ok(&format!("{prefix}.userfield.list"), json!({})).await;
         assert_eq!(list.as_array().unwrap().len(), 1, "{prefix}");
         assert_eq!(list[0]["ENTITY_ID"], entity);
         assert!(app
-            .ok(&format!("{prefix}.userfield.update"), json!({"id": id, "fields": {"SORT": 7}}))
+            .ok(
+                &format!("{prefix}.userfield.update"),
+                json!({"id": id, "fields": {"SORT": 7}})
+            )
             .await
             .as_bool()
             .unwrap());
@@ -415,7 +424,10 @@ async fn enumeration_items_are_added_changed_and_deleted_through_list() {
         (status, body),
         (
             400,
-            envelope("ERROR_CORE", "List item with value XML_ID=red already exists.")
+            envelope(
+                "ERROR_CORE",
+                "List item with value XML_ID=red already exists."
+            )
         )
     );
     // The catalogue lists the items.
@@ -531,7 +543,10 @@ async fn values_round_trip_through_the_legacy_methods_and_crm_item() {
     )
     .await;
     let contact = app
-        .ok("crm.contact.add", json!({"fields": {"NAME": "A", "UF_CRM_NICK": "ace"}}))
+        .ok(
+            "crm.contact.add",
+            json!({"fields": {"NAME": "A", "UF_CRM_NICK": "ace"}}),
+        )
         .await;
     let got = app
         .ok("crm.item.get", json!({"entityTypeId": 3, "id": contact}))
@@ -595,7 +610,10 @@ async fn a_value_that_does_not_fit_its_field_is_refused_and_nothing_changes() {
         )
     );
     let got = app.ok("crm.deal.get", json!({ "id": deal })).await;
-    assert_eq!((got["TITLE"].clone(), got["UF_CRM_COUNT"].clone()), (json!("d"), json!("1")));
+    assert_eq!(
+        (got["TITLE"].clone(), got["UF_CRM_COUNT"].clone()),
+        (json!("d"), json!("1"))
+    );
     let (status, body) = app.call("crm.deal.list", json!({})).await;
     assert_eq!((status, body["total"].clone()), (200, json!(1)));
 }
@@ -626,9 +644,7 @@ async fn legacy_lists_show_user_fields_only_when_selected() {
     let keys: Vec<&String> = one[0].as_object().unwrap().keys().collect();
     assert_eq!(keys, ["ID", "UF_CRM_COUNT"]);
     // crm.item.list: `*` includes them; a select names them in either form.
-    let items = app
-        .ok("crm.item.list", json!({"entityTypeId": 2}))
-        .await;
+    let items = app.ok("crm.item.list", json!({"entityTypeId": 2})).await;
     assert_eq!(items["items"][0]["ufCrmText"], "t");
     let items = app
         .ok(
@@ -705,12 +721,19 @@ async fn lists_filter_and_order_by_user_fields_in_both_forms() {
         (json!({"UF_CRM_TAGS": "x"}), vec![a, b]),
         (json!({"UF_CRM_COLOUR": red}), vec![a, c]),
         (json!({">=UF_CRM_DAY": "2025-02-10"}), vec![b, c]),
-        (json!({"UF_CRM_TEXT": "cherry", ">UF_CRM_COUNT": 2}), vec![c]),
+        (
+            json!({"UF_CRM_TEXT": "cherry", ">UF_CRM_COUNT": 2}),
+            vec![c],
+        ),
         (json!({"uf_crm_text": "apple"}), vec![a]),
     ];
     for (filter, expected) in cases {
         assert_eq!(
-            deal_ids(&app, json!({ "filter": filter.clone(), "order": {"ID": "ASC"} })).await,
+            deal_ids(
+                &app,
+                json!({ "filter": filter.clone(), "order": {"ID": "ASC"} })
+            )
+            .await,
             expected,
             "{filter}"
         );
@@ -725,11 +748,19 @@ async fn lists_filter_and_order_by_user_fields_in_both_forms() {
     );
     // crm.item.list, camelCase.
     assert_eq!(
-        item_ids(&app, json!({"filter": {">ufCrmCount": 1}, "order": {"id": "asc"}})).await,
+        item_ids(
+            &app,
+            json!({"filter": {">ufCrmCount": 1}, "order": {"id": "asc"}})
+        )
+        .await,
         vec![a, c]
     );
     assert_eq!(
-        item_ids(&app, json!({"filter": {"ufCrmColour": green}, "order": {"id": "asc"}})).await,
+        item_ids(
+            &app,
+            json!({"filter": {"ufCrmColour": green}, "order": {"id": "asc"}})
+        )
+        .await,
         vec![b, c]
     );
     assert_eq!(
@@ -755,23 +786,32 @@ async fn user_fields_appear_in_the_field_catalogues() {
                "listLabel": "Mine", "formLabel": "My field", "filterLabel": "",
                "settings": {"SIZE": 20, "MIN_VALUE": 0, "MAX_VALUE": 0, "DEFAULT_VALUE": null}})
     );
-    let d7 = app
-        .ok("crm.item.fields", json!({"entityTypeId": 2}))
-        .await;
+    let d7 = app.ok("crm.item.fields", json!({"entityTypeId": 2})).await;
     let field = &d7["fields"]["ufCrmMyField"];
     assert_eq!(field["upperName"], "UF_CRM_MY_FIELD");
     assert_eq!(field["title"], "My field");
     assert_eq!(field["isMultiple"], true);
     assert_eq!(field["isRequired"], true);
     let contact = app.ok("crm.contact.fields", json!({})).await;
-    assert!(contact.get("UF_CRM_MY_FIELD").is_none(), "a deal's field only");
+    assert!(
+        contact.get("UF_CRM_MY_FIELD").is_none(),
+        "a deal's field only"
+    );
 }
 
 #[tokio::test]
 async fn deleting_a_field_or_an_item_deletes_its_values() {
     let app = spawn_app().await;
-    let id = deal_field(&app, json!({"FIELD_NAME": "GONE", "USER_TYPE_ID": "integer"})).await;
-    let kept = deal_field(&app, json!({"FIELD_NAME": "KEPT", "USER_TYPE_ID": "integer"})).await;
+    let id = deal_field(
+        &app,
+        json!({"FIELD_NAME": "GONE", "USER_TYPE_ID": "integer"}),
+    )
+    .await;
+    let kept = deal_field(
+        &app,
+        json!({"FIELD_NAME": "KEPT", "USER_TYPE_ID": "integer"}),
+    )
+    .await;
     let deal = app
         .ok(
             "crm.deal.add",
@@ -789,7 +829,11 @@ async fn deleting_a_field_or_an_item_deletes_its_values() {
     let got = app.ok("crm.deal.get", json!({ "id": deal })).await;
     assert!(got.get("UF_CRM_GONE").is_none());
     // A new field of the same name starts empty.
-    deal_field(&app, json!({"FIELD_NAME": "GONE", "USER_TYPE_ID": "integer"})).await;
+    deal_field(
+        &app,
+        json!({"FIELD_NAME": "GONE", "USER_TYPE_ID": "integer"}),
+    )
+    .await;
     let got = app.ok("crm.deal.get", json!({ "id": deal })).await;
     assert_eq!(got["UF_CRM_GONE"], Value::Null);
     assert_eq!(got["UF_CRM_KEPT"], "4");
