@@ -18,6 +18,7 @@ pub const KNOWN_SCOPES: &[&str] = &[
     "catalog",
     "sale",
     "lists",
+    "userfieldconfig",
 ];
 
 /// Every scope code a portal knows: what `scope` with `full=true` lists (spec §7.4, §12). The

@@ -70,15 +70,49 @@ const FLAGS: &[(&str, &str)] = &[
 /// The longest full field name (`UF_CRM_` included).
 const MAX_NAME: usize = 50;
 
-/// The item types with user fields, and the `ENTITY_ID` of their fields.
-pub fn entity_id(entity_type_id: i64) -> Option<&'static str> {
-    match entity_type_id {
-        EntityTypeId::LEAD => Some("CRM_LEAD"),
-        EntityTypeId::DEAL => Some("CRM_DEAL"),
-        EntityTypeId::CONTACT => Some("CRM_CONTACT"),
-        EntityTypeId::COMPANY => Some("CRM_COMPANY"),
-        _ => None,
+/// The `ENTITY_ID` of the four legacy types' fields.
+const STATIC_ENTITIES: &[(i64, &str)] = &[
+    (EntityTypeId::LEAD, "CRM_LEAD"),
+    (EntityTypeId::DEAL, "CRM_DEAL"),
+    (EntityTypeId::CONTACT, "CRM_CONTACT"),
+    (EntityTypeId::COMPANY, "CRM_COMPANY"),
+];
+
+/// The `ENTITY_ID` of an item type's fields: `CRM_DEAL`…, `CRM_{smart process id}`; `None` for
+/// a type without user fields here.
+pub fn entity_id(tx: &mut dyn Tx, entity_type_id: i64) -> Result<Option<String>, ApiError> {
+    if let Some((_, e)) = STATIC_ENTITIES.iter().find(|(t, _)| *t == entity_type_id) {
+        return Ok(Some(e.to_string()));
     }
+    if !EntityTypeId::is_dynamic(entity_type_id) {
+        return Ok(None);
+    }
+    Ok(tx
+        .dynamic_type_by_entity_type(entity_type_id)?
+        .map(|t| format!("CRM_{}", t.id)))
+}
+
+/// The item type of an `ENTITY_ID`, if it names one.
+pub fn entity_type_of(tx: &mut dyn Tx, entity_id: &str) -> Result<Option<i64>, ApiError> {
+    if let Some((t, _)) = STATIC_ENTITIES.iter().find(|(_, e)| *e == entity_id) {
+        return Ok(Some(*t));
+    }
+    let Some(id) = entity_id
+        .strip_prefix("CRM_")
+        .and_then(|n| n.parse::<i64>().ok())
+    else {
+        return Ok(None);
+    };
+    Ok(tx.dynamic_type(id)?.map(|t| t.entity_type_id))
+}
+
+/// How `add` makes the full name from the caller's.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Naming {
+    /// `crm.{type}.userfield.add`: `UF_CRM_` is put in front as the docs say.
+    Prefixed,
+    /// `userfieldconfig.add`: the name must already start with `UF_{ENTITY_ID}_`.
+    Exact,
 }
 
 /// One user field's definition.
@@ -95,7 +129,8 @@ pub struct UserField {
 }
 
 impl UserField {
-    fn from_record(r: Record) -> Self {
+    /// A definition from its stored record.
+    pub fn from_record(r: Record) -> Self {
         Self {
             id: r.id,
             entity_type_id: r.owner_type_id,
@@ -173,28 +208,36 @@ impl UserField {
     }
 }
 
-/// `UF_CRM_X_Y` → `ufCrmXY`: each `_`-separated word lower-cased with its first letter up,
-/// except that an underscore between two digits stays (`UF_CRM_5_17` → `ufCrm5_17`).
+/// The `crm.item.*` name of a field (docs `crm/universal/index.md`, "Field Naming
+/// Conventions"). Regular conversion when only letters, or only digits after an object number,
+/// follow `UF_CRM_`: `UF_CRM_MY_FIELD` → `ufCrmMyField`, `UF_CRM_3_DIGIT` → `ufCrm3Digit`,
+/// `UF_CRM_3_1747309727` → `ufCrm3_1747309727`. Otherwise only the prefix changes, so that the
+/// name stays reversible: `UF_CRM_1747309879` → `ufCrm_1747309879`, `UF_CRM_3_DIGIT10` →
+/// `ufCrm_3_DIGIT10`.
 pub fn camel_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let words: Vec<&str> = name.split('_').collect();
-    for (i, word) in words.iter().enumerate() {
-        let lower = word.to_ascii_lowercase();
-        if i == 0 {
-            out.push_str(&lower);
-            continue;
-        }
-        let after_digit = out.ends_with(|c: char| c.is_ascii_digit());
-        if after_digit && word.starts_with(|c: char| c.is_ascii_digit()) {
-            out.push('_');
-        }
-        let mut chars = lower.chars();
-        if let Some(first) = chars.next() {
-            out.push(first.to_ascii_uppercase());
-            out.push_str(chars.as_str());
-        }
+    let Some(rest) = name.strip_prefix("UF_CRM_") else {
+        return format!("uf{name}");
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (number, tail) = match rest.split_once('_') {
+        Some((n, tail)) if digits(n) => (n, tail),
+        _ => ("", rest),
+    };
+    if !number.is_empty() && digits(tail) {
+        return format!("ufCrm{number}_{tail}");
     }
-    out
+    let letters = tail
+        .split('_')
+        .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_uppercase()));
+    if letters {
+        let mut out = format!("ufCrm{number}");
+        for word in tail.split('_') {
+            out.push_str(&word[..1]);
+            out.push_str(&word[1..].to_ascii_lowercase());
+        }
+        return out;
+    }
+    format!("ufCrm_{rest}")
 }
 
 /// How a type's values are checked and stored.
@@ -272,9 +315,6 @@ fn require_read(permissions: &Permissions, entity_type_id: i64) -> Result<(), Ap
 
 /// The user fields of an item type, by `SORT` then `ID`.
 pub fn fields_of(tx: &mut dyn Tx, entity_type_id: i64) -> Result<Vec<UserField>, ApiError> {
-    if entity_id(entity_type_id).is_none() {
-        return Ok(Vec::new());
-    }
     Ok(tx
         .records_of(RecordKind::UserField, entity_type_id, 0)?
         .into_iter()
@@ -608,14 +648,25 @@ pub fn add(
     permissions: &Permissions,
     entity_type_id: i64,
     fields: &Map<String, Value>,
+    naming: Naming,
 ) -> Result<i64, ApiError> {
     require_admin(permissions)?;
-    let entity = entity_id(entity_type_id).ok_or_else(access_denied)?;
+    let entity = entity_id(tx, entity_type_id)?.ok_or_else(access_denied)?;
     let given_name =
         text(fields, "FIELD_NAME").ok_or_else(|| legacy("The 'FIELD_NAME' field is not found."))?;
     let user_type = text(fields, "USER_TYPE_ID")
         .ok_or_else(|| legacy("The 'USER_TYPE_ID' field is not found."))?;
-    let name = full_name(&given_name)?;
+    let name = match naming {
+        Naming::Prefixed => full_name(&given_name)?,
+        Naming::Exact => {
+            let name = given_name.to_uppercase();
+            let prefix = format!("UF_{entity}_");
+            if !name.starts_with(&prefix) || name.len() == prefix.len() {
+                return Err(legacy("You cannot create custom fields"));
+            }
+            full_name(&name)?
+        }
+    };
     if !USER_TYPES.contains(&user_type.as_str()) {
         return Err(core("Incorrect custom type specified.".into()));
     }
@@ -1084,9 +1135,14 @@ mod tests {
 
     #[test]
     fn camel_names_follow_the_service() {
-        assert_eq!(camel_name("UF_CRM_1712345"), "ufCrm1712345");
+        // The docs' table, and a field of a legacy type.
+        assert_eq!(camel_name("UF_CRM_3_DIGIT"), "ufCrm3Digit");
+        assert_eq!(camel_name("UF_CRM_3_1747309727"), "ufCrm3_1747309727");
+        assert_eq!(camel_name("UF_CRM_3_DIGIT10"), "ufCrm_3_DIGIT10");
+        assert_eq!(camel_name("UF_CRM_3_DIGIT_10"), "ufCrm_3_DIGIT_10");
+        assert_eq!(camel_name("UF_CRM_1747309879"), "ufCrm_1747309879");
+        assert_eq!(camel_name("UF_CRM_10_5186744711"), "ufCrm10_5186744711");
         assert_eq!(camel_name("UF_CRM_MY_FIELD"), "ufCrmMyField");
-        assert_eq!(camel_name("UF_CRM_5_1712345"), "ufCrm5_1712345");
     }
 
     #[test]

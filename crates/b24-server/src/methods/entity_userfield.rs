@@ -76,7 +76,13 @@ entity_userfield!(company, "crm.company", EntityTypeId::COMPANY, "company");
 fn add(call: &Call<'_>, entity_type_id: i64) -> Result<Output, ApiError> {
     let fields = legacy_fields(call)?;
     let id = call.state.store.write(call.caller.portal_id, |tx| {
-        user_fields::add(tx, &call.caller.permissions, entity_type_id, &fields)
+        user_fields::add(
+            tx,
+            &call.caller.permissions,
+            entity_type_id,
+            &fields,
+            user_fields::Naming::Prefixed,
+        )
     })?;
     Ok(Output::result(Value::from(id)))
 }

@@ -38,6 +38,7 @@ mod system;
 mod tasks;
 mod timeline;
 mod todo_updates;
+mod userfieldconfig;
 mod users;
 pub(crate) mod v3;
 
@@ -338,6 +339,11 @@ pub static METHODS: &[MethodSpec] = &[
     app_option::USER_SET,
     users::SEARCH,
     users::UPDATE,
+    userfieldconfig::ADD,
+    userfieldconfig::DELETE,
+    userfieldconfig::GET,
+    userfieldconfig::LIST,
+    userfieldconfig::UPDATE,
 ];
 
 /// Scopes a webhook may be granted (spec §7.4), defined in `b24-protocol`.

@@ -528,6 +528,22 @@ async fn values_round_trip_through_the_legacy_methods_and_crm_item() {
     assert_eq!(got["UF_CRM_TEXT"], Value::Null);
     assert_eq!(got["UF_CRM_RATE"], "2.5", "untouched");
 
+    // A name that is digits only keeps its digits behind `ufCrm_` (the docs' simplified form).
+    deal_field(
+        &app,
+        json!({"FIELD_NAME": "1712345", "USER_TYPE_ID": "string"}),
+    )
+    .await;
+    let updated = app
+        .ok(
+            "crm.item.update",
+            json!({"entityTypeId": 2, "id": deal, "fields": {"ufCrm_1712345": "n"}}),
+        )
+        .await;
+    assert_eq!(updated["item"]["ufCrm_1712345"], "n");
+    let got = app.ok("crm.deal.get", json!({ "id": deal })).await;
+    assert_eq!(got["UF_CRM_1712345"], "n");
+
     // A new item through crm.item.add, and a contact's field.
     let item = app
         .ok(
@@ -847,4 +863,255 @@ async fn deleting_a_field_or_an_item_deletes_its_values() {
     let (status, answer) = app.control(Method::POST, "/reset", None).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["deleted"]["crm_uf_values"], 1, "{answer}");
+}
+
+/// A new smart process: `(its id, its entityTypeId)`.
+async fn smart_process(app: &TestApp) -> (i64, i64) {
+    let created = app
+        .ok("crm.type.add", json!({"fields": {"title": "Cases"}}))
+        .await;
+    (
+        created["type"]["id"].as_i64().unwrap(),
+        created["type"]["entityTypeId"].as_i64().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn userfieldconfig_gives_a_smart_process_fields_whose_values_crm_item_takes() {
+    let app = spawn_app().await;
+    let (type_id, entity_type_id) = smart_process(&app).await;
+    let entity = format!("CRM_{type_id}");
+    let name = format!("UF_CRM_{type_id}_SIZE");
+    let camel = format!("ufCrm{type_id}Size");
+    let added = app
+        .ok(
+            "userfieldconfig.add",
+            json!({"moduleId": "crm", "field": {"entityId": entity, "fieldName": name,
+                   "userTypeId": "integer", "editFormLabel": {"en": "Size", "de": "Größe"},
+                   "listColumnLabel": "ignored by add"}}),
+        )
+        .await;
+    let field = &added["field"];
+    let id: i64 = field["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(field["entityId"], json!(entity));
+    assert_eq!(field["fieldName"], json!(name));
+    assert_eq!(field["userTypeId"], "integer");
+    assert_eq!(field["sort"], "100");
+    assert_eq!(field["multiple"], "N");
+    assert_eq!(field["languageId"], json!({"en": "en", "de": "de"}));
+    assert_eq!(field["editFormLabel"], json!({"en": "Size", "de": "Größe"}));
+    assert_eq!(field["listColumnLabel"], json!({"en": null, "de": null}));
+
+    let item = app
+        .ok(
+            "crm.item.add",
+            json!({"entityTypeId": entity_type_id, "fields": {"title": "big", camel.clone(): "12"}}),
+        )
+        .await;
+    assert_eq!(item["item"][&camel], 12);
+    let small = app
+        .ok(
+            "crm.item.add",
+            json!({"entityTypeId": entity_type_id, "fields": {"title": "small", camel.clone(): 2}}),
+        )
+        .await;
+    let (status, body) = app
+        .call(
+            "crm.item.list",
+            json!({"entityTypeId": entity_type_id, "filter": {format!(">{camel}"): 5}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total"], 1);
+    assert_eq!(body["result"]["items"][0]["id"], item["item"]["id"]);
+    let (_, body) = app
+        .call(
+            "crm.item.list",
+            json!({"entityTypeId": entity_type_id, "order": {camel.clone(): "asc"}}),
+        )
+        .await;
+    assert_eq!(body["result"]["items"][0]["id"], small["item"]["id"]);
+    let fields = app
+        .ok("crm.item.fields", json!({"entityTypeId": entity_type_id}))
+        .await;
+    assert_eq!(fields["fields"][&camel]["upperName"], json!(name));
+    assert_eq!(fields["fields"][&camel]["title"], "Size");
+
+    let got = app
+        .ok("userfieldconfig.get", json!({"moduleId": "crm", "id": id}))
+        .await;
+    assert_eq!(got["field"], added["field"]);
+    let updated = app
+        .ok(
+            "userfieldconfig.update",
+            json!({"moduleId": "crm", "id": id, "field": {"sort": 10, "mandatory": "Y"}}),
+        )
+        .await;
+    assert_eq!(updated["field"]["sort"], "10");
+    assert_eq!(updated["field"]["mandatory"], "Y");
+    // The deals' fields are there too, under their own entity.
+    deal_field(&app, json!({"FIELD_NAME": "D", "USER_TYPE_ID": "string"})).await;
+    let (status, body) = app
+        .call(
+            "userfieldconfig.list",
+            json!({"moduleId": "crm", "filter": {"entityId": entity}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total"], 1);
+    assert_eq!(body["result"]["fields"][0]["fieldName"], json!(name));
+    let all = app
+        .ok(
+            "userfieldconfig.list",
+            json!({"moduleId": "crm", "order": {"id": "desc"}}),
+        )
+        .await;
+    let names: Vec<&str> = all["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["fieldName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["UF_CRM_D", name.as_str()]);
+    let deleted = app
+        .ok(
+            "userfieldconfig.delete",
+            json!({"moduleId": "crm", "id": id}),
+        )
+        .await;
+    assert_eq!(deleted, Value::Null);
+    let again = app
+        .ok(
+            "crm.item.get",
+            json!({"entityTypeId": entity_type_id, "id": item["item"]["id"]}),
+        )
+        .await;
+    assert!(again["item"].get(&camel).is_none());
+}
+
+#[tokio::test]
+async fn userfieldconfig_errors_have_their_envelopes() {
+    let app = spawn_app().await;
+    let (type_id, _) = smart_process(&app).await;
+    let entity = format!("CRM_{type_id}");
+    let cases = [
+        (
+            "userfieldconfig.list",
+            json!({}),
+            envelope("100", "Could not find value for parameter {moduleId}"),
+        ),
+        (
+            "userfieldconfig.list",
+            json!({"moduleId": "tasks"}),
+            legacy("No settings for UserFieldAccess"),
+        ),
+        (
+            "userfieldconfig.add",
+            json!({"moduleId": "crm", "field": {"entityId": entity, "fieldName": "UF_CRM_OTHER",
+                   "userTypeId": "string"}}),
+            legacy("You cannot create custom fields"),
+        ),
+        (
+            "userfieldconfig.add",
+            json!({"moduleId": "crm", "field": {"entityId": "CRM_999", "fieldName": "UF_CRM_999_X",
+                   "userTypeId": "string"}}),
+            legacy("You cannot create custom fields"),
+        ),
+        (
+            "userfieldconfig.add",
+            json!({"moduleId": "crm", "field": {"entityId": entity, "userTypeId": "string"}}),
+            legacy("The 'FIELD_NAME' field is not found."),
+        ),
+        (
+            "userfieldconfig.add",
+            json!({"moduleId": "crm"}),
+            envelope("100", "Could not find value for parameter {field}"),
+        ),
+        (
+            "userfieldconfig.get",
+            json!({"moduleId": "crm", "id": 424242}),
+            legacy("You do not have permission to view user field settings"),
+        ),
+        (
+            "userfieldconfig.update",
+            json!({"moduleId": "crm", "id": 424242, "field": {"sort": 1}}),
+            legacy("You cannot change the settings of the user field"),
+        ),
+        (
+            "userfieldconfig.delete",
+            json!({"moduleId": "crm", "id": 424242}),
+            legacy("You cannot delete the user field"),
+        ),
+    ];
+    for (method, params, expected) in cases {
+        let (status, body) = app.call(method, params.clone()).await;
+        assert_eq!((status, body), (400, expected), "{method} {params}");
+    }
+    let id = app
+        .ok(
+            "userfieldconfig.add",
+            json!({"moduleId": "crm", "field": {"entityId": entity,
+                   "fieldName": format!("UF_CRM_{type_id}_LIST"), "userTypeId": "enumeration",
+                   "enum": [{"value": "A", "def": "Y"}, {"value": "B", "sort": 10}]}}),
+        )
+        .await;
+    let field = &id["field"];
+    assert_eq!(field["enum"][0]["value"], "B");
+    assert_eq!(field["enum"][0]["userFieldId"], field["id"]);
+    assert_eq!(field["enum"][1]["def"], "Y");
+    let id = field["id"].clone();
+    let reader = app.create_user(&["deal.read=all"]);
+    let reader = app.create_webhook(reader, None);
+    for (method, params, text) in [
+        (
+            "userfieldconfig.add",
+            json!({"moduleId": "crm", "field": {"entityId": entity,
+                   "fieldName": format!("UF_CRM_{type_id}_Z"), "userTypeId": "string"}}),
+            "Access denied.",
+        ),
+        (
+            "userfieldconfig.update",
+            json!({"moduleId": "crm", "id": id, "field": {"sort": 1}}),
+            "You cannot change the settings of the user field",
+        ),
+        (
+            "userfieldconfig.delete",
+            json!({"moduleId": "crm", "id": id}),
+            "You cannot delete the user field",
+        ),
+        (
+            "userfieldconfig.get",
+            json!({"moduleId": "crm", "id": id}),
+            "You do not have permission to view user field settings",
+        ),
+        (
+            "userfieldconfig.list",
+            json!({"moduleId": "crm"}),
+            "You do not have permission to view user field settings",
+        ),
+    ] {
+        assert_eq!(
+            app.call_as(&reader, method, params).await,
+            (400, legacy(text)),
+            "{method}"
+        );
+    }
+    let (status, body) = app
+        .call_as(
+            &reader,
+            "userfieldconfig.list",
+            json!({"moduleId": "crm", "filter": {"entityId": "CRM_DEAL"}}),
+        )
+        .await;
+    assert_eq!((status, body["total"].clone()), (200, json!(0)), "{body}");
+    let user = app.create_user(&[]);
+    let no_crm = app.create_webhook(user, Some("userfieldconfig"));
+    assert_eq!(
+        app.call_as(&no_crm, "userfieldconfig.list", json!({"moduleId": "crm"}))
+            .await,
+        (
+            400,
+            legacy("The current method required more scopes. (crm)")
+        )
+    );
 }
