@@ -1115,3 +1115,80 @@ async fn userfieldconfig_errors_have_their_envelopes() {
         )
     );
 }
+
+#[tokio::test]
+async fn snapshots_and_export_import_carry_fields_and_filterable_values() {
+    let a = spawn_app().await;
+    let (red, _) = value_fields(&a).await;
+    let deal = a
+        .ok(
+            "crm.deal.add",
+            json!({"fields": {"TITLE": "kept", "UF_CRM_COUNT": 8, "UF_CRM_COLOUR": [red]}}),
+        )
+        .await
+        .as_i64()
+        .unwrap();
+    let (status, saved) = a
+        .control(Method::POST, "/snapshots", Some(json!({"name": "uf"})))
+        .await;
+    assert_eq!(status, 201, "{saved}");
+    let field = a.ok("crm.deal.userfield.list", json!({})).await[0]["ID"].clone();
+    a.ok("crm.deal.userfield.delete", json!({ "id": field }))
+        .await;
+    a.ok(
+        "crm.deal.update",
+        json!({"id": deal, "fields": {"UF_CRM_COUNT": 1}}),
+    )
+    .await;
+    let (status, restored) = a.control(Method::POST, "/snapshots/uf/restore", None).await;
+    assert_eq!(status, 200, "{restored}");
+    assert_eq!(
+        deal_ids(
+            &a,
+            json!({"filter": {">UF_CRM_COUNT": 5, "UF_CRM_COLOUR": red}})
+        )
+        .await,
+        vec![deal]
+    );
+
+    let (_, document) = a.control(Method::GET, "/export", None).await;
+    let b = spawn_app().await;
+    let (status, answer) = b
+        .control(Method::POST, "/import?mode=replace", Some(document))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        deal_ids(
+            &b,
+            json!({"filter": {">UF_CRM_COUNT": 5, "UF_CRM_COLOUR": red}})
+        )
+        .await,
+        vec![deal]
+    );
+    let got = b.ok("crm.deal.get", json!({ "id": deal })).await;
+    assert_eq!(got["UF_CRM_COUNT"], "8");
+    // The enumeration ids go on from the imported ones.
+    let colour = b
+        .ok(
+            "crm.deal.userfield.list",
+            json!({"filter": {"FIELD_NAME": "UF_CRM_COLOUR"}}),
+        )
+        .await[0]["ID"]
+        .clone();
+    b.ok(
+        "crm.deal.userfield.update",
+        json!({"id": colour, "fields": {"LIST": [{"VALUE": "Blue"}]}}),
+    )
+    .await;
+    let list = b
+        .ok("crm.deal.userfield.get", json!({ "id": colour }))
+        .await["LIST"]
+        .clone();
+    let ids: std::collections::HashSet<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["ID"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3, "{list}");
+}
