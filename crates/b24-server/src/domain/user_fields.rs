@@ -1,6 +1,6 @@
-//! CRM user fields (`UF_CRM_*`) of leads, deals, contacts and companies: their definitions
-//! (`crm.{entity}.userfield.add / get / list / update / delete`) and their values on items
-//! (spec §12 "CRM user fields").
+//! CRM user fields (`UF_CRM_*`) of leads, deals, contacts, companies (`crm.{entity}.userfield.*`)
+//! and smart processes (`userfieldconfig.*`, which serves all of them in camelCase): their
+//! definitions and their values on items (spec §12.U "CRM user fields").
 //!
 //! Storage:
 //! - a definition is a `crm_records` row of kind `user_field` (owner: the item type; `sort`:

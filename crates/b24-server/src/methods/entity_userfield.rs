@@ -2,7 +2,7 @@
 //! user fields (`UF_CRM_*`) of the four legacy item types (`CCrmUserFieldRestProxy`, scope
 //! `crm`): legacy errors (HTTP 400, `"error": ""` and the text) plus the core's `ERROR_CORE`
 //! and `ERROR_NOT_FOUND`. One implementation for the four types; rules and storage in
-//! [`crate::domain::user_fields`], decisions in spec §12 "CRM user fields".
+//! [`crate::domain::user_fields`], decisions in spec §12.U "CRM user fields".
 //! Docs: api-reference/crm/{deals,leads,contacts,companies}/user-defined-fields/*.md.
 
 use super::legacy_entity::{legacy_fields, legacy_id, legacy_map};

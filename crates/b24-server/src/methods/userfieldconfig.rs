@@ -2,7 +2,7 @@
 //! as `crm.{type}.userfield.*` ([`crate::domain::user_fields`]), in camelCase, and the way to
 //! give smart processes (`entityId` `CRM_{id}`) user fields. Scope `userfieldconfig` plus
 //! `crm`; errors HTTP 400 with an empty code and the text (docs: api-reference/crm/universal/
-//! userfieldconfig/*.md; spec §12 "CRM user fields").
+//! userfieldconfig/*.md; spec §12.U "CRM user fields").
 
 use super::{Call, Handler, MethodSpec, Output};
 use crate::domain::user_fields::{self, Naming, UserField};

@@ -2,7 +2,7 @@
 //! field of an item, written from the item's `extra` JSON whenever the item is written. The
 //! item keeps its values under `uf:{field id}` keys (a JSON number or text, or an array of them
 //! for a multiple field), which is what reads return; these rows are what a filter or an order
-//! on a user field runs on (spec §12 "CRM user fields"):
+//! on a user field runs on (spec §12.U "CRM user fields"):
 //!
 //! - `(portal, field, num_value | text_value, item)` indexes: a filter on a user field is an
 //!   `id IN (SELECT item_id …)` over one field's rows in value order, never a scan of the items;

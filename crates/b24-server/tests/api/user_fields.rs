@@ -1,6 +1,6 @@
-//! CRM user fields (`UF_CRM_*`): `crm.deal / lead / contact / company .userfield.*`, every
+//! CRM user fields (`UF_CRM_*`): `crm.deal / lead / contact / company .userfield.*`, `userfieldconfig.*`, every
 //! error envelope, rights and scope, and the fields' values on items in both forms (legacy
-//! `UF_CRM_…`, `crm.item`'s `ufCrm…`): stored, shown, selected, filtered and ordered (spec §12
+//! `UF_CRM_…`, `crm.item`'s `ufCrm…`): stored, shown, selected, filtered and ordered (spec §12.U
 //! "CRM user fields"; docs: api-reference/crm/deals/user-defined-fields/).
 
 use crate::helpers::{envelope, spawn_app, TestApp};
