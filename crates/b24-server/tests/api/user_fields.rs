@@ -1,7 +1,8 @@
-//! CRM user fields (`UF_CRM_*`): `crm.deal / lead / contact / company .userfield.*`, `userfieldconfig.*`, every
-//! error envelope, rights and scope, and the fields' values on items in both forms (legacy
-//! `UF_CRM_…`, `crm.item`'s `ufCrm…`): stored, shown, selected, filtered and ordered (spec §12.U
-//! "CRM user fields"; docs: api-reference/crm/deals/user-defined-fields/).
+//! CRM user fields (`UF_CRM_*`): `crm.deal / lead / contact / company .userfield.*` and
+//! `userfieldconfig.*`, every error envelope, rights and scopes, and the fields' values on items
+//! in both forms (legacy `UF_CRM_…`, `crm.item`'s `ufCrm…`): stored, shown, selected, filtered,
+//! ordered, snapshotted and exported (spec §12.U "CRM user fields"; docs:
+//! api-reference/crm/deals/user-defined-fields/, crm/universal/userfieldconfig/).
 
 use crate::helpers::{envelope, spawn_app, TestApp};
 use reqwest::Method;
