@@ -6,9 +6,9 @@
 use super::listing::{self, Dialect, ListField, ListFields};
 use super::{Call, Handler, MethodSpec, Output};
 use crate::domain::access::is_item_type;
-use crate::domain::item_fields::{self, FieldKind};
+use crate::domain::item_fields::{self, FieldKind, ItemContext};
 use crate::domain::items::{self, ItemError};
-use crate::domain::statuses;
+use crate::domain::{dynamic_types, statuses};
 use crate::error::ApiError;
 use crate::store::{Filter, ItemRecord, ListQuery, Tx};
 use b24_protocol::{ErrorCode, RestError, PAGE_SIZE};
@@ -75,6 +75,11 @@ fn d7_error(e: ItemError) -> ApiError {
         ItemError::TooLong(field, limit) => {
             RestError::with_message(ErrorCode::FieldValueNotValid, limit.message(field.name)).into()
         }
+        ItemError::Required(group) => RestError::with_message(
+            ErrorCode::FieldRequired,
+            item_fields::required_message(&group),
+        )
+        .into(),
         ItemError::Store(e) => e,
     }
 }
@@ -88,13 +93,20 @@ fn entity_type(call: &Call<'_>, tx: &mut dyn Tx) -> Result<i64, ApiError> {
     Ok(entity_type_id)
 }
 
-/// The item as `crm.item.*` shows it: camelCase keys, real JSON numbers.
-pub fn item_json(item: &ItemRecord) -> Value {
-    item_fields::item_json(item)
+fn wrapped((item, files): (ItemRecord, ItemContext)) -> Output {
+    Output::result(json!({ "item": item_fields::item_json(&item, &files) }))
 }
 
-fn wrapped(item: &ItemRecord) -> Output {
-    Output::result(json!({ "item": item_json(item) }))
+/// The item with the URLs of its files, read in the call's transaction.
+fn with_files(
+    call: &Call<'_>,
+    tx: &mut dyn Tx,
+    item: ItemRecord,
+) -> Result<(ItemRecord, ItemContext), ApiError> {
+    let parents = dynamic_types::parent_types(tx, item.entity_type_id)?;
+    let base = &call.state.public_url;
+    let files = ItemContext::of(tx, [&item], base, call.caller.portal_id, parents)?;
+    Ok((item, files))
 }
 
 fn fields_param(call: &Call<'_>) -> Result<Map<String, Value>, ApiError> {
@@ -105,31 +117,40 @@ fn fields_param(call: &Call<'_>) -> Result<Map<String, Value>, ApiError> {
 
 fn add(call: &Call<'_>) -> Result<Output, ApiError> {
     let permissions = &call.caller.permissions;
+    let max_file_bytes = call.state.limits.max_file_bytes;
     let item = call.state.store.write(call.caller.portal_id, |tx| {
         let entity_type_id = entity_type(call, tx)?;
         let fields = fields_param(call)?;
-        items::add(tx, permissions, entity_type_id, &fields).map_err(d7_error)
+        let item = items::add(tx, permissions, entity_type_id, &fields, max_file_bytes)
+            .map_err(d7_error)?;
+        with_files(call, tx, item)
     })?;
-    Ok(wrapped(&item))
+    Ok(wrapped(item))
 }
 
 fn get(call: &Call<'_>) -> Result<Output, ApiError> {
     let item = call.state.store.read(call.caller.portal_id, |tx| {
         let entity_type_id = entity_type(call, tx)?;
         let id = call.params.int("id")?;
-        items::get(tx, &call.caller.permissions, entity_type_id, id).map_err(d7_error)
+        let item =
+            items::get(tx, &call.caller.permissions, entity_type_id, id).map_err(d7_error)?;
+        with_files(call, tx, item)
     })?;
-    Ok(wrapped(&item))
+    Ok(wrapped(item))
 }
 
 fn update(call: &Call<'_>) -> Result<Output, ApiError> {
+    let max_file_bytes = call.state.limits.max_file_bytes;
     let item = call.state.store.write(call.caller.portal_id, |tx| {
         let entity_type_id = entity_type(call, tx)?;
         let id = call.params.int("id")?;
         let fields = fields_param(call)?;
-        items::update(tx, &call.caller.permissions, entity_type_id, id, &fields).map_err(d7_error)
+        let permissions = &call.caller.permissions;
+        let item = items::update(tx, permissions, entity_type_id, id, &fields, max_file_bytes)
+            .map_err(d7_error)?;
+        with_files(call, tx, item)
     })?;
-    Ok(wrapped(&item))
+    Ok(wrapped(item))
 }
 
 fn delete(call: &Call<'_>) -> Result<Output, ApiError> {
@@ -178,6 +199,16 @@ pub fn catalogue(
             })
             .collect()
     };
+    for parent in dynamic_types::parent_types(tx, entity_type_id)? {
+        let Some(field) = item_fields::parent_field(parent) else {
+            continue;
+        };
+        let mut d = item_fields::descriptor(field, None, d7);
+        d["title"] = json!(parent_title(tx, parent)?);
+        d["settings"] = json!({"parentEntityTypeId": parent});
+        let name = if d7 { field.name } else { field.legacy };
+        described.insert(name.to_string(), d);
+    }
     if d7 {
         described.insert(
             "entityTypeId".to_string(),
@@ -188,12 +219,30 @@ pub fn catalogue(
     Ok(described)
 }
 
-/// The fields of one item type, for filters and order: any scalar field, by either name.
-pub struct ItemListFields(pub i64);
+/// The title of a parent field: the parent type's name (a smart process's title).
+fn parent_title(tx: &mut dyn Tx, parent: i64) -> Result<String, ApiError> {
+    use crate::domain::EntityTypeId as T;
+    Ok(match parent {
+        T::LEAD => "Lead".into(),
+        T::DEAL => "Deal".into(),
+        T::CONTACT => "Contact".into(),
+        T::COMPANY => "Company".into(),
+        T::QUOTE => "Estimate".into(),
+        T::SMART_INVOICE => "Invoice".into(),
+        _ => tx
+            .dynamic_type_by_entity_type(parent)?
+            .map(|t| t.title)
+            .unwrap_or_default(),
+    })
+}
+
+/// The fields of one item type, for filters and order: any scalar field, by either name; the
+/// second member lists the type's parent types (its `parentId{N}` fields).
+pub struct ItemListFields(pub i64, pub Vec<i64>);
 
 impl ListFields for ItemListFields {
     fn field(&self, key: &str) -> Option<ListField> {
-        let field = item_fields::find(self.0, key).filter(|f| {
+        let field = item_fields::find_in(self.0, key, &self.1).filter(|f| {
             !matches!(
                 f.kind,
                 FieldKind::IntegerList | FieldKind::Multifield | FieldKind::File
@@ -206,26 +255,33 @@ impl ListFields for ItemListFields {
     }
 
     fn knows(&self, key: &str) -> bool {
-        item_fields::find(self.0, key).is_some()
+        item_fields::find_in(self.0, key, &self.1).is_some()
     }
 
     fn exact_only(&self, key: &str) -> bool {
-        item_fields::find(self.0, key).is_some_and(|f| {
+        item_fields::find_in(self.0, key, &self.1).is_some_and(|f| {
             matches!(
                 f.wire_type,
-                "crm_status" | "crm_company" | "crm_contact" | "crm_lead" | "crm_quote"
+                "crm_status"
+                    | "crm_company"
+                    | "crm_contact"
+                    | "crm_lead"
+                    | "crm_quote"
+                    | "crm_entity"
             )
         })
     }
 }
 
-/// Reads `filter`, `order` and `start` into a query over one item type.
+/// Reads `filter`, `order` and `start` into a query over one item type whose parent types are
+/// `parents`.
 pub fn list_query(
     call: &Call<'_>,
     entity_type_id: i64,
+    parents: Vec<i64>,
     dialect: Dialect,
 ) -> Result<ListQuery, ApiError> {
-    let fields = ItemListFields(entity_type_id);
+    let fields = ItemListFields(entity_type_id, parents);
     let filter = match call.params.map_ci("filter")? {
         Some(map) => listing::parse_filter(&map, &fields, dialect)?,
         None => Filter::everything(),
@@ -245,13 +301,13 @@ pub fn list_query(
 }
 
 /// Keeps the selected fields (plus `id`) of an answer object; `*` or no select keeps everything.
-fn project(item: Value, entity_type_id: i64, select: &[String]) -> Value {
+fn project(item: Value, entity_type_id: i64, parents: &[i64], select: &[String]) -> Value {
     if listing::selects_all(select) {
         return item;
     }
     let keep: Vec<&str> = select
         .iter()
-        .filter_map(|s| item_fields::find(entity_type_id, s).map(|f| f.name))
+        .filter_map(|s| item_fields::find_in(entity_type_id, s, parents).map(|f| f.name))
         .chain(["id"])
         .collect();
     match item {
@@ -267,18 +323,28 @@ fn project(item: Value, entity_type_id: i64, select: &[String]) -> Value {
 fn list(call: &Call<'_>) -> Result<Output, ApiError> {
     let select = listing::parse_select(call.params.get("select"));
     let page = call.params.page();
-    let (entity_type_id, result) = call.state.store.read(call.caller.portal_id, |tx| {
+    let portal = call.caller.portal_id;
+    let (entity_type_id, result, files) = call.state.store.read(portal, |tx| {
         let entity_type_id = entity_type(call, tx)?;
-        let query = list_query(call, entity_type_id, Dialect::D7)?;
+        let parents = dynamic_types::parent_types(tx, entity_type_id)?;
+        let query = list_query(call, entity_type_id, parents.clone(), Dialect::D7)?;
         let page =
             items::list(tx, &call.caller.permissions, entity_type_id, query).map_err(d7_error)?;
-        Ok((entity_type_id, page))
+        let files = ItemContext::of(tx, &page.rows, &call.state.public_url, portal, parents)?;
+        Ok((entity_type_id, page, files))
     })?;
     let count = result.rows.len();
     let items: Vec<Value> = result
         .rows
         .iter()
-        .map(|item| project(item_json(item), entity_type_id, &select))
+        .map(|item| {
+            project(
+                item_fields::item_json(item, &files),
+                entity_type_id,
+                files.parents(),
+                &select,
+            )
+        })
         .collect();
     Ok(Output {
         result: json!({ "items": items }),

@@ -1124,6 +1124,7 @@ impl ResetTx for SqlTx<'_> {
         self.reindex_all_communications()?;
         self.reindex_all_item_stages()?;
         self.link_unlinked_contacts()?;
+        self.mirror_all_contact_companies()?;
         self.derive_all_item_fields()
     }
 

@@ -808,4 +808,11 @@ CREATE TABLE host_sessions (
     PRIMARY KEY (portal_id, digest)
 );
 "#,
+    // next (catalogue): contacts list their companies (`companyIds`) and companies their
+    // contacts (`contactIds`), mirrored from `crm_contact_companies`; existing portals are
+    // marked so the next start mirrors the rows they hold (`store/upgrades.rs`).
+    r#"
+INSERT INTO sequences (portal_id, name, value)
+    SELECT id, 'pending:mirror_contact_companies', 1 FROM portals;
+"#,
 ];

@@ -53,6 +53,7 @@ mod events;
 mod examples;
 mod faults;
 mod field_catalogues;
+mod field_links;
 mod fixtures;
 mod frame_apps;
 mod frame_browser;
