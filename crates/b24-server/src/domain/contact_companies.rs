@@ -402,7 +402,7 @@ fn changed_list(
 /// contact or a company: a contact's `companyIds` (a company's `contactIds`, legacy
 /// `CONTACT_ID`) given by the caller replaces its links, the first company the contact's
 /// primary one (a company's contacts keep theirs); then a contact's changed `companyId`
-/// applies (see [`contact_written`]).
+/// applies (`contact_written`).
 pub fn item_written(
     tx: &mut dyn Tx,
     item: &crate::store::ItemRecord,

@@ -62,7 +62,7 @@ pub struct ItemField {
     /// Computed by the server although `*.fields` calls it writable, as the service does for a
     /// deal's `CLOSED` (it follows the stage): a caller's value is ignored.
     pub computed: bool,
-    /// `isRequired`; enforced by [`missing_required`] (spec §12, "CRM field catalogues").
+    /// `isRequired`; enforced in groups (see [`required_groups`]; spec §12.F).
     pub required: bool,
     /// Taken from the caller although `*.fields` calls it read-only, as the service does for a
     /// deal's `QUOTE_ID` and `LEAD_ID` (set on conversion, but `crm.item.add` takes them): the
