@@ -593,3 +593,32 @@ async fn parent_fields_follow_the_relations_of_smart_processes() {
     assert!(updated["item"].get("parentId4").is_none());
     assert_eq!(updated["item"]["parentId2"], deal);
 }
+
+#[tokio::test]
+async fn an_import_restores_every_link_a_contacts_company_list_names() {
+    let a = spawn_app().await;
+    let (x, y) = (company(&a, "X").await, company(&a, "Y").await);
+    let contact = a
+        .ok(
+            "crm.contact.add",
+            json!({"fields": {"NAME": "Ann", "COMPANY_IDS": [x, y]}}),
+        )
+        .await;
+    let (_, document) = a.control(Method::GET, "/export", None).await;
+
+    let b = spawn_app().await;
+    let (status, answer) = b
+        .control(Method::POST, "/import?mode=replace", Some(document))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        b.ok("crm.contact.company.items.get", json!({"id": contact}))
+            .await,
+        json!([{"COMPANY_ID": x, "SORT": 10, "ROLE_ID": 0, "IS_PRIMARY": "Y"},
+               {"COMPANY_ID": y, "SORT": 20, "ROLE_ID": 0, "IS_PRIMARY": "N"}])
+    );
+    let of_y = b
+        .ok("crm.item.get", json!({"entityTypeId": 4, "id": y}))
+        .await;
+    assert_eq!(of_y["item"]["contactIds"], json!([contact]));
+}
