@@ -1323,7 +1323,8 @@ pub fn descriptor(field: &ItemField, stage_dictionary: Option<&str>, d7: bool) -
     }
     d.insert("title".into(), json!(field.title));
     let parent = match field.wire_type {
-        _ if field.deprecated => None,
+        // Lists (a contact's `COMPANY_IDS`) carry no parent, as the docs show them.
+        _ if field.deprecated || field.kind == IntegerList => None,
         "crm_company" => Some(super::EntityTypeId::COMPANY),
         "crm_lead" => Some(super::EntityTypeId::LEAD),
         "crm_quote" => Some(super::EntityTypeId::QUOTE),
@@ -1338,7 +1339,12 @@ pub fn descriptor(field: &ItemField, stage_dictionary: Option<&str>, d7: bool) -
         d.insert("settings".into(), settings);
     }
     if d7 {
-        d.insert("upperName".into(), json!(field.legacy));
+        // A company's contact list is `CONTACT_ID` in the legacy dialect only.
+        let upper = match field.name {
+            "contactIds" => "CONTACT_IDS",
+            _ => field.legacy,
+        };
+        d.insert("upperName".into(), json!(upper));
     }
     Value::Object(d)
 }

@@ -64,7 +64,7 @@ async fn legacy_catalogues_list_every_documented_field() {
              LAST_ACTIVITY_BY PHONE EMAIL WEB IM LINK"
         )
     );
-    // Left out on purpose (spec §12): PARENT_ID_* (no relations between types yet).
+    // PARENT_ID_* appear with smart-process relations only (field_links.rs).
     let contact = app.ok("crm.contact.fields", json!({})).await;
     assert_eq!(
         keys(&contact),

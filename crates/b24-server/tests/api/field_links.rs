@@ -58,6 +58,19 @@ async fn a_contacts_companies_and_a_companys_contacts_are_the_link_rows_in_both_
         .ok("crm.item.get", json!({"entityTypeId": 4, "id": a}))
         .await;
     assert_eq!(of_a["item"]["contactIds"], json!([contact]));
+    let company_fields = app.ok("crm.company.fields", json!({})).await;
+    assert_eq!(
+        company_fields["CONTACT_ID"],
+        json!({"type": "crm_contact", "isRequired": false, "isReadOnly": false,
+               "isImmutable": false, "isMultiple": true, "isDynamic": false, "title": "Contact"})
+    );
+    let contact_fields = app.ok("crm.item.fields", json!({"entityTypeId": 3})).await;
+    assert_eq!(
+        contact_fields["fields"]["companyIds"],
+        json!({"type": "crm_company", "isRequired": false, "isReadOnly": false,
+               "isImmutable": false, "isMultiple": true, "isDynamic": false,
+               "title": "COMPANY_IDS", "upperName": "COMPANY_IDS"})
+    );
     // The legacy company answer leaves its contact list out, as the service's does.
     let legacy_a = app.ok("crm.company.get", json!({"id": a})).await;
     assert!(legacy_a.get("CONTACT_ID").is_none(), "{legacy_a}");
