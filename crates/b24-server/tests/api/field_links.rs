@@ -605,6 +605,23 @@ async fn parent_fields_follow_the_relations_of_smart_processes() {
         .await;
     assert!(updated["item"].get("parentId4").is_none());
     assert_eq!(updated["item"]["parentId2"], deal);
+    // Relations of the wrong shape are refused; no type is made.
+    assert_eq!(
+        app.call(
+            "crm.type.add",
+            json!({"fields": {"title": "Bad", "relations": {"parent": "x"}}}),
+        )
+        .await,
+        (
+            400,
+            envelope(
+                "CRM_FIELD_ERROR_VALUE_NOT_VALID",
+                "The value of the field \"relations\" is not valid"
+            )
+        )
+    );
+    let (_, types) = app.call("crm.type.list", json!({})).await;
+    assert_eq!(types["total"], 1);
 }
 
 #[tokio::test]
