@@ -808,7 +808,7 @@ CREATE TABLE host_sessions (
     PRIMARY KEY (portal_id, digest)
 );
 "#,
-    // next (catalogue): contacts list their companies (`companyIds`) and companies their
+    // 25: contacts list their companies (`companyIds`) and companies their
     // contacts (`contactIds`), mirrored from `crm_contact_companies`; existing portals are
     // marked so the next start mirrors the rows they hold (`store/upgrades.rs`).
     r#"
