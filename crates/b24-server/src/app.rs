@@ -326,7 +326,11 @@ fn console_names(public_url: &str, tls: Option<&TlsSettings>) -> Vec<String> {
     let mut names: Vec<String> = tls.map(|t| t.names.clone()).unwrap_or_default();
     if let Ok(url) = reqwest::Url::parse(public_url) {
         if let Some(host) = url.host_str() {
-            names.push(host.trim_start_matches('[').trim_end_matches(']').to_string());
+            names.push(
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
+            );
         }
     }
     names.iter().map(|n| n.to_ascii_lowercase()).collect()

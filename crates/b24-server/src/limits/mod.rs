@@ -164,7 +164,10 @@ impl LimiterView {
         buckets: impl IntoIterator<Item = (String, f64)>,
         operating: impl IntoIterator<Item = (String, f64)>,
     ) -> Self {
-        let strip = |key: &str| key.split_once('|').map_or(key.to_string(), |(_, k)| k.to_string());
+        let strip = |key: &str| {
+            key.split_once('|')
+                .map_or(key.to_string(), |(_, k)| k.to_string())
+        };
         let mut view = LimiterView {
             buckets: buckets
                 .into_iter()

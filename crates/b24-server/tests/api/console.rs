@@ -181,14 +181,21 @@ async fn a_cross_origin_write_is_refused_and_a_same_origin_one_is_done() {
         (None, None),
     ] {
         let response = add(origin, site).await.unwrap();
-        assert_eq!(response.status(), 403, "Origin {origin:?}, Sec-Fetch-Site {site:?}");
+        assert_eq!(
+            response.status(),
+            403,
+            "Origin {origin:?}, Sec-Fetch-Site {site:?}"
+        );
     }
     let (_, rules) = app.control(reqwest::Method::GET, "/faults", None).await;
     assert_eq!(rules["faults"], json!([]), "nothing was added");
 
     let done = add(Some(&app.base), Some("same-origin")).await.unwrap();
     assert_eq!(done.status(), 303);
-    assert_eq!(done.headers()[header::LOCATION], "/_b24/ui/faults?done=fault");
+    assert_eq!(
+        done.headers()[header::LOCATION],
+        "/_b24/ui/faults?done=fault"
+    );
     let (_, rules) = app.control(reqwest::Method::GET, "/faults", None).await;
     assert_eq!(rules["faults"][0]["action"], json!({"network": "html502"}));
 }
@@ -213,7 +220,10 @@ async fn a_browser_opening_the_root_is_sent_to_the_console_and_rest_answers_stay
             request = request.header(header::ACCEPT, accept);
         }
         let (status, body) = read(request.send().await.unwrap()).await;
-        assert_eq!((status, &body["error"]), (404, &json!("ERROR_METHOD_NOT_FOUND")));
+        assert_eq!(
+            (status, &body["error"]),
+            (404, &json!("ERROR_METHOD_NOT_FOUND"))
+        );
     }
     let post = client()
         .post(format!("{}/", app.base))
@@ -257,15 +267,30 @@ async fn a_browser_opening_the_root_is_sent_to_the_console_and_rest_answers_stay
 async fn every_page_renders_for_a_second_portal_and_an_unknown_portal_is_not_found() {
     let app = spawn_app().await;
     let (status, created) = app
-        .control(reqwest::Method::POST, "/portals", Some(json!({"name": "t1"})))
+        .control(
+            reqwest::Method::POST,
+            "/portals",
+            Some(json!({"name": "t1"})),
+        )
         .await;
     assert_eq!(status, 201, "{created}");
     let cookie = sign_in(&app).await;
-    for path in ["", "requests", "data", "events", "faults", "access", "snapshots"] {
+    for path in [
+        "",
+        "requests",
+        "data",
+        "events",
+        "faults",
+        "access",
+        "snapshots",
+    ] {
         let sep = if path.contains('?') { '&' } else { '?' };
         let (status, html) = page(&app, &format!("{path}{sep}portal=t1"), &cookie).await;
         assert_eq!(status, 200, "{path}: {html}");
-        assert!(html.contains("id=\"portal-select\""), "{path}: the selector");
+        assert!(
+            html.contains("id=\"portal-select\""),
+            "{path}: the selector"
+        );
         assert!(html.contains("<option value=\"t1\" selected>"), "{path}");
     }
     let (status, _) = page(&app, "?portal=nope", &cookie).await;
@@ -292,8 +317,14 @@ async fn no_console_page_shows_a_secret_the_test_created() {
     let installed = app.install_app("crm,user", 1, now).await;
     secrets.push(installed.client_secret.clone());
     secrets.push(installed.application_token.clone());
-    let access = installed.tokens["access_token"].as_str().unwrap().to_string();
-    let refresh = installed.tokens["refresh_token"].as_str().unwrap().to_string();
+    let access = installed.tokens["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refresh = installed.tokens["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     secrets.push(access.clone());
     secrets.push(refresh.clone());
     // An outgoing webhook's application token.
@@ -321,9 +352,7 @@ async fn no_console_page_shows_a_secret_the_test_created() {
     let (status, _) = app
         .post_form(
             &format!("{}/rest/batch", app.base),
-            &format!(
-                "auth={access}&cmd[a]=user.current%3Fauth%3D{access}&cmd[b]=server.time"
-            ),
+            &format!("auth={access}&cmd[a]=user.current%3Fauth%3D{access}&cmd[b]=server.time"),
         )
         .await;
     assert_eq!(status, 200);
@@ -356,7 +385,15 @@ async fn no_console_page_shows_a_secret_the_test_created() {
         .control(reqwest::Method::GET, "/journal?limit=1000", None)
         .await;
     let mut paths: Vec<String> = [
-        "", "requests", "data", "data?type=2", "events", "faults", "access", "snapshots", "export",
+        "",
+        "requests",
+        "data",
+        "data?type=2",
+        "events",
+        "faults",
+        "access",
+        "snapshots",
+        "export",
     ]
     .iter()
     .map(|p| p.to_string())
@@ -395,9 +432,18 @@ async fn the_activity_page_draws_its_bindings_with_the_owner_marked() {
     let (status, html) = page(&app, &format!("activity/{todo}"), &cookie).await;
     assert_eq!(status, 200);
     assert!(html.contains("data-testid=\"binding-graph\""), "{html}");
-    assert!(html.contains(&format!("aria-label=\"Deal {deal}: item (owner)\"")), "{html}");
-    assert!(html.contains(&format!("aria-label=\"Contact {contact}: ")), "{html}");
-    assert!(!html.contains(&format!("Contact {contact}: item (owner)")), "{html}");
+    assert!(
+        html.contains(&format!("aria-label=\"Deal {deal}: item (owner)\"")),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("aria-label=\"Contact {contact}: ")),
+        "{html}"
+    );
+    assert!(
+        !html.contains(&format!("Contact {contact}: item (owner)")),
+        "{html}"
+    );
     assert_eq!(html.matches("class=\"owner-label\"").count(), 1);
 }
 
@@ -413,7 +459,11 @@ async fn item_titles_are_escaped_on_every_page_that_shows_them() {
         .await;
     let id = result["item"]["id"].as_i64().unwrap();
     let cookie = sign_in(&app).await;
-    for path in ["data".to_string(), format!("data/2/{id}"), "requests".into()] {
+    for path in [
+        "data".to_string(),
+        format!("data/2/{id}"),
+        "requests".into(),
+    ] {
         let (_, html) = page(&app, &path, &cookie).await;
         assert!(!html.contains("<script>alert(1)"), "{path}");
     }

@@ -30,8 +30,14 @@ async fn the_console_signs_in_by_the_printed_link_and_shows_calls_faults_data_an
     };
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::start(dir.path(), None, "unlimited");
-    let webhook = server.webhook.clone().expect("the first start prints the webhook");
-    let console = server.console.clone().expect("the start prints the console link");
+    let webhook = server
+        .webhook
+        .clone()
+        .expect("the first start prints the webhook");
+    let console = server
+        .console
+        .clone()
+        .expect("the start prints the console link");
     let deal = |title: &'static str| {
         let webhook = webhook.clone();
         async move {
@@ -86,7 +92,17 @@ async fn the_console_signs_in_by_the_printed_link_and_shows_calls_faults_data_an
         "the console browser test failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
     );
     assert!(stdout.contains("[console] all passed"), "{stdout}");
-    for page in ["overview", "requests", "data", "activity", "faults", "events", "access", "snapshots", "data-empty"] {
+    for page in [
+        "overview",
+        "requests",
+        "data",
+        "activity",
+        "faults",
+        "events",
+        "access",
+        "snapshots",
+        "data-empty",
+    ] {
         assert!(shots.join(format!("{page}.png")).is_file(), "{page}.png");
     }
 }

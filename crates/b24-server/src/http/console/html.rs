@@ -91,7 +91,11 @@ pub fn page(frame: &Frame<'_>, body: &str) -> String {
             attr(frame.current)
         );
         for name in frame.portals {
-            let selected = if name == frame.portal { " selected" } else { "" };
+            let selected = if name == frame.portal {
+                " selected"
+            } else {
+                ""
+            };
             let _ = write!(
                 out,
                 "<option value=\"{v}\"{selected}>{v}</option>",
@@ -193,7 +197,11 @@ pub fn sparkline(label: &str, points: &[f64], unit: &str) -> String {
     let mut path = String::new();
     for (i, v) in points.iter().enumerate() {
         let x = i as f64 / n * w;
-        let y = if max > 0.0 { h - v / max * (h - 4.0) - 2.0 } else { h - 2.0 };
+        let y = if max > 0.0 {
+            h - v / max * (h - 4.0) - 2.0
+        } else {
+            h - 2.0
+        };
         let _ = write!(path, "{}{x:.1},{y:.1} ", if i == 0 { "M" } else { "L" });
     }
     let last = points.last().copied().unwrap_or(0.0);

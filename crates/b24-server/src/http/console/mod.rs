@@ -100,14 +100,26 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/ui/clock", post(pages::clock))
         .route("/ui/access", get(pages::access))
         .route("/ui/access/webhooks", post(pages::create_webhook))
-        .route("/ui/access/webhooks/{id}/{action}", post(pages::webhook_action))
+        .route(
+            "/ui/access/webhooks/{id}/{action}",
+            post(pages::webhook_action),
+        )
         .route("/ui/access/apps/{client}/{action}", post(pages::app_action))
-        .route("/ui/snapshots", get(pages::snapshots).post(pages::save_snapshot))
-        .route("/ui/snapshots/{name}/{action}", post(pages::snapshot_action))
+        .route(
+            "/ui/snapshots",
+            get(pages::snapshots).post(pages::save_snapshot),
+        )
+        .route(
+            "/ui/snapshots/{name}/{action}",
+            post(pages::snapshot_action),
+        )
         .route("/ui/export", get(pages::export))
         .route("/ui/import", post(pages::import))
         .route("/ui/logout", post(logout))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_session));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_session,
+        ));
     Router::new()
         .route("/ui/login", get(login_with_code).post(login_with_token))
         .route("/ui/assets/console.css", get(css))
@@ -151,7 +163,11 @@ fn message(status: StatusCode, title: &str, text: &str) -> Response {
 /// security policy that allows only this server's own stylesheet and script.
 fn with_page_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
-    if !headers.contains_key(header::CONTENT_TYPE) {
+    // Pages are built as strings, which axum labels text/plain.
+    let plain = headers
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if plain {
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/html; charset=utf-8"),
@@ -337,9 +353,7 @@ fn proof(state: &AppState, headers: &HeaderMap) -> Option<Proof> {
 
 /// Whether a write comes from the console's own origin (see the module docs).
 fn same_origin(headers: &HeaderMap, https: bool, proof: Option<Proof>) -> bool {
-    let fetch_site = headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok());
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     if fetch_site.is_some_and(|site| site != "same-origin") {
         return false;
     }
@@ -469,14 +483,20 @@ async fn login_with_token(
     };
     match form.get("token") {
         Some(token) if state.control.token_matches(token.trim()) => signed_in(&state, https),
-        _ => sign_in_page(StatusCode::UNAUTHORIZED, Some("That is not the admin token.")),
+        _ => sign_in_page(
+            StatusCode::UNAUTHORIZED,
+            Some("That is not the admin token."),
+        ),
     }
 }
 
 /// `POST /_b24/ui/logout`: forgets the cookie.
 async fn logout() -> Response {
-    let mut response =
-        (StatusCode::SEE_OTHER, [(header::LOCATION, "/_b24/ui/login")]).into_response();
+    let mut response = (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, "/_b24/ui/login")],
+    )
+        .into_response();
     let cookie = format!("{COOKIE}=; Path=/_b24/ui; HttpOnly; SameSite=Strict; Max-Age=0");
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);

@@ -189,7 +189,10 @@ pub async fn overview(ctx: Ctx) -> Response {
                     counts,
                     recent,
                     faults,
-                    public_url: row.as_ref().map(|r| r.public_url.clone()).unwrap_or_default(),
+                    public_url: row
+                        .as_ref()
+                        .map(|r| r.public_url.clone())
+                        .unwrap_or_default(),
                     public_https_url: row.map(|r| r.public_https_url).unwrap_or_default(),
                 })
             })
@@ -216,7 +219,9 @@ pub async fn overview(ctx: Ctx) -> Response {
 
     // Where the server is.
     let endpoints = &state.control.endpoints;
-    body.push_str("<section aria-labelledby=\"urls\"><h2 id=\"urls\">Addresses</h2><dl class=\"facts\">");
+    body.push_str(
+        "<section aria-labelledby=\"urls\"><h2 id=\"urls\">Addresses</h2><dl class=\"facts\">",
+    );
     let _ = write!(
         body,
         "<dt>REST (HTTP)</dt><dd><code>{}/rest/</code></dd>",
@@ -230,7 +235,11 @@ pub async fn overview(ctx: Ctx) -> Response {
         );
     }
     if let Some(ca) = &endpoints.ca {
-        let _ = write!(body, "<dt>Local CA certificate</dt><dd><code>{}</code></dd>", esc(ca));
+        let _ = write!(
+            body,
+            "<dt>Local CA certificate</dt><dd><code>{}</code></dd>",
+            esc(ca)
+        );
     }
     let _ = write!(
         body,
@@ -356,7 +365,11 @@ pub async fn overview(ctx: Ctx) -> Response {
     );
     body.push_str("<section aria-labelledby=\"rows\"><h2 id=\"rows\">Rows</h2><table><tbody>");
     for (what, n) in &data.counts {
-        let _ = write!(body, "<tr><th scope=\"row\">{}</th><td>{n}</td></tr>", esc(what));
+        let _ = write!(
+            body,
+            "<tr><th scope=\"row\">{}</th><td>{n}</td></tr>",
+            esc(what)
+        );
     }
     body.push_str("</tbody></table></section>");
 
@@ -394,7 +407,11 @@ fn fault_summary(f: &Value) -> String {
     };
     let probability = f["probability"].as_f64().unwrap_or(1.0);
     let chance = if probability < 1.0 {
-        format!(", {:.0}% of calls (seed {})", probability * 100.0, f["seed"])
+        format!(
+            ", {:.0}% of calls (seed {})",
+            probability * 100.0,
+            f["seed"]
+        )
     } else {
         String::new()
     };
@@ -737,7 +754,10 @@ pub async fn data(ctx: Ctx) -> Response {
             let _ = write!(
                 body,
                 "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                attr(&link(&ctx.portal, &format!("data/{}/{}", item.entity_type_id, item.id))),
+                attr(&link(
+                    &ctx.portal,
+                    &format!("data/{}/{}", item.entity_type_id, item.id)
+                )),
                 item.id,
                 esc(&item.title),
                 item.assigned_by_id,
@@ -802,7 +822,11 @@ pub async fn item(ctx: Ctx, Path((entity_type, id)): Path<(i64, i64)>) -> Respon
     let (item, activities) = match loaded {
         Ok(Some(found)) => found,
         Ok(None) => {
-            return message(StatusCode::NOT_FOUND, "No such item", "The item does not exist.")
+            return message(
+                StatusCode::NOT_FOUND,
+                "No such item",
+                "The item does not exist.",
+            )
         }
         Err(r) => return r,
     };
@@ -821,7 +845,10 @@ pub async fn item(ctx: Ctx, Path((entity_type, id)): Path<(i64, i64)>) -> Respon
         item.updated_by
     );
     body.push_str("<h2>Other fields</h2>");
-    body.push_str(&json_block(&Value::Object(item.extra.clone()), "Other fields"));
+    body.push_str(&json_block(
+        &Value::Object(item.extra.clone()),
+        "Other fields",
+    ));
     let _ = write!(
         body,
         "<h2>Activities bound to it ({})</h2>",
@@ -848,9 +875,7 @@ pub async fn activity(ctx: Ctx, Path(id): Path<i64>) -> Response {
                 };
                 let mut bound = Vec::new();
                 for b in tx.bindings(id)? {
-                    let title = tx
-                        .item(b.entity_type_id, b.entity_id)?
-                        .map(|i| i.title);
+                    let title = tx.item(b.entity_type_id, b.entity_id)?.map(|i| i.title);
                     bound.push((b, title));
                 }
                 Ok(Some((activity, bound)))
@@ -893,14 +918,20 @@ pub async fn activity(ctx: Ctx, Path(id): Path<i64>) -> Response {
             body,
             "<tr><td>{}</td><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td></tr>",
             esc(&type_name(b.entity_type_id)),
-            attr(&link(&ctx.portal, &format!("data/{}/{}", b.entity_type_id, b.entity_id))),
+            attr(&link(
+                &ctx.portal,
+                &format!("data/{}/{}", b.entity_type_id, b.entity_id)
+            )),
             b.entity_id,
             esc(title.as_deref().unwrap_or("(deleted)")),
             if *b == owner { "owner" } else { "" }
         );
     }
     body.push_str("</tbody></table><h2>Other fields</h2>");
-    body.push_str(&json_block(&Value::Object(activity.extra.clone()), "Other fields"));
+    body.push_str(&json_block(
+        &Value::Object(activity.extra.clone()),
+        "Other fields",
+    ));
     html(page(
         &frame(&ctx, &format!("Activity {}", activity.id), "data"),
         &body,
@@ -1049,7 +1080,10 @@ pub async fn events(ctx: Ctx) -> Response {
     }
     body.push_str("</tbody></table></div></section>");
     body.push_str("<section aria-labelledby=\"deliveries\"><h2 id=\"deliveries\">Deliveries</h2><p class=\"hint\">Payload secrets (auth[access_token], auth[application_token]) are shown as REDACTED.</p>");
-    let entries = deliveries["entries"].as_array().cloned().unwrap_or_default();
+    let entries = deliveries["entries"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     if entries.is_empty() {
         body.push_str("<p class=\"empty\">No events.</p>");
     }
@@ -1080,9 +1114,10 @@ pub async fn events(ctx: Ctx) -> Response {
             );
         }
         body.push_str("</tbody></table><h3>Payload</h3>");
-        let pairs: Vec<String> = form_urlencoded::parse(e["body"].as_str().unwrap_or("").as_bytes())
-            .map(|(k, v)| format!("{k} = {v}"))
-            .collect();
+        let pairs: Vec<String> =
+            form_urlencoded::parse(e["body"].as_str().unwrap_or("").as_bytes())
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect();
         let _ = write!(
             body,
             "<pre tabindex=\"0\" aria-label=\"Payload of event {seq}\">{}</pre>",
@@ -1096,14 +1131,19 @@ pub async fn events(ctx: Ctx) -> Response {
         ));
         body.push_str("</details>");
     }
-    if let Some(next) = deliveries["next"].as_i64().filter(|n| *n > since && entries.len() >= 100) {
+    if let Some(next) = deliveries["next"]
+        .as_i64()
+        .filter(|n| *n > since && entries.len() >= 100)
+    {
         let _ = write!(
             body,
             "<p><a href=\"{}\">Later events</a></p>",
             attr(&link(&ctx.portal, &format!("events?since={next}")))
         );
     }
-    body.push_str("</section><section aria-labelledby=\"offline\"><h2 id=\"offline\">Offline queue</h2>");
+    body.push_str(
+        "</section><section aria-labelledby=\"offline\"><h2 id=\"offline\">Offline queue</h2>",
+    );
     if offline.is_empty() {
         body.push_str("<p class=\"empty\">Empty.</p>");
     } else {
@@ -1140,7 +1180,11 @@ pub async fn redeliver(ctx: Ctx, Path(seq): Path<i64>) -> Response {
             state.control.events_changed.wake();
             done(&ctx, "events", "redelivered")
         }
-        Ok(None) => message(StatusCode::NOT_FOUND, "No such event", "There is no such event."),
+        Ok(None) => message(
+            StatusCode::NOT_FOUND,
+            "No such event",
+            "There is no such event.",
+        ),
         Err(r) => r,
     }
 }
@@ -1259,10 +1303,18 @@ pub async fn add_fault(ctx: Ctx, body: Body) -> Response {
         .iter()
         .find(|(key, _, _)| Some(*key) == form.get("preset").map(String::as_str))
     else {
-        return message(StatusCode::BAD_REQUEST, "No preset", "Choose one of the presets.");
+        return message(
+            StatusCode::BAD_REQUEST,
+            "No preset",
+            "Choose one of the presets.",
+        );
     };
     let mut rule: Value = serde_json::from_str(rule).unwrap_or_default();
-    if let Some(method) = form.get("method").map(|m| m.trim()).filter(|m| !m.is_empty()) {
+    if let Some(method) = form
+        .get("method")
+        .map(|m| m.trim())
+        .filter(|m| !m.is_empty())
+    {
         rule["match"] = json!({ "method": method });
     }
     let rule = match Rule::from_json(&rule) {
@@ -1282,10 +1334,7 @@ pub async fn add_fault(ctx: Ctx, body: Body) -> Response {
     .await;
     match added {
         Ok(live) => {
-            ctx.state
-                .control
-                .faults
-                .refresh(ctx.state.portal_id, &live);
+            ctx.state.control.faults.refresh(ctx.state.portal_id, &live);
             done(&ctx, "faults", "fault")
         }
         Err(r) => r,
@@ -1296,7 +1345,11 @@ pub async fn add_fault(ctx: Ctx, body: Body) -> Response {
 pub async fn remove_fault(ctx: Ctx, Path(id): Path<String>) -> Response {
     let all = id == "all";
     let Ok(number) = (if all { Ok(0) } else { id.parse::<i64>() }) else {
-        return message(StatusCode::NOT_FOUND, "No such rule", "There is no such rule.");
+        return message(
+            StatusCode::NOT_FOUND,
+            "No such rule",
+            "There is no such rule.",
+        );
     };
     let removed = run(&ctx.state, move |store, portal| {
         if all {
@@ -1309,11 +1362,16 @@ pub async fn remove_fault(ctx: Ctx, Path(id): Path<String>) -> Response {
     .await;
     match removed {
         Ok(live) => {
-            ctx.state
-                .control
-                .faults
-                .refresh(ctx.state.portal_id, &live);
-            done(&ctx, "faults", if all { "faults-removed" } else { "fault-removed" })
+            ctx.state.control.faults.refresh(ctx.state.portal_id, &live);
+            done(
+                &ctx,
+                "faults",
+                if all {
+                    "faults-removed"
+                } else {
+                    "fault-removed"
+                },
+            )
         }
         Err(r) => r,
     }
@@ -1547,7 +1605,9 @@ pub async fn create_webhook(ctx: Ctx, body: Body) -> Response {
 /// `POST /_b24/ui/access/webhooks/{id}/{block|unblock|revoke}`.
 pub async fn webhook_action(ctx: Ctx, Path((id, action)): Path<(i64, String)>) -> Response {
     let (key, work): (&str, fn(&Store, PortalId, i64) -> anyhow::Result<()>) = match &*action {
-        "block" => ("blocked", |s, p, id| admin::set_webhook_blocked(s, p, id, true)),
+        "block" => ("blocked", |s, p, id| {
+            admin::set_webhook_blocked(s, p, id, true)
+        }),
         "unblock" => ("unblocked", |s, p, id| {
             admin::set_webhook_blocked(s, p, id, false)
         }),
@@ -1623,7 +1683,11 @@ pub async fn app_action(
             })
             .await
             {
-                Ok(()) => done(&ctx, "access", if blocked { "blocked" } else { "unblocked" }),
+                Ok(()) => done(
+                    &ctx,
+                    "access",
+                    if blocked { "blocked" } else { "unblocked" },
+                ),
                 Err(r) => r,
             }
         }
@@ -1695,7 +1759,10 @@ pub async fn save_snapshot(ctx: Ctx, body: Body) -> Response {
         Ok(f) => f,
         Err(r) => return r,
     };
-    let name = form.get("name").map(|n| n.trim().to_string()).unwrap_or_default();
+    let name = form
+        .get("name")
+        .map(|n| n.trim().to_string())
+        .unwrap_or_default();
     match run(&ctx.state, move |store, portal| {
         store_snapshot(store, portal, &name, false).map_err(|e| e.description().to_string())
     })
@@ -1723,7 +1790,11 @@ pub async fn snapshot_action(ctx: Ctx, Path((name, action)): Path<(String, Strin
     })
     .await
     {
-        Ok(()) => done(&ctx, "snapshots", if restore { "restored" } else { "deleted" }),
+        Ok(()) => done(
+            &ctx,
+            "snapshots",
+            if restore { "restored" } else { "deleted" },
+        ),
         Err(r) => r,
     }
 }
@@ -1745,10 +1816,9 @@ pub async fn export(ctx: Ctx) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    if let Ok(value) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"b24-{}.json\"",
-        ctx.portal
-    )) {
+    if let Ok(value) =
+        HeaderValue::from_str(&format!("attachment; filename=\"b24-{}.json\"", ctx.portal))
+    {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     response
