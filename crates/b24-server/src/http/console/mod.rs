@@ -217,7 +217,7 @@ fn allowed_host(state: &AppState, host: Option<&str>) -> bool {
     if name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
         return true;
     }
-    state.control.endpoints.names.iter().any(|n| *n == name)
+    state.control.endpoints.names.contains(&name)
 }
 
 /// Checks the peer and the `Host` of every console request (sign-in included).

@@ -1602,9 +1602,12 @@ pub async fn create_webhook(ctx: Ctx, body: Body) -> Response {
     }
 }
 
+/// A change to one webhook.
+type WebhookChange = fn(&Store, PortalId, i64) -> anyhow::Result<()>;
+
 /// `POST /_b24/ui/access/webhooks/{id}/{block|unblock|revoke}`.
 pub async fn webhook_action(ctx: Ctx, Path((id, action)): Path<(i64, String)>) -> Response {
-    let (key, work): (&str, fn(&Store, PortalId, i64) -> anyhow::Result<()>) = match &*action {
+    let (key, work): (&str, WebhookChange) = match &*action {
         "block" => ("blocked", |s, p, id| {
             admin::set_webhook_blocked(s, p, id, true)
         }),
