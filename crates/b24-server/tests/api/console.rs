@@ -470,3 +470,26 @@ async fn item_titles_are_escaped_on_every_page_that_shows_them() {
     let (_, html) = page(&app, &format!("data/2/{id}"), &cookie).await;
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quoted&quot;"));
 }
+
+#[tokio::test]
+async fn the_overview_shows_the_callers_bucket_and_a_methods_operating_seconds_as_gauges() {
+    let app = spawn_app_with(|config| {
+        config.plan = Some(b24_server::limits::Plan::Standard);
+        config
+            .operating
+            .simulated_cost
+            .insert("crm.item.list".to_string(), 60.0);
+    })
+    .await;
+    for _ in 0..3 {
+        app.ok("crm.item.list", json!({"entityTypeId": 2})).await;
+    }
+    let cookie = sign_in(&app).await;
+    let (status, html) = page(&app, "", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Bucket of 127.0.0.1"), "{html}");
+    assert!(html.contains("of 50</span>"), "{html}");
+    assert!(html.contains("crm.item.list by apauth:1"), "{html}");
+    assert!(html.contains("180.0 s of 480 s"), "{html}");
+    assert!(html.contains("<meter"), "{html}");
+}
