@@ -493,3 +493,85 @@ async fn the_overview_shows_the_callers_bucket_and_a_methods_operating_seconds_a
     assert!(html.contains("180.0 s of 480 s"), "{html}");
     assert!(html.contains("<meter"), "{html}");
 }
+
+#[tokio::test]
+async fn the_events_page_shows_a_delivery_with_its_payload_redacted_and_redelivers_it() {
+    let app = spawn_app_with(|config| config.events = quick_delivery()).await;
+    let hook = b24_server::admin::add_outgoing_webhook(
+        &app.state.store,
+        1,
+        "ONCRMDEALADD",
+        "http://127.0.0.1:9/hook",
+    )
+    .unwrap();
+    let deal = app.new_item(2, None).await;
+    let cookie = sign_in(&app).await;
+    let (status, html) = page(&app, "events", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("ONCRMDEALADD"), "{html}");
+    assert!(
+        html.contains(&format!("data[FIELDS][ID] = {deal}")),
+        "{html}"
+    );
+    assert!(html.contains("REDACTED"), "{html}");
+    assert!(!html.contains(&hook.application_token));
+    let (_, listed) = app.control(reqwest::Method::GET, "/events", None).await;
+    let seq = listed["entries"][0]["seq"].as_i64().unwrap();
+
+    let redelivered = client()
+        .post(format!("{}/_b24/ui/events/{seq}/redeliver", app.base))
+        .header(header::COOKIE, &cookie)
+        .header(header::ORIGIN, &app.base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redelivered.status(), 303);
+    assert_eq!(
+        redelivered.headers()[header::LOCATION],
+        "/_b24/ui/events?done=redelivered"
+    );
+    let (_, listed) = app.control(reqwest::Method::GET, "/events", None).await;
+    assert_eq!(listed["entries"].as_array().unwrap().len(), 2, "{listed}");
+}
+
+#[tokio::test]
+async fn the_clock_moves_and_faults_are_removed_from_their_page() {
+    let app = spawn_app().await;
+    let cookie = sign_in(&app).await;
+    let post = |path: &str, form: &[(&str, &str)]| {
+        client()
+            .post(format!("{}/_b24/ui/{path}", app.base))
+            .header(header::COOKIE, &cookie)
+            .header(header::ORIGIN, &app.base)
+            .form(form)
+            .send()
+    };
+    let moved = post("clock", &[("advance", "3600")]).await.unwrap();
+    assert_eq!(moved.status(), 303);
+    let (_, clock) = app.control(reqwest::Method::GET, "/clock", None).await;
+    assert!(clock["offset_s"].as_f64().unwrap() >= 3600.0, "{clock}");
+    let real = post("clock", &[("real", "1")]).await.unwrap();
+    assert_eq!(real.status(), 303);
+    let (_, clock) = app.control(reqwest::Method::GET, "/clock", None).await;
+    assert_eq!(clock["offset_s"], json!(0.0));
+
+    for preset in ["rate-limit-storm", "flaky"] {
+        let added = post("faults", &[("preset", preset), ("method", "crm.item.*")])
+            .await
+            .unwrap();
+        assert_eq!(added.status(), 303);
+    }
+    let (_, rules) = app.control(reqwest::Method::GET, "/faults", None).await;
+    assert_eq!(rules["faults"][1]["probability"], json!(0.1));
+    assert_eq!(rules["faults"][1]["seed"], json!(42));
+    assert_eq!(rules["faults"][0]["match"], json!({"method": "crm.item.*"}));
+    let first = rules["faults"][0]["id"].as_i64().unwrap();
+    let removed = post(&format!("faults/{first}/delete"), &[]).await.unwrap();
+    assert_eq!(removed.status(), 303);
+    let (_, rules) = app.control(reqwest::Method::GET, "/faults", None).await;
+    assert_eq!(rules["faults"].as_array().unwrap().len(), 1);
+    let cleared = post("faults/all/delete", &[]).await.unwrap();
+    assert_eq!(cleared.status(), 303);
+    let (_, rules) = app.control(reqwest::Method::GET, "/faults", None).await;
+    assert_eq!(rules["faults"], json!([]));
+}

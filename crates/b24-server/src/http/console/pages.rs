@@ -461,7 +461,11 @@ pub async fn requests(ctx: Ctx) -> Response {
         Ok(f) => f,
         Err(e) => return message(StatusCode::BAD_REQUEST, "Bad filter", e.description()),
     };
-    ctx.state.control.recorder.flush().await;
+    // The live update polls every second: it takes what is written (calls appear within the
+    // writer's 50 ms) rather than making the writer commit more often while a console is open.
+    if ctx.query.get("rows").map(String::as_str) != Some("1") {
+        ctx.state.control.recorder.flush().await;
+    }
     let entries = run(&ctx.state, move |store, portal| {
         store
             .read(portal, |tx| {
