@@ -493,7 +493,7 @@ pub async fn requests(ctx: Ctx) -> Response {
         let x = &e.entry;
         let _ = write!(
             rows,
-            "<tr class=\"{cls}\"><td><a href=\"{href}\">{seq}</a></td><td>{at}</td><td><code>{method}</code></td><td>{http}</td><td>{error}</td><td>{via}</td><td>{ms:.1}</td></tr>",
+            "<tr class=\"{cls}\"><td>{seq}</td><td>{at}</td><td><a href=\"{href}\" aria-label=\"Call {seq}: {method}\"><code>{method}</code></a></td><td>{http}</td><td>{error}</td><td>{via}</td><td>{ms:.1}</td></tr>",
             cls = if x.error.is_some() { "failed" } else { "ok" },
             href = attr(&link(&ctx.portal, &format!("requests/{}", e.seq))),
             seq = e.seq,
