@@ -575,3 +575,55 @@ async fn the_clock_moves_and_faults_are_removed_from_their_page() {
     let (_, rules) = app.control(reqwest::Method::GET, "/faults", None).await;
     assert_eq!(rules["faults"], json!([]));
 }
+
+#[tokio::test]
+async fn over_https_the_console_is_served_with_a_secure_cookie_and_answers_its_configured_name() {
+    let app = spawn_app_with(|config| {
+        config.tls = Some(b24_server::app::TlsSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            cert_and_key: None,
+            names: vec!["b24.test".into()],
+        });
+    })
+    .await;
+    let https = app.https_base.clone().unwrap();
+    let pem = std::fs::read(app.ca_pem.as_ref().unwrap()).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let code = app.state.control.console.issue_code();
+    let response = client
+        .get(format!("{https}/_b24/ui/login?code={code}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let set_cookie = response.headers()[header::SET_COOKIE].to_str().unwrap();
+    assert!(set_cookie.contains("; Secure"), "{set_cookie}");
+    let cookie = set_cookie.split(';').next().unwrap();
+    let overview = client
+        .get(format!("{https}/_b24/ui/"))
+        .header(header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(overview.status(), 200);
+    // A name given with --tls-name is the console's too; any other is not.
+    let port = https.rsplit(':').next().unwrap();
+    for (host, expected) in [
+        (format!("b24.test:{port}"), 200),
+        ("other.test".into(), 403),
+    ] {
+        let response = client
+            .get(format!("{https}/_b24/ui/"))
+            .header(header::HOST, host.as_str())
+            .header(header::COOKIE, cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), expected, "{host}");
+    }
+}
