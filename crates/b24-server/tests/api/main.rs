@@ -39,6 +39,8 @@ mod categories;
 mod cli;
 mod clock;
 mod concurrency;
+mod console;
+mod console_browser;
 mod controls;
 mod crm_bad_input;
 mod crm_enum;
