@@ -55,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..n {
         store
             .write(1, |tx| {
-                items::add(tx, &admin_rights, 2, &fields)
+                items::add(tx, &admin_rights, 2, &fields, 0)
                     .map(|_| ())
                     .map_err(|e| b24_server::ApiError::internal(anyhow::anyhow!("{e:?}")))
             })

@@ -39,6 +39,7 @@ pub struct Application {
     first_start: Option<FirstStart>,
     admin_token: TokenAtStart,
     data_dir: std::path::PathBuf,
+    console_code: String,
 }
 
 impl Application {
@@ -131,8 +132,10 @@ impl Application {
                 .as_ref()
                 .and_then(|t| t.files.ca_cert.as_ref())
                 .map(|p| p.display().to_string()),
+            names: console_names(&public_url, config.tls.as_ref()),
         };
         let control = ControlState::new(&config.control, endpoints, Some(token_digest));
+        let console_code = control.console.issue_code();
         Ok(Self {
             listener,
             tls,
@@ -157,6 +160,7 @@ impl Application {
             first_start,
             admin_token,
             data_dir: config.data_dir,
+            console_code,
         })
     }
 
@@ -220,6 +224,19 @@ impl Application {
         self.first_start
             .as_ref()
             .map(|f| admin::webhook_url(&base, f.admin_user_id, &f.webhook_code))
+    }
+
+    /// The web console's sign-in link with the one-time code made at this start (printed
+    /// beside the webhook; opening it sets the console's session cookie). `None` with
+    /// `--no-admin`.
+    pub fn console_url(&self) -> Option<String> {
+        self.state.control.enabled.then(|| {
+            format!(
+                "http://{}/_b24/ui/login?code={}",
+                self.local_addr(),
+                self.console_code
+            )
+        })
     }
 
     /// The shared state (tests use its store for setup).
@@ -301,6 +318,22 @@ impl Application {
         let _ = sender.await;
         served
     }
+}
+
+/// The host names the web console answers to besides loopback ones: the public URL's, and the
+/// extra names of the generated certificate.
+fn console_names(public_url: &str, tls: Option<&TlsSettings>) -> Vec<String> {
+    let mut names: Vec<String> = tls.map(|t| t.names.clone()).unwrap_or_default();
+    if let Ok(url) = reqwest::Url::parse(public_url) {
+        if let Some(host) = url.host_str() {
+            names.push(
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
+            );
+        }
+    }
+    names.iter().map(|n| n.to_ascii_lowercase()).collect()
 }
 
 /// How long in-flight requests may take to finish after a shutdown signal.

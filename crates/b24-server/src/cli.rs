@@ -1071,6 +1071,10 @@ async fn serve(db: Database, args: ServeArgs) -> anyhow::Result<()> {
         );
         say!("  {token}");
     }
+    if let Some(url) = app.console_url() {
+        say!("web console (this link signs you in once; the admin token works too):");
+        say!("  {url}");
+    }
     tracing::info!(%plan, "request-rate plan");
     if let Some(ca) = app.ca_cert_path() {
         let ca = ca.display();

@@ -599,6 +599,8 @@ pub struct ServerProcess {
     /// The administrator's webhook URL (ending in `/`), printed only by the start that created
     /// the portal.
     pub webhook: Option<String>,
+    /// The web console's sign-in link with its one-time code, as printed.
+    pub console: Option<String>,
 }
 
 /// A server a failed assertion left running is stopped with the test.
@@ -641,11 +643,15 @@ impl ServerProcess {
             .spawn()
             .expect("the server starts");
         let mut webhook = None;
+        let mut console = None;
         let mut base = String::new();
         for line in BufReader::new(child.stdout.take().expect("stdout")).lines() {
             let line = line.expect("a line of the start-up output");
             if line.trim_start().starts_with("http://") && line.contains("/rest/1/") {
                 webhook = Some(line.trim().to_string());
+            }
+            if line.contains("/_b24/ui/login?code=") {
+                console = Some(line.trim().to_string());
             }
             if let Some(addr) = line.strip_prefix("listening on ") {
                 base = addr.to_string();
@@ -656,6 +662,7 @@ impl ServerProcess {
             child,
             base,
             webhook,
+            console,
         }
     }
 

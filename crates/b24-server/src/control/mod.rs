@@ -69,6 +69,8 @@ pub struct ControlState {
     pub reset_seen: std::sync::atomic::AtomicI64,
     /// Woken when events are queued or a delivery is recorded, for `/_b24/events?wait_ms=`.
     pub events_changed: events::EventsWatch,
+    /// The web console's one-time sign-in code.
+    pub console: crate::http::console::ConsoleAuth,
 }
 
 impl ControlState {
@@ -88,6 +90,7 @@ impl ControlState {
             token_digest: RwLock::new(token_digest),
             reset_seen: std::sync::atomic::AtomicI64::new(-1),
             events_changed: events::EventsWatch::default(),
+            console: crate::http::console::ConsoleAuth::default(),
         }
     }
 
@@ -98,8 +101,14 @@ impl ControlState {
         }
     }
 
+    /// The admin token's digest in force (the console's sessions are signed with a key made
+    /// from it, so rotating the token signs every console out).
+    pub(crate) fn token_digest(&self) -> Option<[u8; 32]> {
+        self.token_digest.read().ok().and_then(|d| *d)
+    }
+
     /// Whether `token` is the admin token (constant time).
-    fn token_matches(&self, token: &str) -> bool {
+    pub(crate) fn token_matches(&self, token: &str) -> bool {
         let Ok(current) = self.token_digest.read() else {
             return false;
         };
@@ -120,6 +129,9 @@ pub struct Endpoints {
     pub https: Option<String>,
     /// The local CA certificate clients should trust, when the server made its certificate.
     pub ca: Option<String>,
+    /// Host names besides loopback ones the web console answers to (the public URL's host and
+    /// the certificate's extra names); any other `Host` is refused (DNS rebinding).
+    pub names: Vec<String>,
 }
 
 /// An admin API answer that is not a success: the REST error envelope with a 4xx (or a 500 for a
@@ -202,10 +214,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(events::routes())
         .merge(journal::routes())
         .merge(portals::routes())
-        .route_layer(middleware::from_fn_with_state(state, guard));
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard));
     Router::new()
         .route("/health", get(health))
         .merge(guarded)
+        .merge(crate::http::console::routes(state))
         .fallback(unknown_route)
 }
 

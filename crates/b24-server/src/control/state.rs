@@ -41,7 +41,7 @@ impl std::fmt::Display for ControlError {
 }
 
 /// Runs store work that answers a [`ControlError`] itself on the blocking pool.
-pub(super) async fn on_store<R: Send + 'static>(
+pub(crate) async fn on_store<R: Send + 'static>(
     state: &AppState,
     work: impl FnOnce(&Store) -> Result<R, ControlError> + Send + 'static,
 ) -> Result<R, ControlError> {
@@ -160,9 +160,21 @@ async fn reset_route(
     AdminJson(request): AdminJson<ResetRequest>,
 ) -> ControlResult {
     let keep_auth = keeps_auth(&request.keep)?;
+    let outcome = reset_portal(&state, portal, keep_auth).await?;
+    Ok(Json(outcome.answer()))
+}
+
+/// Resets a portal as `POST /_b24/reset` does (the console's reset too): waits for the journal
+/// writer, resets in one transaction, then makes this process forget the portal's limiter
+/// counters and clock setting at once.
+pub async fn reset_portal(
+    state: &AppState,
+    portal: PortalId,
+    keep_auth: bool,
+) -> Result<ResetOutcome, ControlError> {
     // Calls answered before the reset are in the journal it wipes, not written after it.
     state.control.recorder.flush().await;
-    let mut outcome = on_store(&state, move |store| reset(store, portal, keep_auth)).await?;
+    let mut outcome = on_store(state, move |store| reset(store, portal, keep_auth)).await?;
     // The counters this process holds in memory, and its clock, follow at once.
     let (buckets, operating) = state.limiter.forget_portal(portal);
     for (table, forgotten) in [
@@ -190,7 +202,7 @@ async fn reset_route(
             .fetch_max(outcome.generation, std::sync::atomic::Ordering::SeqCst);
         runtime.clock.set(0.0, None);
     }
-    Ok(Json(outcome.answer()))
+    Ok(outcome)
 }
 
 /// Whether a snapshot name is acceptable: `[A-Za-z0-9._-]{1,64}`.

@@ -68,12 +68,25 @@ async fn import_route(
             )))
         }
     };
+    let rows = import_document(&state, portal, document, replace).await?;
+    Ok(Json(json!({ "rows": rows })))
+}
+
+/// Imports a document as `POST /_b24/import` does (the console's upload too): `replace` resets
+/// the portal first, and this process then forgets its limiter counters and clock setting.
+/// Returns the rows written.
+pub async fn import_document(
+    state: &AppState,
+    portal: PortalId,
+    document: Value,
+    replace: bool,
+) -> Result<u64, ControlError> {
     if replace {
         // Calls answered before the reset that replacing starts with are in the journal it
         // wipes, not written after it.
         state.control.recorder.flush().await;
     }
-    let outcome = on_store(&state, move |store| {
+    let outcome = on_store(state, move |store| {
         import(store, portal, &document, replace)
     })
     .await?;
@@ -93,7 +106,7 @@ async fn import_route(
             runtime.clock.set(0.0, None);
         }
     }
-    Ok(Json(json!({ "rows": outcome.0 })))
+    Ok(outcome.0)
 }
 
 /// How a section names a table's columns.

@@ -1242,7 +1242,8 @@ pub fn add(
     let (activity, bindings) = build_new(tx, permissions, user_id, fields)?;
     let id = tx.insert_activity(&activity)?;
     tx.replace_bindings(id, &bindings)?;
-    super::item_derived::activity_added(tx, &bindings, user_id)?;
+    let communication = super::item_derived::is_communication(&activity);
+    super::item_derived::activity_added(tx, &bindings, user_id, communication)?;
     changes::activity_changed(tx, Change::Added, id, user_id)?;
     Ok(id)
 }

@@ -155,7 +155,8 @@ fn make_primary(tx: &mut dyn Tx, contact_id: i64, company_id: i64) -> Result<(),
 }
 
 /// Restores the contact's invariant after a change: with links, exactly one primary (the
-/// first by `SORT` when none is); its `companyId` mirrors the primary company.
+/// first by `SORT` when none is); its `companyId` mirrors the primary company and its
+/// `companyIds` the linked companies, primary first, then by `SORT`.
 fn settle_contact(tx: &mut dyn Tx, contact_id: i64) -> Result<(), ApiError> {
     let rows = tx.companies_of_contact(contact_id)?;
     let primaries = rows.iter().filter(|r| r.primary).count();
@@ -168,27 +169,81 @@ fn settle_contact(tx: &mut dyn Tx, contact_id: i64) -> Result<(), ApiError> {
             .min_by_key(|r| (r.sort, r.company_id))
             .map(|r| r.company_id)
     };
-    if primaries != 1 {
-        if let Some(company_id) = primary {
+    let rows = match (primaries != 1, primary) {
+        (true, Some(company_id)) => {
             make_primary(tx, contact_id, company_id)?;
+            tx.companies_of_contact(contact_id)?
         }
-    }
+        _ => rows,
+    };
     let Some(mut contact) = tx.item(EntityTypeId::CONTACT, contact_id)? else {
         return Ok(());
     };
-    let current = contact.extra.get("companyId").and_then(bind_int);
-    if current == primary {
+    let before = contact.extra.clone();
+    mirror_into(&mut contact.extra, "companyId", primary.map(|id| json!(id)));
+    let ids: Vec<i64> = rows.iter().map(|r| r.company_id).collect();
+    mirror_into(&mut contact.extra, "companyIds", list(ids));
+    if contact.extra == before {
         return Ok(());
     }
-    match primary {
-        Some(id) => {
-            contact.extra.insert("companyId".into(), json!(id));
+    tx.update_item(&contact)
+}
+
+/// Mirrors the company's contacts (by `SORT`) into its `contactIds`.
+fn settle_company(tx: &mut dyn Tx, company_id: i64) -> Result<(), ApiError> {
+    let ids: Vec<i64> = tx
+        .contacts_of_company(company_id)?
+        .iter()
+        .map(|r| r.contact_id)
+        .collect();
+    let Some(mut company) = tx.item(EntityTypeId::COMPANY, company_id)? else {
+        return Ok(());
+    };
+    let before = company.extra.clone();
+    mirror_into(&mut company.extra, "contactIds", list(ids));
+    if company.extra == before {
+        return Ok(());
+    }
+    tx.update_item(&company)
+}
+
+/// Mirrors the companies of the touched link rows.
+fn settle_companies(tx: &mut dyn Tx, mut company_ids: Vec<i64>) -> Result<(), ApiError> {
+    company_ids.sort_unstable();
+    company_ids.dedup();
+    for company_id in company_ids {
+        settle_company(tx, company_id)?;
+    }
+    Ok(())
+}
+
+fn list(ids: Vec<i64>) -> Option<Value> {
+    (!ids.is_empty()).then(|| json!(ids))
+}
+
+fn mirror_into(extra: &mut Map<String, Value>, key: &str, value: Option<Value>) {
+    match value {
+        Some(v) => {
+            extra.insert(key.into(), v);
         }
         None => {
-            contact.extra.remove("companyId");
+            extra.remove(key);
         }
     }
-    tx.update_item(&contact)
+}
+
+/// Mirrors the link rows of the contacts and companies into their fields (an upgrade of a
+/// portal written before they were mirrored).
+pub fn mirror(tx: &mut dyn Tx, contacts: &[i64], companies: &[i64]) -> Result<(), ApiError> {
+    for &contact_id in contacts {
+        settle_contact(tx, contact_id)?;
+    }
+    settle_companies(tx, companies.to_vec())
+}
+
+/// Whether items of the type mirror link rows into their fields (contacts and companies).
+pub fn mirrors_links(entity_type_id: i64) -> bool {
+    entity_type_id == EntityTypeId::CONTACT || entity_type_id == EntityTypeId::COMPANY
 }
 
 /// `items.get`: the owner's links.
@@ -214,6 +269,11 @@ pub fn set(
     items: Vec<LinkInput>,
 ) -> Result<(), ApiError> {
     check(tx, permissions, side, id, Action::Update)?;
+    set_links(tx, side, id, items)
+}
+
+/// Replaces the owner's links (see [`set`]), without the owner and rights checks.
+fn set_links(tx: &mut dyn Tx, side: Side, id: i64, items: Vec<LinkInput>) -> Result<(), ApiError> {
     let mut items_unique: Vec<LinkInput> = Vec::new();
     for item in items {
         if !items_unique.iter().any(|i| i.other_id == item.other_id) {
@@ -231,10 +291,12 @@ pub fn set(
         .max()
         .unwrap_or(0);
     let mut touched: Vec<i64> = Vec::new();
+    let mut companies: Vec<i64> = Vec::new();
     for r in &current {
         if !items_unique.iter().any(|i| i.other_id == side.other(r)) {
             tx.delete_contact_company(r.contact_id, r.company_id)?;
             touched.push(r.contact_id);
+            companies.push(r.company_id);
         }
     }
     let chosen = items_unique
@@ -264,13 +326,14 @@ pub fn set(
             make_primary(tx, row.contact_id, row.company_id)?;
         }
         touched.push(row.contact_id);
+        companies.push(row.company_id);
     }
     touched.sort_unstable();
     touched.dedup();
     for contact_id in touched {
         settle_contact(tx, contact_id)?;
     }
-    Ok(())
+    settle_companies(tx, companies)
 }
 
 /// `add`: links one; `false` when the link exists already.
@@ -295,6 +358,7 @@ pub fn add(
         make_primary(tx, row.contact_id, row.company_id)?;
     }
     settle_contact(tx, row.contact_id)?;
+    settle_company(tx, row.company_id)?;
     Ok(true)
 }
 
@@ -312,21 +376,71 @@ pub fn delete(
         return Ok(false);
     }
     settle_contact(tx, row.contact_id)?;
+    settle_company(tx, row.company_id)?;
     Ok(true)
+}
+
+/// The ids of a list field the caller changed (`companyIds`, `contactIds`): `None` when it is
+/// as stored.
+fn changed_list(
+    item: &crate::store::ItemRecord,
+    before: Option<&crate::store::ItemRecord>,
+    key: &str,
+) -> Option<Vec<i64>> {
+    let now = item.extra.get(key);
+    if now == before.and_then(|b| b.extra.get(key)) {
+        return None;
+    }
+    Some(
+        now.and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(bind_int).filter(|&id| id > 0).collect())
+            .unwrap_or_default(),
+    )
+}
+
+/// Keeps the link rows after `crm.contact/company.add / update` (or `crm.item.*`) wrote a
+/// contact or a company: a contact's `companyIds` (a company's `contactIds`, legacy
+/// `CONTACT_ID`) given by the caller replaces its links, the first company the contact's
+/// primary one (a company's contacts keep theirs); then a contact's changed `companyId`
+/// applies (`contact_written`).
+pub fn item_written(
+    tx: &mut dyn Tx,
+    item: &crate::store::ItemRecord,
+    before: Option<&crate::store::ItemRecord>,
+) -> Result<(), ApiError> {
+    let (side, key) = match item.entity_type_id {
+        EntityTypeId::CONTACT => (Side::Contact, "companyIds"),
+        EntityTypeId::COMPANY => (Side::Company, "contactIds"),
+        _ => return Ok(()),
+    };
+    if let Some(ids) = changed_list(item, before, key) {
+        let links = ids
+            .into_iter()
+            .take(MAX_LINKS)
+            .enumerate()
+            .map(|(i, other_id)| LinkInput {
+                other_id,
+                sort: None,
+                primary: side == Side::Contact && i == 0,
+            })
+            .collect();
+        set_links(tx, side, item.id, links)?;
+    }
+    if side == Side::Contact {
+        contact_written(tx, item, before)?;
+    }
+    Ok(())
 }
 
 /// Keeps the links the record of a contact's companies after `crm.contact.add / update` (or
 /// `crm.item.*`) changed its `companyId`: the new company becomes its primary one (linked if it
 /// was not); a cleared `companyId` drops the link to the former primary company, and the next
 /// one by `SORT` takes its place (mirrored back into `companyId`).
-pub fn contact_written(
+fn contact_written(
     tx: &mut dyn Tx,
     contact: &crate::store::ItemRecord,
     before: Option<&crate::store::ItemRecord>,
 ) -> Result<(), ApiError> {
-    if contact.entity_type_id != EntityTypeId::CONTACT {
-        return Ok(());
-    }
     let company = |r: &crate::store::ItemRecord| {
         r.extra
             .get("companyId")
@@ -338,6 +452,7 @@ pub fn contact_written(
         return Ok(());
     }
     let rows = tx.companies_of_contact(contact.id)?;
+    let mut companies: Vec<i64> = now.into_iter().collect();
     match now {
         Some(company_id) => {
             if !rows.iter().any(|r| r.company_id == company_id) {
@@ -354,18 +469,21 @@ pub fn contact_written(
         None => {
             if let Some(primary) = rows.iter().find(|r| r.primary) {
                 tx.delete_contact_company(contact.id, primary.company_id)?;
+                companies.push(primary.company_id);
             }
         }
     }
-    settle_contact(tx, contact.id)
+    settle_contact(tx, contact.id)?;
+    settle_companies(tx, companies)
 }
 
 /// Drops a deleted contact's or company's links (a company's contacts get their next primary
-/// company).
+/// company; a contact's companies no longer list it).
 pub fn item_deleted(tx: &mut dyn Tx, entity_type_id: i64, id: i64) -> Result<(), ApiError> {
     if entity_type_id == EntityTypeId::CONTACT {
         for r in tx.companies_of_contact(id)? {
             tx.delete_contact_company(r.contact_id, r.company_id)?;
+            settle_company(tx, r.company_id)?;
         }
     } else if entity_type_id == EntityTypeId::COMPANY {
         for r in tx.contacts_of_company(id)? {

@@ -94,6 +94,10 @@ fn apply_fields(t: &mut DynamicTypeRecord, fields: &Map<String, Value>) -> Resul
         };
         t.settings.insert("code".into(), code);
     }
+    if let Some(relations) = fields.get("relations") {
+        let relations = parse_relations(relations).ok_or_else(|| not_valid("relations"))?;
+        t.settings.insert("relations".into(), relations);
+    }
     if t.title.is_empty() {
         return Err(RestError::with_message(
             ErrorCode::FieldRequired,
@@ -102,6 +106,79 @@ fn apply_fields(t: &mut DynamicTypeRecord, fields: &Map<String, Value>) -> Resul
         .into());
     }
     Ok(())
+}
+
+/// A type's `relations` from the caller: `{"parent": [...], "child": [...]}`, each entry
+/// `{entityTypeId, isChildrenListEnabled}` (`"true"` / `"false"`; the service also reads `Y` /
+/// `N` here); an entry naming a type that holds no items is dropped, as the service skips
+/// unknown types. `None` when the shape is wrong.
+fn parse_relations(value: &Value) -> Option<Value> {
+    let Value::Object(map) = value else {
+        return (value.is_null() || value.as_array().is_some_and(Vec::is_empty))
+            .then(|| json!({"parent": [], "child": []}));
+    };
+    let mut out = Map::new();
+    for side in ["parent", "child"] {
+        let entries: Vec<&Value> = match map.get(side) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(list)) => list.iter().collect(),
+            Some(Value::Object(o)) => o.values().collect(),
+            Some(_) => return None,
+        };
+        let mut list: Vec<Value> = Vec::new();
+        for entry in entries {
+            let Value::Object(e) = entry else { return None };
+            let id = e.get("entityTypeId").and_then(bind_int)?;
+            if super::item_fields::type_bit(id) == 0
+                || list.iter().any(|r| r["entityTypeId"] == json!(id))
+            {
+                continue;
+            }
+            let enabled = e
+                .get("isChildrenListEnabled")
+                .and_then(flag_value)
+                .unwrap_or("N");
+            list.push(json!({"entityTypeId": id, "isChildrenListEnabled": enabled,
+                             "isPredefined": "N"}));
+        }
+        out.insert(side.into(), Value::Array(list));
+    }
+    Some(Value::Object(out))
+}
+
+/// The types named on one side (`parent` / `child`) of a type's relations.
+fn related(t: &DynamicTypeRecord, side: &str) -> Vec<i64> {
+    t.settings
+        .get("relations")
+        .and_then(|r| r.get(side))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["entityTypeId"].as_i64())
+        .collect()
+}
+
+/// The parent types of a type's items (their `parentId{N}` fields): the parents a smart
+/// process names in its relations, and every smart process that names the type among its
+/// children; ascending. Reads the smart-process types (at most 64), never items.
+pub fn parent_types(tx: &mut dyn Tx, entity_type_id: i64) -> Result<Vec<i64>, ApiError> {
+    if super::item_fields::type_bit(entity_type_id) == 0 {
+        return Ok(Vec::new());
+    }
+    let span = (EntityTypeId::DYNAMIC_END - EntityTypeId::DYNAMIC_START) as u64;
+    let types = tx.list_dynamic_types(0, span, false)?.rows;
+    let mut parents: Vec<i64> = Vec::new();
+    for t in &types {
+        if t.entity_type_id == entity_type_id {
+            parents.extend(related(t, "parent"));
+        } else if related(t, "child").contains(&entity_type_id) {
+            parents.push(t.entity_type_id);
+        }
+    }
+    parents.retain(|&p| p != entity_type_id);
+    parents.sort_unstable();
+    parents.dedup();
+    Ok(parents)
 }
 
 /// The entity type id for a new type: the caller's, which must be free and in range, or the

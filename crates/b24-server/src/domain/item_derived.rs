@@ -4,7 +4,9 @@
 //! from the stage's dictionary entry, a deal's `CLOSED` and `IS_NEW`, a lead's `DATE_CLOSED`);
 //! who moved the item to its stage and when (`MOVED_BY_ID`, `MOVED_TIME`, `previousStageId`);
 //! and its last activity (`LAST_ACTIVITY_TIME` / `LAST_ACTIVITY_BY`: its creation, then each
-//! activity bound to it); and the primary contact `CONTACT_ID`, the first of `CONTACT_IDS`.
+//! activity bound to it); its last communication (`LAST_COMMUNICATION_TIME`: each call, e-mail
+//! or open-line chat bound to a contact or company); and the primary contact `CONTACT_ID`, the
+//! first of `CONTACT_IDS`.
 //! They are kept in the item's `extra` like every other field, so `get`,
 //! `list`, `select`, filters and order read them without knowing they are computed.
 
@@ -81,7 +83,10 @@ pub fn derive(
         item.extra.insert("hasImol".into(), yes_no(open_line));
     }
     let contacts = item.extra.get("contactIds").cloned();
-    if contacts.is_some() && contacts.as_ref() != before.and_then(|b| b.extra.get("contactIds")) {
+    if has(item, "contactId")
+        && contacts.is_some()
+        && contacts.as_ref() != before.and_then(|b| b.extra.get("contactIds"))
+    {
         // The first of the contacts is the primary one, `CONTACT_ID`.
         match contacts.as_ref().and_then(|c| c.get(0)) {
             Some(first) => item.extra.insert("contactId".into(), first.clone()),
@@ -183,10 +188,27 @@ pub fn backfill(tx: &mut dyn Tx, item: &mut ItemRecord) -> Result<(), ApiError> 
     Ok(())
 }
 
+/// Whether an activity is a communication with the client, which moves the
+/// `LAST_COMMUNICATION_TIME` of the contacts and companies it is bound to: a call (`TYPE_ID` 2),
+/// an e-mail (4) or an open-line chat (provider `IMOPENLINES_SESSION`), incoming or outgoing.
+pub fn is_communication(activity: &crate::store::ActivityRecord) -> bool {
+    matches!(activity.type_id, 2 | 4)
+        || activity
+            .provider_id
+            .eq_ignore_ascii_case("IMOPENLINES_SESSION")
+}
+
 /// Marks the items an activity is bound to as last active now, by `author` (an activity was
-/// added to them). Bindings to items that no longer exist are skipped; the items' modification
-/// time and author stay as they were, as the service keeps them.
-pub fn activity_added(tx: &mut dyn Tx, bindings: &[Binding], author: i64) -> Result<(), ApiError> {
+/// added to them); a `communication` (see [`is_communication`]) also sets the last
+/// communication time of the contacts and companies among them. Bindings to items that no
+/// longer exist are skipped; the items' modification time and author stay as they were, as
+/// the service keeps them. One read and one write per binding, never a scan.
+pub fn activity_added(
+    tx: &mut dyn Tx,
+    bindings: &[Binding],
+    author: i64,
+    communication: bool,
+) -> Result<(), ApiError> {
     let now = tx.now_iso();
     for binding in bindings {
         let Some(mut item) = tx.item(binding.entity_type_id, binding.entity_id)? else {
@@ -197,6 +219,10 @@ pub fn activity_added(tx: &mut dyn Tx, bindings: &[Binding], author: i64) -> Res
         }
         item.extra.insert("lastActivityTime".into(), json!(now));
         item.extra.insert("lastActivityBy".into(), json!(author));
+        if communication && has(&item, "lastCommunicationTime") {
+            item.extra
+                .insert("lastCommunicationTime".into(), json!(now));
+        }
         tx.update_item(&item)?;
     }
     Ok(())

@@ -7,9 +7,11 @@
 
 use super::values::{parse_date, parse_datetime_utc};
 use super::EntityTypeId;
-use crate::store::{Column, ItemRecord, SqlValue};
+use crate::error::ApiError;
+use crate::store::{Column, ItemRecord, SqlValue, Tx};
 use b24_protocol::values::bind_int;
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 
 /// How a field's values are checked, stored and shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +35,8 @@ pub enum FieldKind {
     /// Phones, e-mails, web sites, messengers: `[{ID, VALUE, VALUE_TYPE}]`, shown by the legacy
     /// methods only (`crm.item.*` keeps them out of its answers, as the service does).
     Multifield,
-    /// A file (a contact's photo, a company's logo). Described and shown, but uploads are not
-    /// taken: a caller's value is ignored (spec §12, "CRM field catalogues").
+    /// A file (a contact's photo, a company's logo): stored as the id of a disk file, taken
+    /// by [`super::items`] from an upload and shown by [`ItemContext`].
     File,
 }
 
@@ -60,9 +62,12 @@ pub struct ItemField {
     /// Computed by the server although `*.fields` calls it writable, as the service does for a
     /// deal's `CLOSED` (it follows the stage): a caller's value is ignored.
     pub computed: bool,
-    /// `isRequired` as the service describes it (described, not enforced: the service fills a
-    /// placeholder instead of refusing).
+    /// `isRequired`; enforced in groups (see [`required_groups`]; spec §12.F).
     pub required: bool,
+    /// Taken from the caller although `*.fields` calls it read-only, as the service does for a
+    /// deal's `QUOTE_ID` and `LEAD_ID` (set on conversion, but `crm.item.add` takes them): the
+    /// item it names must exist.
+    pub settable: bool,
     /// `isImmutable`.
     pub immutable: bool,
     /// `isDeprecated: true` in the descriptor.
@@ -140,6 +145,7 @@ const fn stored(
         read_only: false,
         computed: false,
         required: false,
+        settable: false,
         immutable: false,
         deprecated: false,
         status_type: None,
@@ -187,6 +193,11 @@ const fn read_only(mut f: ItemField) -> ItemField {
 
 const fn computed(mut f: ItemField) -> ItemField {
     f.computed = true;
+    f
+}
+
+const fn settable(mut f: ItemField) -> ItemField {
+    f.settable = true;
     f
 }
 
@@ -485,6 +496,24 @@ pub static FIELDS: &[ItemField] = &[
         "Contacts",
         SALES,
     ),
+    // A contact's companies and a company's contacts mirror the link rows
+    // (`crm_contact_companies`); a caller's list replaces the links.
+    field(
+        "companyIds",
+        "COMPANY_IDS",
+        IntegerList,
+        "crm_company",
+        "COMPANY_IDS",
+        CONTACT,
+    ),
+    field(
+        "contactIds",
+        "CONTACT_ID",
+        IntegerList,
+        "crm_contact",
+        "Contact",
+        COMPANY,
+    ),
     field(
         "mycompanyId",
         "MYCOMPANY_ID",
@@ -493,22 +522,22 @@ pub static FIELDS: &[ItemField] = &[
         "Your company details",
         D7_ONLY,
     ),
-    read_only(field(
+    settable(read_only(field(
         "quoteId",
         "QUOTE_ID",
         Integer,
         "crm_quote",
         "Estimate",
         DEAL,
-    )),
-    read_only(field(
+    ))),
+    settable(read_only(field(
         "leadId",
         "LEAD_ID",
         Integer,
         "crm_lead",
         "Lead",
         DEAL | CONTACT | COMPANY,
-    )),
+    ))),
     field("begindate", "BEGINDATE", Date, "date", "Start Date", STAGED),
     field("closedate", "CLOSEDATE", Date, "date", "Close Date", STAGED),
     with_default(
@@ -824,6 +853,14 @@ pub static FIELDS: &[ItemField] = &[
         "LAST_ACTIVITY_BY",
         ALL,
     )),
+    read_only(field(
+        "lastCommunicationTime",
+        "LAST_COMMUNICATION_TIME",
+        DateTime,
+        "string",
+        "Last Communication Date",
+        CONTACT | COMPANY,
+    )),
 ];
 
 /// The [`types`] bit of an entity type; 0 for a type that holds no items.
@@ -858,6 +895,92 @@ pub fn find(entity_type_id: i64, key: &str) -> Option<&'static ItemField> {
         .find(|f| f.name.eq_ignore_ascii_case(key) || f.legacy.eq_ignore_ascii_case(key))
 }
 
+/// The parent type a parent field's name names: `parentId{N}` (`crm.item.*`) or
+/// `PARENT_ID_{N}` (legacy), in any case.
+pub fn parent_key(key: &str) -> Option<i64> {
+    let lower = key.to_ascii_lowercase();
+    let digits = lower
+        .strip_prefix("parentid")
+        .or_else(|| lower.strip_prefix("parent_id_"))?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The field holding an item's parent of type `parent` (`parentId{N}` / `PARENT_ID_{N}`, spec
+/// §12, "CRM field catalogues"): an integer kept in `extra` under its `crm.item` name. Made once
+/// per parent type and kept for the process's life (at most one per type that holds items, so
+/// a bounded few), as every other field is static.
+pub fn parent_field(parent: i64) -> Option<&'static ItemField> {
+    use std::sync::{Mutex, OnceLock};
+    static MADE: OnceLock<Mutex<HashMap<i64, &'static ItemField>>> = OnceLock::new();
+    if type_bit(parent) == 0 {
+        return None;
+    }
+    let mut made = MADE
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    Some(*made.entry(parent).or_insert_with(|| {
+        let name: &'static str = Box::leak(format!("parentId{parent}").into_boxed_str());
+        let legacy: &'static str = Box::leak(format!("PARENT_ID_{parent}").into_boxed_str());
+        Box::leak(Box::new(stored(
+            name,
+            legacy,
+            Integer,
+            "crm_entity",
+            "",
+            ALL,
+            Extra(name),
+        )))
+    }))
+}
+
+/// A field of the type by either name, its parent fields (`parents`: the parent types the
+/// type's relations give it) included.
+pub fn find_in(entity_type_id: i64, key: &str, parents: &[i64]) -> Option<&'static ItemField> {
+    find(entity_type_id, key).or_else(|| {
+        parent_key(key)
+            .filter(|p| parents.contains(p))
+            .and_then(parent_field)
+    })
+}
+
+/// The required fields of a type (`isRequired`) in groups, each of which an item must fill:
+/// a contact's names are one group (one of them is enough, as the service's rule for a
+/// person's name), every other required field is a group of its own.
+pub fn required_groups(entity_type_id: i64) -> Vec<Vec<&'static ItemField>> {
+    let required = fields_of(entity_type_id).filter(|f| f.required);
+    if entity_type_id == EntityTypeId::CONTACT {
+        let names: Vec<&'static ItemField> = required.collect();
+        return if names.is_empty() {
+            Vec::new()
+        } else {
+            vec![names]
+        };
+    }
+    required.map(|f| vec![f]).collect()
+}
+
+/// The refusal of an empty group of required fields, in the words of the service's
+/// `CRM_FIELD_ERROR_REQUIRED` (`The "Company Name" field is required`); a group's titles are
+/// joined with "or".
+pub fn required_message(group: &[&ItemField]) -> String {
+    let titles: Vec<String> = group.iter().map(|f| format!("\"{}\"", f.title)).collect();
+    format!("The {} field is required", titles.join(" or "))
+}
+
+/// Whether the item leaves a field empty (unset, blank text or an empty list).
+pub fn is_empty(item: &ItemRecord, field: &ItemField) -> bool {
+    match read(item, field) {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
 /// A caller's value, checked and normalised for storage; `None` when it is not acceptable.
 /// `Value::Null` means "no value".
 pub fn normalise(field: &ItemField, value: &Value) -> Option<Value> {
@@ -890,7 +1013,7 @@ pub fn normalise(field: &ItemField, value: &Value) -> Option<Value> {
         DateTime => json!(parse_datetime_utc(value.as_str()?)?),
         Date => json!(parse_date(value.as_str()?)?),
         Multifield => multifield_changes(value)?,
-        File => Value::Null,
+        File => value.clone(),
         IntegerList => {
             let items: Vec<&Value> = match value {
                 Value::Array(a) => a.iter().collect(),
@@ -1049,11 +1172,81 @@ pub fn sql_value(field: &ItemField, value: &Value) -> Option<SqlValue> {
     })
 }
 
+/// What answers show besides the stored fields, looked up in the call's transaction: the
+/// download URLs of the disk files the file fields of some items name (a file that no longer
+/// exists has none: the field shows `null`), and the parent types of the items' type (whose
+/// `parentId{N}` fields every answer shows).
+#[derive(Debug, Default)]
+pub struct ItemContext(HashMap<i64, String>, Vec<i64>);
+
+impl ItemContext {
+    /// The URLs of the files of `items`, signed for `base` and `portal`.
+    pub fn of<'a>(
+        tx: &mut dyn Tx,
+        items: impl IntoIterator<Item = &'a ItemRecord>,
+        base: &str,
+        portal: i64,
+        parents: Vec<i64>,
+    ) -> Result<ItemContext, ApiError> {
+        let mut ids = Vec::new();
+        for item in items {
+            for field in fields_of(item.entity_type_id).filter(|f| f.kind == File) {
+                ids.extend(read(item, field).as_i64());
+            }
+        }
+        let mut urls = HashMap::new();
+        if ids.is_empty() {
+            return Ok(ItemContext(urls, parents));
+        }
+        let key = super::disk::url_key_read(tx)?;
+        for id in ids {
+            if let Some(file) = tx.disk_object(id)?.filter(|o| !o.is_folder) {
+                urls.insert(id, super::disk::download_url(base, &key, portal, &file));
+            }
+        }
+        Ok(ItemContext(urls, parents))
+    }
+
+    /// The parent fields answers show, in order.
+    pub fn parent_fields(&self) -> impl Iterator<Item = &'static ItemField> + '_ {
+        self.1.iter().filter_map(|&p| parent_field(p))
+    }
+
+    /// The parent types.
+    pub fn parents(&self) -> &[i64] {
+        &self.1
+    }
+
+    /// A stored file id as answers show it: `{id, showUrl, downloadUrl}` in the legacy
+    /// dialect, `{id, url, urlMachine}` in `crm.item.*`; `null` without a file.
+    pub fn shown(&self, stored: &Value, d7: bool) -> Value {
+        let Some((id, url)) = stored
+            .as_i64()
+            .and_then(|id| self.0.get(&id).map(|url| (id, url)))
+        else {
+            return Value::Null;
+        };
+        if d7 {
+            json!({"id": id, "url": url, "urlMachine": url})
+        } else {
+            json!({"id": id, "showUrl": url, "downloadUrl": url})
+        }
+    }
+}
+
 /// The `crm.item.*` form of an item: every field of its type (null when unset), then
 /// `entityTypeId`.
-pub fn item_json(item: &ItemRecord) -> Value {
+pub fn item_json(item: &ItemRecord, files: &ItemContext) -> Value {
     let mut out = Map::new();
     for field in crm_item_fields_of(item.entity_type_id) {
+        let value = read(item, field);
+        let value = match field.kind {
+            File => files.shown(&value, true),
+            _ => value,
+        };
+        out.insert(field.name.into(), value);
+    }
+    for field in files.parent_fields() {
         out.insert(field.name.into(), read(item, field));
     }
     out.insert("entityTypeId".into(), json!(item.entity_type_id));
@@ -1130,7 +1323,8 @@ pub fn descriptor(field: &ItemField, stage_dictionary: Option<&str>, d7: bool) -
     }
     d.insert("title".into(), json!(field.title));
     let parent = match field.wire_type {
-        _ if field.deprecated => None,
+        // Lists (a contact's `COMPANY_IDS`) carry no parent, as the docs show them.
+        _ if field.deprecated || field.kind == IntegerList => None,
         "crm_company" => Some(super::EntityTypeId::COMPANY),
         "crm_lead" => Some(super::EntityTypeId::LEAD),
         "crm_quote" => Some(super::EntityTypeId::QUOTE),
@@ -1145,7 +1339,12 @@ pub fn descriptor(field: &ItemField, stage_dictionary: Option<&str>, d7: bool) -
         d.insert("settings".into(), settings);
     }
     if d7 {
-        d.insert("upperName".into(), json!(field.legacy));
+        // A company's contact list is `CONTACT_ID` in the legacy dialect only.
+        let upper = match field.name {
+            "contactIds" => "CONTACT_IDS",
+            _ => field.legacy,
+        };
+        d.insert("upperName".into(), json!(upper));
     }
     Value::Object(d)
 }

@@ -48,7 +48,7 @@ pub fn insert(tx: &mut dyn Tx, todo: &ActivityRecord) -> Result<i64, ApiError> {
     let id = tx.insert_activity(todo)?;
     let owner = Binding::new(todo.owner_type_id, todo.owner_id);
     tx.insert_binding(id, owner)?;
-    super::item_derived::activity_added(tx, &[owner], todo.author_id)?;
+    super::item_derived::activity_added(tx, &[owner], todo.author_id, false)?;
     Ok(id)
 }
 

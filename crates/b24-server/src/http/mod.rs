@@ -7,6 +7,7 @@
 //! webhook codes, so they are never logged. `/rest/api/…` is REST 3.0 (`v3.rs`): the same checks
 //! and machinery, its own envelope and method table.
 
+pub mod console;
 pub mod cut;
 pub mod disk;
 pub mod host;
@@ -39,7 +40,8 @@ use std::net::SocketAddr;
 pub struct ViaTls;
 
 /// The router: `/rest/` is the REST API, `/oauth/token/` the OAuth server, `/_b24/` the
-/// test-double controls (unless switched off); anything else is an unknown method.
+/// test-double controls and the web console `/_b24/ui/` (unless switched off); anything else is
+/// an unknown method (a browser asking for a page there is sent to the console).
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new();
     if state.control.enabled {
@@ -600,7 +602,17 @@ async fn oauth_token(
     call.attach(response)
 }
 
-async fn unknown_path(method: Method) -> Response {
+async fn unknown_path(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    // A browser opening the server's address (`/`, or any page that is not the API) gets the
+    // console. REST and token paths never reach this fallback, so their answers are unchanged.
+    if console::wants_console(&state, &method, uri.path(), &headers) {
+        return console::redirect_to_console();
+    }
     if method == Method::OPTIONS {
         let body = serde_json::to_vec(&serde_json::json!({
             "error": "METHOD_NOT_ALLOWED",

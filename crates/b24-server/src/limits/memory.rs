@@ -96,6 +96,35 @@ impl LimiterState for MemoryLimiterState {
         Ok(())
     }
 
+    fn portal_view(
+        &self,
+        portal: crate::store::PortalId,
+        now: f64,
+        drain_per_sec: f64,
+    ) -> Result<super::LimiterView, ApiError> {
+        let prefix = format!("{portal}|");
+        let buckets: Vec<(String, f64)> = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(key, _)| key.starts_with(&prefix))
+            .map(|(key, b)| {
+                let level = b.level - (now - b.updated).max(0.0) * drain_per_sec;
+                (key.clone(), level.max(0.0))
+            })
+            .collect();
+        let operating: Vec<(String, f64)> = self
+            .operating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(key, _)| key.starts_with(&prefix))
+            .map(|(key, minutes)| (key.clone(), window_of(minutes, now).seconds))
+            .collect();
+        Ok(super::LimiterView::of(buckets, operating))
+    }
+
     fn forget_portal(&self, portal: crate::store::PortalId) -> (u64, u64) {
         let prefix = format!("{portal}|");
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());

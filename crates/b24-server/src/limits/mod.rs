@@ -136,6 +136,58 @@ pub trait LimiterState: Send + Sync + 'static {
     fn forget_portal(&self, _portal: crate::store::PortalId) -> (u64, u64) {
         (0, 0)
     }
+    /// What one portal's counters hold at `now`, for the web console: each client's bucket
+    /// level (drained to `now` at `drain_per_sec`) and each (client, method)'s operating seconds
+    /// in the window. Read only; a pass over the portal's keys (not on any REST call's path).
+    fn portal_view(
+        &self,
+        _portal: crate::store::PortalId,
+        _now: f64,
+        _drain_per_sec: f64,
+    ) -> Result<LimiterView, ApiError> {
+        Ok(LimiterView::default())
+    }
+}
+
+/// One portal's limiter counters as the console shows them ([`LimiterState::portal_view`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LimiterView {
+    /// `(client address, requests in its bucket)`, fullest first.
+    pub buckets: Vec<(String, f64)>,
+    /// `(client, method, seconds in the window)`, largest first.
+    pub operating: Vec<(String, String, f64)>,
+}
+
+impl LimiterView {
+    /// Builds a view from `(key, level)` and `(key, window)` pairs of keys `"{portal}|…"`.
+    pub fn of(
+        buckets: impl IntoIterator<Item = (String, f64)>,
+        operating: impl IntoIterator<Item = (String, f64)>,
+    ) -> Self {
+        let strip = |key: &str| {
+            key.split_once('|')
+                .map_or(key.to_string(), |(_, k)| k.to_string())
+        };
+        let mut view = LimiterView {
+            buckets: buckets
+                .into_iter()
+                .filter(|(_, level)| *level > 0.0)
+                .map(|(key, level)| (strip(&key), level))
+                .collect(),
+            operating: operating
+                .into_iter()
+                .filter(|(_, seconds)| *seconds > 0.0)
+                .map(|(key, seconds)| {
+                    let rest = strip(&key);
+                    let (client, method) = rest.rsplit_once('|').unwrap_or((&rest, ""));
+                    (client.to_string(), method.to_string(), seconds)
+                })
+                .collect(),
+        };
+        view.buckets.sort_by(|a, b| b.1.total_cmp(&a.1));
+        view.operating.sort_by(|a, b| b.2.total_cmp(&a.2));
+        view
+    }
 }
 
 /// For the sweep tests of both states: `clients` distinct clients, each calling once, two a

@@ -60,6 +60,15 @@ impl LimiterState for PgLimiterState {
     fn record_operating(&self, key: &str, now: f64, seconds: f64) -> Result<(), ApiError> {
         off_runtime(|| self.record_here(key, now, seconds))
     }
+
+    fn portal_view(
+        &self,
+        portal: crate::store::PortalId,
+        now: f64,
+        drain_per_sec: f64,
+    ) -> Result<super::LimiterView, ApiError> {
+        off_runtime(|| self.view_here(portal, now, drain_per_sec))
+    }
 }
 
 /// The decisions on the calling thread (see [`off_runtime`]).
@@ -149,6 +158,41 @@ impl PgLimiterState {
             })
             .collect::<Result<Vec<_>, ::postgres::Error>>()?;
         Ok(window_of(&buckets, now))
+    }
+
+    /// The portal's keys start with `"{portal}|"` (a `LIKE` prefix: right whatever the
+    /// database's collation; the tables hold only the clients of the last minutes).
+    fn view_here(
+        &self,
+        portal: crate::store::PortalId,
+        now: f64,
+        drain_per_sec: f64,
+    ) -> Result<super::LimiterView, ApiError> {
+        let prefix = format!("{portal}|%");
+        let mut conn = self.connection()?;
+        let buckets = conn
+            .query(
+                "SELECT key, level, updated FROM limiter_buckets WHERE key LIKE $1",
+                &[&prefix],
+            )?
+            .iter()
+            .map(|r| {
+                let (level, updated): (f64, f64) = (r.try_get(1)?, r.try_get(2)?);
+                let level = (level - (now - updated).max(0.0) * drain_per_sec).max(0.0);
+                Ok((r.try_get::<_, String>(0)?, level))
+            })
+            .collect::<Result<Vec<_>, ::postgres::Error>>()?;
+        let current = minute_index(now);
+        let operating = conn
+            .query(
+                "SELECT key, SUM(seconds) FROM limiter_operating
+                 WHERE key LIKE $1 AND minute > $2 AND minute <= $3 GROUP BY key",
+                &[&prefix, &(current - OPERATING_BUCKETS), &current],
+            )?
+            .iter()
+            .map(|r| Ok((r.try_get::<_, String>(0)?, r.try_get::<_, f64>(1)?)))
+            .collect::<Result<Vec<_>, ::postgres::Error>>()?;
+        Ok(super::LimiterView::of(buckets, operating))
     }
 
     fn record_here(&self, key: &str, now: f64, seconds: f64) -> Result<(), ApiError> {

@@ -87,7 +87,13 @@ fn type_json(t: &DynamicTypeRecord) -> Value {
     out.insert("updatedTime".into(), json!(t.updated_time));
     out.insert("updatedBy".into(), json!(t.updated_by));
     out.insert("title".into(), json!(t.title));
-    out.insert("relations".into(), json!({"parent": [], "child": []}));
+    out.insert(
+        "relations".into(),
+        t.settings
+            .get("relations")
+            .cloned()
+            .unwrap_or_else(|| json!({"parent": [], "child": []})),
+    );
     out.insert("linkedUserFields".into(), json!({}));
     out.insert("customSections".into(), json!([]));
     out.insert(

@@ -6,10 +6,10 @@
 use super::listing::{self, Dialect, ListField, ListFields};
 use super::{Call, Handler, MethodSpec, Output};
 use crate::domain::access::is_item_type;
-use crate::domain::item_fields::{self, FieldKind};
+use crate::domain::item_fields::{self, FieldKind, ItemContext};
 use crate::domain::items::{self, ItemError};
-use crate::domain::statuses;
 use crate::domain::user_fields::{self, UserField};
+use crate::domain::{dynamic_types, statuses};
 use crate::error::ApiError;
 use crate::store::{Column, Filter, ItemRecord, ListQuery, Tx};
 use b24_protocol::{ErrorCode, RestError, PAGE_SIZE};
@@ -76,6 +76,11 @@ fn d7_error(e: ItemError) -> ApiError {
         ItemError::TooLong(field, limit) => {
             RestError::with_message(ErrorCode::FieldValueNotValid, limit.message(field.name)).into()
         }
+        ItemError::Required(group) => RestError::with_message(
+            ErrorCode::FieldRequired,
+            item_fields::required_message(&group),
+        )
+        .into(),
         ItemError::InvalidUserField(name) => RestError::with_message(
             ErrorCode::FieldValueNotValid,
             format!(
@@ -97,26 +102,32 @@ fn entity_type(call: &Call<'_>, tx: &mut dyn Tx) -> Result<i64, ApiError> {
     Ok(entity_type_id)
 }
 
-/// The item as `crm.item.*` shows it: camelCase keys, real JSON numbers.
-pub fn item_json(item: &ItemRecord, defs: &[UserField]) -> Value {
-    let mut json = item_fields::item_json(item);
+/// The item as `crm.item.*` shows it: camelCase keys, real JSON numbers, the URLs of its files
+/// and its user fields' values.
+pub fn item_json(item: &ItemRecord, files: &ItemContext, defs: &[UserField]) -> Value {
+    let mut json = item_fields::item_json(item, files);
     if let Value::Object(map) = &mut json {
         user_fields::add_d7_values(map, item, defs);
     }
     json
 }
 
-fn wrapped((item, defs): &(ItemRecord, Vec<UserField>)) -> Output {
-    Output::result(json!({ "item": item_json(item, defs) }))
+fn wrapped((item, files, defs): (ItemRecord, ItemContext, Vec<UserField>)) -> Output {
+    Output::result(json!({ "item": item_json(&item, &files, &defs) }))
 }
 
-/// The item with its type's user fields (to show their values).
-fn with_user_fields(
+/// The item with the URLs of its files and its type's user fields, read in the call's
+/// transaction.
+fn with_files(
+    call: &Call<'_>,
     tx: &mut dyn Tx,
     item: ItemRecord,
-) -> Result<(ItemRecord, Vec<UserField>), ApiError> {
+) -> Result<(ItemRecord, ItemContext, Vec<UserField>), ApiError> {
+    let parents = dynamic_types::parent_types(tx, item.entity_type_id)?;
+    let base = &call.state.public_url;
+    let files = ItemContext::of(tx, [&item], base, call.caller.portal_id, parents)?;
     let defs = user_fields::fields_of(tx, item.entity_type_id)?;
-    Ok((item, defs))
+    Ok((item, files, defs))
 }
 
 fn fields_param(call: &Call<'_>) -> Result<Map<String, Value>, ApiError> {
@@ -127,13 +138,15 @@ fn fields_param(call: &Call<'_>) -> Result<Map<String, Value>, ApiError> {
 
 fn add(call: &Call<'_>) -> Result<Output, ApiError> {
     let permissions = &call.caller.permissions;
+    let max_file_bytes = call.state.limits.max_file_bytes;
     let item = call.state.store.write(call.caller.portal_id, |tx| {
         let entity_type_id = entity_type(call, tx)?;
         let fields = fields_param(call)?;
-        let item = items::add(tx, permissions, entity_type_id, &fields).map_err(d7_error)?;
-        with_user_fields(tx, item)
+        let item = items::add(tx, permissions, entity_type_id, &fields, max_file_bytes)
+            .map_err(d7_error)?;
+        with_files(call, tx, item)
     })?;
-    Ok(wrapped(&item))
+    Ok(wrapped(item))
 }
 
 fn get(call: &Call<'_>) -> Result<Output, ApiError> {
@@ -142,21 +155,23 @@ fn get(call: &Call<'_>) -> Result<Output, ApiError> {
         let id = call.params.int("id")?;
         let item =
             items::get(tx, &call.caller.permissions, entity_type_id, id).map_err(d7_error)?;
-        with_user_fields(tx, item)
+        with_files(call, tx, item)
     })?;
-    Ok(wrapped(&item))
+    Ok(wrapped(item))
 }
 
 fn update(call: &Call<'_>) -> Result<Output, ApiError> {
+    let max_file_bytes = call.state.limits.max_file_bytes;
     let item = call.state.store.write(call.caller.portal_id, |tx| {
         let entity_type_id = entity_type(call, tx)?;
         let id = call.params.int("id")?;
         let fields = fields_param(call)?;
-        let item = items::update(tx, &call.caller.permissions, entity_type_id, id, &fields)
+        let permissions = &call.caller.permissions;
+        let item = items::update(tx, permissions, entity_type_id, id, &fields, max_file_bytes)
             .map_err(d7_error)?;
-        with_user_fields(tx, item)
+        with_files(call, tx, item)
     })?;
-    Ok(wrapped(&item))
+    Ok(wrapped(item))
 }
 
 fn delete(call: &Call<'_>) -> Result<Output, ApiError> {
@@ -205,6 +220,16 @@ pub fn catalogue(
             })
             .collect()
     };
+    for parent in dynamic_types::parent_types(tx, entity_type_id)? {
+        let Some(field) = item_fields::parent_field(parent) else {
+            continue;
+        };
+        let mut d = item_fields::descriptor(field, None, d7);
+        d["title"] = json!(parent_title(tx, parent)?);
+        d["settings"] = json!({"parentEntityTypeId": parent});
+        let name = if d7 { field.name } else { field.legacy };
+        described.insert(name.to_string(), d);
+    }
     for f in user_fields::fields_of(tx, entity_type_id)? {
         let name = if d7 {
             f.camel_name()
@@ -223,12 +248,31 @@ pub fn catalogue(
     Ok(described)
 }
 
-/// The fields of one item type, for filters and order: any scalar field, by either name.
-pub struct ItemListFields(pub i64, pub Vec<UserField>);
+/// The title of a parent field: the parent type's name (a smart process's title).
+fn parent_title(tx: &mut dyn Tx, parent: i64) -> Result<String, ApiError> {
+    use crate::domain::EntityTypeId as T;
+    Ok(match parent {
+        T::LEAD => "Lead".into(),
+        T::DEAL => "Deal".into(),
+        T::CONTACT => "Contact".into(),
+        T::COMPANY => "Company".into(),
+        T::QUOTE => "Estimate".into(),
+        T::SMART_INVOICE => "Invoice".into(),
+        _ => tx
+            .dynamic_type_by_entity_type(parent)?
+            .map(|t| t.title)
+            .unwrap_or_default(),
+    })
+}
+
+/// The fields of one item type, for filters and order: any scalar field, by either name; the
+/// second member lists the type's parent types (its `parentId{N}` fields).
+/// The third lists the type's user fields.
+pub struct ItemListFields(pub i64, pub Vec<i64>, pub Vec<UserField>);
 
 impl ItemListFields {
     fn user_field(&self, key: &str) -> Option<&UserField> {
-        self.1.iter().find(|f| f.is_named(key))
+        self.2.iter().find(|f| f.is_named(key))
     }
 }
 
@@ -244,7 +288,7 @@ impl ListFields for ItemListFields {
                 convert: Box::new(move |v| user_fields::sql_value(&user_type, v)),
             });
         }
-        let field = item_fields::find(self.0, key).filter(|f| {
+        let field = item_fields::find_in(self.0, key, &self.1).filter(|f| {
             !matches!(
                 f.kind,
                 FieldKind::IntegerList | FieldKind::Multifield | FieldKind::File
@@ -257,27 +301,34 @@ impl ListFields for ItemListFields {
     }
 
     fn knows(&self, key: &str) -> bool {
-        item_fields::find(self.0, key).is_some() || self.user_field(key).is_some()
+        item_fields::find_in(self.0, key, &self.1).is_some() || self.user_field(key).is_some()
     }
 
     fn exact_only(&self, key: &str) -> bool {
-        item_fields::find(self.0, key).is_some_and(|f| {
+        item_fields::find_in(self.0, key, &self.1).is_some_and(|f| {
             matches!(
                 f.wire_type,
-                "crm_status" | "crm_company" | "crm_contact" | "crm_lead" | "crm_quote"
+                "crm_status"
+                    | "crm_company"
+                    | "crm_contact"
+                    | "crm_lead"
+                    | "crm_quote"
+                    | "crm_entity"
             )
         })
     }
 }
 
-/// Reads `filter`, `order` and `start` into a query over one item type.
+/// Reads `filter`, `order` and `start` into a query over one item type whose parent types are
+/// `parents`.
 pub fn list_query(
     call: &Call<'_>,
     entity_type_id: i64,
+    parents: Vec<i64>,
     defs: Vec<UserField>,
     dialect: Dialect,
 ) -> Result<ListQuery, ApiError> {
-    let fields = ItemListFields(entity_type_id, defs);
+    let fields = ItemListFields(entity_type_id, parents, defs);
     let filter = match call.params.map_ci("filter")? {
         Some(map) => listing::parse_filter(&map, &fields, dialect)?,
         None => Filter::everything(),
@@ -297,7 +348,13 @@ pub fn list_query(
 }
 
 /// Keeps the selected fields (plus `id`) of an answer object; `*` or no select keeps everything.
-fn project(item: Value, entity_type_id: i64, defs: &[UserField], select: &[String]) -> Value {
+fn project(
+    item: Value,
+    entity_type_id: i64,
+    parents: &[i64],
+    defs: &[UserField],
+    select: &[String],
+) -> Value {
     if listing::selects_all(select) {
         return item;
     }
@@ -311,7 +368,7 @@ fn project(item: Value, entity_type_id: i64, defs: &[UserField], select: &[Strin
         .collect();
     let keep: Vec<&str> = select
         .iter()
-        .filter_map(|s| item_fields::find(entity_type_id, s).map(|f| f.name))
+        .filter_map(|s| item_fields::find_in(entity_type_id, s, parents).map(|f| f.name))
         .chain(["id"])
         .chain(named.iter().map(String::as_str))
         .collect();
@@ -328,19 +385,36 @@ fn project(item: Value, entity_type_id: i64, defs: &[UserField], select: &[Strin
 fn list(call: &Call<'_>) -> Result<Output, ApiError> {
     let select = listing::parse_select(call.params.get("select"));
     let page = call.params.page();
-    let (entity_type_id, defs, result) = call.state.store.read(call.caller.portal_id, |tx| {
+    let portal = call.caller.portal_id;
+    let (entity_type_id, result, files, defs) = call.state.store.read(portal, |tx| {
         let entity_type_id = entity_type(call, tx)?;
+        let parents = dynamic_types::parent_types(tx, entity_type_id)?;
         let defs = user_fields::fields_of(tx, entity_type_id)?;
-        let query = list_query(call, entity_type_id, defs.clone(), Dialect::D7)?;
+        let query = list_query(
+            call,
+            entity_type_id,
+            parents.clone(),
+            defs.clone(),
+            Dialect::D7,
+        )?;
         let page =
             items::list(tx, &call.caller.permissions, entity_type_id, query).map_err(d7_error)?;
-        Ok((entity_type_id, defs, page))
+        let files = ItemContext::of(tx, &page.rows, &call.state.public_url, portal, parents)?;
+        Ok((entity_type_id, page, files, defs))
     })?;
     let count = result.rows.len();
     let items: Vec<Value> = result
         .rows
         .iter()
-        .map(|item| project(item_json(item, &defs), entity_type_id, &defs, &select))
+        .map(|item| {
+            project(
+                item_json(item, &files, &defs),
+                entity_type_id,
+                files.parents(),
+                &defs,
+                &select,
+            )
+        })
         .collect();
     Ok(Output {
         result: json!({ "items": items }),

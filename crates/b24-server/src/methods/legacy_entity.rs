@@ -6,7 +6,8 @@
 use super::item::list_query;
 use super::listing::{self, Dialect};
 use super::{Call, Handler, MethodSpec, Output};
-use crate::domain::item_fields::{self, FieldKind};
+use crate::domain::dynamic_types;
+use crate::domain::item_fields::{self, FieldKind, ItemContext};
 use crate::domain::items::{self, ItemError};
 use crate::domain::user_fields::{self, UserField};
 use crate::domain::EntityTypeId;
@@ -97,6 +98,9 @@ fn legacy_error(e: ItemError) -> ApiError {
         ItemError::TooLong(field, limit) => {
             RestError::legacy(format!("{}.", limit.message(field.legacy))).into()
         }
+        ItemError::Required(group) => {
+            RestError::legacy(format!("{}.", item_fields::required_message(&group))).into()
+        }
         ItemError::InvalidUserField(name) => {
             RestError::legacy(format!("The value of the field \"{name}\" is not valid.")).into()
         }
@@ -106,13 +110,19 @@ fn legacy_error(e: ItemError) -> ApiError {
 
 /// The item with legacy names and string values. `select` empty (as `.get` uses it) gives every
 /// field; `*` gives every field but the multi-fields (`PHONE`, `EMAIL`, …), which lists return
-/// only when named. `ID` is always there. `CONTACT_IDS` is written, never shown: the service
-/// leaves it out of `.get` and `.list` (`crm.deal.contact.items.get` reads the contacts).
-pub fn legacy_json(item: &ItemRecord, select: &[String], defs: &[UserField]) -> Value {
+/// only when named. `ID` is always there. A deal's or lead's `CONTACT_IDS` and a company's
+/// `CONTACT_ID` list are written, never shown: the service leaves them out of `.get` and `.list`
+/// (`crm.deal.contact.items.get`, `crm.company.contact.items.get` read the contacts).
+pub fn legacy_json(
+    item: &ItemRecord,
+    select: &[String],
+    files: &ItemContext,
+    defs: &[UserField],
+) -> Value {
     let everything = select.is_empty();
     let star = listing::selects_all(select);
     let mut out = Map::new();
-    let shown = item_fields::fields_of(item.entity_type_id).filter(|f| f.legacy != "CONTACT_IDS");
+    let shown = item_fields::fields_of(item.entity_type_id).filter(|f| f.name != "contactIds");
     for field in shown {
         let named = select.iter().any(|s| s.eq_ignore_ascii_case(field.legacy));
         let wanted = everything
@@ -120,6 +130,17 @@ pub fn legacy_json(item: &ItemRecord, select: &[String], defs: &[UserField]) -> 
             || field.legacy == "ID"
             || (star && field.kind != FieldKind::Multifield);
         if wanted {
+            let value = item_fields::read(item, field);
+            let value = match field.kind {
+                FieldKind::File => files.shown(&value, false),
+                _ => item_fields::legacy_value(field, value),
+            };
+            out.insert(field.legacy.to_string(), value);
+        }
+    }
+    for field in files.parent_fields() {
+        let named = select.iter().any(|s| s.eq_ignore_ascii_case(field.legacy));
+        if everything || star || named {
             let value = item_fields::legacy_value(field, item_fields::read(item, field));
             out.insert(field.legacy.to_string(), value);
         }
@@ -167,20 +188,31 @@ pub fn legacy_id_named(call: &Call<'_>, refusal: &'static str) -> Result<i64, Ap
 fn add(call: &Call<'_>, entity_type_id: i64) -> Result<Output, ApiError> {
     let fields = legacy_fields(call)?;
     legacy_map(call, "params")?;
+    let max_file_bytes = call.state.limits.max_file_bytes;
     let item = call.state.store.write(call.caller.portal_id, |tx| {
-        items::add(tx, &call.caller.permissions, entity_type_id, &fields).map_err(legacy_error)
+        items::add(
+            tx,
+            &call.caller.permissions,
+            entity_type_id,
+            &fields,
+            max_file_bytes,
+        )
+        .map_err(legacy_error)
     })?;
     Ok(Output::result(Value::from(item.id)))
 }
 
 fn get(call: &Call<'_>, entity_type_id: i64) -> Result<Output, ApiError> {
     let id = legacy_id(call)?;
-    let (item, defs) = call.state.store.read(call.caller.portal_id, |tx| {
+    let portal = call.caller.portal_id;
+    let (item, files, defs) = call.state.store.read(portal, |tx| {
         let item =
             items::get(tx, &call.caller.permissions, entity_type_id, id).map_err(legacy_error)?;
-        Ok((item, user_fields::fields_of(tx, entity_type_id)?))
+        let parents = dynamic_types::parent_types(tx, entity_type_id)?;
+        let files = ItemContext::of(tx, [&item], &call.state.public_url, portal, parents)?;
+        Ok((item, files, user_fields::fields_of(tx, entity_type_id)?))
     })?;
-    Ok(Output::result(legacy_json(&item, &[], &defs)))
+    Ok(Output::result(legacy_json(&item, &[], &files, &defs)))
 }
 
 fn list(call: &Call<'_>, entity_type_id: i64) -> Result<Output, ApiError> {
@@ -189,18 +221,28 @@ fn list(call: &Call<'_>, entity_type_id: i64) -> Result<Output, ApiError> {
         select.push("*".into());
     }
     let page = call.params.page();
-    let (defs, result) = call.state.store.read(call.caller.portal_id, |tx| {
+    let portal = call.caller.portal_id;
+    let (result, files, defs) = call.state.store.read(portal, |tx| {
+        let parents = dynamic_types::parent_types(tx, entity_type_id)?;
         let defs = user_fields::fields_of(tx, entity_type_id)?;
-        let query = list_query(call, entity_type_id, defs.clone(), Dialect::LegacyCrm)?;
-        let page = items::list(tx, &call.caller.permissions, entity_type_id, query)
+        let query = list_query(
+            call,
+            entity_type_id,
+            parents.clone(),
+            defs.clone(),
+            Dialect::LegacyCrm,
+        )?;
+        let result = items::list(tx, &call.caller.permissions, entity_type_id, query)
             .map_err(legacy_error)?;
-        Ok((defs, page))
+        let base = &call.state.public_url;
+        let files = ItemContext::of(tx, &result.rows, base, portal, parents)?;
+        Ok((result, files, defs))
     })?;
     let count = result.rows.len();
     let rows: Vec<Value> = result
         .rows
         .iter()
-        .map(|item| legacy_json(item, &select, &defs))
+        .map(|item| legacy_json(item, &select, &files, &defs))
         .collect();
     Ok(Output {
         result: Value::Array(rows),
@@ -213,9 +255,17 @@ fn update(call: &Call<'_>, entity_type_id: i64) -> Result<Output, ApiError> {
     let id = legacy_id(call)?;
     let fields = legacy_fields(call)?;
     legacy_map(call, "params")?;
+    let max_file_bytes = call.state.limits.max_file_bytes;
     call.state.store.write(call.caller.portal_id, |tx| {
-        items::update(tx, &call.caller.permissions, entity_type_id, id, &fields)
-            .map_err(legacy_error)
+        items::update(
+            tx,
+            &call.caller.permissions,
+            entity_type_id,
+            id,
+            &fields,
+            max_file_bytes,
+        )
+        .map_err(legacy_error)
     })?;
     Ok(Output::result(Value::Bool(true)))
 }

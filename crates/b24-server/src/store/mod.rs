@@ -489,6 +489,8 @@ pub trait Tx:
     fn app_by_client_id(&mut self, client_id: &str) -> Result<Option<AppRecord>, ApiError>;
     /// An application by id.
     fn app(&mut self, id: i64) -> Result<Option<AppRecord>, ApiError>;
+    /// Up to `limit` applications with an id above `after`, by id (the web console's list).
+    fn apps_after(&mut self, after: i64, limit: u64) -> Result<Vec<AppRecord>, ApiError>;
     /// Blocks or unblocks an application.
     fn set_app_blocked(&mut self, id: i64, blocked: bool) -> Result<(), ApiError>;
     /// Opens (or closes) an application to a user.

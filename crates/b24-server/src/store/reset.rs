@@ -1143,6 +1143,7 @@ impl ResetTx for SqlTx<'_> {
         self.reindex_all_item_stages()?;
         self.reindex_all_user_field_values()?;
         self.link_unlinked_contacts()?;
+        self.mirror_all_contact_companies()?;
         self.derive_all_item_fields()
     }
 

@@ -808,7 +808,14 @@ CREATE TABLE host_sessions (
     PRIMARY KEY (portal_id, digest)
 );
 "#,
-    // next (userfields): the values of CRM user fields (`UF_CRM_*`), one row per value (a
+    // 25: contacts list their companies (`companyIds`) and companies their
+    // contacts (`contactIds`), mirrored from `crm_contact_companies`; existing portals are
+    // marked so the next start mirrors the rows they hold (`store/upgrades.rs`).
+    r#"
+INSERT INTO sequences (portal_id, name, value)
+    SELECT id, 'pending:mirror_contact_companies', 1 FROM portals;
+"#,
+    // 26 (userfields): the values of CRM user fields (`UF_CRM_*`), one row per value (a
     // multiple field has several positions). The item's own `extra` JSON is what reads return;
     // these rows are the index a filter or an order on a user field runs on: by
     // (field, value, item) for each value type, and by (item type, item) for the cascade when an

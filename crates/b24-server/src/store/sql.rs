@@ -528,6 +528,16 @@ impl Tx for SqlTx<'_> {
         )
     }
 
+    fn apps_after(&mut self, after: i64, limit: u64) -> Result<Vec<AppRecord>, ApiError> {
+        self.all(
+            &format!(
+                "SELECT {APP_COLUMNS} FROM oauth_apps WHERE portal_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+            ),
+            &args![self.portal, after, limit as i64],
+            app_from_row,
+        )
+    }
+
     fn set_app_blocked(&mut self, id: i64, blocked: bool) -> Result<(), ApiError> {
         self.exec(
             "UPDATE oauth_apps SET blocked = ?3 WHERE portal_id = ?1 AND id = ?2",

@@ -961,6 +961,55 @@ mod tests {
         assert!(!again, "the mark is taken by the first start");
     }
 
+    #[test]
+    fn contacts_and_companies_from_before_the_mirrors_list_their_links_on_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = MIGRATIONS
+            .iter()
+            .position(|m| m.contains("pending:mirror_contact_companies"))
+            .unwrap();
+        {
+            let mut conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            let tx = conn.transaction().unwrap();
+            for migration in &MIGRATIONS[..index] {
+                tx.execute_batch(&migration.replace(SQLITE_WITHOUT_ROWID, "WITHOUT ROWID"))
+                    .unwrap();
+            }
+            tx.execute_batch(&format!(
+                r#"PRAGMA user_version = {index};
+                 INSERT INTO portals (id, domain, member_id, public_url, created)
+                     VALUES (1, 'example.test', 'member', 'http://example.test', '');
+                 INSERT INTO crm_items VALUES
+                     (1, 3, 9, '', 1, 1, 1, 'T1', 'T2', '{{"companyId":5}}'),
+                     (1, 4, 5, 'A', 1, 1, 1, 'T1', 'T2', '{{}}'),
+                     (1, 4, 6, 'B', 1, 1, 1, 'T1', 'T2', '{{}}');
+                 INSERT INTO crm_contact_companies VALUES (1, 9, 6, 5, 0), (1, 9, 5, 20, 1);"#
+            ))
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let ran = store
+            .transaction(1, true, |tx| {
+                tx.finish_upgrades().map(|done| !done.is_empty())
+            })
+            .unwrap();
+        assert!(ran);
+        let (contact, a, b) = store
+            .transaction(1, false, |tx| {
+                Ok((
+                    tx.item(3, 9)?.unwrap(),
+                    tx.item(4, 5)?.unwrap(),
+                    tx.item(4, 6)?.unwrap(),
+                ))
+            })
+            .unwrap();
+        assert_eq!(contact.extra["companyIds"], serde_json::json!([5, 6]));
+        assert_eq!(contact.extra["companyId"], 5);
+        assert_eq!(a.extra["contactIds"], serde_json::json!([9]));
+        assert_eq!(b.extra["contactIds"], serde_json::json!([9]));
+    }
+
     /// Commits reach the database file without any commit crossing SQLite's inline checkpoint
     /// threshold: the background thread copied them out of the WAL.
     #[test]

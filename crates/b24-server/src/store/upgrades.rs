@@ -30,6 +30,10 @@ const PENDING: &[(&str, &str)] = &[
         "pending:derive_item_fields",
         "computed the stage, communication and activity fields of existing CRM items",
     ),
+    (
+        "pending:mirror_contact_companies",
+        "listed the linked companies of existing contacts and the contacts of companies",
+    ),
 ];
 
 /// Finishing migrations.
@@ -54,6 +58,7 @@ impl UpgradeTx for SqlTx<'_> {
                 "pending:reindex_communications" => self.reindex_all_communications()?,
                 "pending:index_item_stages" => self.reindex_all_item_stages()?,
                 "pending:derive_item_fields" => self.derive_all_item_fields()?,
+                "pending:mirror_contact_companies" => self.mirror_all_contact_companies()?,
                 _ => self.link_unlinked_contacts()?,
             }
             done.push(*what);
@@ -80,9 +85,28 @@ impl SqlTx<'_> {
         Ok(())
     }
 
-    /// Gives every contact without links whose `companyId` names a company its primary link:
-    /// contacts written before the links existed, and imported ones (an export carries the
-    /// contact's field, not the link rows). One pass over the portal's contacts.
+    /// Mirrors the link rows into the contacts' `companyIds` and the companies' `contactIds`.
+    /// One pass over the portal's link rows.
+    pub(super) fn mirror_all_contact_companies(&mut self) -> Result<(), ApiError> {
+        let links = self.all(
+            "SELECT contact_id, company_id FROM crm_contact_companies WHERE portal_id = ?1",
+            &args![self.portal],
+            |r| Ok((r.int(0)?, r.int(1)?)),
+        )?;
+        let mut contacts: Vec<i64> = links.iter().map(|l| l.0).collect();
+        let mut companies: Vec<i64> = links.iter().map(|l| l.1).collect();
+        contacts.sort_unstable();
+        contacts.dedup();
+        companies.sort_unstable();
+        companies.dedup();
+        crate::domain::contact_companies::mirror(self, &contacts, &companies)
+    }
+
+    /// Gives every contact without links the links its fields name: each company of its
+    /// `companyIds` (the mirror an export carries), in order, else the company its `companyId`
+    /// names; the `companyId` one (else the first) primary. Contacts written before the links
+    /// existed, and imported ones (an export carries the contact's fields, not the link rows).
+    /// One pass over the portal's contacts.
     pub(super) fn link_unlinked_contacts(&mut self) -> Result<(), ApiError> {
         let contacts = self.all(
             "SELECT id, extra FROM crm_items WHERE portal_id = ?1 AND entity_type_id = 3",
@@ -91,25 +115,51 @@ impl SqlTx<'_> {
         )?;
         for (contact, extra) in contacts {
             let extra: Map<String, Value> = serde_json::from_str(&extra).unwrap_or_default();
-            let Some(company) = extra
+            let primary = extra
                 .get("companyId")
                 .and_then(bind_int)
-                .filter(|id| *id > 0)
-            else {
+                .filter(|id| *id > 0);
+            let mut companies: Vec<i64> = extra
+                .get("companyIds")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(bind_int).filter(|id| *id > 0).collect())
+                .unwrap_or_default();
+            if let Some(primary) = primary {
+                if !companies.contains(&primary) {
+                    companies.insert(0, primary);
+                }
+            }
+            let Some(&first) = companies.first() else {
                 continue;
             };
-            self.exec(
-                "INSERT INTO crm_contact_companies (portal_id, contact_id, company_id, sort, is_primary)
-                 SELECT ?1, ?2, ?3, 10, ?4
-                 WHERE NOT EXISTS (
-                     SELECT 1 FROM crm_contact_companies WHERE portal_id = ?1 AND contact_id = ?2)",
-                &[
-                    Arg::Int(self.portal),
-                    Arg::Int(contact),
-                    Arg::Int(company),
-                    Arg::Bool(true),
-                ],
+            let primary = primary.unwrap_or(first);
+            let linked = self.opt(
+                "SELECT 1 FROM crm_contact_companies WHERE portal_id = ?1 AND contact_id = ?2",
+                &args![self.portal, contact],
+                |_| Ok(()),
             )?;
+            if linked.is_some() {
+                continue;
+            }
+            let mut seen = Vec::new();
+            companies.retain(|c| {
+                let new = !seen.contains(c);
+                seen.push(*c);
+                new
+            });
+            for (i, company) in companies.into_iter().enumerate() {
+                self.exec(
+                    "INSERT INTO crm_contact_companies (portal_id, contact_id, company_id, sort, is_primary)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    &[
+                        Arg::Int(self.portal),
+                        Arg::Int(contact),
+                        Arg::Int(company),
+                        Arg::Int(10 * (i as i64 + 1)),
+                        Arg::Bool(company == primary),
+                    ],
+                )?;
+            }
         }
         Ok(())
     }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The npm project of the browser test.
-fn browser_dir() -> PathBuf {
+pub(crate) fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
 }
 
@@ -20,7 +20,7 @@ fn browser_dir() -> PathBuf {
 ///
 /// # Panics
 /// Under CI, when something is missing.
-fn browser_tools() -> Option<PathBuf> {
+pub(crate) fn browser_tools() -> Option<PathBuf> {
     let chromium = std::env::var_os("B24_TEST_CHROMIUM")
         .map(PathBuf::from)
         .or_else(|| {

@@ -29,6 +29,7 @@ fn start(
         child: command.spawn().unwrap(),
         base: String::new(),
         webhook: None,
+        console: None,
     };
     let child = &mut server.child;
     // A log pipe whose reader has exited: writes to it fail with EPIPE.
