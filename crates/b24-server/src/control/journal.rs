@@ -231,6 +231,7 @@ async fn clear(
         store.write(portal, |tx| tx.clear_journal())
     })
     .await?;
+    state.control.recorder.answers().forget_portal(portal);
     Ok(StatusCode::NO_CONTENT)
 }
 

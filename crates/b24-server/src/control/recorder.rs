@@ -29,6 +29,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use b24_protocol::params::DecodeLimits;
 use b24_protocol::request::{request_params, BodyKind};
+use bytes::Bytes;
 use serde_json::{Map, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -306,10 +307,13 @@ struct Pending {
     params: Map<String, Value>,
     batch: Option<Vec<BatchCommand>>,
     fault: Option<i64>,
+    /// The answer's bytes, for [`Answers`] (shared with the answer sent, not copied).
+    answer: Option<Bytes>,
 }
 
 impl Pending {
-    fn into_entry(self) -> NewJournalEntry {
+    fn into_entry(self, answers: &mut Vec<Option<Bytes>>) -> NewJournalEntry {
+        answers.push(self.answer);
         NewJournalEntry {
             at: self.at,
             via: self.via.unwrap_or_else(|| "none".to_string()),
@@ -342,6 +346,8 @@ pub struct Recorder {
     flushing: Arc<Notify>,
     dropped: AtomicU64,
     warned_at: AtomicU64,
+    /// The newest answers, in memory only.
+    answers: Arc<Answers>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -370,7 +376,13 @@ impl Recorder {
             flushing: Arc::new(Notify::new()),
             dropped: AtomicU64::new(0),
             warned_at: AtomicU64::new(0),
+            answers: Arc::default(),
         }
+    }
+
+    /// The answers of the newest calls this process journaled (see [`Answers`]).
+    pub fn answers(&self) -> &Answers {
+        &self.answers
     }
 
     /// Whether calls are recorded.
@@ -455,6 +467,7 @@ pub fn start(state: &AppState) -> Option<Writer> {
         recorder.keep,
         receiver,
         recorder.flushing.clone(),
+        recorder.answers.clone(),
     ));
     Some(Writer {
         state: state.clone(),
@@ -467,15 +480,13 @@ async fn write_loop(
     keep: u64,
     mut receiver: mpsc::Receiver<Message>,
     flushing: Arc<Notify>,
+    answers: Arc<Answers>,
 ) {
     let mut acks = Vec::new();
     // Kept across batches at their full size: growing fresh vectors every batch made the
     // allocator fault in new (huge) pages, which the kernel zeroes — the largest share of the
     // journal's cost in profiles.
-    let mut buffers = Buffers {
-        entries: Vec::with_capacity(MAX_BATCH),
-        run: Vec::with_capacity(MAX_BATCH),
-    };
+    let mut buffers = Buffers::new();
     while let Some(first) = receiver.recv().await {
         // Gather for up to LINGER, asleep (a wake-up per call would cost the callers more than
         // the write), unless a reader waits: one commit of many rows costs far less than many
@@ -497,10 +508,10 @@ async fn write_loop(
             }
         }
         if !buffers.entries.is_empty() {
-            let store = store.clone();
+            let (store, answers) = (store.clone(), answers.clone());
             let mut taken = std::mem::take(&mut buffers);
             let written = tokio::task::spawn_blocking(move || {
-                let result = write(&store, keep, &mut taken);
+                let result = write(&store, keep, &mut taken, &answers);
                 (taken, result)
             })
             .await;
@@ -516,10 +527,7 @@ async fn write_loop(
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "the request journal writer panicked");
-                    buffers = Buffers {
-                        entries: Vec::with_capacity(MAX_BATCH),
-                        run: Vec::with_capacity(MAX_BATCH),
-                    };
+                    buffers = Buffers::new();
                 }
             }
         }
@@ -534,26 +542,167 @@ async fn write_loop(
 struct Buffers {
     entries: Vec<Pending>,
     run: Vec<NewJournalEntry>,
+    answers: Vec<Option<Bytes>>,
 }
 
-/// Writes the gathered entries in order, one transaction per run of one portal's entries, and
-/// leaves both vectors empty.
-fn write(store: &Store, keep: u64, buffers: &mut Buffers) -> anyhow::Result<()> {
-    let Buffers { entries, run } = buffers;
+impl Buffers {
+    fn new() -> Self {
+        Self {
+            entries: Vec::with_capacity(MAX_BATCH),
+            run: Vec::with_capacity(MAX_BATCH),
+            answers: Vec::with_capacity(MAX_BATCH),
+        }
+    }
+}
+
+/// Writes the gathered entries in order, one transaction per run of one portal's entries, keeps
+/// their answers under the numbers they were given, and leaves the vectors empty.
+fn write(store: &Store, keep: u64, buffers: &mut Buffers, kept: &Answers) -> anyhow::Result<()> {
+    let Buffers {
+        entries,
+        run,
+        answers,
+    } = buffers;
     let mut entries = entries.drain(..).peekable();
     while let Some(first) = entries.next() {
         let portal = first.portal;
         run.clear();
-        run.push(first.into_entry());
+        answers.clear();
+        run.push(first.into_entry(answers));
         while let Some(next) = entries.next_if(|p| p.portal == portal) {
-            run.push(next.into_entry());
+            run.push(next.into_entry(answers));
         }
-        store
+        let last = store
             .write(portal, |tx| tx.append_journal(run, keep))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        kept.keep(portal, last - run.len() as i64 + 1, answers.drain(..));
     }
     run.clear();
     Ok(())
+}
+
+/// The answers of the newest calls this process journaled, for the console's call page: in
+/// memory only (bounded by [`ANSWERS_KEPT`] and [`ANSWER_BYTES_KEPT`]), shared with the bytes
+/// sent rather than copied, and never written to the database, so the journal's rows stay as
+/// small as they were. Token endpoint answers are never kept; secrets in a REST answer are
+/// redacted when it is shown.
+#[derive(Debug, Default)]
+pub struct Answers {
+    kept: Mutex<AnswerQueue>,
+}
+
+#[derive(Debug, Default)]
+struct AnswerQueue {
+    /// Oldest first: (portal, journal number, answer).
+    entries: std::collections::VecDeque<(PortalId, i64, Bytes)>,
+    bytes: usize,
+}
+
+/// Answers kept at most (across portals).
+const ANSWERS_KEPT: usize = 2_000;
+/// Bytes of answers kept at most.
+const ANSWER_BYTES_KEPT: usize = 16 << 20;
+/// Larger answers are not kept (a page of 50 items is far smaller).
+const ANSWER_MAX_BYTES: usize = 512 << 10;
+
+impl Answers {
+    fn keep(&self, portal: PortalId, first_seq: i64, answers: impl Iterator<Item = Option<Bytes>>) {
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        for (seq, answer) in (first_seq..).zip(answers) {
+            let Some(answer) = answer else { continue };
+            kept.bytes += answer.len();
+            kept.entries.push_back((portal, seq, answer));
+        }
+        while kept.entries.len() > ANSWERS_KEPT || kept.bytes > ANSWER_BYTES_KEPT {
+            let Some((_, _, gone)) = kept.entries.pop_front() else {
+                break;
+            };
+            kept.bytes -= gone.len();
+        }
+    }
+
+    /// The answer of journal entry `seq` of `portal`, while it is kept; secret-named keys are
+    /// removed from a JSON answer at any depth.
+    pub fn get(&self, portal: PortalId, seq: i64) -> Option<KeptAnswer> {
+        let bytes = {
+            let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+            kept.entries
+                .iter()
+                .rev()
+                .find(|(p, s, _)| *p == portal && *s == seq)
+                .map(|(_, _, b)| b.clone())?
+        };
+        Some(match serde_json::from_slice::<Value>(&bytes) {
+            Ok(json) => KeptAnswer::Json(redacted(json)),
+            Err(_) => KeptAnswer::Text(String::from_utf8_lossy(&bytes).into_owned()),
+        })
+    }
+
+    /// Forgets a portal's answers (its journal was cleared, reset or restored).
+    pub fn forget_portal(&self, portal: PortalId) {
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let queue = &mut *kept;
+        queue.entries.retain(|(p, _, b)| {
+            let keep = *p != portal;
+            if !keep {
+                queue.bytes -= b.len();
+            }
+            keep
+        });
+    }
+}
+
+/// `value` with the value of every secret-named key replaced by `"REDACTED"`, at any depth (the
+/// key stays, so the reader sees what the answer held).
+fn redacted(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let v = if is_secret_name(&k) {
+                        Value::String("REDACTED".into())
+                    } else {
+                        redacted(v)
+                    };
+                    (k, v)
+                })
+                .collect(),
+        ),
+        Value::Array(list) => Value::Array(list.into_iter().map(redacted).collect()),
+        other => other,
+    }
+}
+
+/// An answer as the console shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeptAnswer {
+    /// A JSON answer, secrets removed.
+    Json(Value),
+    /// Anything else (an HTML error page from a fault rule), as text.
+    Text(String),
+}
+
+/// The answer's bytes, when its body is already whole in memory and not too large; the response
+/// goes on with the same bytes (no copy). A streamed body is left alone.
+async fn answer_bytes(response: Response) -> (Response, Option<Bytes>) {
+    use axum::body::HttpBody;
+    let whole = response
+        .body()
+        .size_hint()
+        .exact()
+        .is_some_and(|n| n as usize <= ANSWER_MAX_BYTES);
+    if !whole {
+        return (response, None);
+    }
+    let (parts, body) = response.into_parts();
+    match axum::body::to_bytes(body, ANSWER_MAX_BYTES).await {
+        Ok(bytes) => (
+            Response::from_parts(parts, axum::body::Body::from(bytes.clone())),
+            Some(bytes),
+        ),
+        // Not reached for a body of known size; answer what is left rather than fail.
+        Err(_) => (Response::from_parts(parts, axum::body::Body::empty()), None),
+    }
 }
 
 /// Wraps `/rest/…` and `/oauth/token/`: records each answered call (preflights excepted).
@@ -564,8 +713,14 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     let at = state.clock.now();
     let started = Instant::now();
     let uri = request.uri().clone();
-    let mut response = next.run(request).await;
+    let response = next.run(request).await;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
+    // The token endpoint's answers are tokens: never kept.
+    let (mut response, answer) = if uri.path().starts_with("/oauth/") {
+        (response, None)
+    } else {
+        answer_bytes(response).await
+    };
     let (portal, pending) = describe(&uri, &mut response, state.limits.decode);
     // The call's portal (found from its credential inside), at that portal's time.
     let portal = portal.unwrap_or(state.portal_id);
@@ -579,6 +734,7 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         portal,
         at,
         ms,
+        answer,
         ..pending
     });
     response
@@ -627,6 +783,7 @@ fn describe(
             params,
             batch: call.batch,
             fault,
+            answer: None,
         },
     )
 }

@@ -175,6 +175,7 @@ pub async fn reset_portal(
     // Calls answered before the reset are in the journal it wipes, not written after it.
     state.control.recorder.flush().await;
     let mut outcome = on_store(state, move |store| reset(store, portal, keep_auth)).await?;
+    state.control.recorder.answers().forget_portal(portal);
     // The counters this process holds in memory, and its clock, follow at once.
     let (buckets, operating) = state.limiter.forget_portal(portal);
     for (table, forgotten) in [

@@ -627,3 +627,29 @@ async fn over_https_the_console_is_served_with_a_secure_cookie_and_answers_its_c
         assert_eq!(response.status(), expected, "{host}");
     }
 }
+
+#[tokio::test]
+async fn a_calls_page_shows_the_answer_it_sent_while_this_server_holds_it() {
+    let app = spawn_app().await;
+    let (status, added) = app
+        .call(
+            "crm.item.add",
+            json!({"entityTypeId": 2, "fields": {"title": "Answer probe 7"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{added}");
+    let id = added["result"]["item"]["id"].clone();
+    let (_, journal) = app
+        .control(reqwest::Method::GET, "/journal?method=crm.item.add", None)
+        .await;
+    let seq = journal["entries"][0]["seq"].clone();
+    let cookie = sign_in(&app).await;
+
+    let (status, html) = page(&app, &format!("requests/{seq}"), &cookie).await;
+
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("The answer sent"), "{html}");
+    assert!(html.contains("Answer probe 7"), "{html}");
+    assert!(html.contains(&format!("&quot;id&quot;: {id}")), "{html}");
+    assert!(html.contains("&quot;time&quot;"), "{html}");
+}

@@ -11,6 +11,7 @@ use crate::control::clock::{change_clock, ClockChange, ClockView};
 use crate::control::events::{list_events, redeliver_event, EventQuery};
 use crate::control::faults::{self, Rule};
 use crate::control::journal::FilterRequest;
+use crate::control::recorder::KeptAnswer;
 use crate::control::state::{
     delete_snapshot, list_snapshots, reset_portal, restore_snapshot,
     save_snapshot as store_snapshot,
@@ -612,10 +613,33 @@ pub async fn request(ctx: Ctx, Path(seq): Path<i64>) -> Response {
             ));
             body.push_str("<p class=\"hint\">The description is the error table's; a method may have worded it for the call.</p>");
         }
+        None => {}
+    }
+    // The answer itself, while this process still holds it in memory (the newest calls only).
+    match ctx
+        .state
+        .control
+        .recorder
+        .answers()
+        .get(ctx.state.portal_id, seq)
+    {
+        Some(KeptAnswer::Json(answer)) => {
+            body.push_str(&json_block(&answer, "The answer sent"));
+            body.push_str(
+                "<p class=\"hint\">Values of secret-named keys are shown as REDACTED.</p>",
+            );
+        }
+        Some(KeptAnswer::Text(text)) => {
+            let _ = write!(
+                body,
+                "<pre aria-label=\"The answer sent\">{}</pre>",
+                esc(&text)
+            );
+        }
         None => {
             let _ = write!(
                 body,
-                "<p>HTTP {} with a <code>result</code>. The journal keeps the call's parameters and outcome, not the result itself (answers can be large).</p>",
+                "<p>HTTP {}. The answer itself is no longer held: this server keeps the answers of its newest calls in memory only (the journal in the database keeps parameters and outcome).</p>",
                 x.http
             );
         }
