@@ -1088,6 +1088,7 @@ impl Tx for SqlTx<'_> {
     }
 
     fn insert_outbox(&mut self, o: &OutboxRecord) -> Result<i64, ApiError> {
+        super::OUTBOX_INSERTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let id = self.next_id("event_outbox")?;
         // JSON text: a NUL is escaped, and this column is never read as `jsonb`.
         let data = o.data.to_string();
