@@ -33,14 +33,16 @@ pub fn serve() -> anyhow::Result<()> {
             let (stream, _) = listener.accept().await?;
             stream.set_nodelay(true)?;
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(|_: Request<hyper::body::Incoming>| async {
-                    let mut response = Response::new(Full::new(Bytes::from_static(BODY.as_bytes())));
-                    response.headers_mut().insert(
-                        CONTENT_TYPE,
-                        HeaderValue::from_static("application/json; charset=utf-8"),
-                    );
-                    Ok::<_, Infallible>(response)
-                });
+                let service =
+                    hyper::service::service_fn(|_: Request<hyper::body::Incoming>| async {
+                        let mut response =
+                            Response::new(Full::new(Bytes::from_static(BODY.as_bytes())));
+                        response.headers_mut().insert(
+                            CONTENT_TYPE,
+                            HeaderValue::from_static("application/json; charset=utf-8"),
+                        );
+                        Ok::<_, Infallible>(response)
+                    });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
                     .await;

@@ -277,7 +277,11 @@ type Sampled = (Option<Memory>, Option<Duration>, Option<Duration>);
 fn postgres_cpu() -> Option<Duration> {
     let mut total = Duration::ZERO;
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
@@ -291,7 +295,8 @@ fn postgres_cpu() -> Option<Duration> {
 impl ServerSampler {
     fn start(pids: Vec<u32>, measure_from: Instant) -> Self {
         let (stop, mut stopped) = tokio::sync::oneshot::channel();
-        let cpu = move |pids: &[u32]| -> Option<Duration> { pids.iter().map(|&p| cpu_time(p)).sum() };
+        let cpu =
+            move |pids: &[u32]| -> Option<Duration> { pids.iter().map(|&p| cpu_time(p)).sum() };
         let task = tokio::spawn(async move {
             let first = pids[0];
             let mut peak = resident(first);
@@ -341,7 +346,15 @@ pub async fn closed_loop(
     duration: Duration,
     server_pid: u32,
 ) -> anyhow::Result<(Vec<Worker>, Measurement)> {
-    closed_loop_on(workers, workload, fixture, warmup, duration, vec![server_pid]).await
+    closed_loop_on(
+        workers,
+        workload,
+        fixture,
+        warmup,
+        duration,
+        vec![server_pid],
+    )
+    .await
 }
 
 /// [`closed_loop`] against several server processes (the workers' connections spread over

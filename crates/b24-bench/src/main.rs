@@ -233,12 +233,10 @@ async fn measure_size(
     let data_dir = data_root.join(format!("activities-{activities}"));
     let server = &match args.backend {
         Backend::Sqlite => server.clone(),
-        Backend::Postgres => {
-            server.with_database_url(Some(fresh_postgres_schema(
-                &args.database_url,
-                &format!("b24_bench_{activities}"),
-            )?))
-        }
+        Backend::Postgres => server.with_database_url(Some(fresh_postgres_schema(
+            &args.database_url,
+            &format!("b24_bench_{activities}"),
+        )?)),
     };
     let seeded_in = if args.backend == Backend::Sqlite && data_dir.join("b24.sqlite3").is_file() {
         eprintln!("reusing seeded data in {}", data_dir.display());
@@ -424,7 +422,10 @@ async fn postgres_runs(
     let mut one = Vec::new();
     let mut workers = open_workers(&running[0].endpoint, args.connections).await?;
     for workload in scenarios {
-        eprintln!("{activities} activities, PostgreSQL, 1 process: {}", workload.label());
+        eprintln!(
+            "{activities} activities, PostgreSQL, 1 process: {}",
+            workload.label()
+        );
         let pids = vec![running[0].pid()];
         let (back, m) =
             closed_loop_on(workers, workload, fixture.clone(), warmup, duration, pids).await?;
@@ -446,7 +447,12 @@ async fn postgres_runs(
         let mut workers = Vec::with_capacity(args.connections);
         for i in 0..args.connections {
             let endpoint = &running[i % running.len()].endpoint;
-            workers.extend(open_workers(endpoint, 1).await?.into_iter().map(|w| w.reseeded(i)));
+            workers.extend(
+                open_workers(endpoint, 1)
+                    .await?
+                    .into_iter()
+                    .map(|w| w.reseeded(i)),
+            );
         }
         for workload in scenarios {
             eprintln!(

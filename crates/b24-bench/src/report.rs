@@ -381,7 +381,10 @@ pub fn comparison_section(
     hyper: Option<&Measurement>,
     postgres: Option<&crate::PostgresRuns>,
 ) -> String {
-    let mut out = format!("### Ratios, {} activities (same run)\n\n", count(r.activities));
+    let mut out = format!(
+        "### Ratios, {} activities (same run)\n\n",
+        count(r.activities)
+    );
     let _ = writeln!(
         out,
         "| figure | calls/s | ÷ calls/s | ratio | server CPU µs/call | ÷ that | db CPU µs/call | ÷ that |\n\
@@ -403,11 +406,7 @@ pub fn comparison_section(
     };
     let backend = format!("{:?}", args.backend);
     if let (Some(hyper), Some(time)) = (hyper, r.scenario(Workload::ServerTime)) {
-        line(
-            format!("server.time ({backend}) ÷ bare hyper"),
-            time,
-            hyper,
-        );
+        line(format!("server.time ({backend}) ÷ bare hyper"), time, hyper);
     }
     if let Some(pg) = postgres {
         let pick = |runs: &[(Workload, Measurement)], w: Workload| {
@@ -416,7 +415,11 @@ pub fn comparison_section(
         for w in [Workload::ServerTime, Workload::BindingPairs] {
             if args.backend != crate::server::Backend::Postgres {
                 if let (Some(p), Some(s)) = (pick(&pg.one, w), r.scenario(w)) {
-                    line(format!("{}: PostgreSQL, 1 process ÷ SQLite", w.label()), &p, s);
+                    line(
+                        format!("{}: PostgreSQL, 1 process ÷ SQLite", w.label()),
+                        &p,
+                        s,
+                    );
                 }
             }
             if let (Some(many), Some(one)) = (pick(&pg.many, w), pick(&pg.one, w)) {
@@ -431,10 +434,7 @@ pub fn comparison_section(
                 );
             }
         }
-        if let (Some(pt), Some(st)) = (
-            pick(&pg.one, Workload::ServerTime),
-            hyper,
-        ) {
+        if let (Some(pt), Some(st)) = (pick(&pg.one, Workload::ServerTime), hyper) {
             line("server.time (PostgreSQL) ÷ bare hyper".to_string(), &pt, st);
         }
     }

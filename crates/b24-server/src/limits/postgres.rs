@@ -39,8 +39,17 @@ const SWEEP_BATCH: i64 = 4 * SWEEP_EVERY as i64;
 pub struct PgLimiterState {
     pool: PgPool,
     decisions: AtomicU64,
-    /// Per key, the window's buckets as last read and when.
-    windows: Mutex<HashMap<String, (Instant, Vec<MinuteBucket>)>>,
+    /// Per key, the window's buckets as last read.
+    windows: Mutex<HashMap<String, CachedWindow>>,
+}
+
+/// An operating-time window as read from the database.
+struct CachedWindow {
+    /// When (this process's clock).
+    read: Instant,
+    /// For which minute of the portal clock.
+    minute: i64,
+    buckets: Vec<MinuteBucket>,
 }
 
 impl PgLimiterState {
@@ -53,7 +62,7 @@ impl PgLimiterState {
         }
     }
 
-    fn windows(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Vec<MinuteBucket>)>> {
+    fn windows(&self) -> std::sync::MutexGuard<'_, HashMap<String, CachedWindow>> {
         self.windows.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -76,18 +85,28 @@ impl LimiterState for PgLimiterState {
     }
 
     fn operating(&self, key: &str, now: f64) -> Result<OperatingWindow, ApiError> {
-        if let Some((read, buckets)) = self.windows().get(key) {
-            if read.elapsed() < WINDOW_FRESH {
-                return Ok(window_of(buckets, now));
+        let minute = minute_index(now);
+        if let Some(cached) = self.windows().get(key) {
+            // Read for this same minute of the portal clock (which tests and operators move).
+            if cached.minute == minute && cached.read.elapsed() < WINDOW_FRESH {
+                return Ok(window_of(&cached.buckets, now));
             }
         }
         let buckets = off_runtime(|| self.operating_here(key, now))?;
         let window = window_of(&buckets, now);
         let mut windows = self.windows();
         if windows.len() >= WINDOW_CACHE_KEYS {
-            windows.retain(|_, (read, _)| read.elapsed() < WINDOW_FRESH);
+            windows.retain(|_, cached| cached.read.elapsed() < WINDOW_FRESH);
         }
-        windows.insert(key.to_owned(), (Instant::now(), buckets));
+        let read = Instant::now();
+        windows.insert(
+            key.to_owned(),
+            CachedWindow {
+                read,
+                minute,
+                buckets,
+            },
+        );
         Ok(window)
     }
 
@@ -181,7 +200,10 @@ impl PgLimiterState {
             "SELECT minute, seconds, first_call FROM limiter_operating
              WHERE key = $1 AND minute > $2 AND minute <= $3",
         )?;
-        let rows = conn.query(&statement, &[&key, &(current - OPERATING_BUCKETS), &current])?;
+        let rows = conn.query(
+            &statement,
+            &[&key, &(current - OPERATING_BUCKETS), &current],
+        )?;
         let buckets = rows
             .iter()
             .map(|r| {

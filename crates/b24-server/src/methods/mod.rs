@@ -47,13 +47,13 @@ use crate::error::ApiError;
 use crate::limits::OPERATING_THRESHOLD_SECS;
 use crate::state::AppState;
 use crate::store::OUTBOX_INSERTS;
-use std::sync::atomic::Ordering;
 pub(crate) use app_option::options_value as app_option_value;
 use b24_protocol::envelope::OPERATING_WINDOW_SECS;
 use b24_protocol::values::{bind_int, php_display};
 use b24_protocol::{ErrorCode, Page, RestError};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 use std::time::Instant;
 

@@ -18,8 +18,8 @@
 //! `?options=-csearch_path%3D<schema>`; the tables are created in the first schema of the path.
 
 use super::driver::{postgres_placeholders, sql_row_getters, Arg, Conn, Dialect, EachRow, SqlRow};
-use super::schema::MIGRATIONS;
 use super::postgres_callers::{self as callers, CallerCache, CallerKey};
+use super::schema::MIGRATIONS;
 use super::sql::{SqlTx, NUL_IN_TEXT};
 use super::*;
 use crate::clock::Clock;

@@ -157,7 +157,9 @@ mod tests {
         assert!(touches_credentials(
             "UPDATE webhooks SET active = ?3 WHERE portal_id = ?1 AND id = ?2"
         ));
-        assert!(touches_credentials("DELETE FROM users WHERE portal_id = ?1"));
+        assert!(touches_credentials(
+            "DELETE FROM users WHERE portal_id = ?1"
+        ));
         assert!(touches_credentials(
             "INSERT INTO user_rights (portal_id) VALUES (?1)"
         ));
@@ -170,8 +172,6 @@ mod tests {
         assert!(!touches_credentials(
             "INSERT INTO activity_bindings (portal_id) VALUES (?1)"
         ));
-        assert!(!touches_credentials(
-            "UPDATE user_fields_users SET x = 1"
-        ));
+        assert!(!touches_credentials("UPDATE user_fields_users SET x = 1"));
     }
 }
