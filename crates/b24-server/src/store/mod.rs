@@ -761,7 +761,7 @@ impl Store {
     pub fn cached_caller(
         &self,
         key: &postgres_callers::CallerKey,
-    ) -> Option<(Option<(crate::auth::Caller, Option<f64>)>, u64)> {
+    ) -> Option<(Option<postgres_callers::CachedCaller>, u64)> {
         match self {
             Store::Sqlite(_) => None,
             Store::Postgres(s) => Some(s.cached_caller(key)),

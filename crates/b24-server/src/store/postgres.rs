@@ -255,10 +255,7 @@ impl PgStore {
 
     /// The caller cached for a credential, with a token's expiry, if it is still current; and
     /// the generation to [`PgStore::remember_caller`] a caller read now under.
-    pub fn cached_caller(
-        &self,
-        key: &CallerKey,
-    ) -> (Option<(crate::auth::Caller, Option<f64>)>, u64) {
+    pub fn cached_caller(&self, key: &CallerKey) -> (Option<callers::CachedCaller>, u64) {
         let generation = self.callers.generation(|| self.credentials_version().ok());
         (self.callers.get(key, generation), generation)
     }

@@ -65,6 +65,9 @@ pub fn touches_credentials(sql: &str) -> bool {
     })
 }
 
+/// A cached caller and, for a token, when it expires.
+pub type CachedCaller = (Caller, Option<f64>);
+
 /// What a cached caller is found by: the portal, the digest of the presented secret, and for a
 /// webhook the user id in its path (a token: `None`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -125,7 +128,7 @@ impl CallerCache {
     }
 
     /// The caller cached for `key` under `generation`, and a token's expiry.
-    pub fn get(&self, key: &CallerKey, generation: u64) -> Option<(Caller, Option<f64>)> {
+    pub fn get(&self, key: &CallerKey, generation: u64) -> Option<CachedCaller> {
         let callers = self.callers.lock().unwrap_or_else(|e| e.into_inner());
         let entry = callers.get(key)?;
         (entry.generation == generation).then(|| (entry.caller.clone(), entry.expires))
