@@ -44,7 +44,7 @@ pub struct PgClient {
 
 impl PgClient {
     /// The statement prepared on this connection, preparing it the first time (for the limiter,
-    /// whose statements run outside [`PgStore::transaction`]).
+    /// whose statements run outside a store transaction).
     pub fn prepared(&mut self, sql: &str) -> Result<Statement, ::postgres::Error> {
         prepare_cached(&mut self.client, &mut self.statements, sql)
     }
