@@ -345,7 +345,6 @@ fn migrate(conn: &mut ::postgres::Client) -> anyhow::Result<()> {
             "INSERT INTO b24_schema_version (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;",
         )
     })?;
-    conn.batch_execute(callers::CREATE)?;
     let mut tx = conn.transaction()?;
     let version: i64 = tx
         .query_one(
@@ -361,6 +360,8 @@ fn migrate(conn: &mut ::postgres::Client) -> anyhow::Result<()> {
             MIGRATIONS.len()
         );
     }
+    // The credentials version (see `postgres_callers`), once the schema is known to be ours.
+    tx.batch_execute(callers::CREATE)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
         tx.batch_execute(sql)?;
         tx.execute(
