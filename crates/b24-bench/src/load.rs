@@ -88,6 +88,12 @@ impl Worker {
         }
     }
 
+    /// The same worker with its random choices seeded by `seed` instead.
+    pub fn reseeded(mut self, seed: usize) -> Self {
+        self.rng = SmallRng::seed_from_u64(seed as u64 + 1);
+        self
+    }
+
     fn random_activity(&mut self, fixture: &Fixture) -> u64 {
         self.rng.random_range(1..=fixture.activities)
     }
@@ -192,6 +198,8 @@ pub struct Measurement {
     pub peak_memory: Option<Memory>,
     /// CPU time the server used during the measured part (user + system).
     pub server_cpu: Option<Duration>,
+    /// CPU time of the machine's `postgres` processes during the measured part.
+    pub database_cpu: Option<Duration>,
 }
 
 impl Measurement {
@@ -203,6 +211,7 @@ impl Measurement {
             calls_per_request,
             peak_memory: None,
             server_cpu: None,
+            database_cpu: None,
         }
     }
 
@@ -239,6 +248,13 @@ impl Measurement {
             .map(|cpu| cpu.as_secs_f64() * 1e6 / calls.max(1) as f64)
     }
 
+    /// CPU time of the `postgres` processes per REST call, in microseconds.
+    pub fn database_cpu_us_per_call(&self) -> Option<f64> {
+        let calls = self.latency_us.len() * self.calls_per_request;
+        self.database_cpu
+            .map(|cpu| cpu.as_secs_f64() * 1e6 / calls.max(1) as f64)
+    }
+
     /// The slowest request in milliseconds.
     pub fn max_ms(&self) -> f64 {
         self.latency_us.max() as f64 / 1000.0
@@ -246,32 +262,64 @@ impl Measurement {
 }
 
 /// Watches the server while a run lasts: its resident memory every 50 ms, and the CPU time it
-/// uses from the start of the measured part to the end of the run.
+/// uses (summed over every server process) from the start of the measured part to the end of the
+/// run; also the CPU time of the machine's `postgres` processes (the database's share of a call
+/// on PostgreSQL; it counts whatever else uses that database server meanwhile).
 struct ServerSampler {
     stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<(Option<Memory>, Option<Duration>)>,
+    task: tokio::task::JoinHandle<Sampled>,
+}
+
+/// What a [`ServerSampler`] saw.
+type Sampled = (Option<Memory>, Option<Duration>, Option<Duration>);
+
+/// CPU time of every process whose command is `postgres`.
+fn postgres_cpu() -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() == "postgres" {
+            total += cpu_time(pid).unwrap_or_default();
+        }
+    }
+    Some(total)
 }
 
 impl ServerSampler {
-    fn start(pid: u32, measure_from: Instant) -> Self {
+    fn start(pids: Vec<u32>, measure_from: Instant) -> Self {
         let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let cpu =
+            move |pids: &[u32]| -> Option<Duration> { pids.iter().map(|&p| cpu_time(p)).sum() };
         let task = tokio::spawn(async move {
-            let mut peak = resident(pid);
+            let first = pids[0];
+            let mut peak = resident(first);
             let mut cpu_at_start = None;
+            let mut db_at_start = None;
             let mut measuring = Box::pin(tokio::time::sleep_until(measure_from));
             loop {
                 tokio::select! {
                     _ = &mut stopped => {
-                        let used = cpu_time(pid)
+                        let used = cpu(&pids)
                             .zip(cpu_at_start)
                             .map(|(end, start): (Duration, Duration)| end.saturating_sub(start));
-                        return (peak, used);
+                        let db = postgres_cpu()
+                            .zip(db_at_start)
+                            .map(|(end, start): (Duration, Duration)| end.saturating_sub(start));
+                        return (peak, used, db);
                     }
                     _ = &mut measuring, if cpu_at_start.is_none() => {
-                        cpu_at_start = cpu_time(pid);
+                        cpu_at_start = cpu(&pids);
+                        db_at_start = postgres_cpu();
                     }
                     _ = tokio::time::sleep(Duration::from_millis(50)) => {
-                        peak = match (peak, resident(pid)) {
+                        peak = match (peak, resident(first)) {
                             (Some(a), Some(b)) => Some(a.max(b)),
                             (a, b) => a.or(b),
                         };
@@ -282,9 +330,9 @@ impl ServerSampler {
         Self { stop, task }
     }
 
-    async fn finish(self) -> (Option<Memory>, Option<Duration>) {
+    async fn finish(self) -> Sampled {
         let _ = self.stop.send(());
-        self.task.await.unwrap_or((None, None))
+        self.task.await.unwrap_or((None, None, None))
     }
 }
 
@@ -298,9 +346,30 @@ pub async fn closed_loop(
     duration: Duration,
     server_pid: u32,
 ) -> anyhow::Result<(Vec<Worker>, Measurement)> {
+    closed_loop_on(
+        workers,
+        workload,
+        fixture,
+        warmup,
+        duration,
+        vec![server_pid],
+    )
+    .await
+}
+
+/// [`closed_loop`] against several server processes (the workers' connections spread over
+/// them); the CPU time is their sum.
+pub async fn closed_loop_on(
+    workers: Vec<Worker>,
+    workload: Workload,
+    fixture: Arc<Fixture>,
+    warmup: Duration,
+    duration: Duration,
+    server_pids: Vec<u32>,
+) -> anyhow::Result<(Vec<Worker>, Measurement)> {
     let measure_from = Instant::now() + warmup;
     let until = measure_from + duration;
-    let sampler = ServerSampler::start(server_pid, measure_from);
+    let sampler = ServerSampler::start(server_pids, measure_from);
     let tasks: Vec<_> = workers
         .into_iter()
         .map(|mut worker| {
@@ -342,7 +411,7 @@ pub async fn open_loop(
     let interval = Duration::from_secs_f64(count / rate.max(1.0));
     let start = Instant::now() + Duration::from_millis(20);
     let until = start + duration;
-    let sampler = ServerSampler::start(server_pid, start);
+    let sampler = ServerSampler::start(vec![server_pid], start);
     let tasks: Vec<_> = workers
         .into_iter()
         .enumerate()
@@ -388,6 +457,6 @@ async fn collect(
         workers.push(worker);
     }
     merged.elapsed = duration;
-    (merged.peak_memory, merged.server_cpu) = sampler.finish().await;
+    (merged.peak_memory, merged.server_cpu, merged.database_cpu) = sampler.finish().await;
     Ok((workers, merged))
 }

@@ -6,6 +6,7 @@
 //! - [`load`]: the workloads and the closed-loop and open-loop drivers.
 //! - [`report`]: the Markdown tables printed at the end.
 
+mod baseline;
 mod client;
 mod load;
 mod report;
@@ -14,7 +15,9 @@ mod server;
 use anyhow::Context as _;
 use clap::Parser;
 use client::{Connection, Endpoint, Transport};
-use load::{closed_loop, open_loop, Fixture, Measurement, Worker, Workload, CONTACT};
+use load::{
+    closed_loop, closed_loop_on, open_loop, Fixture, Measurement, Worker, Workload, CONTACT,
+};
 use report::{Machine, SizeReport, Startup};
 use server::{resident, Backend, ServerBinary};
 use std::path::PathBuf;
@@ -112,11 +115,29 @@ struct Args {
     /// How many portals the portal comparison creates.
     #[arg(long, default_value_t = 1000)]
     extra_portals: usize,
+    /// Skip the bare hyper baseline: a server answering every request with one fixed JSON body
+    /// (this executable, run as a process of its own), driven like the real server at each
+    /// size; `server.time` is reported as a ratio of it.
+    #[arg(long)]
+    no_hyper_baseline: bool,
+    /// Also run server.time and binding pairs on PostgreSQL (`--database-url`, a fresh schema
+    /// `b24_bench_pg_<size>`, one server process) at each size, reported as ratios of the SQLite
+    /// figures of the same run. For `--backend sqlite` (the default).
+    #[arg(long)]
+    compare_postgres: bool,
+    /// Server processes sharing one PostgreSQL database for the scale-out run: at each size,
+    /// server.time and binding pairs on one process, then on this many at once (the connections
+    /// spread over them round robin; server CPU summed), reported as a ratio. With `--backend
+    /// postgres` or `--compare-postgres`; 1 (the default) skips it.
+    #[arg(long, default_value_t = 1)]
+    processes: usize,
+    /// Internal: serve the bare hyper baseline (see `--no-hyper-baseline`) and nothing else.
+    #[arg(long, hide = true)]
+    baseline_server: bool,
 }
 
 /// A fresh, empty schema for one size, and the URL that points a server at it.
-fn fresh_postgres_schema(base: &str, activities: u64) -> anyhow::Result<String> {
-    let schema = format!("b24_bench_{activities}");
+fn fresh_postgres_schema(base: &str, schema: &str) -> anyhow::Result<String> {
     let status = std::process::Command::new("psql")
         .args([
             base,
@@ -138,6 +159,9 @@ fn fresh_postgres_schema(base: &str, activities: u64) -> anyhow::Result<String> 
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.baseline_server {
+        return baseline::serve();
+    }
     let runtime = if args.client_threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -172,6 +196,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
     for &size in &args.sizes {
         let report = measure_size(&args, &server, &data_root, size).await?;
         println!("{}", report::size_section(&report));
+        let hyper = match args.no_hyper_baseline {
+            true => None,
+            false => Some(hyper_baseline(&args, size).await?),
+        };
+        let postgres = match args.compare_postgres
+            || (args.backend == Backend::Postgres && args.processes > 1)
+        {
+            true => Some(postgres_runs(&args, &server, &data_root, size).await?),
+            false => None,
+        };
+        println!(
+            "{}",
+            report::comparison_section(&args, &report, hyper.as_ref(), postgres.as_ref())
+        );
         if args.journal_compare {
             let rounds = journal_cost(&args, &server, &data_root, size).await?;
             println!("{}", report::journal_section(size, &rounds));
@@ -195,9 +233,10 @@ async fn measure_size(
     let data_dir = data_root.join(format!("activities-{activities}"));
     let server = &match args.backend {
         Backend::Sqlite => server.clone(),
-        Backend::Postgres => {
-            server.with_database_url(Some(fresh_postgres_schema(&args.database_url, activities)?))
-        }
+        Backend::Postgres => server.with_database_url(Some(fresh_postgres_schema(
+            &args.database_url,
+            &format!("b24_bench_{activities}"),
+        )?)),
     };
     let seeded_in = if args.backend == Backend::Sqlite && data_dir.join("b24.sqlite3").is_file() {
         eprintln!("reusing seeded data in {}", data_dir.display());
@@ -298,6 +337,140 @@ async fn measure_size(
         batch_alone,
         batch_available,
     })
+}
+
+/// The bare hyper baseline at one size: server.time's workload against a server that answers
+/// one fixed body, same connections, same client.
+async fn hyper_baseline(args: &Args, activities: u64) -> anyhow::Result<Measurement> {
+    let baseline = baseline::Baseline::start("/rest/1/baseline/").await?;
+    let mut workers = Vec::with_capacity(args.connections);
+    for i in 0..args.connections {
+        let connection = Connection::open(&baseline.endpoint).await?;
+        workers.push(Worker::new(connection, 0, i as u64 + 1));
+    }
+    eprintln!("{activities} activities: bare hyper baseline");
+    let fixture = Arc::new(Fixture {
+        activities,
+        deals: activities.div_ceil(10),
+    });
+    let (_, m) = closed_loop(
+        workers,
+        Workload::ServerTime,
+        fixture,
+        Duration::from_secs_f64(args.warmup),
+        Duration::from_secs_f64(args.duration),
+        baseline.pid,
+    )
+    .await?;
+    baseline.stop().await;
+    Ok(m)
+}
+
+/// What the PostgreSQL runs measured at one size.
+pub struct PostgresRuns {
+    /// server.time and binding pairs on one server process.
+    pub one: Vec<(Workload, Measurement)>,
+    /// The same on `--processes` processes at once (empty when that is 1).
+    pub many: Vec<(Workload, Measurement)>,
+}
+
+/// server.time and binding pairs on PostgreSQL: one process, then `--processes` at once on the
+/// same schema. With `--backend postgres` the schema `measure_size` seeded is reused; otherwise
+/// a fresh one is seeded.
+async fn postgres_runs(
+    args: &Args,
+    server: &ServerBinary,
+    data_root: &std::path::Path,
+    activities: u64,
+) -> anyhow::Result<PostgresRuns> {
+    let glue = if args.database_url.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let (data_dir, url) = match args.backend {
+        Backend::Postgres => (
+            data_root.join(format!("activities-{activities}")),
+            format!(
+                "{}{glue}options=-csearch_path%3Db24_bench_{activities}",
+                args.database_url
+            ),
+        ),
+        Backend::Sqlite => (
+            data_root.join(format!("postgres-{activities}")),
+            fresh_postgres_schema(&args.database_url, &format!("b24_bench_pg_{activities}"))?,
+        ),
+    };
+    let server = server.with_database_url(Some(url));
+    if args.backend == Backend::Sqlite {
+        eprintln!("seeding {activities} activities into PostgreSQL");
+        server.seed(&data_dir, activities)?;
+    }
+    let webhook_path = server.create_webhook(&data_dir)?;
+    let fixture = Arc::new(Fixture {
+        activities,
+        deals: activities.div_ceil(10),
+    });
+    let warmup = Duration::from_secs_f64(args.warmup);
+    let duration = Duration::from_secs_f64(args.duration);
+    let scenarios = [Workload::ServerTime, Workload::BindingPairs];
+    let mut running = vec![
+        server
+            .start(&data_dir, &webhook_path, args.transport, Backend::Postgres)
+            .await?,
+    ];
+    let mut one = Vec::new();
+    let mut workers = open_workers(&running[0].endpoint, args.connections).await?;
+    for workload in scenarios {
+        eprintln!(
+            "{activities} activities, PostgreSQL, 1 process: {}",
+            workload.label()
+        );
+        let pids = vec![running[0].pid()];
+        let (back, m) =
+            closed_loop_on(workers, workload, fixture.clone(), warmup, duration, pids).await?;
+        workers = back;
+        one.push((workload, m));
+    }
+    drop(workers);
+    let mut many = Vec::new();
+    if args.processes > 1 {
+        for k in 1..args.processes {
+            // A data directory each (admin token, certificates); the data is the shared schema.
+            let dir = data_dir.join(format!("process-{k}"));
+            running.push(
+                server
+                    .start(&dir, &webhook_path, args.transport, Backend::Postgres)
+                    .await?,
+            );
+        }
+        let mut workers = Vec::with_capacity(args.connections);
+        for i in 0..args.connections {
+            let endpoint = &running[i % running.len()].endpoint;
+            workers.extend(
+                open_workers(endpoint, 1)
+                    .await?
+                    .into_iter()
+                    .map(|w| w.reseeded(i)),
+            );
+        }
+        for workload in scenarios {
+            eprintln!(
+                "{activities} activities, PostgreSQL, {} processes: {}",
+                args.processes,
+                workload.label()
+            );
+            let pids = running.iter().map(|r| r.pid()).collect();
+            let (back, m) =
+                closed_loop_on(workers, workload, fixture.clone(), warmup, duration, pids).await?;
+            workers = back;
+            many.push((workload, m));
+        }
+    }
+    for server in running {
+        server.stop().await?;
+    }
+    Ok(PostgresRuns { one, many })
 }
 
 /// One connection per worker, each with a contact of its own to bind activities to.

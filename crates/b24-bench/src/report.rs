@@ -372,3 +372,77 @@ pub fn portals_section(activities: u64, run: &crate::PortalsRun) -> String {
     }
     out
 }
+
+/// The ratios issue 21 asks for, measured in this run at one size: server.time against the bare
+/// hyper baseline; PostgreSQL (one process) against SQLite; several processes against one.
+pub fn comparison_section(
+    args: &Args,
+    r: &SizeReport,
+    hyper: Option<&Measurement>,
+    postgres: Option<&crate::PostgresRuns>,
+) -> String {
+    let mut out = format!(
+        "### Ratios, {} activities (same run)\n\n",
+        count(r.activities)
+    );
+    let _ = writeln!(
+        out,
+        "| figure | calls/s | ÷ calls/s | ratio | server CPU µs/call | ÷ that | db CPU µs/call | ÷ that |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let us = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+    let mut line = |label: String, a: &Measurement, b: &Measurement| {
+        let _ = writeln!(
+            out,
+            "| {label} | {:.0} | {:.0} | {:.3} | {} | {} | {} | {} |",
+            a.calls_per_second(),
+            b.calls_per_second(),
+            a.calls_per_second() / b.calls_per_second().max(1e-9),
+            us(a.server_cpu_us_per_call()),
+            us(b.server_cpu_us_per_call()),
+            us(a.database_cpu_us_per_call()),
+            us(b.database_cpu_us_per_call()),
+        );
+    };
+    let backend = format!("{:?}", args.backend);
+    if let (Some(hyper), Some(time)) = (hyper, r.scenario(Workload::ServerTime)) {
+        line(format!("server.time ({backend}) ÷ bare hyper"), time, hyper);
+    }
+    if let Some(pg) = postgres {
+        let pick = |runs: &[(Workload, Measurement)], w: Workload| {
+            runs.iter().find(|(x, _)| *x == w).map(|(_, m)| m.clone())
+        };
+        for w in [Workload::ServerTime, Workload::BindingPairs] {
+            if args.backend != crate::server::Backend::Postgres {
+                if let (Some(p), Some(s)) = (pick(&pg.one, w), r.scenario(w)) {
+                    line(
+                        format!("{}: PostgreSQL, 1 process ÷ SQLite", w.label()),
+                        &p,
+                        s,
+                    );
+                }
+            }
+            if let (Some(many), Some(one)) = (pick(&pg.many, w), pick(&pg.one, w)) {
+                line(
+                    format!(
+                        "{}: PostgreSQL, {} processes ÷ 1 process",
+                        w.label(),
+                        args.processes
+                    ),
+                    &many,
+                    &one,
+                );
+            }
+        }
+        if let (Some(pt), Some(st)) = (pick(&pg.one, Workload::ServerTime), hyper) {
+            line("server.time (PostgreSQL) ÷ bare hyper".to_string(), &pt, st);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n(\"÷\" columns: the figure it is divided by. Server CPU sums every server process; db CPU is \
+         every `postgres` process on the machine, so it counts other users of that database \
+         server too, and is `-` or near 0 on SQLite.)"
+    );
+    out
+}

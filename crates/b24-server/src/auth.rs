@@ -4,6 +4,7 @@ use crate::domain::Permissions;
 use crate::error::ApiError;
 use crate::secret::{digest, digests_equal};
 use crate::state::AppState;
+use crate::store::postgres_callers::CallerKey;
 use crate::store::{PortalId, Tx, User};
 use b24_protocol::ErrorCode;
 
@@ -121,6 +122,51 @@ pub fn authenticate(
     }
     let portal = state.portal_id;
     let rest_enabled = state.portal_flags.rest_enabled();
+    // PostgreSQL keeps callers it has read (see `store/postgres_callers.rs`): a hit stands for
+    // the reads below up to the checks that do not depend on credential rows.
+    let key = match credentials {
+        Credentials::Webhook { user, code } => user.parse().ok().map(|user| CallerKey {
+            portal,
+            digest: digest(code),
+            user: Some(user),
+        }),
+        Credentials::Token(token) => Some(CallerKey {
+            portal,
+            digest: digest(token),
+            user: None,
+        }),
+        Credentials::None => None,
+    };
+    let generation = match key.as_ref().and_then(|k| state.store.cached_caller(k)) {
+        Some((Some((caller, expires)), _)) => {
+            if !rest_enabled {
+                return Err(ErrorCode::RestUnavailable.into());
+            }
+            if expires.is_some_and(|at| at <= transport.now) {
+                return Err(ErrorCode::ExpiredToken.into());
+            }
+            return Ok(caller);
+        }
+        Some((None, generation)) => Some(generation),
+        None => None,
+    };
+    let (caller, expires) = read_caller(state, credentials, transport, rest_enabled)?;
+    if let (Some(key), Some(generation)) = (key, generation) {
+        state
+            .store
+            .remember_caller(key, generation, &caller, expires);
+    }
+    Ok(caller)
+}
+
+/// Authentication's reads: the caller, and for a token when it expires.
+fn read_caller(
+    state: &AppState,
+    credentials: &Credentials,
+    transport: Transport,
+    rest_enabled: bool,
+) -> Result<(Caller, Option<f64>), ApiError> {
+    let portal = state.portal_id;
     state.store.read(portal, |tx| match credentials {
         Credentials::None => Err(ErrorCode::NoAuthFound.into()),
         Credentials::Webhook { user, code } => {
@@ -149,13 +195,14 @@ pub fn authenticate(
                 .filter(|u| u.active)
                 .ok_or(ErrorCode::InvalidCredentials)?;
             let permissions = load_permissions(tx, &user)?;
-            Ok(Caller {
+            let caller = Caller {
                 portal_id: portal,
                 permissions,
                 scopes: webhook.scopes.clone(),
                 kind: CallerKind::Webhook { id: webhook.id },
                 user,
-            })
+            };
+            Ok((caller, None))
         }
         Credentials::Token(token) => {
             let presented = digest(token);
@@ -181,7 +228,7 @@ pub fn authenticate(
                 return Err(ErrorCode::UserAccessError.into());
             }
             let permissions = load_permissions(tx, &user)?;
-            Ok(Caller {
+            let caller = Caller {
                 portal_id: portal,
                 permissions,
                 scopes: record.scopes.clone(),
@@ -190,7 +237,8 @@ pub fn authenticate(
                     client_id: app.client_id.clone(),
                 },
                 user,
-            })
+            };
+            Ok((caller, Some(record.access_expires)))
         }
     })
 }

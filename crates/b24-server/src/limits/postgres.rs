@@ -2,6 +2,12 @@
 //! database. Each decision is one short transaction that locks the counter row it changes
 //! (`SELECT … FOR UPDATE` after an `INSERT … ON CONFLICT DO NOTHING`); the arithmetic is the same
 //! [`Bucket`] and [`window_of`] the in-memory state uses.
+//!
+//! The operating-time window is read before every call but changes only when a call takes more
+//! than [`OPERATING_THRESHOLD_SECS`](super::OPERATING_THRESHOLD_SECS), so each process keeps the
+//! window it last read per key for up to [`WINDOW_FRESH`]: time recorded by this process drops
+//! its copy at once (the next call reads the sum anew), time recorded by another process is seen
+//! within that second. Recording itself always adds to the shared row.
 
 use super::SWEEP_EVERY;
 use super::{
@@ -10,7 +16,16 @@ use super::{
 };
 use crate::error::ApiError;
 use crate::store::postgres::{off_runtime, PgConnection, PgPool};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a process serves an operating-time window from memory before reading it again.
+const WINDOW_FRESH: Duration = Duration::from_secs(1);
+
+/// Past this many keys in the window cache, entries that are no longer fresh are dropped.
+const WINDOW_CACHE_KEYS: usize = 4096;
 
 /// How far a bucket's last update may lie ahead of now before it reads as the portal clock
 /// set back rather than another process's clock running a little ahead.
@@ -24,6 +39,17 @@ const SWEEP_BATCH: i64 = 4 * SWEEP_EVERY as i64;
 pub struct PgLimiterState {
     pool: PgPool,
     decisions: AtomicU64,
+    /// Per key, the window's buckets as last read.
+    windows: Mutex<HashMap<String, CachedWindow>>,
+}
+
+/// An operating-time window as read from the database.
+struct CachedWindow {
+    /// When (this process's clock).
+    read: Instant,
+    /// For which minute of the portal clock.
+    minute: i64,
+    buckets: Vec<MinuteBucket>,
 }
 
 impl PgLimiterState {
@@ -32,7 +58,12 @@ impl PgLimiterState {
         Self {
             pool,
             decisions: AtomicU64::new(0),
+            windows: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn windows(&self) -> std::sync::MutexGuard<'_, HashMap<String, CachedWindow>> {
+        self.windows.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn connection(&self) -> Result<PgConnection, ApiError> {
@@ -54,11 +85,44 @@ impl LimiterState for PgLimiterState {
     }
 
     fn operating(&self, key: &str, now: f64) -> Result<OperatingWindow, ApiError> {
-        off_runtime(|| self.operating_here(key, now))
+        let minute = minute_index(now);
+        if let Some(cached) = self.windows().get(key) {
+            // Read for this same minute of the portal clock (which tests and operators move).
+            if cached.minute == minute && cached.read.elapsed() < WINDOW_FRESH {
+                return Ok(window_of(&cached.buckets, now));
+            }
+        }
+        let buckets = off_runtime(|| self.operating_here(key, now))?;
+        let window = window_of(&buckets, now);
+        let mut windows = self.windows();
+        if windows.len() >= WINDOW_CACHE_KEYS {
+            windows.retain(|_, cached| cached.read.elapsed() < WINDOW_FRESH);
+        }
+        let read = Instant::now();
+        windows.insert(
+            key.to_owned(),
+            CachedWindow {
+                read,
+                minute,
+                buckets,
+            },
+        );
+        Ok(window)
     }
 
     fn record_operating(&self, key: &str, now: f64, seconds: f64) -> Result<(), ApiError> {
-        off_runtime(|| self.record_here(key, now, seconds))
+        let recorded = off_runtime(|| self.record_here(key, now, seconds));
+        // After the commit: a read racing with it in this process must not leave its copy.
+        self.windows().remove(key);
+        recorded
+    }
+
+    /// The counters are in the database (a reset's transaction deletes them); only the windows
+    /// this process keeps in memory are dropped, so that the next call reads the emptied rows.
+    fn forget_portal(&self, portal: crate::store::PortalId) -> (u64, u64) {
+        let prefix = format!("{portal}|");
+        self.windows().retain(|key, _| !key.starts_with(&prefix));
+        (0, 0)
     }
 
     fn portal_view(
@@ -81,15 +145,17 @@ impl PgLimiterState {
         burst: f64,
     ) -> Result<RateDecision, ApiError> {
         let mut conn = self.connection()?;
-        let mut tx = conn.transaction()?;
         // One statement creates or locks the row and reads it, so a sweep deleting it in between
         // cannot leave this call without one.
-        let row = tx.query_one(
+        let lock = conn.prepared(
             "INSERT INTO limiter_buckets (key, level, updated) VALUES ($1, 0, $2)
              ON CONFLICT (key) DO UPDATE SET key = excluded.key
              RETURNING level, updated",
-            &[&key, &now],
         )?;
+        let update =
+            conn.prepared("UPDATE limiter_buckets SET level = $2, updated = $3 WHERE key = $1")?;
+        let mut tx = conn.transaction()?;
+        let row = tx.query_one(&lock, &[&key, &now])?;
         let mut bucket = Bucket {
             level: row.try_get(0)?,
             updated: row.try_get(1)?,
@@ -103,10 +169,7 @@ impl PgLimiterState {
             now.max(bucket.updated)
         };
         let decision = bucket.admit(at, drain_per_sec, burst);
-        tx.execute(
-            "UPDATE limiter_buckets SET level = $2, updated = $3 WHERE key = $1",
-            &[&key, &bucket.level, &bucket.updated],
-        )?;
+        tx.execute(&update, &[&key, &bucket.level, &bucket.updated])?;
         tx.commit()?;
         if self.decisions.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.sweep(&mut conn, now, drain_per_sec, burst)?;
@@ -139,12 +202,15 @@ impl PgLimiterState {
         Ok(())
     }
 
-    fn operating_here(&self, key: &str, now: f64) -> Result<OperatingWindow, ApiError> {
+    fn operating_here(&self, key: &str, now: f64) -> Result<Vec<MinuteBucket>, ApiError> {
         let current = minute_index(now);
         let mut conn = self.connection()?;
-        let rows = conn.query(
+        let statement = conn.prepared(
             "SELECT minute, seconds, first_call FROM limiter_operating
              WHERE key = $1 AND minute > $2 AND minute <= $3",
+        )?;
+        let rows = conn.query(
+            &statement,
             &[&key, &(current - OPERATING_BUCKETS), &current],
         )?;
         let buckets = rows
@@ -157,7 +223,7 @@ impl PgLimiterState {
                 })
             })
             .collect::<Result<Vec<_>, ::postgres::Error>>()?;
-        Ok(window_of(&buckets, now))
+        Ok(buckets)
     }
 
     /// The portal's keys start with `"{portal}|"` (a `LIKE` prefix: right whatever the

@@ -48,12 +48,14 @@ use crate::control::recorder::{CallRecord, Who};
 use crate::error::ApiError;
 use crate::limits::OPERATING_THRESHOLD_SECS;
 use crate::state::AppState;
+use crate::store::OUTBOX_INSERTS;
 pub(crate) use app_option::options_value as app_option_value;
 use b24_protocol::envelope::OPERATING_WINDOW_SECS;
 use b24_protocol::values::{bind_int, php_display};
 use b24_protocol::{ErrorCode, Page, RestError};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -520,13 +522,16 @@ fn run_blocking(
             .with_retry_after(wait)
             .into());
     }
+    let queued = OUTBOX_INSERTS.load(Ordering::Relaxed);
     let output = handler(&Call {
         state,
         caller,
         params,
     })?;
-    // The call may have queued events: let the sender look now rather than at its next poll.
-    state.wake_events();
+    // If the call queued events, let the sender look now rather than at its next poll.
+    if OUTBOX_INSERTS.load(Ordering::Relaxed) != queued {
+        state.wake_events();
+    }
     state.control.events_changed.wake();
     let processing = started.elapsed().as_secs_f64();
     // A simulated cost replaces the measured time (it is not added to it): with

@@ -20,6 +20,7 @@ pub mod journal;
 mod lists;
 pub mod portals;
 pub mod postgres;
+pub mod postgres_callers;
 pub mod query;
 pub mod records;
 pub mod reset;
@@ -696,6 +697,12 @@ pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("could not create the data directory {}", dir.display()))
 }
 
+/// Events queued into any outbox by this process so far (counted as they are inserted, whether or
+/// not their transaction commits): a call wakes the event sender only when this moved while it
+/// ran, rather than after every call (on PostgreSQL each wake-up costs the sender two
+/// transactions). A wake-up caused by another call running at the same time is harmless.
+pub static OUTBOX_INSERTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// The storage backend chosen at start.
 pub enum Store {
     /// The embedded default: one SQLite file in WAL mode.
@@ -749,6 +756,32 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.transaction(portal, false, f),
             Store::Postgres(s) => s.transaction(portal, false, f),
+        }
+    }
+
+    /// On PostgreSQL, the caller cached for a credential while no credential table has changed
+    /// since it was read (see `store/postgres_callers.rs`), and the generation to remember a
+    /// caller read now under; SQLite keeps none (its reads cost no round trip).
+    pub fn cached_caller(
+        &self,
+        key: &postgres_callers::CallerKey,
+    ) -> Option<(Option<postgres_callers::CachedCaller>, u64)> {
+        match self {
+            Store::Sqlite(_) => None,
+            Store::Postgres(s) => Some(s.cached_caller(key)),
+        }
+    }
+
+    /// Keeps a caller read under `generation` (PostgreSQL; nothing on SQLite).
+    pub fn remember_caller(
+        &self,
+        key: postgres_callers::CallerKey,
+        generation: u64,
+        caller: &crate::auth::Caller,
+        expires: Option<f64>,
+    ) {
+        if let Store::Postgres(s) = self {
+            s.remember_caller(key, generation, caller.clone(), expires);
         }
     }
 

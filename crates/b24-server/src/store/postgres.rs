@@ -18,6 +18,7 @@
 //! `?options=-csearch_path%3D<schema>`; the tables are created in the first schema of the path.
 
 use super::driver::{postgres_placeholders, sql_row_getters, Arg, Conn, Dialect, EachRow, SqlRow};
+use super::postgres_callers::{self as callers, CallerCache, CallerKey};
 use super::schema::MIGRATIONS;
 use super::sql::{SqlTx, NUL_IN_TEXT};
 use super::*;
@@ -30,13 +31,40 @@ use b24_protocol::{ErrorCode, RestError};
 use bytes::BytesMut;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A pooled client with the statements it has prepared, so each statement text is parsed and
 /// planned once per connection and every later run is one round trip.
 pub struct PgClient {
     client: Client,
     statements: HashMap<String, Statement>,
+    /// When a call last finished with this connection (see [`PgManager::is_valid`]).
+    returned: Instant,
+}
+
+impl PgClient {
+    /// The statement prepared on this connection, preparing it the first time (for the limiter,
+    /// whose statements run outside a store transaction).
+    pub fn prepared(&mut self, sql: &str) -> Result<Statement, ::postgres::Error> {
+        prepare_cached(&mut self.client, &mut self.statements, sql)
+    }
+}
+
+/// See [`PgClient::prepared`]; `sql` is already in PostgreSQL's `$n` form.
+fn prepare_cached(
+    client: &mut impl ::postgres::GenericClient,
+    statements: &mut HashMap<String, Statement>,
+    sql: &str,
+) -> Result<Statement, ::postgres::Error> {
+    if let Some(statement) = statements.get(sql) {
+        return Ok(statement.clone());
+    }
+    let statement = client.prepare(sql)?;
+    if statements.len() >= STATEMENT_CACHE {
+        statements.clear();
+    }
+    statements.insert(sql.to_owned(), statement.clone());
+    Ok(statement)
 }
 
 impl std::ops::Deref for PgClient {
@@ -51,6 +79,9 @@ impl std::ops::DerefMut for PgClient {
         &mut self.client
     }
 }
+
+/// How long after its last use a pooled connection is handed out without a check.
+const TRUSTED_FOR: Duration = Duration::from_secs(1);
 
 /// Prepared statements kept per connection: every fixed statement plus the recent list shapes.
 /// Past it the cache starts over (list filters can produce many shapes).
@@ -69,14 +100,23 @@ impl r2d2::ManageConnection for PgManager {
         Ok(PgClient {
             client: self.config.connect(NoTls)?,
             statements: HashMap::new(),
+            returned: Instant::now(),
         })
     }
 
+    /// Checked on every checkout. A connection that answered a moment ago is taken as it is:
+    /// the empty query costs a round trip, and a busy server checks out a connection several
+    /// times per call. One idle for longer (the database may have restarted meanwhile) is asked.
     fn is_valid(&self, conn: &mut PgClient) -> Result<(), ::postgres::Error> {
+        if conn.returned.elapsed() < TRUSTED_FOR && !conn.client.is_closed() {
+            return Ok(());
+        }
         conn.client.simple_query("").map(|_| ())
     }
 
+    /// Called as a connection goes back to the pool: a connection whose socket closed is dropped.
     fn has_broken(&self, conn: &mut PgClient) -> bool {
+        conn.returned = Instant::now();
         conn.client.is_closed()
     }
 }
@@ -120,6 +160,7 @@ const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct PgStore {
     pool: PgPool,
     clock: Arc<dyn Clock>,
+    callers: CallerCache,
 }
 
 /// Whether a `--database-url` names PostgreSQL.
@@ -144,7 +185,11 @@ impl PgStore {
             let mut conn = pool.get().context("could not connect to PostgreSQL")?;
             migrate(&mut conn).context("could not migrate the database schema")?;
             drop(conn);
-            Ok(Self { pool, clock })
+            Ok(Self {
+                pool,
+                clock,
+                callers: CallerCache::default(),
+            })
         })
     }
 
@@ -170,7 +215,9 @@ impl PgStore {
     ) -> Result<R, ApiError> {
         off_runtime(|| {
             let mut conn = self.connection()?;
-            let PgClient { client, statements } = &mut *conn;
+            let PgClient {
+                client, statements, ..
+            } = &mut *conn;
             let mut tx = match writing {
                 true => client.transaction()?,
                 false => client
@@ -182,6 +229,8 @@ impl PgStore {
             let mut conn = PgConn {
                 tx: &mut tx,
                 statements,
+                writing,
+                credentials_changed: false,
             };
             let out = f(&mut SqlTx::new(
                 &mut conn,
@@ -190,9 +239,43 @@ impl PgStore {
                 writing,
             ))?;
             if writing {
+                let changed = conn.credentials_changed;
+                if changed {
+                    let bump = conn.prepared(callers::BUMP)?;
+                    tx.execute(&bump, &[])?;
+                }
                 tx.commit()?;
+                if changed {
+                    self.callers.bump();
+                }
             }
             Ok(out)
+        })
+    }
+
+    /// The caller cached for a credential, with a token's expiry, if it is still current; and
+    /// the generation to [`PgStore::remember_caller`] a caller read now under.
+    pub fn cached_caller(&self, key: &CallerKey) -> (Option<callers::CachedCaller>, u64) {
+        let generation = self.callers.generation(|| self.credentials_version().ok());
+        (self.callers.get(key, generation), generation)
+    }
+
+    /// Keeps a caller authenticated from the database, read under `generation`.
+    pub fn remember_caller(
+        &self,
+        key: CallerKey,
+        generation: u64,
+        caller: crate::auth::Caller,
+        expires: Option<f64>,
+    ) {
+        self.callers.put(key, generation, caller, expires);
+    }
+
+    fn credentials_version(&self) -> Result<i64, ApiError> {
+        off_runtime(|| {
+            let mut conn = self.connection()?;
+            let statement = conn.prepared(callers::READ)?;
+            Ok(conn.query_one(&statement, &[])?.try_get(0)?)
         })
     }
 }
@@ -277,6 +360,8 @@ fn migrate(conn: &mut ::postgres::Client) -> anyhow::Result<()> {
             MIGRATIONS.len()
         );
     }
+    // The credentials version (see `postgres_callers`), once the schema is known to be ours.
+    tx.batch_execute(callers::CREATE)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
         tx.batch_execute(sql)?;
         tx.execute(
@@ -307,6 +392,9 @@ impl From<::postgres::Error> for ApiError {
 struct PgConn<'a, 'c> {
     tx: &'a mut ::postgres::Transaction<'c>,
     statements: &'a mut HashMap<String, Statement>,
+    writing: bool,
+    /// Whether a statement changed a row authentication reads (see `postgres_callers`).
+    credentials_changed: bool,
 }
 
 impl PgConn<'_, '_> {
@@ -335,12 +423,20 @@ impl Conn for PgConn<'_, '_> {
 
     fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, ApiError> {
         let statement = self.prepared(sql)?;
-        Ok(self.tx.execute(&statement, &params(args))?)
+        let changed = self.tx.execute(&statement, &params(args))?;
+        if self.writing && changed > 0 && !self.credentials_changed {
+            self.credentials_changed = callers::touches_credentials(sql);
+        }
+        Ok(changed)
     }
 
     fn query(&mut self, sql: &str, args: &[Arg<'_>], each: EachRow<'_>) -> Result<(), ApiError> {
         let statement = self.prepared(sql)?;
-        for row in self.tx.query(&statement, &params(args))? {
+        let rows = self.tx.query(&statement, &params(args))?;
+        if self.writing && !self.credentials_changed {
+            self.credentials_changed = callers::touches_credentials(sql);
+        }
+        for row in rows {
             each(&row)?;
         }
         Ok(())

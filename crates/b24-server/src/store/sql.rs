@@ -17,6 +17,10 @@ pub struct SqlTx<'a> {
     pub(super) now: f64,
     /// Write transactions lock the activity rows they read (see [`Dialect::lock_row`]).
     pub(super) writing: bool,
+    /// The bindings of the activity read last, until the next statement that may write: a
+    /// binding change reads them twice (the rights check, then the list itself), and on
+    /// PostgreSQL each read is a round trip.
+    bindings_read: Option<(i64, Vec<Binding>)>,
 }
 
 impl<'a> SqlTx<'a> {
@@ -29,6 +33,7 @@ impl<'a> SqlTx<'a> {
             portal,
             now,
             writing,
+            bindings_read: None,
         }
     }
 
@@ -39,7 +44,16 @@ impl<'a> SqlTx<'a> {
 
     /// Runs a statement, returning how many rows it changed.
     pub(super) fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, ApiError> {
+        self.bindings_read = None;
         self.conn.execute(sql, args)
+    }
+
+    /// Forgets what reads remembered if `sql` may write (anything but a `SELECT`).
+    fn may_write(&mut self, sql: &str) {
+        let head = sql.trim_start().as_bytes();
+        if !(head.len() >= 6 && head[..6].eq_ignore_ascii_case(b"SELECT")) {
+            self.bindings_read = None;
+        }
     }
 
     /// At most one row, decoded (the first when there are more).
@@ -49,6 +63,7 @@ impl<'a> SqlTx<'a> {
         args: &[Arg<'_>],
         decode: impl Fn(&dyn SqlRow) -> Result<T, ApiError>,
     ) -> Result<Option<T>, ApiError> {
+        self.may_write(sql);
         let mut out = None;
         self.conn.query(sql, args, &mut |row| {
             if out.is_none() {
@@ -66,6 +81,7 @@ impl<'a> SqlTx<'a> {
         args: &[Arg<'_>],
         decode: impl Fn(&dyn SqlRow) -> Result<T, ApiError>,
     ) -> Result<Vec<T>, ApiError> {
+        self.may_write(sql);
         let mut out = Vec::new();
         self.conn.query(sql, args, &mut |row| {
             out.push(decode(row)?);
@@ -977,12 +993,19 @@ impl Tx for SqlTx<'_> {
     }
 
     fn bindings(&mut self, activity_id: i64) -> Result<Vec<Binding>, ApiError> {
-        self.all(
+        if let Some((id, bindings)) = &self.bindings_read {
+            if *id == activity_id {
+                return Ok(bindings.clone());
+            }
+        }
+        let bindings = self.all(
             "SELECT entity_type_id, entity_id FROM activity_bindings
              WHERE portal_id = ?1 AND activity_id = ?2 ORDER BY seq",
             &args![self.portal, activity_id],
             |r| Ok(Binding::new(r.int(0)?, r.int(1)?)),
-        )
+        )?;
+        self.bindings_read = Some((activity_id, bindings.clone()));
+        Ok(bindings)
     }
 
     fn insert_binding(&mut self, activity_id: i64, b: Binding) -> Result<(), ApiError> {
@@ -1101,6 +1124,7 @@ impl Tx for SqlTx<'_> {
     }
 
     fn insert_outbox(&mut self, o: &OutboxRecord) -> Result<i64, ApiError> {
+        super::OUTBOX_INSERTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let id = self.next_id("event_outbox")?;
         // JSON text: a NUL is escaped, and this column is never read as `jsonb`.
         let data = o.data.to_string();

@@ -1,0 +1,180 @@
+//! Authenticated callers kept in memory on PostgreSQL, so that a call with a credential seen
+//! before costs no round trip to authenticate.
+//!
+//! Authentication reads the credential's row, the user, and the user's rights (`webhooks`,
+//! `oauth_tokens`, `oauth_apps`, `oauth_app_users`, `users`, `user_rights`). A write transaction
+//! that changes a row of those tables (found from its statements' text, see
+//! [`touches_credentials`]) bumps a credentials version in the database (row 2 of
+//! `b24_schema_version`) in the same transaction, and this process's generation once it has
+//! committed: a cached caller carries the generation it was read under and is used only while
+//! that is still the current one. So a change made through this process is seen by its next call,
+//! and one made through another process (another server, or the CLI) once this process has read
+//! the version again, which it does at most [`RECHECK`] after it last did, on the next call.
+//!
+//! What is checked on every call still is: HTTPS, the portal's REST switch, and a token's expiry.
+
+use crate::auth::Caller;
+use crate::store::PortalId;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long this process trusts the credentials version it last read.
+pub const RECHECK: Duration = Duration::from_secs(1);
+
+/// Past this many entries the cache starts over.
+const MAX_CALLERS: usize = 10_000;
+
+/// The tables authentication reads: a write to any of them may change who a credential is.
+const CREDENTIAL_TABLES: &[&str] = &[
+    "webhooks",
+    "oauth_tokens",
+    "oauth_apps",
+    "oauth_app_users",
+    "users",
+    "user_rights",
+    "portals",
+];
+
+/// The statement that bumps the shared credentials version (in the writing transaction).
+pub const BUMP: &str = "UPDATE b24_schema_version SET version = version + 1 WHERE id = 2";
+
+/// The statement that reads it.
+pub const READ: &str = "SELECT version FROM b24_schema_version WHERE id = 2";
+
+/// Creates the version row (run by the migration step, idempotent).
+pub const CREATE: &str =
+    "INSERT INTO b24_schema_version (id, version) VALUES (2, 0) ON CONFLICT (id) DO NOTHING";
+
+/// Whether a statement may change a table authentication reads: anything but a plain `SELECT`
+/// that names one of them as a whole word. Erring towards yes costs only a re-read.
+pub fn touches_credentials(sql: &str) -> bool {
+    let head = sql.trim_start();
+    if head.len() >= 6 && head.is_char_boundary(6) && head[..6].eq_ignore_ascii_case("SELECT") {
+        return false;
+    }
+    let bytes = sql.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    CREDENTIAL_TABLES.iter().any(|table| {
+        sql.match_indices(table).any(|(at, _)| {
+            let before = at.checked_sub(1).map(|i| bytes[i]);
+            let after = bytes.get(at + table.len()).copied();
+            !before.is_some_and(word) && !after.is_some_and(word)
+        })
+    })
+}
+
+/// A cached caller and, for a token, when it expires.
+pub type CachedCaller = (Caller, Option<f64>);
+
+/// What a cached caller is found by: the portal, the digest of the presented secret, and for a
+/// webhook the user id in its path (a token: `None`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CallerKey {
+    /// The portal the credential was presented to.
+    pub portal: PortalId,
+    /// SHA-256 of the webhook code or the access token.
+    pub digest: [u8; 32],
+    /// The webhook's user id.
+    pub user: Option<i64>,
+}
+
+/// A cached caller: who, read under which generation, and (tokens) until when it is valid.
+struct Entry {
+    generation: u64,
+    caller: Caller,
+    expires: Option<f64>,
+}
+
+/// See the module docs.
+pub struct CallerCache {
+    generation: AtomicU64,
+    /// When the shared version was last read, and what it was.
+    checked: Mutex<(Instant, Option<i64>)>,
+    callers: Mutex<HashMap<CallerKey, Entry>>,
+}
+
+impl Default for CallerCache {
+    fn default() -> Self {
+        Self {
+            generation: AtomicU64::new(0),
+            checked: Mutex::new((Instant::now() - RECHECK, None)),
+            callers: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl CallerCache {
+    /// The current generation, reading the shared version first when it is due (`read` runs the
+    /// query; one thread does at a time, the others go on with the generation they have).
+    pub fn generation(&self, read: impl FnOnce() -> Option<i64>) -> u64 {
+        if let Ok(mut checked) = self.checked.try_lock() {
+            if checked.0.elapsed() >= RECHECK {
+                // A failed read leaves the version unknown: every entry is dropped.
+                let version = read();
+                if version.is_none() || version != checked.1 {
+                    self.bump();
+                }
+                *checked = (Instant::now(), version);
+            }
+        }
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Drops every cached caller (a credential table changed).
+    pub fn bump(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The caller cached for `key` under `generation`, and a token's expiry.
+    pub fn get(&self, key: &CallerKey, generation: u64) -> Option<CachedCaller> {
+        let callers = self.callers.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = callers.get(key)?;
+        (entry.generation == generation).then(|| (entry.caller.clone(), entry.expires))
+    }
+
+    /// Keeps `caller`, read under `generation` (taken before the read).
+    pub fn put(&self, key: CallerKey, generation: u64, caller: Caller, expires: Option<f64>) {
+        let mut callers = self.callers.lock().unwrap_or_else(|e| e.into_inner());
+        if callers.len() >= MAX_CALLERS {
+            callers.clear();
+        }
+        callers.insert(
+            key,
+            Entry {
+                generation,
+                caller,
+                expires,
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::touches_credentials;
+
+    #[test]
+    fn writes_to_the_tables_authentication_reads_are_recognised() {
+        assert!(touches_credentials(
+            "UPDATE webhooks SET active = ?3 WHERE portal_id = ?1 AND id = ?2"
+        ));
+        assert!(touches_credentials(
+            "DELETE FROM users WHERE portal_id = ?1"
+        ));
+        assert!(touches_credentials(
+            "INSERT INTO user_rights (portal_id) VALUES (?1)"
+        ));
+        assert!(touches_credentials(
+            "UPDATE users SET last_activity = ?3 WHERE id = ?2"
+        ));
+        assert!(!touches_credentials(
+            "SELECT id FROM users WHERE portal_id = ?1"
+        ));
+        assert!(!touches_credentials(
+            "INSERT INTO activity_bindings (portal_id) VALUES (?1)"
+        ));
+        assert!(!touches_credentials("UPDATE user_fields_users SET x = 1"));
+    }
+}
