@@ -4,7 +4,7 @@ use crate::domain::Permissions;
 use crate::error::ApiError;
 use crate::secret::{digest, digests_equal};
 use crate::state::AppState;
-use crate::store::postgres_callers::CallerKey;
+use crate::store::callers::CallerKey;
 use crate::store::{PortalId, Tx, User};
 use b24_protocol::ErrorCode;
 
@@ -122,7 +122,7 @@ pub fn authenticate(
     }
     let portal = state.portal_id;
     let rest_enabled = state.portal_flags.rest_enabled();
-    // PostgreSQL keeps callers it has read (see `store/postgres_callers.rs`): a hit stands for
+    // The store keeps callers it has read (see `store/callers.rs`): a hit stands for
     // the reads below up to the checks that do not depend on credential rows.
     let key = match credentials {
         Credentials::Webhook { user, code } => user.parse().ok().map(|user| CallerKey {
@@ -137,7 +137,7 @@ pub fn authenticate(
         }),
         Credentials::None => None,
     };
-    let generation = match key.as_ref().and_then(|k| state.store.cached_caller(k)) {
+    let generation = match key.as_ref().map(|k| state.store.cached_caller(k)) {
         Some((Some((caller, expires)), _)) => {
             if !rest_enabled {
                 return Err(ErrorCode::RestUnavailable.into());

@@ -6,6 +6,7 @@
 
 pub mod activity_types;
 pub mod apps;
+pub mod callers;
 pub mod captures;
 pub mod categories;
 pub mod clock;
@@ -20,7 +21,6 @@ pub mod journal;
 mod lists;
 pub mod portals;
 pub mod postgres;
-pub mod postgres_callers;
 pub mod query;
 pub mod records;
 pub mod reset;
@@ -759,29 +759,26 @@ impl Store {
         }
     }
 
-    /// On PostgreSQL, the caller cached for a credential while no credential table has changed
-    /// since it was read (see `store/postgres_callers.rs`), and the generation to remember a
-    /// caller read now under; SQLite keeps none (its reads cost no round trip).
-    pub fn cached_caller(
-        &self,
-        key: &postgres_callers::CallerKey,
-    ) -> Option<(Option<postgres_callers::CachedCaller>, u64)> {
+    /// The caller cached for a credential while no credential table has changed since it was
+    /// read (see `store/callers.rs`), and the generation to remember a caller read now under.
+    pub fn cached_caller(&self, key: &callers::CallerKey) -> (Option<callers::CachedCaller>, u64) {
         match self {
-            Store::Sqlite(_) => None,
-            Store::Postgres(s) => Some(s.cached_caller(key)),
+            Store::Sqlite(s) => s.cached_caller(key),
+            Store::Postgres(s) => s.cached_caller(key),
         }
     }
 
-    /// Keeps a caller read under `generation` (PostgreSQL; nothing on SQLite).
+    /// Keeps a caller read under `generation`.
     pub fn remember_caller(
         &self,
-        key: postgres_callers::CallerKey,
+        key: callers::CallerKey,
         generation: u64,
         caller: &crate::auth::Caller,
         expires: Option<f64>,
     ) {
-        if let Store::Postgres(s) = self {
-            s.remember_caller(key, generation, caller.clone(), expires);
+        match self {
+            Store::Sqlite(s) => s.remember_caller(key, generation, caller.clone(), expires),
+            Store::Postgres(s) => s.remember_caller(key, generation, caller.clone(), expires),
         }
     }
 

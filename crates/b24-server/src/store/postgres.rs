@@ -17,8 +17,8 @@
 //! `b24_schema_version` table (SQLite uses `PRAGMA user_version`). A URL may pick a schema with
 //! `?options=-csearch_path%3D<schema>`; the tables are created in the first schema of the path.
 
+use super::callers::{self as callers, CallerCache, CallerKey};
 use super::driver::{postgres_placeholders, sql_row_getters, Arg, Conn, Dialect, EachRow, SqlRow};
-use super::postgres_callers::{self as callers, CallerCache, CallerKey};
 use super::schema::MIGRATIONS;
 use super::sql::{SqlTx, NUL_IN_TEXT};
 use super::*;
@@ -360,7 +360,7 @@ fn migrate(conn: &mut ::postgres::Client) -> anyhow::Result<()> {
             MIGRATIONS.len()
         );
     }
-    // The credentials version (see `postgres_callers`), once the schema is known to be ours.
+    // The credentials version (see `callers`), once the schema is known to be ours.
     tx.batch_execute(callers::CREATE)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
         tx.batch_execute(sql)?;
@@ -393,7 +393,7 @@ struct PgConn<'a, 'c> {
     tx: &'a mut ::postgres::Transaction<'c>,
     statements: &'a mut HashMap<String, Statement>,
     writing: bool,
-    /// Whether a statement changed a row authentication reads (see `postgres_callers`).
+    /// Whether a statement changed a row authentication reads (see `callers`).
     credentials_changed: bool,
 }
 

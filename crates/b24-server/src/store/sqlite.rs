@@ -10,6 +10,7 @@
 //! background thread, not in whichever request's commit happens to cross SQLite's threshold: done
 //! inline they cost that one caller milliseconds.
 
+use super::callers::{self, CallerCache, CallerKey};
 use super::driver::{sql_row_getters, Arg, Conn, Dialect, EachRow, SqlRow};
 use super::schema::{MIGRATIONS, SQLITE_WITHOUT_ROWID};
 use super::sql::SqlTx;
@@ -18,7 +19,7 @@ use crate::clock::Clock;
 use crate::error::ApiError;
 use anyhow::Context as _;
 use r2d2_sqlite::rusqlite::types::{ToSqlOutput, ValueRef};
-use r2d2_sqlite::rusqlite::{self, Connection, Row, TransactionBehavior};
+use r2d2_sqlite::rusqlite::{self, Connection, OptionalExtension, Row, TransactionBehavior};
 use r2d2_sqlite::SqliteConnectionManager;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -48,6 +49,8 @@ pub struct SqliteStore {
     /// Set when the background integrity check found the database damaged (see
     /// [`CHECK_AT_OPEN_BYTES`]); every call is refused from then on.
     damaged: Arc<std::sync::OnceLock<String>>,
+    /// Callers authenticated before (see [`callers`]).
+    callers: CallerCache,
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -103,6 +106,7 @@ impl SqliteStore {
             path,
             _stop_checkpoints,
             damaged,
+            callers: CallerCache::default(),
         })
     }
 
@@ -133,16 +137,57 @@ impl SqliteStore {
                 ApiError::internal(anyhow::anyhow!(e).context("no reader connection"))
             })?;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-            return f(&mut SqlTx::new(&mut SqliteConn(&tx), portal, now, false));
+            return f(&mut SqlTx::new(
+                &mut SqliteConn::new(&tx, false),
+                portal,
+                now,
+                false,
+            ));
         }
         let mut conn = self
             .writer
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&mut SqlTx::new(&mut SqliteConn(&tx), portal, now, true))?;
+        let mut on_tx = SqliteConn::new(&tx, true);
+        let out = f(&mut SqlTx::new(&mut on_tx, portal, now, true))?;
+        let credentials_changed = on_tx.credentials_changed;
+        if credentials_changed {
+            tx.prepare_cached(callers::SQLITE_BUMP)?.execute([])?;
+        }
         tx.commit()?;
+        if credentials_changed {
+            self.callers.bump();
+        }
         Ok(out)
+    }
+
+    /// The caller cached for a credential, with a token's expiry, if it is still current; and
+    /// the generation to [`SqliteStore::remember_caller`] a caller read now under.
+    pub fn cached_caller(&self, key: &CallerKey) -> (Option<callers::CachedCaller>, u64) {
+        let generation = self.callers.generation(|| self.credentials_version().ok());
+        (self.callers.get(key, generation), generation)
+    }
+
+    /// Keeps a caller authenticated from the database, read under `generation`.
+    pub fn remember_caller(
+        &self,
+        key: CallerKey,
+        generation: u64,
+        caller: crate::auth::Caller,
+        expires: Option<f64>,
+    ) {
+        self.callers.put(key, generation, caller, expires);
+    }
+
+    /// The credentials version other processes (the CLI, another server on this file) raise.
+    fn credentials_version(&self) -> anyhow::Result<i64> {
+        let conn = self.readers.get()?;
+        let version = conn
+            .prepare_cached(callers::SQLITE_READ)?
+            .query_row([], |r| r.get::<_, i64>(0))
+            .optional()?;
+        Ok(version.unwrap_or(0))
     }
 }
 
@@ -337,7 +382,22 @@ impl From<rusqlite::Error> for ApiError {
 }
 
 /// A connection inside an open SQLite transaction, for [`SqlTx`].
-struct SqliteConn<'a>(&'a Connection);
+struct SqliteConn<'a> {
+    conn: &'a Connection,
+    writing: bool,
+    /// Whether a statement changed a row authentication reads (see [`callers`]).
+    credentials_changed: bool,
+}
+
+impl<'a> SqliteConn<'a> {
+    fn new(conn: &'a Connection, writing: bool) -> Self {
+        Self {
+            conn,
+            writing,
+            credentials_changed: false,
+        }
+    }
+}
 
 impl Conn for SqliteConn<'_> {
     fn dialect(&self) -> Dialect {
@@ -345,12 +405,19 @@ impl Conn for SqliteConn<'_> {
     }
 
     fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, ApiError> {
-        let mut stmt = self.0.prepare_cached(sql)?;
-        Ok(stmt.execute(rusqlite::params_from_iter(args))? as u64)
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let changed = stmt.execute(rusqlite::params_from_iter(args))? as u64;
+        if self.writing && changed > 0 && !self.credentials_changed {
+            self.credentials_changed = callers::touches_credentials(sql);
+        }
+        Ok(changed)
     }
 
     fn query(&mut self, sql: &str, args: &[Arg<'_>], each: EachRow<'_>) -> Result<(), ApiError> {
-        let mut stmt = self.0.prepare_cached(sql)?;
+        if self.writing && !self.credentials_changed {
+            self.credentials_changed = callers::touches_credentials(sql);
+        }
+        let mut stmt = self.conn.prepare_cached(sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
         while let Some(row) = rows.next()? {
             each(row)?;

@@ -43,6 +43,7 @@ mod concurrency;
 mod console;
 mod console_browser;
 mod controls;
+mod credential_cache;
 mod crm_bad_input;
 mod crm_enum;
 mod crm_items;

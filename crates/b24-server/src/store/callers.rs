@@ -1,15 +1,18 @@
-//! Authenticated callers kept in memory on PostgreSQL, so that a call with a credential seen
-//! before costs no round trip to authenticate.
+//! Authenticated callers kept in memory, so that a call with a credential seen before reads
+//! nothing to authenticate: on PostgreSQL no round trip, on SQLite no read transaction (whose
+//! reader connection, after any write, drops its cached pages and memory map and faults them in
+//! again: most of a write-heavy load's kernel time, BENCHMARKS.md).
 //!
 //! Authentication reads the credential's row, the user, and the user's rights (`webhooks`,
 //! `oauth_tokens`, `oauth_apps`, `oauth_app_users`, `users`, `user_rights`). A write transaction
 //! that changes a row of those tables (found from its statements' text, see
-//! [`touches_credentials`]) bumps a credentials version in the database (row 2 of
-//! `b24_schema_version`) in the same transaction, and this process's generation once it has
-//! committed: a cached caller carries the generation it was read under and is used only while
-//! that is still the current one. So a change made through this process is seen by its next call,
-//! and one made through another process (another server, or the CLI) once this process has read
-//! the version again, which it does at most [`RECHECK`] after it last did, on the next call.
+//! [`touches_credentials`]) bumps a credentials version in the database in the same transaction
+//! (PostgreSQL: row 2 of `b24_schema_version`; SQLite: the server-wide `credentials` sequence),
+//! and this process's generation once it has committed: a cached caller carries the generation
+//! it was read under and is used only while that is still the current one. So a change made
+//! through this process is seen by its next call, and one made through another process (another
+//! server, or the CLI) once this process has read the version again, which it does at most
+//! [`RECHECK`] after it last did, on the next call.
 //!
 //! What is checked on every call still is: HTTPS, the portal's REST switch, and a token's expiry.
 
@@ -42,6 +45,15 @@ pub const BUMP: &str = "UPDATE b24_schema_version SET version = version + 1 WHER
 
 /// The statement that reads it.
 pub const READ: &str = "SELECT version FROM b24_schema_version WHERE id = 2";
+
+/// SQLite's [`BUMP`]: the server-wide (portal 0) `credentials` sequence, made on first use.
+pub const SQLITE_BUMP: &str =
+    "INSERT INTO sequences (portal_id, name, value) VALUES (0, 'credentials', 1)
+     ON CONFLICT (portal_id, name) DO UPDATE SET value = sequences.value + 1";
+
+/// SQLite's [`READ`] (no row yet: no credential written since the database was made).
+pub const SQLITE_READ: &str =
+    "SELECT value FROM sequences WHERE portal_id = 0 AND name = 'credentials'";
 
 /// Creates the version row (run by the migration step, idempotent).
 pub const CREATE: &str =
