@@ -602,8 +602,29 @@ pub async fn request(ctx: Ctx, Path(seq): Path<i64>) -> Response {
         None => body.push_str("<dt>Fault rule</dt><dd>none fired</dd>"),
     }
     body.push_str("</dl><h2>Answer</h2>");
-    match &x.error {
-        Some(code) => {
+    // The answer itself while this process still holds it in memory (its newest calls only);
+    // else an error answer rebuilt from the error table.
+    let held = ctx
+        .state
+        .control
+        .recorder
+        .answers()
+        .get(ctx.state.portal_id, seq);
+    match (held, &x.error) {
+        (Some(KeptAnswer::Json(answer)), _) => {
+            body.push_str(&json_block(&answer, "The answer sent"));
+            body.push_str(
+                "<p class=\"hint\">Values of secret-named keys are shown as REDACTED.</p>",
+            );
+        }
+        (Some(KeptAnswer::Text(text)), _) => {
+            let _ = write!(
+                body,
+                "<pre aria-label=\"The answer sent\">{}</pre>",
+                esc(&text)
+            );
+        }
+        (None, Some(code)) => {
             let description = faults::error_code(code)
                 .map(|c| RestError::new(c).message.to_string())
                 .unwrap_or_default();
@@ -611,32 +632,9 @@ pub async fn request(ctx: Ctx, Path(seq): Path<i64>) -> Response {
                 &json!({"error": code, "error_description": description}),
                 "The error answered",
             ));
-            body.push_str("<p class=\"hint\">The description is the error table's; a method may have worded it for the call.</p>");
+            body.push_str("<p class=\"hint\">The answer itself is no longer held; this is the error table's description (a method may have worded it for the call).</p>");
         }
-        None => {}
-    }
-    // The answer itself, while this process still holds it in memory (the newest calls only).
-    match ctx
-        .state
-        .control
-        .recorder
-        .answers()
-        .get(ctx.state.portal_id, seq)
-    {
-        Some(KeptAnswer::Json(answer)) => {
-            body.push_str(&json_block(&answer, "The answer sent"));
-            body.push_str(
-                "<p class=\"hint\">Values of secret-named keys are shown as REDACTED.</p>",
-            );
-        }
-        Some(KeptAnswer::Text(text)) => {
-            let _ = write!(
-                body,
-                "<pre aria-label=\"The answer sent\">{}</pre>",
-                esc(&text)
-            );
-        }
-        None => {
+        (None, None) => {
             let _ = write!(
                 body,
                 "<p>HTTP {}. The answer itself is no longer held: this server keeps the answers of its newest calls in memory only (the journal in the database keeps parameters and outcome).</p>",
