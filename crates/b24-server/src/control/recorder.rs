@@ -582,7 +582,7 @@ fn write(store: &Store, keep: u64, buffers: &mut Buffers, kept: &Answers) -> any
 }
 
 /// The answers of the newest calls this process journaled, for the console's call page: in
-/// memory only (bounded by [`ANSWERS_KEPT`] and [`ANSWER_BYTES_KEPT`]), shared with the bytes
+/// memory only (2,000 answers and 16 MiB at most), shared with the bytes
 /// sent rather than copied, and never written to the database, so the journal's rows stay as
 /// small as they were. Token endpoint answers are never kept; secrets in a REST answer are
 /// redacted when it is shown.
