@@ -155,16 +155,16 @@ fn a_postgres_database_from_a_newer_release_is_refused_and_left_unchanged() {
     };
     let dir = tempfile::tempdir().unwrap();
     assert!(open_store(dir.path(), Some(&schema.url)).status.success());
-    schema.execute("UPDATE b24_schema_version SET version = version + 100");
+    schema.execute("UPDATE b24_schema_version SET version = version + 100 WHERE id = 1");
     let out = open_store(dir.path(), Some(&schema.url));
     assert_refused(&out, &["newer than this b24-server knows", "newer release"]);
     schema.execute(
         "DO $$ BEGIN
-             IF (SELECT version FROM b24_schema_version) < 100 THEN
+             IF (SELECT version FROM b24_schema_version WHERE id = 1) < 100 THEN
                  RAISE EXCEPTION 'the version was changed';
              END IF;
          END $$;
-         UPDATE b24_schema_version SET version = version - 100;",
+         UPDATE b24_schema_version SET version = version - 100 WHERE id = 1;",
     );
 }
 
