@@ -241,6 +241,31 @@ async fn unknown_route() -> ControlError {
     )
 }
 
+/// Why a peer may not reach the admin API or the web console: one rule for both.
+pub(crate) enum PeerRefused {
+    /// Another machine, and the server was not started with `--admin-remote`.
+    NotLocal,
+    /// Another machine over plain HTTP.
+    PlainHttp,
+}
+
+/// Loopback peers always pass; others only with `--admin-remote` and over HTTPS.
+pub(crate) fn peer_refused(
+    control: &ControlState,
+    peer: &SocketAddr,
+    via_tls: bool,
+) -> Option<PeerRefused> {
+    if peer.ip().is_loopback() {
+        None
+    } else if !control.remote {
+        Some(PeerRefused::NotLocal)
+    } else if !via_tls {
+        Some(PeerRefused::PlainHttp)
+    } else {
+        None
+    }
+}
+
 /// Lets a call through only from an allowed peer with the admin token.
 async fn guard(
     State(state): State<AppState>,
@@ -250,8 +275,8 @@ async fn guard(
     next: Next,
 ) -> Response {
     let control = &state.control;
-    if !peer.ip().is_loopback() {
-        if !control.remote {
+    match peer_refused(control, &peer, via_tls.is_some()) {
+        Some(PeerRefused::NotLocal) => {
             return ControlError::new(
                 StatusCode::FORBIDDEN,
                 "ACCESS_DENIED",
@@ -259,7 +284,7 @@ async fn guard(
             )
             .into_response();
         }
-        if via_tls.is_none() {
+        Some(PeerRefused::PlainHttp) => {
             return ControlError::new(
                 StatusCode::FORBIDDEN,
                 "HTTPS_REQUIRED",
@@ -267,6 +292,7 @@ async fn guard(
             )
             .into_response();
         }
+        None => {}
     }
     let token = request
         .headers()

@@ -228,21 +228,23 @@ async fn require_place(
     request: Request,
     next: Next,
 ) -> Response {
-    if !peer.ip().is_loopback() {
-        if !state.control.remote {
+    use crate::control::{peer_refused, PeerRefused};
+    match peer_refused(&state.control, &peer, via_tls.is_some()) {
+        Some(PeerRefused::NotLocal) => {
             return message(
                 StatusCode::FORBIDDEN,
                 "Only this machine may open the console",
                 "The console answers only clients on this machine; start the server with --admin-remote to allow others (over HTTPS).",
             );
         }
-        if via_tls.is_none() {
+        Some(PeerRefused::PlainHttp) => {
             return message(
                 StatusCode::FORBIDDEN,
                 "HTTPS required",
                 "The console answers other machines only over HTTPS; use the server's HTTPS listener.",
             );
         }
+        None => {}
     }
     let host = request
         .headers()
