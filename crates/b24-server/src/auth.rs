@@ -114,6 +114,51 @@ pub fn authenticate(
     credentials: &Credentials,
     transport: Transport,
 ) -> Result<Caller, ApiError> {
+    let key = match precheck(state, credentials, transport)? {
+        Some(key) => key,
+        // Not a form the cache keeps (a webhook user that is not a number): read and refused.
+        None => {
+            let rest_enabled = state.portal_flags.rest_enabled();
+            return read_caller(state, credentials, transport, rest_enabled).map(|(c, _)| c);
+        }
+    };
+    // The store keeps callers it has read (see `store/callers.rs`): a hit stands for
+    // the reads below up to the checks that do not depend on credential rows.
+    let generation = match state.store.cached_caller(&key) {
+        (Some((caller, expires)), _) => return checked_cached(state, caller, expires, transport),
+        (None, generation) => generation,
+    };
+    let rest_enabled = state.portal_flags.rest_enabled();
+    let (caller, expires) = read_caller(state, credentials, transport, rest_enabled)?;
+    state
+        .store
+        .remember_caller(key, generation, &caller, expires);
+    Ok(caller)
+}
+
+/// [`authenticate`] from memory alone, for calls that never leave the async worker: `None` when
+/// an answer would need the database (a caller not cached, or the shared credentials version
+/// due to be read again), else the same answer `authenticate` gives.
+pub fn authenticate_in_memory(
+    state: &AppState,
+    credentials: &Credentials,
+    transport: Transport,
+) -> Option<Result<Caller, ApiError>> {
+    let key = match precheck(state, credentials, transport) {
+        Ok(key) => key?,
+        Err(e) => return Some(Err(e)),
+    };
+    let (caller, expires) = state.store.cached_caller_in_memory(&key)?;
+    Some(checked_cached(state, caller, expires, transport))
+}
+
+/// The checks made before any credential is looked at (no credential: 401; HTTP where HTTPS is
+/// required), then the cache key of the credential, if it has one.
+fn precheck(
+    state: &AppState,
+    credentials: &Credentials,
+    transport: Transport,
+) -> Result<Option<CallerKey>, ApiError> {
     if matches!(credentials, Credentials::None) {
         return Err(ErrorCode::NoAuthFound.into());
     }
@@ -121,10 +166,7 @@ pub fn authenticate(
         return Err(ErrorCode::HttpsRequired.into());
     }
     let portal = state.portal_id;
-    let rest_enabled = state.portal_flags.rest_enabled();
-    // The store keeps callers it has read (see `store/callers.rs`): a hit stands for
-    // the reads below up to the checks that do not depend on credential rows.
-    let key = match credentials {
+    Ok(match credentials {
         Credentials::Webhook { user, code } => user.parse().ok().map(|user| CallerKey {
             portal,
             digest: digest(code),
@@ -136,25 +178,22 @@ pub fn authenticate(
             user: None,
         }),
         Credentials::None => None,
-    };
-    let generation = match key.as_ref().map(|k| state.store.cached_caller(k)) {
-        Some((Some((caller, expires)), _)) => {
-            if !rest_enabled {
-                return Err(ErrorCode::RestUnavailable.into());
-            }
-            if expires.is_some_and(|at| at <= transport.now) {
-                return Err(ErrorCode::ExpiredToken.into());
-            }
-            return Ok(caller);
-        }
-        Some((None, generation)) => Some(generation),
-        None => None,
-    };
-    let (caller, expires) = read_caller(state, credentials, transport, rest_enabled)?;
-    if let (Some(key), Some(generation)) = (key, generation) {
-        state
-            .store
-            .remember_caller(key, generation, &caller, expires);
+    })
+}
+
+/// A cached caller, with the checks that do not depend on credential rows: the portal's REST
+/// switch and a token's expiry.
+fn checked_cached(
+    state: &AppState,
+    caller: Caller,
+    expires: Option<f64>,
+    transport: Transport,
+) -> Result<Caller, ApiError> {
+    if !state.portal_flags.rest_enabled() {
+        return Err(ErrorCode::RestUnavailable.into());
+    }
+    if expires.is_some_and(|at| at <= transport.now) {
+        return Err(ErrorCode::ExpiredToken.into());
     }
     Ok(caller)
 }

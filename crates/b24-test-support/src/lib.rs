@@ -625,6 +625,27 @@ impl ServerProcess {
     /// Like [`ServerProcess::start`], for a start that may be refused: `base` is empty when the
     /// process ended without listening.
     pub fn spawn(dir: &std::path::Path, database_url: Option<&str>, plan: &str) -> ServerProcess {
+        Self::spawn_with(dir, database_url, plan, &[])
+    }
+
+    /// Like [`ServerProcess::start`], with more `serve` arguments.
+    pub fn start_with(
+        dir: &std::path::Path,
+        database_url: Option<&str>,
+        plan: &str,
+        args: &[&str],
+    ) -> ServerProcess {
+        let server = Self::spawn_with(dir, database_url, plan, args);
+        assert!(!server.base.is_empty(), "the server printed its address");
+        server
+    }
+
+    fn spawn_with(
+        dir: &std::path::Path,
+        database_url: Option<&str>,
+        plan: &str,
+        args: &[&str],
+    ) -> ServerProcess {
         use std::io::{BufRead, BufReader};
         let mut child = std::process::Command::new(server_binary())
             .args([
@@ -635,6 +656,7 @@ impl ServerProcess {
                 "--plan",
                 plan,
             ])
+            .args(args)
             .env("B24_DATA_DIR", dir)
             .env("B24_LOG", "warn")
             .env_remove("B24_DATABASE_URL")

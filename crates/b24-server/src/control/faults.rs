@@ -590,19 +590,9 @@ pub fn check(
 ) -> Option<Fired> {
     let portal = state.portal_id;
     let view = &state.control.faults;
-    let via = match view.armed(portal) {
-        Some(live) if live.is_empty() => return None,
-        Some(live) => {
-            let via = via();
-            if !live
-                .iter()
-                .any(|rule| rule.matches(method, place, via.as_deref()))
-            {
-                return None;
-            }
-            via
-        }
-        None => via(),
+    let via = match screen(state, method, place, via) {
+        Screen::Quiet => return None,
+        Screen::Ask(via) => via,
     };
     let generation = view.generation();
     let outcome = state
@@ -618,6 +608,49 @@ pub fn check(
             None
         }
     }
+}
+
+/// What this process's view of the rules says about a call, before any database read.
+enum Screen {
+    /// No live rule matches it.
+    Quiet,
+    /// A rule may fire (or the view holds nothing for the portal yet): ask the database, for
+    /// the caller's `via`.
+    Ask(Option<String>),
+}
+
+fn screen(
+    state: &AppState,
+    method: &str,
+    place: Place,
+    via: impl FnOnce() -> Option<String>,
+) -> Screen {
+    match state.control.faults.armed(state.portal_id) {
+        Some(live) if live.is_empty() => Screen::Quiet,
+        Some(live) => {
+            let via = via();
+            if live
+                .iter()
+                .any(|rule| rule.matches(method, place, via.as_deref()))
+            {
+                Screen::Ask(via)
+            } else {
+                Screen::Quiet
+            }
+        }
+        None => Screen::Ask(via()),
+    }
+}
+
+/// Whether no fault rule can fire for this call, known without reading the database: what lets
+/// a call run on the async worker ([`crate::methods::authenticate_and_dispatch`]).
+pub fn quiet(
+    state: &AppState,
+    method: &str,
+    place: Place,
+    via: impl FnOnce() -> Option<String>,
+) -> bool {
+    matches!(screen(state, method, place, via), Screen::Quiet)
 }
 
 /// Matching and counting in one transaction; also answers the live rules after the call.

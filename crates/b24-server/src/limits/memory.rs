@@ -80,6 +80,10 @@ impl LimiterState for MemoryLimiterState {
             .unwrap_or_default())
     }
 
+    fn operating_in_memory(&self, key: &str, now: f64) -> Option<OperatingWindow> {
+        self.operating(key, now).ok()
+    }
+
     fn record_operating(&self, key: &str, now: f64, seconds: f64) -> Result<(), ApiError> {
         let mut operating = self.operating.lock().unwrap_or_else(|p| p.into_inner());
         let buckets = operating.entry(key.to_string()).or_default();

@@ -127,6 +127,11 @@ pub trait LimiterState: Send + Sync + 'static {
     ) -> Result<RateDecision, ApiError>;
     /// The operating-time window for `key` at `now`.
     fn operating(&self, key: &str, now: f64) -> Result<OperatingWindow, ApiError>;
+    /// [`LimiterState::operating`] when it can be answered from this process's memory without
+    /// waiting on a database; `None` otherwise (the default).
+    fn operating_in_memory(&self, _key: &str, _now: f64) -> Option<OperatingWindow> {
+        None
+    }
     /// Adds `seconds` of execution time for `key` to the bucket of `now`.
     fn record_operating(&self, key: &str, now: f64, seconds: f64) -> Result<(), ApiError>;
     /// Forgets the counters of one portal held in process memory (keys `"{portal}|…"`), as

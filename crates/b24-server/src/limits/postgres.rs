@@ -85,13 +85,10 @@ impl LimiterState for PgLimiterState {
     }
 
     fn operating(&self, key: &str, now: f64) -> Result<OperatingWindow, ApiError> {
-        let minute = minute_index(now);
-        if let Some(cached) = self.windows().get(key) {
-            // Read for this same minute of the portal clock (which tests and operators move).
-            if cached.minute == minute && cached.read.elapsed() < WINDOW_FRESH {
-                return Ok(window_of(&cached.buckets, now));
-            }
+        if let Some(window) = self.operating_in_memory(key, now) {
+            return Ok(window);
         }
+        let minute = minute_index(now);
         let buckets = off_runtime(|| self.operating_here(key, now))?;
         let window = window_of(&buckets, now);
         let mut windows = self.windows();
@@ -108,6 +105,15 @@ impl LimiterState for PgLimiterState {
             },
         );
         Ok(window)
+    }
+
+    /// The window this process read less than [`WINDOW_FRESH`] ago, for this same minute of the
+    /// portal clock (which tests and operators move).
+    fn operating_in_memory(&self, key: &str, now: f64) -> Option<OperatingWindow> {
+        let windows = self.windows();
+        let cached = windows.get(key)?;
+        (cached.minute == minute_index(now) && cached.read.elapsed() < WINDOW_FRESH)
+            .then(|| window_of(&cached.buckets, now))
     }
 
     fn record_operating(&self, key: &str, now: f64, seconds: f64) -> Result<(), ApiError> {

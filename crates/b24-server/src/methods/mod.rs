@@ -59,13 +59,30 @@ use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 use std::time::Instant;
 
+/// A method's implementation.
+pub type HandlerFn = fn(&Call<'_>) -> Result<Output, ApiError>;
+
 /// How a method runs.
 #[derive(Clone, Copy)]
 pub enum Handler {
     /// A plain method: synchronous (it talks to the store), run on the blocking pool.
-    Blocking(fn(&Call<'_>) -> Result<Output, ApiError>),
+    Blocking(HandlerFn),
+    /// A method that answers from memory alone (the clock, the caller, the method table). When
+    /// nothing else in the call needs the database either, it runs on the async worker itself:
+    /// the hop to the blocking pool and back (two thread wake-ups) cost more than the method.
+    InMemory(HandlerFn),
     /// `batch`, which dispatches each of its commands itself.
     Batch,
+}
+
+impl Handler {
+    /// The implementation of a plain method (`None` for `batch`).
+    pub fn function(self) -> Option<HandlerFn> {
+        match self {
+            Handler::Blocking(f) | Handler::InMemory(f) => Some(f),
+            Handler::Batch => None,
+        }
+    }
 }
 
 /// One row of the method table.
@@ -441,8 +458,15 @@ pub async fn authenticate_and_dispatch(
     params: Params,
     call: &mut CallRecord,
 ) -> Result<Reply<Result<Dispatched, ApiError>>, ApiError> {
-    let state = state.clone();
     let recording = call.is_on();
+    if let Handler::InMemory(handler) = spec.handler {
+        let answered = in_memory(state, &credentials, transport, spec, handler, &params);
+        if let Some((caller, reply)) = answered {
+            call.caller(caller.as_ref().filter(|_| recording).map(Who::of));
+            return reply;
+        }
+    }
+    let state = state.clone();
     let (who, reply) = tokio::task::spawn_blocking(move || {
         let caller = match authenticate(&state, &credentials, transport) {
             Ok(caller) => caller,
@@ -459,6 +483,52 @@ pub async fn authenticate_and_dispatch(
     .map_err(|e| panicked(spec, e))?;
     call.caller(who);
     reply
+}
+
+/// An [`Handler::InMemory`] call answered on the async worker, when nothing in it would wait on
+/// the database: the caller is cached and current, no fault rule can fire for it, the user's last
+/// activity needs no write, the operating window is in memory and no simulated cost is set for
+/// the method. The same checks in the same order as the blocking path, which `None` leaves the
+/// call to. Answers the caller (for the journal) and the reply.
+#[allow(clippy::type_complexity)]
+fn in_memory(
+    state: &AppState,
+    credentials: &Credentials,
+    transport: Transport,
+    spec: &'static MethodSpec,
+    handler: HandlerFn,
+    params: &Params,
+) -> Option<(
+    Option<Caller>,
+    Result<Reply<Result<Dispatched, ApiError>>, ApiError>,
+)> {
+    let caller = match crate::auth::authenticate_in_memory(state, credentials, transport)? {
+        Ok(caller) => caller,
+        Err(e) => return Some((None, Err(e))),
+    };
+    let quiet = faults::quiet(state, spec.name, Place::Call, || Some(via_of(&caller)));
+    if !quiet
+        || !crate::domain::users::activity_is_fresh(state, &caller)
+        || state.operating.simulated_cost.contains_key(spec.name)
+    {
+        return None;
+    }
+    let started = Instant::now();
+    let key = operating_key(&caller, spec.name);
+    let now = state.clock.now();
+    let window = state.limiter.operating_in_memory(&key, now)?;
+    let reply = if allowed(&caller, spec) {
+        let counted = Counted {
+            started,
+            key,
+            now,
+            window,
+        };
+        run_counted(state, &caller, spec, handler, params, counted)
+    } else {
+        Err(caller.insufficient_scope().into())
+    };
+    Some((Some(caller), Ok(Reply::Ran(reply))))
 }
 
 fn panicked(spec: &MethodSpec, e: tokio::task::JoinError) -> ApiError {
@@ -497,7 +567,9 @@ fn run_spec(
                 operating_reset_at: None,
             })
         }
-        Handler::Blocking(handler) => run_blocking(state, caller, spec, handler, &params),
+        Handler::Blocking(handler) | Handler::InMemory(handler) => {
+            run_blocking(state, caller, spec, handler, &params)
+        }
     }
 }
 
@@ -507,13 +579,47 @@ fn run_blocking(
     state: &AppState,
     caller: &Caller,
     spec: &MethodSpec,
-    handler: fn(&Call<'_>) -> Result<Output, ApiError>,
+    handler: HandlerFn,
     params: &Params,
 ) -> Result<Dispatched, ApiError> {
     let started = Instant::now();
     let key = operating_key(caller, spec.name);
     let now = state.clock.now();
     let window = state.limiter.operating(&key, now)?;
+    let counted = Counted {
+        started,
+        key,
+        now,
+        window,
+    };
+    run_counted(state, caller, spec, handler, params, counted)
+}
+
+/// A call's operating-time accounting: when it started, its limiter key, the portal time and
+/// the window read for it.
+struct Counted {
+    started: Instant,
+    key: String,
+    now: f64,
+    window: crate::limits::OperatingWindow,
+}
+
+/// The operating-time check against the window read, the handler, and the accounting of its
+/// execution time.
+fn run_counted(
+    state: &AppState,
+    caller: &Caller,
+    spec: &MethodSpec,
+    handler: HandlerFn,
+    params: &Params,
+    counted: Counted,
+) -> Result<Dispatched, ApiError> {
+    let Counted {
+        started,
+        key,
+        now,
+        window,
+    } = counted;
     if window.seconds > state.operating.limit_secs {
         // The oldest bucket's expiry is the earliest moment the total can drop.
         let reset = window.oldest_first_call.unwrap_or(now) + OPERATING_WINDOW_SECS as f64;

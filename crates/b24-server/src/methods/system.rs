@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 pub const SERVER_TIME: MethodSpec = MethodSpec {
     name: "server.time",
     scope: None,
-    handler: Handler::Blocking(server_time),
+    handler: Handler::InMemory(server_time),
     doc: "The server's current time as ISO-8601.",
 };
 
@@ -22,7 +22,7 @@ pub const SERVER_TIME: MethodSpec = MethodSpec {
 pub const SCOPE: MethodSpec = MethodSpec {
     name: "scope",
     scope: None,
-    handler: Handler::Blocking(scope),
+    handler: Handler::InMemory(scope),
     doc: "The scopes granted to this webhook or application (full=true: all scopes).",
 };
 
@@ -30,7 +30,7 @@ pub const SCOPE: MethodSpec = MethodSpec {
 pub const METHODS: MethodSpec = MethodSpec {
     name: "methods",
     scope: None,
-    handler: Handler::Blocking(methods),
+    handler: Handler::InMemory(methods),
     doc: "The methods available to the caller, by scope.",
 };
 
@@ -38,7 +38,7 @@ pub const METHODS: MethodSpec = MethodSpec {
 pub const METHOD_GET: MethodSpec = MethodSpec {
     name: "method.get",
     scope: None,
-    handler: Handler::Blocking(method_get),
+    handler: Handler::InMemory(method_get),
     doc: "Whether a method exists and is available to the caller.",
 };
 
@@ -46,7 +46,7 @@ pub const METHOD_GET: MethodSpec = MethodSpec {
 pub const PROFILE: MethodSpec = MethodSpec {
     name: "profile",
     scope: None,
-    handler: Handler::Blocking(profile),
+    handler: Handler::InMemory(profile),
     doc: "The calling user's basic profile.",
 };
 

@@ -146,7 +146,7 @@ fn batch(call: &Call<'_>) -> Result<Output, ApiError> {
         if !super::allowed(call.caller, spec) {
             return Err(call.caller.insufficient_scope().into());
         }
-        let Handler::Blocking(handler) = spec.handler else {
+        let Some(handler) = spec.handler.function() else {
             return Err(method_not_found(item.method).into());
         };
         let output = handler(&Call {

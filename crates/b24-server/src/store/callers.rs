@@ -134,6 +134,17 @@ impl CallerCache {
         self.generation.load(Ordering::Acquire)
     }
 
+    /// The current generation when the shared version need not be read now (read less than
+    /// [`RECHECK`] ago, or being read by another thread): for callers that must not wait on the
+    /// database. `None`: it is due.
+    pub fn generation_in_memory(&self) -> Option<u64> {
+        let due = self
+            .checked
+            .try_lock()
+            .is_ok_and(|checked| checked.0.elapsed() >= RECHECK);
+        (!due).then(|| self.generation.load(Ordering::Acquire))
+    }
+
     /// Drops every cached caller (a credential table changed).
     pub fn bump(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);

@@ -768,6 +768,18 @@ impl Store {
         }
     }
 
+    /// The cached caller for a credential when it can be had without reading the database
+    /// (see [`callers::CallerCache::generation_in_memory`]); `None` otherwise.
+    pub fn cached_caller_in_memory(
+        &self,
+        key: &callers::CallerKey,
+    ) -> Option<callers::CachedCaller> {
+        match self {
+            Store::Sqlite(s) => s.cached_caller_in_memory(key),
+            Store::Postgres(s) => s.cached_caller_in_memory(key),
+        }
+    }
+
     /// Keeps a caller read under `generation`.
     pub fn remember_caller(
         &self,

@@ -260,6 +260,12 @@ impl PgStore {
         (self.callers.get(key, generation), generation)
     }
 
+    /// The caller cached for a credential, when that needs no read of the database.
+    pub fn cached_caller_in_memory(&self, key: &CallerKey) -> Option<callers::CachedCaller> {
+        let generation = self.callers.generation_in_memory()?;
+        self.callers.get(key, generation)
+    }
+
     /// Keeps a caller authenticated from the database, read under `generation`.
     pub fn remember_caller(
         &self,

@@ -232,6 +232,58 @@ async fn a_delay_rule_holds_the_answer_then_the_call_runs() {
     assert_eq!(item_titles(&app).await, vec!["Late"]);
 }
 
+/// `server.time` and the other methods answered from memory never wait for the blocking pool,
+/// where calls that talk to the database run: with every blocking thread held by a delay rule,
+/// they still answer at once.
+#[tokio::test]
+async fn calls_answered_from_memory_do_not_wait_for_blocking_threads_held_by_a_delay_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start_with(
+        dir.path(),
+        None,
+        "unlimited",
+        &["--blocking-threads", "2", "--journal-size", "0"],
+    );
+    let webhook = server
+        .webhook
+        .clone()
+        .expect("the first webhook is printed");
+    let admin_token = std::fs::read_to_string(dir.path().join("admin-token")).unwrap();
+    let client = reqwest::Client::new();
+    let added = client
+        .post(format!("{}/_b24/faults", server.base))
+        .bearer_auth(admin_token.trim())
+        .json(&json!({"match": {"method": "crm.item.list"}, "action": {"delay_ms": 3000}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 201);
+    let time = || client.get(format!("{webhook}server.time")).send();
+    assert_eq!(time().await.unwrap().status(), 200);
+
+    let started = Instant::now();
+    let held: Vec<_> = (0..2)
+        .map(|_| {
+            let list = client.get(format!("{webhook}crm.item.list?entityTypeId=2"));
+            tokio::spawn(list.send())
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let asked = Instant::now();
+    let (status, body) = read(time().await.unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        asked.elapsed() < Duration::from_millis(1500),
+        "server.time waited {:?} for a blocking thread",
+        asked.elapsed()
+    );
+    for call in held {
+        assert_eq!(call.await.unwrap().unwrap().status(), 200);
+    }
+    assert!(started.elapsed() >= Duration::from_millis(3000));
+    server.stop();
+}
+
 /// `html502` answers nginx's page as `text/html`, and the method does not run.
 #[tokio::test]
 async fn an_html502_rule_answers_nginx_s_page_as_html() {
