@@ -69,9 +69,10 @@ pub fn php_date(unix: f64) -> String {
     let secs = unix.floor() as i64;
     let utc: DateTime<Utc> = Utc.timestamp_opt(secs, 0).single().unwrap_or_default();
     let offset = FixedOffset::east_opt(0).expect("zero offset is valid");
+    // RFC 3339 with a numeric offset is `date('c')` for years 0–9999; it is written directly,
+    // where `format` parses its pattern again on every call (three dates per answer).
     utc.with_timezone(&offset)
-        .format("%Y-%m-%dT%H:%M:%S%:z")
-        .to_string()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
 /// Serialises a float as PHP's `json_encode` does: a zero fraction prints as an integer.
@@ -102,6 +103,30 @@ pub struct SuccessEnvelope {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn php_date_is_php_date_c_in_utc_across_the_years_a_clock_can_be_set_to() {
+        let offset = FixedOffset::east_opt(0).unwrap();
+        for unix in [
+            0.0,
+            0.999,
+            1_712_132_792.25,
+            946_684_799.0,
+            951_782_400.0,
+            1_893_456_000.5,
+            4_102_444_799.0,
+            253_402_300_799.0,
+        ] {
+            let by_pattern = Utc
+                .timestamp_opt(unix as i64, 0)
+                .unwrap()
+                .with_timezone(&offset)
+                .format("%Y-%m-%dT%H:%M:%S%:z")
+                .to_string();
+            assert_eq!(php_date(unix), by_pattern, "{unix}");
+        }
+        assert_eq!(php_date(1_712_132_792.9), "2024-04-03T08:26:32+00:00");
+    }
 
     #[test]
     fn the_time_block_has_every_key_and_php_number_shapes() {

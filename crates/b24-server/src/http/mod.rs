@@ -146,7 +146,10 @@ fn parse_rest_path(path: &str) -> Option<RestPath> {
 
 /// Headers sent with every answer (spec §1.4).
 pub(crate) fn with_common_headers(status: StatusCode, body: Vec<u8>) -> Response {
-    let mut response = (status, body).into_response();
+    let body = Bytes::from(body);
+    // The journal keeps the bytes sent (shared, not copied) without reading the body again.
+    let mut response = (status, body.clone()).into_response();
+    response.extensions_mut().insert(recorder::AnswerBody(body));
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

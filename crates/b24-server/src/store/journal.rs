@@ -129,39 +129,48 @@ pub trait JournalTx {
     fn clear_journal(&mut self) -> Result<u64, ApiError>;
 }
 
-/// The chunk text of `entries` numbered from `first`: a JSON array of [`JournalEntry`] objects,
-/// written straight into one buffer (the writer's only per-call work besides the copy).
-fn encode_chunk(first: i64, entries: &[NewJournalEntry]) -> Result<String, ApiError> {
+/// The chunk text of `entries`: a JSON array of entry objects, written straight into one buffer
+/// (the writer's only per-call work besides the copy). An entry's number is not written: a chunk
+/// holds `first_seq..=last_seq` in order, so it is the entry's place (chunks written before
+/// carry `seq`, which [`decode_chunk`] still takes). Absent values (`user`, `error`, `batch`,
+/// `fault`) are left out rather than written as `null`: fewer bytes to write, checksum and copy
+/// on every call.
+fn encode_chunk(entries: &[NewJournalEntry]) -> Result<String, ApiError> {
     fn field(
         out: &mut Vec<u8>,
         name: &str,
         value: &impl serde::Serialize,
     ) -> serde_json::Result<()> {
-        out.push(b',');
-        out.push(b'"');
+        out.extend_from_slice(b",\"");
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b"\":");
         serde_json::to_writer(&mut *out, value)
     }
+    fn present(
+        out: &mut Vec<u8>,
+        name: &str,
+        value: Option<&impl serde::Serialize>,
+    ) -> serde_json::Result<()> {
+        value.map_or(Ok(()), |value| field(out, name, value))
+    }
     let encode = || -> serde_json::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(entries.len() * 160 + 2);
+        let mut out = Vec::with_capacity(entries.len() * 128 + 2);
         out.push(b'[');
-        for (seq, e) in (first..).zip(entries) {
-            if seq != first {
+        for (i, e) in entries.iter().enumerate() {
+            if i > 0 {
                 out.push(b',');
             }
-            out.extend_from_slice(b"{\"seq\":");
-            serde_json::to_writer(&mut out, &seq)?;
-            field(&mut out, "at", &e.at)?;
+            out.extend_from_slice(b"{\"at\":");
+            serde_json::to_writer(&mut out, &e.at)?;
             field(&mut out, "via", &e.via)?;
-            field(&mut out, "user", &e.user)?;
+            present(&mut out, "user", e.user.as_ref())?;
             field(&mut out, "method", &e.method)?;
             field(&mut out, "http", &e.http)?;
-            field(&mut out, "error", &e.error)?;
+            present(&mut out, "error", e.error.as_ref())?;
             field(&mut out, "ms", &e.ms)?;
             field(&mut out, "params", &e.params)?;
-            field(&mut out, "batch", &e.batch)?;
-            field(&mut out, "fault", &e.fault)?;
+            present(&mut out, "batch", e.batch.as_ref())?;
+            present(&mut out, "fault", e.fault.as_ref())?;
             out.push(b'}');
         }
         out.push(b']');
@@ -172,9 +181,28 @@ fn encode_chunk(first: i64, entries: &[NewJournalEntry]) -> Result<String, ApiEr
     String::from_utf8(bytes).map_err(|e| ApiError::internal(anyhow::anyhow!(e)))
 }
 
-fn decode_chunk(text: &str) -> Result<Vec<JournalEntry>, ApiError> {
-    serde_json::from_str(text)
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("a journal chunk cannot be read: {e}")))
+/// An entry as a chunk holds it: with its number (chunks written before numbers were implied)
+/// or without.
+#[derive(Deserialize)]
+struct StoredEntry {
+    seq: Option<i64>,
+    #[serde(flatten)]
+    entry: NewJournalEntry,
+}
+
+/// The entries of the chunk ending at `last`, each with its number.
+fn decode_chunk(last: i64, text: &str) -> Result<Vec<JournalEntry>, ApiError> {
+    let stored: Vec<StoredEntry> = serde_json::from_str(text)
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("a journal chunk cannot be read: {e}")))?;
+    let first = last - stored.len() as i64 + 1;
+    Ok(stored
+        .into_iter()
+        .zip(first..)
+        .map(|(stored, place)| JournalEntry {
+            seq: stored.seq.unwrap_or(place),
+            entry: stored.entry,
+        })
+        .collect())
 }
 
 /// How many entries above `floor` a chunk of `first..=last` holds.
@@ -211,7 +239,7 @@ impl SqlTx<'_> {
             let Some((last, text)) = chunk else {
                 return Ok(());
             };
-            for entry in decode_chunk(&text)? {
+            for entry in decode_chunk(last, &text)? {
                 if entry.seq > after && !visit(entry) {
                     return Ok(());
                 }
@@ -254,7 +282,7 @@ impl JournalTx for SqlTx<'_> {
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the sequence returned no value")))?;
         let first = last - n + 1;
         let floor = last.saturating_sub(keep.min(i64::MAX as u64) as i64).max(0);
-        let text = encode_chunk(first, entries)?;
+        let text = encode_chunk(entries)?;
         self.exec(
             "INSERT INTO journal (portal_id, last_seq, first_seq, floor_seq, entries)
              VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -341,12 +369,33 @@ mod tests {
     #[test]
     fn a_chunk_gives_back_every_field_of_every_entry_with_its_number() {
         let written: Vec<NewJournalEntry> = (1..=3).map(entry).collect();
-        let read = decode_chunk(&encode_chunk(41, &written).unwrap()).unwrap();
+        let read = decode_chunk(43, &encode_chunk(&written).unwrap()).unwrap();
         assert_eq!(read.len(), 3);
         for ((seq, new), stored) in (41..).zip(&written).zip(&read) {
             assert_eq!(stored.seq, seq);
             assert_eq!(&stored.entry, new);
         }
+    }
+
+    #[test]
+    fn a_chunk_leaves_out_numbers_and_absent_values() {
+        let mut bare = entry(1);
+        (bare.user, bare.error, bare.batch, bare.fault) = (None, None, None, None);
+        bare.params = json!({});
+        let text = encode_chunk(&[bare]).unwrap();
+        for absent in ["seq", "user", "error", "batch", "fault", "null"] {
+            assert!(!text.contains(absent), "{absent} in {text}");
+        }
+    }
+
+    #[test]
+    fn a_chunk_written_with_numbers_and_nulls_still_reads() {
+        let text = r#"[{"seq":7,"at":1.5,"via":"none","user":null,"method":"server.time","http":200,"error":null,"ms":0.5,"params":{},"batch":null,"fault":null}]"#;
+        let read = decode_chunk(7, text).unwrap();
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].seq, 7);
+        assert_eq!(read[0].entry.method, "server.time");
+        assert_eq!(read[0].entry.user, None);
     }
 
     #[test]
