@@ -21,7 +21,7 @@
 use super::FaultFired;
 use crate::auth::{Caller, CallerKind};
 use crate::state::AppState;
-use crate::store::journal::NewJournalEntry;
+use crate::store::journal::{JournalChunk, NewJournalEntry};
 use crate::store::{PortalId, Store};
 use axum::extract::{Request, State};
 use axum::http::{Method, Uri};
@@ -581,8 +581,9 @@ fn write(store: &Store, keep: u64, buffers: &mut Buffers, kept: &Answers) -> any
         while let Some(next) = entries.next_if(|p| p.portal == portal) {
             run.push(next.into_entry(answers));
         }
+        let chunk = JournalChunk::encode(run).map_err(|e| anyhow::anyhow!("{e}"))?;
         let last = store
-            .write(portal, |tx| tx.append_journal(run, keep))
+            .write(portal, |tx| tx.append_journal(&chunk, keep))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         kept.keep(portal, last - run.len() as i64 + 1, answers.drain(..));
     }

@@ -113,7 +113,7 @@ pub enum ErrorFilter {
 pub trait JournalTx {
     /// Appends calls in order as one chunk, numbering them; then drops the oldest beyond `keep`.
     /// Returns the last number given.
-    fn append_journal(&mut self, entries: &[NewJournalEntry], keep: u64) -> Result<i64, ApiError>;
+    fn append_journal(&mut self, chunk: &JournalChunk, keep: u64) -> Result<i64, ApiError>;
     /// Up to `limit` entries matching `filter`, oldest first.
     fn journal_page(
         &mut self,
@@ -127,6 +127,24 @@ pub trait JournalTx {
     /// Deletes the portal's journal (numbering goes on, so `since` values stay meaningful);
     /// returns how many entries went.
     fn clear_journal(&mut self) -> Result<u64, ApiError>;
+}
+
+/// Calls encoded for the journal, not yet numbered: made before the write transaction, so the
+/// database's write lock is held for the insert alone.
+#[derive(Debug, Clone)]
+pub struct JournalChunk {
+    text: String,
+    len: i64,
+}
+
+impl JournalChunk {
+    /// Encodes `entries`, in order.
+    pub fn encode(entries: &[NewJournalEntry]) -> Result<Self, ApiError> {
+        Ok(Self {
+            text: encode_chunk(entries)?,
+            len: entries.len() as i64,
+        })
+    }
 }
 
 /// The chunk text of `entries`: a JSON array of entry objects, written straight into one buffer
@@ -264,8 +282,8 @@ impl SqlTx<'_> {
 }
 
 impl JournalTx for SqlTx<'_> {
-    fn append_journal(&mut self, entries: &[NewJournalEntry], keep: u64) -> Result<i64, ApiError> {
-        let n = entries.len() as i64;
+    fn append_journal(&mut self, chunk: &JournalChunk, keep: u64) -> Result<i64, ApiError> {
+        let n = chunk.len;
         if n == 0 {
             return self.journal_last_seq();
         }
@@ -282,11 +300,10 @@ impl JournalTx for SqlTx<'_> {
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the sequence returned no value")))?;
         let first = last - n + 1;
         let floor = last.saturating_sub(keep.min(i64::MAX as u64) as i64).max(0);
-        let text = encode_chunk(entries)?;
         self.exec(
             "INSERT INTO journal (portal_id, last_seq, first_seq, floor_seq, entries)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            &args![self.portal, last, first, floor, text.as_str()],
+            &args![self.portal, last, first, floor, chunk.text.as_str()],
         )?;
         if floor > 0 {
             self.exec(

@@ -702,10 +702,11 @@ async fn a_large_batch_of_entries_is_numbered_in_order_and_capped_in_one_write()
             fault: (i == 69).then_some(3),
         })
         .collect();
+    let chunk = b24_server::store::journal::JournalChunk::encode(&written).unwrap();
     let last = app
         .state
         .store
-        .write(DEFAULT_PORTAL, |tx| tx.append_journal(&written, 50))
+        .write(DEFAULT_PORTAL, |tx| tx.append_journal(&chunk, 50))
         .unwrap();
     let all = entries(&app).await;
     assert_eq!(all.len(), 50);

@@ -232,9 +232,10 @@ async fn reset_clears_the_journal_the_faults_and_the_clock() {
             fault: None,
         })
         .collect();
+    let chunk = b24_server::store::journal::JournalChunk::encode(&entries).unwrap();
     app.state
         .store
-        .write(DEFAULT_PORTAL, |tx| tx.append_journal(&entries, 10_000))
+        .write(DEFAULT_PORTAL, |tx| tx.append_journal(&chunk, 10_000))
         .unwrap();
     put_rows(
         &app,
