@@ -14,6 +14,7 @@ use crate::error::ApiError;
 use crate::store::{Column, Filter, ItemRecord, ListQuery, Tx};
 use b24_protocol::{ErrorCode, RestError, PAGE_SIZE};
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
 
 /// `crm.item.add(entityTypeId, fields)`.
 pub const ADD: MethodSpec = MethodSpec {
@@ -112,7 +113,7 @@ pub fn item_json(item: &ItemRecord, files: &ItemContext, defs: &[UserField]) -> 
     json
 }
 
-fn wrapped((item, files, defs): (ItemRecord, ItemContext, Vec<UserField>)) -> Output {
+fn wrapped((item, files, defs): (ItemRecord, ItemContext, Arc<[UserField]>)) -> Output {
     Output::result(json!({ "item": item_json(&item, &files, &defs) }))
 }
 
@@ -122,7 +123,7 @@ fn with_files(
     call: &Call<'_>,
     tx: &mut dyn Tx,
     item: ItemRecord,
-) -> Result<(ItemRecord, ItemContext, Vec<UserField>), ApiError> {
+) -> Result<(ItemRecord, ItemContext, Arc<[UserField]>), ApiError> {
     let parents = dynamic_types::parent_types(tx, item.entity_type_id)?;
     let base = &call.state.public_url;
     let files = ItemContext::of(tx, [&item], base, call.caller.portal_id, parents)?;
@@ -230,13 +231,13 @@ pub fn catalogue(
         let name = if d7 { field.name } else { field.legacy };
         described.insert(name.to_string(), d);
     }
-    for f in user_fields::fields_of(tx, entity_type_id)? {
+    for f in user_fields::fields_of(tx, entity_type_id)?.iter() {
         let name = if d7 {
             f.camel_name()
         } else {
             f.name().to_string()
         };
-        described.insert(name, user_fields::descriptor(&f, d7));
+        described.insert(name, user_fields::descriptor(f, d7));
     }
     if d7 {
         described.insert(
@@ -259,8 +260,9 @@ fn parent_title(tx: &mut dyn Tx, parent: i64) -> Result<String, ApiError> {
         T::QUOTE => "Estimate".into(),
         T::SMART_INVOICE => "Invoice".into(),
         _ => tx
-            .dynamic_type_by_entity_type(parent)?
-            .map(|t| t.title)
+            .catalogue()?
+            .type_of(parent)
+            .map(|t| t.title.clone())
             .unwrap_or_default(),
     })
 }
@@ -268,7 +270,7 @@ fn parent_title(tx: &mut dyn Tx, parent: i64) -> Result<String, ApiError> {
 /// The fields of one item type, for filters and order: any scalar field, by either name; the
 /// second member lists the type's parent types (its `parentId{N}` fields).
 /// The third lists the type's user fields.
-pub struct ItemListFields(pub i64, pub Vec<i64>, pub Vec<UserField>);
+pub struct ItemListFields(pub i64, pub Vec<i64>, pub Arc<[UserField]>);
 
 impl ItemListFields {
     fn user_field(&self, key: &str) -> Option<&UserField> {
@@ -325,7 +327,7 @@ pub fn list_query(
     call: &Call<'_>,
     entity_type_id: i64,
     parents: Vec<i64>,
-    defs: Vec<UserField>,
+    defs: Arc<[UserField]>,
     dialect: Dialect,
 ) -> Result<ListQuery, ApiError> {
     let fields = ItemListFields(entity_type_id, parents, defs);
