@@ -1092,11 +1092,9 @@ pub fn add_legacy_values(
     }
 }
 
-/// Adds the `crm.item.*` form (`ufCrm…`) of an item's user-field values to `out`.
-pub fn add_d7_values(out: &mut Map<String, Value>, item: &ItemRecord, defs: &[UserField]) {
-    for f in defs {
-        out.insert(f.camel_name(), shown(item, f, |v| d7_one(f, v)));
-    }
+/// The `crm.item.*` form of an item's value of a user field (shown under `ufCrm…`).
+pub fn d7_value(item: &ItemRecord, f: &UserField) -> Value {
+    shown(item, f, |v| d7_one(f, v))
 }
 
 /// A filter operand for a user field; `None` when the value does not fit it (text for a

@@ -6,7 +6,7 @@
 use super::listing::{self, Dialect, ListField, ListFields};
 use super::{Call, Handler, MethodSpec, Output};
 use crate::domain::access::is_item_type;
-use crate::domain::item_fields::{self, FieldKind, ItemContext};
+use crate::domain::item_fields::{self, FieldKind, ItemAnswers, ItemContext};
 use crate::domain::items::{self, ItemError};
 use crate::domain::user_fields::{self, UserField};
 use crate::domain::{dynamic_types, statuses};
@@ -103,18 +103,33 @@ fn entity_type(call: &Call<'_>, tx: &mut dyn Tx) -> Result<i64, ApiError> {
     Ok(entity_type_id)
 }
 
-/// The item as `crm.item.*` shows it: camelCase keys, real JSON numbers, the URLs of its files
-/// and its user fields' values.
-pub fn item_json(item: &ItemRecord, files: &ItemContext, defs: &[UserField]) -> Value {
-    let mut json = item_fields::item_json(item, files);
-    if let Value::Object(map) = &mut json {
-        user_fields::add_d7_values(map, item, defs);
-    }
-    json
+/// The answers of `crm.item.*` for items of one type: camelCase keys, real JSON numbers, the
+/// URLs of their files and their user fields' values.
+pub fn answers<'a>(
+    entity_type_id: i64,
+    files: &'a ItemContext,
+    defs: &'a [UserField],
+) -> ItemAnswers<'a, impl Fn(&ItemRecord, usize) -> Value + 'a> {
+    ItemAnswers::new(
+        entity_type_id,
+        files,
+        defs.iter().map(UserField::camel_name),
+        move |item, index| user_fields::d7_value(item, &defs[index]),
+    )
+}
+
+/// `{key: value}`, with `value` moved in: `json!` would copy it whole (it serialises every
+/// expression it is given into a new value), which for a page of items cost more than making
+/// the page.
+fn wrap(key: &str, value: Value) -> Value {
+    let mut map = Map::with_capacity(1);
+    map.insert(key.to_string(), value);
+    Value::Object(map)
 }
 
 fn wrapped((item, files, defs): (ItemRecord, ItemContext, Arc<[UserField]>)) -> Output {
-    Output::result(json!({ "item": item_json(&item, &files, &defs) }))
+    let item = answers(item.entity_type_id, &files, &defs).answer(item);
+    Output::result(wrap("item", item))
 }
 
 /// The item with the URLs of its files and its type's user fields, read in the call's
@@ -189,7 +204,7 @@ fn fields(call: &Call<'_>) -> Result<Output, ApiError> {
         let entity_type_id = entity_type(call, tx)?;
         catalogue(tx, entity_type_id, Dialect::D7)
     })?;
-    Ok(Output::result(json!({ "fields": described })))
+    Ok(Output::result(wrap("fields", Value::Object(described))))
 }
 
 /// What `crm.item.fields` (`Dialect::D7`) or the legacy `crm.*.fields` show for a type: every
@@ -405,12 +420,13 @@ fn list(call: &Call<'_>) -> Result<Output, ApiError> {
         Ok((entity_type_id, page, files, defs))
     })?;
     let count = result.rows.len();
+    let answers = answers(entity_type_id, &files, &defs);
     let items: Vec<Value> = result
         .rows
-        .iter()
+        .into_iter()
         .map(|item| {
             project(
-                item_json(item, &files, &defs),
+                answers.answer(item),
                 entity_type_id,
                 files.parents(),
                 &defs,
@@ -419,7 +435,7 @@ fn list(call: &Call<'_>) -> Result<Output, ApiError> {
         })
         .collect();
     Ok(Output {
-        result: json!({ "items": items }),
+        result: wrap("items", Value::Array(items)),
         next: result.total.and_then(|total| page.next(count, total)),
         total: result.total,
     })
