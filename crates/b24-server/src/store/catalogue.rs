@@ -1,8 +1,9 @@
 //! Each portal's smart-process types and CRM user-field definitions kept in memory, so that an
 //! item call reads neither: every `crm.item.*` and legacy `crm.deal.*`… call needs its type's
 //! parent types (from every smart-process type's relations), its user fields, and for a smart
-//! process that the type exists. Read from the database on each call they cost more than the
-//! page of items itself (BENCHMARKS.md, "crm.item.list, round two").
+//! process that the type exists. Read from the database, that was two or three queries per call
+//! and the decoding of every definition's JSON body, whatever the call (BENCHMARKS.md,
+//! "crm.item.list, round two").
 //!
 //! What is kept is one [`Catalogue`] per portal: every row of `crm_dynamic_types` and every
 //! user-field definition (`crm_records` of kind `user_field`), read together in one transaction.
@@ -20,7 +21,10 @@
 //! the generation it files it under: a change committed before its snapshot has either raised
 //! the generation already (the transaction then reads and files under the new one) or will
 //! raise it right after, which drops what the transaction filed. A transaction that has itself
-//! changed the catalogue reads it from the database and files nothing.
+//! changed the catalogue reads it from the database and files nothing. A write transaction also
+//! reads the shared version (one row) before it uses a kept catalogue, so what a write decides
+//! by (that a smart process still exists, a type's user fields) is never older than what another
+//! process has committed; only reads may lag another process, by at most [`RECHECK`].
 
 use super::driver::{args, Arg, Dialect};
 use super::records::{record_from_row, RecordKind};
