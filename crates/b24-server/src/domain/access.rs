@@ -5,13 +5,14 @@ use crate::error::ApiError;
 use crate::store::Tx;
 
 /// Whether `entity_type_id` names a type that holds CRM items here (a valid binding target):
-/// a built-in type, or a smart process created with `crm.type.add`.
+/// a built-in type, or a smart process created with `crm.type.add` (from the portal's kept
+/// catalogue, `store/catalogue.rs`).
 pub fn is_item_type(tx: &mut dyn Tx, entity_type_id: i64) -> Result<bool, ApiError> {
     if EntityTypeId::is_static_item_type(entity_type_id) {
         return Ok(true);
     }
     Ok(EntityTypeId::is_dynamic(entity_type_id)
-        && tx.dynamic_type_by_entity_type(entity_type_id)?.is_some())
+        && tx.catalogue()?.type_of(entity_type_id).is_some())
 }
 
 /// Whether the caller may perform `action` on the item `target` (spec §2.1 `canEdit`/`canView`).

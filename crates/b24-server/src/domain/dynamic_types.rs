@@ -160,15 +160,15 @@ fn related(t: &DynamicTypeRecord, side: &str) -> Vec<i64> {
 
 /// The parent types of a type's items (their `parentId{N}` fields): the parents a smart
 /// process names in its relations, and every smart process that names the type among its
-/// children; ascending. Reads the smart-process types (at most 64), never items.
+/// children; ascending. Looks at the smart-process types (at most 64, from the portal's kept
+/// catalogue, `store/catalogue.rs`), never at items.
 pub fn parent_types(tx: &mut dyn Tx, entity_type_id: i64) -> Result<Vec<i64>, ApiError> {
     if super::item_fields::type_bit(entity_type_id) == 0 {
         return Ok(Vec::new());
     }
-    let span = (EntityTypeId::DYNAMIC_END - EntityTypeId::DYNAMIC_START) as u64;
-    let types = tx.list_dynamic_types(0, span, false)?.rows;
+    let catalogue = tx.catalogue()?;
     let mut parents: Vec<i64> = Vec::new();
-    for t in &types {
+    for t in catalogue.types() {
         if t.entity_type_id == entity_type_id {
             parents.extend(related(t, "parent"));
         } else if related(t, "child").contains(&entity_type_id) {

@@ -23,6 +23,7 @@ use b24_protocol::values::bind_int;
 use b24_protocol::{ErrorCode, RestError};
 use serde_json::{json, Map, Value};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 /// The types a user field may have (`crm.userfield.types`).
 pub const USER_TYPES: &[&str] = &[
@@ -313,13 +314,10 @@ fn require_read(permissions: &Permissions, entity_type_id: i64) -> Result<(), Ap
 
 // ---- definitions ----
 
-/// The user fields of an item type, by `SORT` then `ID`.
-pub fn fields_of(tx: &mut dyn Tx, entity_type_id: i64) -> Result<Vec<UserField>, ApiError> {
-    Ok(tx
-        .records_of(RecordKind::UserField, entity_type_id, 0)?
-        .into_iter()
-        .map(UserField::from_record)
-        .collect())
+/// The user fields of an item type, by `SORT` then `ID` (from the portal's kept catalogue,
+/// `store/catalogue.rs`: shared, not copied).
+pub fn fields_of(tx: &mut dyn Tx, entity_type_id: i64) -> Result<Arc<[UserField]>, ApiError> {
+    Ok(tx.catalogue()?.user_fields(entity_type_id))
 }
 
 /// A field of this type; another type's field is "Access denied.", as the service says.
@@ -784,7 +782,7 @@ pub fn list(
     order: &Map<String, Value>,
 ) -> Result<Vec<UserField>, ApiError> {
     require_read(permissions, entity_type_id)?;
-    let mut fields = fields_of(tx, entity_type_id)?;
+    let mut fields = fields_of(tx, entity_type_id)?.to_vec();
     fields.retain(|f| {
         filter.iter().all(|(key, wanted)| {
             let key = key.to_ascii_uppercase();
@@ -1094,11 +1092,9 @@ pub fn add_legacy_values(
     }
 }
 
-/// Adds the `crm.item.*` form (`ufCrm…`) of an item's user-field values to `out`.
-pub fn add_d7_values(out: &mut Map<String, Value>, item: &ItemRecord, defs: &[UserField]) {
-    for f in defs {
-        out.insert(f.camel_name(), shown(item, f, |v| d7_one(f, v)));
-    }
+/// The `crm.item.*` form of an item's value of a user field (shown under `ufCrm…`).
+pub fn d7_value(item: &ItemRecord, f: &UserField) -> Value {
+    shown(item, f, |v| d7_one(f, v))
 }
 
 /// A filter operand for a user field; `None` when the value does not fit it (text for a

@@ -17,7 +17,7 @@ pub fn item_list(
     filter: &Map<String, Value>,
     order: &Map<String, Value>,
 ) -> Result<(), String> {
-    let fields = ItemListFields(entity_type_id, Vec::new(), Vec::new());
+    let fields = ItemListFields(entity_type_id, Vec::new(), Vec::new().into());
     let Ok(filter) = listing::parse_filter(filter, &fields, Dialect::D7) else {
         return Ok(());
     };

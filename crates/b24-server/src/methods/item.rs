@@ -6,7 +6,7 @@
 use super::listing::{self, Dialect, ListField, ListFields};
 use super::{Call, Handler, MethodSpec, Output};
 use crate::domain::access::is_item_type;
-use crate::domain::item_fields::{self, FieldKind, ItemContext};
+use crate::domain::item_fields::{self, FieldKind, ItemAnswers, ItemContext};
 use crate::domain::items::{self, ItemError};
 use crate::domain::user_fields::{self, UserField};
 use crate::domain::{dynamic_types, statuses};
@@ -14,6 +14,7 @@ use crate::error::ApiError;
 use crate::store::{Column, Filter, ItemRecord, ListQuery, Tx};
 use b24_protocol::{ErrorCode, RestError, PAGE_SIZE};
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
 
 /// `crm.item.add(entityTypeId, fields)`.
 pub const ADD: MethodSpec = MethodSpec {
@@ -102,18 +103,33 @@ fn entity_type(call: &Call<'_>, tx: &mut dyn Tx) -> Result<i64, ApiError> {
     Ok(entity_type_id)
 }
 
-/// The item as `crm.item.*` shows it: camelCase keys, real JSON numbers, the URLs of its files
-/// and its user fields' values.
-pub fn item_json(item: &ItemRecord, files: &ItemContext, defs: &[UserField]) -> Value {
-    let mut json = item_fields::item_json(item, files);
-    if let Value::Object(map) = &mut json {
-        user_fields::add_d7_values(map, item, defs);
-    }
-    json
+/// The answers of `crm.item.*` for items of one type: camelCase keys, real JSON numbers, the
+/// URLs of their files and their user fields' values.
+pub fn answers<'a>(
+    entity_type_id: i64,
+    files: &'a ItemContext,
+    defs: &'a [UserField],
+) -> ItemAnswers<'a, impl Fn(&ItemRecord, usize) -> Value + 'a> {
+    ItemAnswers::new(
+        entity_type_id,
+        files,
+        defs.iter().map(UserField::camel_name),
+        move |item, index| user_fields::d7_value(item, &defs[index]),
+    )
 }
 
-fn wrapped((item, files, defs): (ItemRecord, ItemContext, Vec<UserField>)) -> Output {
-    Output::result(json!({ "item": item_json(&item, &files, &defs) }))
+/// `{key: value}`, with `value` moved in: `json!` would copy it whole (it serialises every
+/// expression it is given into a new value), which for a page of items cost more than making
+/// the page.
+fn wrap(key: &str, value: Value) -> Value {
+    let mut map = Map::with_capacity(1);
+    map.insert(key.to_string(), value);
+    Value::Object(map)
+}
+
+fn wrapped((item, files, defs): (ItemRecord, ItemContext, Arc<[UserField]>)) -> Output {
+    let item = answers(item.entity_type_id, &files, &defs).answer(item);
+    Output::result(wrap("item", item))
 }
 
 /// The item with the URLs of its files and its type's user fields, read in the call's
@@ -122,7 +138,7 @@ fn with_files(
     call: &Call<'_>,
     tx: &mut dyn Tx,
     item: ItemRecord,
-) -> Result<(ItemRecord, ItemContext, Vec<UserField>), ApiError> {
+) -> Result<(ItemRecord, ItemContext, Arc<[UserField]>), ApiError> {
     let parents = dynamic_types::parent_types(tx, item.entity_type_id)?;
     let base = &call.state.public_url;
     let files = ItemContext::of(tx, [&item], base, call.caller.portal_id, parents)?;
@@ -188,7 +204,7 @@ fn fields(call: &Call<'_>) -> Result<Output, ApiError> {
         let entity_type_id = entity_type(call, tx)?;
         catalogue(tx, entity_type_id, Dialect::D7)
     })?;
-    Ok(Output::result(json!({ "fields": described })))
+    Ok(Output::result(wrap("fields", Value::Object(described))))
 }
 
 /// What `crm.item.fields` (`Dialect::D7`) or the legacy `crm.*.fields` show for a type: every
@@ -230,13 +246,13 @@ pub fn catalogue(
         let name = if d7 { field.name } else { field.legacy };
         described.insert(name.to_string(), d);
     }
-    for f in user_fields::fields_of(tx, entity_type_id)? {
+    for f in user_fields::fields_of(tx, entity_type_id)?.iter() {
         let name = if d7 {
             f.camel_name()
         } else {
             f.name().to_string()
         };
-        described.insert(name, user_fields::descriptor(&f, d7));
+        described.insert(name, user_fields::descriptor(f, d7));
     }
     if d7 {
         described.insert(
@@ -259,8 +275,9 @@ fn parent_title(tx: &mut dyn Tx, parent: i64) -> Result<String, ApiError> {
         T::QUOTE => "Estimate".into(),
         T::SMART_INVOICE => "Invoice".into(),
         _ => tx
-            .dynamic_type_by_entity_type(parent)?
-            .map(|t| t.title)
+            .catalogue()?
+            .type_of(parent)
+            .map(|t| t.title.clone())
             .unwrap_or_default(),
     })
 }
@@ -268,7 +285,7 @@ fn parent_title(tx: &mut dyn Tx, parent: i64) -> Result<String, ApiError> {
 /// The fields of one item type, for filters and order: any scalar field, by either name; the
 /// second member lists the type's parent types (its `parentId{N}` fields).
 /// The third lists the type's user fields.
-pub struct ItemListFields(pub i64, pub Vec<i64>, pub Vec<UserField>);
+pub struct ItemListFields(pub i64, pub Vec<i64>, pub Arc<[UserField]>);
 
 impl ItemListFields {
     fn user_field(&self, key: &str) -> Option<&UserField> {
@@ -325,7 +342,7 @@ pub fn list_query(
     call: &Call<'_>,
     entity_type_id: i64,
     parents: Vec<i64>,
-    defs: Vec<UserField>,
+    defs: Arc<[UserField]>,
     dialect: Dialect,
 ) -> Result<ListQuery, ApiError> {
     let fields = ItemListFields(entity_type_id, parents, defs);
@@ -403,12 +420,13 @@ fn list(call: &Call<'_>) -> Result<Output, ApiError> {
         Ok((entity_type_id, page, files, defs))
     })?;
     let count = result.rows.len();
+    let answers = answers(entity_type_id, &files, &defs);
     let items: Vec<Value> = result
         .rows
-        .iter()
+        .into_iter()
         .map(|item| {
             project(
-                item_json(item, &files, &defs),
+                answers.answer(item),
                 entity_type_id,
                 files.parents(),
                 &defs,
@@ -417,7 +435,7 @@ fn list(call: &Call<'_>) -> Result<Output, ApiError> {
         })
         .collect();
     Ok(Output {
-        result: json!({ "items": items }),
+        result: wrap("items", Value::Array(items)),
         next: result.total.and_then(|total| page.next(count, total)),
         total: result.total,
     })

@@ -8,6 +8,7 @@ pub mod activity_types;
 pub mod apps;
 pub mod callers;
 pub mod captures;
+pub mod catalogue;
 pub mod categories;
 pub mod clock;
 pub mod communications;
@@ -430,6 +431,7 @@ pub trait Tx:
     + records::RecordTx
     + user_field_values::UserFieldValueTx
     + portals::PortalTx
+    + catalogue::CatalogueTx
 {
     /// The portal this transaction serves.
     fn portal(&self) -> PortalId;
@@ -747,16 +749,47 @@ impl Store {
         }
     }
 
+    /// Runs `f` in one transaction of the backend, without the catalogue cache.
+    fn transaction<R: Send>(
+        &self,
+        portal: PortalId,
+        writing: bool,
+        f: impl FnOnce(&mut dyn Tx) -> Result<R, ApiError> + Send,
+    ) -> Result<R, ApiError> {
+        match self {
+            Store::Sqlite(s) => s.transaction(portal, writing, f),
+            Store::Postgres(s) => s.transaction(portal, writing, f),
+        }
+    }
+
+    /// The process's cache of smart-process types and user fields (see `store/catalogue.rs`).
+    fn catalogue_cache(&self) -> &Arc<catalogue::CatalogueCache> {
+        match self {
+            Store::Sqlite(s) => s.catalogue_cache(),
+            Store::Postgres(s) => s.catalogue_cache(),
+        }
+    }
+
+    /// The cache at its current generation, taken before a transaction begins: the shared
+    /// version is read first (in a transaction of its own) when it is due.
+    fn catalogue_view(&self, portal: PortalId) -> catalogue::CatalogueView {
+        let cache = self.catalogue_cache();
+        let generation =
+            cache.generation(|| self.transaction(portal, false, |tx| tx.catalogue_version()));
+        catalogue::CatalogueView::new(cache.clone(), generation)
+    }
+
     /// Runs `f` in a read-only transaction.
     pub fn read<R: Send>(
         &self,
         portal: PortalId,
         f: impl FnOnce(&mut dyn Tx) -> Result<R, ApiError> + Send,
     ) -> Result<R, ApiError> {
-        match self {
-            Store::Sqlite(s) => s.transaction(portal, false, f),
-            Store::Postgres(s) => s.transaction(portal, false, f),
-        }
+        let view = self.catalogue_view(portal);
+        self.transaction(portal, false, |tx| {
+            tx.use_catalogue_cache(view);
+            f(tx)
+        })
     }
 
     /// The caller cached for a credential while no credential table has changed since it was
@@ -802,10 +835,24 @@ impl Store {
         portal: PortalId,
         f: impl FnOnce(&mut dyn Tx) -> Result<R, ApiError> + Send,
     ) -> Result<R, ApiError> {
-        match self {
-            Store::Sqlite(s) => s.transaction(portal, true, f),
-            Store::Postgres(s) => s.transaction(portal, true, f),
+        let view = self.catalogue_view(portal);
+        let mut catalogue_changed = false;
+        let out = self.transaction(portal, true, |tx| {
+            tx.use_catalogue_cache(view);
+            let out = f(tx)?;
+            // Other processes see the change by the shared version, raised before the commit.
+            if tx.catalogue_changed() {
+                tx.raise_catalogue_version()?;
+                catalogue_changed = true;
+            }
+            Ok(out)
+        });
+        // This process sees it from its next transaction on. (Also after a failed commit, which
+        // changed nothing: the catalogue is only read again.)
+        if catalogue_changed {
+            self.catalogue_cache().bump();
         }
+        out
     }
 }
 

@@ -161,6 +161,8 @@ pub struct PgStore {
     pool: PgPool,
     clock: Arc<dyn Clock>,
     callers: CallerCache,
+    /// Smart-process types and user fields read before (see `store/catalogue.rs`).
+    catalogue: Arc<super::catalogue::CatalogueCache>,
 }
 
 /// Whether a `--database-url` names PostgreSQL.
@@ -189,8 +191,14 @@ impl PgStore {
                 pool,
                 clock,
                 callers: CallerCache::default(),
+                catalogue: Arc::default(),
             })
         })
+    }
+
+    /// Smart-process types and user fields read before (see `store/catalogue.rs`).
+    pub fn catalogue_cache(&self) -> &Arc<super::catalogue::CatalogueCache> {
+        &self.catalogue
     }
 
     /// The connection pool (the PostgreSQL limiter state shares it).

@@ -43,6 +43,16 @@ impl RecordKind {
         }
     }
 
+    /// Every kind.
+    pub const ALL: [RecordKind; 6] = [
+        RecordKind::Product,
+        RecordKind::ProductRow,
+        RecordKind::Requisite,
+        RecordKind::BankDetail,
+        RecordKind::Address,
+        RecordKind::UserField,
+    ];
+
     /// Every kind's sequence name (for the data-sequence list of snapshots).
     pub const SEQUENCES: [&'static str; 7] = [
         "product",
@@ -107,7 +117,7 @@ pub trait RecordTx {
     ) -> Result<PageOf<Record>, ApiError>;
 }
 
-fn record_from_row(r: &dyn super::driver::SqlRow) -> Result<Record, ApiError> {
+pub(super) fn record_from_row(r: &dyn super::driver::SqlRow) -> Result<Record, ApiError> {
     Ok(Record {
         id: r.int(0)?,
         owner_type_id: r.int(1)?,

@@ -21,6 +21,9 @@ pub struct SqlTx<'a> {
     /// binding change reads them twice (the rights check, then the list itself), and on
     /// PostgreSQL each read is a round trip.
     bindings_read: Option<(i64, Vec<Binding>)>,
+    /// What this transaction knows of the smart-process types and user fields (see
+    /// [`super::catalogue`]).
+    pub(super) catalogue: super::catalogue::TxCatalogue,
 }
 
 impl<'a> SqlTx<'a> {
@@ -34,6 +37,7 @@ impl<'a> SqlTx<'a> {
             now,
             writing,
             bindings_read: None,
+            catalogue: Default::default(),
         }
     }
 
@@ -45,14 +49,19 @@ impl<'a> SqlTx<'a> {
     /// Runs a statement, returning how many rows it changed.
     pub(super) fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, ApiError> {
         self.bindings_read = None;
-        self.conn.execute(sql, args)
+        let changed = self.conn.execute(sql, args)?;
+        if changed > 0 {
+            self.catalogue.note(sql, args);
+        }
+        Ok(changed)
     }
 
     /// Forgets what reads remembered if `sql` may write (anything but a `SELECT`).
-    fn may_write(&mut self, sql: &str) {
+    fn may_write(&mut self, sql: &str, args: &[Arg<'_>]) {
         let head = sql.trim_start().as_bytes();
         if !(head.len() >= 6 && head[..6].eq_ignore_ascii_case(b"SELECT")) {
             self.bindings_read = None;
+            self.catalogue.note(sql, args);
         }
     }
 
@@ -63,7 +72,7 @@ impl<'a> SqlTx<'a> {
         args: &[Arg<'_>],
         decode: impl Fn(&dyn SqlRow) -> Result<T, ApiError>,
     ) -> Result<Option<T>, ApiError> {
-        self.may_write(sql);
+        self.may_write(sql, args);
         let mut out = None;
         self.conn.query(sql, args, &mut |row| {
             if out.is_none() {
@@ -81,7 +90,7 @@ impl<'a> SqlTx<'a> {
         args: &[Arg<'_>],
         decode: impl Fn(&dyn SqlRow) -> Result<T, ApiError>,
     ) -> Result<Vec<T>, ApiError> {
-        self.may_write(sql);
+        self.may_write(sql, args);
         let mut out = Vec::new();
         self.conn.query(sql, args, &mut |row| {
             out.push(decode(row)?);
@@ -160,7 +169,7 @@ macro_rules! rows_of {
         $(#[$doc])*
         $vis const $columns: &str = stringify!($($field),*);
 
-        fn $decode(r: &dyn SqlRow) -> Result<$record, ApiError> {
+        $vis fn $decode(r: &dyn SqlRow) -> Result<$record, ApiError> {
             let mut index = 0..;
             let mut next = || index.next().unwrap_or_default();
             Ok($record { $($field: $get(r, next())?),* })
@@ -228,7 +237,9 @@ rows_of!(
     updated_by: int, created_time: text, updated_time: text, extra: json_map,
 });
 
-rows_of!(DYNAMIC_TYPE_COLUMNS, dynamic_type_from_row -> DynamicTypeRecord {
+rows_of!(
+    /// The columns of a smart-process type row, in the order its decoder reads them.
+    pub(super) DYNAMIC_TYPE_COLUMNS, dynamic_type_from_row -> DynamicTypeRecord {
     id: int, entity_type_id: int, title: text, created_by: int, updated_by: int,
     created_time: text, updated_time: text, settings: json_map,
 });

@@ -51,6 +51,8 @@ pub struct SqliteStore {
     damaged: Arc<std::sync::OnceLock<String>>,
     /// Callers authenticated before (see [`callers`]).
     callers: CallerCache,
+    /// Smart-process types and user fields read before (see [`super::catalogue`]).
+    catalogue: Arc<super::catalogue::CatalogueCache>,
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -115,12 +117,18 @@ impl SqliteStore {
             _stop_checkpoints,
             damaged,
             callers: CallerCache::default(),
+            catalogue: Arc::default(),
         })
     }
 
     /// Opens with the system clock.
     pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
         Self::open_with_clock(data_dir, Arc::new(crate::clock::SystemClock))
+    }
+
+    /// Smart-process types and user fields read before (see [`super::catalogue`]).
+    pub fn catalogue_cache(&self) -> &Arc<super::catalogue::CatalogueCache> {
+        &self.catalogue
     }
 
     /// The database file.

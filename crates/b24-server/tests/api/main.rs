@@ -28,6 +28,8 @@
 //! - `users`, `departments`, `notifications`: user.*, department.* and im.notify*.
 //! - `portals`: many portals on one server, isolated from each other (`/_b24/portals`).
 //! - `user_fields`: CRM user fields (`crm.*.userfield.*`) and their `UF_CRM_*` values.
+//! - `catalogue_cache`: smart-process types and user fields kept in memory, and every change
+//!   to them seen by the next item call (within a second from another process).
 
 mod activities;
 mod activity_rights;
@@ -36,6 +38,7 @@ mod batch;
 mod batch_paging;
 mod binding;
 mod captured_events;
+mod catalogue_cache;
 mod categories;
 mod cli;
 mod clock;
