@@ -2,7 +2,8 @@
 //!
 //! Order of checks (spec §1.3, §11): method lookup (404, before authentication), authentication
 //! (401), then scope, limits and handler; [`authenticate_and_dispatch`] runs authentication and
-//! the method on one blocking task. Every answer is JSON, success or error (unless a fault rule
+//! the method on one blocking task (or, for a method answered from memory, where the request
+//! arrived). Every answer is JSON, success or error (unless a fault rule
 //! asks for an HTML page or no answer: [`crate::control::faults`], [`cut`]). Request URLs carry
 //! webhook codes, so they are never logged. `/rest/api/…` is REST 3.0 (`v3.rs`): the same checks
 //! and machinery, its own envelope and method table.

@@ -2,7 +2,9 @@
 //! layer looks the method up once and calls it once per request; `batch` runs each command itself.
 //!
 //! Each method family has its own file; each method is a plain function from a [`Call`] to an
-//! [`Output`], run on the blocking pool because it talks to the store synchronously.
+//! [`Output`], run on the blocking pool because it talks to the store synchronously; the few
+//! that answer from memory alone ([`Handler::InMemory`]) run on the async worker when nothing
+//! else in the call needs the database.
 
 mod activity;
 mod activity_type;
