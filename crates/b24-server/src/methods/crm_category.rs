@@ -173,7 +173,7 @@ fn list(call: &Call<'_>) -> Result<Output, ApiError> {
     })?;
     let rows: Vec<Value> = page.rows.iter().map(category_json).collect();
     Ok(Output {
-        result: json!({ "categories": rows }),
+        result: super::keyed("categories", Value::from(rows)),
         next: None,
         total: page.total,
     })
@@ -233,5 +233,5 @@ fn fields(call: &Call<'_>) -> Result<Output, ApiError> {
             describe("string", "ORIGINATOR_ID", false, false),
         );
     }
-    Ok(Output::result(json!({ "fields": out })))
+    Ok(Output::result(super::keyed("fields", Value::from(out))))
 }

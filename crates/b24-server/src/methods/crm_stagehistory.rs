@@ -157,6 +157,6 @@ fn list(call: &Call<'_>) -> Result<Output, ApiError> {
     Ok(Output {
         next: result.total.and_then(|t| page.next(items.len(), t)),
         total: result.total,
-        result: json!({ "items": items }),
+        result: super::keyed("items", Value::from(items)),
     })
 }

@@ -288,9 +288,10 @@ fn list(call: &Call<'_>) -> Result<Output, ApiError> {
         .map(type_json)
         .collect();
     let total = page.count.then_some(total);
+    let next = total.and_then(|total| page.next(types.len(), total));
     Ok(Output {
-        result: json!({ "types": types }),
-        next: total.and_then(|total| page.next(types.len(), total)),
+        result: super::keyed("types", Value::from(types)),
+        next,
         total,
     })
 }
@@ -540,7 +541,7 @@ fn fields(_call: &Call<'_>) -> Result<Output, ApiError> {
             },
         )
         .collect();
-    Ok(Output::result(json!({ "fields": out })))
+    Ok(Output::result(super::keyed("fields", Value::from(out))))
 }
 
 #[cfg(test)]

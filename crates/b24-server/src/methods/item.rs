@@ -118,18 +118,9 @@ pub fn answers<'a>(
     )
 }
 
-/// `{key: value}`, with `value` moved in: `json!` would copy it whole (it serialises every
-/// expression it is given into a new value), which for a page of items cost more than making
-/// the page.
-fn wrap(key: &str, value: Value) -> Value {
-    let mut map = Map::with_capacity(1);
-    map.insert(key.to_string(), value);
-    Value::Object(map)
-}
-
 fn wrapped((item, files, defs): (ItemRecord, ItemContext, Arc<[UserField]>)) -> Output {
     let item = answers(item.entity_type_id, &files, &defs).answer(item);
-    Output::result(wrap("item", item))
+    Output::result(super::keyed("item", item))
 }
 
 /// The item with the URLs of its files and its type's user fields, read in the call's
@@ -204,7 +195,10 @@ fn fields(call: &Call<'_>) -> Result<Output, ApiError> {
         let entity_type_id = entity_type(call, tx)?;
         catalogue(tx, entity_type_id, Dialect::D7)
     })?;
-    Ok(Output::result(wrap("fields", Value::Object(described))))
+    Ok(Output::result(super::keyed(
+        "fields",
+        Value::Object(described),
+    )))
 }
 
 /// What `crm.item.fields` (`Dialect::D7`) or the legacy `crm.*.fields` show for a type: every
@@ -435,7 +429,7 @@ fn list(call: &Call<'_>) -> Result<Output, ApiError> {
         })
         .collect();
     Ok(Output {
-        result: wrap("items", Value::Array(items)),
+        result: super::keyed("items", Value::Array(items)),
         next: result.total.and_then(|total| page.next(count, total)),
         total: result.total,
     })

@@ -247,7 +247,10 @@ fn set(call: &Call<'_>) -> Result<Output, ApiError> {
         product_rows::set(tx, permissions, owner, drafts).map_err(d7_error)
     })?;
     let rows: Vec<Value> = saved.iter().map(product_rows::row_json).collect();
-    Ok(Output::result(json!({ "productRows": rows })))
+    Ok(Output::result(super::keyed(
+        "productRows",
+        Value::from(rows),
+    )))
 }
 
 fn drafts(
@@ -351,7 +354,7 @@ fn list(call: &Call<'_>) -> Result<Output, ApiError> {
     let count = result.rows.len();
     let rows: Vec<Value> = result.rows.iter().map(product_rows::row_json).collect();
     Ok(Output {
-        result: json!({ "productRows": rows }),
+        result: super::keyed("productRows", Value::from(rows)),
         next: result.total.and_then(|total| page.next(count, total)),
         total: result.total,
     })
@@ -390,7 +393,10 @@ fn fields(_call: &Call<'_>) -> Result<Output, ApiError> {
             ((*name).to_string(), descriptor)
         })
         .collect();
-    Ok(Output::result(json!({ "fields": described })))
+    Ok(Output::result(super::keyed(
+        "fields",
+        Value::from(described),
+    )))
 }
 
 /// The legacy `id`: "The parameter id is invalid or not defined." when absent or not positive.

@@ -848,7 +848,7 @@ fn get_fields(_call: &Call<'_>) -> Result<Output, ApiError> {
         f(json!("Upload Files"), "disk_file"),
     );
     put("UF_MAIL_MESSAGE", f(Value::Null, "mail_message"));
-    Ok(Output::result(json!({"fields": fields})))
+    Ok(Output::result(super::keyed("fields", Value::from(fields))))
 }
 
 // --- tasks.task.list ---------------------------------------------------------------------------
@@ -1100,7 +1100,7 @@ fn list(call: &Call<'_>) -> Result<Output, ApiError> {
     Ok(Output {
         next: total.and_then(|t| page.next(tasks.len(), t)),
         total,
-        result: json!({"tasks": tasks}),
+        result: super::keyed("tasks", Value::from(tasks)),
     })
 }
 

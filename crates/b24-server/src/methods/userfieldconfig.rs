@@ -380,7 +380,7 @@ fn list(call: &Call<'_>) -> Result<Output, ApiError> {
         .map(|r| config_json(&UserField::from_record(r)))
         .collect();
     Ok(Output {
-        result: json!({ "fields": fields }),
+        result: super::keyed("fields", Value::from(fields)),
         next: result.total.and_then(|total| page.next(count, total)),
         total: result.total,
     })
