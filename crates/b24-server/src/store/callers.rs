@@ -66,12 +66,39 @@ pub fn touches_credentials(sql: &str) -> bool {
     if head.len() >= 6 && head.is_char_boundary(6) && head[..6].eq_ignore_ascii_case("SELECT") {
         return false;
     }
-    // One pass over the words (it runs for every statement of a write transaction; a substring
-    // search per table cost more than some of the statements themselves).
-    let word = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
-    sql.as_bytes()
-        .split(|b| !word(b))
-        .any(|w| CREDENTIAL_TABLES.iter().any(|table| table.as_bytes() == w))
+    static NAMES: std::sync::LazyLock<TableNames> =
+        std::sync::LazyLock::new(|| TableNames::new(CREDENTIAL_TABLES));
+    NAMES.named_in(sql)
+}
+
+/// Table names looked for as whole words in statements, with one prebuilt (SIMD) substring
+/// searcher per name: the checks run for every statement of a write transaction, where a plain
+/// search per name cost more than some of the statements themselves.
+pub struct TableNames(Vec<memchr::memmem::Finder<'static>>);
+
+impl TableNames {
+    /// Searchers for `names`.
+    pub fn new(names: &[&'static str]) -> Self {
+        Self(
+            names
+                .iter()
+                .map(|name| memchr::memmem::Finder::new(name.as_bytes()))
+                .collect(),
+        )
+    }
+
+    /// Whether `sql` names one of the tables as a whole word.
+    pub fn named_in(&self, sql: &str) -> bool {
+        let bytes = sql.as_bytes();
+        let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+        self.0.iter().any(|finder| {
+            finder.find_iter(bytes).any(|at| {
+                let before = at.checked_sub(1).map(|i| bytes[i]);
+                let after = bytes.get(at + finder.needle().len()).copied();
+                !before.is_some_and(word) && !after.is_some_and(word)
+            })
+        })
+    }
 }
 
 /// A cached caller and, for a token, when it expires.

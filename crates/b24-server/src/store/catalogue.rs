@@ -26,6 +26,7 @@
 //! by (that a smart process still exists, a type's user fields) is never older than what another
 //! process has committed; only reads may lag another process, by at most [`RECHECK`].
 
+use super::callers::TableNames;
 use super::driver::{args, Arg, Dialect};
 use super::records::{record_from_row, RecordKind};
 use super::sql::{dynamic_type_from_row, SqlTx, DYNAMIC_TYPE_COLUMNS};
@@ -34,6 +35,7 @@ use crate::domain::user_fields::UserField;
 use crate::error::ApiError;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -68,10 +70,12 @@ pub fn touches_catalogue(sql: &str, args: &[Arg<'_>]) -> bool {
     if head.len() >= 6 && head.is_char_boundary(6) && head[..6].eq_ignore_ascii_case("SELECT") {
         return false;
     }
-    if names_table(sql, "crm_dynamic_types") {
+    static TYPES: LazyLock<TableNames> = LazyLock::new(|| TableNames::new(&["crm_dynamic_types"]));
+    static RECORDS: LazyLock<TableNames> = LazyLock::new(|| TableNames::new(&["crm_records"]));
+    if TYPES.named_in(sql) {
         return true;
     }
-    if !names_table(sql, "crm_records") {
+    if !RECORDS.named_in(sql) {
         return false;
     }
     let kind_of = |arg: &Arg<'_>| match arg {
@@ -83,16 +87,6 @@ pub fn touches_catalogue(sql: &str, args: &[Arg<'_>]) -> bool {
     };
     let mut kinds = args.iter().filter_map(kind_of).peekable();
     kinds.peek().is_none() || kinds.any(|k| k == RecordKind::UserField)
-}
-
-/// Whether `sql` names `table` as a whole word.
-fn names_table(sql: &str, table: &str) -> bool {
-    // One pass over the words, as `callers::touches_credentials` does: it runs for every
-    // statement that may write.
-    let word = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
-    sql.as_bytes()
-        .split(|b| !word(b))
-        .any(|w| w == table.as_bytes())
 }
 
 /// One portal's smart-process types and user-field definitions, as read at one generation.
