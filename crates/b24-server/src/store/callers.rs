@@ -62,13 +62,19 @@ pub const CREATE: &str =
 /// Whether a statement may change a table authentication reads: anything but a plain `SELECT`
 /// that names one of them as a whole word. Erring towards yes costs only a re-read.
 pub fn touches_credentials(sql: &str) -> bool {
+    may_change(sql, CREDENTIAL_TABLES)
+}
+
+/// Whether a statement may change one of `tables`: anything but a plain `SELECT` that names one
+/// of them as a whole word.
+pub fn may_change(sql: &str, tables: &[&str]) -> bool {
     let head = sql.trim_start();
     if head.len() >= 6 && head.is_char_boundary(6) && head[..6].eq_ignore_ascii_case("SELECT") {
         return false;
     }
     let bytes = sql.as_bytes();
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    CREDENTIAL_TABLES.iter().any(|table| {
+    tables.iter().any(|table| {
         sql.match_indices(table).any(|(at, _)| {
             let before = at.checked_sub(1).map(|i| bytes[i]);
             let after = bytes.get(at + table.len()).copied();
