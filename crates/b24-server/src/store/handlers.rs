@@ -37,10 +37,13 @@ pub fn touches_handlers(sql: &str) -> bool {
     may_change(sql, &["event_handlers"])
 }
 
+/// The handlers of one event of one portal, and the version they were read under.
+type Entry = (i64, Vec<EventHandlerRecord>);
+
 /// The handlers of each (portal, event) as last read, with the version they were read under.
 #[derive(Default)]
 pub struct HandlerCache {
-    entries: Mutex<HashMap<(PortalId, String), (i64, Vec<EventHandlerRecord>)>>,
+    entries: Mutex<HashMap<(PortalId, String), Entry>>,
 }
 
 impl HandlerCache {

@@ -312,6 +312,11 @@ impl Drop for PgPool {
     }
 }
 
+/// Connections per server process. Also the default of `serve`'s blocking pool on PostgreSQL
+/// (`--blocking-threads`): a store call holds its thread while it waits for the database, and
+/// more threads than connections would only wait for a connection.
+pub const POOL_SIZE: u32 = 16;
+
 /// How long a call waits for a free connection before failing.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -337,7 +342,7 @@ impl PgStore {
         off_runtime(move || {
             let pool = PgPool(Some(
                 r2d2::Pool::builder()
-                    .max_size(16)
+                    .max_size(POOL_SIZE)
                     .min_idle(Some(1))
                     .connection_timeout(CONNECTION_TIMEOUT)
                     .build(manager)
