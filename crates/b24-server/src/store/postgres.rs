@@ -402,6 +402,7 @@ impl PgStore {
                 },
                 writing,
                 handlers: &self.handlers,
+                ended: false,
             };
             let now = self.clock.now_in(portal);
             let ended = f(&mut SqlTx::new(&mut pg, portal, now, writing))
@@ -567,6 +568,8 @@ struct PgConn<'a> {
     pending: Pending,
     writing: bool,
     handlers: &'a HandlerCache,
+    /// Committed or rolled back: nothing left to end when dropped.
+    ended: bool,
 }
 
 /// What a [`PgConn`] has not sent yet, and what its statements changed.
@@ -748,6 +751,7 @@ impl PgConn<'_> {
             if self.pending.begin.is_none() {
                 self.client.batch_execute("ROLLBACK")?;
             }
+            self.ended = true;
             return Ok(false);
         }
         // Their answers decide the call, so they are read before `COMMIT` is sent: a count that
@@ -774,14 +778,26 @@ impl PgConn<'_> {
                 Box::pin(async move { db.batch_execute("COMMIT").await.map(|()| Answer::Done) });
             pending.send(&*self.client, vec![commit])?;
         }
+        self.ended = true;
         Ok(self.pending.credentials_changed)
     }
 
     /// After a failure: rolls back what was sent (a connection that cannot is not reused).
     fn roll_back(&mut self) {
+        self.ended = true;
         self.pending.later.clear();
         if self.pending.begin.is_none() && self.client.batch_execute("ROLLBACK").is_err() {
             self.client.broken = true;
+        }
+    }
+}
+
+/// A call that panicked in the middle of its transaction leaves it here: rolled back, so the
+/// connection goes back to the pool outside any transaction.
+impl Drop for PgConn<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.roll_back();
         }
     }
 }
@@ -1079,5 +1095,33 @@ mod plan_tests {
             .explain(DETACH_EVERYWHERE, &[Arg::Int(1), Arg::Int(3)])
             .unwrap();
         assert_indexed(&plan, "timeline_files", "timeline_files_by_object");
+    }
+}
+
+#[cfg(test)]
+mod transaction_tests {
+    use super::testing::store;
+    use super::*;
+
+    #[test]
+    fn a_call_that_panics_mid_transaction_leaves_nothing_behind_for_the_next_call() {
+        let Some(s) = store() else { return };
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            s.store
+                .transaction(DEFAULT_PORTAL, true, |tx| -> Result<(), ApiError> {
+                    tx.server_key("panicked", &[1; 32])?;
+                    panic!("a bug in the middle of a call");
+                })
+        }));
+        assert!(panicked.is_err());
+        // The next call gets the same pooled connection: had the panicked transaction stayed
+        // open on it, this would run inside it and find the key that call wrote.
+        let key = s
+            .store
+            .transaction(DEFAULT_PORTAL, true, |tx| {
+                tx.server_key("panicked", &[2; 32])
+            })
+            .unwrap();
+        assert_eq!(key, vec![2; 32]);
     }
 }
