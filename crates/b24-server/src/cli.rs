@@ -494,9 +494,11 @@ pub struct ServeArgs {
     /// A reverse proxy whose `X-Forwarded-Proto: https` counts as HTTPS; repeatable.
     #[arg(long = "trusted-proxy", value_name = "IP")]
     pub trusted_proxies: Vec<std::net::IpAddr>,
-    /// Threads that run database work (default: twice the cores, at least 4). SQLite has one
-    /// writer, so more threads than that only queue on it and cost context switches; raise it if
-    /// slow reads (counted pages over millions of rows) should not wait behind each other.
+    /// Threads that run database work (default: twice the cores, at least 4; with PostgreSQL 16,
+    /// its connections per process). SQLite has one writer, so more threads than that only queue
+    /// on it and cost context switches; raise it if slow reads (counted pages over millions of
+    /// rows) should not wait behind each other. On PostgreSQL a call holds its thread while it
+    /// waits for the database server, which serves many writers at once.
     #[arg(long, env = "B24_BLOCKING_THREADS")]
     pub blocking_threads: Option<usize>,
     /// Lifetime of OAuth access tokens, in seconds.
@@ -643,9 +645,17 @@ impl Cli {
             Command::Exec(args) => args.serve.blocking_threads,
             _ => None,
         };
+        let postgres = self
+            .database_url
+            .as_deref()
+            .is_some_and(crate::store::postgres::is_postgres_url);
         configured.filter(|n| *n > 0).unwrap_or_else(|| {
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-            (2 * cores).max(4)
+            let threads = (2 * cores).max(4);
+            match postgres {
+                true => threads.max(crate::store::postgres::POOL_SIZE as usize),
+                false => threads,
+            }
         })
     }
 }
@@ -1680,4 +1690,36 @@ fn run_notifications(db: &Database, command: NotificationsCommand) -> anyhow::Re
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn the_blocking_pool_defaults_to_the_connection_pool_on_postgresql() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).expect("a valid command line");
+        let url = "postgres://b24@db.internal:5432/b24";
+        let sqlite = parse(&["b24-server", "--data-dir", "/tmp/d", "serve"]);
+        let postgres = parse(&["b24-server", "--database-url", url, "serve"]);
+        let chosen = parse(&[
+            "b24-server",
+            "--database-url",
+            url,
+            "serve",
+            "--blocking-threads",
+            "3",
+        ]);
+        if std::env::var_os("B24_DATABASE_URL").is_none() {
+            assert!(sqlite.blocking_threads() >= 4);
+            assert_eq!(
+                postgres.blocking_threads(),
+                sqlite
+                    .blocking_threads()
+                    .max(crate::store::postgres::POOL_SIZE as usize)
+            );
+        }
+        assert_eq!(chosen.blocking_threads(), 3);
+    }
 }

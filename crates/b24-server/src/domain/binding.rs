@@ -15,6 +15,18 @@ fn existing_activity(tx: &mut dyn Tx, activity_id: i64) -> Result<ActivityRecord
     Ok(tx.activity(activity_id)?.ok_or(ErrorCode::NotFound)?)
 }
 
+/// [`existing_activity`], reading the item `target` names in the same round trip (for
+/// [`check_target_exists`] and the rights check that follow).
+fn existing_activity_and_target(
+    tx: &mut dyn Tx,
+    activity_id: i64,
+    target: Binding,
+) -> Result<ActivityRecord, ApiError> {
+    Ok(tx
+        .activity_and_item(activity_id, target)?
+        .ok_or(ErrorCode::NotFound)?)
+}
+
 /// `OWNER_NOT_FOUND` for a known type whose item does not exist (spec §12); unknown types fall
 /// through to the permission check, which refuses them.
 fn check_target_exists(tx: &mut dyn Tx, target: Binding) -> Result<(), ApiError> {
@@ -84,7 +96,7 @@ pub fn add(
     activity_id: i64,
     target: Binding,
 ) -> Result<(), ApiError> {
-    let activity = existing_activity(tx, activity_id)?;
+    let activity = existing_activity_and_target(tx, activity_id, target)?;
     check_target_exists(tx, target)?;
     check_can_update(tx, permissions, target)?;
     check_can_update_activity(tx, permissions, activity_id)?;
@@ -136,7 +148,7 @@ pub fn move_binding(
     source: Binding,
     target: Binding,
 ) -> Result<(), ApiError> {
-    let activity = existing_activity(tx, activity_id)?;
+    let activity = existing_activity_and_target(tx, activity_id, target)?;
     check_target_exists(tx, target)?;
     check_can_update(tx, permissions, source)?;
     check_can_update(tx, permissions, target)?;

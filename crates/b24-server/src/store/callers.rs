@@ -62,13 +62,19 @@ pub const CREATE: &str =
 /// Whether a statement may change a table authentication reads: anything but a plain `SELECT`
 /// that names one of them as a whole word. Erring towards yes costs only a re-read.
 pub fn touches_credentials(sql: &str) -> bool {
+    static NAMES: std::sync::LazyLock<TableNames> =
+        std::sync::LazyLock::new(|| TableNames::new(CREDENTIAL_TABLES));
+    may_change(sql, &NAMES)
+}
+
+/// Whether a statement may change one of `tables`: anything but a plain `SELECT` that names one
+/// of them as a whole word.
+pub fn may_change(sql: &str, tables: &TableNames) -> bool {
     let head = sql.trim_start();
     if head.len() >= 6 && head.is_char_boundary(6) && head[..6].eq_ignore_ascii_case("SELECT") {
         return false;
     }
-    static NAMES: std::sync::LazyLock<TableNames> =
-        std::sync::LazyLock::new(|| TableNames::new(CREDENTIAL_TABLES));
-    NAMES.named_in(sql)
+    tables.named_in(sql)
 }
 
 /// Table names looked for as whole words in statements, with one prebuilt (SIMD) substring

@@ -7,7 +7,9 @@
 //! Statement text is written once, with SQLite's numbered `?1` placeholders; the PostgreSQL
 //! connection turns `?n` into `$n` (the same numbered parameter) when it first prepares a text.
 
+use super::{EventHandlerRecord, PortalId};
 use crate::error::ApiError;
+use b24_protocol::ErrorCode;
 use std::borrow::Cow;
 
 /// One statement argument. PostgreSQL binds it as the type the statement expects (an `Int` into
@@ -124,6 +126,92 @@ pub trait Conn {
     fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, ApiError>;
     /// Runs a query, handing each row to `each` in order.
     fn query(&mut self, sql: &str, args: &[Arg<'_>], each: EachRow<'_>) -> Result<(), ApiError>;
+
+    /// Runs a write whose changed-row count the caller does not need at once. PostgreSQL sends
+    /// it with the transaction's next statement, or with its `COMMIT`, instead of waiting a round
+    /// trip for its answer alone; SQLite runs it now. Either way its failure, or a count other
+    /// than `expect`, fails the call (a transaction is only committed once every such count has
+    /// been checked), and the transaction rolls back.
+    fn execute_later(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        expect: Option<Expect>,
+    ) -> Result<(), ApiError> {
+        let changed = match self.execute(sql, args) {
+            Ok(changed) => changed,
+            Err(e) => return Err(self.unique_as_expected(e, expect)),
+        };
+        check_expected(changed, expect)
+    }
+
+    /// Whether a statement's error is a unique key refusing a row.
+    fn broke_unique_key(&self, _error: &ApiError) -> bool {
+        false
+    }
+
+    /// A statement's error as the caller expects it: a broken unique key is the error of an
+    /// [`Expect::Unique`], anything else stays as it is.
+    fn unique_as_expected(&self, error: ApiError, expect: Option<Expect>) -> ApiError {
+        match expect {
+            Some(Expect::Unique(code)) if self.broke_unique_key(&error) => code.into(),
+            _ => error,
+        }
+    }
+
+    /// Runs queries one after the other, handing each row to `each` with its query's index.
+    /// PostgreSQL sends them together (one round trip); each is still a statement of its own,
+    /// so in a write transaction a query after a `FOR UPDATE` sees what the lock's previous
+    /// holder committed.
+    fn query_many(
+        &mut self,
+        queries: &[(&str, &[Arg<'_>])],
+        each: &mut dyn FnMut(usize, &dyn SqlRow) -> Result<(), ApiError>,
+    ) -> Result<(), ApiError> {
+        for (i, (sql, args)) in queries.iter().enumerate() {
+            self.query(sql, args, &mut |row| each(i, row))?;
+        }
+        Ok(())
+    }
+
+    /// The handlers of `event` this process keeps in memory, when the backend can tell they are
+    /// still the current ones for this transaction (PostgreSQL, see `store/handlers.rs`); `None`
+    /// means: read them.
+    fn remembered_handlers(
+        &mut self,
+        _portal: PortalId,
+        _event: &str,
+    ) -> Option<Vec<EventHandlerRecord>> {
+        None
+    }
+
+    /// Offers handlers just read from the database to [`Conn::remembered_handlers`].
+    fn remember_handlers(
+        &mut self,
+        _portal: PortalId,
+        _event: &str,
+        _handlers: &[EventHandlerRecord],
+    ) {
+    }
+}
+
+/// What a statement of [`Conn::execute_later`] must do, and the error the call fails with when
+/// it does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Change this many rows. The count is read before the transaction's `COMMIT` is sent.
+    Rows(u64, ErrorCode),
+    /// Break no unique key. Breaking one fails the statement itself (on PostgreSQL the whole
+    /// transaction with it), so such a statement may go with the `COMMIT`.
+    Unique(ErrorCode),
+}
+
+/// `Ok` unless `expect` names another count than `changed`.
+pub fn check_expected(changed: u64, expect: Option<Expect>) -> Result<(), ApiError> {
+    match expect {
+        Some(Expect::Rows(rows, code)) if rows != changed => Err(code.into()),
+        _ => Ok(()),
+    }
 }
 
 /// The places where SQLite and PostgreSQL need different SQL text. Everything else is one text.

@@ -17,6 +17,7 @@ pub mod control;
 pub mod disk;
 pub mod driver;
 pub mod faults;
+pub mod handlers;
 pub mod item_stages;
 pub mod journal;
 mod lists;
@@ -575,8 +576,17 @@ pub trait Tx:
         count: bool,
     ) -> Result<PageOf<DynamicTypeRecord>, ApiError>;
 
-    /// An activity, locked against concurrent writers until the transaction ends.
+    /// An activity, locked against concurrent writers until the transaction ends; its bindings
+    /// are read with it, for the [`Tx::bindings`] that usually follows.
     fn activity(&mut self, id: i64) -> Result<Option<ActivityRecord>, ApiError>;
+    /// [`Tx::activity`], with the assignee of `item` read in the same round trip (a binding
+    /// change checks that item next): [`Tx::item_assignee`] answers it from memory until the
+    /// transaction's next write.
+    fn activity_and_item(
+        &mut self,
+        id: i64,
+        item: Binding,
+    ) -> Result<Option<ActivityRecord>, ApiError>;
     /// Stores a new activity; `activity.id` is ignored and the new id returned.
     fn insert_activity(&mut self, activity: &ActivityRecord) -> Result<i64, ApiError>;
     /// Sets the owner (and editor, last-updated) of an activity.
@@ -595,10 +605,12 @@ pub trait Tx:
 
     /// The bindings of an activity, in the order they were made.
     fn bindings(&mut self, activity_id: i64) -> Result<Vec<Binding>, ApiError>;
-    /// Appends a binding; the unique constraint refuses a duplicate pair.
+    /// Appends a binding; the unique constraint refuses a duplicate pair
+    /// (`ACTIVITY_IS_ALREADY_BOUND`, reported by the next statement on PostgreSQL, at the latest
+    /// before the commit).
     fn insert_binding(&mut self, activity_id: i64, binding: Binding) -> Result<(), ApiError>;
-    /// Removes a binding; `false` when it was not there.
-    fn delete_binding(&mut self, activity_id: i64, binding: Binding) -> Result<bool, ApiError>;
+    /// Removes a binding, one the caller has just read under the activity's lock.
+    fn delete_binding(&mut self, activity_id: i64, binding: Binding) -> Result<(), ApiError>;
     /// Replaces all bindings of an activity with `bindings`, in that order.
     fn replace_bindings(&mut self, activity_id: i64, bindings: &[Binding]) -> Result<(), ApiError>;
 

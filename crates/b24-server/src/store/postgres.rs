@@ -18,65 +18,227 @@
 //! `?options=-csearch_path%3D<schema>`; the tables are created in the first schema of the path.
 
 use super::callers::{self as callers, CallerCache, CallerKey};
-use super::driver::{postgres_placeholders, sql_row_getters, Arg, Conn, Dialect, EachRow, SqlRow};
+use super::driver::{
+    check_expected, postgres_placeholders, sql_row_getters, Arg, Conn, Dialect, EachRow, Expect,
+    SqlRow,
+};
+use super::handlers::{self, touches_handlers, HandlerCache};
 use super::schema::MIGRATIONS;
 use super::sql::{SqlTx, NUL_IN_TEXT};
 use super::*;
 use crate::clock::Clock;
 use crate::error::ApiError;
-use ::postgres::types::{IsNull, ToSql, Type};
-use ::postgres::{Client, NoTls, Row, Statement};
 use anyhow::Context as _;
 use b24_protocol::{ErrorCode, RestError};
 use bytes::BytesMut;
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
+use tokio_postgres::types::{IsNull, ToSql, Type};
+use tokio_postgres::{NoTls, Row, Statement, ToStatement};
 
-/// A pooled client with the statements it has prepared, so each statement text is parsed and
-/// planned once per connection and every later run is one round trip.
+/// A database error (the sync `postgres` crate's is the same type).
+type PgError = tokio_postgres::Error;
+
+/// Statement arguments as the client takes them.
+type Params<'a> = [&'a (dyn ToSql + Sync)];
+
+/// A pooled connection: the asynchronous client, driven on the calling thread by a runtime of
+/// its own, and the statements it has prepared, so each statement text is parsed and planned
+/// once per connection and every later run is one round trip.
+///
+/// Why not the sync `postgres` crate (which wraps the same client the same way): it waits for
+/// each statement's answer before sending the next, so a transaction costs one round trip per
+/// statement plus `BEGIN`. Here [`PgClient::pipeline`] sends several statements at once and
+/// reads their answers in order: `BEGIN` goes with a transaction's first statement, and a write
+/// whose answer nobody needs at once goes with the statement after it (see [`PgConn`]).
 pub struct PgClient {
-    client: Client,
+    client: tokio_postgres::Client,
+    /// A current-thread runtime: the connection's socket is served only while a call of this
+    /// client waits in `block_on`, on the caller's own thread (no hop to another thread).
+    runtime: tokio::runtime::Runtime,
     statements: HashMap<String, Statement>,
     /// When a call last finished with this connection (see [`PgManager::is_valid`]).
     returned: Instant,
+    /// A transaction on it could not be ended: never hand it out again.
+    broken: bool,
+}
+
+/// One step of a pipeline and what it answers.
+type Step<'f> = Pin<Box<dyn Future<Output = Result<Answer, PgError>> + 'f>>;
+
+/// What a pipelined step answered.
+enum Answer {
+    Rows(Vec<Row>),
+    Changed(u64),
+    Done,
 }
 
 impl PgClient {
-    /// The statement prepared on this connection, preparing it the first time (for the limiter,
-    /// whose statements run outside a store transaction).
-    pub fn prepared(&mut self, sql: &str) -> Result<Statement, ::postgres::Error> {
-        prepare_cached(&mut self.client, &mut self.statements, sql)
+    fn connect(config: &tokio_postgres::Config) -> Result<PgClient, PgError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a current-thread runtime builds");
+        let (client, connection) = runtime.block_on(config.connect(NoTls))?;
+        // Its error, if any, closes the client: `is_closed` reports it and the pool drops it.
+        runtime.spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(PgClient {
+            client,
+            runtime,
+            statements: HashMap::new(),
+            returned: Instant::now(),
+            broken: false,
+        })
+    }
+
+    /// The statement prepared on this connection, preparing it the first time; `sql` is
+    /// already in PostgreSQL's `$n` form.
+    pub fn prepared(&mut self, sql: &str) -> Result<Statement, PgError> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        self.prepare_as(sql, sql)
+    }
+
+    /// Prepares `sql` and keeps it under `key` (the text as the caller writes it).
+    fn prepare_as(&mut self, key: &str, sql: &str) -> Result<Statement, PgError> {
+        let statement = self.runtime.block_on(self.client.prepare(sql))?;
+        if self.statements.len() >= STATEMENT_CACHE {
+            self.statements.clear();
+        }
+        self.statements.insert(key.to_owned(), statement.clone());
+        Ok(statement)
+    }
+
+    /// Every row of a query.
+    pub fn query<T: ?Sized + ToStatement>(
+        &mut self,
+        statement: &T,
+        params: &Params<'_>,
+    ) -> Result<Vec<Row>, PgError> {
+        self.runtime.block_on(self.client.query(statement, params))
+    }
+
+    /// The one row of a query (an error without exactly one).
+    pub fn query_one<T: ?Sized + ToStatement>(
+        &mut self,
+        statement: &T,
+        params: &Params<'_>,
+    ) -> Result<Row, PgError> {
+        self.runtime
+            .block_on(self.client.query_one(statement, params))
+    }
+
+    /// Runs a statement, returning how many rows it changed.
+    pub fn execute<T: ?Sized + ToStatement>(
+        &mut self,
+        statement: &T,
+        params: &Params<'_>,
+    ) -> Result<u64, PgError> {
+        self.runtime
+            .block_on(self.client.execute(statement, params))
+    }
+
+    /// Runs statements separated by semicolons, without arguments (the simple protocol).
+    pub fn batch_execute(&mut self, sql: &str) -> Result<(), PgError> {
+        self.runtime.block_on(self.client.batch_execute(sql))
+    }
+
+    /// Opens a transaction (`BEGIN` at once), rolled back unless committed.
+    pub fn transaction(&mut self) -> Result<PgTransaction<'_>, PgError> {
+        self.batch_execute("BEGIN")?;
+        Ok(PgTransaction {
+            client: self,
+            open: true,
+        })
+    }
+
+    /// Sends every step before reading any answer, then reads the answers in order: one round
+    /// trip for all of them. PostgreSQL still runs them one after the other, each a statement of
+    /// its own (in `READ COMMITTED`, with a snapshot taken when it starts); after a failure, the
+    /// later steps of an open transaction fail too ("current transaction is aborted").
+    ///
+    /// A step that fails before it is sent (an argument that does not fit its parameter) stops
+    /// the steps after it from being sent at all: they answer `None`. Otherwise a `COMMIT` at the
+    /// end would commit the transaction without that statement.
+    fn pipeline(&self, steps: Vec<Step<'_>>) -> Vec<Option<Result<Answer, PgError>>> {
+        let mut steps = steps;
+        let mut answers: Vec<Option<Result<Answer, PgError>>> =
+            steps.iter().map(|_| None).collect();
+        // Steps polled so far: each is polled first in order, so its messages are queued after
+        // the previous step's.
+        let mut started = 0;
+        let mut refused = false;
+        self.runtime.block_on(std::future::poll_fn(|cx| {
+            let mut waiting = false;
+            for (i, (step, answer)) in steps.iter_mut().zip(answers.iter_mut()).enumerate() {
+                if answer.is_some() {
+                    continue;
+                }
+                let first = i >= started;
+                if first {
+                    if refused {
+                        break;
+                    }
+                    started = i + 1;
+                }
+                match step.as_mut().poll(cx) {
+                    Poll::Ready(out) => {
+                        refused |= first && out.is_err();
+                        *answer = Some(out);
+                    }
+                    Poll::Pending => waiting = true,
+                }
+            }
+            if waiting {
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        }));
+        answers
     }
 }
 
-/// See [`PgClient::prepared`]; `sql` is already in PostgreSQL's `$n` form.
-fn prepare_cached(
-    client: &mut impl ::postgres::GenericClient,
-    statements: &mut HashMap<String, Statement>,
-    sql: &str,
-) -> Result<Statement, ::postgres::Error> {
-    if let Some(statement) = statements.get(sql) {
-        return Ok(statement.clone());
-    }
-    let statement = client.prepare(sql)?;
-    if statements.len() >= STATEMENT_CACHE {
-        statements.clear();
-    }
-    statements.insert(sql.to_owned(), statement.clone());
-    Ok(statement)
+/// A transaction of [`PgClient::transaction`], for the statements outside the store's calls
+/// (migrations, the limiter, plans): rolled back when dropped uncommitted.
+pub struct PgTransaction<'c> {
+    client: &'c mut PgClient,
+    open: bool,
 }
 
-impl std::ops::Deref for PgClient {
-    type Target = Client;
-    fn deref(&self) -> &Client {
-        &self.client
+impl PgTransaction<'_> {
+    /// Commits.
+    pub fn commit(mut self) -> Result<(), PgError> {
+        self.open = false;
+        self.client.batch_execute("COMMIT")
     }
 }
 
-impl std::ops::DerefMut for PgClient {
-    fn deref_mut(&mut self) -> &mut Client {
-        &mut self.client
+impl std::ops::Deref for PgTransaction<'_> {
+    type Target = PgClient;
+    fn deref(&self) -> &PgClient {
+        self.client
+    }
+}
+
+impl std::ops::DerefMut for PgTransaction<'_> {
+    fn deref_mut(&mut self) -> &mut PgClient {
+        self.client
+    }
+}
+
+impl Drop for PgTransaction<'_> {
+    fn drop(&mut self) {
+        if self.open && self.client.batch_execute("ROLLBACK").is_err() {
+            self.client.broken = true;
+        }
     }
 }
 
@@ -89,35 +251,32 @@ const STATEMENT_CACHE: usize = 256;
 
 /// Opens [`PgClient`]s for the pool.
 pub struct PgManager {
-    config: ::postgres::Config,
+    config: tokio_postgres::Config,
 }
 
 impl r2d2::ManageConnection for PgManager {
     type Connection = PgClient;
-    type Error = ::postgres::Error;
+    type Error = PgError;
 
-    fn connect(&self) -> Result<PgClient, ::postgres::Error> {
-        Ok(PgClient {
-            client: self.config.connect(NoTls)?,
-            statements: HashMap::new(),
-            returned: Instant::now(),
-        })
+    fn connect(&self) -> Result<PgClient, PgError> {
+        PgClient::connect(&self.config)
     }
 
     /// Checked on every checkout. A connection that answered a moment ago is taken as it is:
     /// the empty query costs a round trip, and a busy server checks out a connection several
     /// times per call. One idle for longer (the database may have restarted meanwhile) is asked.
-    fn is_valid(&self, conn: &mut PgClient) -> Result<(), ::postgres::Error> {
+    fn is_valid(&self, conn: &mut PgClient) -> Result<(), PgError> {
         if conn.returned.elapsed() < TRUSTED_FOR && !conn.client.is_closed() {
             return Ok(());
         }
-        conn.client.simple_query("").map(|_| ())
+        conn.batch_execute("")
     }
 
-    /// Called as a connection goes back to the pool: a connection whose socket closed is dropped.
+    /// Called as a connection goes back to the pool: a connection whose socket closed, or whose
+    /// transaction could not be ended, is dropped.
     fn has_broken(&self, conn: &mut PgClient) -> bool {
         conn.returned = Instant::now();
-        conn.client.is_closed()
+        conn.broken || conn.client.is_closed()
     }
 }
 
@@ -153,6 +312,11 @@ impl Drop for PgPool {
     }
 }
 
+/// Connections per server process. Also the default of `serve`'s blocking pool on PostgreSQL
+/// (`--blocking-threads`): a store call holds its thread while it waits for the database, and
+/// more threads than connections would only wait for a connection.
+pub const POOL_SIZE: u32 = 16;
+
 /// How long a call waits for a free connection before failing.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -163,6 +327,7 @@ pub struct PgStore {
     callers: CallerCache,
     /// Smart-process types and user fields read before (see `store/catalogue.rs`).
     catalogue: Arc<super::catalogue::CatalogueCache>,
+    handlers: HandlerCache,
 }
 
 /// Whether a `--database-url` names PostgreSQL.
@@ -173,12 +338,13 @@ pub fn is_postgres_url(url: &str) -> bool {
 impl PgStore {
     /// Connects and runs the migrations that have not run yet.
     pub fn open(url: &str, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let config: ::postgres::Config = url.parse().context("could not parse the database URL")?;
+        let config: tokio_postgres::Config =
+            url.parse().context("could not parse the database URL")?;
         let manager = PgManager { config };
         off_runtime(move || {
             let pool = PgPool(Some(
                 r2d2::Pool::builder()
-                    .max_size(16)
+                    .max_size(POOL_SIZE)
                     .min_idle(Some(1))
                     .connection_timeout(CONNECTION_TIMEOUT)
                     .build(manager)
@@ -192,6 +358,7 @@ impl PgStore {
                 clock,
                 callers: CallerCache::default(),
                 catalogue: Arc::default(),
+                handlers: HandlerCache::default(),
             })
         })
     }
@@ -223,41 +390,43 @@ impl PgStore {
     ) -> Result<R, ApiError> {
         off_runtime(|| {
             let mut conn = self.connection()?;
-            let PgClient {
-                client, statements, ..
-            } = &mut *conn;
-            let mut tx = match writing {
-                true => client.transaction()?,
-                false => client
-                    .build_transaction()
-                    .isolation_level(::postgres::IsolationLevel::RepeatableRead)
-                    .read_only(true)
-                    .start()?,
+            // A write reads the handlers version with its first statement (`store/handlers.rs`).
+            let handlers_version = match writing {
+                true => Some(conn.prepared(handlers::READ)?),
+                false => None,
             };
-            let mut conn = PgConn {
-                tx: &mut tx,
-                statements,
+            let mut pg = PgConn {
+                client: &mut conn,
+                pending: Pending {
+                    begin: Some(match writing {
+                        true => "BEGIN",
+                        false => "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+                    }),
+                    handlers_version,
+                    later: Vec::new(),
+                    credentials_changed: false,
+                    handlers_read_under: None,
+                    handlers_changed: false,
+                },
                 writing,
-                credentials_changed: false,
+                handlers: &self.handlers,
+                ended: false,
             };
-            let out = f(&mut SqlTx::new(
-                &mut conn,
-                portal,
-                self.clock.now_in(portal),
-                writing,
-            ))?;
-            if writing {
-                let changed = conn.credentials_changed;
-                if changed {
-                    let bump = conn.prepared(callers::BUMP)?;
-                    tx.execute(&bump, &[])?;
+            let now = self.clock.now_in(portal);
+            let ended = f(&mut SqlTx::new(&mut pg, portal, now, writing))
+                .and_then(|out| Ok((out, pg.end()?)));
+            match ended {
+                Ok((out, credentials_changed)) => {
+                    if credentials_changed {
+                        self.callers.bump();
+                    }
+                    Ok(out)
                 }
-                tx.commit()?;
-                if changed {
-                    self.callers.bump();
+                Err(e) => {
+                    pg.roll_back();
+                    Err(e)
                 }
             }
-            Ok(out)
         })
     }
 
@@ -333,7 +502,7 @@ pub fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 
 /// Runs the pending migrations. The version row is read `FOR UPDATE`, so processes starting at
 /// the same time migrate one after the other.
-fn migrate(conn: &mut ::postgres::Client) -> anyhow::Result<()> {
+fn migrate(conn: &mut PgClient) -> anyhow::Result<()> {
     // One statement, one snapshot: another process may be creating our tables right now.
     let ours_or_empty: bool = conn
         .query_one(
@@ -376,6 +545,7 @@ fn migrate(conn: &mut ::postgres::Client) -> anyhow::Result<()> {
     }
     // The credentials version (see `callers`), once the schema is known to be ours.
     tx.batch_execute(callers::CREATE)?;
+    tx.batch_execute(handlers::CREATE)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
         tx.batch_execute(sql)?;
         tx.execute(
@@ -386,9 +556,9 @@ fn migrate(conn: &mut ::postgres::Client) -> anyhow::Result<()> {
     Ok(tx.commit()?)
 }
 
-impl From<::postgres::Error> for ApiError {
-    fn from(e: ::postgres::Error) -> Self {
-        use ::postgres::error::SqlState;
+impl From<PgError> for ApiError {
+    fn from(e: PgError) -> Self {
+        use tokio_postgres::error::SqlState;
         // A NUL character in a caller's text: their input, not our failure (nothing is written,
         // the transaction rolls back).
         if matches!(
@@ -402,58 +572,388 @@ impl From<::postgres::Error> for ApiError {
     }
 }
 
-/// A connection inside an open PostgreSQL transaction, for [`SqlTx`].
-struct PgConn<'a, 'c> {
-    tx: &'a mut ::postgres::Transaction<'c>,
-    statements: &'a mut HashMap<String, Statement>,
+/// A connection inside a PostgreSQL transaction, for [`SqlTx`]. Nothing is sent until the
+/// first statement: `BEGIN` goes with it. A write whose answer the caller does not need at once
+/// ([`Conn::execute_later`]) waits for the next statement and goes with it (or with `COMMIT`):
+/// its failure, or a changed-row count other than expected, still fails the call, reported by
+/// that next statement, and the transaction rolls back.
+struct PgConn<'a> {
+    client: &'a mut PgClient,
+    pending: Pending,
     writing: bool,
-    /// Whether a statement changed a row authentication reads (see `callers`).
-    credentials_changed: bool,
+    handlers: &'a HandlerCache,
+    /// Committed or rolled back: nothing left to end when dropped.
+    ended: bool,
 }
 
-impl PgConn<'_, '_> {
+/// What a [`PgConn`] has not sent yet, and what its statements changed.
+struct Pending {
+    /// `BEGIN …` until it has been sent.
+    begin: Option<&'static str>,
+    /// A write's [`handlers::READ`], sent right after `BEGIN`.
+    handlers_version: Option<Statement>,
+    /// Statements sent with the next one.
+    later: Vec<Later>,
+    /// Whether a statement changed a row authentication reads (see `callers`).
+    credentials_changed: bool,
+    /// The handlers version this transaction read.
+    handlers_read_under: Option<i64>,
+    /// Whether a statement changed an event handler (see `store/handlers.rs`).
+    handlers_changed: bool,
+}
+
+/// A statement of [`Conn::execute_later`], with what it must change.
+struct Later {
+    statement: Statement,
+    args: Vec<OwnedArg>,
+    expect: Option<Expect>,
+    /// Whether it may change a table authentication reads (when it changes rows).
+    credentials: bool,
+    /// Whether it may change an event handler (when it changes rows).
+    handlers: bool,
+}
+
+/// An [`Arg`] that owns its text, for a statement sent later.
+#[derive(Debug)]
+enum OwnedArg {
+    Int(i64),
+    Real(f64),
+    Bool(bool),
+    Text(String),
+    Blob(Vec<u8>),
+    Null,
+}
+
+impl OwnedArg {
+    fn of(arg: &Arg<'_>) -> Self {
+        match *arg {
+            Arg::Int(i) => OwnedArg::Int(i),
+            Arg::Real(f) => OwnedArg::Real(f),
+            Arg::Bool(b) => OwnedArg::Bool(b),
+            Arg::Text(t) => OwnedArg::Text(t.to_owned()),
+            Arg::Blob(b) => OwnedArg::Blob(b.to_vec()),
+            Arg::Null => OwnedArg::Null,
+        }
+    }
+
+    fn arg(&self) -> Arg<'_> {
+        match self {
+            OwnedArg::Int(i) => Arg::Int(*i),
+            OwnedArg::Real(f) => Arg::Real(*f),
+            OwnedArg::Bool(b) => Arg::Bool(*b),
+            OwnedArg::Text(t) => Arg::Text(t),
+            OwnedArg::Blob(b) => Arg::Blob(b),
+            OwnedArg::Null => Arg::Null,
+        }
+    }
+}
+
+impl ToSql for OwnedArg {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        self.arg().to_sql(ty, out)
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    fn to_sql_checked(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        self.arg().to_sql_checked(ty, out)
+    }
+}
+
+impl Pending {
+    /// Sends `BEGIN` (if not sent yet), the `later` statements and then `tail` in one pipeline
+    /// ([`PgClient::pipeline`]), and checks the answers in order: the first failure, or the first
+    /// `later` statement that changed another number of rows than expected, is the error.
+    /// Returns `tail`'s answers.
+    fn send<'c>(
+        &mut self,
+        client: &'c PgClient,
+        tail: Vec<Step<'c>>,
+    ) -> Result<Vec<Answer>, ApiError> {
+        let db = &client.client;
+        let begin = self.begin.take();
+        let later = std::mem::take(&mut self.later);
+        let mut steps: Vec<Step<'c>> = Vec::with_capacity(1 + later.len() + tail.len());
+        let version = begin.and(self.handlers_version.take());
+        if let Some(begin) = begin {
+            steps.push(Box::pin(async move {
+                db.batch_execute(begin).await.map(|()| Answer::Done)
+            }));
+        }
+        let reads_version = version.is_some();
+        if let Some(version) = version {
+            steps.push(Box::pin(async move {
+                db.query(&version, &[]).await.map(Answer::Rows)
+            }));
+        }
+        let mut checks = Vec::with_capacity(later.len());
+        for Later {
+            statement,
+            args,
+            expect,
+            credentials,
+            handlers,
+        } in later
+        {
+            checks.push((expect, credentials, handlers));
+            steps.push(Box::pin(async move {
+                let params: Vec<&(dyn ToSql + Sync)> =
+                    args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+                db.execute(&statement, &params).await.map(Answer::Changed)
+            }));
+        }
+        steps.extend(tail);
+        let mut answers = client.pipeline(steps).into_iter().map(|answer| {
+            // Not sent after an earlier step failed: that failure is reported first.
+            answer.ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!("a statement was not sent after a failure"))
+            })
+        });
+        if begin.is_some() {
+            answers.next().expect("one answer per step")??;
+        }
+        if reads_version {
+            if let Answer::Rows(rows) = answers.next().expect("one answer per step")?? {
+                self.handlers_read_under = match rows.first() {
+                    Some(row) => Some(row.try_get(0)?),
+                    None => None,
+                };
+            }
+        }
+        for (expect, credentials, handlers) in checks {
+            let changed = match answers.next().expect("one answer per step")? {
+                Ok(Answer::Changed(n)) => n,
+                Ok(_) => 0,
+                Err(e) => return Err(unique_as_expected(e, expect)),
+            };
+            check_expected(changed, expect)?;
+            self.credentials_changed |= credentials && changed > 0;
+            self.handlers_changed |= handlers && changed > 0;
+        }
+        let mut tail = Vec::new();
+        for answer in answers {
+            tail.push(answer??);
+        }
+        Ok(tail)
+    }
+}
+
+impl PgConn<'_> {
     /// The statement prepared on this connection, preparing it the first time.
     fn prepared(&mut self, sql: &str) -> Result<Statement, ApiError> {
-        if let Some(statement) = self.statements.get(sql) {
+        if let Some(statement) = self.client.statements.get(sql) {
             return Ok(statement.clone());
         }
-        let statement = self.tx.prepare(&postgres_placeholders(sql))?;
-        if self.statements.len() >= STATEMENT_CACHE {
-            self.statements.clear();
-        }
-        self.statements.insert(sql.to_owned(), statement.clone());
-        Ok(statement)
+        Ok(self.client.prepare_as(sql, &postgres_placeholders(sql))?)
     }
+
+    /// Ends the transaction: a write commits (with what still waits; the credentials version is
+    /// bumped first when a credential changed), a read rolls back. Nothing is sent for a
+    /// transaction that sent nothing. Returns whether a credential changed.
+    fn end(&mut self) -> Result<bool, ApiError> {
+        if !self.writing {
+            if self.pending.begin.is_none() {
+                self.client.batch_execute("ROLLBACK")?;
+            }
+            self.ended = true;
+            return Ok(false);
+        }
+        // Their answers decide the call, so they are read before `COMMIT` is sent: a count that
+        // does not match fails a call PostgreSQL would otherwise commit, and a changed credential
+        // needs the version bump inside the transaction.
+        let pending = &mut self.pending;
+        if pending
+            .later
+            .iter()
+            .any(|l| matches!(l.expect, Some(Expect::Rows(..))) || l.credentials || l.handlers)
+        {
+            pending.send(&*self.client, Vec::new())?;
+        }
+        if self.pending.credentials_changed {
+            self.execute_later(callers::BUMP, &[], None)?;
+        }
+        if self.pending.handlers_changed {
+            self.execute_later(handlers::BUMP, &[], None)?;
+        }
+        let pending = &mut self.pending;
+        if pending.begin.is_none() || !pending.later.is_empty() {
+            let db = &self.client.client;
+            let commit: Step<'_> =
+                Box::pin(async move { db.batch_execute("COMMIT").await.map(|()| Answer::Done) });
+            pending.send(&*self.client, vec![commit])?;
+        }
+        self.ended = true;
+        Ok(self.pending.credentials_changed)
+    }
+
+    /// After a failure: rolls back what was sent (a connection that cannot is not reused).
+    fn roll_back(&mut self) {
+        self.ended = true;
+        self.pending.later.clear();
+        if self.pending.begin.is_none() && self.client.batch_execute("ROLLBACK").is_err() {
+            self.client.broken = true;
+        }
+    }
+}
+
+/// A call that panicked in the middle of its transaction leaves it here: rolled back, so the
+/// connection goes back to the pool outside any transaction.
+impl Drop for PgConn<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.roll_back();
+        }
+    }
+}
+
+/// A statement's error as its [`Expect`] has it: a broken unique key is an [`Expect::Unique`]'s
+/// error.
+fn unique_as_expected(error: PgError, expect: Option<Expect>) -> ApiError {
+    match expect {
+        Some(Expect::Unique(code)) if breaks_unique_key(&error) => code.into(),
+        _ => error.into(),
+    }
+}
+
+fn breaks_unique_key(error: &PgError) -> bool {
+    error.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
 }
 
 fn params<'a>(args: &'a [Arg<'_>]) -> Vec<&'a (dyn ToSql + Sync)> {
     args.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
 }
 
-impl Conn for PgConn<'_, '_> {
+impl Conn for PgConn<'_> {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
     }
 
     fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, ApiError> {
         let statement = self.prepared(sql)?;
-        let changed = self.tx.execute(&statement, &params(args))?;
-        if self.writing && changed > 0 && !self.credentials_changed {
-            self.credentials_changed = callers::touches_credentials(sql);
+        let params = params(args);
+        let db = &self.client.client;
+        let step: Step<'_> =
+            Box::pin(async { db.execute(&statement, &params).await.map(Answer::Changed) });
+        let changed = match self.pending.send(&*self.client, vec![step])?.pop() {
+            Some(Answer::Changed(n)) => n,
+            _ => 0,
+        };
+        if self.writing && changed > 0 {
+            self.pending.credentials_changed |= callers::touches_credentials(sql);
+            self.pending.handlers_changed |= touches_handlers(sql);
         }
         Ok(changed)
     }
 
-    fn query(&mut self, sql: &str, args: &[Arg<'_>], each: EachRow<'_>) -> Result<(), ApiError> {
-        let statement = self.prepared(sql)?;
-        let rows = self.tx.query(&statement, &params(args))?;
-        if self.writing && !self.credentials_changed {
-            self.credentials_changed = callers::touches_credentials(sql);
+    fn execute_later(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        expect: Option<Expect>,
+    ) -> Result<(), ApiError> {
+        if !self.writing {
+            // A read-only transaction refuses it: at once, as any other write.
+            let changed = match self.execute(sql, args) {
+                Ok(changed) => changed,
+                Err(e) => return Err(self.unique_as_expected(e, expect)),
+            };
+            return check_expected(changed, expect);
         }
-        for row in rows {
-            each(&row)?;
+        let statement = self.prepared(sql)?;
+        self.pending.later.push(Later {
+            statement,
+            args: args.iter().map(OwnedArg::of).collect(),
+            expect,
+            credentials: callers::touches_credentials(sql),
+            handlers: touches_handlers(sql),
+        });
+        Ok(())
+    }
+
+    fn query(&mut self, sql: &str, args: &[Arg<'_>], each: EachRow<'_>) -> Result<(), ApiError> {
+        self.query_many(&[(sql, args)], &mut |_, row| each(row))
+    }
+
+    fn query_many(
+        &mut self,
+        queries: &[(&str, &[Arg<'_>])],
+        each: &mut dyn FnMut(usize, &dyn SqlRow) -> Result<(), ApiError>,
+    ) -> Result<(), ApiError> {
+        let statements = queries
+            .iter()
+            .map(|(sql, _)| self.prepared(sql))
+            .collect::<Result<Vec<_>, _>>()?;
+        let params: Vec<_> = queries.iter().map(|(_, args)| params(args)).collect();
+        let db = &self.client.client;
+        let steps: Vec<Step<'_>> = statements
+            .iter()
+            .zip(&params)
+            .map(|(statement, params)| -> Step<'_> {
+                Box::pin(async move { db.query(statement, params).await.map(Answer::Rows) })
+            })
+            .collect();
+        let answers = self.pending.send(&*self.client, steps)?;
+        if self.writing {
+            for (sql, _) in queries {
+                self.pending.credentials_changed |= callers::touches_credentials(sql);
+                self.pending.handlers_changed |= touches_handlers(sql);
+            }
+        }
+        for (i, answer) in answers.into_iter().enumerate() {
+            if let Answer::Rows(rows) = answer {
+                for row in rows {
+                    each(i, &row)?;
+                }
+            }
         }
         Ok(())
+    }
+
+    fn broke_unique_key(&self, error: &ApiError) -> bool {
+        let ApiError::Internal(error) = error else {
+            return false;
+        };
+        error
+            .downcast_ref::<PgError>()
+            .is_some_and(breaks_unique_key)
+    }
+
+    fn remembered_handlers(
+        &mut self,
+        portal: PortalId,
+        event: &str,
+    ) -> Option<Vec<EventHandlerRecord>> {
+        // Not after a change of handlers in this transaction, sent or still waiting.
+        let changing =
+            self.pending.handlers_changed || self.pending.later.iter().any(|l| l.handlers);
+        match self.pending.handlers_read_under {
+            Some(version) if !changing => self.handlers.get(portal, event, version),
+            _ => None,
+        }
+    }
+
+    fn remember_handlers(
+        &mut self,
+        portal: PortalId,
+        event: &str,
+        handlers: &[EventHandlerRecord],
+    ) {
+        if let (Some(version), false) = (
+            self.pending.handlers_read_under,
+            self.pending.handlers_changed,
+        ) {
+            self.handlers.put(portal, event, version, handlers);
+        }
     }
 }
 
@@ -609,5 +1109,33 @@ mod plan_tests {
             .explain(DETACH_EVERYWHERE, &[Arg::Int(1), Arg::Int(3)])
             .unwrap();
         assert_indexed(&plan, "timeline_files", "timeline_files_by_object");
+    }
+}
+
+#[cfg(test)]
+mod transaction_tests {
+    use super::testing::store;
+    use super::*;
+
+    #[test]
+    fn a_call_that_panics_mid_transaction_leaves_nothing_behind_for_the_next_call() {
+        let Some(s) = store() else { return };
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            s.store
+                .transaction(DEFAULT_PORTAL, true, |tx| -> Result<(), ApiError> {
+                    tx.server_key("panicked", &[1; 32])?;
+                    panic!("a bug in the middle of a call");
+                })
+        }));
+        assert!(panicked.is_err());
+        // The next call gets the same pooled connection: had the panicked transaction stayed
+        // open on it, this would run inside it and find the key that call wrote.
+        let key = s
+            .store
+            .transaction(DEFAULT_PORTAL, true, |tx| {
+                tx.server_key("panicked", &[2; 32])
+            })
+            .unwrap();
+        assert_eq!(key, vec![2; 32]);
     }
 }

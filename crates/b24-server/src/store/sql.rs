@@ -3,7 +3,7 @@
 //! SQLite's numbered `?1`; the PostgreSQL connection turns them into `$1` when it prepares a
 //! statement (once per connection).
 
-use super::driver::{args, Arg, Conn, Dialect, SqlRow};
+use super::driver::{args, Arg, Conn, Dialect, Expect, SqlRow};
 use super::lists::{self, PageSql};
 use super::*;
 use crate::clock::iso;
@@ -24,6 +24,9 @@ pub struct SqlTx<'a> {
     /// What this transaction knows of the smart-process types and user fields (see
     /// [`super::catalogue`]).
     pub(super) catalogue: super::catalogue::TxCatalogue,
+    /// The assignee of one item (entity type, id), read with an activity for a binding change
+    /// (see [`Tx::activity_and_item`]), likewise until the next statement that may write.
+    assignee_read: Option<((i64, i64), Option<i64>)>,
 }
 
 impl<'a> SqlTx<'a> {
@@ -38,6 +41,7 @@ impl<'a> SqlTx<'a> {
             writing,
             bindings_read: None,
             catalogue: Default::default(),
+            assignee_read: None,
         }
     }
 
@@ -48,7 +52,7 @@ impl<'a> SqlTx<'a> {
 
     /// Runs a statement, returning how many rows it changed.
     pub(super) fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, ApiError> {
-        self.bindings_read = None;
+        self.forget_reads();
         let changed = self.conn.execute(sql, args)?;
         if changed > 0 {
             self.catalogue.note(sql, args);
@@ -56,11 +60,31 @@ impl<'a> SqlTx<'a> {
         Ok(changed)
     }
 
+    /// Runs a write whose changed-row count nobody needs now: on PostgreSQL it is sent with the
+    /// next statement (see [`Conn::execute_later`]).
+    pub(super) fn exec_later(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        expect: Option<Expect>,
+    ) -> Result<(), ApiError> {
+        self.forget_reads();
+        // Its changed rows are not known yet: noted as if it changed some.
+        self.catalogue.note(sql, args);
+        self.conn.execute_later(sql, args, expect)
+    }
+
+    /// Forgets the bindings and the assignee remembered: a write may change them.
+    fn forget_reads(&mut self) {
+        self.bindings_read = None;
+        self.assignee_read = None;
+    }
+
     /// Forgets what reads remembered if `sql` may write (anything but a `SELECT`).
     fn may_write(&mut self, sql: &str, args: &[Arg<'_>]) {
         let head = sql.trim_start().as_bytes();
         if !(head.len() >= 6 && head[..6].eq_ignore_ascii_case(b"SELECT")) {
-            self.bindings_read = None;
+            self.forget_reads();
             self.catalogue.note(sql, args);
         }
     }
@@ -114,6 +138,47 @@ impl<'a> SqlTx<'a> {
         };
         let rows = self.all(&sql.page, &sql.args, decode)?;
         Ok(PageOf { rows, total })
+    }
+
+    /// [`Tx::activity`], and with `item` [`Tx::activity_and_item`].
+    fn activity_with(
+        &mut self,
+        id: i64,
+        item: Option<Binding>,
+    ) -> Result<Option<ActivityRecord>, ApiError> {
+        // In a write transaction the row stays locked until commit: concurrent binding changes
+        // and deletes of one activity (from any process) run one after the other.
+        let lock = self.dialect.lock_row(self.writing);
+        let sql = format!(
+            "SELECT {ACTIVITY_COLUMNS} FROM activities WHERE portal_id = ?1 AND id = ?2{lock}"
+        );
+        // Its bindings come with it (on PostgreSQL in the same round trip): nearly every path
+        // that reads an activity then checks its rights through them. They are read by a
+        // statement of their own, after the lock is taken, so they are what the lock's previous
+        // holder committed; and kept until this transaction's next write (see `bindings`).
+        // An item a binding change names is read in that round trip too.
+        let args = args![self.portal, id];
+        let target = item.unwrap_or(Binding::new(0, 0));
+        let item_args = args![self.portal, target.entity_type_id, target.entity_id];
+        let mut queries = vec![(sql.as_str(), &args[..]), (BINDINGS_OF_ACTIVITY, &args[..])];
+        if item.is_some() {
+            queries.push((ITEM_ASSIGNEE, &item_args[..]));
+        }
+        let mut activity = None;
+        let mut bindings = Vec::new();
+        let mut assignee = None;
+        self.conn.query_many(&queries, &mut |query, row| {
+            match query {
+                0 if activity.is_none() => activity = Some(activity_from_row(row)?),
+                0 => {}
+                1 => bindings.push(Binding::new(row.int(0)?, row.int(1)?)),
+                _ => assignee = Some(row.int(0)?),
+            }
+            Ok(())
+        })?;
+        self.bindings_read = Some((id, bindings));
+        self.assignee_read = item.map(|item| ((item.entity_type_id, item.entity_id), assignee));
+        Ok(activity)
     }
 
     /// A JSON object as stored text. PostgreSQL reads it as `jsonb` in list filters, which cannot
@@ -305,6 +370,14 @@ rows_of!(TOKEN_COLUMNS, token_from_row -> TokenRecord {
 rows_of!(HANDLER_COLUMNS, handler_from_row -> EventHandlerRecord {
     id: int, app_id: int, event_name: text, handler: text, user_id: int, connector_id: text,
 });
+
+/// Who an item is assigned to (`?1` portal, `?2` entity type, `?3` id).
+const ITEM_ASSIGNEE: &str =
+    "SELECT assigned_by_id FROM crm_items WHERE portal_id = ?1 AND entity_type_id = ?2 AND id = ?3";
+
+/// The bindings of an activity (`?1` portal, `?2` activity), in the order they were made.
+const BINDINGS_OF_ACTIVITY: &str = "SELECT entity_type_id, entity_id FROM activity_bindings \
+     WHERE portal_id = ?1 AND activity_id = ?2 ORDER BY seq";
 
 /// The handlers of one event (`?1` portal, `?2` event): run on every change.
 pub const HANDLERS_FOR_EVENT: &str =
@@ -727,8 +800,13 @@ impl Tx for SqlTx<'_> {
     }
 
     fn item_assignee(&mut self, entity_type_id: i64, id: i64) -> Result<Option<i64>, ApiError> {
+        if let Some((item, assignee)) = self.assignee_read {
+            if item == (entity_type_id, id) {
+                return Ok(assignee);
+            }
+        }
         self.opt(
-            "SELECT assigned_by_id FROM crm_items WHERE portal_id = ?1 AND entity_type_id = ?2 AND id = ?3",
+            ITEM_ASSIGNEE,
             &args![self.portal, entity_type_id, id],
             |r| r.int(0),
         )
@@ -924,16 +1002,15 @@ impl Tx for SqlTx<'_> {
     }
 
     fn activity(&mut self, id: i64) -> Result<Option<ActivityRecord>, ApiError> {
-        // In a write transaction the row stays locked until commit: concurrent binding changes
-        // and deletes of one activity (from any process) run one after the other.
-        let lock = self.dialect.lock_row(self.writing);
-        self.opt(
-            &format!(
-                "SELECT {ACTIVITY_COLUMNS} FROM activities WHERE portal_id = ?1 AND id = ?2{lock}"
-            ),
-            &args![self.portal, id],
-            activity_from_row,
-        )
+        self.activity_with(id, None)
+    }
+
+    fn activity_and_item(
+        &mut self,
+        id: i64,
+        item: Binding,
+    ) -> Result<Option<ActivityRecord>, ApiError> {
+        self.activity_with(id, Some(item))
     }
 
     fn insert_activity(&mut self, a: &ActivityRecord) -> Result<i64, ApiError> {
@@ -957,7 +1034,8 @@ impl Tx for SqlTx<'_> {
         editor_id: i64,
     ) -> Result<(), ApiError> {
         let now = self.now_iso();
-        self.exec(
+        // Nothing is decided on its answer: on PostgreSQL it goes with the next statement.
+        self.exec_later(
             "UPDATE activities SET owner_type_id = ?3, owner_id = ?4, editor_id = ?5, last_updated = ?6
              WHERE portal_id = ?1 AND id = ?2",
             &args![
@@ -968,8 +1046,8 @@ impl Tx for SqlTx<'_> {
                 editor_id,
                 &now
             ],
-        )?;
-        Ok(())
+            None,
+        )
     }
 
     fn update_activity(&mut self, a: &ActivityRecord) -> Result<(), ApiError> {
@@ -1010,8 +1088,7 @@ impl Tx for SqlTx<'_> {
             }
         }
         let bindings = self.all(
-            "SELECT entity_type_id, entity_id FROM activity_bindings
-             WHERE portal_id = ?1 AND activity_id = ?2 ORDER BY seq",
+            BINDINGS_OF_ACTIVITY,
             &args![self.portal, activity_id],
             |r| Ok(Binding::new(r.int(0)?, r.int(1)?)),
         )?;
@@ -1020,29 +1097,27 @@ impl Tx for SqlTx<'_> {
     }
 
     fn insert_binding(&mut self, activity_id: i64, b: Binding) -> Result<(), ApiError> {
-        // `ON CONFLICT DO NOTHING` rather than catching the violation: in PostgreSQL a failed
-        // statement aborts the whole transaction.
-        let n = self.exec(
+        // The pair is the primary key: a pair bound already breaks it, and the call fails with
+        // `ACTIVITY_IS_ALREADY_BOUND` (on PostgreSQL reported by the next statement or the
+        // commit, and the transaction rolls back; a failed statement aborts it there anyway).
+        // The order's unique key cannot be broken: `seq` is computed under the activity's lock.
+        self.exec_later(
             "INSERT INTO activity_bindings (portal_id, activity_id, seq, entity_type_id, entity_id)
              VALUES (?1, ?2,
                  (SELECT COALESCE(MAX(seq), 0) + 1 FROM activity_bindings WHERE portal_id = ?1 AND activity_id = ?2),
-                 ?3, ?4)
-             ON CONFLICT (portal_id, activity_id, entity_type_id, entity_id) DO NOTHING",
+                 ?3, ?4)",
             &args![self.portal, activity_id, b.entity_type_id, b.entity_id],
-        )?;
-        if n == 0 {
-            return Err(RestError::new(ErrorCode::ActivityIsAlreadyBound).into());
-        }
-        Ok(())
+            Some(Expect::Unique(ErrorCode::ActivityIsAlreadyBound)),
+        )
     }
 
-    fn delete_binding(&mut self, activity_id: i64, b: Binding) -> Result<bool, ApiError> {
-        let n = self.exec(
+    fn delete_binding(&mut self, activity_id: i64, b: Binding) -> Result<(), ApiError> {
+        self.exec_later(
             "DELETE FROM activity_bindings
              WHERE portal_id = ?1 AND activity_id = ?2 AND entity_type_id = ?3 AND entity_id = ?4",
             &args![self.portal, activity_id, b.entity_type_id, b.entity_id],
-        )?;
-        Ok(n == 1)
+            None,
+        )
     }
 
     fn replace_bindings(&mut self, activity_id: i64, bindings: &[Binding]) -> Result<(), ApiError> {
@@ -1119,11 +1194,17 @@ impl Tx for SqlTx<'_> {
         &mut self,
         event_name: &str,
     ) -> Result<Vec<EventHandlerRecord>, ApiError> {
-        self.all(
+        if let Some(handlers) = self.conn.remembered_handlers(self.portal, event_name) {
+            return Ok(handlers);
+        }
+        let handlers = self.all(
             HANDLERS_FOR_EVENT,
             &args![self.portal, event_name],
             handler_from_row,
-        )
+        )?;
+        self.conn
+            .remember_handlers(self.portal, event_name, &handlers);
+        Ok(handlers)
     }
 
     fn delete_event_handler(&mut self, id: i64) -> Result<bool, ApiError> {

@@ -446,6 +446,18 @@ impl Conn for SqliteConn<'_> {
         }
         Ok(())
     }
+
+    fn broke_unique_key(&self, error: &ApiError) -> bool {
+        let ApiError::Internal(error) = error else {
+            return false;
+        };
+        matches!(
+            error.downcast_ref::<rusqlite::Error>(),
+            Some(rusqlite::Error::SqliteFailure(e, _))
+                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+        )
+    }
 }
 
 impl rusqlite::ToSql for Arg<'_> {
