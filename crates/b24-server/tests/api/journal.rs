@@ -61,6 +61,25 @@ async fn a_successful_call_is_recorded_with_its_caller_parameters_and_time() {
     assert!(item["item"]["id"].as_i64().is_some());
 }
 
+/// `server.time` from a caller seen before is answered from memory, without the blocking pool
+/// (`Handler::InMemory`); it is journaled with its caller all the same.
+#[tokio::test]
+async fn a_call_answered_from_memory_is_recorded_with_its_caller() {
+    let app = spawn_app().await;
+    app.ok("server.time", json!({})).await;
+    app.ok("server.time", json!({"second": "Y"})).await;
+    let entry = last(&app).await;
+    assert_eq!(entry["method"], "server.time");
+    assert_eq!(entry["http"], 200);
+    assert_eq!(entry["error"], Value::Null);
+    assert!(
+        entry["via"].as_str().unwrap().starts_with("webhook:"),
+        "{entry}"
+    );
+    assert_eq!(entry["user"], admin_user(&app));
+    assert_eq!(entry["params"], json!({"second": "Y"}));
+}
+
 #[tokio::test]
 async fn a_failed_call_is_recorded_with_its_status_and_error_code() {
     let app = spawn_app().await;
