@@ -107,7 +107,7 @@ impl LimiterState for PgLimiterState {
         Ok(window)
     }
 
-    /// The window this process read less than [`WINDOW_FRESH`] ago, for this same minute of the
+    /// The window this process read less than `WINDOW_FRESH` ago, for this same minute of the
     /// portal clock (which tests and operators move).
     fn operating_in_memory(&self, key: &str, now: f64) -> Option<OperatingWindow> {
         let windows = self.windows();

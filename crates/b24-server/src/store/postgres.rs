@@ -52,9 +52,9 @@ type Params<'a> = [&'a (dyn ToSql + Sync)];
 ///
 /// Why not the sync `postgres` crate (which wraps the same client the same way): it waits for
 /// each statement's answer before sending the next, so a transaction costs one round trip per
-/// statement plus `BEGIN`. Here [`PgClient::pipeline`] sends several statements at once and
+/// statement plus `BEGIN`. Here `PgClient::pipeline` sends several statements at once and
 /// reads their answers in order: `BEGIN` goes with a transaction's first statement, and a write
-/// whose answer nobody needs at once goes with the statement after it (see [`PgConn`]).
+/// whose answer nobody needs at once goes with the statement after it (see `PgConn`).
 pub struct PgClient {
     client: tokio_postgres::Client,
     /// A current-thread runtime: the connection's socket is served only while a call of this
