@@ -73,9 +73,6 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 /// Prepared statements kept per connection: every fixed statement plus the recent list shapes.
 const STATEMENT_CACHE: usize = 256;
 
-/// The writer connection's page cache, in KiB (SQLite's default is 2,000).
-const WRITER_CACHE_KIB: i64 = 64 * 1024;
-
 /// How much of the database file is memory-mapped (the rest is read with pread).
 const MMAP_BYTES: u64 = 1 << 30;
 
@@ -103,11 +100,6 @@ impl SqliteStore {
         // The writer's cache stays valid across its own commits, so it rarely needs the WAL.
         writer
             .pragma_update(None, "mmap_size", 0)
-            .context("could not configure the database")?;
-        // Without the map, pages the writer's cache does not hold cost a read() each: a cache
-        // of WRITER_CACHE_KIB keeps the hot part of a large database (it fills only as used).
-        writer
-            .pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
             .context("could not configure the database")?;
         migrate(&mut writer).context("could not migrate the database schema")?;
         let _stop_checkpoints = start_checkpoints(&path)?;
