@@ -182,11 +182,19 @@ impl SqliteStore {
     /// the generation to [`SqliteStore::remember_caller`] a caller read now under.
     pub fn cached_caller(&self, key: &CallerKey) -> (Option<callers::CachedCaller>, u64) {
         let generation = self.callers.generation(|| self.credentials_version().ok());
+        // A damaged database answers no call, not even one that needs nothing else from it:
+        // the miss sends authentication to the store, which refuses.
+        if self.damaged.get().is_some() {
+            return (None, generation);
+        }
         (self.callers.get(key, generation), generation)
     }
 
     /// The caller cached for a credential, when that needs no read of the database.
     pub fn cached_caller_in_memory(&self, key: &CallerKey) -> Option<callers::CachedCaller> {
+        if self.damaged.get().is_some() {
+            return None;
+        }
         let generation = self.callers.generation_in_memory()?;
         self.callers.get(key, generation)
     }
