@@ -129,31 +129,33 @@ struct Entry {
     expires: Option<f64>,
 }
 
-/// See the module docs.
-pub struct CallerCache {
+/// This process's generation of a cache kept under a version that every process raises in the
+/// transaction that changes what the cache holds: raised here once such a change has committed
+/// ([`SharedVersion::bump`]), and when the shared version is seen to have moved (read at most
+/// every [`RECHECK`]). Entries are filed under the generation they were read at. One each for the
+/// callers and for the catalogue (`store/catalogue.rs`).
+pub struct SharedVersion {
     generation: AtomicU64,
     /// When the shared version was last read, and what it was.
     checked: Mutex<(Instant, Option<i64>)>,
-    callers: Mutex<HashMap<CallerKey, Entry>>,
 }
 
-impl Default for CallerCache {
+impl Default for SharedVersion {
     fn default() -> Self {
         Self {
             generation: AtomicU64::new(0),
             checked: Mutex::new((Instant::now() - RECHECK, None)),
-            callers: Mutex::new(HashMap::new()),
         }
     }
 }
 
-impl CallerCache {
+impl SharedVersion {
     /// The current generation, reading the shared version first when it is due (`read` runs the
-    /// query; one thread does at a time, the others go on with the generation they have).
+    /// query; one thread does at a time, the others go on with the generation they have). A
+    /// failed read leaves the version unknown: every entry is dropped.
     pub fn generation(&self, read: impl FnOnce() -> Option<i64>) -> u64 {
         if let Ok(mut checked) = self.checked.try_lock() {
             if checked.0.elapsed() >= RECHECK {
-                // A failed read leaves the version unknown: every entry is dropped.
                 let version = read();
                 if version.is_none() || version != checked.1 {
                     self.bump();
@@ -175,9 +177,33 @@ impl CallerCache {
         (!due).then(|| self.generation.load(Ordering::Acquire))
     }
 
-    /// Drops every cached caller (a credential table changed).
+    /// Drops every entry (this process changed what they were read from).
     pub fn bump(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// See the module docs.
+#[derive(Default)]
+pub struct CallerCache {
+    version: SharedVersion,
+    callers: Mutex<HashMap<CallerKey, Entry>>,
+}
+
+impl CallerCache {
+    /// See [`SharedVersion::generation`].
+    pub fn generation(&self, read: impl FnOnce() -> Option<i64>) -> u64 {
+        self.version.generation(read)
+    }
+
+    /// See [`SharedVersion::generation_in_memory`].
+    pub fn generation_in_memory(&self) -> Option<u64> {
+        self.version.generation_in_memory()
+    }
+
+    /// Drops every cached caller (a credential table changed).
+    pub fn bump(&self) {
+        self.version.bump();
     }
 
     /// The caller cached for `key` under `generation`, and a token's expiry.

@@ -14,8 +14,8 @@
 //! `b24_schema_version`; SQLite: the server-wide `catalogue` sequence), and this process's
 //! generation once it has committed. So a change made through this process is seen by its very
 //! next call, and one made through another process (another server on the same database, or the
-//! CLI) once this process has read the version again, which it does at most [`RECHECK`] after
-//! it last did, before the next transaction.
+//! CLI) once this process has read the version again, which it does at most a second
+//! (`callers::RECHECK`) after it last did, before the next transaction.
 //!
 //! A transaction takes the generation before it begins, so what it reads is never older than
 //! the generation it files it under: a change committed before its snapshot has either raised
@@ -24,9 +24,10 @@
 //! changed the catalogue reads it from the database and files nothing. A write transaction also
 //! reads the shared version (one row) before it uses a kept catalogue, so what a write decides
 //! by (that a smart process still exists, a type's user fields) is never older than what another
-//! process has committed; only reads may lag another process, by at most [`RECHECK`].
+//! process has committed; only reads may lag another process, by at most a second
+//! (`callers::RECHECK`).
 
-use super::callers::TableNames;
+use super::callers::{SharedVersion, TableNames};
 use super::driver::{args, Arg, Dialect};
 use super::records::{record_from_row, RecordKind};
 use super::sql::{dynamic_type_from_row, SqlTx, DYNAMIC_TYPE_COLUMNS};
@@ -34,13 +35,8 @@ use super::{DynamicTypeRecord, PortalId};
 use crate::domain::user_fields::UserField;
 use crate::error::ApiError;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// How long this process trusts the catalogue version it last read.
-pub const RECHECK: Duration = Duration::from_secs(1);
 
 /// Past this many portals the cache starts over.
 const MAX_PORTALS: usize = 10_000;
@@ -124,43 +120,21 @@ impl Catalogue {
 }
 
 /// See the module docs. One per store.
+#[derive(Default)]
 pub struct CatalogueCache {
-    generation: AtomicU64,
-    /// When the shared version was last read, and what it was.
-    checked: Mutex<(Instant, Option<i64>)>,
+    version: SharedVersion,
     portals: Mutex<HashMap<PortalId, Arc<Catalogue>>>,
 }
 
-impl Default for CatalogueCache {
-    fn default() -> Self {
-        Self {
-            generation: AtomicU64::new(0),
-            checked: Mutex::new((Instant::now() - RECHECK, None)),
-            portals: Mutex::new(HashMap::new()),
-        }
-    }
-}
-
 impl CatalogueCache {
-    /// The current generation, reading the shared version first when it is due (`read` runs the
-    /// query; one thread does at a time, the others go on with the generation they have).
+    /// See [`SharedVersion::generation`]; a failed read drops every catalogue.
     pub fn generation(&self, read: impl FnOnce() -> Result<i64, ApiError>) -> u64 {
-        if let Ok(mut checked) = self.checked.try_lock() {
-            if checked.0.elapsed() >= RECHECK {
-                // A failed read leaves the version unknown: every catalogue is dropped.
-                let version = read().ok();
-                if version.is_none() || version != checked.1 {
-                    self.bump();
-                }
-                *checked = (Instant::now(), version);
-            }
-        }
-        self.generation.load(Ordering::Acquire)
+        self.version.generation(|| read().ok())
     }
 
     /// Drops every kept catalogue (a write through this process changed one).
     pub fn bump(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.version.bump();
     }
 
     fn get(&self, portal: PortalId, generation: u64) -> Option<Arc<Catalogue>> {
