@@ -273,8 +273,10 @@ impl Application {
 
         let tls_task = match self.tls {
             Some(tls) => {
-                let app = crate::http::router(self.state.clone())
-                    .layer(axum::Extension(crate::http::ViaTls));
+                let app = tower::Layer::layer(
+                    &axum::Extension(crate::http::ViaTls),
+                    crate::http::router(self.state.clone()),
+                );
                 tls.listener.set_nonblocking(true)?;
                 let mut server = axum_server::from_tcp_rustls(
                     tls.listener,
@@ -286,7 +288,9 @@ impl Application {
                 configure(server.http_builder());
                 Some(tokio::spawn(async move {
                     server
-                        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+                        .serve(axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                            SocketAddr,
+                        >(app))
                         .await
                 }))
             }
@@ -301,7 +305,11 @@ impl Application {
             .first_request_timeout(limits.first_request_timeout);
         configure(server.http_builder());
         let served = server
-            .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+            .serve(
+                axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                    SocketAddr,
+                >(app),
+            )
             .await;
         if let Some(task) = tls_task {
             match task.await {

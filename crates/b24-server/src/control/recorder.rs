@@ -21,7 +21,7 @@
 use super::FaultFired;
 use crate::auth::{Caller, CallerKind};
 use crate::state::AppState;
-use crate::store::journal::{JournalChunk, NewJournalEntry};
+use crate::store::journal::{CallRef, JournalChunk, Via};
 use crate::store::{PortalId, Store};
 use axum::extract::{Request, State};
 use axum::http::{Method, Uri};
@@ -31,15 +31,16 @@ use b24_protocol::params::DecodeLimits;
 use b24_protocol::request::{request_params, BodyKind};
 use bytes::Bytes;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{oneshot, Notify};
 
-/// Entries waiting for the writer at most; beyond, new ones are dropped (and counted).
-const CHANNEL_CAPACITY: usize = 8192;
-/// Entries written in one transaction at most.
-const MAX_BATCH: usize = 4096;
+/// Calls waiting for the writer at most; beyond, new ones are dropped (and counted).
+const QUEUE_CAPACITY: usize = 8192;
+/// Calls written in one chunk (and one transaction) at most.
+const MAX_CHUNK: usize = 4096;
 /// How long the writer gathers entries before it writes them (a reader's flush cuts it short).
 const LINGER: Duration = Duration::from_millis(50);
 /// Dropped entries are logged at most this often.
@@ -61,9 +62,9 @@ pub struct AnsweredError(pub &'static str);
 #[derive(Debug, Clone, Default)]
 pub struct CallRecord {
     on: bool,
-    method: Option<String>,
+    method: Option<Cow<'static, str>>,
     params: Option<Map<String, Value>>,
-    via: Option<String>,
+    via: Option<CallerVia>,
     user: Option<i64>,
     client_id: Option<String>,
     batch: Option<Vec<BatchCommand>>,
@@ -85,20 +86,33 @@ pub struct BatchCommand {
 /// Who called, as far as the journal needs to know.
 #[derive(Debug, Clone)]
 pub struct Who {
-    via: String,
+    via: CallerVia,
     user: i64,
+}
+
+/// The credential a call came with, for its entry's `via`; kept as parts and written as text
+/// only into the chunk (no string made per call for a webhook).
+#[derive(Debug, Clone, PartialEq)]
+enum CallerVia {
+    Webhook(i64),
+    App(String),
+}
+
+impl CallerVia {
+    fn as_via(&self) -> Via<'_> {
+        match self {
+            Self::Webhook(id) => Via::Webhook(*id),
+            Self::App(client_id) => Via::App(client_id),
+        }
+    }
 }
 
 impl Who {
     /// The caller's `via` and user.
     pub fn of(caller: &Caller) -> Self {
-        // Built by hand: `format!` costs several times more, on every journaled call.
         let via = match &caller.kind {
-            CallerKind::Webhook { id } => {
-                let mut number = itoa::Buffer::new();
-                ["webhook:", number.format(*id)].concat()
-            }
-            CallerKind::App { client_id, .. } => ["app:", client_id].concat(),
+            CallerKind::Webhook { id } => CallerVia::Webhook(*id),
+            CallerKind::App { client_id, .. } => CallerVia::App(client_id.clone()),
         };
         Self {
             via,
@@ -125,7 +139,15 @@ impl CallRecord {
     /// Notes the method called (saves parsing the path again).
     pub fn method(&mut self, method: &str) {
         if self.on {
-            self.method = Some(method.to_ascii_lowercase());
+            self.method = Some(Cow::Owned(method.to_ascii_lowercase()));
+        }
+    }
+
+    /// Notes a method of the method table by its (lower-case) name: nothing is copied.
+    pub fn known_method(&mut self, name: &'static str) {
+        if self.on {
+            debug_assert!(!name.bytes().any(|b| b.is_ascii_uppercase()));
+            self.method = Some(Cow::Borrowed(name));
         }
     }
 
@@ -307,9 +329,9 @@ fn scrub_command(command: &str) -> String {
 struct Pending {
     portal: PortalId,
     at: f64,
-    via: Option<String>,
+    via: Option<CallerVia>,
     user: Option<i64>,
-    method: String,
+    method: Cow<'static, str>,
     http: u16,
     error: Option<&'static str>,
     ms: f64,
@@ -321,42 +343,53 @@ struct Pending {
 }
 
 impl Pending {
-    fn into_entry(self, answers: &mut Vec<Option<Bytes>>) -> NewJournalEntry {
-        answers.push(self.answer);
-        NewJournalEntry {
+    /// The entry as a chunk stores it.
+    fn as_call(&self) -> CallRef<'_, Map<String, Value>, [BatchCommand]> {
+        CallRef {
             at: self.at,
-            via: self.via.unwrap_or_else(|| "none".to_string()),
+            via: self.via.as_ref().map_or(Via::None, CallerVia::as_via),
             user: self.user,
-            method: self.method,
+            method: &self.method,
             http: self.http,
-            error: self.error.map(str::to_string),
-            ms: (self.ms * 1000.0).round() / 1000.0,
-            params: Value::Object(self.params),
-            batch: self
-                .batch
-                .map(|b| serde_json::to_value(b).unwrap_or_else(|_| Value::Array(Vec::new()))),
+            error: self.error,
+            ms: self.ms,
+            params: &self.params,
+            batch: self.batch.as_deref(),
             fault: self.fault,
         }
     }
 }
 
-enum Message {
-    Entry(Box<Pending>),
-    Flush(oneshot::Sender<()>),
+/// What waits for the writer: calls in the order they were answered, and the readers waiting
+/// for them to be written. Behind one mutex, held for a push or a swap only.
+#[derive(Debug, Default)]
+struct Queue {
+    calls: Vec<Pending>,
+    acks: Vec<oneshot::Sender<()>>,
 }
 
-/// The journal's channel and its counters; lives in [`super::ControlState`].
+/// The journal's queue and its counters; lives in [`super::ControlState`].
+///
+/// A call is pushed onto a vector under a mutex, with no allocation of its own: the writer
+/// swaps the whole vector for an empty one of the same capacity every [`LINGER`], so both
+/// vectors keep their size and the queue costs a caller one uncontended lock (a channel cost
+/// a boxed entry and a wake-up check per call, a large share of a `server.time` call).
 pub struct Recorder {
     keep: u64,
-    sender: Option<mpsc::Sender<Message>>,
-    receiver: Mutex<Option<mpsc::Receiver<Message>>>,
-    running: AtomicBool,
+    on: bool,
+    queue: Mutex<Queue>,
+    /// Wakes the writer when the queue stops being empty or a reader waits.
+    wake: Notify,
     /// Cuts the writer's gathering short when a reader waits.
-    flushing: Arc<Notify>,
+    flushing: Notify,
+    /// Whether a writer task runs (set by [`start`], cleared by [`Writer::stop`]).
+    running: AtomicBool,
+    /// Whether a writer was ever started (only one may be).
+    started: AtomicBool,
     dropped: AtomicU64,
     warned_at: AtomicU64,
     /// The newest answers, in memory only.
-    answers: Arc<Answers>,
+    answers: Answers,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -369,23 +402,22 @@ impl std::fmt::Debug for Recorder {
 }
 
 impl Recorder {
-    /// A recorder keeping `keep` entries per portal; 0: none, and no channel at all.
+    /// A recorder keeping `keep` entries per portal; 0: none, and nothing is ever queued.
     pub fn new(keep: u64) -> Self {
-        let (sender, receiver) = if keep == 0 {
-            (None, None)
-        } else {
-            let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
-            (Some(tx), Some(rx))
-        };
         Self {
             keep,
-            sender,
-            receiver: Mutex::new(receiver),
+            on: keep > 0,
+            queue: Mutex::new(Queue {
+                calls: Vec::with_capacity(if keep > 0 { QUEUE_CAPACITY } else { 0 }),
+                acks: Vec::new(),
+            }),
+            wake: Notify::new(),
+            flushing: Notify::new(),
             running: AtomicBool::new(false),
-            flushing: Arc::new(Notify::new()),
+            started: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
             warned_at: AtomicU64::new(0),
-            answers: Arc::default(),
+            answers: Answers::default(),
         }
     }
 
@@ -396,7 +428,7 @@ impl Recorder {
 
     /// Whether calls are recorded.
     pub fn on(&self) -> bool {
-        self.sender.is_some()
+        self.on
     }
 
     /// Entries dropped because the writer could not keep up.
@@ -404,129 +436,129 @@ impl Recorder {
         self.dropped.load(Ordering::Relaxed)
     }
 
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn send(&self, pending: Pending) {
-        let Some(sender) = &self.sender else { return };
-        if sender.try_send(Message::Entry(Box::new(pending))).is_err() {
-            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            let last = self.warned_at.load(Ordering::Relaxed);
-            if now >= last + DROP_WARNING_INTERVAL_SECS
-                && self
-                    .warned_at
-                    .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_ok()
-            {
-                tracing::warn!(
-                    dropped,
-                    "the request journal cannot keep up: calls are answered but not recorded"
-                );
-            }
+        if !self.on {
+            return;
+        }
+        let mut queue = self.queue();
+        if queue.calls.len() >= QUEUE_CAPACITY {
+            drop(queue);
+            self.note_dropped();
+            return;
+        }
+        let was_empty = queue.calls.is_empty();
+        queue.calls.push(pending);
+        drop(queue);
+        // The writer sleeps until the first call of a batch; later ones wait for it quietly.
+        if was_empty {
+            self.wake.notify_one();
+        }
+    }
+
+    fn note_dropped(&self) {
+        let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let last = self.warned_at.load(Ordering::Relaxed);
+        if now >= last + DROP_WARNING_INTERVAL_SECS
+            && self
+                .warned_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                dropped,
+                "the request journal cannot keep up: calls are answered but not recorded"
+            );
         }
     }
 
     /// Waits until every entry sent before this call is written (or the writer is gone, or
     /// ten seconds passed). Returns at once when no writer runs.
     pub async fn flush(&self) {
-        let Some(sender) = &self.sender else { return };
-        if !self.running.load(Ordering::Acquire) {
+        if !self.on || !self.running.load(Ordering::Acquire) {
             return;
         }
         let (ack, acked) = oneshot::channel();
-        let sent = tokio::time::timeout(FLUSH_TIMEOUT, sender.send(Message::Flush(ack))).await;
-        if matches!(sent, Ok(Ok(()))) {
-            self.flushing.notify_one();
-            let _ = tokio::time::timeout(FLUSH_TIMEOUT, acked).await;
-        }
+        self.queue().acks.push(ack);
+        self.wake.notify_one();
+        self.flushing.notify_one();
+        let _ = tokio::time::timeout(FLUSH_TIMEOUT, acked).await;
     }
 }
 
 /// The running writer, from [`start`].
 pub struct Writer {
-    state: AppState,
+    control: Arc<super::ControlState>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Writer {
     /// Writes what is still queued, then stops the task.
     pub async fn stop(self) {
-        self.state.control.recorder.flush().await;
-        self.state
-            .control
-            .recorder
-            .running
-            .store(false, Ordering::Release);
+        let recorder = &self.control.recorder;
+        recorder.flush().await;
+        recorder.running.store(false, Ordering::Release);
         self.task.abort();
         let _ = self.task.await;
     }
 }
 
-/// Starts the journal's writer task (once per server; `None` when the journal is off).
+/// Starts the journal's writer task (once per server; `None` when the journal is off or a
+/// writer was started already).
 pub fn start(state: &AppState) -> Option<Writer> {
     let recorder = &state.control.recorder;
-    let receiver = recorder
-        .receiver
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .take()?;
+    if !recorder.on || recorder.started.swap(true, Ordering::AcqRel) {
+        return None;
+    }
     recorder.running.store(true, Ordering::Release);
-    let task = tokio::spawn(write_loop(
-        state.store.clone(),
-        recorder.keep,
-        receiver,
-        recorder.flushing.clone(),
-        recorder.answers.clone(),
-    ));
+    let task = tokio::spawn(write_loop(state.store.clone(), state.control.clone()));
     Some(Writer {
-        state: state.clone(),
+        control: state.control.clone(),
         task,
     })
 }
 
-async fn write_loop(
-    store: Arc<Store>,
-    keep: u64,
-    mut receiver: mpsc::Receiver<Message>,
-    flushing: Arc<Notify>,
-    answers: Arc<Answers>,
-) {
-    let mut acks = Vec::new();
-    // Kept across batches at their full size: growing fresh vectors every batch made the
-    // allocator fault in new (huge) pages, which the kernel zeroes — the largest share of the
-    // journal's cost in profiles.
-    let mut buffers = Buffers::new();
-    while let Some(first) = receiver.recv().await {
-        // Gather for up to LINGER, asleep (a wake-up per call would cost the callers more than
-        // the write), unless a reader waits: one commit of many rows costs far less than many
-        // commits of a few, which rewrite the same pages.
-        if matches!(first, Message::Entry(_)) {
+async fn write_loop(store: Arc<Store>, control: Arc<super::ControlState>) {
+    let recorder = &control.recorder;
+    // The vector the callers fill next: swapped with theirs at every batch, so both keep their
+    // full size. Growing fresh vectors every batch made the allocator fault in new (huge)
+    // pages, which the kernel zeroes — the largest share of the journal's cost in profiles.
+    let mut spare = Buffers::new();
+    loop {
+        recorder.wake.notified().await;
+        // Gather for up to LINGER, asleep, unless a reader waits: one commit of many rows costs
+        // far less than many commits of a few, which rewrite the same pages.
+        let waiting = !recorder.queue().acks.is_empty();
+        if !waiting {
             tokio::select! {
                 _ = tokio::time::sleep(LINGER) => {}
-                _ = flushing.notified() => {}
+                _ = recorder.flushing.notified() => {}
             }
         }
-        let mut message = Some(first);
-        while let Some(taken) = message.take() {
-            match taken {
-                Message::Entry(pending) => buffers.entries.push(*pending),
-                Message::Flush(ack) => acks.push(ack),
-            }
-            if buffers.entries.len() < MAX_BATCH {
-                message = receiver.try_recv().ok();
-            }
-        }
-        if !buffers.entries.is_empty() {
-            let (store, answers) = (store.clone(), answers.clone());
-            let mut taken = std::mem::take(&mut buffers);
+        let acks = {
+            let mut queue = recorder.queue();
+            std::mem::swap(&mut queue.calls, &mut spare.calls);
+            std::mem::take(&mut queue.acks)
+        };
+        if !spare.calls.is_empty() {
+            let control = control.clone();
+            let store = store.clone();
+            let mut taken = std::mem::take(&mut spare);
             let written = tokio::task::spawn_blocking(move || {
-                let result = write(&store, keep, &mut taken, &answers);
+                let recorder = &control.recorder;
+                let result = write(&store, recorder.keep, &mut taken, &recorder.answers);
                 (taken, result)
             })
             .await;
             match written {
                 Ok((returned, result)) => {
-                    buffers = returned;
+                    spare = returned;
                     if let Err(e) = result {
                         tracing::warn!(
                             error = format!("{e:#}"),
@@ -536,59 +568,76 @@ async fn write_loop(
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "the request journal writer panicked");
-                    buffers = Buffers::new();
+                    spare = Buffers::new();
                 }
             }
         }
-        for ack in acks.drain(..) {
+        for ack in acks {
             let _ = ack.send(());
         }
     }
 }
 
-/// The writer's vectors, reused from batch to batch (emptied, never shrunk).
+/// The writer's buffers, reused from batch to batch (emptied, never shrunk).
 #[derive(Default)]
 struct Buffers {
-    entries: Vec<Pending>,
-    run: Vec<NewJournalEntry>,
+    calls: Vec<Pending>,
+    chunk: JournalChunk,
     answers: Vec<Option<Bytes>>,
 }
 
 impl Buffers {
     fn new() -> Self {
         Self {
-            entries: Vec::with_capacity(MAX_BATCH),
-            run: Vec::with_capacity(MAX_BATCH),
-            answers: Vec::with_capacity(MAX_BATCH),
+            calls: Vec::with_capacity(QUEUE_CAPACITY),
+            chunk: JournalChunk::with_capacity(MAX_CHUNK),
+            answers: Vec::with_capacity(MAX_CHUNK),
         }
     }
 }
 
-/// Writes the gathered entries in order, one transaction per run of one portal's entries, keeps
-/// their answers under the numbers they were given, and leaves the vectors empty.
+/// Writes the gathered calls in order, one transaction per run of one portal's calls (at most
+/// [`MAX_CHUNK`] to a chunk), keeps their answers under the numbers they were given, and leaves
+/// the buffers empty. A call whose parameters cannot be encoded is left out (and logged).
 fn write(store: &Store, keep: u64, buffers: &mut Buffers, kept: &Answers) -> anyhow::Result<()> {
     let Buffers {
-        entries,
-        run,
+        calls,
+        chunk,
         answers,
     } = buffers;
-    let mut entries = entries.drain(..).peekable();
-    while let Some(first) = entries.next() {
+    let mut calls = calls.drain(..).peekable();
+    let mut outcome = Ok(());
+    while let Some(first) = calls.next() {
         let portal = first.portal;
-        run.clear();
+        chunk.clear();
         answers.clear();
-        run.push(first.into_entry(answers));
-        while let Some(next) = entries.next_if(|p| p.portal == portal) {
-            run.push(next.into_entry(answers));
+        let mut next = Some(first);
+        while let Some(call) = next {
+            match chunk.push(&call.as_call()) {
+                Ok(()) => answers.push(call.answer),
+                Err(e) => tracing::warn!(
+                    method = %call.method,
+                    error = %e,
+                    "a call could not be encoded for the request journal"
+                ),
+            }
+            next = if answers.len() < MAX_CHUNK {
+                calls.next_if(|p| p.portal == portal)
+            } else {
+                None
+            };
         }
-        let chunk = JournalChunk::encode(run).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let last = store
-            .write(portal, |tx| tx.append_journal(&chunk, keep))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        kept.keep(portal, last - run.len() as i64 + 1, answers.drain(..));
+        if chunk.is_empty() {
+            continue;
+        }
+        match store.write(portal, |tx| tx.append_journal(chunk, keep)) {
+            Ok(last) => kept.keep(portal, last - chunk.len() + 1, answers.drain(..)),
+            Err(e) => outcome = Err(anyhow::anyhow!("{e}")),
+        }
     }
-    run.clear();
-    Ok(())
+    chunk.clear();
+    answers.clear();
+    outcome
 }
 
 /// The answers of the newest calls this process journaled, for the console's call page: in
@@ -715,9 +764,13 @@ async fn answer_bytes(response: Response) -> (Response, Option<Bytes>) {
     }
 }
 
-/// Wraps `/rest/…` and `/oauth/token/`: records each answered call (preflights excepted).
+/// Wraps the REST routes: records each answered call to `/rest/…` and `/oauth/token/`
+/// (preflights excepted); other paths pass untouched.
 pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if !state.control.recorder.on() || request.method() == Method::OPTIONS {
+    let path = request.uri().path();
+    let journaled =
+        crate::http::is_rest_path(path) || matches!(path, "/oauth/token" | "/oauth/token/");
+    if !state.control.recorder.on() || !journaled || request.method() == Method::OPTIONS {
         return next.run(request).await;
     }
     let at = state.clock.now();
@@ -739,11 +792,12 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     let (portal, pending) = describe(&uri, &mut response, state.limits.decode);
     // The call's portal (found from its credential inside), at that portal's time.
     let portal = portal.unwrap_or(state.portal_id);
-    let at = match state.portals.get(portal) {
-        Some(runtime) if portal != state.portal_id => {
-            crate::clock::Clock::now(runtime.clock.as_ref()) - ms / 1000.0
-        }
-        _ => at,
+    let elsewhere = (portal != state.portal_id)
+        .then(|| state.portals.get(portal))
+        .flatten();
+    let at = match elsewhere {
+        Some(runtime) => crate::clock::Clock::now(runtime.clock.as_ref()) - ms / 1000.0,
+        None => at,
     };
     state.control.recorder.send(Pending {
         portal,
@@ -770,15 +824,17 @@ fn describe(
     let http = response.status().as_u16();
     let oauth = uri.path().starts_with("/oauth/");
     let method = match call.method {
-        _ if oauth => "oauth.token".to_string(),
+        _ if oauth => Cow::Borrowed("oauth.token"),
         Some(method) => method,
-        None => crate::http::rest_method(uri.path())
-            .map(|m| m.to_ascii_lowercase())
-            .unwrap_or_default(),
+        None => Cow::Owned(
+            crate::http::rest_method(uri.path())
+                .map(|m| m.to_ascii_lowercase())
+                .unwrap_or_default(),
+        ),
     };
     let via = match (call.via, call.client_id) {
         (Some(via), _) => Some(via),
-        (None, Some(client_id)) if oauth && http == 200 => Some(format!("app:{client_id}")),
+        (None, Some(client_id)) if oauth && http == 200 => Some(CallerVia::App(client_id)),
         _ => None,
     };
     let params = call
@@ -860,7 +916,7 @@ mod tests {
         };
         call.params(json!({"id": 1, "auth": "secret"}).as_object().unwrap());
         call.caller(Some(Who {
-            via: "webhook:3".into(),
+            via: CallerVia::Webhook(3),
             user: 1,
         }));
         response.extensions_mut().insert(call);
@@ -870,7 +926,7 @@ mod tests {
         assert_eq!(entry.error, Some("QUERY_LIMIT_EXCEEDED"));
         assert_eq!(entry.http, 503);
         assert_eq!(entry.method, "crm.item.get");
-        assert_eq!(entry.via.as_deref(), Some("webhook:3"));
+        assert_eq!(entry.via, Some(CallerVia::Webhook(3)));
         assert_eq!(Value::Object(entry.params), json!({"id": 1}));
         assert!(response.extensions().get::<CallRecord>().is_none());
 

@@ -207,11 +207,14 @@ pub(super) async fn rest(
         return error_v3(&ApiError::from(method_not_found("")), "");
     };
     let mut call = CallRecord::new(&state);
-    call.method(&path.method);
     // An unknown method is answered before anything is read or authenticated, as in v2.
     let response = match lookup(&path.method) {
-        None => error_v3(&method_not_found(&path.method).into(), &path.method),
+        None => {
+            call.method(&path.method);
+            error_v3(&method_not_found(&path.method).into(), &path.method)
+        }
         Some(spec) => {
+            call.known_method(spec.name);
             let transport = Transport {
                 https: is_https(&state, via_tls, client, &headers),
                 now: start,
