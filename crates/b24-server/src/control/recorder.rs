@@ -764,8 +764,26 @@ async fn answer_bytes(response: Response) -> (Response, Option<Bytes>) {
     }
 }
 
-/// Wraps the REST routes: records each answered call to `/rest/…` and `/oauth/token/`
-/// (preflights excepted); other paths pass untouched.
+/// When a call arrived, for its entry: portal time for `at`, a monotonic instant for `ms`.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    at: f64,
+    started: Instant,
+}
+
+impl Timing {
+    /// Now, on the server's portal clock.
+    pub fn start(state: &AppState) -> Self {
+        Self {
+            at: state.clock.now(),
+            started: Instant::now(),
+        }
+    }
+}
+
+/// Wraps the token endpoint's routes: records each answered call to `/oauth/token/` and `/rest/…`
+/// (preflights excepted); other paths pass untouched. The REST handler records its own calls
+/// with [`record`], without this layer.
 pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     let journaled =
@@ -773,11 +791,22 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     if !state.control.recorder.on() || !journaled || request.method() == Method::OPTIONS {
         return next.run(request).await;
     }
-    let at = state.clock.now();
-    let started = Instant::now();
+    let timing = Timing::start(&state);
     let uri = request.uri().clone();
-    let mut response = next.run(request).await;
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let response = next.run(request).await;
+    record(&state, timing, &uri, response, None).await
+}
+
+/// Journals an answered call (to `uri`, which arrived at `timing`) and gives the answer back.
+/// What the handler learnt comes in `call`, or else in the answer's extensions.
+pub async fn record(
+    state: &AppState,
+    timing: Timing,
+    uri: &Uri,
+    mut response: Response,
+    call: Option<CallRecord>,
+) -> Response {
+    let ms = timing.started.elapsed().as_secs_f64() * 1000.0;
     // The token endpoint's answers are tokens: never kept.
     let (mut response, answer) = if uri.path().starts_with("/oauth/") {
         (response, None)
@@ -789,7 +818,7 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     } else {
         answer_bytes(response).await
     };
-    let (portal, pending) = describe(&uri, &mut response, state.limits.decode);
+    let (portal, pending) = describe(uri, &mut response, call, state.limits.decode);
     // The call's portal (found from its credential inside), at that portal's time.
     let portal = portal.unwrap_or(state.portal_id);
     let elsewhere = (portal != state.portal_id)
@@ -797,7 +826,7 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         .flatten();
     let at = match elsewhere {
         Some(runtime) => crate::clock::Clock::now(runtime.clock.as_ref()) - ms / 1000.0,
-        None => at,
+        None => timing.at,
     };
     state.control.recorder.send(Pending {
         portal,
@@ -809,15 +838,19 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     response
 }
 
-/// The entry of an answered call, from its URI and what the answer's extensions carry (the
-/// [`CallRecord`] is taken out of them); `portal`, `at` and `ms` are left for the caller.
+/// The entry of an answered call, from its URI, its [`CallRecord`] (given, or taken out of the
+/// answer's extensions) and what else the extensions carry; `portal`, `at` and `ms` are left for
+/// the caller.
 fn describe(
     uri: &Uri,
     response: &mut Response,
+    call: Option<CallRecord>,
     decode: DecodeLimits,
 ) -> (Option<PortalId>, Pending) {
     let extensions = response.extensions_mut();
-    let call = extensions.remove::<CallRecord>().unwrap_or_default();
+    let call = call
+        .or_else(|| extensions.remove::<CallRecord>())
+        .unwrap_or_default();
     let portal = call.portal;
     let error = extensions.get::<AnsweredError>().map(|e| e.0);
     let fault = extensions.get::<FaultFired>().map(|f| f.0);
@@ -921,7 +954,7 @@ mod tests {
         }));
         response.extensions_mut().insert(call);
         let uri: Uri = "/rest/1/CODE/CRM.Item.Get?auth=q".parse().unwrap();
-        let (_, entry) = describe(&uri, &mut response, DecodeLimits::default());
+        let (_, entry) = describe(&uri, &mut response, None, DecodeLimits::default());
         assert_eq!(entry.fault, Some(7));
         assert_eq!(entry.error, Some("QUERY_LIMIT_EXCEEDED"));
         assert_eq!(entry.http, 503);
@@ -933,7 +966,7 @@ mod tests {
         // Answered before the parameters were read: the query string's, secrets removed.
         let mut bare = Response::new(axum::body::Body::empty());
         let uri: Uri = "/rest/server.time?auth=q&x=1".parse().unwrap();
-        let (_, entry) = describe(&uri, &mut bare, DecodeLimits::default());
+        let (_, entry) = describe(&uri, &mut bare, None, DecodeLimits::default());
         assert_eq!((entry.fault, entry.error, entry.via), (None, None, None));
         assert_eq!(Value::Object(entry.params), json!({"x": "1"}));
     }

@@ -63,7 +63,7 @@ pub fn router(state: AppState) -> App {
         .fallback(any(unknown_path))
         .with_state(state.clone());
     App {
-        rest: any(rest).layer(journal()).with_state(state),
+        rest: any(rest).with_state(state),
         routes,
     }
 }
@@ -73,8 +73,8 @@ pub(crate) fn is_rest_path(path: &str) -> bool {
     path.len() > "/rest/".len() && path.starts_with("/rest/")
 }
 
-/// The server as one service: a REST call goes straight to [`rest`] (behind the journal's
-/// layer), everything else through the router. Matching `/rest/{*path}` in the router cost a
+/// The server as one service: a REST call goes straight to its handler, everything else
+/// through the router. Matching `/rest/{*path}` in the router cost a
 /// `server.time` call about 8% of its instructions (the route table, and the captured path
 /// percent-decoded into a parameter list that nothing reads: `rest` splits the path itself).
 #[derive(Clone)]
@@ -313,11 +313,13 @@ fn rate_limited(
     }
 }
 
+/// A call under `/rest/`, journaled once answered (preflights excepted). The journal's work is
+/// done here rather than by its middleware layer (which wraps the token endpoint): a layer
+/// costs every call a boxed future and a request rebuilt around it.
 async fn rest(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
-    // The connection's handle for fault rules that close it without an answer.
-    (via_tls, cut): (Option<Extension<ViaTls>>, Option<Extension<Cut>>),
+    client: ConnectInfo<SocketAddr>,
+    connection: (Option<Extension<ViaTls>>, Option<Extension<Cut>>),
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -326,31 +328,60 @@ async fn rest(
     if method == Method::OPTIONS {
         return preflight();
     }
+    if !state.control.recorder.on() {
+        return rest_call(&state, client, connection, method, uri, headers, body)
+            .await
+            .0;
+    }
+    let timing = recorder::Timing::start(&state);
+    let called = uri.clone();
+    let (response, call) = rest_call(&state, client, connection, method, uri, headers, body).await;
+    recorder::record(&state, timing, &called, response, call).await
+}
+
+/// A REST call's answer, and what the journal should know of it (`None`: the answer carries it,
+/// if anything).
+
+async fn rest_call(
+    state: &AppState,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    // The connection's handle for fault rules that close it without an answer.
+    (via_tls, cut): (Option<Extension<ViaTls>>, Option<Extension<Cut>>),
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> (Response, Option<CallRecord>) {
     if oauth_server::answers(&headers, uri.path()) {
-        let (state, client) = (State(state), ConnectInfo(client));
-        return oauth_server::app_info(state, client, via_tls, method, uri, headers, body).await;
+        let (state, client) = (State(state.clone()), ConnectInfo(client));
+        let answer = oauth_server::app_info(state, client, via_tls, method, uri, headers, body);
+        return (answer.await, None);
     }
     if v3::is_v3(uri.path()) {
         let connection = (via_tls.is_some(), cut);
-        return v3::rest(state, client, connection, method, uri, headers, body).await;
+        let state = state.clone();
+        let answer = v3::rest(state, client, connection, method, uri, headers, body);
+        return (answer.await, None);
     }
     // The portal comes from the credential, which a POST may carry in its body: the body is
     // read first (within its limits); an error reading it is answered where it was before.
     let path = parse_rest_path(uri.path());
-    let params = read_params(&state, &method, &uri, &headers, body).await;
+    let params = read_params(state, &method, &uri, &headers, body).await;
     let credentials = credentials_of(path.as_ref(), &headers, params.as_ref().ok());
-    let state = portal_state(&state, &credentials, &headers).await;
+    let state = portal_state(state, &credentials, &headers).await;
     let start = state.clock.now();
     // Made first, so that even an early answer is journaled for the call's portal.
     let mut call = CallRecord::new(&state);
     if let Some(limited) = rate_limited(&state, client, &headers, start) {
-        return call.attach(limited);
+        return (limited, Some(call));
     }
     if state.portal_flags.closed() {
-        return call.attach(error_response(&ErrorCode::PortalDeleted.into(), ""));
+        let closed = error_response(&ErrorCode::PortalDeleted.into(), "");
+        return (closed, Some(call));
     }
     let Some(path) = path else {
-        return call.attach(error_response(&ErrorCode::MethodNotFound.into(), ""));
+        let unknown = error_response(&ErrorCode::MethodNotFound.into(), "");
+        return (unknown, Some(call));
     };
     let transport = Transport {
         https: is_https(&state, via_tls.is_some(), client, &headers),
@@ -369,7 +400,7 @@ async fn rest(
         ),
         Err(e) => error_response(&e, &path.method),
     };
-    let response = call.attach(close_if_body_unread(response));
+    let response = close_if_body_unread(response);
     // The method name and outcome only: paths carry webhook codes and parameters carry tokens.
     tracing::debug!(
         method = %path.method,
@@ -377,7 +408,7 @@ async fn rest(
         micros = ((state.clock.now() - start) * 1e6) as u64,
         "rest call"
     );
-    response
+    (response, Some(call))
 }
 
 /// A body refused for its size (413) may still be on its way, unread: the answer closes the

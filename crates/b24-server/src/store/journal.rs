@@ -248,7 +248,7 @@ impl JournalChunk {
     /// Appends one call. On an error (parameters that do not serialise) the chunk is unchanged.
     pub fn push<P, B>(&mut self, call: &CallRef<'_, P, B>) -> Result<(), ApiError>
     where
-        P: serde::Serialize + ?Sized,
+        P: CallParams + ?Sized,
         B: serde::Serialize + ?Sized,
     {
         let before = self.text.len();
@@ -275,6 +275,24 @@ impl JournalChunk {
     }
 }
 
+/// Parameters as a chunk stores them: a JSON object, most often empty.
+pub trait CallParams: serde::Serialize {
+    /// Whether this is an object without members (written as `{}` without a serializer).
+    fn is_empty_object(&self) -> bool;
+}
+
+impl CallParams for serde_json::Map<String, Value> {
+    fn is_empty_object(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+impl CallParams for Value {
+    fn is_empty_object(&self) -> bool {
+        self.as_object().is_some_and(serde_json::Map::is_empty)
+    }
+}
+
 /// Writes one entry object (after a comma unless it is the first).
 fn write_call<P, B>(
     out: &mut Vec<u8>,
@@ -282,13 +300,28 @@ fn write_call<P, B>(
     call: &CallRef<'_, P, B>,
 ) -> serde_json::Result<()>
 where
-    P: serde::Serialize + ?Sized,
+    P: CallParams + ?Sized,
     B: serde::Serialize + ?Sized,
 {
     fn name(out: &mut Vec<u8>, name: &str) {
         out.extend_from_slice(b",\"");
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b"\":");
+    }
+    /// A JSON string; printable ASCII without quotes or backslashes (every method name) is
+    /// copied as it is, the rest goes through serde_json's escaping.
+    fn string(out: &mut Vec<u8>, text: &str) -> serde_json::Result<()> {
+        if text
+            .bytes()
+            .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+        {
+            out.push(b'"');
+            out.extend_from_slice(text.as_bytes());
+            out.push(b'"');
+            Ok(())
+        } else {
+            serde_json::to_writer(&mut *out, text)
+        }
     }
     fn int(out: &mut Vec<u8>, value: impl itoa::Integer) {
         out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
@@ -314,7 +347,7 @@ where
         int(out, user);
     }
     name(out, "method");
-    serde_json::to_writer(&mut *out, call.method)?;
+    string(out, call.method)?;
     name(out, "http");
     int(out, call.http);
     if let Some(error) = call.error {
@@ -324,7 +357,11 @@ where
     name(out, "ms");
     micros(out, call.ms, 3);
     name(out, "params");
-    serde_json::to_writer(&mut *out, call.params)?;
+    if call.params.is_empty_object() {
+        out.extend_from_slice(b"{}");
+    } else {
+        serde_json::to_writer(&mut *out, call.params)?;
+    }
     if let Some(batch) = call.batch {
         name(out, "batch");
         serde_json::to_writer(&mut *out, batch)?;
@@ -612,6 +649,11 @@ mod tests {
                 Err(serde::ser::Error::custom("no"))
             }
         }
+        impl CallParams for Broken {
+            fn is_empty_object(&self) -> bool {
+                false
+            }
+        }
         let mut chunk = JournalChunk::encode(&[entry(1)]).unwrap();
         let before = chunk.text().unwrap().to_string();
         let good = entry(2);
@@ -631,9 +673,11 @@ mod tests {
         assert!(chunk.push(&bad).is_err());
         assert_eq!((chunk.text().unwrap(), chunk.len()), (before.as_str(), 1));
         broken.via = Via::Webhook(9);
+        broken.method = "odd\"method\\\u{e9}";
         chunk.push(&broken).unwrap();
         let read = decode_chunk(2, chunk.text().unwrap()).unwrap();
         assert_eq!(read[1].entry.via, "webhook:9");
+        assert_eq!(read[1].entry.method, "odd\"method\\\u{e9}");
         assert_eq!(read[1].entry.params, good.params);
     }
 
