@@ -909,6 +909,111 @@ mod tests {
         );
     }
 
+    fn activity(owner: Binding) -> ActivityRecord {
+        ActivityRecord {
+            id: 0,
+            type_id: 2,
+            provider_id: "VOXIMPLANT_CALL".into(),
+            provider_type_id: "CALL".into(),
+            subject: "s".into(),
+            description: String::new(),
+            responsible_id: 1,
+            author_id: 1,
+            editor_id: 1,
+            owner_type_id: owner.entity_type_id,
+            owner_id: owner.entity_id,
+            deadline: String::new(),
+            start_time: String::new(),
+            end_time: String::new(),
+            completed: false,
+            status: 1,
+            priority: 2,
+            direction: 1,
+            created: String::new(),
+            last_updated: String::new(),
+            extra: Map::new(),
+        }
+    }
+
+    /// Database pages the writer connection has written to the WAL so far.
+    fn pages_written(store: &SqliteStore) -> i32 {
+        let conn = store.writer.lock().unwrap();
+        let (mut current, mut highest) = (0, 0);
+        // SAFETY: the handle is a live connection, held locked for the call.
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_db_status(
+                conn.handle(),
+                rusqlite::ffi::SQLITE_DBSTATUS_CACHE_WRITE,
+                &mut current,
+                &mut highest,
+                0,
+            )
+        };
+        assert_eq!(rc, rusqlite::ffi::SQLITE_OK);
+        current
+    }
+
+    /// A binding change that keeps the activity's owner stamps the editor and time without
+    /// naming the owner columns, so SQLite leaves the row's `activities_by_owner` entry alone
+    /// (one page written, not three); a changed owner is written and found through the index.
+    #[test]
+    fn an_unchanged_owner_leaves_the_owner_index_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let deal = Binding::new(2, 7);
+        let id = store
+            .transaction(1, true, |tx| tx.insert_activity(&activity(deal)))
+            .unwrap();
+        let owned_by = |owner: Binding| {
+            let query = ListQuery {
+                filter: Filter::Compare {
+                    column: Column::Plain("owner_id"),
+                    op: CompareOp::Eq,
+                    values: vec![SqlValue::Int(owner.entity_id)],
+                },
+                ..ListQuery::first_page(50)
+            };
+            store
+                .transaction(1, false, |tx| tx.list_activities(&query))
+                .unwrap()
+                .rows
+                .iter()
+                .filter(|a| a.owner_type_id == owner.entity_type_id)
+                .map(|a| (a.id, a.editor_id))
+                .collect::<Vec<_>>()
+        };
+
+        let before = pages_written(&store);
+        store
+            .transaction(1, true, |tx| tx.set_activity_owner(id, deal, 5))
+            .unwrap();
+        let stamped = pages_written(&store) - before;
+        assert_eq!(owned_by(deal), [(id, 5)], "the editor is stamped");
+        let last_updated = |store: &SqliteStore| {
+            store
+                .transaction(1, false, |tx| Ok(tx.activity(id)?.unwrap().last_updated))
+                .unwrap()
+        };
+        assert!(!last_updated(&store).is_empty(), "and the time");
+
+        let contact = Binding::new(3, 9);
+        let before = pages_written(&store);
+        store
+            .transaction(1, true, |tx| tx.set_activity_owner(id, contact, 6))
+            .unwrap();
+        let moved = pages_written(&store) - before;
+        assert_eq!(
+            owned_by(contact),
+            [(id, 6)],
+            "the new owner is found by its index"
+        );
+        assert_eq!(owned_by(deal), [], "the old one no longer");
+        assert!(
+            stamped < moved,
+            "stamping wrote {stamped} pages, changing the owner {moved}"
+        );
+    }
+
     #[test]
     fn the_count_migration_counts_items_that_already_exist() {
         let dir = tempfile::tempdir().unwrap();
