@@ -377,28 +377,52 @@ where
 /// Writes `value` as a JSON number with `decimals` decimals (3: thousandths; 6: millionths),
 /// rounded half away from zero; not a number or out of range: 0. Integer formatting only (the
 /// shortest-float formatter and `f64::round`, a libm call here, were most of the writer's own
-/// work per call).
+/// work per call), into one stack buffer copied once.
 fn micros(out: &mut Vec<u8>, value: f64, decimals: u32) {
-    let scale: i64 = if decimals == 3 { 1_000 } else { 1_000_000 };
-    let scaled = value * scale as f64;
+    if decimals == 3 {
+        fixed::<1_000>(out, value);
+    } else {
+        fixed::<1_000_000>(out, value);
+    }
+}
+
+/// [`micros`] for a power of ten `SCALE` (the decimals: its zeros).
+#[inline]
+fn fixed<const SCALE: u64>(out: &mut Vec<u8>, value: f64) {
+    let scaled = value * SCALE as f64;
     // Beyond 2^53 a double no longer holds every integer: no clock or duration gets there.
     let scaled = if scaled.abs() < 9e15 {
         (scaled + 0.5_f64.copysign(scaled)) as i64
     } else {
         0
     };
-    if scaled < 0 {
-        out.push(b'-');
+    let magnitude = scaled.unsigned_abs();
+    let (mut whole, mut fraction) = (magnitude / SCALE, magnitude % SCALE);
+    // Sign, at most 16 digits and the point.
+    let mut text = [0_u8; 24];
+    let mut at = text.len();
+    let mut place = 1;
+    while place < SCALE {
+        at -= 1;
+        text[at] = b'0' + (fraction % 10) as u8;
+        fraction /= 10;
+        place *= 10;
     }
-    let (whole, fraction) = (
-        scaled.unsigned_abs() / scale as u64,
-        scaled.unsigned_abs() % scale as u64,
-    );
-    let mut buffer = itoa::Buffer::new();
-    out.extend_from_slice(buffer.format(whole).as_bytes());
-    out.push(b'.');
-    // The fraction with its leading zeros: the digits of `scale + fraction` after the first.
-    out.extend_from_slice(&buffer.format(scale as u64 + fraction).as_bytes()[1..]);
+    at -= 1;
+    text[at] = b'.';
+    loop {
+        at -= 1;
+        text[at] = b'0' + (whole % 10) as u8;
+        whole /= 10;
+        if whole == 0 {
+            break;
+        }
+    }
+    if scaled < 0 {
+        at -= 1;
+        text[at] = b'-';
+    }
+    out.extend_from_slice(&text[at..]);
 }
 
 /// An entry as a chunk holds it: with its number (chunks written before numbers were implied)
