@@ -44,7 +44,7 @@ mod userfieldconfig;
 mod users;
 pub(crate) mod v3;
 
-use crate::auth::{authenticate, Caller, Credentials, Transport};
+use crate::auth::{authenticate, Caller, Presented, Transport};
 use crate::control::faults::{self, via_of, Place, Reply};
 use crate::control::recorder::{CallRecord, Who};
 use crate::error::ApiError;
@@ -58,7 +58,7 @@ use b24_protocol::{ErrorCode, Page, RestError};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 /// A method's implementation.
@@ -462,17 +462,18 @@ fn operating_key(caller: &Caller, method: &str) -> String {
 /// and counted on its own. `call` learns who called, for the request journal.
 pub async fn authenticate_and_dispatch(
     state: &AppState,
-    credentials: Credentials,
+    credentials: impl Into<Presented>,
     transport: Transport,
     spec: &'static MethodSpec,
     params: Params,
     call: &mut CallRecord,
 ) -> Result<Reply<Result<Dispatched, ApiError>>, ApiError> {
+    let credentials = credentials.into();
     let recording = call.is_on();
     if let Handler::InMemory(handler) = spec.handler {
         let answered = in_memory(state, &credentials, transport, spec, handler, &params);
         if let Some((caller, reply)) = answered {
-            call.caller(caller.as_ref().filter(|_| recording).map(Who::of));
+            call.caller(caller.as_deref().filter(|_| recording).map(Who::of));
             return reply;
         }
     }
@@ -503,13 +504,13 @@ pub async fn authenticate_and_dispatch(
 #[allow(clippy::type_complexity)]
 fn in_memory(
     state: &AppState,
-    credentials: &Credentials,
+    credentials: &Presented,
     transport: Transport,
     spec: &'static MethodSpec,
     handler: HandlerFn,
     params: &Params,
 ) -> Option<(
-    Option<Caller>,
+    Option<Arc<Caller>>,
     Result<Reply<Result<Dispatched, ApiError>>, ApiError>,
 )> {
     let caller = match crate::auth::authenticate_in_memory(state, credentials, transport)? {
