@@ -7,6 +7,7 @@ use crate::state::AppState;
 use crate::store::callers::CallerKey;
 use crate::store::{PortalId, Tx, User};
 use b24_protocol::ErrorCode;
+use std::sync::Arc;
 
 /// The credentials a request carried, before they are checked.
 #[derive(Clone)]
@@ -34,6 +35,60 @@ impl std::fmt::Debug for Credentials {
             Credentials::Token(_) => f.write_str("Token(***)"),
             Credentials::None => f.write_str("None"),
         }
+    }
+}
+
+impl Credentials {
+    /// SHA-256 of the secret (webhook code or access token), the form secrets are stored,
+    /// looked up and compared in.
+    pub fn secret_digest(&self) -> Option<[u8; 32]> {
+        match self {
+            Credentials::Webhook { code, .. } => Some(digest(code)),
+            Credentials::Token(token) => Some(digest(token)),
+            Credentials::None => None,
+        }
+    }
+}
+
+/// Credentials with the digest of their secret, computed once for a call: finding the call's
+/// portal and authenticating both look the secret up by its digest.
+#[derive(Clone)]
+pub struct Presented {
+    credentials: Credentials,
+    digest: Option<[u8; 32]>,
+}
+
+impl Presented {
+    /// The credentials and their digest.
+    pub fn new(credentials: Credentials) -> Self {
+        let digest = credentials.secret_digest();
+        Self {
+            credentials,
+            digest,
+        }
+    }
+
+    /// The credentials.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// SHA-256 of the secret (`None`: no credentials).
+    pub fn digest(&self) -> Option<&[u8; 32]> {
+        self.digest.as_ref()
+    }
+}
+
+impl From<Credentials> for Presented {
+    fn from(credentials: Credentials) -> Self {
+        Self::new(credentials)
+    }
+}
+
+impl std::fmt::Debug for Presented {
+    /// Never prints a secret or its digest.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.credentials.fmt(f)
     }
 }
 
@@ -111,15 +166,16 @@ pub struct Transport {
 /// (`ACCESS_DENIED`), token expiry, then the user.
 pub fn authenticate(
     state: &AppState,
-    credentials: &Credentials,
+    credentials: &Presented,
     transport: Transport,
-) -> Result<Caller, ApiError> {
+) -> Result<Arc<Caller>, ApiError> {
     let key = match precheck(state, credentials, transport)? {
         Some(key) => key,
         // Not a form the cache keeps (a webhook user that is not a number): read and refused.
         None => {
             let rest_enabled = state.portal_flags.rest_enabled();
-            return read_caller(state, credentials, transport, rest_enabled).map(|(c, _)| c);
+            return read_caller(state, credentials, transport, rest_enabled)
+                .map(|(c, _)| Arc::new(c));
         }
     };
     // The store keeps callers it has read (see `store/callers.rs`): a hit stands for
@@ -130,6 +186,7 @@ pub fn authenticate(
     };
     let rest_enabled = state.portal_flags.rest_enabled();
     let (caller, expires) = read_caller(state, credentials, transport, rest_enabled)?;
+    let caller = Arc::new(caller);
     state
         .store
         .remember_caller(key, generation, &caller, expires);
@@ -141,9 +198,9 @@ pub fn authenticate(
 /// due to be read again), else the same answer `authenticate` gives.
 pub fn authenticate_in_memory(
     state: &AppState,
-    credentials: &Credentials,
+    credentials: &Presented,
     transport: Transport,
-) -> Option<Result<Caller, ApiError>> {
+) -> Option<Result<Arc<Caller>, ApiError>> {
     let key = match precheck(state, credentials, transport) {
         Ok(key) => key?,
         Err(e) => return Some(Err(e)),
@@ -156,9 +213,10 @@ pub fn authenticate_in_memory(
 /// required), then the cache key of the credential, if it has one.
 fn precheck(
     state: &AppState,
-    credentials: &Credentials,
+    presented: &Presented,
     transport: Transport,
 ) -> Result<Option<CallerKey>, ApiError> {
+    let (credentials, digest) = (presented.credentials(), presented.digest());
     if matches!(credentials, Credentials::None) {
         return Err(ErrorCode::NoAuthFound.into());
     }
@@ -166,18 +224,20 @@ fn precheck(
         return Err(ErrorCode::HttpsRequired.into());
     }
     let portal = state.portal_id;
-    Ok(match credentials {
-        Credentials::Webhook { user, code } => user.parse().ok().map(|user| CallerKey {
+    Ok(match (credentials, digest) {
+        (Credentials::Webhook { user, .. }, Some(digest)) => {
+            user.parse().ok().map(|user| CallerKey {
+                portal,
+                digest: *digest,
+                user: Some(user),
+            })
+        }
+        (Credentials::Token(_), Some(digest)) => Some(CallerKey {
             portal,
-            digest: digest(code),
-            user: Some(user),
-        }),
-        Credentials::Token(token) => Some(CallerKey {
-            portal,
-            digest: digest(token),
+            digest: *digest,
             user: None,
         }),
-        Credentials::None => None,
+        _ => None,
     })
 }
 
@@ -185,10 +245,10 @@ fn precheck(
 /// switch and a token's expiry.
 fn checked_cached(
     state: &AppState,
-    caller: Caller,
+    caller: Arc<Caller>,
     expires: Option<f64>,
     transport: Transport,
-) -> Result<Caller, ApiError> {
+) -> Result<Arc<Caller>, ApiError> {
     if !state.portal_flags.rest_enabled() {
         return Err(ErrorCode::RestUnavailable.into());
     }
@@ -201,85 +261,89 @@ fn checked_cached(
 /// Authentication's reads: the caller, and for a token when it expires.
 fn read_caller(
     state: &AppState,
-    credentials: &Credentials,
+    credentials: &Presented,
     transport: Transport,
     rest_enabled: bool,
 ) -> Result<(Caller, Option<f64>), ApiError> {
     let portal = state.portal_id;
-    state.store.read(portal, |tx| match credentials {
-        Credentials::None => Err(ErrorCode::NoAuthFound.into()),
-        Credentials::Webhook { user, code } => {
-            let user_id: i64 = user
-                .parse()
-                .map_err(|_| ApiError::from(ErrorCode::InvalidCredentials))?;
-            let presented = digest(code);
-            let webhooks = tx.webhooks_of_user(user_id)?;
-            // Compare against every webhook of the user so timing does not depend on which matched.
-            let matched = webhooks.iter().fold(None, |found, w| {
-                if digests_equal(&w.code_digest, &presented) && w.active {
-                    Some(w)
-                } else {
-                    found
+    let presented = match credentials.digest() {
+        Some(digest) => *digest,
+        None => return Err(ErrorCode::NoAuthFound.into()),
+    };
+    state
+        .store
+        .read(portal, |tx| match credentials.credentials() {
+            Credentials::None => Err(ErrorCode::NoAuthFound.into()),
+            Credentials::Webhook { user, .. } => {
+                let user_id: i64 = user
+                    .parse()
+                    .map_err(|_| ApiError::from(ErrorCode::InvalidCredentials))?;
+                let webhooks = tx.webhooks_of_user(user_id)?;
+                // Compare against every webhook of the user so timing does not depend on which matched.
+                let matched = webhooks.iter().fold(None, |found, w| {
+                    if digests_equal(&w.code_digest, &presented) && w.active {
+                        Some(w)
+                    } else {
+                        found
+                    }
+                });
+                let webhook = matched.ok_or(ErrorCode::InvalidCredentials)?;
+                if webhook.blocked {
+                    return Err(ErrorCode::OverloadLimit.into());
                 }
-            });
-            let webhook = matched.ok_or(ErrorCode::InvalidCredentials)?;
-            if webhook.blocked {
-                return Err(ErrorCode::OverloadLimit.into());
+                if !rest_enabled {
+                    return Err(ErrorCode::RestUnavailable.into());
+                }
+                let user = tx
+                    .user(user_id)?
+                    .filter(|u| u.active)
+                    .ok_or(ErrorCode::InvalidCredentials)?;
+                let permissions = load_permissions(tx, &user)?;
+                let caller = Caller {
+                    portal_id: portal,
+                    permissions,
+                    scopes: webhook.scopes.clone(),
+                    kind: CallerKind::Webhook { id: webhook.id },
+                    user,
+                };
+                Ok((caller, None))
             }
-            if !rest_enabled {
-                return Err(ErrorCode::RestUnavailable.into());
+            Credentials::Token(_) => {
+                let record = tx
+                    .token_by_access(&presented)?
+                    .filter(|t| digests_equal(&t.access_digest, &presented))
+                    .ok_or(ErrorCode::InvalidToken)?;
+                let app = tx.app(record.app_id)?.ok_or(ErrorCode::InvalidToken)?;
+                if app.blocked {
+                    return Err(ErrorCode::OverloadLimit.into());
+                }
+                if !rest_enabled {
+                    return Err(ErrorCode::RestUnavailable.into());
+                }
+                if record.access_expires <= transport.now {
+                    return Err(ErrorCode::ExpiredToken.into());
+                }
+                let user = tx
+                    .user(record.user_id)?
+                    .filter(|u| u.active)
+                    .ok_or(ErrorCode::AuthorizationError)?;
+                if !tx.app_user_allowed(app.id, user.id)? {
+                    return Err(ErrorCode::UserAccessError.into());
+                }
+                let permissions = load_permissions(tx, &user)?;
+                let caller = Caller {
+                    portal_id: portal,
+                    permissions,
+                    scopes: record.scopes.clone(),
+                    kind: CallerKind::App {
+                        app_id: app.id,
+                        client_id: app.client_id.clone(),
+                    },
+                    user,
+                };
+                Ok((caller, Some(record.access_expires)))
             }
-            let user = tx
-                .user(user_id)?
-                .filter(|u| u.active)
-                .ok_or(ErrorCode::InvalidCredentials)?;
-            let permissions = load_permissions(tx, &user)?;
-            let caller = Caller {
-                portal_id: portal,
-                permissions,
-                scopes: webhook.scopes.clone(),
-                kind: CallerKind::Webhook { id: webhook.id },
-                user,
-            };
-            Ok((caller, None))
-        }
-        Credentials::Token(token) => {
-            let presented = digest(token);
-            let record = tx
-                .token_by_access(&presented)?
-                .filter(|t| digests_equal(&t.access_digest, &presented))
-                .ok_or(ErrorCode::InvalidToken)?;
-            let app = tx.app(record.app_id)?.ok_or(ErrorCode::InvalidToken)?;
-            if app.blocked {
-                return Err(ErrorCode::OverloadLimit.into());
-            }
-            if !rest_enabled {
-                return Err(ErrorCode::RestUnavailable.into());
-            }
-            if record.access_expires <= transport.now {
-                return Err(ErrorCode::ExpiredToken.into());
-            }
-            let user = tx
-                .user(record.user_id)?
-                .filter(|u| u.active)
-                .ok_or(ErrorCode::AuthorizationError)?;
-            if !tx.app_user_allowed(app.id, user.id)? {
-                return Err(ErrorCode::UserAccessError.into());
-            }
-            let permissions = load_permissions(tx, &user)?;
-            let caller = Caller {
-                portal_id: portal,
-                permissions,
-                scopes: record.scopes.clone(),
-                kind: CallerKind::App {
-                    app_id: app.id,
-                    client_id: app.client_id.clone(),
-                },
-                user,
-            };
-            Ok((caller, Some(record.access_expires)))
-        }
-    })
+        })
 }
 
 /// Loads a user's CRM rights.

@@ -48,14 +48,25 @@ pub struct AppState {
 impl AppState {
     /// The same state about another portal: its id, clock, plan, switches and base URL.
     pub fn for_portal(&self, portal: &PortalRuntime) -> AppState {
-        let mut state = self.clone();
-        state.portal_id = portal.id;
-        state.portal_clock = portal.clock.clone();
-        state.clock = portal.clock.clone();
-        state.plan = portal.plan.clone();
-        state.portal_flags = portal.flags.clone();
-        state.public_url = portal.public_url.clone();
-        state
+        // Field by field: cloning the whole state and replacing five of its `Arc`s would count
+        // each of them up and down again, on every request.
+        AppState {
+            store: self.store.clone(),
+            clock: portal.clock.clone(),
+            portal_clock: portal.clock.clone(),
+            portal_id: portal.id,
+            portals: self.portals.clone(),
+            limits: self.limits,
+            plan: portal.plan.clone(),
+            limiter: self.limiter.clone(),
+            operating: self.operating.clone(),
+            security: self.security.clone(),
+            portal_flags: portal.flags.clone(),
+            public_url: portal.public_url.clone(),
+            events: self.events.clone(),
+            events_wake: self.events_wake.clone(),
+            control: self.control.clone(),
+        }
     }
 
     /// Tells the event sender that this portal's outbox may hold new rows.

@@ -15,7 +15,7 @@ pub mod host;
 mod oauth_server;
 mod v3;
 
-use crate::auth::{Credentials, Transport};
+use crate::auth::{Credentials, Presented, Transport};
 use crate::control::faults::{self, Place, Reply};
 use crate::control::recorder::{self, AnsweredError, CallRecord};
 use crate::error::ApiError;
@@ -251,7 +251,7 @@ fn success_response(dispatched: Dispatched, start: f64, finish: f64) -> Response
         total: output.total,
         time: TimeBlock::new(start, finish, processing, operating, operating_reset_at),
     };
-    match serde_json::to_vec(&envelope) {
+    match envelope.to_json() {
         Ok(body) => with_common_headers(StatusCode::OK, body),
         Err(e) => error_response(&ApiError::internal(e.into()), "response encoding"),
     }
@@ -367,8 +367,13 @@ async fn rest_call(
     // read first (within its limits); an error reading it is answered where it was before.
     let path = parse_rest_path(uri.path());
     let params = read_params(state, &method, &uri, &headers, body).await;
-    let credentials = credentials_of(path.as_ref(), &headers, params.as_ref().ok());
-    let state = portal_state(state, &credentials, &headers).await;
+    // The secret's digest, taken once: the portal and the caller are both found by it.
+    let credentials = Presented::new(credentials_of(
+        path.as_ref(),
+        &headers,
+        params.as_ref().ok(),
+    ));
+    let state = portal_state_of(state, &credentials, &headers).await;
     let start = state.clock.now();
     // Made first, so that even an early answer is journaled for the call's portal.
     let mut call = CallRecord::new(&state);
@@ -502,16 +507,39 @@ pub(crate) async fn portal_state(
     credentials: &Credentials,
     headers: &HeaderMap,
 ) -> AppState {
+    let digest = credentials.secret_digest();
+    portal_state_by(state, credential_of(credentials, digest.as_ref()), headers).await
+}
+
+/// [`portal_state`] for credentials whose digest is already taken.
+async fn portal_state_of(
+    state: &AppState,
+    credentials: &Presented,
+    headers: &HeaderMap,
+) -> AppState {
+    let credential = credential_of(credentials.credentials(), credentials.digest());
+    portal_state_by(state, credential, headers).await
+}
+
+/// The kind and digest a portal's credential is remembered under.
+fn credential_of(
+    credentials: &Credentials,
+    digest: Option<&[u8; 32]>,
+) -> Option<(crate::portals::CredentialKind, [u8; 32])> {
     use crate::portals::CredentialKind;
-    let credential = match credentials {
-        Credentials::Webhook { code, .. } => {
-            Some((CredentialKind::Webhook, crate::secret::digest(code)))
-        }
-        Credentials::Token(token) => {
-            Some((CredentialKind::AccessToken, crate::secret::digest(token)))
-        }
-        Credentials::None => None,
-    };
+    match (credentials, digest) {
+        (Credentials::Webhook { .. }, Some(digest)) => Some((CredentialKind::Webhook, *digest)),
+        (Credentials::Token(_), Some(digest)) => Some((CredentialKind::AccessToken, *digest)),
+        _ => None,
+    }
+}
+
+/// [`portal_state`] by the credential's kind and digest.
+async fn portal_state_by(
+    state: &AppState,
+    credential: Option<(crate::portals::CredentialKind, [u8; 32])>,
+    headers: &HeaderMap,
+) -> AppState {
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
@@ -565,7 +593,7 @@ pub(crate) async fn portal_state(
 async fn handle(
     state: &AppState,
     params: Result<Map<String, Value>, ApiError>,
-    credentials: Credentials,
+    credentials: Presented,
     path: &RestPath,
     transport: Transport,
     call: &mut CallRecord,

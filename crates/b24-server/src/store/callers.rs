@@ -20,7 +20,7 @@ use crate::auth::Caller;
 use crate::store::PortalId;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long this process trusts the credentials version it last read.
@@ -107,8 +107,9 @@ impl TableNames {
     }
 }
 
-/// A cached caller and, for a token, when it expires.
-pub type CachedCaller = (Caller, Option<f64>);
+/// A cached caller (shared with the cache: a hit copies no scopes, names or rights) and, for a
+/// token, when it expires.
+pub type CachedCaller = (Arc<Caller>, Option<f64>);
 
 /// What a cached caller is found by: the portal, the digest of the presented secret, and for a
 /// webhook the user id in its path (a token: `None`).
@@ -125,7 +126,7 @@ pub struct CallerKey {
 /// A cached caller: who, read under which generation, and (tokens) until when it is valid.
 struct Entry {
     generation: u64,
-    caller: Caller,
+    caller: Arc<Caller>,
     expires: Option<f64>,
 }
 
@@ -214,7 +215,7 @@ impl CallerCache {
     }
 
     /// Keeps `caller`, read under `generation` (taken before the read).
-    pub fn put(&self, key: CallerKey, generation: u64, caller: Caller, expires: Option<f64>) {
+    pub fn put(&self, key: CallerKey, generation: u64, caller: Arc<Caller>, expires: Option<f64>) {
         let mut callers = self.callers.lock().unwrap_or_else(|e| e.into_inner());
         if callers.len() >= MAX_CALLERS {
             callers.clear();

@@ -830,7 +830,7 @@ impl Store {
         &self,
         key: callers::CallerKey,
         generation: u64,
-        caller: &crate::auth::Caller,
+        caller: &std::sync::Arc<crate::auth::Caller>,
         expires: Option<f64>,
     ) {
         match self {

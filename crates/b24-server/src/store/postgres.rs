@@ -448,7 +448,7 @@ impl PgStore {
         &self,
         key: CallerKey,
         generation: u64,
-        caller: crate::auth::Caller,
+        caller: std::sync::Arc<crate::auth::Caller>,
         expires: Option<f64>,
     ) {
         self.callers.put(key, generation, caller, expires);

@@ -204,7 +204,7 @@ impl SqliteStore {
         &self,
         key: CallerKey,
         generation: u64,
-        caller: crate::auth::Caller,
+        caller: std::sync::Arc<crate::auth::Caller>,
         expires: Option<f64>,
     ) {
         self.callers.put(key, generation, caller, expires);
