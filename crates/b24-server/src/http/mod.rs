@@ -341,7 +341,6 @@ async fn rest(
 
 /// A REST call's answer, and what the journal should know of it (`None`: the answer carries it,
 /// if anything).
-
 async fn rest_call(
     state: &AppState,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
