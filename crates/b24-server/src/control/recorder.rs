@@ -371,7 +371,7 @@ struct Queue {
 /// The journal's queue and its counters; lives in [`super::ControlState`].
 ///
 /// A call is pushed onto a vector under a mutex, with no allocation of its own: the writer
-/// swaps the whole vector for an empty one of the same capacity every [`LINGER`], so both
+/// swaps the whole vector for an empty one of the same capacity every `LINGER` (50 ms), so both
 /// vectors keep their size and the queue costs a caller one uncontended lock (a channel cost
 /// a boxed entry and a wake-up check per call, a large share of a `server.time` call).
 pub struct Recorder {

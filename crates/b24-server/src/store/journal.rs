@@ -194,7 +194,7 @@ impl NewJournalEntry {
 ///
 /// Each entry is an object written straight into the buffer (the writer's only per-call work
 /// besides the copy). An entry's number is not written: a chunk holds `first_seq..=last_seq` in
-/// order, so it is the entry's place (chunks written before carry `seq`, which [`decode_chunk`]
+/// order, so it is the entry's place (chunks written before carry `seq`, which `decode_chunk`
 /// still takes). Absent values (`user`, `error`, `batch`, `fault`) are left out rather than
 /// written as `null`, and `at` and `ms` are written as fixed-point decimals to the microsecond
 /// (integer formatting, several times cheaper than the shortest float): fewer bytes and less
