@@ -781,14 +781,11 @@ impl Timing {
     }
 }
 
-/// Wraps the token endpoint's routes: records each answered call to `/oauth/token/` and `/rest/…`
-/// (preflights excepted); other paths pass untouched. The REST handler records its own calls
-/// with [`record`], without this layer.
+/// Wraps the token endpoint's routes (`/oauth/token/`, a route layer: nothing else passes
+/// through it): records each answered call, preflights excepted. The REST handler records its
+/// own calls with [`record`], without this layer.
 pub async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let path = request.uri().path();
-    let journaled =
-        crate::http::is_rest_path(path) || matches!(path, "/oauth/token" | "/oauth/token/");
-    if !state.control.recorder.on() || !journaled || request.method() == Method::OPTIONS {
+    if !state.control.recorder.on() || request.method() == Method::OPTIONS {
         return next.run(request).await;
     }
     let timing = Timing::start(&state);

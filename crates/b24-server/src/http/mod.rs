@@ -69,7 +69,7 @@ pub fn router(state: AppState) -> App {
 }
 
 /// Whether a path is a REST call's: `/rest/` and something after it.
-pub(crate) fn is_rest_path(path: &str) -> bool {
+fn is_rest_path(path: &str) -> bool {
     path.len() > "/rest/".len() && path.starts_with("/rest/")
 }
 
@@ -511,7 +511,7 @@ pub(crate) async fn portal_state(
 }
 
 /// [`portal_state`] for credentials whose digest is already taken.
-async fn portal_state_of(
+pub(crate) async fn portal_state_of(
     state: &AppState,
     credentials: &Presented,
     headers: &HeaderMap,

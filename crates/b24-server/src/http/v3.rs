@@ -18,7 +18,7 @@ use super::{
     close_if_body_unread, error_response, is_https, parse_rest_path, rate_limited, read_body,
     token_from, with_common_headers, RestPath,
 };
-use crate::auth::{Credentials, Transport};
+use crate::auth::{Credentials, Presented, Transport};
 use crate::control::faults::{self, Reply};
 use crate::control::recorder::{AnsweredError, CallRecord};
 use crate::error::ApiError;
@@ -327,8 +327,10 @@ async fn handle(
     for key in RESERVED_PARAMS {
         params.shift_remove(*key);
     }
-    // A token in the body names its portal only now.
-    let state = &super::portal_state(state, &credentials, headers).await;
+    // A token in the body names its portal only now. The secret's digest is taken once: the
+    // portal and the caller are both found by it.
+    let credentials = Presented::new(credentials);
+    let state = &super::portal_state_of(state, &credentials, headers).await;
     authenticate_and_dispatch(state, credentials, transport, spec, Params(params), call).await
 }
 
