@@ -278,6 +278,8 @@ pub fn journal_section(activities: u64, rounds: &[crate::JournalRound]) -> Strin
         let (rate_off, rate_on) = (mean(|r| &r.off, rate), mean(|r| &r.on, rate));
         let (cpu_off, cpu_on) = (mean(|r| &r.off, cpu), mean(|r| &r.on, cpu));
         let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+        // A journal costs about a microsecond: whole microseconds would hide it.
+        let show_tenths = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
         let ratio = |on: Option<f64>, off: Option<f64>| match (on, off) {
             (Some(on), Some(off)) if off > 0.0 => format!("{:.3}", on / off),
             _ => "-".to_string(),
@@ -289,8 +291,8 @@ pub fn journal_section(activities: u64, rounds: &[crate::JournalRound]) -> Strin
             show(rate_off),
             show(rate_on),
             ratio(rate_on, rate_off),
-            show(cpu_off),
-            show(cpu_on),
+            show_tenths(cpu_off),
+            show_tenths(cpu_on),
             ratio(cpu_on, cpu_off),
         );
     }

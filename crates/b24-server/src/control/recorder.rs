@@ -1,19 +1,20 @@
 //! Recording REST calls into the journal (`/_b24/journal`), off the request path.
 //!
-//! The REST and token routes are wrapped in [`layer`]: once a call is answered, it takes what the
-//! handlers learnt along the way (a [`CallRecord`] in the answer's extensions: the parameters
-//! with secrets removed, the caller, the batch commands), the error code [`error_response`]
-//! marked ([`AnsweredError`]) and the fault rule that fired ([`FaultFired`]), and hands one entry
-//! to a bounded channel with `try_send`. A background task ([`start`]) gathers entries for up to
-//! 50 ms and writes them in one transaction (a few large commits cost far less than one per
-//! call). When the channel is full the entry is dropped and counted
-//! (and logged at most once per interval) rather than slowing callers.
+//! The REST handler records each call once answered ([`record`]); the token endpoint's routes
+//! are wrapped in [`layer`], which does the same. What the handlers learnt along the way comes
+//! in a [`CallRecord`] (the parameters with secrets removed, the caller, the batch commands,
+//! a success answer's bytes); the error code [`error_response`] marked ([`AnsweredError`]) and
+//! the fault rule that fired ([`FaultFired`]) come in the answer's extensions. The call is
+//! pushed, not yet serialised, onto a queue behind a mutex; a background task ([`start`])
+//! takes the whole queue every 50 ms and writes it in one transaction per portal (a few large
+//! commits cost far less than one per call). When the queue is full the call is dropped and
+//! counted (and logged at most once per interval) rather than slowing callers.
 //!
-//! Serialising the parameters to JSON happens on the writer's thread, not the caller's.
-//! [`Recorder::flush`] waits until everything sent before it is written: the journal's read
+//! Serialising the entries to JSON happens on the writer's thread, not the caller's.
+//! [`Recorder::flush`] waits until everything queued before it is written: the journal's read
 //! routes call it, so a test that reads the journal after its call was answered sees the call.
 //!
-//! With `--journal-size 0` nothing of this runs: no parameters are copied, nothing is sent.
+//! With `--journal-size 0` nothing of this runs: no parameters are copied, nothing is queued.
 //!
 //! [`error_response`]: crate::http::error_response
 //! [`FaultFired`]: super::FaultFired
@@ -48,11 +49,6 @@ const DROP_WARNING_INTERVAL_SECS: u64 = 10;
 /// How long a read waits for the writer before answering with what is stored.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Put in an answer's extensions with its JSON body: the bytes sent, shared, so that [`layer`]
-/// need not collect the body and build the answer again.
-#[derive(Debug, Clone)]
-pub struct AnswerBody(pub Bytes);
-
 /// Put in an answer's extensions by [`crate::http::error_response`]: the wire code answered.
 #[derive(Debug, Clone, Copy)]
 pub struct AnsweredError(pub &'static str);
@@ -70,6 +66,9 @@ pub struct CallRecord {
     batch: Option<Vec<BatchCommand>>,
     /// The portal the call was about (its journal gets the entry).
     portal: Option<PortalId>,
+    /// The bytes of a success answer, shared with the answer sent (others are read from the
+    /// answer's body when the call is recorded).
+    answer: Option<Bytes>,
 }
 
 /// One command of a recorded `batch`.
@@ -154,7 +153,17 @@ impl CallRecord {
     /// Notes the request's parameters, secrets removed.
     pub fn params(&mut self, params: &Map<String, Value>) {
         if self.on {
-            self.params = Some(public_params(params));
+            self.params = Some(match params.is_empty() {
+                true => Map::new(),
+                false => public_params(params),
+            });
+        }
+    }
+
+    /// Notes the bytes of the answer (shared, not copied), for the console's call page.
+    pub fn answered(&mut self, body: &Bytes) {
+        if self.on {
+            self.answer = Some(body.clone());
         }
     }
 
@@ -804,20 +813,22 @@ pub async fn record(
     call: Option<CallRecord>,
 ) -> Response {
     let ms = timing.started.elapsed().as_secs_f64() * 1000.0;
-    // The token endpoint's answers are tokens: never kept.
-    let (mut response, answer) = if uri.path().starts_with("/oauth/") {
-        (response, None)
-    } else if let Some(AnswerBody(bytes)) = response.extensions_mut().remove() {
-        (
-            response,
-            Some(bytes).filter(|b| b.len() <= ANSWER_MAX_BYTES),
-        )
-    } else {
-        answer_bytes(response).await
+    let mut call = call
+        .or_else(|| response.extensions_mut().remove::<CallRecord>())
+        .unwrap_or_default();
+    // The token endpoint's answers are tokens: never kept. A success answer's bytes came with
+    // the record; any other answer (an error, a fault's page) is read back from its body.
+    let answer = match call.answer.take() {
+        _ if is_token_endpoint(uri) => None,
+        Some(bytes) => Some(bytes),
+        None => {
+            let read;
+            (response, read) = answer_bytes(response).await;
+            read
+        }
     };
-    let (portal, pending) = describe(uri, &mut response, call, state.limits.decode);
     // The call's portal (found from its credential inside), at that portal's time.
-    let portal = portal.unwrap_or(state.portal_id);
+    let portal = call.portal.unwrap_or(state.portal_id);
     let elsewhere = (portal != state.portal_id)
         .then(|| state.portals.get(portal))
         .flatten();
@@ -825,34 +836,38 @@ pub async fn record(
         Some(runtime) => crate::clock::Clock::now(runtime.clock.as_ref()) - ms / 1000.0,
         None => timing.at,
     };
-    state.control.recorder.send(Pending {
-        portal,
-        at,
-        ms,
-        answer,
-        ..pending
-    });
+    let answer = answer.filter(|b| b.len() <= ANSWER_MAX_BYTES);
+    let stamp = Stamp { portal, at, ms };
+    let entry = describe(uri, &response, call, state.limits.decode, stamp, answer);
+    state.control.recorder.send(entry);
     response
 }
 
-/// The entry of an answered call, from its URI, its [`CallRecord`] (given, or taken out of the
-/// answer's extensions) and what else the extensions carry; `portal`, `at` and `ms` are left for
-/// the caller.
+fn is_token_endpoint(uri: &Uri) -> bool {
+    uri.path().starts_with("/oauth/")
+}
+
+/// Where and when a call is entered: its portal, its time on that portal's clock, how long it
+/// took.
+struct Stamp {
+    portal: PortalId,
+    at: f64,
+    ms: f64,
+}
+
+/// The entry of an answered call, from its URI, its [`CallRecord`] and the marks in the
+/// answer's extensions.
 fn describe(
     uri: &Uri,
-    response: &mut Response,
-    call: Option<CallRecord>,
+    response: &Response,
+    call: CallRecord,
     decode: DecodeLimits,
-) -> (Option<PortalId>, Pending) {
-    let extensions = response.extensions_mut();
-    let call = call
-        .or_else(|| extensions.remove::<CallRecord>())
-        .unwrap_or_default();
-    let portal = call.portal;
-    let error = extensions.get::<AnsweredError>().map(|e| e.0);
-    let fault = extensions.get::<FaultFired>().map(|f| f.0);
+    Stamp { portal, at, ms }: Stamp,
+    answer: Option<Bytes>,
+) -> Pending {
+    let extensions = response.extensions();
     let http = response.status().as_u16();
-    let oauth = uri.path().starts_with("/oauth/");
+    let oauth = is_token_endpoint(uri);
     let method = match call.method {
         _ if oauth => Cow::Borrowed("oauth.token"),
         Some(method) => method,
@@ -867,26 +882,22 @@ fn describe(
         (None, Some(client_id)) if oauth && http == 200 => Some(CallerVia::App(client_id)),
         _ => None,
     };
-    let params = call
-        .params
-        .unwrap_or_else(|| query_params(uri, decode).unwrap_or_default());
-    (
+    Pending {
         portal,
-        Pending {
-            portal: 0,
-            at: 0.0,
-            via,
-            user: call.user,
-            method,
-            http,
-            error,
-            ms: 0.0,
-            params,
-            batch: call.batch,
-            fault,
-            answer: None,
-        },
-    )
+        at,
+        via,
+        user: call.user,
+        method,
+        http,
+        error: extensions.get::<AnsweredError>().map(|e| e.0),
+        ms,
+        params: call
+            .params
+            .unwrap_or_else(|| query_params(uri, decode).unwrap_or_default()),
+        batch: call.batch,
+        fault: extensions.get::<FaultFired>().map(|f| f.0),
+        answer,
+    }
 }
 
 /// The query string's parameters, secrets removed: for calls answered before their parameters
@@ -932,8 +943,16 @@ mod tests {
         );
     }
 
+    fn stamp() -> Stamp {
+        Stamp {
+            portal: 1,
+            at: 0.0,
+            ms: 0.0,
+        }
+    }
+
     #[test]
-    fn the_entry_takes_the_fault_the_error_and_the_record_from_the_answer() {
+    fn the_entry_takes_the_fault_and_the_error_from_the_answer_and_the_rest_from_the_record() {
         let mut response = Response::new(axum::body::Body::empty());
         *response.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
         response.extensions_mut().insert(FaultFired(7));
@@ -949,21 +968,27 @@ mod tests {
             via: CallerVia::Webhook(3),
             user: 1,
         }));
-        response.extensions_mut().insert(call);
         let uri: Uri = "/rest/1/CODE/CRM.Item.Get?auth=q".parse().unwrap();
-        let (_, entry) = describe(&uri, &mut response, None, DecodeLimits::default());
+        let entry = describe(
+            &uri,
+            &response,
+            call,
+            DecodeLimits::default(),
+            stamp(),
+            None,
+        );
         assert_eq!(entry.fault, Some(7));
         assert_eq!(entry.error, Some("QUERY_LIMIT_EXCEEDED"));
         assert_eq!(entry.http, 503);
         assert_eq!(entry.method, "crm.item.get");
         assert_eq!(entry.via, Some(CallerVia::Webhook(3)));
         assert_eq!(Value::Object(entry.params), json!({"id": 1}));
-        assert!(response.extensions().get::<CallRecord>().is_none());
 
         // Answered before the parameters were read: the query string's, secrets removed.
-        let mut bare = Response::new(axum::body::Body::empty());
+        let bare = Response::new(axum::body::Body::empty());
         let uri: Uri = "/rest/server.time?auth=q&x=1".parse().unwrap();
-        let (_, entry) = describe(&uri, &mut bare, None, DecodeLimits::default());
+        let call = CallRecord::default();
+        let entry = describe(&uri, &bare, call, DecodeLimits::default(), stamp(), None);
         assert_eq!((entry.fault, entry.error, entry.via), (None, None, None));
         assert_eq!(Value::Object(entry.params), json!({"x": "1"}));
     }

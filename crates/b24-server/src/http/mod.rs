@@ -189,10 +189,12 @@ fn parse_rest_path(path: &str) -> Option<RestPath> {
 
 /// Headers sent with every answer (spec §1.4).
 pub(crate) fn with_common_headers(status: StatusCode, body: Vec<u8>) -> Response {
-    let body = Bytes::from(body);
-    // The journal keeps the bytes sent (shared, not copied) without reading the body again.
-    let mut response = (status, body.clone()).into_response();
-    response.extensions_mut().insert(recorder::AnswerBody(body));
+    answer_of(status, Bytes::from(body))
+}
+
+/// [`with_common_headers`] for a body already in shared bytes.
+pub(super) fn answer_of(status: StatusCode, body: Bytes) -> Response {
+    let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -238,7 +240,13 @@ pub fn error_response(error: &ApiError, method: &str) -> Response {
     response
 }
 
-fn success_response(dispatched: Dispatched, start: f64, finish: f64) -> Response {
+/// The success envelope; the journal keeps its bytes (shared with the answer, not copied).
+fn success_response(
+    dispatched: Dispatched,
+    start: f64,
+    finish: f64,
+    call: &mut CallRecord,
+) -> Response {
     let Dispatched {
         output,
         processing,
@@ -252,7 +260,11 @@ fn success_response(dispatched: Dispatched, start: f64, finish: f64) -> Response
         time: TimeBlock::new(start, finish, processing, operating, operating_reset_at),
     };
     match envelope.to_json() {
-        Ok(body) => with_common_headers(StatusCode::OK, body),
+        Ok(body) => {
+            let body = Bytes::from(body);
+            call.answered(&body);
+            answer_of(StatusCode::OK, body)
+        }
         Err(e) => error_response(&ApiError::internal(e.into()), "response encoding"),
     }
 }
@@ -329,14 +341,13 @@ async fn rest(
         return preflight();
     }
     if !state.control.recorder.on() {
-        return rest_call(&state, client, connection, method, uri, headers, body)
+        return rest_call(&state, client, connection, method, &uri, headers, body)
             .await
             .0;
     }
     let timing = recorder::Timing::start(&state);
-    let called = uri.clone();
-    let (response, call) = rest_call(&state, client, connection, method, uri, headers, body).await;
-    recorder::record(&state, timing, &called, response, call).await
+    let (response, call) = rest_call(&state, client, connection, method, &uri, headers, body).await;
+    recorder::record(&state, timing, &uri, response, call).await
 }
 
 /// A REST call's answer, and what the journal should know of it (`None`: the answer carries it,
@@ -347,12 +358,12 @@ async fn rest_call(
     // The connection's handle for fault rules that close it without an answer.
     (via_tls, cut): (Option<Extension<ViaTls>>, Option<Extension<Cut>>),
     method: Method,
-    uri: Uri,
+    uri: &Uri,
     headers: HeaderMap,
     body: Body,
 ) -> (Response, Option<CallRecord>) {
     if oauth_server::answers(&headers, uri.path()) {
-        let (state, client) = (State(state.clone()), ConnectInfo(client));
+        let (state, client, uri) = (State(state.clone()), ConnectInfo(client), uri.clone());
         let answer = oauth_server::app_info(state, client, via_tls, method, uri, headers, body);
         return (answer.await, None);
     }
@@ -365,7 +376,7 @@ async fn rest_call(
     // The portal comes from the credential, which a POST may carry in its body: the body is
     // read first (within its limits); an error reading it is answered where it was before.
     let path = parse_rest_path(uri.path());
-    let params = read_params(state, &method, &uri, &headers, body).await;
+    let params = read_params(state, &method, uri, &headers, body).await;
     // The secret's digest, taken once: the portal and the caller are both found by it.
     let credentials = Presented::new(credentials_of(
         path.as_ref(),
@@ -398,7 +409,7 @@ async fn rest_call(
             &path.method,
             cut.as_deref(),
             |outcome| match outcome {
-                Ok(dispatched) => success_response(dispatched, start, state.clock.now()),
+                Ok(dispatched) => success_response(dispatched, start, state.clock.now(), &mut call),
                 Err(e) => error_response(&e, &path.method),
             },
         ),

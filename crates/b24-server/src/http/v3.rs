@@ -31,6 +31,7 @@ use axum::response::Response;
 use axum::Extension;
 use b24_protocol::request::{request_params, BodyKind};
 use b24_protocol::{ErrorCode, RestError, TimeBlock, RESERVED_PARAMS};
+use bytes::Bytes;
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -161,7 +162,12 @@ fn error_v3(error: &ApiError, method: &str) -> Response {
 
 /// `{"result": …, "time": {…}}` — the `time` block is v2's — or, for a method that answers its
 /// document raw, the document alone.
-fn success_v3(dispatched: Dispatched, spec: &MethodSpec, start: f64, finish: f64) -> Response {
+fn success_v3(
+    dispatched: Dispatched,
+    spec: &MethodSpec,
+    (start, finish): (f64, f64),
+    call: &mut CallRecord,
+) -> Response {
     let Dispatched {
         output,
         processing,
@@ -175,7 +181,11 @@ fn success_v3(dispatched: Dispatched, spec: &MethodSpec, start: f64, finish: f64
         serde_json::to_vec(&json!({"result": output.result, "time": time}))
     };
     match body {
-        Ok(body) => with_common_headers(StatusCode::OK, body),
+        Ok(body) => {
+            let body = Bytes::from(body);
+            call.answered(&body);
+            super::answer_of(StatusCode::OK, body)
+        }
         Err(e) => error_v3(&ApiError::internal(e.into()), "response encoding"),
     }
 }
@@ -187,14 +197,14 @@ pub(super) async fn rest(
     client: SocketAddr,
     (via_tls, cut): (bool, Option<Extension<Cut>>),
     method: Method,
-    uri: Uri,
+    uri: &Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     // The portal, from what the credential shows before the body is read (a token in the body
     // is looked at again once it is: `handle`).
     let parsed = parse(uri.path());
-    let early = early_credentials(&state, parsed.as_ref(), &uri, &headers);
+    let early = early_credentials(&state, parsed.as_ref(), uri, &headers);
     let state = super::portal_state(&state, &early, &headers).await;
     let start = state.clock.now();
     if let Some(limited) = rate_limited(&state, client, &headers, start) {
@@ -220,7 +230,7 @@ pub(super) async fn rest(
                 now: start,
             };
             let answer = handle(
-                &state, &method, &uri, &headers, body, &path, spec, transport, &mut call,
+                &state, &method, uri, &headers, body, &path, spec, transport, &mut call,
             );
             match answer.await {
                 Ok(reply) => faults::respond_as(
@@ -228,7 +238,10 @@ pub(super) async fn rest(
                     &path.method,
                     cut.as_deref(),
                     |outcome| match outcome {
-                        Ok(dispatched) => success_v3(dispatched, spec, start, state.clock.now()),
+                        Ok(dispatched) => {
+                            let times = (start, state.clock.now());
+                            success_v3(dispatched, spec, times, &mut call)
+                        }
                         Err(e) => error_v3(&e, &path.method),
                     },
                     error_v3,

@@ -303,11 +303,6 @@ where
     P: CallParams + ?Sized,
     B: serde::Serialize + ?Sized,
 {
-    fn name(out: &mut Vec<u8>, name: &str) {
-        out.extend_from_slice(b",\"");
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b"\":");
-    }
     /// A JSON string; printable ASCII without quotes or backslashes (every method name) is
     /// copied as it is, the rest goes through serde_json's escaping.
     fn string(out: &mut Vec<u8>, text: &str) -> serde_json::Result<()> {
@@ -326,12 +321,10 @@ where
     fn int(out: &mut Vec<u8>, value: impl itoa::Integer) {
         out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
     }
-    if !first {
-        out.push(b',');
-    }
-    out.extend_from_slice(b"{\"at\":");
+    // Each member's name is written with its punctuation in one piece.
+    out.extend_from_slice(if first { b"{\"at\":" } else { b",{\"at\":" });
     micros(out, call.at, 6);
-    name(out, "via");
+    out.extend_from_slice(b",\"via\":");
     match call.via {
         Via::None => out.extend_from_slice(b"\"none\""),
         Via::Webhook(id) => {
@@ -343,31 +336,31 @@ where
         Via::Text(text) => serde_json::to_writer(&mut *out, text)?,
     }
     if let Some(user) = call.user {
-        name(out, "user");
+        out.extend_from_slice(b",\"user\":");
         int(out, user);
     }
-    name(out, "method");
+    out.extend_from_slice(b",\"method\":");
     string(out, call.method)?;
-    name(out, "http");
+    out.extend_from_slice(b",\"http\":");
     int(out, call.http);
     if let Some(error) = call.error {
-        name(out, "error");
+        out.extend_from_slice(b",\"error\":");
         serde_json::to_writer(&mut *out, error)?;
     }
-    name(out, "ms");
+    out.extend_from_slice(b",\"ms\":");
     micros(out, call.ms, 3);
-    name(out, "params");
+    out.extend_from_slice(b",\"params\":");
     if call.params.is_empty_object() {
         out.extend_from_slice(b"{}");
     } else {
         serde_json::to_writer(&mut *out, call.params)?;
     }
     if let Some(batch) = call.batch {
-        name(out, "batch");
+        out.extend_from_slice(b",\"batch\":");
         serde_json::to_writer(&mut *out, batch)?;
     }
     if let Some(fault) = call.fault {
-        name(out, "fault");
+        out.extend_from_slice(b",\"fault\":");
         int(out, fault);
     }
     out.push(b'}');
@@ -377,7 +370,7 @@ where
 /// Writes `value` as a JSON number with `decimals` decimals (3: thousandths; 6: millionths),
 /// rounded half away from zero; not a number or out of range: 0. Integer formatting only (the
 /// shortest-float formatter and `f64::round`, a libm call here, were most of the writer's own
-/// work per call), into one stack buffer copied once.
+/// work per call).
 fn micros(out: &mut Vec<u8>, value: f64, decimals: u32) {
     if decimals == 3 {
         fixed::<1_000>(out, value);
@@ -396,33 +389,16 @@ fn fixed<const SCALE: u64>(out: &mut Vec<u8>, value: f64) {
     } else {
         0
     };
-    let magnitude = scaled.unsigned_abs();
-    let (mut whole, mut fraction) = (magnitude / SCALE, magnitude % SCALE);
-    // Sign, at most 16 digits and the point.
-    let mut text = [0_u8; 24];
-    let mut at = text.len();
-    let mut place = 1;
-    while place < SCALE {
-        at -= 1;
-        text[at] = b'0' + (fraction % 10) as u8;
-        fraction /= 10;
-        place *= 10;
-    }
-    at -= 1;
-    text[at] = b'.';
-    loop {
-        at -= 1;
-        text[at] = b'0' + (whole % 10) as u8;
-        whole /= 10;
-        if whole == 0 {
-            break;
-        }
-    }
     if scaled < 0 {
-        at -= 1;
-        text[at] = b'-';
+        out.push(b'-');
     }
-    out.extend_from_slice(&text[at..]);
+    let magnitude = scaled.unsigned_abs();
+    let mut digits = itoa::Buffer::new();
+    out.extend_from_slice(digits.format(magnitude / SCALE).as_bytes());
+    out.push(b'.');
+    // SCALE plus the fraction has one digit more than the decimals: its leading 1 is dropped and
+    // the zeros after it pad the fraction.
+    out.extend_from_slice(&digits.format(SCALE + magnitude % SCALE).as_bytes()[1..]);
 }
 
 /// An entry as a chunk holds it: with its number (chunks written before numbers were implied)
@@ -660,6 +636,9 @@ mod tests {
         assert_eq!(written(f64::NAN, 3), "0.000");
         assert_eq!(written(f64::INFINITY, 6), "0.000000");
         assert_eq!(written(0.0, 6), "0.000000");
+        assert_eq!(written(-0.0005, 6), "-0.000500");
+        assert_eq!(written(3.000_007, 6), "3.000007");
+        assert_eq!(written(99.9996, 3), "100.000");
         for text in ["1796061234.123457", "0.012", "-1.500000"] {
             assert!(text.parse::<f64>().is_ok());
         }
