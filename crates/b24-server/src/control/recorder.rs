@@ -69,6 +69,8 @@ pub struct CallRecord {
     /// The bytes of a success answer, shared with the answer sent (others are read from the
     /// answer's body when the call is recorded).
     answer: Option<Bytes>,
+    /// When the call arrived, on its portal's clock (read once the portal was known).
+    at: Option<f64>,
 }
 
 /// One command of a recorded `batch`.
@@ -121,11 +123,13 @@ impl Who {
 }
 
 impl CallRecord {
-    /// A record for a call to this server: filled only when the journal is on.
-    pub fn new(state: &AppState) -> Self {
+    /// A record for a call to the portal of `state`, which arrived at `at` on that portal's
+    /// clock: filled only when the journal is on.
+    pub fn new(state: &AppState, at: f64) -> Self {
         Self {
             on: state.control.recorder.on(),
             portal: Some(state.portal_id),
+            at: Some(at),
             ..Self::default()
         }
     }
@@ -773,18 +777,17 @@ async fn answer_bytes(response: Response) -> (Response, Option<Bytes>) {
     }
 }
 
-/// When a call arrived, for its entry: portal time for `at`, a monotonic instant for `ms`.
+/// When a call arrived, for its entry's `ms`. (Its `at` comes with its [`CallRecord`], read on
+/// its portal's clock once the portal is known, or is worked back from `ms`.)
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
-    at: f64,
     started: Instant,
 }
 
 impl Timing {
-    /// Now, on the server's portal clock.
-    pub fn start(state: &AppState) -> Self {
+    /// Now.
+    pub fn start() -> Self {
         Self {
-            at: state.clock.now(),
             started: Instant::now(),
         }
     }
@@ -797,45 +800,76 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     if !state.control.recorder.on() || request.method() == Method::OPTIONS {
         return next.run(request).await;
     }
-    let timing = Timing::start(&state);
+    let timing = Timing::start();
     let uri = request.uri().clone();
     let response = next.run(request).await;
-    record(&state, timing, &uri, response, None).await
+    match record(&state, timing, &uri, response, None) {
+        Ok(response) => response,
+        Err(unread) => unread.record(&state, &uri).await,
+    }
 }
 
-/// Journals an answered call (to `uri`, which arrived at `timing`) and gives the answer back.
-/// What the handler learnt comes in `call`, or else in the answer's extensions.
-pub async fn record(
+/// Journals an answered call (to `uri`, which arrived at `timing`) and gives the answer back,
+/// when the answer's bytes to keep are known: a success answer's come in the record, the token
+/// endpoint's are never kept. Any other answer (an error, a fault's page) is given back to be
+/// read first, by [`Unrecorded::record`]: most calls then never wait on a future here. What the
+/// handler learnt comes in `call`, or else in the answer's extensions.
+pub fn record(
     state: &AppState,
     timing: Timing,
     uri: &Uri,
     mut response: Response,
     call: Option<CallRecord>,
-) -> Response {
+) -> Result<Response, Unrecorded> {
     let ms = timing.started.elapsed().as_secs_f64() * 1000.0;
     let mut call = call
         .or_else(|| response.extensions_mut().remove::<CallRecord>())
         .unwrap_or_default();
-    // The token endpoint's answers are tokens: never kept. A success answer's bytes came with
-    // the record; any other answer (an error, a fault's page) is read back from its body.
     let answer = match call.answer.take() {
         _ if is_token_endpoint(uri) => None,
         Some(bytes) => Some(bytes),
-        None => {
-            let read;
-            (response, read) = answer_bytes(response).await;
-            read
-        }
+        None => return Err(Unrecorded { ms, response, call }),
     };
+    Ok(enter(state, uri, ms, response, call, answer))
+}
+
+/// An answered call whose answer must be read back from its body before it is journaled.
+pub struct Unrecorded {
+    ms: f64,
+    response: Response,
+    call: CallRecord,
+}
+
+impl Unrecorded {
+    /// Reads the answer's bytes (a body of known size, already in memory), journals the call
+    /// and gives the answer back.
+    pub async fn record(self, state: &AppState, uri: &Uri) -> Response {
+        let (response, answer) = answer_bytes(self.response).await;
+        enter(state, uri, self.ms, response, self.call, answer)
+    }
+}
+
+/// Queues the entry of an answered call that took `ms`.
+fn enter(
+    state: &AppState,
+    uri: &Uri,
+    ms: f64,
+    response: Response,
+    call: CallRecord,
+    answer: Option<Bytes>,
+) -> Response {
     // The call's portal (found from its credential inside), at that portal's time.
     let portal = call.portal.unwrap_or(state.portal_id);
-    let elsewhere = (portal != state.portal_id)
-        .then(|| state.portals.get(portal))
-        .flatten();
-    let at = match elsewhere {
-        Some(runtime) => crate::clock::Clock::now(runtime.clock.as_ref()) - ms / 1000.0,
-        None => timing.at,
-    };
+    let at = call.at.unwrap_or_else(|| {
+        let elsewhere = (portal != state.portal_id)
+            .then(|| state.portals.get(portal))
+            .flatten();
+        let now = match elsewhere {
+            Some(runtime) => crate::clock::Clock::now(runtime.clock.as_ref()),
+            None => state.clock.now(),
+        };
+        now - ms / 1000.0
+    });
     let answer = answer.filter(|b| b.len() <= ANSWER_MAX_BYTES);
     let stamp = Stamp { portal, at, ms };
     let entry = describe(uri, &response, call, state.limits.decode, stamp, answer);

@@ -345,9 +345,12 @@ async fn rest(
             .await
             .0;
     }
-    let timing = recorder::Timing::start(&state);
+    let timing = recorder::Timing::start();
     let (response, call) = rest_call(&state, client, connection, method, &uri, headers, body).await;
-    recorder::record(&state, timing, &uri, response, call).await
+    match recorder::record(&state, timing, &uri, response, call) {
+        Ok(response) => response,
+        Err(unread) => unread.record(&state, &uri).await,
+    }
 }
 
 /// A REST call's answer, and what the journal should know of it (`None`: the answer carries it,
@@ -386,7 +389,7 @@ async fn rest_call(
     let state = portal_state_of(state, &credentials, &headers).await;
     let start = state.clock.now();
     // Made first, so that even an early answer is journaled for the call's portal.
-    let mut call = CallRecord::new(&state);
+    let mut call = CallRecord::new(&state, start);
     if let Some(limited) = rate_limited(&state, client, &headers, start) {
         return (limited, Some(call));
     }
@@ -694,7 +697,7 @@ async fn oauth_token(
         Ok(params) => params,
         Err(e) => return close_if_body_unread(error_response(&e, "oauth/token")),
     };
-    let mut call = CallRecord::new(&state);
+    let mut call = CallRecord::new(&state, now);
     call.oauth_params(&params);
     let task_state = state.clone();
     let reply = tokio::task::spawn_blocking(move || {

@@ -216,7 +216,7 @@ pub(super) async fn rest(
     let Some(path) = parsed else {
         return error_v3(&ApiError::from(method_not_found("")), "");
     };
-    let mut call = CallRecord::new(&state);
+    let mut call = CallRecord::new(&state, start);
     // An unknown method is answered before anything is read or authenticated, as in v2.
     let response = match lookup(&path.method) {
         None => {

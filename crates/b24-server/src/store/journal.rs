@@ -373,16 +373,18 @@ where
 /// work per call).
 fn micros(out: &mut Vec<u8>, value: f64, decimals: u32) {
     if decimals == 3 {
-        fixed::<1_000>(out, value);
+        fixed::<3>(out, value);
     } else {
-        fixed::<1_000_000>(out, value);
+        fixed::<6>(out, value);
     }
 }
 
-/// [`micros`] for a power of ten `SCALE` (the decimals: its zeros).
+/// [`micros`] for `DECIMALS` decimals (at most 6): the value scaled to an integer is written
+/// once, and the point put in its place.
 #[inline]
-fn fixed<const SCALE: u64>(out: &mut Vec<u8>, value: f64) {
-    let scaled = value * SCALE as f64;
+fn fixed<const DECIMALS: usize>(out: &mut Vec<u8>, value: f64) {
+    const ZEROS: &[u8] = b"000000";
+    let scaled = value * 10_u32.pow(DECIMALS as u32) as f64;
     // Beyond 2^53 a double no longer holds every integer: no clock or duration gets there.
     let scaled = if scaled.abs() < 9e15 {
         (scaled + 0.5_f64.copysign(scaled)) as i64
@@ -392,13 +394,17 @@ fn fixed<const SCALE: u64>(out: &mut Vec<u8>, value: f64) {
     if scaled < 0 {
         out.push(b'-');
     }
-    let magnitude = scaled.unsigned_abs();
-    let mut digits = itoa::Buffer::new();
-    out.extend_from_slice(digits.format(magnitude / SCALE).as_bytes());
-    out.push(b'.');
-    // SCALE plus the fraction has one digit more than the decimals: its leading 1 is dropped and
-    // the zeros after it pad the fraction.
-    out.extend_from_slice(&digits.format(SCALE + magnitude % SCALE).as_bytes()[1..]);
+    let mut buffer = itoa::Buffer::new();
+    let digits = buffer.format(scaled.unsigned_abs()).as_bytes();
+    if let Some(point) = digits.len().checked_sub(DECIMALS).filter(|&p| p > 0) {
+        out.extend_from_slice(&digits[..point]);
+        out.push(b'.');
+        out.extend_from_slice(&digits[point..]);
+    } else {
+        out.extend_from_slice(b"0.");
+        out.extend_from_slice(&ZEROS[..DECIMALS - digits.len()]);
+        out.extend_from_slice(digits);
+    }
 }
 
 /// An entry as a chunk holds it: with its number (chunks written before numbers were implied)
@@ -639,6 +645,9 @@ mod tests {
         assert_eq!(written(-0.0005, 6), "-0.000500");
         assert_eq!(written(3.000_007, 6), "3.000007");
         assert_eq!(written(99.9996, 3), "100.000");
+        assert_eq!(written(0.000_001, 6), "0.000001");
+        assert_eq!(written(0.5, 3), "0.500");
+        assert_eq!(written(1.0, 3), "1.000");
         for text in ["1796061234.123457", "0.012", "-1.500000"] {
             assert!(text.parse::<f64>().is_ok());
         }
