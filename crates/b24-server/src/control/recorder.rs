@@ -820,7 +820,7 @@ pub fn record(
     uri: &Uri,
     mut response: Response,
     call: Option<CallRecord>,
-) -> Result<Response, Unrecorded> {
+) -> Result<Response, Box<Unrecorded>> {
     let ms = timing.started.elapsed().as_secs_f64() * 1000.0;
     let mut call = call
         .or_else(|| response.extensions_mut().remove::<CallRecord>())
@@ -828,7 +828,7 @@ pub fn record(
     let answer = match call.answer.take() {
         _ if is_token_endpoint(uri) => None,
         Some(bytes) => Some(bytes),
-        None => return Err(Unrecorded { ms, response, call }),
+        None => return Err(Box::new(Unrecorded { ms, response, call })),
     };
     Ok(enter(state, uri, ms, response, call, answer))
 }
@@ -843,9 +843,10 @@ pub struct Unrecorded {
 impl Unrecorded {
     /// Reads the answer's bytes (a body of known size, already in memory), journals the call
     /// and gives the answer back.
-    pub async fn record(self, state: &AppState, uri: &Uri) -> Response {
-        let (response, answer) = answer_bytes(self.response).await;
-        enter(state, uri, self.ms, response, self.call, answer)
+    pub async fn record(self: Box<Self>, state: &AppState, uri: &Uri) -> Response {
+        let Self { ms, response, call } = *self;
+        let (response, answer) = answer_bytes(response).await;
+        enter(state, uri, ms, response, call, answer)
     }
 }
 
