@@ -618,27 +618,29 @@ fn write(store: &Store, keep: u64, buffers: &mut Buffers, kept: &Answers) -> any
         chunk,
         answers,
     } = buffers;
-    let mut calls = calls.drain(..).peekable();
     let mut outcome = Ok(());
-    while let Some(first) = calls.next() {
-        let portal = first.portal;
+    // The calls are read where they lie (each is a few hundred bytes: moving them costs more
+    // than encoding some of them), a run of one portal's calls to a chunk.
+    let mut rest = &mut calls[..];
+    while let Some(portal) = rest.first().map(|call| call.portal) {
+        let run = rest
+            .iter()
+            .take(MAX_CHUNK)
+            .take_while(|call| call.portal == portal)
+            .count();
+        let (these, after) = std::mem::take(&mut rest).split_at_mut(run);
+        rest = after;
         chunk.clear();
         answers.clear();
-        let mut next = Some(first);
-        while let Some(call) = next {
+        for call in these {
             match chunk.push(&call.as_call()) {
-                Ok(()) => answers.push(call.answer),
+                Ok(()) => answers.push(call.answer.take()),
                 Err(e) => tracing::warn!(
                     method = %call.method,
                     error = %e,
                     "a call could not be encoded for the request journal"
                 ),
             }
-            next = if answers.len() < MAX_CHUNK {
-                calls.next_if(|p| p.portal == portal)
-            } else {
-                None
-            };
         }
         if chunk.is_empty() {
             continue;
@@ -648,6 +650,7 @@ fn write(store: &Store, keep: u64, buffers: &mut Buffers, kept: &Answers) -> any
             Err(e) => outcome = Err(anyhow::anyhow!("{e}")),
         }
     }
+    calls.clear();
     chunk.clear();
     answers.clear();
     outcome
