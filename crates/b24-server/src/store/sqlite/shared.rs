@@ -297,13 +297,14 @@ impl SqliteStore {
             }
             Ok(out)
         });
-        let ended = if writing && out.is_ok() {
+        let keep = writing && out.is_ok();
+        // Any failure here leaves the savepoint's fate unknown: nothing of the batch may commit.
+        let ended = (|| {
+            if !keep {
+                conn.prepare_cached("ROLLBACK TO b24_call")?.execute([])?;
+            }
             conn.prepare_cached("RELEASE b24_call")?.execute([])
-        } else {
-            conn.prepare_cached("ROLLBACK TO b24_call")?
-                .execute([])
-                .and_then(|_| conn.prepare_cached("RELEASE b24_call")?.execute([]))
-        };
+        })();
         if let Err(e) = ended {
             self.break_shared(format!("a savepoint could not be ended: {e}"));
             return Err(e.into());
