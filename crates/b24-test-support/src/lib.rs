@@ -303,18 +303,29 @@ impl TestApp {
     /// Makes every update of `table` fail inside the database (a trigger), as a broken disk or
     /// constraint would; the returned guard removes the trigger.
     pub fn fail_updates_of(&self, table: &str) -> InjectedFailure<'_> {
+        self.inject_failure("UPDATE", table, "TRUE")
+    }
+
+    /// Makes inserts into `table` of rows for which `when` holds fail inside the database (a
+    /// trigger; `when` is an SQL condition on `NEW` that both backends accept, such as
+    /// `NEW.handler = 'http://…'`); the returned guard removes the trigger.
+    pub fn fail_inserts_into(&self, table: &str, when: &str) -> InjectedFailure<'_> {
+        self.inject_failure("INSERT", table, when)
+    }
+
+    fn inject_failure(&self, operation: &str, table: &str, when: &str) -> InjectedFailure<'_> {
         let message = "injected failure with secret-looking detail";
         match &self._schema {
             Some(schema) => schema.execute(&format!(
                 "CREATE FUNCTION injected_failure() RETURNS trigger LANGUAGE plpgsql AS
                      $$ BEGIN RAISE EXCEPTION '{message}'; END $$;
-                 CREATE TRIGGER injected_failure BEFORE UPDATE ON {table}
-                     FOR EACH ROW EXECUTE FUNCTION injected_failure();"
+                 CREATE TRIGGER injected_failure BEFORE {operation} ON {table}
+                     FOR EACH ROW WHEN ({when}) EXECUTE FUNCTION injected_failure();"
             )),
             None => self
                 .sqlite()
                 .execute_batch(&format!(
-                    "CREATE TRIGGER injected_failure BEFORE UPDATE ON {table}
+                    "CREATE TRIGGER injected_failure BEFORE {operation} ON {table} WHEN {when}
                  BEGIN SELECT RAISE(ABORT, '{message}'); END;"
                 ))
                 .unwrap(),
@@ -537,7 +548,7 @@ pub async fn eventually(mut applied: impl FnMut() -> bool) {
     }
 }
 
-/// See [`TestApp::fail_updates_of`].
+/// See [`TestApp::fail_updates_of`] and [`TestApp::fail_inserts_into`].
 pub struct InjectedFailure<'a> {
     app: &'a TestApp,
     table: String,

@@ -653,6 +653,18 @@ pub fn quiet(
     matches!(screen(state, method, place, via), Screen::Quiet)
 }
 
+/// Whether the portal has no live rule at all, known from this process's copy of the rules (a
+/// portal not seen yet may have some). Only then does a `batch` run its commands in one shared
+/// transaction (`Store::batch_scope`): a rule's check counts its hits in a write of its own, and
+/// a delay would hold the writer for every other caller.
+pub fn none_live(state: &AppState) -> bool {
+    state
+        .control
+        .faults
+        .armed(state.portal_id)
+        .is_some_and(|live| live.is_empty())
+}
+
 /// Matching and counting in one transaction; also answers the live rules after the call.
 fn evaluate(
     tx: &mut dyn Tx,

@@ -3,16 +3,23 @@
 //! references (spec §6). Each command goes through the same checks as an outer call (scope
 //! check, operating-time limiter), with the outer caller's credentials. The whole batch runs on
 //! one blocking-pool thread: commands run one after another anyway.
+//!
+//! On SQLite the commands share one write transaction (`Store::batch_scope`): every transaction
+//! a command opens is a savepoint of it, so a command that fails leaves nothing behind, as
+//! before, and the batch commits once. Not while the portal has fault rules: those are checked
+//! (and counted) per command, and answer as they would without the batch sharing anything.
 
 use super::{lookup, run_spec, Handler, MethodSpec, Output, Params};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::OUTBOX_INSERTS;
 use b24_protocol::batch::{split_command, substitute, BatchResults, MAX_COMMANDS};
 use b24_protocol::params::parse_php_query;
 use b24_protocol::values::php_truthy;
 use b24_protocol::{ErrorCode, RestError, TimeBlock};
 use serde_json::{json, Map, Value};
+use std::sync::atomic::Ordering;
 
 /// `batch(cmd, halt)`.
 pub const BATCH: MethodSpec = MethodSpec {
@@ -46,8 +53,35 @@ fn error_entry(error: &RestError) -> Value {
 /// Runs a batch for an authenticated caller.
 pub fn run(state: &AppState, caller: &Caller, params: Params) -> Result<Output, ApiError> {
     let halt = params.get_ci("halt").is_some_and(php_truthy);
+    let commands = commands(&params);
+    if !crate::control::faults::none_live(state) {
+        return Ok(Output::result(run_commands(state, caller, commands, halt)));
+    }
+    let queued = OUTBOX_INSERTS.load(Ordering::Relaxed);
+    // An `Err`: the one commit failed, so nothing of the batch is kept and the whole batch
+    // answers the error a failed commit gives a single call (logged where it is answered).
+    let outcomes = state
+        .store
+        .batch_scope(|| run_commands(state, caller, commands, halt))?;
+    // Each command woke the event sender and the event listings before its changes were
+    // committed; they are now.
+    if OUTBOX_INSERTS.load(Ordering::Relaxed) != queued {
+        state.wake_events();
+    }
+    state.control.events_changed.wake();
+    Ok(Output::result(outcomes))
+}
+
+/// Runs the commands in order, stopping after the first failure when `halt` is set; the
+/// batch's `result` value.
+fn run_commands(
+    state: &AppState,
+    caller: &Caller,
+    commands: Vec<(String, Option<String>)>,
+    halt: bool,
+) -> Value {
     let mut outcomes = BatchResults::default();
-    for (position, (key, command)) in commands(&params).into_iter().enumerate() {
+    for (position, (key, command)) in commands.into_iter().enumerate() {
         if position >= MAX_COMMANDS {
             let error = RestError::new(ErrorCode::BatchLengthExceeded);
             outcomes.error.insert(key, error_entry(&error));
@@ -99,7 +133,7 @@ pub fn run(state: &AppState, caller: &Caller, params: Params) -> Result<Output, 
             }
         }
     }
-    Ok(Output::result(outcomes.into_json()))
+    outcomes.into_json()
 }
 
 fn run_command(

@@ -2,7 +2,9 @@
 //!
 //! Domain code is written once against `&mut dyn Tx`; [`Store::read`] and [`Store::write`] open
 //! the transaction, run the closure and commit only if it returned `Ok`, so a failed call changes
-//! nothing. Every row is keyed by `portal_id`; a `Tx` is opened for one portal.
+//! nothing. Every row is keyed by `portal_id`; a `Tx` is opened for one portal. On SQLite the
+//! transactions of one `batch` are savepoints of one transaction ([`Store::batch_scope`]); each
+//! still succeeds or fails as a whole, as it would on its own.
 
 pub mod activity_types;
 pub mod apps;
@@ -783,12 +785,19 @@ impl Store {
     }
 
     /// The cache at its current generation, taken before a transaction begins: the shared
-    /// version is read first (in a transaction of its own) when it is due.
-    fn catalogue_view(&self, portal: PortalId) -> catalogue::CatalogueView {
+    /// version is read first (in a transaction of its own) when it is due. `None` inside a
+    /// SQLite batch that has changed the catalogue and not committed yet: what its
+    /// transactions see is not for other threads.
+    fn catalogue_view(&self, portal: PortalId) -> Option<catalogue::CatalogueView> {
+        if let Store::Sqlite(s) = self {
+            if s.catalogue_pending() {
+                return None;
+            }
+        }
         let cache = self.catalogue_cache();
         let generation =
             cache.generation(|| self.transaction(portal, false, |tx| tx.catalogue_version()));
-        catalogue::CatalogueView::new(cache.clone(), generation)
+        Some(catalogue::CatalogueView::new(cache.clone(), generation))
     }
 
     /// Runs `f` in a read-only transaction.
@@ -799,9 +808,23 @@ impl Store {
     ) -> Result<R, ApiError> {
         let view = self.catalogue_view(portal);
         self.transaction(portal, false, |tx| {
-            tx.use_catalogue_cache(view);
+            if let Some(view) = view {
+                tx.use_catalogue_cache(view);
+            }
             f(tx)
         })
+    }
+
+    /// Runs `f`, the commands of one `batch`. On SQLite they share one write transaction, a
+    /// savepoint for each transaction they open: one commit for the whole batch rather than one
+    /// per command (see `SqliteStore::batch_scope`); `Err` means nothing of it was committed.
+    /// On PostgreSQL each transaction stays its own: one held across fifty commands would hold
+    /// their row locks that long.
+    pub fn batch_scope<R>(&self, f: impl FnOnce() -> R) -> Result<R, ApiError> {
+        match self {
+            Store::Sqlite(s) => s.batch_scope(f),
+            Store::Postgres(_) => Ok(f()),
+        }
     }
 
     /// The caller cached for a credential while no credential table has changed since it was
@@ -850,7 +873,9 @@ impl Store {
         let view = self.catalogue_view(portal);
         let mut catalogue_changed = false;
         let out = self.transaction(portal, true, |tx| {
-            tx.use_catalogue_cache(view);
+            if let Some(view) = view {
+                tx.use_catalogue_cache(view);
+            }
             let out = f(tx)?;
             // Other processes see the change by the shared version, raised before the commit.
             if tx.catalogue_changed() {
@@ -862,7 +887,11 @@ impl Store {
         // This process sees it from its next transaction on. (Also after a failed commit, which
         // changed nothing: the catalogue is only read again.)
         if catalogue_changed {
-            self.catalogue_cache().bump();
+            match self {
+                // Inside a batch, once the batch has committed.
+                Store::Sqlite(s) => s.note_catalogue_change(),
+                Store::Postgres(s) => s.catalogue_cache().bump(),
+            }
         }
         out
     }

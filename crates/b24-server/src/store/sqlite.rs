@@ -9,6 +9,10 @@
 //! WAL checkpoints (copying committed pages back into the database file, with an fsync) run on a
 //! background thread, not in whichever request's commit happens to cross SQLite's threshold: done
 //! inline they cost that one caller milliseconds.
+//!
+//! A `batch` may run all its commands in one write transaction, a savepoint per transaction a
+//! command opens ([`SqliteStore::batch_scope`], in `sqlite/shared.rs`): one commit instead of one
+//! per command.
 
 use super::callers::{self, CallerCache, CallerKey};
 use super::driver::{sql_row_getters, Arg, Conn, Dialect, EachRow, SqlRow};
@@ -22,8 +26,10 @@ use r2d2_sqlite::rusqlite::types::{ToSqlOutput, ValueRef};
 use r2d2_sqlite::rusqlite::{self, Connection, OptionalExtension, Row, TransactionBehavior};
 use r2d2_sqlite::SqliteConnectionManager;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
+
+mod shared;
 
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "b24.sqlite3";
@@ -40,7 +46,14 @@ const INLINE_CHECKPOINT_PAGES: u32 = 10_000;
 
 /// See the module docs.
 pub struct SqliteStore {
-    writer: Mutex<Connection>,
+    /// The one write connection. Empty while a `batch` holds it for its shared transaction
+    /// (see [`SqliteStore::batch_scope`]); [`SqliteStore::lock_writer`] waits for it then.
+    writer: Mutex<Option<Connection>>,
+    /// Signalled when a batch puts the write connection back.
+    writer_back: Condvar,
+    /// Tells this store's shared batch transaction apart from another store's on the same
+    /// thread (tests run many servers in one process).
+    id: u64,
     readers: r2d2::Pool<SqliteConnectionManager>,
     clock: Arc<dyn Clock>,
     path: PathBuf,
@@ -110,7 +123,9 @@ impl SqliteStore {
             .build(manager)
             .context("could not open the reader connections")?;
         Ok(Self {
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Some(writer)),
+            writer_back: Condvar::new(),
+            id: shared::next_store_id(),
             readers,
             clock,
             path,
@@ -148,6 +163,11 @@ impl SqliteStore {
             return Err(ApiError::internal(anyhow::anyhow!("{damage}")));
         }
         let now = self.clock.now_in(portal);
+        match self.route(writing) {
+            shared::Route::Own => {}
+            shared::Route::Shared(lent) => return self.in_shared(lent, portal, now, writing, f),
+            shared::Route::Refuse(e) => return Err(e),
+        }
         if !writing {
             let mut conn = self.readers.get().map_err(|e| {
                 ApiError::internal(anyhow::anyhow!(e).context("no reader connection"))
@@ -160,10 +180,12 @@ impl SqliteStore {
                 false,
             ));
         }
-        let mut conn = self
-            .writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = self.lock_writer();
+        let Some(conn) = guard.as_mut() else {
+            return Err(ApiError::internal(anyhow::anyhow!(
+                "the write connection is missing"
+            )));
+        };
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut on_tx = SqliteConn::new(&tx, true);
         let out = f(&mut SqlTx::new(&mut on_tx, portal, now, true))?;
@@ -176,6 +198,22 @@ impl SqliteStore {
             self.callers.bump();
         }
         Ok(out)
+    }
+
+    /// Locks the write connection, waiting while a batch on another thread holds it (then the
+    /// slot is empty); the slot is full when this returns.
+    fn lock_writer(&self) -> MutexGuard<'_, Option<Connection>> {
+        let mut guard = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        while guard.is_none() {
+            guard = self
+                .writer_back
+                .wait(guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        guard
     }
 
     /// The caller cached for a credential, with a token's expiry, if it is still current; and
@@ -937,7 +975,8 @@ mod tests {
 
     /// Database pages the writer connection has written to the WAL so far.
     fn pages_written(store: &SqliteStore) -> i32 {
-        let conn = store.writer.lock().unwrap();
+        let guard = store.lock_writer();
+        let conn = guard.as_ref().unwrap();
         let (mut current, mut highest) = (0, 0);
         // SAFETY: the handle is a live connection, held locked for the call.
         let rc = unsafe {

@@ -471,6 +471,60 @@ async fn a_failed_call_fires_no_event() {
     r.assert_no_more_than(2).await;
 }
 
+/// A batch's events are queued with its commands: each committed command's event arrives once,
+/// and a command that fails after queueing its event (the second handler's row is refused by a
+/// trigger, after the first handler's row went in) leaves none behind, nor its item.
+#[tokio::test]
+async fn events_raised_inside_a_batch_arrive_once_and_none_for_a_command_that_rolled_back() {
+    // Arrange
+    let e = events_app("crm").await;
+    let (first, second) = (receiver(0).await, receiver(0).await);
+    e.bind("ONCRMCONTACTADD", &first.url).await;
+    e.bind("ONCRMDEALADD", &first.url).await;
+    e.bind("ONCRMDEALADD", &second.url).await;
+    let failure = e
+        .app
+        .fail_inserts_into("event_outbox", &format!("NEW.handler = '{}'", second.url));
+
+    // Act
+    let result = e
+        .app
+        .ok(
+            "batch",
+            json!({"cmd": {
+                "a": "crm.item.add?entityTypeId=3&fields[title]=A",
+                "deal": "crm.item.add?entityTypeId=2&fields[title]=D",
+                "b": "crm.item.add?entityTypeId=3&fields[title]=B",
+            }}),
+        )
+        .await;
+    drop(failure);
+
+    // Assert
+    assert_eq!(
+        result["result_error"],
+        json!({"deal": envelope("INTERNAL_SERVER_ERROR", "Internal server error")})
+    );
+    let id = |key: &str| result["result"][key]["item"]["id"].as_i64().unwrap();
+    let got: Vec<(String, i64)> = first
+        .wait_for(2)
+        .await
+        .iter()
+        .map(Received::event)
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("ONCRMCONTACTADD".to_string(), id("a")),
+            ("ONCRMCONTACTADD".to_string(), id("b"))
+        ]
+    );
+    first.assert_no_more_than(2).await;
+    second.assert_no_more_than(0).await;
+    let deals = e.app.ok("crm.item.list", json!({"entityTypeId": 2})).await;
+    assert_eq!(deals["items"], json!([]));
+}
+
 #[tokio::test]
 async fn a_receiver_that_fails_first_gets_the_event_on_a_retry_after_the_backoff() {
     let e = events_app("crm").await;

@@ -12,6 +12,8 @@
 //! - `activities`: crm.activity.add / update / list / fields, todo.update.
 //! - `activity_rights`: the one activity permission rule (spec §4.8), the takeover by binding.
 //! - `batch_paging`: list paging through `batch` (offsets and chained `>id` cursors).
+//! - `batch_transaction`: a batch's commands in one transaction on SQLite (issue 21), seen by
+//!   callers exactly as one transaction per command.
 //! - `crm_bad_input`: hostile parameters to the CRM methods.
 //! - `cli`: the command-line contract, against a running server.
 //! - `batch`, `limits`, `system`: batch, the request-rate and operating-time limiters, system methods.
@@ -36,6 +38,7 @@ mod activity_rights;
 mod bad_input;
 mod batch;
 mod batch_paging;
+mod batch_transaction;
 mod binding;
 mod captured_events;
 mod catalogue_cache;
