@@ -103,9 +103,6 @@ pub fn record_event(tx: &mut dyn Tx, event: &str, data: Value, actor: i64) -> Re
     record(tx, event, data, actor)
 }
 
-/// Writes one outbox row per online handler of `event` (and one offline-queue entry per offline
-/// handler), in the caller's transaction: they commit with the change or not at all. With no
-/// handler bound this costs one index probe.
 /// Records a change of a catalogue product, requisite, bank detail or address: the event
 /// (`ONCRMPRODUCTADD`, `ONCRMREQUISITEUPDATE`, `ONCRMADDRESSREGISTER`, …) with `{"FIELDS": fields}`.
 pub fn record_changed(
@@ -117,6 +114,9 @@ pub fn record_changed(
     record(tx, event, json!({ "FIELDS": fields }), actor)
 }
 
+/// Writes one outbox row per online handler of `event` (and one offline-queue entry per offline
+/// handler), in the caller's transaction: they commit with the change or not at all. With no
+/// handler bound this costs one index probe.
 fn record(tx: &mut dyn Tx, event: &str, data: Value, actor: i64) -> Result<(), ApiError> {
     let handlers = tx.event_handlers_for(event)?;
     tracing::debug!(

@@ -99,14 +99,14 @@ fn active_since_refresh(last_activity: &str, now: f64) -> bool {
     })
 }
 
-/// Records that `caller` made a call now (spec: `IS_ONLINE` is "Y" within 15 minutes of the
-/// user's last activity), when what is stored is older than [`ACTIVITY_REFRESH_SECS`]. Runs after
-/// the call's own transaction and never fails the call: a failure is logged.
 /// Whether the caller's last activity is recent enough that [`note_activity`] writes nothing.
 pub fn activity_is_fresh(state: &AppState, caller: &Caller) -> bool {
     active_since_refresh(&caller.user.last_activity, state.clock.now())
 }
 
+/// Records that `caller` made a call now (spec: `IS_ONLINE` is "Y" within 15 minutes of the
+/// user's last activity), when what is stored is older than [`ACTIVITY_REFRESH_SECS`]. Runs after
+/// the call's own transaction and never fails the call: a failure is logged.
 pub fn note_activity(state: &AppState, caller: &Caller) {
     let now = state.clock.now();
     if active_since_refresh(&caller.user.last_activity, now) {
