@@ -11,7 +11,7 @@ use crate::limits::{Plan, PlanCache};
 use crate::state::PortalFlags;
 use crate::store::portals::PortalState;
 use crate::store::{PortalId, Store, DEFAULT_PORTAL};
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex, RwLock};
 

@@ -493,7 +493,7 @@ pub struct FaultView {
 }
 
 /// Each portal's live rules.
-type LiveRules = HashMap<PortalId, Arc<Vec<Armed>>>;
+type LiveRules = foldhash::HashMap<PortalId, Arc<Vec<Armed>>>;
 
 impl FaultView {
     fn armed(&self, portal: PortalId) -> Option<Arc<Vec<Armed>>> {

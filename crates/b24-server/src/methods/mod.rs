@@ -56,7 +56,7 @@ use b24_protocol::envelope::OPERATING_WINDOW_SECS;
 use b24_protocol::values::{bind_int, php_display};
 use b24_protocol::{ErrorCode, Page, RestError};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;

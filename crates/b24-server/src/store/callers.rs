@@ -18,7 +18,7 @@
 
 use crate::auth::Caller;
 use crate::store::PortalId;
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
