@@ -164,27 +164,33 @@ fn parse_rest_path(path: &str) -> Option<RestPath> {
     let rest = path.strip_prefix("/rest/")?;
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     // Empty segments (`/rest/1/CODE//method`, as the official PHP SDK sends) are dropped, as a
-    // web server that merges slashes would.
-    let segments: Vec<String> = rest
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| percent_decode_str(s).decode_utf8().map(|c| c.into_owned()))
-        .collect::<Result<_, _>>()
-        .ok()?;
-    let (webhook, method) = match segments.as_slice() {
-        [method] => (None, method.clone()),
-        [user, code, method] => (Some((user.clone(), code.clone())), method.clone()),
+    // web server that merges slashes would. Segments are decoded in place (borrowed unless they
+    // hold a `%`) and each is copied once.
+    let mut segments = rest.split('/').filter(|s| !s.is_empty());
+    fn decoded(s: &str) -> Option<std::borrow::Cow<'_, str>> {
+        percent_decode_str(s).decode_utf8().ok()
+    }
+    let (webhook, method) = match [segments.next(), segments.next(), segments.next()] {
+        _ if segments.next().is_some() => return None,
+        [Some(method), None, None] => (None, decoded(method)?),
+        [Some(user), Some(code), Some(method)] => {
+            let webhook = (decoded(user)?.into_owned(), decoded(code)?.into_owned());
+            (Some(webhook), decoded(method)?)
+        }
         _ => return None,
     };
     let method = match method.len().checked_sub(5) {
         Some(cut)
             if method.is_char_boundary(cut) && method[cut..].eq_ignore_ascii_case(".json") =>
         {
-            method[..cut].to_string()
+            &method[..cut]
         }
-        _ => method,
+        _ => &method[..],
     };
-    (!method.is_empty()).then_some(RestPath { webhook, method })
+    (!method.is_empty()).then(|| RestPath {
+        webhook,
+        method: method.to_string(),
+    })
 }
 
 /// Headers sent with every answer (spec §1.4).
@@ -819,5 +825,16 @@ mod tests {
         assert_eq!(p("/rest/1/a/b/c"), None);
         assert_eq!(p("/rest/.json"), None);
         assert_eq!(p("/rest/%FF"), None);
+        assert_eq!(p("/rest/1/ab%FF/crm.item.add"), None);
+        assert_eq!(p("/rest/1/abc/crm.item.add%FF"), None);
+    }
+
+    #[test]
+    fn segments_are_percent_decoded() {
+        assert_eq!(
+            p("/rest/%31/a%62c/crm.item.add%2Ejson"),
+            Some((Some(("1", "abc")), "crm.item.add".into()))
+        );
+        assert_eq!(p("/rest/server%2Etime"), Some((None, "server.time".into())));
     }
 }
