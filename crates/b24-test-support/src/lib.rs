@@ -381,6 +381,22 @@ impl TestApp {
         body["result"].clone()
     }
 
+    /// The titles of a type's items, oldest first.
+    pub async fn item_titles(&self, entity_type_id: i64) -> Vec<String> {
+        let result = self
+            .ok(
+                "crm.item.list",
+                json!({"entityTypeId": entity_type_id, "select": ["id", "title"], "order": {"id": "ASC"}}),
+            )
+            .await;
+        result["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|i| i["title"].as_str().expect("title").to_string())
+            .collect()
+    }
+
     /// A user with rights such as `deal.update=own`.
     pub fn create_user(&self, rights: &[&str]) -> i64 {
         let rights: Vec<RightGrant> = rights.iter().map(|r| r.parse().unwrap()).collect();

@@ -3,7 +3,7 @@
 //! Every test here runs on PostgreSQL too (with `B24_TEST_POSTGRES_URL`), where each command
 //! still commits on its own.
 
-use crate::helpers::{envelope, spawn_app, TestApp};
+use crate::helpers::{envelope, spawn_app};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -14,22 +14,6 @@ fn add_binding(activity: i64, entity_type_id: i64, entity_id: i64) -> String {
 
 fn delete_binding(activity: i64, entity_type_id: i64, entity_id: i64) -> String {
     format!("crm.activity.binding.delete?activityId={activity}&entityTypeId={entity_type_id}&entityId={entity_id}")
-}
-
-/// The titles of every item of a type, by id.
-async fn titles(app: &TestApp, entity_type_id: i64) -> Vec<String> {
-    let result = app
-        .ok(
-            "crm.item.list",
-            json!({"entityTypeId": entity_type_id, "select": ["id", "title"], "order": {"id": "ASC"}}),
-        )
-        .await;
-    result["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["title"].as_str().unwrap().to_string())
-        .collect()
 }
 
 /// The middle command inserts its binding row, then fails on the owner update (a trigger):
@@ -69,7 +53,7 @@ async fn a_failing_command_in_the_middle_of_a_batch_leaves_no_trace_while_the_co
         json!([{"entityTypeId": 2, "entityId": deal}]),
         "the next command no longer sees the failed command's binding"
     );
-    assert_eq!(titles(&app, 2).await, ["item", "Before", "After"]);
+    assert_eq!(app.item_titles(2).await, ["item", "Before", "After"]);
     assert_eq!(app.bindings(activity).await, vec![(2, deal)]);
     // No half-made pair is left behind to make the same binding a duplicate.
     app.ok(
@@ -341,7 +325,7 @@ async fn a_batch_with_a_fault_rule_present_still_answers_and_counts_as_before() 
         result["result_error"],
         json!({"1": envelope("ACCESS_DENIED", "Access denied.")})
     );
-    assert_eq!(titles(&app, 2).await, ["First", "Third"]);
+    assert_eq!(app.item_titles(2).await, ["First", "Third"]);
     let (_, listed) = app.control(Method::GET, "/faults", None).await;
     assert_eq!(
         (

@@ -45,21 +45,6 @@ async fn call_with_retry_after(
     (status, body, retry_after)
 }
 
-async fn item_titles(app: &TestApp) -> Vec<String> {
-    let result = app
-        .ok(
-            "crm.item.list",
-            json!({"entityTypeId": 2, "select": ["id", "title"]}),
-        )
-        .await;
-    result["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["title"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// Sends a request on a fresh TCP connection and reads until the server closes it: everything
 /// the server wrote.
 async fn raw_exchange(app: &TestApp, method: &str, body: &str) -> std::io::Result<Vec<u8>> {
@@ -200,7 +185,7 @@ async fn an_error_rule_stands_in_for_the_method_and_leaves_the_data_unchanged() 
         )
         .await;
     assert_eq!(status, 503);
-    assert!(item_titles(&app).await.is_empty());
+    assert!(app.item_titles(2).await.is_empty());
     // Not even an id was taken.
     let added = app
         .ok(
@@ -229,7 +214,7 @@ async fn a_delay_rule_holds_the_answer_then_the_call_runs() {
         .await;
     assert!(started.elapsed() >= Duration::from_millis(400));
     assert_eq!(added["item"]["title"], json!("Late"));
-    assert_eq!(item_titles(&app).await, vec!["Late"]);
+    assert_eq!(app.item_titles(2).await, vec!["Late"]);
 }
 
 /// `server.time` and the other methods answered from memory never wait for the blocking pool,
@@ -303,7 +288,7 @@ async fn an_html502_rule_answers_nginx_s_page_as_html() {
     assert_eq!(response.status().as_u16(), 502);
     assert_eq!(response.headers()["content-type"], "text/html");
     assert_eq!(response.text().await.unwrap(), NGINX_502);
-    assert!(item_titles(&app).await.is_empty());
+    assert!(app.item_titles(2).await.is_empty());
 }
 
 /// `network: close` ends the connection with an orderly close and not one byte (a raw socket
@@ -331,7 +316,7 @@ async fn a_network_close_rule_closes_the_connection_without_a_byte_and_nothing_r
         .send()
         .await;
     assert!(sent.is_err(), "an answer came: {sent:?}");
-    assert!(item_titles(&app).await.is_empty());
+    assert!(app.item_titles(2).await.is_empty());
 }
 
 /// `commit_then: close` runs the write, then ends the connection without a byte: the item
@@ -360,7 +345,7 @@ async fn a_commit_then_close_rule_commits_the_write_and_closes_without_an_answer
         .await;
     assert!(sent.is_err(), "an answer came: {sent:?}");
     // Both writes committed: a client that retried would now hold duplicates.
-    assert_eq!(item_titles(&app).await, vec!["First", "Second"]);
+    assert_eq!(app.item_titles(2).await, vec!["First", "Second"]);
 }
 
 /// Cutting works on the HTTPS listener too, and the next connection is served.
@@ -419,7 +404,7 @@ async fn a_batch_command_rule_lands_in_result_error_while_the_other_commands_run
                "c": envelope("SERVICE_UNAVAILABLE", "Try later")})
     );
     assert_eq!(result["result"]["b"]["items"], json!([]));
-    assert!(item_titles(&app).await.is_empty());
+    assert!(app.item_titles(2).await.is_empty());
 }
 
 /// Connection actions never match a batch command (not even counted), but a rule on `batch`
@@ -439,7 +424,7 @@ async fn connection_rules_apply_to_a_batch_as_a_whole_and_not_to_its_commands() 
         )
         .await;
     assert_eq!(result["result_error"], json!([]));
-    assert_eq!(item_titles(&app).await, vec!["Kept"]);
+    assert_eq!(app.item_titles(2).await, vec!["Kept"]);
     assert_eq!(rules(&app).await[0]["hits"], json!(0));
     let (status, _) = app
         .control(
@@ -462,7 +447,7 @@ async fn connection_rules_apply_to_a_batch_as_a_whole_and_not_to_its_commands() 
         .send()
         .await;
     assert!(sent.is_err(), "an answer came: {sent:?}");
-    assert_eq!(item_titles(&app).await, vec!["Kept", "Committed"]);
+    assert_eq!(app.item_titles(2).await, vec!["Kept", "Committed"]);
 }
 
 /// `/oauth/token/` is method `oauth.token`, matched by the client it names; the refused
